@@ -1,0 +1,3 @@
+from amishare.cli.main import main
+
+main()

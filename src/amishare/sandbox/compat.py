@@ -1,0 +1,83 @@
+"""The only place the overlay touches moto's internals.
+
+moto has no public API for these needs, so the supported moto range is one minor version
+(pyproject's ``sandbox`` extra), checked when a sandbox starts: a moto outside it fails
+loudly with ``UnsupportedMoto`` instead of misbehaving quietly. ``tests/sandbox/
+test_moto_compat.py`` exercises each hook below.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SUPPORTED_MOTO = (5, 2)
+ACCOUNT_HEADER = "x-amishare-sandbox-account"
+
+
+class UnsupportedMoto(RuntimeError):  # noqa: N818 - reads as the condition it reports
+    """The installed moto is not the minor version the overlay was written against."""
+
+
+def moto_version() -> tuple[int, int]:
+    import moto
+
+    major, minor = (int(part) for part in str(moto.__version__).split(".")[:2])
+    return major, minor
+
+
+def check_moto_version() -> None:
+    found = moto_version()
+    if found != SUPPORTED_MOTO:
+        want = ".".join(map(str, SUPPORTED_MOTO))
+        raise UnsupportedMoto(
+            f"amishare.sandbox supports moto {want}.x, found {'.'.join(map(str, found))}; "
+            f"install it with: pip install 'moto[server]>={want},<{SUPPORTED_MOTO[0]}.{SUPPORTED_MOTO[1] + 1}'"
+        )
+
+
+def install_account_header() -> None:
+    """Make moto take the account from the overlay's header before ``MOTO_ACCOUNT_ID``.
+
+    moto's ``BaseResponse.get_current_account`` prefers the environment variable
+    ``MOTO_ACCOUNT_ID`` over the caller's credentials (AWS-RULES.md section 8); the overlay
+    knows the caller's account and passes it in ``ACCOUNT_HEADER``.
+    """
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.get_current_account
+    if getattr(original, "_amishare", False):
+        return
+
+    def get_current_account(self: Any) -> str:
+        account = self.headers.get(ACCOUNT_HEADER)
+        return str(account) if account else str(original(self))
+
+    get_current_account._amishare = True  # type: ignore[attr-defined]
+    BaseResponse.get_current_account = get_current_account
+
+
+def role_trust_policy(account: str, role_name: str) -> tuple[dict[str, Any], int] | None:
+    """The trust policy and maximum session duration of an IAM role held by moto."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["aws"].get_role(role_name)
+    except Exception:  # moto raises its own IAMNotFoundException
+        return None
+    document = role.assume_role_policy_document
+    policy = json.loads(document) if isinstance(document, str) else dict(document)
+    return policy, int(role.max_session_duration or 3600)
+
+
+def new_moto_app() -> Any:
+    """moto's WSGI application (the one its HTTP server serves)."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def reset_moto() -> None:
+    from moto.moto_api._internal.models import moto_api_backend
+
+    moto_api_backend.reset()

@@ -1,0 +1,210 @@
+"""``Sandbox``: a local AWS on loopback that tells the truth about AMI sharing.
+
+Runs moto's WSGI application behind the overlay (``app.OverlayApp``) on a threaded
+werkzeug server, and offers seeding helpers for tests, benchmarks and the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from amishare.sandbox import compat, kms
+from amishare.sandbox.identity import root_credentials
+from amishare.sandbox.orgs import create_organization
+from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id
+
+
+class Sandbox:
+    """A local AWS: ``with Sandbox() as sb: boto3 clients on sb.endpoint_url``."""
+
+    def __init__(self, copy_seconds_per_gib: float = 0.0, latency_ms: float = 0, throttle: bool = False,
+                 *, host: str = "127.0.0.1", port: int = 0, ami_copy_limit: int | None = None,
+                 snapshot_copy_limit: int | None = None, block_public_access_default: str = "unblocked") -> None:
+        compat.check_moto_version()
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
+        settings = Settings(copy_seconds_per_gib=copy_seconds_per_gib, latency_ms=latency_ms, throttle=throttle,
+                            block_public_access_default=block_public_access_default)
+        if ami_copy_limit is not None:
+            settings.ami_copy_limit = ami_copy_limit
+        if snapshot_copy_limit is not None:
+            settings.snapshot_copy_limit = snapshot_copy_limit
+        self.world = World(settings)
+        self._host, self._port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._app: Any = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> Sandbox:
+        from werkzeug.serving import WSGIRequestHandler, make_server
+
+        from amishare.sandbox.app import OverlayApp
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_request(self, code: Any = "-", size: Any = "-") -> None:
+                pass
+
+        compat.install_account_header()
+        self._app = OverlayApp(self.world, compat.new_moto_app())
+        self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="amishare-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def settings(self) -> Settings:
+        """The knobs (latency, throttling, copy speed, limits); changes apply to the next request."""
+        return self.world.settings
+
+    @property
+    def endpoint_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running: use it as a context manager or call start()")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -------------------------------------------------------------- credentials
+    def credentials(self, account: str) -> dict[str, str]:
+        """Environment variables that make AWS SDKs and CLIs act as ``account`` on this sandbox."""
+        return {**root_credentials(_account(account)), "AWS_ENDPOINT_URL": self.endpoint_url}
+
+    def session(self, account: str, region: str = "us-east-1") -> Any:
+        """A ``boto3.Session`` acting as ``account``, its clients pointed at the sandbox."""
+        creds = root_credentials(_account(account))
+        return sandbox_session(self.endpoint_url, region, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"])
+
+    # ------------------------------------------------------------------ seeding
+    def create_key(self, account: str, region: str, alias: str | None = None, policy: str | dict[str, Any] | None = None,
+                   description: str = "") -> str:
+        """Create a customer managed key (default key policy unless ``policy``); return its ARN."""
+        text = json.dumps(policy) if isinstance(policy, dict) else policy
+        key = kms.create_key(self.world, _account(account), region, text, description)
+        if alias is not None:
+            name = alias if alias.startswith("alias/") else f"alias/{alias}"
+            with self.world.lock:
+                if (key.account, region, name) in self.world.aliases:
+                    raise ValueError(f"alias {name} already exists in {account} {region}")
+                self.world.aliases[(key.account, region, name)] = key.key_id
+        return key.arn
+
+    def seed_image(self, account: str, region: str, name: str, volumes_gib: list[int] | tuple[int, ...] = (8,),
+                   kms_key: str | None = "aws/ebs", *, description: str = "", tags: dict[str, str] | None = None,
+                   architecture: str = "x86_64") -> str:
+        """Register an available image over completed snapshots; ``kms_key`` None = unencrypted."""
+        account = _account(account)
+        if not volumes_gib:
+            raise ValueError("an image needs at least one volume")
+        with self.world.lock:
+            key_arn = None
+            if kms_key is not None:
+                ref = kms.EBS_ALIAS if kms_key in ("aws/ebs", kms.EBS_ALIAS) else kms_key
+                key = kms.find_key(self.world, account, region, ref)
+                if key is None:
+                    raise ValueError(f"no key {kms_key!r} in account {account} region {region}")
+                key_arn = key.arn
+            mappings = []
+            for index, size in enumerate(volumes_gib):
+                snapshot = Snapshot(snapshot_id=new_id("snap"), account=account, region=region, size_gib=int(size),
+                                    kms_key_arn=key_arn, description=f"volume {index} of {name}")
+                self.world.snapshots[snapshot.snapshot_id] = snapshot
+                device = "/dev/xvda" if index == 0 else f"/dev/xvd{chr(ord('b') + index - 1)}"
+                mappings.append({"DeviceName": device, "Ebs": {
+                    "SnapshotId": snapshot.snapshot_id, "VolumeSize": int(size), "DeleteOnTermination": True,
+                    "VolumeType": "gp3"}})
+            image = Image(image_id=new_id("ami"), account=account, region=region, name=name, mappings=mappings,
+                          description=description, architecture=architecture, tags=dict(tags or {}))
+            self.world.images[image.image_id] = image
+        return image.image_id
+
+    def create_role(self, account: str, name: str, trusted_account: str, external_id: str | None = None,
+                    trust_policy: dict[str, Any] | None = None) -> str:
+        """Create an IAM role in ``account`` that ``trusted_account`` may assume; return its ARN."""
+        if trust_policy is None:
+            statement: dict[str, Any] = {
+                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{_account(trusted_account)}:root"},
+                "Action": "sts:AssumeRole",
+            }
+            if external_id is not None:
+                statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+            trust_policy = {"Version": "2012-10-17", "Statement": [statement]}
+        iam = self.session(account).client("iam")
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy))
+        return str(role["Role"]["Arn"])
+
+    def create_organization(self, management_account: str,
+                            members: dict[str, list[str]] | None = None) -> tuple[str, dict[str, str]]:
+        """Create an organization; ``members`` maps OU paths (``"dev"``, ``"prod/web"``) to accounts."""
+        return create_organization(self.world, _account(management_account),
+                                   {k: [_account(a) for a in v] for k, v in (members or {}).items()})
+
+    def set_default_ebs_encryption(self, account: str, region: str, enabled: bool = True,
+                                   key: str | None = None) -> None:
+        with self.world.lock:
+            self.world.encryption_by_default[(_account(account), region)] = enabled
+            if key is not None:
+                found = kms.find_key(self.world, account, region, key)
+                self.world.default_key[(account, region)] = found.arn if found else key
+
+    # --------------------------------------------------------------- inspection
+    def calls(self) -> list[Call]:
+        """Every request served so far: account, region, service, action, mutating, status."""
+        with self.world.lock:
+            return [replace(c) for c in self.world.calls]
+
+    def clear_calls(self) -> None:
+        with self.world.lock:
+            self.world.calls.clear()
+
+    def reset(self) -> None:
+        """Forget everything: keys, images, snapshots, organizations, sessions, moto's state, calls."""
+        settings = self.world.settings
+        with self.world.lock:
+            fresh = World(settings, self.world.clock)
+            self.world.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+        if self._app is not None:
+            self._app.throttle.reset()
+        compat.reset_moto()
+
+
+def sandbox_session(endpoint_url: str, region: str, access_key: str, secret_key: str,
+                    session_token: str | None = None) -> Any:
+    """A ``boto3.Session`` whose clients and resources default to ``endpoint_url``."""
+    import boto3
+
+    class SandboxSession(boto3.Session):  # type: ignore[misc]
+        def client(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint_url)
+            return super().client(*args, **kwargs)
+
+        def resource(self, *args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("endpoint_url", endpoint_url)
+            return super().resource(*args, **kwargs)
+
+    return SandboxSession(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
+                          aws_session_token=session_token, region_name=region)
+
+
+def _account(account: str) -> str:
+    if not (len(account) == 12 and account.isdigit()):
+        raise ValueError(f"account id must be 12 digits, got {account!r}")
+    return account

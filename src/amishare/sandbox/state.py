@@ -1,0 +1,237 @@
+"""The overlay's world: keys, snapshots, images, organizations and sessions.
+
+One ``World`` per sandbox, guarded by one re-entrant lock (the HTTP server is threaded).
+Time-dependent states (a copy that is ``pending`` until its duration has passed) are
+computed from a monotonic clock when read, so nothing runs in the background.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from amishare.sandbox.policy import Caller
+
+AMI_COPY_LIMIT_DEFAULT = 100  # AWS-RULES.md section 4 (UNVERIFIED: older docs say 50)
+SNAPSHOT_COPY_LIMIT = 20  # AWS-RULES.md section 4: not adjustable
+
+
+def new_id(prefix: str, length: int = 17) -> str:
+    return f"{prefix}-{secrets.token_hex((length + 1) // 2)[:length]}"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Grant:
+    grant_id: str
+    key_arn: str
+    grantee: str
+    operations: list[str]
+    issuing_account: str
+    name: str | None = None
+    retiring: str | None = None
+    constraints: dict[str, Any] | None = None
+    created: dt.datetime = field(default_factory=utcnow)
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+
+
+@dataclass
+class Key:
+    key_id: str
+    account: str
+    region: str
+    policy: str
+    manager: str = "CUSTOMER"  # or "AWS" for alias/aws/ebs
+    description: str = ""
+    state: str = "Enabled"  # Enabled | Disabled | PendingDeletion
+    created: dt.datetime = field(default_factory=utcnow)
+    deletion_date: dt.datetime | None = None
+    grants: list[Grant] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:kms:{self.region}:{self.account}:key/{self.key_id}"
+
+
+@dataclass
+class Transition:
+    """A copy in flight: pending from ``started`` for ``duration`` seconds, then done or failed."""
+
+    started: float
+    duration: float
+    failure: str | None = None  # the reason it will fail, decided when the copy started
+
+    def progress(self, now: float) -> int:
+        if self.duration <= 0:
+            return 100
+        return max(0, min(100, int(100 * (now - self.started) / self.duration)))
+
+    def done(self, now: float) -> bool:
+        return now - self.started >= self.fail_after if self.failure else now - self.started >= self.duration
+
+    @property
+    def fail_after(self) -> float:
+        # A bad key is not rejected at call time (AWS-RULES.md section 2): the copy starts,
+        # then fails a little later.
+        return min(self.duration, max(0.0, self.duration * 0.25))
+
+
+@dataclass
+class Snapshot:
+    snapshot_id: str
+    account: str
+    region: str
+    size_gib: int
+    kms_key_arn: str | None
+    description: str = ""
+    start_time: dt.datetime = field(default_factory=utcnow)
+    transition: Transition | None = None
+    volume_id: str = field(default_factory=lambda: new_id("vol"))
+    shared_with: set[str] = field(default_factory=set)  # createVolumePermission UserIds
+    public: bool = False  # createVolumePermission Group all
+    tags: dict[str, str] = field(default_factory=dict)
+    source_snapshot_id: str | None = None
+    via_copy_snapshot: bool = False  # counts against the concurrent CopySnapshot limit
+
+    @property
+    def encrypted(self) -> bool:
+        return self.kms_key_arn is not None
+
+
+@dataclass
+class Image:
+    image_id: str
+    account: str
+    region: str
+    name: str
+    mappings: list[dict[str, Any]]  # boto3-shaped BlockDeviceMappings (Ebs.SnapshotId ...)
+    description: str = ""
+    architecture: str = "x86_64"
+    root_device_name: str = "/dev/xvda"
+    virtualization_type: str = "hvm"
+    ena_support: bool = True
+    boot_mode: str | None = None
+    created: dt.datetime = field(default_factory=utcnow)
+    transition: Transition | None = None
+    launch_users: set[str] = field(default_factory=set)
+    launch_orgs: set[str] = field(default_factory=set)
+    launch_ous: set[str] = field(default_factory=set)
+    public: bool = False
+    tags: dict[str, str] = field(default_factory=dict)
+    deprecation_time: dt.datetime | None = None
+    deregistration_protection: str = "disabled"
+    protection_until: dt.datetime | None = None
+    source_image_id: str | None = None
+    source_region: str | None = None
+
+    def snapshot_ids(self) -> list[str]:
+        return [m["Ebs"]["SnapshotId"] for m in self.mappings if "Ebs" in m and m["Ebs"].get("SnapshotId")]
+
+
+@dataclass
+class OrgUnit:
+    ou_id: str
+    name: str
+    parent_id: str
+    arn: str
+
+
+@dataclass
+class Organization:
+    org_id: str
+    master: str
+    root_id: str
+    units: dict[str, OrgUnit] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)  # account -> parent (root or OU) id
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:organizations::{self.master}:organization/{self.org_id}"
+
+    @property
+    def root_arn(self) -> str:
+        return f"arn:aws:organizations::{self.master}:root/{self.org_id}/{self.root_id}"
+
+    def path_ids(self, account: str) -> list[str]:
+        """Root first, then each OU down to the account's parent."""
+        chain: list[str] = []
+        node = self.parents.get(account)
+        while node is not None and node != self.root_id:
+            chain.append(node)
+            node = self.units[node].parent_id
+        return [self.root_id, *reversed(chain)]
+
+    def org_paths(self, account: str) -> list[str]:
+        """``aws:PrincipalOrgPaths`` of an account: ``o-x/r-x/ou-a/ou-b/``."""
+        return [f"{self.org_id}/" + "".join(f"{p}/" for p in self.path_ids(account))]
+
+
+@dataclass
+class Call:
+    """One request the sandbox served (``Sandbox.calls()``)."""
+
+    account: str | None
+    region: str
+    service: str
+    action: str
+    mutating: bool
+    status: int = 200
+    error: str | None = None
+
+
+@dataclass
+class Settings:
+    copy_seconds_per_gib: float = 0.0
+    latency_ms: float = 0.0
+    throttle: bool = False
+    ami_copy_limit: int = AMI_COPY_LIMIT_DEFAULT
+    snapshot_copy_limit: int = SNAPSHOT_COPY_LIMIT
+    block_public_access_default: str = "unblocked"
+
+
+class World:
+    """Everything the overlay knows. Methods here are the shared vocabulary of the handlers."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.keys: dict[str, Key] = {}  # key id -> key
+        self.aliases: dict[tuple[str, str, str], str] = {}  # (account, region, alias) -> key id
+        self.snapshots: dict[str, Snapshot] = {}
+        self.images: dict[str, Image] = {}
+        self.client_tokens: dict[tuple[str, str, str], tuple[str, str]] = {}  # -> (fingerprint, image)
+        self.encryption_by_default: dict[tuple[str, str], bool] = {}
+        self.default_key: dict[tuple[str, str], str] = {}  # (account, region) -> key arn
+        self.block_public_access: dict[tuple[str, str], str] = {}
+        self.organizations: dict[str, Organization] = {}
+        self.sessions: dict[str, Caller] = {}  # access key id -> caller
+        self.calls: list[Call] = []
+
+    # ------------------------------------------------------------------ organizations
+    def organization_of(self, account: str) -> Organization | None:
+        for org in self.organizations.values():
+            if account == org.master or account in org.parents:
+                return org
+        return None
+
+    def principal_context(self, caller: Caller) -> dict[str, Any]:
+        """Global condition keys describing the caller (IAM ``aws:Principal*`` keys)."""
+        context: dict[str, Any] = {
+            "aws:PrincipalAccount": caller.account,
+            "aws:PrincipalArn": caller.role_arn or caller.arn,
+        }
+        org = self.organization_of(caller.account)
+        if org is not None:
+            context["aws:PrincipalOrgID"] = org.org_id
+            context["aws:PrincipalOrgPaths"] = org.org_paths(caller.account)
+        return context
