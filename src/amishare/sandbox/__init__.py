@@ -11,8 +11,8 @@ calls as AWS documents them. See docs/sandbox.md for every rule and its source.
 
 from __future__ import annotations
 
-from amishare.sandbox.compat import UnsupportedMoto
+from amishare.errors import SandboxError, UnsupportedMoto
 from amishare.sandbox.server import Sandbox
 from amishare.sandbox.state import Call, Settings
 
-__all__ = ["Call", "Sandbox", "Settings", "UnsupportedMoto"]
+__all__ = ["Call", "Sandbox", "SandboxError", "Settings", "UnsupportedMoto"]

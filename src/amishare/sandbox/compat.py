@@ -11,16 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from amishare.errors import UnsupportedMoto
+
 SUPPORTED_MOTO = (5, 2)
 ACCOUNT_HEADER = "x-amishare-sandbox-account"
 
 
-class UnsupportedMoto(RuntimeError):  # noqa: N818 - reads as the condition it reports
-    """The installed moto is not the minor version the overlay was written against."""
-
-
 def moto_version() -> tuple[int, int]:
-    import moto
+    try:
+        import moto
+    except ImportError as exc:
+        raise UnsupportedMoto("amishare.sandbox needs moto: pip install 'amishare[sandbox]'") from exc
 
     major, minor = (int(part) for part in str(moto.__version__).split(".")[:2])
     return major, minor

@@ -10,6 +10,7 @@ import json
 import os
 import threading
 from dataclasses import replace
+from functools import cache
 from types import TracebackType
 from typing import Any
 
@@ -52,7 +53,8 @@ class Sandbox:
         compat.install_account_header()
         self._app = OverlayApp(self.world, compat.new_moto_app())
         self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="amishare-sandbox", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="amishare-sandbox", daemon=True)
         self._thread.start()
         return self
 
@@ -190,6 +192,7 @@ def sandbox_session(endpoint_url: str, region: str, access_key: str, secret_key:
                     session_token: str | None = None) -> Any:
     """A ``boto3.Session`` whose clients and resources default to ``endpoint_url``."""
     import boto3
+    import botocore.session
 
     class SandboxSession(boto3.Session):  # type: ignore[misc]
         def client(self, *args: Any, **kwargs: Any) -> Any:
@@ -200,8 +203,19 @@ def sandbox_session(endpoint_url: str, region: str, access_key: str, secret_key:
             kwargs.setdefault("endpoint_url", endpoint_url)
             return super().resource(*args, **kwargs)
 
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _model_loader())
     return SandboxSession(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                          aws_session_token=session_token, region_name=region)
+                          aws_session_token=session_token, region_name=region, botocore_session=core)
+
+
+@cache
+def _model_loader() -> Any:
+    """One botocore model loader per process: service models are immutable, and loading the EC2
+    model takes about 0.2 s, which every new session would otherwise pay again."""
+    import botocore.loaders
+
+    return botocore.loaders.create_loader()
 
 
 def _account(account: str) -> str:

@@ -1,0 +1,1 @@
+"""The ``amishare`` command line: parse, call the library, render, exit."""

@@ -1,0 +1,57 @@
+"""The one exception tree of amishare, and the exit code each error maps to.
+
+    AmiShareError                  exit 1   anything amishare raises on purpose
+    ├── UsageError                 exit 2   bad input: a malformed id, ARN, region, flag
+    ├── ConfigError                exit 3   the config file or its values
+    ├── AwsError                   exit 4   AWS refused or failed a call
+    │   ├── AccessDenied           exit 5   the caller may not do it
+    │   └── NotFound               exit 6   the image, key, role ... does not exist
+    └── SandboxError               exit 8   the local AWS cannot start
+        └── UnsupportedMoto        exit 8   moto is not the supported minor version
+
+Exit code 130 means interrupted (Ctrl-C); 0 success. The CLI maps errors to codes
+through ``exit_code`` and nothing else.
+"""
+
+from __future__ import annotations
+
+
+class AmiShareError(Exception):
+    """Base of every error amishare raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(AmiShareError):
+    exit_code = 2
+
+
+class ConfigError(AmiShareError):
+    exit_code = 3
+
+
+class AwsError(AmiShareError):
+    """An AWS call failed: which operation, with which code, as which account, where."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, operation: str = "", code: str = "", account: str | None = None,
+                 region: str | None = None) -> None:
+        super().__init__(message)
+        self.operation, self.code, self.account, self.region = operation, code, account, region
+
+
+class AccessDenied(AwsError):
+    exit_code = 5
+
+
+class NotFound(AwsError):
+    exit_code = 6
+
+
+class SandboxError(AmiShareError):
+    exit_code = 8
+
+
+class UnsupportedMoto(SandboxError):
+    """The installed moto is not the minor version the sandbox overlay was written against."""

@@ -1,0 +1,49 @@
+"""Shared fixtures: a fresh sandbox per test, and boto3 clients acting as sandbox accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from amishare.sandbox import Sandbox
+
+OWNER = "111111111111"
+TARGET = "222222222222"
+OTHER = "333333333333"
+REGION = "us-east-1"
+REGION2 = "eu-west-1"
+
+Clients = Callable[..., Any]
+
+
+@pytest.fixture
+def sb() -> Iterator[Sandbox]:
+    with Sandbox() as sandbox:
+        sandbox.reset()  # moto keeps state per process: start every test from nothing
+        yield sandbox
+
+
+@pytest.fixture
+def aws(sb: Sandbox) -> Clients:
+    """``aws(account, service, region=REGION)``: a cached boto3 client acting as ``account``."""
+    cache: dict[tuple[str, str, str], Any] = {}
+    no_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
+
+    def client(account: str, service: str, region: str = REGION) -> Any:
+        key = (account, service, region)
+        if key not in cache:
+            cache[key] = sb.session(account, region).client(service, config=no_retries)
+        return cache[key]
+
+    return client
+
+
+def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, str]:
+    """Run a call that must fail with a ClientError; return its ``Error`` (Code, Message)."""
+    with pytest.raises(ClientError) as caught:
+        call(*args, **kwargs)
+    return dict(caught.value.response["Error"])
