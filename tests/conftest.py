@@ -31,7 +31,7 @@ def sb() -> Iterator[Sandbox]:
 def aws(sb: Sandbox) -> Clients:
     """``aws(account, service, region=REGION)``: a cached boto3 client acting as ``account``."""
     cache: dict[tuple[str, str, str], Any] = {}
-    no_retries = Config(retries={"max_attempts": 1, "mode": "standard"})
+    no_retries = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
     def client(account: str, service: str, region: str = REGION) -> Any:
         key = (account, service, region)

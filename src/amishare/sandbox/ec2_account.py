@@ -91,8 +91,15 @@ class AccountHandlers:
 
     # --------------------------------------------------------------------- tags
     def _resources(self, caller: Caller, region: str, ids: list[str]) -> list[Image | Snapshot]:
-        if not ids or not all(IMAGE_ID.match(i) or SNAPSHOT_ID.match(i) for i in ids):
+        ours = [i.startswith(("ami-", "snap-")) for i in ids]
+        if not any(ours):
             raise Delegate()
+        if not all(ours):
+            raise AwsFault("UnsupportedOperation", "The amishare sandbox tags images and snapshots in calls of "
+                           "their own, apart from other resources.")
+        for resource_id in ids:
+            if not (IMAGE_ID.match(resource_id) or SNAPSHOT_ID.match(resource_id)):
+                raise AwsFault("InvalidID", f"The ID '{resource_id}' is not valid")
         return [owned_image(self.world, caller, region, i) if i.startswith("ami-")
                 else owned_snapshot(self.world, caller, region, i) for i in ids]
 
