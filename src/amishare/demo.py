@@ -38,14 +38,29 @@ class DemoWorld:
 
 def seed(sandbox: Sandbox) -> DemoWorld:
     """Seed the demo: the golden image is encrypted with ``aws/ebs``, so it cannot be shared as is."""
-    share_key = sandbox.create_key(BUILDER, REGION, alias=SHARE_KEY_ALIAS,
-                                   description="amishare: re-encrypts images before sharing")
-    golden = sandbox.seed_image(BUILDER, REGION, "golden-al2023-2026.11.22", volumes_gib=[8, 16],
-                                kms_key="aws/ebs", description="Golden image built by the platform team",
-                                tags={"team": "platform", "os": "al2023"})
+    share_key = sandbox.create_key(
+        BUILDER, REGION, alias=SHARE_KEY_ALIAS, description="amishare: re-encrypts images before sharing"
+    )
+    golden = sandbox.seed_image(
+        BUILDER,
+        REGION,
+        "golden-al2023-2026.11.22",
+        volumes_gib=[8, 16],
+        kms_key="aws/ebs",
+        description="Golden image built by the platform team",
+        tags={"team": "platform", "os": "al2023"},
+    )
     org_arn, ou_arns = sandbox.create_organization(BUILDER, {"workloads/dev": list(CONSUMERS)})
-    return DemoWorld(region=REGION, builder=BUILDER, consumers=CONSUMERS, outsider=OUTSIDER, golden_image=golden,
-                     share_key_arn=share_key, organization_arn=org_arn, ou_arns=ou_arns)
+    return DemoWorld(
+        region=REGION,
+        builder=BUILDER,
+        consumers=CONSUMERS,
+        outsider=OUTSIDER,
+        golden_image=golden,
+        share_key_arn=share_key,
+        organization_arn=org_arn,
+        ou_arns=ou_arns,
+    )
 
 
 @dataclass(frozen=True)
@@ -83,16 +98,28 @@ def inventory(sandbox: Sandbox, world: DemoWorld) -> Inventory:
         sizes = [str(m["Ebs"]["VolumeSize"]) for m in image["BlockDeviceMappings"] if "Ebs" in m]
         key_ids = {m["Ebs"].get("KmsKeyId", "") for m in image["BlockDeviceMappings"] if "Ebs" in m}
         names = sorted(aliases.get(k.rsplit("/", 1)[-1], k) for k in key_ids if k) or ["unencrypted"]
-        images.append(ImageRow(image["ImageId"], image["Name"], image["OwnerId"], image["State"],
-                               "+".join(sizes) + " GiB", ", ".join(names)))
+        images.append(
+            ImageRow(
+                image["ImageId"],
+                image["Name"],
+                image["OwnerId"],
+                image["State"],
+                "+".join(sizes) + " GiB",
+                ", ".join(names),
+            )
+        )
     visible = {}
     for consumer in world.consumers:
-        found = sandbox.session(consumer, world.region).client("ec2").describe_images(
-            Filters=[{"Name": "image-id", "Values": [world.golden_image]}])["Images"]
+        found = (
+            sandbox.session(consumer, world.region)
+            .client("ec2")
+            .describe_images(Filters=[{"Name": "image-id", "Values": [world.golden_image]}])["Images"]
+        )
         visible[consumer] = bool(found)
     try:
-        ec2.modify_image_attribute(ImageId=world.golden_image, DryRun=True,
-                                   LaunchPermission={"Add": [{"UserId": world.consumers[0]}]})
+        ec2.modify_image_attribute(
+            ImageId=world.golden_image, DryRun=True, LaunchPermission={"Add": [{"UserId": world.consumers[0]}]}
+        )
         refusal = "none"
     except ClientError as exc:
         refusal = f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"

@@ -35,8 +35,15 @@ class AwsError(AmiShareError):
 
     exit_code = 4
 
-    def __init__(self, message: str, *, operation: str = "", code: str = "", account: str | None = None,
-                 region: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str = "",
+        code: str = "",
+        account: str | None = None,
+        region: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.operation, self.code, self.account, self.region = operation, code, account, region
 

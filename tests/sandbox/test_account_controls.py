@@ -14,11 +14,17 @@ def test_rule_image_block_public_access_refuses_public_sharing(sb: Sandbox, aws:
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=None)
     ec2 = aws(OWNER, "ec2")
     assert ec2.get_image_block_public_access_state()["ImageBlockPublicAccessState"] == "unblocked"
-    assert ec2.enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")[
-        "ImageBlockPublicAccessState"] == "block-new-sharing"
+    assert (
+        ec2.enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")[
+            "ImageBlockPublicAccessState"
+        ]
+        == "block-new-sharing"
+    )
     assert ec2.get_image_block_public_access_state()["ImageBlockPublicAccessState"] == "block-new-sharing"
-    assert aws(OWNER, "ec2", "eu-west-1").get_image_block_public_access_state()[
-        "ImageBlockPublicAccessState"] == "unblocked"  # per region
+    assert (
+        aws(OWNER, "ec2", "eu-west-1").get_image_block_public_access_state()["ImageBlockPublicAccessState"]
+        == "unblocked"
+    )  # per region
     error = error_of(ec2.modify_image_attribute, ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]})
     assert error["Code"] == "OperationNotPermitted"
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})  # private still works
@@ -36,21 +42,28 @@ def test_rule_block_public_access_default_is_configurable(aws: Clients) -> None:
 def test_rule_encrypted_images_cannot_be_public(sb: Sandbox, aws: Clients) -> None:
     key = sb.create_key(OWNER, REGION)
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
-    error = error_of(aws(OWNER, "ec2").modify_image_attribute, ImageId=image,
-                     LaunchPermission={"Add": [{"Group": "all"}]})
+    error = error_of(
+        aws(OWNER, "ec2").modify_image_attribute, ImageId=image, LaunchPermission={"Add": [{"Group": "all"}]}
+    )
     assert error["Code"] == "InvalidParameter"
 
 
 def test_rule_launch_permission_values_are_checked(sb: Sandbox, aws: Clients) -> None:
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=None)
     ec2 = aws(OWNER, "ec2")
-    for entry, code in [({"UserId": "2222"}, "InvalidAMIAttributeItemValue"),
-                        ({"Group": "everyone"}, "InvalidAMIAttributeItemValue"),
-                        ({"OrganizationArn": "arn:aws:organizations::1:organization/x"}, "InvalidParameterValue"),
-                        ({"OrganizationalUnitArn": "ou-abcd-12345678"}, "InvalidParameterValue")]:
+    for entry, code in [
+        ({"UserId": "2222"}, "InvalidAMIAttributeItemValue"),
+        ({"Group": "everyone"}, "InvalidAMIAttributeItemValue"),
+        ({"OrganizationArn": "arn:aws:organizations::1:organization/x"}, "InvalidParameterValue"),
+        ({"OrganizationalUnitArn": "ou-abcd-12345678"}, "InvalidParameterValue"),
+    ]:
         assert error_of(ec2.modify_image_attribute, ImageId=image, LaunchPermission={"Add": [entry]})["Code"] == code
-    assert error_of(aws(TARGET, "ec2").modify_image_attribute, ImageId=image,
-                    LaunchPermission={"Add": [{"UserId": OTHER}]})["Code"] == "InvalidAMIID.NotFound"
+    assert (
+        error_of(
+            aws(TARGET, "ec2").modify_image_attribute, ImageId=image, LaunchPermission={"Add": [{"UserId": OTHER}]}
+        )["Code"]
+        == "InvalidAMIID.NotFound"
+    )
 
 
 def test_rule_batched_launch_permissions_and_reset(sb: Sandbox, aws: Clients) -> None:
@@ -105,11 +118,13 @@ def test_rule_deregister_keeps_snapshots_unless_asked(sb: Sandbox, aws: Clients)
     ec2.delete_snapshot(SnapshotId=kept_snapshot)
     assert error_of(ec2.describe_snapshots, SnapshotIds=[kept_snapshot])["Code"] == "InvalidSnapshot.NotFound"
     gone = sb.seed_image(OWNER, REGION, "gone", volumes_gib=[8, 16], kms_key=None)
-    snapshots = [m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[gone])["Images"][0][
-        "BlockDeviceMappings"]]
+    snapshots = [
+        m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[gone])["Images"][0]["BlockDeviceMappings"]
+    ]
     result = ec2.deregister_image(ImageId=gone, DeleteAssociatedSnapshots=True)
     assert sorted((r["SnapshotId"], r["ReturnCode"]) for r in result["DeleteSnapshotResults"]) == sorted(
-        (s, "success") for s in snapshots)
+        (s, "success") for s in snapshots
+    )
     assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
 
 
@@ -130,4 +145,5 @@ def test_rule_tags_on_images_and_snapshots(sb: Sandbox, aws: Clients) -> None:
     ec2.delete_tags(Resources=[image], Tags=[{"Key": "amishare:run"}])
     assert "Tags" not in ec2.describe_images(ImageIds=[image])["Images"][0]
     assert error_of(ec2.create_tags, Resources=[image], Tags=[{"Key": "aws:x", "Value": "y"}])["Code"] == (
-        "InvalidParameterValue")
+        "InvalidParameterValue"
+    )

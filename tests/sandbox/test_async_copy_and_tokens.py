@@ -16,12 +16,13 @@ def test_rule_copies_are_pending_with_rising_progress_then_available(sb: Sandbox
     started = time.monotonic()
     copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
     assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "pending"
-    snapshot_ids = [m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[copy])["Images"][0][
-        "BlockDeviceMappings"]]
+    snapshot_ids = [
+        m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"]
+    ]
     seen: list[int] = []
     while time.monotonic() - started < 5:
         state = ec2.describe_images(ImageIds=[copy])["Images"][0]["State"]
-        big = [s for s in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"] if s["VolumeSize"] == 16][0]
+        big = next(s for s in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"] if s["VolumeSize"] == 16)
         seen.append(int(big["Progress"].rstrip("%")))
         if state == "available":
             break
@@ -41,7 +42,8 @@ def test_rule_a_pending_image_cannot_be_copied_yet(sb: Sandbox, aws: Clients) ->
     ec2 = aws(OWNER, "ec2")
     copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
     assert error_of(ec2.copy_image, SourceImageId=copy, SourceRegion=REGION, Name="copy-of-copy")["Code"] == (
-        "IncorrectState")
+        "IncorrectState"
+    )
 
 
 def test_rule_client_token_makes_copy_image_idempotent(sb: Sandbox, aws: Clients) -> None:
@@ -51,12 +53,14 @@ def test_rule_client_token_makes_copy_image_idempotent(sb: Sandbox, aws: Clients
     again = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="run-1-copy")
     assert first["ImageId"] == again["ImageId"]
     assert len(ec2.describe_images(Owners=["self"])["Images"]) == 1
-    error = error_of(ec2.copy_image, SourceImageId=image, SourceRegion=REGION, Name="other-name",
-                     ClientToken="run-1-copy")
+    error = error_of(
+        ec2.copy_image, SourceImageId=image, SourceRegion=REGION, Name="other-name", ClientToken="run-1-copy"
+    )
     assert error["Code"] == "IdempotentParameterMismatch"
     other = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy-b", ClientToken="run-2-copy")
     assert other["ImageId"] != first["ImageId"]
     # tokens are per account and region: the same token elsewhere is a new copy
-    elsewhere = aws(OWNER, "ec2").copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy",
-                                             ClientToken="run-1-copy")
+    elsewhere = aws(OWNER, "ec2").copy_image(
+        SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="run-1-copy"
+    )
     assert elsewhere["ImageId"] != first["ImageId"]

@@ -27,15 +27,18 @@ def test_rule_aws_managed_key_policy_cannot_be_changed(sb: Sandbox, aws: Clients
     policy = kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"]
     assert "kms:ViaService" in policy
     assert error_of(kms.put_key_policy, KeyId=arn, PolicyName="default", Policy=policy)["Code"] == (
-        "AccessDeniedException")
+        "AccessDeniedException"
+    )
 
 
 def test_rule_sharing_an_aws_ebs_image_is_refused_with_aws_error(sb: Sandbox, aws: Clients) -> None:
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
     ec2 = aws(OWNER, "ec2")
     error = error_of(ec2.modify_image_attribute, ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
-    assert error == {"Code": "InvalidParameter",
-                     "Message": "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."}
+    assert error == {
+        "Code": "InvalidParameter",
+        "Message": "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot.",
+    }
     assert ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == []
 
 
@@ -43,8 +46,12 @@ def test_rule_sharing_an_aws_ebs_snapshot_is_refused_with_aws_error(sb: Sandbox,
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
     ec2 = aws(OWNER, "ec2")
     snapshot = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    for form in ({"Attribute": "createVolumePermission", "OperationType": "add", "UserIds": [TARGET]},
-                 {"CreateVolumePermission": {"Add": [{"UserId": TARGET}]}}):
+    for form in (
+        {"Attribute": "createVolumePermission", "OperationType": "add", "UserIds": [TARGET]},
+        {"CreateVolumePermission": {"Add": [{"UserId": TARGET}]}},
+    ):
         error = error_of(ec2.modify_snapshot_attribute, SnapshotId=snapshot, **form)
-        assert error == {"Code": "OperationNotPermitted",
-                         "Message": "Encrypted snapshots with EBS default key cannot be shared"}
+        assert error == {
+            "Code": "OperationNotPermitted",
+            "Message": "Encrypted snapshots with EBS default key cannot be shared",
+        }

@@ -22,8 +22,12 @@ def _copy(ec2: Any, image: str, **kwargs: Any) -> str:
 @pytest.mark.parametrize("form", ["id", "arn", "alias", "alias-arn"])
 def test_rule_copy_image_takes_every_form_of_key(sb: Sandbox, aws: Clients, form: str) -> None:
     key_arn = sb.create_key(OWNER, REGION, alias="share")
-    ref = {"id": key_arn.rsplit("/", 1)[1], "arn": key_arn, "alias": "alias/share",
-           "alias-arn": f"arn:aws:kms:{REGION}:{OWNER}:alias/share"}[form]
+    ref = {
+        "id": key_arn.rsplit("/", 1)[1],
+        "arn": key_arn,
+        "alias": "alias/share",
+        "alias-arn": f"arn:aws:kms:{REGION}:{OWNER}:alias/share",
+    }[form]
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
     ec2 = aws(OWNER, "ec2")
     copy = _copy(ec2, image, Encrypted=True, KmsKeyId=ref)
@@ -66,19 +70,28 @@ def test_rule_unknown_or_disabled_key_fails_the_copy_asynchronously(sb: Sandbox,
     missing = _copy(ec2, image, Encrypted=True, KmsKeyId="alias/does-not-exist")
     assert ec2.describe_images(ImageIds=[missing])["Images"][0]["State"] == "failed"
     aws(OWNER, "kms").disable_key(KeyId=key)
-    disabled = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy-2", Encrypted=True,
-                              KmsKeyId=key)["ImageId"]
+    disabled = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy-2", Encrypted=True, KmsKeyId=key)[
+        "ImageId"
+    ]
     described = ec2.describe_images(ImageIds=[disabled])["Images"][0]
     assert described["State"] == "failed"
     assert "Disabled" in described["StateReason"]["Message"]
 
 
 def test_rule_key_the_caller_cannot_use_fails_the_copy(sb: Sandbox, aws: Clients) -> None:
-    locked = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Principal": "*", "Action": "kms:CreateGrant", "Resource": "*",
-         "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}}},
-    ]}
+    locked = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+            },
+        ],
+    }
     key = sb.create_key(OWNER, REGION, policy=locked)
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=None)
     ec2 = aws(OWNER, "ec2")
@@ -118,14 +131,19 @@ def test_rule_copy_snapshot_honours_encryption_and_reports_the_key(sb: Sandbox, 
     image = sb.seed_image(OWNER, REGION, "plain", kms_key=None)
     snapshot = _volumes(aws(OWNER, "ec2"), image)[0]["SnapshotId"]
     ec2 = aws(OWNER, "ec2", REGION2)
-    copy = ec2.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion=REGION, Encrypted=True,
-                             KmsKeyId="alias/dr", TagSpecifications=[{
-                                 "ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}])
+    copy = ec2.copy_snapshot(
+        SourceSnapshotId=snapshot,
+        SourceRegion=REGION,
+        Encrypted=True,
+        KmsKeyId="alias/dr",
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
     described = ec2.describe_snapshots(SnapshotIds=[copy["SnapshotId"]])["Snapshots"][0]
     assert (described["Encrypted"], described["KmsKeyId"], described["State"]) == (True, key, "completed")
     assert described["Tags"] == [{"Key": "k", "Value": "v"}]
-    wrong = ec2.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion=REGION, Encrypted=True,
-                              KmsKeyId="alias/missing")["SnapshotId"]
+    wrong = ec2.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion=REGION, Encrypted=True, KmsKeyId="alias/missing")[
+        "SnapshotId"
+    ]
     failed = ec2.describe_snapshots(SnapshotIds=[wrong])["Snapshots"][0]
     assert failed["State"] == "error"
     assert failed["StateMessage"].startswith("Given key ID is not accessible")

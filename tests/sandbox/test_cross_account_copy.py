@@ -17,16 +17,25 @@ USE_ACTIONS = ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncry
 
 
 def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
-    admin = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-             "Action": "kms:*", "Resource": "*"}
+    admin = {
+        "Sid": "Admin",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
     return {"Version": "2012-10-17", "Statement": [admin, *statements]}
 
 
-def _allow(principal: Any = None, condition: dict[str, Any] | None = None, actions: Any = None,
-           effect: str = "Allow") -> dict[str, Any]:
+def _allow(
+    principal: Any = None, condition: dict[str, Any] | None = None, actions: Any = None, effect: str = "Allow"
+) -> dict[str, Any]:
     statement: dict[str, Any] = {
-        "Effect": effect, "Principal": principal or {"AWS": f"arn:aws:iam::{TARGET}:root"},
-        "Action": actions or USE_ACTIONS, "Resource": "*"}
+        "Effect": effect,
+        "Principal": principal or {"AWS": f"arn:aws:iam::{TARGET}:root"},
+        "Action": actions or USE_ACTIONS,
+        "Resource": "*",
+    }
     if condition:
         statement["Condition"] = condition
     return statement
@@ -39,8 +48,12 @@ def _shared_image(sb: Sandbox, aws: Clients, policy: dict[str, Any] | None, *, s
     ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
     if snapshots:
         for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
-            ec2.modify_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"], Attribute="createVolumePermission",
-                                          OperationType="add", UserIds=[TARGET])
+            ec2.modify_snapshot_attribute(
+                SnapshotId=mapping["Ebs"]["SnapshotId"],
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=[TARGET],
+            )
     return image
 
 
@@ -79,8 +92,14 @@ def test_rule_copy_needs_create_volume_permission_on_every_snapshot(sb: Sandbox,
     ec2 = aws(OWNER, "ec2")
     first = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     ec2.modify_snapshot_attribute(SnapshotId=first, CreateVolumePermission={"Add": [{"UserId": TARGET}]})
-    error = error_of(aws(TARGET, "ec2").copy_image, SourceImageId=image, SourceRegion=REGION, Name="copy",
-                     Encrypted=True, KmsKeyId="alias/mine")
+    error = error_of(
+        aws(TARGET, "ec2").copy_image,
+        SourceImageId=image,
+        SourceRegion=REGION,
+        Name="copy",
+        Encrypted=True,
+        KmsKeyId="alias/mine",
+    )
     assert error["Code"] == "InvalidRequest"
     assert "storage" in error["Message"]
 
@@ -94,46 +113,74 @@ def test_rule_copy_fails_without_source_key_access(sb: Sandbox, aws: Clients, de
 
 def test_rule_copy_fails_without_destination_key_access(sb: Sandbox, aws: Clients) -> None:
     image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED)))
-    own_only = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{TARGET}:root"}, "Resource": "*",
-         "Action": ["kms:PutKeyPolicy", "kms:DescribeKey", "kms:GetKeyPolicy"]}]}
+    own_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{TARGET}:root"},
+                "Resource": "*",
+                "Action": ["kms:PutKeyPolicy", "kms:DescribeKey", "kms:GetKeyPolicy"],
+            }
+        ],
+    }
     sb.create_key(TARGET, REGION, alias="mine", policy=own_only)
     copy = _copy_state(aws, image)
     assert copy["State"] == "failed"
     assert "kms:CreateGrant" in copy["StateReason"]["Message"]
 
 
-@pytest.mark.parametrize(("name", "statement", "works"), [
-    ("account root principal", _allow(), True),
-    ("bare account id principal", _allow(principal={"AWS": TARGET}), True),
-    ("star principal", _allow(principal="*"), True),
-    ("another account", _allow(principal={"AWS": f"arn:aws:iam::{OTHER}:root"}), False),
-    ("action wildcard", _allow(actions="kms:*"), True),
-    ("partial action wildcard", _allow(actions=["kms:Describe*", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*"]),
-     True),
-    ("missing decrypt", _allow(actions=["kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]), False),
-    ("ViaService of the region", _allow(condition=SCOPED), True),
-    ("ViaService of another region", _allow(condition={"StringEquals": {
-        "kms:ViaService": "ec2.eu-west-1.amazonaws.com"}}), False),
-    ("ViaService StringLike", _allow(condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}), True),
-    ("CallerAccount of another account", _allow(condition={"StringEquals": {"kms:CallerAccount": OTHER}}), False),
-    ("ViaService IfExists", _allow(condition={"StringEqualsIfExists": {
-        "kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}), True),
-    ("StringNotEquals negation", _allow(condition={"StringNotEquals": {"kms:CallerAccount": OTHER}}), True),
-    ("PrincipalArn ArnLike root", _allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:*"}}),
-     True),
-    ("PrincipalArn ArnLike role", _allow(condition={"ArnLike": {
-        "aws:PrincipalArn": f"arn:aws:iam::{TARGET}:role/Copy*"}}), False),
-])
-def test_rule_key_policy_evaluation(sb: Sandbox, aws: Clients, dest_key: str, name: str,
-                                    statement: dict[str, Any], works: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "statement", "works"),
+    [
+        ("account root principal", _allow(), True),
+        ("bare account id principal", _allow(principal={"AWS": TARGET}), True),
+        ("star principal", _allow(principal="*"), True),
+        ("another account", _allow(principal={"AWS": f"arn:aws:iam::{OTHER}:root"}), False),
+        ("action wildcard", _allow(actions="kms:*"), True),
+        (
+            "partial action wildcard",
+            _allow(actions=["kms:Describe*", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*"]),
+            True,
+        ),
+        ("missing decrypt", _allow(actions=["kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]), False),
+        ("ViaService of the region", _allow(condition=SCOPED), True),
+        (
+            "ViaService of another region",
+            _allow(condition={"StringEquals": {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}}),
+            False,
+        ),
+        ("ViaService StringLike", _allow(condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}), True),
+        ("CallerAccount of another account", _allow(condition={"StringEquals": {"kms:CallerAccount": OTHER}}), False),
+        (
+            "ViaService IfExists",
+            _allow(condition={"StringEqualsIfExists": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}),
+            True,
+        ),
+        ("StringNotEquals negation", _allow(condition={"StringNotEquals": {"kms:CallerAccount": OTHER}}), True),
+        (
+            "PrincipalArn ArnLike root",
+            _allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:*"}}),
+            True,
+        ),
+        (
+            "PrincipalArn ArnLike role",
+            _allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:role/Copy*"}}),
+            False,
+        ),
+    ],
+)
+def test_rule_key_policy_evaluation(
+    sb: Sandbox, aws: Clients, dest_key: str, name: str, statement: dict[str, Any], works: bool
+) -> None:
     image = _shared_image(sb, aws, _policy(statement))
     assert (_copy_state(aws, image)["State"] == "available") is works, name
 
 
 def test_rule_explicit_deny_wins(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    deny = _allow(principal="*", actions="kms:Decrypt", effect="Deny",
-                  condition={"StringEquals": {"kms:CallerAccount": TARGET}})
+    deny = _allow(
+        principal="*", actions="kms:Decrypt", effect="Deny", condition={"StringEquals": {"kms:CallerAccount": TARGET}}
+    )
     image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED), deny))
     assert _copy_state(aws, image)["State"] == "failed"
 
@@ -150,13 +197,15 @@ def test_rule_principal_org_id_and_org_paths(sb: Sandbox, aws: Clients, dest_key
     sb.create_key(OTHER, REGION, alias="mine")
     org_arn, ous = sb.create_organization(OWNER, {"dev": [TARGET], "prod": [OTHER]})
     org_id, ou_id = org_arn.rsplit("/", 1)[1], ous["dev"].rsplit("/", 1)[1]
-    by_ou = _allow(principal="*", condition={"ForAnyValue:StringLike": {
-        "aws:PrincipalOrgPaths": f"{org_id}/*/{ou_id}/*"}})
+    by_ou = _allow(
+        principal="*", condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": f"{org_id}/*/{ou_id}/*"}}
+    )
     image = _shared_image(sb, aws, _policy(by_ou))
     aws(OWNER, "ec2").modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": OTHER}]})
     for mapping in aws(OWNER, "ec2").describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
-        aws(OWNER, "ec2").modify_snapshot_attribute(SnapshotId=mapping["Ebs"]["SnapshotId"],
-                                                    CreateVolumePermission={"Add": [{"UserId": OTHER}]})
+        aws(OWNER, "ec2").modify_snapshot_attribute(
+            SnapshotId=mapping["Ebs"]["SnapshotId"], CreateVolumePermission={"Add": [{"UserId": OTHER}]}
+        )
     assert _copy_state(aws, image)["State"] == "available"
     assert _copy_state(aws, image, account=OTHER)["State"] == "failed"
 
@@ -168,11 +217,13 @@ def test_rule_role_principal_matches_sessions_of_that_role(sb: Sandbox, aws: Cli
     creds = aws(TARGET, "sts").assume_role(RoleArn=role_arn, RoleSessionName="copier")["Credentials"]
     from amishare.sandbox.server import sandbox_session
 
-    session = sandbox_session(sb.endpoint_url, REGION, creds["AccessKeyId"], creds["SecretAccessKey"],
-                              creds["SessionToken"])
+    session = sandbox_session(
+        sb.endpoint_url, REGION, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
     ec2 = session.client("ec2")
-    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", Encrypted=True,
-                          KmsKeyId="alias/mine")["ImageId"]
+    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", Encrypted=True, KmsKeyId="alias/mine")[
+        "ImageId"
+    ]
     assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"
 
 
@@ -180,21 +231,32 @@ def test_rule_grants_give_key_access(sb: Sandbox, aws: Clients, dest_key: str) -
     image = _shared_image(sb, aws, _policy())
     kms = aws(OWNER, "kms")
     key = kms.describe_key(KeyId="alias/share")["KeyMetadata"]["Arn"]
-    grant = kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{TARGET}:root", Name="amishare-target",
-                             Operations=["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"])
-    again = kms.create_grant(KeyId=key, GranteePrincipal=f"arn:aws:iam::{TARGET}:root", Name="amishare-target",
-                             Operations=["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"])
+    grant = kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=f"arn:aws:iam::{TARGET}:root",
+        Name="amishare-target",
+        Operations=["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"],
+    )
+    again = kms.create_grant(
+        KeyId=key,
+        GranteePrincipal=f"arn:aws:iam::{TARGET}:root",
+        Name="amishare-target",
+        Operations=["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"],
+    )
     assert again["GrantId"] == grant["GrantId"]  # a retried CreateGrant with the same name
     assert _copy_state(aws, image)["State"] == "available"
     listed = kms.list_grants(KeyId=key)["Grants"]
-    assert [(g["GrantId"], g["GranteePrincipal"]) for g in listed] == [(grant["GrantId"], f"arn:aws:iam::{TARGET}:root")]
+    assert [(g["GrantId"], g["GranteePrincipal"]) for g in listed] == [
+        (grant["GrantId"], f"arn:aws:iam::{TARGET}:root")
+    ]
     kms.revoke_grant(KeyId=key, GrantId=grant["GrantId"])
     assert _copy_state(aws, image)["State"] == "failed"
 
 
 def test_rule_kms_calls_on_another_accounts_key_by_arn(sb: Sandbox, aws: Clients) -> None:
-    key = sb.create_key(OWNER, REGION, alias="share", policy=_policy(_allow(actions=["kms:DescribeKey",
-                                                                                      "kms:Encrypt"])))
+    key = sb.create_key(
+        OWNER, REGION, alias="share", policy=_policy(_allow(actions=["kms:DescribeKey", "kms:Encrypt"]))
+    )
     target = aws(TARGET, "kms")
     assert target.describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
     assert target.describe_key(KeyId=f"arn:aws:kms:{REGION}:{OWNER}:alias/share")["KeyMetadata"]["Arn"] == key

@@ -75,8 +75,9 @@ def test_rule_concurrent_ami_copy_limit_per_destination(aws: Clients) -> None:
         error = error_of(ec2.copy_image, SourceImageId=image, SourceRegion=REGION, Name="copy-4")
         assert error["Code"] == "ResourceLimitExceeded"
         sandbox.session(TARGET).client("ec2").copy_image(SourceImageId=image, SourceRegion=REGION, Name="theirs")
-        sandbox.session(OWNER, REGION2).client("ec2").copy_image(SourceImageId=image, SourceRegion=REGION,
-                                                                 Name="elsewhere")
+        sandbox.session(OWNER, REGION2).client("ec2").copy_image(
+            SourceImageId=image, SourceRegion=REGION, Name="elsewhere"
+        )
 
 
 def test_rule_concurrent_snapshot_copy_limit(aws: Clients) -> None:
@@ -87,4 +88,5 @@ def test_rule_concurrent_snapshot_copy_limit(aws: Clients) -> None:
         for _ in range(2):
             ec2.copy_snapshot(SourceSnapshotId=snapshot, SourceRegion=REGION)
         assert error_of(ec2.copy_snapshot, SourceSnapshotId=snapshot, SourceRegion=REGION)["Code"] == (
-            "ResourceLimitExceeded")
+            "ResourceLimitExceeded"
+        )

@@ -20,7 +20,8 @@ def test_installed_moto_is_the_supported_minor_version() -> None:
     assert compat.moto_version() == compat.SUPPORTED_MOTO, (
         f"moto {moto.__version__} is installed but the sandbox overlay supports "
         f"{compat.SUPPORTED_MOTO}: re-check every hook in amishare/sandbox/compat.py, then move SUPPORTED_MOTO "
-        "and the pin in pyproject.toml together")
+        "and the pin in pyproject.toml together"
+    )
 
 
 def test_pyproject_pins_the_supported_minor_version() -> None:

@@ -31,8 +31,15 @@ IMAGE_CALLS: list[tuple[str, dict[str, Any]]] = [
 SNAPSHOT_CALLS: list[tuple[str, dict[str, Any]]] = [
     ("describe_snapshots", {"SnapshotIds": ["SNAPSHOT"]}),
     ("describe_snapshot_attribute", {"SnapshotId": "SNAPSHOT", "Attribute": "createVolumePermission"}),
-    ("modify_snapshot_attribute", {"SnapshotId": "SNAPSHOT", "Attribute": "createVolumePermission",
-                                   "OperationType": "add", "UserIds": ["222222222222"]}),
+    (
+        "modify_snapshot_attribute",
+        {
+            "SnapshotId": "SNAPSHOT",
+            "Attribute": "createVolumePermission",
+            "OperationType": "add",
+            "UserIds": ["222222222222"],
+        },
+    ),
     ("copy_snapshot", {"SourceSnapshotId": "SNAPSHOT", "SourceRegion": REGION}),
     ("delete_snapshot", {"SnapshotId": "SNAPSHOT"}),
 ]
@@ -52,25 +59,33 @@ def _fill(value: Any, placeholder: str, real: str) -> Any:
 def test_rule_unknown_image_is_not_found(sb: Sandbox, aws: Clients, operation: str, params: dict[str, Any]) -> None:
     ec2 = aws(OWNER, "ec2")
     assert error_of(getattr(ec2, operation), **_fill(params, "IMAGE", MISSING_IMAGE))["Code"] == (
-        "InvalidAMIID.NotFound")
+        "InvalidAMIID.NotFound"
+    )
     assert error_of(getattr(ec2, operation), **_fill(params, "IMAGE", "ami-nothex"))["Code"] in (
-        "InvalidAMIID.Malformed", "InvalidID")
+        "InvalidAMIID.Malformed",
+        "InvalidID",
+    )
 
 
 @pytest.mark.parametrize(("operation", "params"), SNAPSHOT_CALLS, ids=[c[0] for c in SNAPSHOT_CALLS])
-def test_rule_unknown_snapshot_is_not_found(sb: Sandbox, aws: Clients, operation: str,
-                                            params: dict[str, Any]) -> None:
+def test_rule_unknown_snapshot_is_not_found(sb: Sandbox, aws: Clients, operation: str, params: dict[str, Any]) -> None:
     ec2 = aws(OWNER, "ec2")
     assert error_of(getattr(ec2, operation), **_fill(params, "SNAPSHOT", MISSING_SNAPSHOT))["Code"] == (
-        "InvalidSnapshot.NotFound")
+        "InvalidSnapshot.NotFound"
+    )
     assert error_of(getattr(ec2, operation), **_fill(params, "SNAPSHOT", "snap-nothex"))["Code"] in (
-        "InvalidSnapshotID.Malformed", "InvalidID")
+        "InvalidSnapshotID.Malformed",
+        "InvalidID",
+    )
 
 
 def test_rule_unknown_keys_are_not_found(sb: Sandbox, aws: Clients) -> None:
     kms = aws(OWNER, "kms")
-    for ref in ("alias/nope", "1234abcd-12ab-34cd-56ef-1234567890ab",
-                f"arn:aws:kms:{REGION}:{OWNER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"):
+    for ref in (
+        "alias/nope",
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        f"arn:aws:kms:{REGION}:{OWNER}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    ):
         assert error_of(kms.describe_key, KeyId=ref)["Code"] == "NotFoundException"
 
 
@@ -83,8 +98,9 @@ def test_rule_ec2_calls_the_sandbox_does_not_emulate_say_so(sb: Sandbox, aws: Cl
 def test_rule_dry_run_checks_then_makes_no_change(sb: Sandbox, aws: Clients) -> None:
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=None)
     ec2 = aws(OWNER, "ec2")
-    error = error_of(ec2.modify_image_attribute, ImageId=image, DryRun=True,
-                     LaunchPermission={"Add": [{"UserId": "222222222222"}]})
+    error = error_of(
+        ec2.modify_image_attribute, ImageId=image, DryRun=True, LaunchPermission={"Add": [{"UserId": "222222222222"}]}
+    )
     assert error["Code"] == "DryRunOperation"
     assert ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == []
     assert not [c for c in sb.calls() if c.mutating]

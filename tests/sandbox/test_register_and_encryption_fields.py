@@ -18,20 +18,34 @@ def test_rule_register_image_keeps_block_device_mappings(sb: Sandbox, aws: Clien
     root, data = _snapshots(aws, seed)
     ec2 = aws(OWNER, "ec2")
     image = ec2.register_image(
-        Name="registered", RootDeviceName="/dev/sda1", Architecture="arm64", VirtualizationType="hvm",
+        Name="registered",
+        RootDeviceName="/dev/sda1",
+        Architecture="arm64",
+        VirtualizationType="hvm",
         BlockDeviceMappings=[
-            {"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": root, "VolumeSize": 10, "VolumeType": "gp3",
-                                                "DeleteOnTermination": True}},
-            {"DeviceName": "/dev/sdf", "Ebs": {"SnapshotId": data, "VolumeType": "io2", "Iops": 3000,
-                                               "DeleteOnTermination": False}},
+            {
+                "DeviceName": "/dev/sda1",
+                "Ebs": {"SnapshotId": root, "VolumeSize": 10, "VolumeType": "gp3", "DeleteOnTermination": True},
+            },
+            {
+                "DeviceName": "/dev/sdf",
+                "Ebs": {"SnapshotId": data, "VolumeType": "io2", "Iops": 3000, "DeleteOnTermination": False},
+            },
             {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"},
-        ])["ImageId"]
+        ],
+    )["ImageId"]
     described = ec2.describe_images(ImageIds=[image])["Images"][0]
     assert described["RootDeviceName"] == "/dev/sda1"
     assert described["Architecture"] == "arm64"
     by_device = {m["DeviceName"]: m for m in described["BlockDeviceMappings"]}
-    assert by_device["/dev/sda1"]["Ebs"] == {"SnapshotId": root, "VolumeSize": 10, "VolumeType": "gp3",
-                                             "DeleteOnTermination": True, "Encrypted": True, "KmsKeyId": key}
+    assert by_device["/dev/sda1"]["Ebs"] == {
+        "SnapshotId": root,
+        "VolumeSize": 10,
+        "VolumeType": "gp3",
+        "DeleteOnTermination": True,
+        "Encrypted": True,
+        "KmsKeyId": key,
+    }
     assert by_device["/dev/sdf"]["Ebs"]["VolumeSize"] == 20  # defaults to the snapshot's size
     assert by_device["/dev/sdf"]["Ebs"]["Iops"] == 3000
     assert by_device["/dev/sdf"]["Ebs"]["DeleteOnTermination"] is False
@@ -43,14 +57,20 @@ def test_rule_register_image_refuses_bad_mappings(sb: Sandbox, aws: Clients) -> 
     (root,) = _snapshots(aws, seed)
     ec2 = aws(OWNER, "ec2")
     small = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root, "VolumeSize": 4}}]
-    assert error_of(ec2.register_image, Name="small", RootDeviceName="/dev/xvda",
-                    BlockDeviceMappings=small)["Code"] == "InvalidParameterValue"
+    assert (
+        error_of(ec2.register_image, Name="small", RootDeviceName="/dev/xvda", BlockDeviceMappings=small)["Code"]
+        == "InvalidParameterValue"
+    )
     dup = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": root}}]
-    assert error_of(ec2.register_image, Name="seed", RootDeviceName="/dev/xvda",
-                    BlockDeviceMappings=dup)["Code"] == "InvalidAMIName.Duplicate"
+    assert (
+        error_of(ec2.register_image, Name="seed", RootDeviceName="/dev/xvda", BlockDeviceMappings=dup)["Code"]
+        == "InvalidAMIName.Duplicate"
+    )
     foreign = aws(TARGET, "ec2")
-    assert error_of(foreign.register_image, Name="stolen", RootDeviceName="/dev/xvda",
-                    BlockDeviceMappings=dup)["Code"] == "InvalidSnapshot.NotFound"
+    assert (
+        error_of(foreign.register_image, Name="stolen", RootDeviceName="/dev/xvda", BlockDeviceMappings=dup)["Code"]
+        == "InvalidSnapshot.NotFound"
+    )
 
 
 def test_rule_images_and_snapshots_report_encryption_per_volume(sb: Sandbox, aws: Clients) -> None:
@@ -67,6 +87,7 @@ def test_rule_images_and_snapshots_report_encryption_per_volume(sb: Sandbox, aws
     snapshots = ec2.describe_snapshots(SnapshotIds=_snapshots(aws, managed))["Snapshots"]
     assert [(s["Encrypted"], s["KmsKeyId"], s["State"]) for s in snapshots] == [(True, ebs_key, "completed")] * 2
     assert sorted(s["VolumeSize"] for s in snapshots) == [8, 16]
-    found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "block-device-mapping.encrypted",
-                                                           "Values": ["false"]}])["Images"]
+    found = ec2.describe_images(
+        Owners=["self"], Filters=[{"Name": "block-device-mapping.encrypted", "Values": ["false"]}]
+    )["Images"]
     assert [i["ImageId"] for i in found] == [plain]

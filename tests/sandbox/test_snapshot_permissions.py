@@ -15,27 +15,35 @@ def _snapshot(sb: Sandbox, aws: Clients, kms_key: str | None = None) -> str:
 
 
 def _permissions(aws: Clients, snapshot: str) -> list[dict[str, str]]:
-    return list(aws(OWNER, "ec2").describe_snapshot_attribute(
-        SnapshotId=snapshot, Attribute="createVolumePermission")["CreateVolumePermissions"])
+    return list(
+        aws(OWNER, "ec2").describe_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission")[
+            "CreateVolumePermissions"
+        ]
+    )
 
 
 def test_rule_both_request_forms_add_and_remove(sb: Sandbox, aws: Clients) -> None:
     snapshot = _snapshot(sb, aws)
     ec2 = aws(OWNER, "ec2")
-    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
-                                  UserIds=[TARGET])
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=[TARGET]
+    )
     ec2.modify_snapshot_attribute(SnapshotId=snapshot, CreateVolumePermission={"Add": [{"UserId": OTHER}]})
     assert _permissions(aws, snapshot) == [{"UserId": TARGET}, {"UserId": OTHER}]
     ec2.modify_snapshot_attribute(SnapshotId=snapshot, CreateVolumePermission={"Remove": [{"UserId": TARGET}]})
-    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="remove",
-                                  UserIds=[OTHER])
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="remove", UserIds=[OTHER]
+    )
     assert _permissions(aws, snapshot) == []
 
 
 def test_rule_add_and_remove_in_one_call_is_refused(sb: Sandbox, aws: Clients) -> None:
     snapshot = _snapshot(sb, aws)
-    error = error_of(aws(OWNER, "ec2").modify_snapshot_attribute, SnapshotId=snapshot, CreateVolumePermission={
-        "Add": [{"UserId": TARGET}], "Remove": [{"UserId": OTHER}]})
+    error = error_of(
+        aws(OWNER, "ec2").modify_snapshot_attribute,
+        SnapshotId=snapshot,
+        CreateVolumePermission={"Add": [{"UserId": TARGET}], "Remove": [{"UserId": OTHER}]},
+    )
     assert error["Code"] == "InvalidParameterCombination"
     assert _permissions(aws, snapshot) == []
 
@@ -44,11 +52,17 @@ def test_rule_at_most_500_changes_per_call(sb: Sandbox, aws: Clients) -> None:
     snapshot = _snapshot(sb, aws)
     ec2 = aws(OWNER, "ec2")
     accounts = [f"{n:012d}" for n in range(100_000_000_000, 100_000_000_501)]
-    error = error_of(ec2.modify_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission",
-                     OperationType="add", UserIds=accounts)
+    error = error_of(
+        ec2.modify_snapshot_attribute,
+        SnapshotId=snapshot,
+        Attribute="createVolumePermission",
+        OperationType="add",
+        UserIds=accounts,
+    )
     assert error["Code"] == "InvalidParameterValue"
-    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
-                                  UserIds=accounts[:500])
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=accounts[:500]
+    )
     assert len(_permissions(aws, snapshot)) == 500
 
 
@@ -56,20 +70,38 @@ def test_rule_malformed_account_and_encrypted_public_are_refused(sb: Sandbox, aw
     key = sb.create_key(OWNER, REGION, alias="share")
     snapshot = _snapshot(sb, aws, kms_key=key)
     ec2 = aws(OWNER, "ec2")
-    assert error_of(ec2.modify_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission",
-                    OperationType="add", UserIds=["12345"])["Code"] == "InvalidUserID.Malformed"
-    error = error_of(ec2.modify_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission",
-                     OperationType="add", GroupNames=["all"])
+    assert (
+        error_of(
+            ec2.modify_snapshot_attribute,
+            SnapshotId=snapshot,
+            Attribute="createVolumePermission",
+            OperationType="add",
+            UserIds=["12345"],
+        )["Code"]
+        == "InvalidUserID.Malformed"
+    )
+    error = error_of(
+        ec2.modify_snapshot_attribute,
+        SnapshotId=snapshot,
+        Attribute="createVolumePermission",
+        OperationType="add",
+        GroupNames=["all"],
+    )
     assert error["Code"] == "OperationNotPermitted"
-    ec2.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add",
-                                  UserIds=[TARGET])  # a customer managed key can be shared
+    ec2.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=[TARGET]
+    )  # a customer managed key can be shared
     assert _permissions(aws, snapshot) == [{"UserId": TARGET}]
 
 
 def test_rule_only_the_owner_modifies_snapshot_permissions(sb: Sandbox, aws: Clients) -> None:
     snapshot = _snapshot(sb, aws)
-    aws(OWNER, "ec2").modify_snapshot_attribute(SnapshotId=snapshot, CreateVolumePermission={
-        "Add": [{"UserId": TARGET}]})
-    error = error_of(aws(TARGET, "ec2").modify_snapshot_attribute, SnapshotId=snapshot, CreateVolumePermission={
-        "Add": [{"UserId": OTHER}]})
+    aws(OWNER, "ec2").modify_snapshot_attribute(
+        SnapshotId=snapshot, CreateVolumePermission={"Add": [{"UserId": TARGET}]}
+    )
+    error = error_of(
+        aws(TARGET, "ec2").modify_snapshot_attribute,
+        SnapshotId=snapshot,
+        CreateVolumePermission={"Add": [{"UserId": OTHER}]},
+    )
     assert error["Code"] == "AuthFailure"

@@ -29,18 +29,22 @@ def test_rule_external_id_condition_is_enforced(sb: Sandbox, aws: Clients) -> No
     role = sb.create_role(TARGET, "AmiCopyRole", trusted_account=OWNER, external_id="golden-2026")
     sts = aws(OWNER, "sts")
     assert error_of(sts.assume_role, RoleArn=role, RoleSessionName="amishare")["Code"] == "AccessDenied"
-    assert error_of(sts.assume_role, RoleArn=role, RoleSessionName="amishare",
-                    ExternalId="wrong-id")["Code"] == "AccessDenied"
+    assert (
+        error_of(sts.assume_role, RoleArn=role, RoleSessionName="amishare", ExternalId="wrong-id")["Code"]
+        == "AccessDenied"
+    )
     assert sts.assume_role(RoleArn=role, RoleSessionName="amishare", ExternalId="golden-2026")["Credentials"]
 
 
-def test_rule_assumed_credentials_act_as_the_role_account(sb: Sandbox, aws: Clients,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rule_assumed_credentials_act_as_the_role_account(
+    sb: Sandbox, aws: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "999999999999")
     role = sb.create_role(TARGET, "AmiCopyRole", trusted_account=OWNER)
     creds = aws(OWNER, "sts").assume_role(RoleArn=role, RoleSessionName="amishare")["Credentials"]
-    session = sandbox_session(sb.endpoint_url, REGION, creds["AccessKeyId"], creds["SecretAccessKey"],
-                              creds["SessionToken"])
+    session = sandbox_session(
+        sb.endpoint_url, REGION, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+    )
     assert session.client("sts").get_caller_identity()["Account"] == TARGET
     # requests served by moto itself (IAM here) see the role's account too
     assert session.client("iam").get_role(RoleName="AmiCopyRole")["Role"]["Arn"] == role
@@ -59,9 +63,17 @@ def test_rule_unknown_credentials_are_refused(sb: Sandbox) -> None:
 def test_rule_trust_policy_conditions_on_the_caller(sb: Sandbox, aws: Clients) -> None:
     org_arn, _ = sb.create_organization(OWNER, {"dev": [TARGET]})
     org_id = org_arn.rsplit("/", 1)[1]
-    trust = {"Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:PrincipalOrgID": org_id}},
+            }
+        ],
+    }
     role = sb.create_role(TARGET, "OrgRole", trusted_account=OWNER, trust_policy=trust)
     assert aws(OWNER, "sts").assume_role(RoleArn=role, RoleSessionName="amishare")["Credentials"]
     assert error_of(aws(OTHER, "sts").assume_role, RoleArn=role, RoleSessionName="amishare")["Code"] == "AccessDenied"
@@ -81,8 +93,7 @@ def test_rule_organizations_reflect_membership(sb: Sandbox, aws: Clients) -> Non
     assert [a["Id"] for a in orgs.list_accounts_for_parent(ParentId=child["Id"])["Accounts"]] == [TARGET]
     assert orgs.list_parents(ChildId=TARGET)["Parents"] == [{"Id": child["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
     assert error_of(aws(TARGET, "organizations").list_accounts)["Code"] == "AccessDeniedException"
-    assert error_of(aws(OTHER, "organizations").describe_organization)["Code"] == (
-        "AWSOrganizationsNotInUseException")
+    assert error_of(aws(OTHER, "organizations").describe_organization)["Code"] == ("AWSOrganizationsNotInUseException")
 
 
 def test_rule_iam_is_served_by_moto_per_account(sb: Sandbox, aws: Clients) -> None:

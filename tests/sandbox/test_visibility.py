@@ -69,12 +69,14 @@ def test_rule_organization_launch_permission_reaches_members_only(sb: Sandbox, a
 def test_rule_ou_launch_permission_reaches_the_ou_and_its_children(sb: Sandbox, aws: Clients) -> None:
     _, ous = sb.create_organization(OWNER, {"prod": [], "prod/web": [TARGET], "dev": [OTHER]})
     image = _unencrypted(sb)
-    aws(OWNER, "ec2").modify_image_attribute(ImageId=image, Attribute="launchPermission", OperationType="add",
-                                             OrganizationalUnitArns=[ous["prod"]])
+    aws(OWNER, "ec2").modify_image_attribute(
+        ImageId=image, Attribute="launchPermission", OperationType="add", OrganizationalUnitArns=[ous["prod"]]
+    )
     assert _visible(aws, TARGET, image, ImageIds=[image])  # member of the child OU prod/web
     assert not _visible(aws, OTHER, image)  # member of a sibling OU
-    aws(OWNER, "ec2").modify_image_attribute(ImageId=image, LaunchPermission={
-        "Remove": [{"OrganizationalUnitArn": ous["prod"]}]})
+    aws(OWNER, "ec2").modify_image_attribute(
+        ImageId=image, LaunchPermission={"Remove": [{"OrganizationalUnitArn": ous["prod"]}]}
+    )
     assert not _visible(aws, TARGET, image)
 
 
@@ -89,10 +91,12 @@ def test_rule_attributes_are_readable_by_the_owner_alone(sb: Sandbox, aws: Clien
     error = error_of(aws(OTHER, "ec2").describe_image_attribute, ImageId=image, Attribute="launchPermission")
     assert error["Code"] == "InvalidAMIID.NotFound"
     snapshot = owner.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    owner.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
-                                    OperationType="add", UserIds=[TARGET])
-    error = error_of(aws(TARGET, "ec2").describe_snapshot_attribute, SnapshotId=snapshot,
-                     Attribute="createVolumePermission")
+    owner.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=[TARGET]
+    )
+    error = error_of(
+        aws(TARGET, "ec2").describe_snapshot_attribute, SnapshotId=snapshot, Attribute="createVolumePermission"
+    )
     assert error["Code"] == "AuthFailure"
 
 
@@ -100,7 +104,8 @@ def test_rule_owner_tags_are_not_shown_to_other_accounts(sb: Sandbox, aws: Clien
     image = sb.seed_image(OWNER, REGION, "tagged", kms_key=None, tags={"team": "platform"})
     aws(OWNER, "ec2").modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
     assert aws(OWNER, "ec2").describe_images(ImageIds=[image])["Images"][0]["Tags"] == [
-        {"Key": "team", "Value": "platform"}]
+        {"Key": "team", "Value": "platform"}
+    ]
     assert "Tags" not in aws(TARGET, "ec2").describe_images(ImageIds=[image])["Images"][0]
 
 
@@ -125,11 +130,13 @@ def test_rule_public_snapshot_is_visible_to_everyone(sb: Sandbox, aws: Clients) 
     image = _unencrypted(sb)
     owner = aws(OWNER, "ec2")
     snapshot = owner.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
-    owner.modify_snapshot_attribute(SnapshotId=snapshot, Attribute="createVolumePermission",
-                                    OperationType="add", GroupNames=["all"])
+    owner.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", GroupNames=["all"]
+    )
     assert aws(OTHER, "ec2").describe_snapshots(SnapshotIds=[snapshot])["Snapshots"]
-    assert snapshot in {s["SnapshotId"] for s in aws(OTHER, "ec2").describe_snapshots(
-        RestorableByUserIds=["all"])["Snapshots"]}
+    assert snapshot in {
+        s["SnapshotId"] for s in aws(OTHER, "ec2").describe_snapshots(RestorableByUserIds=["all"])["Snapshots"]
+    }
 
 
 def test_rule_describe_images_filters_and_pagination(sb: Sandbox, aws: Clients) -> None:
@@ -142,4 +149,5 @@ def test_rule_describe_images_filters_and_pagination(sb: Sandbox, aws: Clients) 
     pages = ec2.get_paginator("describe_images").paginate(Owners=["self"], PaginationConfig={"PageSize": 5})
     assert sorted(i["ImageId"] for page in pages for i in page["Images"]) == sorted(ids)
     assert error_of(ec2.describe_images, Filters=[{"Name": "no-such-filter", "Values": ["x"]}])["Code"] == (
-        "InvalidParameterValue")
+        "InvalidParameterValue"
+    )

@@ -10,8 +10,13 @@ from amishare import demo as demo_world
 
 
 @click.command()
-@click.option("--copy-seconds-per-gib", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="How long sandbox copies stay pending, per GiB.")
+@click.option(
+    "--copy-seconds-per-gib",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="How long sandbox copies stay pending, per GiB.",
+)
 def demo(copy_seconds_per_gib: float) -> None:
     """Run amishare's story on an embedded sandbox (no AWS account needed)."""
     from amishare.sandbox import Sandbox
@@ -19,8 +24,10 @@ def demo(copy_seconds_per_gib: float) -> None:
     console = Console()
     with Sandbox(copy_seconds_per_gib=copy_seconds_per_gib) as sb:
         world = demo_world.seed(sb)
-        console.print(f"[bold]Local AWS[/bold] at {sb.endpoint_url}: builder {world.builder}, consumers "
-                      f"{', '.join(world.consumers)} in OU workloads/dev of {world.organization_arn}")
+        console.print(
+            f"[bold]Local AWS[/bold] at {sb.endpoint_url}: builder {world.builder}, consumers "
+            f"{', '.join(world.consumers)} in OU workloads/dev of {world.organization_arn}"
+        )
         found = demo_world.inventory(sb, world)
         keys = Table(title=f"KMS keys of {world.builder} in {world.region}")
         for column in ("alias", "manager", "arn"):
@@ -37,5 +44,7 @@ def demo(copy_seconds_per_gib: float) -> None:
         for consumer, visible in found.visible_to.items():
             console.print(f"consumer {consumer} sees the golden image: {'yes' if visible else 'no'}")
         console.print(f"sharing the golden image as it is: [red]{found.share_refusal}[/red]")
-        console.print("The image is on aws/ebs: it must be re-encrypted with a customer managed key "
-                      f"({demo_world.SHARE_KEY_ALIAS}) before any account can use it.")
+        console.print(
+            "The image is on aws/ebs: it must be re-encrypted with a customer managed key "
+            f"({demo_world.SHARE_KEY_ALIAS}) before any account can use it."
+        )

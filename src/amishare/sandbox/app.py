@@ -33,8 +33,15 @@ StartResponse = Callable[..., Any]
 READ_PREFIXES = ("Describe", "Get", "List", "Lookup", "Search", "Preview")
 # Calls that change nothing in the account (cryptographic use of a key, sessions).
 READ_ACTIONS = {
-    "AssumeRole", "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncrypt",
-    "GenerateRandom", "Sign", "Verify",
+    "AssumeRole",
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncrypt",
+    "GenerateRandom",
+    "Sign",
+    "Verify",
 }
 JSON_SERVICES = {"kms", "organizations"}
 _UNKNOWN_CREDENTIALS = {
@@ -82,35 +89,54 @@ class OverlayApp:
         except AwsFault as fault:
             return self._fault(service, fault, start_response)
         caller = caller_for(self.world, access_key)
-        call = Call(account=caller.account if caller else None, region=region, service=service, action=action,
-                    mutating=is_mutating(action, params))
+        call = Call(
+            account=caller.account if caller else None,
+            region=region,
+            service=service,
+            action=action,
+            mutating=is_mutating(action, params),
+        )
         with self.world.lock:
             self.world.calls.append(call)
         response = self._serve(caller, region, service, action, params, environ, start_response, call)
         return response
 
-    def _serve(self, caller: Caller | None, region: str, service: str, action: str, params: dict[str, Any],
-               environ: dict[str, Any], start_response: StartResponse, call: Call) -> Iterable[bytes]:
+    def _serve(
+        self,
+        caller: Caller | None,
+        region: str,
+        service: str,
+        action: str,
+        params: dict[str, Any],
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        call: Call,
+    ) -> Iterable[bytes]:
         settings = self.world.settings
         if caller is None:
             code, message, status = _UNKNOWN_CREDENTIALS.get(
-                service, ("InvalidClientTokenId", "The security token included in the request is invalid.", 403))
+                service, ("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
+            )
             return self._fault(service, AwsFault(code, message, status), start_response, call)
         if settings.latency_ms > 0:
             time.sleep(settings.latency_ms / 1000)
-        if service == "ec2" and settings.throttle and not self.throttle.admit(
-                caller.account, region, action, call.mutating):
-            return self._fault(service, AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503),
-                               start_response, call)
+        if (
+            service == "ec2"
+            and settings.throttle
+            and not self.throttle.admit(caller.account, region, action, call.mutating)
+        ):
+            return self._fault(
+                service, AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503), start_response, call
+            )
         handler = self.handlers.get(service, {}).get(action)
         if handler is None and service == "ec2" and _ours(action):
-            fault = AwsFault("UnsupportedOperation",
-                             f"The amishare sandbox does not emulate {action}; see docs/sandbox.md.")
+            fault = AwsFault(
+                "UnsupportedOperation", f"The amishare sandbox does not emulate {action}; see docs/sandbox.md."
+            )
             return self._fault(service, fault, start_response, call)
         if handler is not None:
             try:
-                decoded = (protocol.decode_query(service, action, params)
-                           if service not in JSON_SERVICES else params)
+                decoded = protocol.decode_query(service, action, params) if service not in JSON_SERVICES else params
                 result = handler(caller, region, decoded)
             except Delegate:
                 pass
@@ -121,7 +147,7 @@ class OverlayApp:
         environ["HTTP_" + compat.ACCOUNT_HEADER.upper().replace("-", "_")] = caller.account
 
         def recording_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
-            call.status = int(status.split()[0])
+            call.status = int(status.split(maxsplit=1)[0])
             return start_response(status, headers, *rest)
 
         return list(self.moto(environ, recording_start))
@@ -145,12 +171,14 @@ class OverlayApp:
             payload, ctype = protocol.encode_json(result), "application/x-amz-json-1.1"
         else:
             payload, ctype = protocol.encode_xml(service, action, result, request_id), "text/xml"
-        start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(payload))),
-                                  ("x-amzn-RequestId", request_id)])
+        start_response(
+            "200 OK", [("Content-Type", ctype), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", request_id)]
+        )
         return [payload]
 
-    def _fault(self, service: str, fault: AwsFault, start_response: StartResponse,
-               call: Call | None = None) -> list[bytes]:
+    def _fault(
+        self, service: str, fault: AwsFault, start_response: StartResponse, call: Call | None = None
+    ) -> list[bytes]:
         request_id = protocol.new_request_id()
         if call is not None:
             call.status, call.error = fault.status, fault.code
@@ -158,10 +186,17 @@ class OverlayApp:
             payload, ctype = protocol.encode_json_error(fault), "application/x-amz-json-1.1"
         else:
             payload, ctype = protocol.encode_xml_error(service, fault, request_id), "text/xml"
-        reason = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 412: "Precondition Failed",
-                  503: "Service Unavailable"}.get(fault.status, "Error")
-        start_response(f"{fault.status} {reason}", [("Content-Type", ctype), ("Content-Length", str(len(payload))),
-                                                    ("x-amzn-RequestId", request_id)])
+        reason = {
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            412: "Precondition Failed",
+            503: "Service Unavailable",
+        }.get(fault.status, "Error")
+        start_response(
+            f"{fault.status} {reason}",
+            [("Content-Type", ctype), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", request_id)],
+        )
         return [payload]
 
 
@@ -176,7 +211,7 @@ def _credential_scope(authorization: str) -> tuple[str, str, str] | None:
     start = authorization.find(marker)
     if start < 0:
         return None
-    credential = authorization[start + len(marker):].split(",", 1)[0].strip()
+    credential = authorization[start + len(marker) :].split(",", 1)[0].strip()
     parts = credential.split("/")
     if len(parts) != 5:
         return None

@@ -55,7 +55,7 @@ def install_account_header() -> None:
         return str(account) if account else str(original(self))
 
     get_current_account._amishare = True  # type: ignore[attr-defined]
-    BaseResponse.get_current_account = get_current_account
+    BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
 
 
 def role_trust_policy(account: str, role_name: str) -> tuple[dict[str, Any], int] | None:

@@ -19,7 +19,7 @@ from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Image, Snapshot, World
 
 
-class Delegate(Exception):  # noqa: N818 - a signal, not an error
+class Delegate(Exception):
     """The request is not the overlay's: hand it to moto unchanged."""
 
 
@@ -70,8 +70,9 @@ class AccountHandlers:
 
     # ------------------------------------------ image block public access (section 5)
     def _ibpa(self, caller: Caller, region: str) -> str:
-        return self.world.block_public_access.get((caller.account, region),
-                                                  self.world.settings.block_public_access_default)
+        return self.world.block_public_access.get(
+            (caller.account, region), self.world.settings.block_public_access_default
+        )
 
     def GetImageBlockPublicAccessState(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         check_dry_run(p)
@@ -95,13 +96,19 @@ class AccountHandlers:
         if not any(ours):
             raise Delegate()
         if not all(ours):
-            raise AwsFault("UnsupportedOperation", "The amishare sandbox tags images and snapshots in calls of "
-                           "their own, apart from other resources.")
+            raise AwsFault(
+                "UnsupportedOperation",
+                "The amishare sandbox tags images and snapshots in calls of their own, apart from other resources.",
+            )
         for resource_id in ids:
             if not (IMAGE_ID.match(resource_id) or SNAPSHOT_ID.match(resource_id)):
                 raise AwsFault("InvalidID", f"The ID '{resource_id}' is not valid")
-        return [owned_image(self.world, caller, region, i) if i.startswith("ami-")
-                else owned_snapshot(self.world, caller, region, i) for i in ids]
+        return [
+            owned_image(self.world, caller, region, i)
+            if i.startswith("ami-")
+            else owned_snapshot(self.world, caller, region, i)
+            for i in ids
+        ]
 
     def CreateTags(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
@@ -109,7 +116,9 @@ class AccountHandlers:
             tags = p.get("Tags") or []
             for tag in tags:
                 if tag.get("Key", "").startswith("aws:"):
-                    raise AwsFault("InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use")
+                    raise AwsFault(
+                        "InvalidParameterValue", "Tag keys starting with 'aws:' are reserved for internal use"
+                    )
             check_dry_run(p)
             for resource in resources:
                 resource.tags.update({t["Key"]: t.get("Value", "") for t in tags})
@@ -134,15 +143,25 @@ class AccountHandlers:
             raise Delegate()
         with self.world.lock:
             rows = []
-            for resource in [*self.world.images.values(), *self.world.snapshots.values()]:
+            resources: list[Image | Snapshot] = [*self.world.images.values(), *self.world.snapshots.values()]
+            for resource in resources:
                 if resource.account != caller.account or resource.region != region:
                     continue
                 kind = "image" if isinstance(resource, Image) else "snapshot"
                 rid = resource.image_id if isinstance(resource, Image) else resource.snapshot_id
-                rows += [{"ResourceId": rid, "ResourceType": kind, "Key": k, "Value": v}
-                         for k, v in sorted(resource.tags.items())]
-            rows = apply_filters(rows, filters, {
-                "resource-id": lambda r: [r["ResourceId"]], "resource-type": lambda r: [r["ResourceType"]],
-                "key": lambda r: [r["Key"]], "value": lambda r: [r["Value"]],
-            }, lambda r: {})
+                rows += [
+                    {"ResourceId": rid, "ResourceType": kind, "Key": k, "Value": v}
+                    for k, v in sorted(resource.tags.items())
+                ]
+            rows = apply_filters(
+                rows,
+                filters,
+                {
+                    "resource-id": lambda r: [r["ResourceId"]],
+                    "resource-type": lambda r: [r["ResourceType"]],
+                    "key": lambda r: [r["Key"]],
+                    "value": lambda r: [r["Value"]],
+                },
+                lambda r: {},
+            )
         return {"Tags": rows}

@@ -138,37 +138,53 @@ def snapshot_state(world: World, snapshot: Snapshot) -> tuple[str, str, str | No
 def pending_copies(world: World, account: str, region: str, images: bool) -> int:
     now = world.clock()
     if images:
-        return sum(1 for i in world.images.values()
-                   if i.account == account and i.region == region and i.transition and not i.transition.done(now))
-    return sum(1 for s in world.snapshots.values()
-               if s.account == account and s.region == region and s.via_copy_snapshot
-               and s.transition and not s.transition.done(now))
+        return sum(
+            1
+            for i in world.images.values()
+            if i.account == account and i.region == region and i.transition and not i.transition.done(now)
+        )
+    return sum(
+        1
+        for s in world.snapshots.values()
+        if s.account == account
+        and s.region == region
+        and s.via_copy_snapshot
+        and s.transition
+        and not s.transition.done(now)
+    )
 
 
 # ------------------------------------------------------------------------------ filters
-def apply_filters(items: list[Any], filters: list[dict[str, Any]],
-                  fields: Mapping[str, Callable[[Any], Iterable[str]]], tags: Callable[[Any], dict[str, str]]) -> list[Any]:
+def apply_filters(
+    items: list[Any],
+    filters: list[dict[str, Any]],
+    fields: Mapping[str, Callable[[Any], Iterable[str]]],
+    tags: Callable[[Any], dict[str, str]],
+) -> list[Any]:
     """EC2 ``Filters``: names ANDed, values ORed, ``*``/``?`` wildcards."""
     for flt in filters:
         name, values = flt.get("Name", ""), [str(v) for v in flt.get("Values", [])]
-        if name.startswith("tag:"):
-            tag_key = name[4:]
-
-            def getter(item: Any, tag_key: str = tag_key) -> Iterable[str]:
-                value = tags(item).get(tag_key)
-                return [value] if value is not None else []
-        elif name == "tag-key":
-            def getter(item: Any) -> Iterable[str]:
-                return list(tags(item))
-        elif name in fields:
-            getter = fields[name]
-        else:
-            raise AwsFault("InvalidParameterValue", f"The filter '{name}' is invalid")
+        getter = _filter_field(name, fields, tags)
         items = [i for i in items if any(like(v, got) for v in values for got in getter(i))]
     return items
 
 
-def paginate(items: list[Any], params: Mapping[str, Any], low: int = 5, high: int = 1000) -> tuple[list[Any], str | None]:
+def _filter_field(
+    name: str, fields: Mapping[str, Callable[[Any], Iterable[str]]], tags: Callable[[Any], dict[str, str]]
+) -> Callable[[Any], Iterable[str]]:
+    if name.startswith("tag:"):
+        tag_key = name[4:]
+        return lambda item: [tags(item)[tag_key]] if tag_key in tags(item) else []
+    if name == "tag-key":
+        return lambda item: list(tags(item))
+    if name in fields:
+        return fields[name]
+    raise AwsFault("InvalidParameterValue", f"The filter '{name}' is invalid")
+
+
+def paginate(
+    items: list[Any], params: Mapping[str, Any], low: int = 5, high: int = 1000
+) -> tuple[list[Any], str | None]:
     start = int(params["NextToken"]) if str(params.get("NextToken", "")).isdigit() else 0
     size = params.get("MaxResults")
     if size is None:

@@ -23,7 +23,7 @@ from typing import Any
 from amishare.sandbox import kms
 from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
-from amishare.sandbox.state import Snapshot, Transition, World, new_id
+from amishare.sandbox.state import Key, Snapshot, Transition, World, new_id
 
 # AWS-RULES.md section 2: what the copying principal needs on each key.
 SOURCE_KEY_ACTIONS = ["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"]
@@ -40,21 +40,28 @@ def default_key_ref(world: World, account: str, region: str) -> str:
     return world.default_key.get((account, region), kms.EBS_ALIAS)
 
 
-def copy_encryption(world: World, caller: Caller, region: str, params: Mapping[str, Any],
-                    sources: list[Snapshot]) -> Encryption:
+def copy_encryption(
+    world: World, caller: Caller, region: str, params: Mapping[str, Any], sources: list[Snapshot]
+) -> Encryption:
     """Decide the encryption of copies of ``sources`` made by ``caller`` into ``region``."""
     wanted = bool(params.get("Encrypted"))
     key_ref = params.get("KmsKeyId")
     if key_ref and not wanted:
-        raise AwsFault("InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set.")
-    encrypted = wanted or any(s.encrypted for s in sources) or world.encryption_by_default.get((caller.account, region), False)
+        raise AwsFault(
+            "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set."
+        )
+    encrypted = (
+        wanted or any(s.encrypted for s in sources) or world.encryption_by_default.get((caller.account, region), False)
+    )
     failure = None
     for source in sources:
         if source.encrypted:
             source_key = find_by_arn(world, source.kms_key_arn)
             failure = failure or (
-                f"Given key ID is not accessible: source key {source.kms_key_arn} does not exist" if source_key is None
-                else kms.usable_via_ec2(world, source_key, caller, source.region, SOURCE_KEY_ACTIONS))
+                f"Given key ID is not accessible: source key {source.kms_key_arn} does not exist"
+                if source_key is None
+                else kms.usable_via_ec2(world, source_key, caller, source.region, SOURCE_KEY_ACTIONS)
+            )
     if not encrypted:
         return Encryption(None, failure)
     ref = key_ref or default_key_ref(world, caller.account, region)
@@ -64,20 +71,35 @@ def copy_encryption(world: World, caller: Caller, region: str, params: Mapping[s
     return Encryption(key.arn, failure or kms.usable_via_ec2(world, key, caller, region, DESTINATION_KEY_ACTIONS))
 
 
-def find_by_arn(world: World, arn: str | None) -> kms.Key | None:
+def find_by_arn(world: World, arn: str | None) -> Key | None:
     if not arn:
         return None
     key_id = arn.rsplit("/", 1)[-1]
     return world.keys.get(key_id)
 
 
-def start_snapshot_copy(world: World, caller: Caller, region: str, source: Snapshot, encryption: Encryption,
-                        description: str, tags: dict[str, str], duration: float, via_copy_snapshot: bool) -> Snapshot:
+def start_snapshot_copy(
+    world: World,
+    caller: Caller,
+    region: str,
+    source: Snapshot,
+    encryption: Encryption,
+    description: str,
+    tags: dict[str, str],
+    duration: float,
+    via_copy_snapshot: bool,
+) -> Snapshot:
     copy = Snapshot(
-        snapshot_id=new_id("snap"), account=caller.account, region=region, size_gib=source.size_gib,
-        kms_key_arn=encryption.key_arn, description=description, tags=dict(tags),
+        snapshot_id=new_id("snap"),
+        account=caller.account,
+        region=region,
+        size_gib=source.size_gib,
+        kms_key_arn=encryption.key_arn,
+        description=description,
+        tags=dict(tags),
         transition=Transition(world.clock(), duration, encryption.failure),
-        source_snapshot_id=source.snapshot_id, via_copy_snapshot=via_copy_snapshot,
+        source_snapshot_id=source.snapshot_id,
+        via_copy_snapshot=via_copy_snapshot,
     )
     world.snapshots[copy.snapshot_id] = copy
     return copy

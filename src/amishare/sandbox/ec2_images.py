@@ -43,7 +43,8 @@ MAX_SHARES_PER_IMAGE = 1000  # AWS-RULES.md section 4: accounts + orgs + OUs (ad
 MAX_USER_IDS_PER_CALL = 10_000  # AWS-RULES.md section 4
 AMI_NAME = re.compile(r"^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$")
 EBS_SHARE_REFUSED = AwsFault(  # AWS-RULES.md section 2
-    "InvalidParameter", "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot.")
+    "InvalidParameter", "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."
+)
 
 
 class ImageHandlers:
@@ -64,13 +65,24 @@ class ImageHandlers:
                     ebs["KmsKeyId"] = snapshot.kms_key_arn
             mappings.append(row)
         out: dict[str, Any] = {
-            "ImageId": image.image_id, "ImageLocation": f"{image.account}/{image.name}", "State": state,
-            "OwnerId": image.account, "CreationDate": image.created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
-            "Public": image.public, "Architecture": image.architecture, "ImageType": "machine",
-            "Name": image.name, "RootDeviceType": "ebs", "RootDeviceName": image.root_device_name,
-            "BlockDeviceMappings": mappings, "VirtualizationType": image.virtualization_type,
-            "Hypervisor": "xen", "EnaSupport": image.ena_support, "PlatformDetails": "Linux/UNIX",
-            "UsageOperation": "RunInstances", "DeregistrationProtection": self._protection(image),
+            "ImageId": image.image_id,
+            "ImageLocation": f"{image.account}/{image.name}",
+            "State": state,
+            "OwnerId": image.account,
+            "CreationDate": image.created.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "Public": image.public,
+            "Architecture": image.architecture,
+            "ImageType": "machine",
+            "Name": image.name,
+            "RootDeviceType": "ebs",
+            "RootDeviceName": image.root_device_name,
+            "BlockDeviceMappings": mappings,
+            "VirtualizationType": image.virtualization_type,
+            "Hypervisor": "xen",
+            "EnaSupport": image.ena_support,
+            "PlatformDetails": "Linux/UNIX",
+            "UsageOperation": "RunInstances",
+            "DeregistrationProtection": self._protection(image),
         }
         if image.description:
             out["Description"] = image.description
@@ -88,9 +100,9 @@ class ImageHandlers:
 
     @staticmethod
     def _protection(image: Image) -> str:
-        if image.deregistration_protection == "disabled" and image.protection_until:
-            if image.protection_until > utcnow():
-                return f"disabled-until-{image.protection_until.strftime('%Y-%m-%dT%H:%M:%S.000Z')}"
+        until = image.protection_until
+        if image.deregistration_protection == "disabled" and until and until > utcnow():
+            return f"disabled-until-{until.strftime('%Y-%m-%dT%H:%M:%S.000Z')}"
         return image.deregistration_protection
 
     def DescribeImages(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +121,13 @@ class ImageHandlers:
                 images = [i for i in images if i.image_id in ids]
             else:
                 now = utcnow()
-                images = [i for i in images if p.get("IncludeDeprecated") or i.account == caller.account
-                          or not (i.deprecation_time and i.deprecation_time <= now)]
+                images = [
+                    i
+                    for i in images
+                    if p.get("IncludeDeprecated")
+                    or i.account == caller.account
+                    or not (i.deprecation_time and i.deprecation_time <= now)
+                ]
             owners = p.get("Owners") or []
             if owners:
                 wanted = {caller.account if o == "self" else o for o in owners}
@@ -118,20 +135,27 @@ class ImageHandlers:
             users = p.get("ExecutableUsers") or []
             if users:
                 images = [i for i in images if any(self._executable_by(i, u, caller) for u in users)]
-            images = apply_filters(images, p.get("Filters") or [], {
-                "image-id": lambda i: [i.image_id],
-                "name": lambda i: [i.name],
-                "description": lambda i: [i.description],
-                "state": lambda i: [image_state(world, i)[0]],
-                "owner-id": lambda i: [i.account],
-                "is-public": lambda i: ["true" if i.public else "false"],
-                "architecture": lambda i: [i.architecture],
-                "source-image-id": lambda i: [i.source_image_id or ""],
-                "block-device-mapping.snapshot-id": lambda i: i.snapshot_ids(),
-                "block-device-mapping.encrypted": lambda i: [
-                    "true" if world.snapshots[s].encrypted else "false" for s in i.snapshot_ids()
-                    if s in world.snapshots],
-            }, lambda i: i.tags if i.account == caller.account else {})
+            images = apply_filters(
+                images,
+                p.get("Filters") or [],
+                {
+                    "image-id": lambda i: [i.image_id],
+                    "name": lambda i: [i.name],
+                    "description": lambda i: [i.description],
+                    "state": lambda i: [image_state(world, i)[0]],
+                    "owner-id": lambda i: [i.account],
+                    "is-public": lambda i: ["true" if i.public else "false"],
+                    "architecture": lambda i: [i.architecture],
+                    "source-image-id": lambda i: [i.source_image_id or ""],
+                    "block-device-mapping.snapshot-id": lambda i: i.snapshot_ids(),
+                    "block-device-mapping.encrypted": lambda i: [
+                        "true" if world.snapshots[s].encrypted else "false"
+                        for s in i.snapshot_ids()
+                        if s in world.snapshots
+                    ],
+                },
+                lambda i: i.tags if i.account == caller.account else {},
+            )
             images.sort(key=lambda i: (i.created, i.image_id))
             page, token = paginate(images, p)
             out: dict[str, Any] = {"Images": [self.describe(caller, i) for i in page]}
@@ -151,8 +175,10 @@ class ImageHandlers:
         world = self.world
         name = p.get("Name", "")
         if not AMI_NAME.match(name):
-            raise AwsFault("InvalidAMIName.Malformed", f"AMI name {name!r} is invalid: 3-128 characters of "
-                           "letters, numbers, ( ) [ ] space . / - ' @ _")
+            raise AwsFault(
+                "InvalidAMIName.Malformed",
+                f"AMI name {name!r} is invalid: 3-128 characters of letters, numbers, ( ) [ ] space . / - ' @ _",
+            )
         mappings = p.get("BlockDeviceMappings") or []
         if not mappings:
             raise AwsFault("InvalidParameterValue", "An EBS-backed image needs BlockDeviceMappings")
@@ -167,11 +193,16 @@ class ImageHandlers:
                         raise AwsFault("IncorrectState", f"Snapshot {snapshot.snapshot_id} is not completed")
                     size = ebs.get("VolumeSize", snapshot.size_gib)
                     if size < snapshot.size_gib:
-                        raise AwsFault("InvalidParameterValue",
-                                       f"Volume of {size} GiB is smaller than snapshot {snapshot.snapshot_id} "
-                                       f"({snapshot.size_gib} GiB)")
-                    ebs.update(VolumeSize=size, DeleteOnTermination=ebs.get("DeleteOnTermination", True),
-                               VolumeType=ebs.get("VolumeType", "gp3"))
+                        raise AwsFault(
+                            "InvalidParameterValue",
+                            f"Volume of {size} GiB is smaller than snapshot {snapshot.snapshot_id} "
+                            f"({snapshot.size_gib} GiB)",
+                        )
+                    ebs.update(
+                        VolumeSize=size,
+                        DeleteOnTermination=ebs.get("DeleteOnTermination", True),
+                        VolumeType=ebs.get("VolumeType", "gp3"),
+                    )
                     ebs.pop("Encrypted", None)
                     ebs.pop("KmsKeyId", None)
                 kept.append(row)
@@ -180,11 +211,20 @@ class ImageHandlers:
                 raise AwsFault("InvalidBlockDeviceMapping", f"The root device {root} has no block device mapping")
             self._unique_name(caller.account, region, name)
             check_dry_run(p)
-            image = Image(image_id=new_id("ami"), account=caller.account, region=region, name=name, mappings=kept,
-                          description=p.get("Description", ""), architecture=p.get("Architecture", "x86_64"),
-                          root_device_name=root, virtualization_type=p.get("VirtualizationType", "hvm"),
-                          ena_support=p.get("EnaSupport", True), boot_mode=p.get("BootMode"),
-                          tags=tags_from_specs(p.get("TagSpecifications") or [], "image"))
+            image = Image(
+                image_id=new_id("ami"),
+                account=caller.account,
+                region=region,
+                name=name,
+                mappings=kept,
+                description=p.get("Description", ""),
+                architecture=p.get("Architecture", "x86_64"),
+                root_device_name=root,
+                virtualization_type=p.get("VirtualizationType", "hvm"),
+                ena_support=p.get("EnaSupport", True),
+                boot_mode=p.get("BootMode"),
+                tags=tags_from_specs(p.get("TagSpecifications") or [], "image"),
+            )
             world.images[image.image_id] = image
         return {"ImageId": image.image_id}
 
@@ -206,15 +246,21 @@ class ImageHandlers:
             raise AwsFault("InvalidParameterValue", "ClientToken must be 1-64 ASCII characters")
         with world.lock:
             source = visible_image(world, caller, source_region, p.get("SourceImageId", ""))
-            fingerprint = hashlib.sha256(json.dumps(
-                {k: v for k, v in p.items() if k not in ("ClientToken", "DryRun")}, sort_keys=True, default=str,
-            ).encode()).hexdigest()
+            fingerprint = hashlib.sha256(
+                json.dumps(
+                    {k: v for k, v in p.items() if k not in ("ClientToken", "DryRun")},
+                    sort_keys=True,
+                    default=str,
+                ).encode()
+            ).hexdigest()
             if token is not None:  # CopyImage ClientToken idempotency (AWS-RULES.md section 3)
                 seen = world.client_tokens.get((caller.account, region, token))
                 if seen is not None:
                     if seen[0] != fingerprint:
-                        raise AwsFault("IdempotentParameterMismatch",
-                                       f"Client token {token} was already used with other parameters")
+                        raise AwsFault(
+                            "IdempotentParameterMismatch",
+                            f"Client token {token} was already used with other parameters",
+                        )
                     return {"ImageId": seen[1]}
             if image_state(world, source)[0] != "available":
                 raise AwsFault("IncorrectState", f"Image {source.image_id} is not available")
@@ -225,9 +271,10 @@ class ImageHandlers:
             encryption = copy_encryption(world, caller, region, p, sources)
             check_dry_run(p)
             if pending_copies(world, caller.account, region, images=True) >= world.settings.ami_copy_limit:
-                raise AwsFault("ResourceLimitExceeded",  # AWS-RULES.md section 4
-                               f"You have reached the limit of {world.settings.ami_copy_limit} concurrent AMI copies "
-                               f"in {region}")
+                raise AwsFault(
+                    "ResourceLimitExceeded",  # AWS-RULES.md section 4
+                    f"You have reached the limit of {world.settings.ami_copy_limit} concurrent AMI copies in {region}",
+                )
             image_tags = dict(source.tags) if p.get("CopyImageTags") and caller.account == source.account else {}
             image_tags.update(tags_from_specs(p.get("TagSpecifications") or [], "image"))
             snapshot_tags = tags_from_specs(p.get("TagSpecifications") or [], "snapshot")
@@ -237,20 +284,37 @@ class ImageHandlers:
                 duration = copy_duration(world, snapshot.size_gib)
                 durations.append(duration)
                 copies[snapshot.snapshot_id] = start_snapshot_copy(
-                    world, caller, region, snapshot, encryption,
+                    world,
+                    caller,
+                    region,
+                    snapshot,
+                    encryption,
                     f"Copied for DestinationAmi from SourceAmi {source.image_id} from SourceSnapshot "
-                    f"{snapshot.snapshot_id}", snapshot_tags, duration, via_copy_snapshot=False)
+                    f"{snapshot.snapshot_id}",
+                    snapshot_tags,
+                    duration,
+                    via_copy_snapshot=False,
+                )
             mappings = json.loads(json.dumps(source.mappings))
             for mapping in mappings:
                 if "Ebs" in mapping and mapping["Ebs"].get("SnapshotId") in copies:
                     mapping["Ebs"]["SnapshotId"] = copies[mapping["Ebs"]["SnapshotId"]].snapshot_id
             image = Image(
-                image_id=new_id("ami"), account=caller.account, region=region, name=name, mappings=mappings,
-                description=p.get("Description", source.description), architecture=source.architecture,
-                root_device_name=source.root_device_name, virtualization_type=source.virtualization_type,
-                ena_support=source.ena_support, boot_mode=source.boot_mode, tags=image_tags,
+                image_id=new_id("ami"),
+                account=caller.account,
+                region=region,
+                name=name,
+                mappings=mappings,
+                description=p.get("Description", source.description),
+                architecture=source.architecture,
+                root_device_name=source.root_device_name,
+                virtualization_type=source.virtualization_type,
+                ena_support=source.ena_support,
+                boot_mode=source.boot_mode,
+                tags=image_tags,
                 transition=Transition(world.clock(), max(durations), encryption.failure),
-                source_image_id=source.image_id, source_region=source_region,
+                source_image_id=source.image_id,
+                source_region=source_region,
             )
             world.images[image.image_id] = image
             if token is not None:
@@ -272,8 +336,17 @@ class ImageHandlers:
                 out["BlockDeviceMappings"] = self.describe(caller, image)["BlockDeviceMappings"]
             elif attribute == "deregistrationProtection":
                 out["DeregistrationProtection"] = {"Value": self._protection(image)}
-            elif attribute in ("kernel", "ramdisk", "productCodes", "sriovNetSupport", "bootMode", "tpmSupport",
-                               "uefiData", "lastLaunchedTime", "imdsSupport"):
+            elif attribute in (
+                "kernel",
+                "ramdisk",
+                "productCodes",
+                "sriovNetSupport",
+                "bootMode",
+                "tpmSupport",
+                "uefiData",
+                "lastLaunchedTime",
+                "imdsSupport",
+            ):
                 pass
             else:
                 raise AwsFault("InvalidParameterValue", f"Value ({attribute}) for parameter attribute is invalid.")
@@ -302,8 +375,10 @@ class ImageHandlers:
             if add:
                 self._check_can_share(image, add, caller, region)
             if len(self._shares_after(image, add, remove)) > MAX_SHARES_PER_IMAGE:
-                raise AwsFault("ResourceLimitExceeded",
-                               f"An AMI can be shared with at most {MAX_SHARES_PER_IMAGE} accounts, organizations and OUs")
+                raise AwsFault(
+                    "ResourceLimitExceeded",
+                    f"An AMI can be shared with at most {MAX_SHARES_PER_IMAGE} accounts, organizations and OUs",
+                )
             check_dry_run(p)
             for entry, present in [(e, True) for e in add] + [(e, False) for e in remove]:
                 self._set(image, entry, present)
@@ -316,10 +391,12 @@ class ImageHandlers:
             return list(lp.get("Add") or []), list(lp.get("Remove") or [])
         if p.get("Attribute") not in (None, "launchPermission"):
             raise AwsFault("InvalidParameterValue", f"Value ({p.get('Attribute')}) for parameter attribute is invalid.")
-        entries = ([{"UserId": u} for u in p.get("UserIds") or []]
-                   + [{"Group": g} for g in p.get("UserGroups") or []]
-                   + [{"OrganizationArn": a} for a in p.get("OrganizationArns") or []]
-                   + [{"OrganizationalUnitArn": a} for a in p.get("OrganizationalUnitArns") or []])
+        entries = (
+            [{"UserId": u} for u in p.get("UserIds") or []]
+            + [{"Group": g} for g in p.get("UserGroups") or []]
+            + [{"OrganizationArn": a} for a in p.get("OrganizationArns") or []]
+            + [{"OrganizationalUnitArn": a} for a in p.get("OrganizationalUnitArns") or []]
+        )
         if not entries:
             raise AwsFault("MissingParameter", "No launch permission change was given")
         if len(p.get("UserIds") or []) > MAX_USER_IDS_PER_CALL:
@@ -334,15 +411,20 @@ class ImageHandlers:
     @staticmethod
     def _check_permission(entry: dict[str, str]) -> None:
         if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
-            raise AwsFault("InvalidAMIAttributeItemValue", f"Invalid attribute item value \"{entry['UserId']}\" "
-                           "for userId item type.")
+            raise AwsFault(
+                "InvalidAMIAttributeItemValue",
+                f'Invalid attribute item value "{entry["UserId"]}" for userId item type.',
+            )
         if "Group" in entry and entry["Group"] != "all":
-            raise AwsFault("InvalidAMIAttributeItemValue", f"Invalid attribute item value \"{entry['Group']}\" "
-                           "for group item type.")
+            raise AwsFault(
+                "InvalidAMIAttributeItemValue", f'Invalid attribute item value "{entry["Group"]}" for group item type.'
+            )
         if "OrganizationArn" in entry and not ORG_ARN.match(entry["OrganizationArn"]):
             raise AwsFault("InvalidParameterValue", f"Invalid organization ARN: {entry['OrganizationArn']}")
         if "OrganizationalUnitArn" in entry and not OU_ARN.match(entry["OrganizationalUnitArn"]):
-            raise AwsFault("InvalidParameterValue", f"Invalid organizational unit ARN: {entry['OrganizationalUnitArn']}")
+            raise AwsFault(
+                "InvalidParameterValue", f"Invalid organizational unit ARN: {entry['OrganizationalUnitArn']}"
+            )
 
     def _check_can_share(self, image: Image, add: list[dict[str, str]], caller: Caller, region: str) -> None:
         world = self.world
@@ -356,9 +438,11 @@ class ImageHandlers:
                 raise AwsFault("InvalidParameter", "Encrypted AMIs cannot be made public.")
             state = world.block_public_access.get((caller.account, region), world.settings.block_public_access_default)
             if state == "block-new-sharing":  # AWS-RULES.md section 5: image block public access
-                raise AwsFault("OperationNotPermitted",
-                               "You can't publicly share this image because image block public access is enabled "
-                               f"for this account in {region}.")
+                raise AwsFault(
+                    "OperationNotPermitted",
+                    "You can't publicly share this image because image block public access is enabled "
+                    f"for this account in {region}.",
+                )
 
     @staticmethod
     def _shares_after(image: Image, add: list[dict[str, str]], remove: list[dict[str, str]]) -> set[str]:
@@ -371,8 +455,11 @@ class ImageHandlers:
 
     @staticmethod
     def _set(image: Image, entry: dict[str, str], present: bool) -> None:
-        for field, bucket in (("UserId", image.launch_users), ("OrganizationArn", image.launch_orgs),
-                              ("OrganizationalUnitArn", image.launch_ous)):
+        for field, bucket in (
+            ("UserId", image.launch_users),
+            ("OrganizationArn", image.launch_orgs),
+            ("OrganizationalUnitArn", image.launch_ous),
+        ):
             if field in entry:
                 (bucket.add if present else bucket.discard)(entry[field])
         if entry.get("Group") == "all":
@@ -433,8 +520,10 @@ class ImageHandlers:
         with world.lock:
             image = owned_image(world, caller, region, p.get("ImageId", ""))
             if self._protection(image) != "disabled":
-                raise AwsFault("OperationNotPermitted",
-                               f"Image {image.image_id} has deregistration protection enabled; disable it first.")
+                raise AwsFault(
+                    "OperationNotPermitted",
+                    f"Image {image.image_id} has deregistration protection enabled; disable it first.",
+                )
             check_dry_run(p)
             del world.images[image.image_id]
             results = []
@@ -450,4 +539,3 @@ class ImageHandlers:
         if p.get("DeleteAssociatedSnapshots"):
             out["DeleteSnapshotResults"] = results
         return out
-

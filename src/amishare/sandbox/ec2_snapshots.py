@@ -36,9 +36,15 @@ class SnapshotHandlers:
     def describe(self, caller: Caller, snapshot: Snapshot) -> dict[str, Any]:
         state, progress, message = snapshot_state(self.world, snapshot)
         out: dict[str, Any] = {
-            "SnapshotId": snapshot.snapshot_id, "VolumeId": snapshot.volume_id, "State": state,
-            "StartTime": snapshot.start_time, "Progress": progress, "OwnerId": snapshot.account,
-            "Description": snapshot.description, "VolumeSize": snapshot.size_gib, "Encrypted": snapshot.encrypted,
+            "SnapshotId": snapshot.snapshot_id,
+            "VolumeId": snapshot.volume_id,
+            "State": state,
+            "StartTime": snapshot.start_time,
+            "Progress": progress,
+            "OwnerId": snapshot.account,
+            "Description": snapshot.description,
+            "VolumeSize": snapshot.size_gib,
+            "Encrypted": snapshot.encrypted,
             "StorageTier": "standard",
         }
         if snapshot.encrypted:
@@ -71,16 +77,21 @@ class SnapshotHandlers:
             if restorable:  # RestorableByUserIds honoured: explicit createVolumePermission
                 users = {caller.account if u == "self" else u for u in restorable}
                 rows = [s for s in rows if (s.shared_with & users) or (s.public and "all" in users)]
-            rows = apply_filters(rows, p.get("Filters") or [], {
-                "snapshot-id": lambda s: [s.snapshot_id],
-                "owner-id": lambda s: [s.account],
-                "status": lambda s: [snapshot_state(world, s)[0]],
-                "encrypted": lambda s: ["true" if s.encrypted else "false"],
-                "kms-key-id": lambda s: [s.kms_key_arn or ""],
-                "volume-size": lambda s: [str(s.size_gib)],
-                "description": lambda s: [s.description],
-                "volume-id": lambda s: [s.volume_id],
-            }, lambda s: s.tags if s.account == caller.account else {})
+            rows = apply_filters(
+                rows,
+                p.get("Filters") or [],
+                {
+                    "snapshot-id": lambda s: [s.snapshot_id],
+                    "owner-id": lambda s: [s.account],
+                    "status": lambda s: [snapshot_state(world, s)[0]],
+                    "encrypted": lambda s: ["true" if s.encrypted else "false"],
+                    "kms-key-id": lambda s: [s.kms_key_arn or ""],
+                    "volume-size": lambda s: [str(s.size_gib)],
+                    "description": lambda s: [s.description],
+                    "volume-id": lambda s: [s.volume_id],
+                },
+                lambda s: s.tags if s.account == caller.account else {},
+            )
             rows.sort(key=lambda s: (s.start_time, s.snapshot_id))
             page, token = paginate(rows, p)
             out: dict[str, Any] = {"Snapshots": [self.describe(caller, s) for s in page]}
@@ -107,15 +118,19 @@ class SnapshotHandlers:
             snapshot = owned_snapshot(world, caller, region, p.get("SnapshotId", ""))
             add, remove = self._changes(p)
             if add and remove:
-                raise AwsFault("InvalidParameterCombination",
-                               "You cannot add and remove create volume permissions in the same request.")
+                raise AwsFault(
+                    "InvalidParameterCombination",
+                    "You cannot add and remove create volume permissions in the same request.",
+                )
             if len(add) + len(remove) > MAX_CHANGES_PER_CALL:
-                raise AwsFault("InvalidParameterValue", f"At most {MAX_CHANGES_PER_CALL} permission changes per request")
+                raise AwsFault(
+                    "InvalidParameterValue", f"At most {MAX_CHANGES_PER_CALL} permission changes per request"
+                )
             for entry in add + remove:
                 if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
-                    raise AwsFault("InvalidUserID.Malformed", f"Invalid user id: \"{entry['UserId']}\"")
+                    raise AwsFault("InvalidUserID.Malformed", f'Invalid user id: "{entry["UserId"]}"')
                 if "Group" in entry and entry["Group"] != "all":
-                    raise AwsFault("InvalidParameterValue", f"Invalid group: \"{entry['Group']}\"")
+                    raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
             if add and snapshot.encrypted:
                 key = kms.find_key(world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
                 if key is not None and key.manager == "AWS":  # AWS-RULES.md section 2
@@ -172,13 +187,23 @@ class SnapshotHandlers:
             encryption = copy_encryption(world, caller, region, p, [source])
             check_dry_run(p)
             if pending_copies(world, caller.account, region, images=False) >= world.settings.snapshot_copy_limit:
-                raise AwsFault("ResourceLimitExceeded",  # AWS-RULES.md section 4: not adjustable
-                               f"Too many snapshot copies in progress. The limit is "
-                               f"{world.settings.snapshot_copy_limit} for this destination region.")
+                raise AwsFault(
+                    "ResourceLimitExceeded",  # AWS-RULES.md section 4: not adjustable
+                    f"Too many snapshot copies in progress. The limit is "
+                    f"{world.settings.snapshot_copy_limit} for this destination region.",
+                )
             tags = tags_from_specs(p.get("TagSpecifications") or [], "snapshot")
-            copy = start_snapshot_copy(world, caller, region, source, encryption,
-                                       p.get("Description", f"Copied from {source.snapshot_id}"), tags,
-                                       copy_duration(world, source.size_gib), via_copy_snapshot=True)
+            copy = start_snapshot_copy(
+                world,
+                caller,
+                region,
+                source,
+                encryption,
+                p.get("Description", f"Copied from {source.snapshot_id}"),
+                tags,
+                copy_duration(world, source.size_gib),
+                via_copy_snapshot=True,
+            )
         out: dict[str, Any] = {"SnapshotId": copy.snapshot_id}
         if tags:
             out["Tags"] = tag_list(tags)
@@ -190,8 +215,10 @@ class SnapshotHandlers:
             snapshot = owned_snapshot(world, caller, region, p.get("SnapshotId", ""))
             for image in world.images.values():
                 if snapshot.snapshot_id in image.snapshot_ids():  # AWS-RULES.md section 3
-                    raise AwsFault("InvalidSnapshot.InUse",
-                                   f"The snapshot {snapshot.snapshot_id} is currently in use by {image.image_id}")
+                    raise AwsFault(
+                        "InvalidSnapshot.InUse",
+                        f"The snapshot {snapshot.snapshot_id} is currently in use by {image.image_id}",
+                    )
             check_dry_run(p)
             del world.snapshots[snapshot.snapshot_id]
         return {}

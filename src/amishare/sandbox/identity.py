@@ -64,10 +64,15 @@ class StsHandlers:
         if not match:
             raise AwsFault("ValidationError", f"{role_arn!r} is not a valid role ARN")
         if not _SESSION_NAME.match(session_name):
-            raise AwsFault("ValidationError", f"RoleSessionName {session_name!r} must be 2-64 characters of [\\w+=,.@-]")
+            raise AwsFault(
+                "ValidationError", f"RoleSessionName {session_name!r} must be 2-64 characters of [\\w+=,.@-]"
+            )
         account, role_name = match.groups()
-        denied = AwsFault("AccessDenied", f"User: {caller.arn} is not authorized to perform: sts:AssumeRole "
-                                          f"on resource: {role_arn}", 403)
+        denied = AwsFault(
+            "AccessDenied",
+            f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            403,
+        )
         found = compat.role_trust_policy(account, role_name)
         if found is None:
             raise denied
@@ -87,8 +92,9 @@ class StsHandlers:
         access_key = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
         session_arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
         with self.world.lock:
-            self.world.sessions[access_key] = Caller(account=account, arn=session_arn,
-                                                      role_arn=f"arn:aws:iam::{account}:role/{role_name}")
+            self.world.sessions[access_key] = Caller(
+                account=account, arn=session_arn, role_arn=f"arn:aws:iam::{account}:role/{role_name}"
+            )
         role_id = "AROA" + "".join(secrets.choice(_ALPHABET) for _ in range(17))
         return {
             "Credentials": {

@@ -34,19 +34,51 @@ KEY_POLICY_MAX_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
 EBS_ALIAS = "alias/aws/ebs"
 CROSS_ACCOUNT_OPERATIONS = {
     # KMS Developer Guide, "Permissions reference", column "Cross-account use".
-    "CreateGrant", "Decrypt", "DescribeKey", "Encrypt", "GenerateDataKey",
-    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext",
-    "GetPublicKey", "ListGrants", "ReEncrypt", "ReEncryptFrom", "ReEncryptTo", "RetireGrant",
-    "RevokeGrant", "Sign", "Verify",
+    "CreateGrant",
+    "Decrypt",
+    "DescribeKey",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GetPublicKey",
+    "ListGrants",
+    "ReEncrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "RetireGrant",
+    "RevokeGrant",
+    "Sign",
+    "Verify",
 }
 CRYPTO_OPERATIONS = {
-    "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
-    "ReEncryptTo", "ReEncrypt", "CreateGrant",
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "ReEncrypt",
+    "CreateGrant",
 }
 GRANT_OPERATIONS = {
-    "Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "ReEncryptFrom",
-    "ReEncryptTo", "Sign", "Verify", "GetPublicKey", "CreateGrant", "RetireGrant", "DescribeKey",
-    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateMac", "VerifyMac",
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "GetPublicKey",
+    "CreateGrant",
+    "RetireGrant",
+    "DescribeKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateMac",
+    "VerifyMac",
     "DeriveSharedSecret",
 }
 _KEY_ARN = re.compile(r"^arn:aws:kms:([a-z0-9-]+):(\d{12}):key/(.+)$")
@@ -55,54 +87,74 @@ _ALIAS_ARN = re.compile(r"^arn:aws:kms:([a-z0-9-]+):(\d{12}):(alias/.+)$")
 
 def default_key_policy(account: str) -> str:
     """The default key policy KMS gives a key created without one."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [{
-            "Sid": "Enable IAM User Permissions",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        }],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
 
 
 def ebs_managed_key_policy(account: str, region: str) -> str:
     """The policy of ``aws/ebs``: usable only through EC2, only by its own account."""
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Id": "auto-ebs-2",
-        "Statement": [
-            {
-                "Sid": "Allow access through EBS for all principals in the account that are authorized to use EBS",
-                "Effect": "Allow",
-                "Principal": {"AWS": "*"},
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                           "kms:CreateGrant", "kms:DescribeKey"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:CallerAccount": account,
-                                               "kms:ViaService": f"ec2.{region}.amazonaws.com"}},
-            },
-            {
-                "Sid": "Allow direct access to key metadata to the account",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
-                "Resource": "*",
-            },
-        ],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "auto-ebs-2",
+            "Statement": [
+                {
+                    "Sid": "Allow access through EBS for all principals in the account that are authorized to use EBS",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "*"},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:CreateGrant",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "StringEquals": {"kms:CallerAccount": account, "kms:ViaService": f"ec2.{region}.amazonaws.com"}
+                    },
+                },
+                {
+                    "Sid": "Allow direct access to key metadata to the account",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": ["kms:Describe*", "kms:Get*", "kms:List*", "kms:RevokeGrant"],
+                    "Resource": "*",
+                },
+            ],
+        }
+    )
 
 
 # ----------------------------------------------------------------------- world helpers
-def create_key(world: World, account: str, region: str, policy: str | None = None,
-               description: str = "", manager: str = "CUSTOMER") -> Key:
+def create_key(
+    world: World, account: str, region: str, policy: str | None = None, description: str = "", manager: str = "CUSTOMER"
+) -> Key:
     with world.lock:
         text = policy if policy is not None else default_key_policy(account)
         _check_policy_document(text)
-        key = Key(key_id=str(uuid.uuid4()), account=account, region=region, policy=text,
-                  manager=manager, description=description)
+        key = Key(
+            key_id=str(uuid.uuid4()),
+            account=account,
+            region=region,
+            policy=text,
+            manager=manager,
+            description=description,
+        )
         world.keys[key.key_id] = key
         return key
 
@@ -113,16 +165,24 @@ def managed_ebs_key(world: World, account: str, region: str) -> Key:
         key_id = world.aliases.get((account, region, EBS_ALIAS))
         if key_id is not None:
             return world.keys[key_id]
-        key = create_key(world, account, region, ebs_managed_key_policy(account, region),
-                         "Default key that protects my EBS volumes when no other key is defined",
-                         manager="AWS")
+        key = create_key(
+            world,
+            account,
+            region,
+            ebs_managed_key_policy(account, region),
+            "Default key that protects my EBS volumes when no other key is defined",
+            manager="AWS",
+        )
         world.aliases[(account, region, EBS_ALIAS)] = key.key_id
         return key
 
 
 def aliases_of(world: World, key: Key) -> list[str]:
-    return sorted(a for (acct, reg, a), kid in world.aliases.items()
-                  if kid == key.key_id and acct == key.account and reg == key.region)
+    return sorted(
+        a
+        for (acct, reg, a), kid in world.aliases.items()
+        if kid == key.key_id and acct == key.account and reg == key.region
+    )
 
 
 def find_key(world: World, account: str, region: str, ref: str) -> Key | None:
@@ -152,8 +212,7 @@ def _by_alias(world: World, account: str, region: str, alias: str) -> Key | None
     return world.keys.get(key_id) if key_id else None
 
 
-def is_allowed(world: World, key: Key, caller: Caller, action: str,
-               extra: Mapping[str, Any] | None = None) -> bool:
+def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> bool:
     """Key policy, then grants (KMS Developer Guide, "Authentication and access control")."""
     context: dict[str, Any] = world.principal_context(caller)
     context["kms:CallerAccount"] = caller.account
@@ -182,8 +241,10 @@ def usable_via_ec2(world: World, key: Key, caller: Caller, ec2_region: str, acti
 
 def _check_policy_document(text: str) -> dict[str, Any]:
     if len(text.encode()) > KEY_POLICY_MAX_BYTES:
-        raise AwsFault("LimitExceededException",
-                       f"Key policy is {len(text.encode())} bytes; the quota is {KEY_POLICY_MAX_BYTES} bytes.")
+        raise AwsFault(
+            "LimitExceededException",
+            f"Key policy is {len(text.encode())} bytes; the quota is {KEY_POLICY_MAX_BYTES} bytes.",
+        )
     try:
         return parse_policy(text)
     except PolicyError as exc:
@@ -210,8 +271,10 @@ class KmsHandlers:
         if key.region != region:
             raise AwsFault("NotFoundException", f"Key '{ref}' does not exist in {region}")
         if key.account != caller.account and action not in CROSS_ACCOUNT_OPERATIONS:
-            raise AwsFault("AccessDeniedException",
-                           f"kms:{action} does not support cross-account use; {caller.arn} cannot call it on {key.arn}")
+            raise AwsFault(
+                "AccessDeniedException",
+                f"kms:{action} does not support cross-account use; {caller.arn} cannot call it on {key.arn}",
+            )
         return key
 
     @staticmethod
@@ -234,8 +297,9 @@ class KmsHandlers:
         if key.state == "Disabled" and action in CRYPTO_OPERATIONS:
             raise AwsFault("DisabledException", f"{key.arn} is disabled.")
 
-    def _use(self, caller: Caller, region: str, ref: str | None, action: str,
-             extra: Mapping[str, Any] | None = None) -> Key:
+    def _use(
+        self, caller: Caller, region: str, ref: str | None, action: str, extra: Mapping[str, Any] | None = None
+    ) -> Key:
         with self.world.lock:
             key = self._key(caller, region, ref, action)
             self._authorize(key, caller, action, extra)
@@ -243,11 +307,19 @@ class KmsHandlers:
 
     def _metadata(self, key: Key) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            "AWSAccountId": key.account, "KeyId": key.key_id, "Arn": key.arn,
-            "CreationDate": key.created, "Enabled": key.state == "Enabled",
-            "Description": key.description, "KeyUsage": "ENCRYPT_DECRYPT", "KeyState": key.state,
-            "Origin": "AWS_KMS", "KeyManager": key.manager, "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
-            "KeySpec": "SYMMETRIC_DEFAULT", "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
+            "AWSAccountId": key.account,
+            "KeyId": key.key_id,
+            "Arn": key.arn,
+            "CreationDate": key.created,
+            "Enabled": key.state == "Enabled",
+            "Description": key.description,
+            "KeyUsage": "ENCRYPT_DECRYPT",
+            "KeyState": key.state,
+            "Origin": "AWS_KMS",
+            "KeyManager": key.manager,
+            "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT",
+            "KeySpec": "SYMMETRIC_DEFAULT",
+            "EncryptionAlgorithms": ["SYMMETRIC_DEFAULT"],
             "MultiRegion": False,
         }
         if key.deletion_date:
@@ -294,8 +366,7 @@ class KmsHandlers:
             raise AwsFault("ValidationException", "PendingWindowInDays must be between 7 and 30")
         key.state = "PendingDeletion"
         key.deletion_date = utcnow() + dt.timedelta(days=days)
-        return {"KeyId": key.arn, "DeletionDate": key.deletion_date, "KeyState": key.state,
-                "PendingWindowInDays": days}
+        return {"KeyId": key.arn, "DeletionDate": key.deletion_date, "KeyState": key.state, "PendingWindowInDays": days}
 
     def CancelKeyDeletion(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         key = self._use(caller, region, p.get("KeyId"), "CancelKeyDeletion")
@@ -319,8 +390,10 @@ class KmsHandlers:
             if key.account != caller.account:
                 raise AwsFault("AccessDeniedException", "An alias must point to a key of the caller's account")
             if (caller.account, region, name) in self.world.aliases:
-                raise AwsFault("AlreadyExistsException",
-                               f"An alias with the name arn:aws:kms:{region}:{caller.account}:{name} already exists")
+                raise AwsFault(
+                    "AlreadyExistsException",
+                    f"An alias with the name arn:aws:kms:{region}:{caller.account}:{name} already exists",
+                )
             self.world.aliases[(caller.account, region, name)] = key.key_id
         return {}
 
@@ -375,8 +448,10 @@ class KmsHandlers:
         finally:
             probe.policy, probe.grants = saved, saved_grants
         if not allowed:
-            raise AwsFault("MalformedPolicyDocumentException",
-                           "The new key policy will not allow you to update the key policy in the future.")
+            raise AwsFault(
+                "MalformedPolicyDocumentException",
+                "The new key policy will not allow you to update the key policy in the future.",
+            )
 
     # -- grants
     def CreateGrant(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -387,17 +462,23 @@ class KmsHandlers:
         grantee = p.get("GranteePrincipal", "")
         if not grantee:
             raise AwsFault("ValidationException", "GranteePrincipal is required")
-        extra = {"kms:GranteePrincipal": grantee, "kms:GrantOperations": operations,
-                 "kms:GrantIsForAWSResource": False}
+        extra = {"kms:GranteePrincipal": grantee, "kms:GrantOperations": operations, "kms:GrantIsForAWSResource": False}
         with self.world.lock:
             key = self._use(caller, region, p.get("KeyId"), "CreateGrant", extra)
             name = p.get("Name")
             for grant in key.grants:  # a retried CreateGrant with the same name returns the same grant
                 if name and grant.name == name and grant.grantee == grantee and grant.operations == operations:
                     return {"GrantToken": grant.token, "GrantId": grant.grant_id}
-            grant = Grant(grant_id=new_id("g", 32)[2:], key_arn=key.arn, grantee=grantee, operations=operations,
-                          issuing_account=f"arn:aws:iam::{caller.account}:root", name=name,
-                          retiring=p.get("RetiringPrincipal"), constraints=p.get("Constraints"))
+            grant = Grant(
+                grant_id=new_id("g", 32)[2:],
+                key_arn=key.arn,
+                grantee=grantee,
+                operations=operations,
+                issuing_account=f"arn:aws:iam::{caller.account}:root",
+                name=name,
+                retiring=p.get("RetiringPrincipal"),
+                constraints=p.get("Constraints"),
+            )
             key.grants.append(grant)
         return {"GrantToken": grant.token, "GrantId": grant.grant_id}
 
@@ -409,9 +490,14 @@ class KmsHandlers:
                 continue
             if p.get("GranteePrincipal") and g.grantee != p["GranteePrincipal"]:
                 continue
-            row: dict[str, Any] = {"KeyId": g.key_arn, "GrantId": g.grant_id, "CreationDate": g.created,
-                                   "GranteePrincipal": g.grantee, "IssuingAccount": g.issuing_account,
-                                   "Operations": g.operations}
+            row: dict[str, Any] = {
+                "KeyId": g.key_arn,
+                "GrantId": g.grant_id,
+                "CreationDate": g.created,
+                "GranteePrincipal": g.grantee,
+                "IssuingAccount": g.issuing_account,
+                "Operations": g.operations,
+            }
             if g.name:
                 row["Name"] = g.name
             if g.retiring:
@@ -438,11 +524,11 @@ class KmsHandlers:
                             return {}
                 raise AwsFault("NotFoundException", "Grant token not found")
             key = self._key(caller, region, p.get("KeyId"), "RetireGrant")
-            grant = next((g for g in key.grants if g.grant_id == p.get("GrantId")), None)
-            if grant is None:
+            found = next((g for g in key.grants if g.grant_id == p.get("GrantId")), None)
+            if found is None:
                 raise AwsFault("NotFoundException", f"Grant ID {p.get('GrantId')} not found")
-            self._may_retire(caller, key, grant)
-            key.grants.remove(grant)
+            self._may_retire(caller, key, found)
+            key.grants.remove(found)
         return {}
 
     @staticmethod
@@ -475,14 +561,15 @@ class KmsHandlers:
     def Encrypt(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         key = self._use(caller, region, p.get("KeyId"), "Encrypt")
         plaintext = base64.b64decode(p.get("Plaintext", ""))
-        return {"CiphertextBlob": _seal(key, plaintext), "KeyId": key.arn,
-                "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+        return {"CiphertextBlob": _seal(key, plaintext), "KeyId": key.arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
     def Decrypt(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         arn, plaintext = _open(base64.b64decode(p.get("CiphertextBlob", "")))
         key = self._use(caller, region, p.get("KeyId") or arn, "Decrypt")
         if key.arn != arn:
-            raise AwsFault("IncorrectKeyException", "The key ID in the request does not identify the key used to encrypt")
+            raise AwsFault(
+                "IncorrectKeyException", "The key ID in the request does not identify the key used to encrypt"
+            )
         return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
     def GenerateDataKey(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -498,8 +585,7 @@ class KmsHandlers:
         arn, plaintext = _open(base64.b64decode(p.get("CiphertextBlob", "")))
         source = self._use(caller, region, p.get("SourceKeyId") or arn, "ReEncryptFrom")
         destination = self._use(caller, region, p.get("DestinationKeyId"), "ReEncryptTo")
-        return {"CiphertextBlob": _seal(destination, plaintext), "SourceKeyId": source.arn,
-                "KeyId": destination.arn}
+        return {"CiphertextBlob": _seal(destination, plaintext), "SourceKeyId": source.arn, "KeyId": destination.arn}
 
 
 def _seal(key: Key, plaintext: bytes) -> bytes:

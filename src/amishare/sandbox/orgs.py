@@ -42,8 +42,12 @@ def create_organization(world: World, master: str, members: dict[str, list[str]]
                 existing = next((u for u in org.units.values() if u.name == name and u.parent_id == parent), None)
                 if existing is None:
                     ou_id = f"ou-{org.root_id[2:]}-{_token(8)}"
-                    existing = OrgUnit(ou_id=ou_id, name=name, parent_id=parent,
-                                       arn=f"arn:aws:organizations::{master}:ou/{org.org_id}/{ou_id}")
+                    existing = OrgUnit(
+                        ou_id=ou_id,
+                        name=name,
+                        parent_id=parent,
+                        arn=f"arn:aws:organizations::{master}:ou/{org.org_id}/{ou_id}",
+                    )
                     org.units[ou_id] = existing
                 arns["/".join(walked)] = existing.arn
                 parent = existing.ou_id
@@ -63,28 +67,39 @@ class OrganizationsHandlers:
     def _org(self, caller: Caller, management_only: bool = False) -> Organization:
         org = self.world.organization_of(caller.account)
         if org is None:
-            raise AwsFault("AWSOrganizationsNotInUseException",
-                           "Your account is not a member of an organization.")
+            raise AwsFault("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
         if management_only and caller.account != org.master:
-            raise AwsFault("AccessDeniedException",
-                           "You don't have permissions to access this resource: only the management account can.")
+            raise AwsFault(
+                "AccessDeniedException",
+                "You don't have permissions to access this resource: only the management account can.",
+            )
         return org
 
     def _account(self, org: Organization, account: str) -> dict[str, Any]:
-        return {"Id": account, "Arn": f"arn:aws:organizations::{org.master}:account/{org.org_id}/{account}",
-                "Email": f"{account}@sandbox.invalid", "Name": f"account-{account}", "Status": "ACTIVE",
-                "JoinedMethod": "CREATED" if account != org.master else "INVITED"}
+        return {
+            "Id": account,
+            "Arn": f"arn:aws:organizations::{org.master}:account/{org.org_id}/{account}",
+            "Email": f"{account}@sandbox.invalid",
+            "Name": f"account-{account}",
+            "Status": "ACTIVE",
+            "JoinedMethod": "CREATED" if account != org.master else "INVITED",
+        }
 
     def _unit(self, unit: OrgUnit) -> dict[str, Any]:
         return {"Id": unit.ou_id, "Arn": unit.arn, "Name": unit.name}
 
     def DescribeOrganization(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         org = self._org(caller)
-        return {"Organization": {
-            "Id": org.org_id, "Arn": org.arn, "FeatureSet": "ALL", "MasterAccountId": org.master,
-            "MasterAccountArn": f"arn:aws:organizations::{org.master}:account/{org.org_id}/{org.master}",
-            "MasterAccountEmail": f"{org.master}@sandbox.invalid",
-        }}
+        return {
+            "Organization": {
+                "Id": org.org_id,
+                "Arn": org.arn,
+                "FeatureSet": "ALL",
+                "MasterAccountId": org.master,
+                "MasterAccountArn": f"arn:aws:organizations::{org.master}:account/{org.org_id}/{org.master}",
+                "MasterAccountEmail": f"{org.master}@sandbox.invalid",
+            }
+        }
 
     def ListRoots(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         org = self._org(caller, management_only=True)

@@ -209,7 +209,10 @@ def _condition_holds(operator: str, key: str, expected: list[Any], context: Mapp
             return True
         return if_exists or negated
     raw = context[key]
-    actual = [str(v).lower() if isinstance(v, bool) else str(v) for v in (_as_list(raw) if not isinstance(raw, str) else [raw])]
+    actual = [
+        str(v).lower() if isinstance(v, bool) else str(v)
+        for v in (_as_list(raw) if not isinstance(raw, str) else [raw])
+    ]
     wanted = [str(e) for e in expected]
 
     def one(value: str) -> bool:

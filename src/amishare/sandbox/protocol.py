@@ -177,7 +177,9 @@ def encode_xml(service: str, action: str, result: dict[str, Any], request_id: st
     model = service_model(service)
     op = model.operation_model(action)
     namespace = model.metadata.get("xmlNamespace", "")
-    body = _xml_value(op.output_shape, result, "item" if model.protocol == "ec2" else "member") if op.output_shape else ""
+    body = (
+        _xml_value(op.output_shape, result, "item" if model.protocol == "ec2" else "member") if op.output_shape else ""
+    )
     if model.protocol == "ec2":
         xml = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<{action}Response xmlns="{namespace}">'

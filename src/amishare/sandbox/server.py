@@ -23,13 +23,26 @@ from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_i
 class Sandbox:
     """A local AWS: ``with Sandbox() as sb: boto3 clients on sb.endpoint_url``."""
 
-    def __init__(self, copy_seconds_per_gib: float = 0.0, latency_ms: float = 0, throttle: bool = False,
-                 *, host: str = "127.0.0.1", port: int = 0, ami_copy_limit: int | None = None,
-                 snapshot_copy_limit: int | None = None, block_public_access_default: str = "unblocked") -> None:
+    def __init__(
+        self,
+        copy_seconds_per_gib: float = 0.0,
+        latency_ms: float = 0,
+        throttle: bool = False,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ami_copy_limit: int | None = None,
+        snapshot_copy_limit: int | None = None,
+        block_public_access_default: str = "unblocked",
+    ) -> None:
         compat.check_moto_version()
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
-        settings = Settings(copy_seconds_per_gib=copy_seconds_per_gib, latency_ms=latency_ms, throttle=throttle,
-                            block_public_access_default=block_public_access_default)
+        settings = Settings(
+            copy_seconds_per_gib=copy_seconds_per_gib,
+            latency_ms=latency_ms,
+            throttle=throttle,
+            block_public_access_default=block_public_access_default,
+        )
         if ami_copy_limit is not None:
             settings.ami_copy_limit = ami_copy_limit
         if snapshot_copy_limit is not None:
@@ -53,8 +66,9 @@ class Sandbox:
         compat.install_account_header()
         self._app = OverlayApp(self.world, compat.new_moto_app())
         self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name="amishare-sandbox", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="amishare-sandbox", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -96,8 +110,14 @@ class Sandbox:
         return sandbox_session(self.endpoint_url, region, creds["AWS_ACCESS_KEY_ID"], creds["AWS_SECRET_ACCESS_KEY"])
 
     # ------------------------------------------------------------------ seeding
-    def create_key(self, account: str, region: str, alias: str | None = None, policy: str | dict[str, Any] | None = None,
-                   description: str = "") -> str:
+    def create_key(
+        self,
+        account: str,
+        region: str,
+        alias: str | None = None,
+        policy: str | dict[str, Any] | None = None,
+        description: str = "",
+    ) -> str:
         """Create a customer managed key (default key policy unless ``policy``); return its ARN."""
         text = json.dumps(policy) if isinstance(policy, dict) else policy
         key = kms.create_key(self.world, _account(account), region, text, description)
@@ -109,9 +129,18 @@ class Sandbox:
                 self.world.aliases[(key.account, region, name)] = key.key_id
         return key.arn
 
-    def seed_image(self, account: str, region: str, name: str, volumes_gib: list[int] | tuple[int, ...] = (8,),
-                   kms_key: str | None = "aws/ebs", *, description: str = "", tags: dict[str, str] | None = None,
-                   architecture: str = "x86_64") -> str:
+    def seed_image(
+        self,
+        account: str,
+        region: str,
+        name: str,
+        volumes_gib: list[int] | tuple[int, ...] = (8,),
+        kms_key: str | None = "aws/ebs",
+        *,
+        description: str = "",
+        tags: dict[str, str] | None = None,
+        architecture: str = "x86_64",
+    ) -> str:
         """Register an available image over completed snapshots; ``kms_key`` None = unencrypted."""
         account = _account(account)
         if not volumes_gib:
@@ -126,24 +155,53 @@ class Sandbox:
                 key_arn = key.arn
             mappings = []
             for index, size in enumerate(volumes_gib):
-                snapshot = Snapshot(snapshot_id=new_id("snap"), account=account, region=region, size_gib=int(size),
-                                    kms_key_arn=key_arn, description=f"volume {index} of {name}")
+                snapshot = Snapshot(
+                    snapshot_id=new_id("snap"),
+                    account=account,
+                    region=region,
+                    size_gib=int(size),
+                    kms_key_arn=key_arn,
+                    description=f"volume {index} of {name}",
+                )
                 self.world.snapshots[snapshot.snapshot_id] = snapshot
                 device = "/dev/xvda" if index == 0 else f"/dev/xvd{chr(ord('b') + index - 1)}"
-                mappings.append({"DeviceName": device, "Ebs": {
-                    "SnapshotId": snapshot.snapshot_id, "VolumeSize": int(size), "DeleteOnTermination": True,
-                    "VolumeType": "gp3"}})
-            image = Image(image_id=new_id("ami"), account=account, region=region, name=name, mappings=mappings,
-                          description=description, architecture=architecture, tags=dict(tags or {}))
+                mappings.append(
+                    {
+                        "DeviceName": device,
+                        "Ebs": {
+                            "SnapshotId": snapshot.snapshot_id,
+                            "VolumeSize": int(size),
+                            "DeleteOnTermination": True,
+                            "VolumeType": "gp3",
+                        },
+                    }
+                )
+            image = Image(
+                image_id=new_id("ami"),
+                account=account,
+                region=region,
+                name=name,
+                mappings=mappings,
+                description=description,
+                architecture=architecture,
+                tags=dict(tags or {}),
+            )
             self.world.images[image.image_id] = image
         return image.image_id
 
-    def create_role(self, account: str, name: str, trusted_account: str, external_id: str | None = None,
-                    trust_policy: dict[str, Any] | None = None) -> str:
+    def create_role(
+        self,
+        account: str,
+        name: str,
+        trusted_account: str,
+        external_id: str | None = None,
+        trust_policy: dict[str, Any] | None = None,
+    ) -> str:
         """Create an IAM role in ``account`` that ``trusted_account`` may assume; return its ARN."""
         if trust_policy is None:
             statement: dict[str, Any] = {
-                "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{_account(trusted_account)}:root"},
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{_account(trusted_account)}:root"},
                 "Action": "sts:AssumeRole",
             }
             if external_id is not None:
@@ -153,14 +211,17 @@ class Sandbox:
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy))
         return str(role["Role"]["Arn"])
 
-    def create_organization(self, management_account: str,
-                            members: dict[str, list[str]] | None = None) -> tuple[str, dict[str, str]]:
+    def create_organization(
+        self, management_account: str, members: dict[str, list[str]] | None = None
+    ) -> tuple[str, dict[str, str]]:
         """Create an organization; ``members`` maps OU paths (``"dev"``, ``"prod/web"``) to accounts."""
-        return create_organization(self.world, _account(management_account),
-                                   {k: [_account(a) for a in v] for k, v in (members or {}).items()})
+        return create_organization(
+            self.world, _account(management_account), {k: [_account(a) for a in v] for k, v in (members or {}).items()}
+        )
 
-    def set_default_ebs_encryption(self, account: str, region: str, enabled: bool = True,
-                                   key: str | None = None) -> None:
+    def set_default_ebs_encryption(
+        self, account: str, region: str, enabled: bool = True, key: str | None = None
+    ) -> None:
         with self.world.lock:
             self.world.encryption_by_default[(_account(account), region)] = enabled
             if key is not None:
@@ -188,8 +249,9 @@ class Sandbox:
         compat.reset_moto()
 
 
-def sandbox_session(endpoint_url: str, region: str, access_key: str, secret_key: str,
-                    session_token: str | None = None) -> Any:
+def sandbox_session(
+    endpoint_url: str, region: str, access_key: str, secret_key: str, session_token: str | None = None
+) -> Any:
     """A ``boto3.Session`` whose clients and resources default to ``endpoint_url``."""
     import boto3
     import botocore.session
@@ -205,8 +267,13 @@ def sandbox_session(endpoint_url: str, region: str, access_key: str, secret_key:
 
     core = botocore.session.get_session()
     core.register_component("data_loader", _model_loader())
-    return SandboxSession(aws_access_key_id=access_key, aws_secret_access_key=secret_key,
-                          aws_session_token=session_token, region_name=region, botocore_session=core)
+    return SandboxSession(
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
+        region_name=region,
+        botocore_session=core,
+    )
 
 
 @cache

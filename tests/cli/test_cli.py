@@ -1,0 +1,74 @@
+"""The command line: version, help, demo and sandbox serve, run as a user runs them."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+from amishare import __version__
+
+
+def _amishare(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amishare", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_version_and_help() -> None:
+    result = _amishare("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"amishare, version {__version__}"
+    result = _amishare("--help")
+    assert result.returncode == 0
+    assert "demo" in result.stdout and "sandbox" in result.stdout
+    assert _amishare("sandbox", "serve", "--help").returncode == 0
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = _amishare("no-such-command")
+    assert result.returncode == 2
+    assert "No such command" in result.stderr
+
+
+def test_demo_runs_on_the_embedded_sandbox() -> None:
+    result = _amishare("demo")
+    assert result.returncode == 0, result.stderr
+    assert "alias/aws/ebs" in result.stdout
+    assert "Snapshots encrypted with the AWS Managed CMK can't be shared" in " ".join(result.stdout.split())
+
+
+def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:
+    import boto3
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amishare", "sandbox", "serve", "--latency-ms", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().strip()
+        assert first.startswith("endpoint: http://127.0.0.1:")
+        endpoint = first.split(" ", 1)[1]
+        lines = [process.stdout.readline().strip() for _ in range(4)]
+        assert all(line.startswith("account ") and "AWS_ACCESS_KEY_ID=" in line for line in lines)
+        exports = dict(part.split("=", 1) for part in lines[0].split("export ", 1)[1].split())
+        assert exports["AWS_ENDPOINT_URL"] == endpoint
+        ec2 = boto3.client(
+            "ec2",
+            region_name="us-east-1",
+            endpoint_url=endpoint,
+            aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        )
+        images = ec2.describe_images(Owners=["self"])["Images"]
+        assert [i["Name"] for i in images] == ["golden-al2023-2026.11.22"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert process.returncode in (0, 130, -signal.SIGINT)
