@@ -6,11 +6,14 @@
     ├── AwsError                   exit 4   AWS refused or failed a call
     │   ├── AccessDenied           exit 5   the caller may not do it
     │   └── NotFound               exit 6   the image, key, role ... does not exist
-    └── SandboxError               exit 8   the local AWS cannot start
-        └── UnsupportedMoto        exit 8   moto is not the supported minor version
+    ├── SandboxError               exit 8   the local AWS cannot start
+    │   └── UnsupportedMoto        exit 8   moto is not the supported minor version
+    ├── PlanRefused                exit 9   amishare will not do it as asked (safety): the message says how
+    └── JournalError               exit 10  the run journal cannot be read or written
 
-Exit code 130 means interrupted (Ctrl-C); 0 success. The CLI maps errors to codes
-through ``exit_code`` and nothing else.
+Exit code 7 means partial: the run applied some actions and others failed (not an
+exception: the CLI reads it from the run's result). 130 means interrupted (Ctrl-C); 0
+success. The CLI maps errors to codes through ``exit_code`` and nothing else.
 """
 
 from __future__ import annotations
@@ -62,3 +65,18 @@ class SandboxError(AmiShareError):
 
 class UnsupportedMoto(SandboxError):
     """The installed moto is not the minor version the sandbox overlay was written against."""
+
+
+class PlanRefused(AmiShareError):
+    """A request amishare refuses before any change: public without the flag, aws/ebs without a
+    share key, a key it cannot edit, a policy over the size limit ..."""
+
+    exit_code = 9
+
+
+class JournalError(AmiShareError):
+    exit_code = 10
+
+
+EXIT_PARTIAL = 7
+EXIT_INTERRUPTED = 130

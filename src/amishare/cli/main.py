@@ -8,7 +8,9 @@ import click
 
 from amishare import __version__
 from amishare.cli.demo import demo
+from amishare.cli.runs import runs
 from amishare.cli.sandbox import sandbox
+from amishare.cli.share import revoke, share, show
 from amishare.errors import AmiShareError
 
 
@@ -23,8 +25,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(demo)
-cli.add_command(sandbox)
+for command in (share, revoke, show, runs, demo, sandbox):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
+from amishare.policyeval import Caller
 from amishare.sandbox import compat, protocol
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
@@ -22,7 +23,6 @@ from amishare.sandbox.ec2_snapshots import SnapshotHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
 from amishare.sandbox.kms import KmsHandlers
 from amishare.sandbox.orgs import OrganizationsHandlers
-from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Call, World
 from amishare.sandbox.throttle import Throttle

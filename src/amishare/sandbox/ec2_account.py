@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from amishare.policyeval import Caller
 from amishare.sandbox import kms
 from amishare.sandbox.ec2_common import (
     IMAGE_ID,
@@ -14,7 +15,6 @@ from amishare.sandbox.ec2_common import (
     owned_snapshot,
 )
 from amishare.sandbox.ec2_copy import default_key_ref
-from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Image, Snapshot, World
 

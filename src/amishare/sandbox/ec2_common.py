@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from amishare.sandbox.policy import Caller, like
+from amishare.policyeval import Caller, like
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Image, Snapshot, World
 

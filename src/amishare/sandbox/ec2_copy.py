@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from amishare.policyeval import Caller
 from amishare.sandbox import kms
-from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Key, Snapshot, Transition, World, new_id
 

@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any
 
+from amishare.policyeval import Caller
 from amishare.sandbox import kms
 from amishare.sandbox.ec2_common import (
     ACCOUNT_ID,
@@ -35,7 +36,6 @@ from amishare.sandbox.ec2_common import (
     visible_image,
 )
 from amishare.sandbox.ec2_copy import copy_duration, copy_encryption, start_snapshot_copy
-from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Image, Transition, World, new_id, utcnow
 

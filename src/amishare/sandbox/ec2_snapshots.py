@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from amishare.policyeval import Caller
 from amishare.sandbox import kms
 from amishare.sandbox.ec2_common import (
     ACCOUNT_ID,
@@ -22,7 +23,6 @@ from amishare.sandbox.ec2_common import (
     visible_snapshot,
 )
 from amishare.sandbox.ec2_copy import copy_duration, copy_encryption, start_snapshot_copy
-from amishare.sandbox.policy import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Snapshot, World
 

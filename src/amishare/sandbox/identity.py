@@ -18,8 +18,8 @@ import secrets
 import string
 from typing import Any
 
+from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
 from amishare.sandbox import compat
-from amishare.sandbox.policy import Caller, PolicyError, Request, evaluate, parse_policy
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import World, utcnow
 

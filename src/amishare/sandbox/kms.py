@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from amishare.sandbox.policy import Caller, PolicyError, Request, evaluate, parse_policy
+from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Grant, Key, World, new_id, utcnow
 

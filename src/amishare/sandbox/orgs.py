@@ -11,7 +11,7 @@ import secrets
 import string
 from typing import Any
 
-from amishare.sandbox.policy import Caller
+from amishare.policyeval import Caller
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import Organization, OrgUnit, World
 

@@ -1,4 +1,4 @@
-"""Evaluation of resource policies (KMS key policies, IAM role trust policies).
+"""Evaluation of resource policies (KMS key policies, IAM role trust policies): pure.
 
 Implements the parts of the IAM policy evaluation logic that key policies and trust
 policies use (AWS-RULES.md sections 2 and 7; IAM User Guide, "Policy evaluation logic"

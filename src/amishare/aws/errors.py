@@ -1,0 +1,56 @@
+"""The one place botocore errors become amishare errors."""
+
+from __future__ import annotations
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from amishare.errors import AccessDenied, AwsError, NotFound
+
+ACCESS_DENIED = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthFailure",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "SignatureDoesNotMatch",
+}
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def translate(exc: ClientError | BotoCoreError, operation: str, account: str | None, region: str | None) -> AwsError:
+    """Turn a botocore error into the amishare error it means, naming who, where and what."""
+    where = " ".join(part for part in (f"account {account}" if account else "", region or "") if part)
+    if isinstance(exc, NoCredentialsError):
+        return AccessDenied(
+            "no AWS credentials found: set AWS_PROFILE or pass --profile, or export "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+            operation=operation,
+            account=account,
+            region=region,
+        )
+    if isinstance(exc, NoRegionError):
+        return AwsError("no region: pass --region or set defaults.region in amishare.toml", operation=operation)
+    if not isinstance(exc, ClientError):
+        return AwsError(
+            f"{operation} failed{' in ' + where if where else ''}: {exc}",
+            operation=operation,
+            account=account,
+            region=region,
+        )
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message", "")
+    text = f"{operation} failed{' in ' + where if where else ''}: {code}: {message}"
+    kind: type[AwsError] = AwsError
+    if code in ACCESS_DENIED:
+        kind = AccessDenied
+    elif code.endswith(".NotFound") or code in ("NotFoundException", "NoSuchEntity"):
+        kind = NotFound
+    return kind(text, operation=operation, code=code, account=account, region=region)

@@ -1,0 +1,280 @@
+"""Observe: read an image, its snapshots, keys, permissions and copies from AWS (read-only calls).
+
+Every call here is a Describe/Get/List: observing never changes anything, which is what makes
+``--dry-run`` free of mutating calls.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amishare.aws.errors import ACCESS_DENIED, error_code, translate
+from amishare.aws.session import Sessions
+from amishare.errors import AccessDenied, NotFound
+from amishare.model import (
+    TAG_SOURCE_IMAGE,
+    GrantInfo,
+    ImageInfo,
+    KeyInfo,
+    LaunchPermissions,
+    Observation,
+    SnapshotInfo,
+)
+
+READ_PERMISSIONS = (
+    "sts:GetCallerIdentity",
+    "ec2:DescribeImages",
+    "ec2:DescribeImageAttribute",
+    "ec2:DescribeSnapshots",
+    "ec2:DescribeSnapshotAttribute",
+    "ec2:GetImageBlockPublicAccessState",
+    "kms:DescribeKey",
+    "kms:ListAliases",
+    "kms:GetKeyPolicy",
+    "kms:ListGrants",
+)
+
+
+class Observer:
+    """Reads what the planner needs, as the caller, in one region."""
+
+    def __init__(self, sessions: Sessions, region: str) -> None:
+        self.sessions = sessions
+        self.region = region
+        self.ec2 = sessions.client("ec2", region)
+        self.kms = sessions.client("kms", region)
+        self._keys: dict[str, KeyInfo] = {}
+
+    def _call(self, client: Any, operation: str, **params: Any) -> Any:
+        try:
+            return getattr(client, operation)(**params)
+        except (ClientError, BotoCoreError) as exc:
+            name = "".join(part.title() for part in operation.split("_"))
+            raise translate(exc, name, self.sessions.caller_account(), self.region) from exc
+
+    # ------------------------------------------------------------------ images
+    def image(self, image_id: str, caller: str, *, require_owner: bool = True) -> ImageInfo:
+        try:
+            images = self.ec2.describe_images(ImageIds=[image_id])["Images"]
+        except ClientError as exc:
+            if error_code(exc).startswith("InvalidAMIID"):
+                raise NotFound(
+                    f"image {image_id} not found in {self.region} for account {caller}: check the id "
+                    "and --region (AMIs are regional)",
+                    operation="DescribeImages",
+                    code=error_code(exc),
+                    account=caller,
+                    region=self.region,
+                ) from exc
+            raise translate(exc, "DescribeImages", caller, self.region) from exc
+        if not images:
+            raise NotFound(
+                f"image {image_id} not found in {self.region}",
+                operation="DescribeImages",
+                account=caller,
+                region=self.region,
+            )
+        raw = images[0]
+        if require_owner and raw["OwnerId"] != caller:
+            raise AccessDenied(
+                f"image {image_id} is owned by account {raw['OwnerId']}, not by {caller}: run amishare with that "
+                "account's credentials (--profile) to share or revoke it",
+                operation="DescribeImageAttribute",
+                account=caller,
+                region=self.region,
+            )
+        return self._image_info(raw, with_permissions=raw["OwnerId"] == caller)
+
+    def _image_info(self, raw: dict[str, Any], with_permissions: bool = True) -> ImageInfo:
+        image_id = raw["ImageId"]
+        snapshot_ids = [
+            m["Ebs"]["SnapshotId"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
+        ]
+        launch = LaunchPermissions()
+        if with_permissions:
+            perms = self._call(self.ec2, "describe_image_attribute", ImageId=image_id, Attribute="launchPermission")[
+                "LaunchPermissions"
+            ]
+            launch = LaunchPermissions(
+                accounts=frozenset(p["UserId"] for p in perms if "UserId" in p),
+                organizations=frozenset(p["OrganizationArn"] for p in perms if "OrganizationArn" in p),
+                ous=frozenset(p["OrganizationalUnitArn"] for p in perms if "OrganizationalUnitArn" in p),
+                public=any(p.get("Group") == "all" for p in perms),
+            )
+        snapshots = []
+        if snapshot_ids:
+            described = {
+                s["SnapshotId"]: s
+                for s in self._call(self.ec2, "describe_snapshots", SnapshotIds=snapshot_ids)["Snapshots"]
+            }
+            for snapshot_id in snapshot_ids:
+                snap = described[snapshot_id]
+                users: frozenset[str] = frozenset()
+                public = False
+                if with_permissions:
+                    perms = self._call(
+                        self.ec2,
+                        "describe_snapshot_attribute",
+                        SnapshotId=snapshot_id,
+                        Attribute="createVolumePermission",
+                    )["CreateVolumePermissions"]
+                    users = frozenset(p["UserId"] for p in perms if "UserId" in p)
+                    public = any(p.get("Group") == "all" for p in perms)
+                snapshots.append(
+                    SnapshotInfo(
+                        snapshot_id=snapshot_id,
+                        size_gib=int(snap.get("VolumeSize", 0)),
+                        key_arn=snap.get("KmsKeyId") if snap.get("Encrypted") else None,
+                        shared_with=users,
+                        public=public,
+                    )
+                )
+        return ImageInfo(
+            image_id=image_id,
+            name=raw.get("Name", ""),
+            owner=raw["OwnerId"],
+            region=self.region,
+            state=raw.get("State", ""),
+            snapshots=tuple(snapshots),
+            launch=launch,
+            tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+            description=raw.get("Description", ""),
+        )
+
+    def reencrypted_copy(self, source_id: str, share_key: KeyInfo | None) -> ImageInfo | None:
+        """The caller's re-encrypted copy of ``source_id`` (tagged by amishare), when one exists."""
+        found = self._call(
+            self.ec2,
+            "describe_images",
+            Owners=["self"],
+            Filters=[{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [source_id]}],
+        )["Images"]
+        usable = [i for i in found if i.get("State") in ("available", "pending")]
+        usable.sort(key=lambda i: (i.get("State") != "available", i.get("CreationDate", "")))
+        for raw in usable:
+            info = self._image_info(raw)
+            if share_key is None or set(info.key_arns) == {share_key.arn}:
+                return info
+        return None
+
+    def siblings(self, image_id: str, key_arns: tuple[str, ...]) -> tuple[ImageInfo, ...]:
+        """The caller's other images in the region encrypted with any of ``key_arns``."""
+        if not key_arns:
+            return ()
+        out = []
+        for raw in self._call(self.ec2, "describe_images", Owners=["self"])["Images"]:
+            if raw["ImageId"] == image_id:
+                continue
+            keys = {m["Ebs"].get("KmsKeyId") for m in raw.get("BlockDeviceMappings", []) if "Ebs" in m}
+            if keys & set(key_arns):
+                out.append(self._image_info(raw))
+        return tuple(out)
+
+    def block_public_access(self) -> str:
+        return str(self._call(self.ec2, "get_image_block_public_access_state")["ImageBlockPublicAccessState"])
+
+    # -------------------------------------------------------------------- keys
+    def key(self, ref: str, caller: str) -> KeyInfo:
+        """A key by id, ARN, alias or alias ARN, with its policy and grants when the caller may read them."""
+        try:
+            meta = self.kms.describe_key(KeyId=ref)["KeyMetadata"]
+        except ClientError as exc:
+            if error_code(exc) == "NotFoundException":
+                raise NotFound(
+                    f"KMS key {ref} not found in {self.region} (keys are regional; another account's "
+                    "key must be given by ARN)",
+                    operation="DescribeKey",
+                    code="NotFoundException",
+                    account=caller,
+                    region=self.region,
+                ) from exc
+            raise translate(exc, "DescribeKey", caller, self.region) from exc
+        arn = meta["Arn"]
+        if arn in self._keys:
+            return self._keys[arn]
+        aliases: tuple[str, ...] = ()
+        policy: dict[str, Any] | None = None
+        policy_error = None
+        grants: tuple[GrantInfo, ...] = ()
+        if meta["AWSAccountId"] == caller:
+            aliases = tuple(
+                sorted(a["AliasName"] for a in self._call(self.kms, "list_aliases", KeyId=meta["KeyId"])["Aliases"])
+            )
+            try:
+                policy = json.loads(self.kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+            except ClientError as exc:
+                if error_code(exc) not in ACCESS_DENIED:
+                    raise translate(exc, "GetKeyPolicy", caller, self.region) from exc
+                policy_error = f"{error_code(exc)}: {exc.response['Error'].get('Message', '')}"
+            try:
+                grants = tuple(
+                    GrantInfo(
+                        grant_id=g["GrantId"],
+                        grantee=g.get("GranteePrincipal", ""),
+                        operations=tuple(g.get("Operations", [])),
+                        name=g.get("Name") or None,
+                    )
+                    for g in self.kms.list_grants(KeyId=arn)["Grants"]
+                )
+            except ClientError as exc:
+                if error_code(exc) not in ACCESS_DENIED:
+                    raise translate(exc, "ListGrants", caller, self.region) from exc
+        else:
+            policy_error = (
+                f"the key belongs to account {meta['AWSAccountId']}: only its owner can read or edit its policy"
+            )
+        info = KeyInfo(
+            arn=arn,
+            account=meta["AWSAccountId"],
+            region=arn.split(":")[3],
+            manager=meta.get("KeyManager", "CUSTOMER"),
+            state=meta.get("KeyState", "Enabled"),
+            aliases=aliases,
+            policy=policy,
+            policy_error=policy_error,
+            grants=grants,
+        )
+        self._keys[arn] = info
+        return info
+
+
+def observe(
+    sessions: Sessions,
+    image_id: str,
+    region: str,
+    *,
+    share_key: str | None = None,
+    public: bool = False,
+    siblings: bool = False,
+    require_owner: bool = True,
+) -> Observation:
+    """Everything the planner needs to share or revoke ``image_id`` in ``region``."""
+    caller = sessions.caller_account()
+    observer = Observer(sessions, region)
+    image = observer.image(image_id, caller, require_owner=require_owner)
+    keys = {arn: observer.key(arn, caller) for arn in image.key_arns}
+    share = None
+    reencrypted = None
+    if any(k.aws_managed for k in keys.values()):
+        if share_key:
+            share = observer.key(share_key, caller)
+            keys[share.arn] = share
+        reencrypted = observer.reencrypted_copy(image_id, share)
+        if reencrypted is not None:
+            for arn in reencrypted.key_arns:
+                keys.setdefault(arn, observer.key(arn, caller))
+    subject = reencrypted or image
+    related = observer.siblings(subject.image_id, subject.key_arns) if siblings else ()
+    return Observation(
+        caller_account=caller,
+        region=region,
+        image=image,
+        keys=keys,
+        share_key=share,
+        reencrypted=reencrypted,
+        siblings=related,
+        block_public_access=observer.block_public_access() if public else None,
+    )

@@ -1,0 +1,147 @@
+"""Credentials and clients: boto3's chain, profiles, assume-role with refreshable credentials,
+and one client per account, region and service.
+
+botocore's ``standard`` or ``adaptive`` retry mode absorbs throttling (AWS-RULES.md section 4).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amishare import __version__
+from amishare.aws.errors import translate
+from amishare.errors import AwsError
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach AWS: profile, default region, endpoint (a local AWS), retries."""
+
+    region: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+    retry_mode: str = "standard"  # or "adaptive"
+    max_attempts: int = 10
+    max_pool_connections: int = 50
+
+
+@dataclass(frozen=True)
+class RoleRef:
+    account: str
+    role_arn: str
+    external_id: str | None = None
+
+
+class Sessions:
+    """boto3 sessions and clients for the caller and for roles assumed in other accounts.
+
+    Clients are cached per (account, region, service) on this object; botocore clients are
+    thread-safe, their creation is not, so creation holds a lock.
+    """
+
+    def __init__(self, connection: Connection, session_name: str = "amishare") -> None:
+        self.connection = connection
+        self.session_name = session_name
+        self._lock = threading.RLock()
+        self._base = boto3.Session(profile_name=connection.profile, region_name=connection.region)
+        self._sessions: dict[str, boto3.Session] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._caller: str | None = None
+        self._config = Config(
+            retries={"mode": connection.retry_mode, "max_attempts": connection.max_attempts},
+            user_agent_extra=f"amishare/{__version__}",
+            max_pool_connections=connection.max_pool_connections,
+        )
+
+    # ---------------------------------------------------------------- identity
+    def caller_account(self) -> str:
+        """The account of the base credentials (one GetCallerIdentity, then cached)."""
+        with self._lock:
+            if self._caller is None:
+                sts = self._new_client(self._base, "sts", self.connection.region)
+                try:
+                    self._caller = str(sts.get_caller_identity()["Account"])
+                except (ClientError, BotoCoreError) as exc:
+                    raise translate(exc, "GetCallerIdentity", None, self.connection.region) from exc
+            return self._caller
+
+    def assume(self, role: RoleRef) -> None:
+        """Act as ``role.account`` through ``role.role_arn`` from now on (credentials refresh themselves)."""
+        with self._lock:
+            if role.account in self._sessions:
+                return
+            sts = self._new_client(self._base, "sts", self.connection.region)
+
+            def fetch() -> dict[str, str]:
+                params: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": self.session_name}
+                if role.external_id:
+                    params["ExternalId"] = role.external_id
+                try:
+                    creds = sts.assume_role(**params)["Credentials"]
+                except (ClientError, BotoCoreError) as exc:
+                    raise translate(exc, "AssumeRole", role.account, self.connection.region) from exc
+                return {
+                    "access_key": creds["AccessKeyId"],
+                    "secret_key": creds["SecretAccessKey"],
+                    "token": creds["SessionToken"],
+                    "expiry_time": creds["Expiration"].isoformat(),
+                }
+
+            fetch()  # fail now, before any change, when the role cannot be assumed
+            core = botocore.session.get_session()
+            # botocore has no public setter for refreshable credentials on a session.
+            core._credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
+            self._sessions[role.account] = boto3.Session(botocore_session=core, region_name=self.connection.region)
+
+    # ----------------------------------------------------------------- clients
+    def client(self, service: str, region: str | None = None, account: str | None = None) -> Any:
+        """A client for ``service`` in ``region``, as ``account`` (None or the caller: base credentials)."""
+        region = region or self.connection.region
+        who = account or "caller"
+        with self._lock:
+            key = (who, region, service)
+            if key not in self._clients:
+                session = self._base if account is None else self._sessions.get(account)
+                if session is None:
+                    if account == self._caller:
+                        session = self._base
+                    else:
+                        raise AwsError(
+                            f"no credentials for account {account}: configure a role to assume",
+                            account=account,
+                            region=region,
+                        )
+                self._clients[key] = self._new_client(session, service, region)
+            return self._clients[key]
+
+    def _new_client(self, session: boto3.Session, service: str, region: str) -> Any:
+        kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
+        if self.connection.endpoint_url:
+            kwargs["endpoint_url"] = self.connection.endpoint_url
+        return session.client(service, **kwargs)
+
+
+def known_regions() -> list[str]:
+    """EC2 regions botocore knows (all partitions), read from its bundled endpoint data."""
+    session = boto3.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions |= set(session.get_available_regions("ec2", partition_name=partition))
+    return sorted(regions)
+
+
+def default_region(profile: str | None) -> str | None:
+    """The region boto3 would use (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)."""
+    try:
+        region = boto3.Session(profile_name=profile).region_name
+        return str(region) if region else None
+    except BotoCoreError as exc:
+        raise translate(exc, "configure", None, None) from exc

@@ -1,0 +1,83 @@
+"""``amishare share``, ``revoke`` and ``show``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from amishare import api, render
+from amishare.cli.common import confirmer, connection_options, emit, finish, load_settings, progress, wrap
+
+TARGET_HELP = "Account id, account name from the config, organization ARN, OU ARN, or 'public'. Repeatable."
+
+
+@click.command()
+@click.argument("image")
+@click.option("--to", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
+@click.option("--key-access", type=click.Choice(["policy", "grant"]), default=None,
+              help="Give targets key access by key policy statements or by KMS grants [default: policy].")
+@click.option("--reencrypt-key", default=None, metavar="KEY",
+              help="Customer managed key to re-encrypt aws/ebs images with [default: share_key in the config].")
+@click.option("--allow-public", is_flag=True, help="Allow TARGET 'public' (every AWS account can launch the image).")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@connection_options
+@wrap
+def share(params: dict[str, Any]) -> None:
+    """Share IMAGE with accounts, organizations or OUs: launch permission, snapshot permission and KMS key
+    access together. Images on aws/ebs are first re-encrypted with the share key."""
+    output, dry_run = params.pop("output"), params.pop("dry_run")
+    settings = load_settings(params)
+    outcome = api.share(
+        settings, params["image"], params["targets"], key_access=params["key_access"],
+        reencrypt_key=params["reencrypt_key"], allow_public=params["allow_public"], dry_run=dry_run,
+        confirm=_show_then(confirmer(params["yes"], output), output), on_event=progress(output),
+    )
+    if output == "text" and (dry_run or not outcome.plan.actions):
+        click.echo(render.plan_text(outcome.plan))
+    finish(outcome, output, dry_run)
+
+
+@click.command()
+@click.argument("image")
+@click.option("--from", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
+@connection_options
+@wrap
+def revoke(params: dict[str, Any]) -> None:
+    """Close all three gates of IMAGE for the named targets only (key access stays while another image
+    encrypted with the same key is still shared with them)."""
+    output, dry_run = params.pop("output"), params.pop("dry_run")
+    settings = load_settings(params)
+    outcome = api.revoke(settings, params["image"], params["targets"], dry_run=dry_run,
+                         confirm=_show_then(confirmer(params["yes"], output), output), on_event=progress(output))
+    if output == "text" and (dry_run or not outcome.plan.actions):
+        click.echo(render.plan_text(outcome.plan))
+    finish(outcome, output, dry_run)
+
+
+@click.command()
+@click.argument("image")
+@click.option("--to", "targets", multiple=True, metavar="TARGET",
+              help=TARGET_HELP + " [default: everyone the image is shared with].")
+@connection_options
+@wrap
+def show(params: dict[str, Any]) -> None:
+    """For every target, whether each of the three gates of IMAGE is open, and why."""
+    output = params.pop("output")
+    settings = load_settings(params)
+    reports = api.show(settings, params["image"], params["targets"])
+    emit(output, render.gates_text(reports), render.gates_json(reports))
+
+
+def _show_then(confirm: Any, output: str) -> Any:
+    """Print the plan (text mode) before asking to apply it."""
+
+    def inner(plan: Any) -> bool:
+        if output == "text":
+            click.echo(render.plan_text(plan))
+        return bool(confirm(plan))
+
+    return inner

@@ -1,0 +1,222 @@
+"""The configuration file (``amishare.toml``) and its validation, before any AWS call.
+
+```toml
+[defaults]
+region = "us-east-1"
+profile = "build"                      # AWS profile of the image owner (optional)
+role_name = "AmiShareRole"             # role assumed in accounts that name none (optional)
+share_key = "alias/amishare-share"     # customer managed key to re-encrypt aws/ebs images with
+share_keys = { eu-west-1 = "alias/amishare-share-eu" }   # per-region overrides (optional)
+key_access = "policy"                  # or "grant"
+journal = "~/.local/state/amishare/journal.sqlite3"
+max_parallel = 8
+retry_mode = "standard"                # or "adaptive"
+endpoint_url = "http://127.0.0.1:4566" # a local AWS (optional)
+
+[accounts.dev]
+id = "222222222222"
+role = "AmiCopyRole"                   # role name or ARN to assume there (optional)
+external_id = "golden-images"          # (optional)
+keys = { us-east-1 = "alias/dev-amis" } # key per region for receiving copies (optional)
+```
+
+Every error names the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from amishare.errors import ConfigError
+from amishare.model import ACCOUNT_ID, REGION
+
+DEFAULT_FILE = "amishare.toml"
+KEY_ACCESS = ("policy", "grant")
+RETRY_MODES = ("standard", "adaptive")
+DEFAULT_KEYS = {
+    "region",
+    "profile",
+    "role_name",
+    "share_key",
+    "share_keys",
+    "key_access",
+    "journal",
+    "max_parallel",
+    "retry_mode",
+    "endpoint_url",
+}
+ACCOUNT_KEYS = {"id", "role", "external_id", "keys"}
+ROLE_ARN_PREFIX = "arn:aws:iam::"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    name: str
+    id: str
+    role: str | None = None
+    external_id: str | None = None
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def role_arn(self, default_role_name: str | None) -> str | None:
+        role = self.role or default_role_name
+        if role is None:
+            return None
+        return role if role.startswith(ROLE_ARN_PREFIX) else f"arn:aws:iam::{self.id}:role/{role}"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    region: str | None = None
+    profile: str | None = None
+    role_name: str | None = None
+    share_key: str | None = None
+    share_keys: dict[str, str] = field(default_factory=dict)
+    key_access: str = "policy"
+    journal: str | None = None
+    max_parallel: int = 8
+    retry_mode: str = "standard"
+    endpoint_url: str | None = None
+
+    def share_key_for(self, region: str) -> str | None:
+        return self.share_keys.get(region, self.share_key)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    defaults: Defaults = Defaults()
+    accounts: dict[str, AccountConfig] = field(default_factory=dict)
+
+    def account_named(self, name: str) -> AccountConfig | None:
+        return self.accounts.get(name)
+
+    def account_by_id(self, account_id: str) -> AccountConfig | None:
+        return next((a for a in self.accounts.values() if a.id == account_id), None)
+
+
+def load(path: str | Path | None = None, cwd: Path | None = None) -> Config:
+    """Read ``path``, or ``amishare.toml`` in ``cwd`` when it exists; no file is an empty config."""
+    if path is None:
+        candidate = (cwd or Path.cwd()) / DEFAULT_FILE
+        if not candidate.exists():
+            return Config()
+        path = candidate
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file {file} does not exist: check --config, or create {DEFAULT_FILE}")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}): fix the syntax at that line") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc})") from exc
+    return parse(data, file)
+
+
+def _unknown(file: Path, section: str, key: str, known: set[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+    return ConfigError(f"{file}: [{section}] has an unknown key {key!r}: {hint}")
+
+
+def _string(file: Path, section: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f'{file}: [{section}] {key} = {value!r}: must be a non-empty string, e.g. {key} = "..."')
+    return value
+
+
+def _region(file: Path, section: str, key: str, value: Any) -> str:
+    text = _string(file, section, key, value)
+    if not REGION.match(text):
+        raise ConfigError(f'{file}: [{section}] {key} = {text!r} is not an AWS region: write it like "us-east-1"')
+    return text
+
+
+def _region_table(file: Path, section: str, key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f'{file}: [{section}] {key} must be a table of region = key, e.g. {key} = {{ us-east-1 = "alias/x" }}'
+        )
+    return {_region(file, f"{section}.{key}", r, r): _string(file, f"{section}.{key}", r, v) for r, v in value.items()}
+
+
+def parse(data: dict[str, Any], file: Path) -> Config:
+    known_sections = {"defaults", "accounts"}
+    for section in data:
+        if section not in known_sections:
+            raise _unknown(file, "top level", section, known_sections)
+    raw_defaults = data.get("defaults", {})
+    if not isinstance(raw_defaults, dict):
+        raise ConfigError(f"{file}: defaults must be a table: write [defaults] on its own line")
+    for key in raw_defaults:
+        if key not in DEFAULT_KEYS:
+            raise _unknown(file, "defaults", key, DEFAULT_KEYS)
+    values: dict[str, Any] = {}
+    for key, value in raw_defaults.items():
+        if key == "region":
+            values[key] = _region(file, "defaults", key, value)
+        elif key == "share_keys":
+            values[key] = _region_table(file, "defaults", key, value)
+        elif key == "key_access":
+            if value not in KEY_ACCESS:
+                raise ConfigError(f'{file}: [defaults] key_access = {value!r}: must be "policy" or "grant"')
+            values[key] = value
+        elif key == "retry_mode":
+            if value not in RETRY_MODES:
+                raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
+            values[key] = value
+        elif key == "max_parallel":
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+                raise ConfigError(f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from 1 to 256")
+            values[key] = value
+        elif key == "endpoint_url":
+            text = _string(file, "defaults", key, value)
+            if not text.startswith(("http://", "https://")):
+                raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
+            values[key] = text
+        else:
+            values[key] = _string(file, "defaults", key, value)
+    accounts: dict[str, AccountConfig] = {}
+    raw_accounts = data.get("accounts", {})
+    if not isinstance(raw_accounts, dict):
+        raise ConfigError(f"{file}: accounts must be tables: write [accounts.NAME] sections")
+    seen: dict[str, str] = {}
+    for name, raw in raw_accounts.items():
+        section = f"accounts.{name}"
+        if not isinstance(raw, dict):
+            raise ConfigError(f'{file}: [{section}] must be a table with at least id = "<12 digits>"')
+        for key in raw:
+            if key not in ACCOUNT_KEYS:
+                raise _unknown(file, section, key, ACCOUNT_KEYS)
+        if "id" not in raw:
+            raise ConfigError(f'{file}: [{section}] has no id: add id = "<12-digit account id>"')
+        account_id = str(raw["id"]) if isinstance(raw["id"], str) else None
+        if account_id is None or not ACCOUNT_ID.match(account_id):
+            raise ConfigError(
+                f"{file}: [{section}] id = {raw['id']!r}: an account id is 12 digits, written as a "
+                'string, e.g. id = "222222222222"'
+            )
+        if account_id in seen:
+            raise ConfigError(
+                f"{file}: [{section}] id {account_id} is also the id of [accounts.{seen[account_id]}]: "
+                "give each account one name"
+            )
+        seen[account_id] = name
+        role = _string(file, section, "role", raw["role"]) if "role" in raw else None
+        if role and role.startswith("arn:") and not role.startswith(ROLE_ARN_PREFIX):
+            raise ConfigError(
+                f"{file}: [{section}] role = {role!r}: give a role name or an IAM role ARN "
+                "(arn:aws:iam::<account>:role/<name>)"
+            )
+        accounts[name] = AccountConfig(
+            name=name,
+            id=account_id,
+            role=role,
+            external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
+            keys=_region_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
+        )
+    return Config(path=file, defaults=Defaults(**values), accounts=accounts)

@@ -1,0 +1,88 @@
+"""Validation of what users type: image ids, regions, targets, keys (pure, before any AWS call).
+
+Every error names the value and the fix, and is a ``UsageError`` (exit code 2).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from amishare.config import Config
+from amishare.errors import UsageError
+from amishare.model import ACCOUNT_ID, IMAGE_ID, ORG_ARN, OU_ARN, PUBLIC, REGION, Target, TargetKind
+
+KEY_REF = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|key/mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)$"
+)
+
+
+def image_id(value: str) -> str:
+    if not IMAGE_ID.match(value):
+        raise UsageError(
+            f"{value!r} is not an AMI id: write it as ami- followed by 8 or 17 hex digits, e.g. ami-0123456789abcdef0"
+        )
+    return value
+
+
+def region(value: str, known: Iterable[str] | None = None) -> str:
+    if not REGION.match(value):
+        raise UsageError(f"{value!r} is not an AWS region: write it like us-east-1 (--region)")
+    known_set = set(known or ())
+    if known_set and value not in known_set:
+        raise UsageError(f"unknown region {value!r}: known regions include {', '.join(sorted(known_set)[:8])} ...")
+    return value
+
+
+def key_ref(value: str, what: str = "key") -> str:
+    if not KEY_REF.match(value):
+        raise UsageError(
+            f"{value!r} is not a KMS {what} reference: give a key id, key ARN, alias (alias/name) or alias ARN"
+        )
+    return value
+
+
+def target(value: str, config: Config) -> Target:
+    """An account id, a config account name, an organization ARN, an OU ARN, or ``public``."""
+    text = value.strip()
+    if text == "public":
+        return PUBLIC
+    if ACCOUNT_ID.match(text):
+        named = config.account_by_id(text)
+        return Target(TargetKind.ACCOUNT, text, named.name if named else "")
+    if ORG_ARN.match(text):
+        return Target(TargetKind.ORGANIZATION, text)
+    if OU_ARN.match(text):
+        return Target(TargetKind.OU, text)
+    named = config.account_named(text)
+    if named is not None:
+        return Target(TargetKind.ACCOUNT, named.id, named.name)
+    if text.isdigit():
+        raise UsageError(
+            f"target {value!r} is not an account id: account ids have exactly 12 digits (this has {len(text)})"
+        )
+    if text.startswith("arn:"):
+        raise UsageError(
+            f"target {value!r} is not an organization ARN (arn:aws:organizations::<management "
+            "account>:organization/o-...) nor an OU ARN (arn:aws:organizations::<management account>"
+            ":ou/o-.../ou-...-...)"
+        )
+    names = ", ".join(sorted(config.accounts)) or "none: add [accounts.NAME] sections to amishare.toml"
+    raise UsageError(
+        f"target {value!r} is not an account id (12 digits), an account name from the config "
+        f"(known: {names}), an organization or OU ARN, or 'public'"
+    )
+
+
+def targets(values: Iterable[str], config: Config) -> tuple[Target, ...]:
+    found = [target(v, config) for v in values]
+    if not found:
+        raise UsageError(
+            "no target given: name at least one with --to (an account id or name, an organization or OU ARN, or public)"
+        )
+    unique: list[Target] = []
+    for item in found:
+        if item not in unique:
+            unique.append(item)
+    return tuple(unique)

@@ -1,0 +1,187 @@
+"""Key policy editing (pure): the statements amishare owns, merged into a policy it does not.
+
+amishare recognises its statements by their ``Sid`` prefix ``amishare-`` and never touches
+any other statement: they are kept exactly, in order. Its statements are rebuilt from the set
+of targets they grant, one statement per kind of target, so that a policy scales to hundreds
+of accounts within the 32 KB limit (AWS-RULES.md section 2):
+
+* ``amishare-accounts``: the accounts' roots as principals, scoped with ``kms:ViaService`` =
+  ``ec2.<key region>.amazonaws.com`` and ``kms:CallerAccount`` in the same accounts;
+* ``amishare-organizations``: any principal whose ``aws:PrincipalOrgID`` is listed, through EC2;
+* ``amishare-ous``: any principal whose ``aws:PrincipalOrgPaths`` lies under a listed OU, through EC2.
+
+The actions are the ones a target needs on the source key to copy or launch an encrypted
+image, never ``kms:*`` nor key administration.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SID_PREFIX = "amishare-"
+SID_ACCOUNTS = "amishare-accounts"
+SID_ORGANIZATIONS = "amishare-organizations"
+SID_OUS = "amishare-ous"
+MAX_POLICY_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
+# AWS-RULES.md section 2: what a target needs on the SOURCE key.
+TARGET_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+_OU_PATH = re.compile(r"^(o-[a-z0-9]{10,32})/\*/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})/\*$")
+
+
+class KeyPolicyTooLarge(ValueError):
+    """The edited policy would exceed KMS's 32,768-byte limit."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(
+            f"the key policy would be {size} bytes, over KMS's limit of {MAX_POLICY_BYTES} bytes: "
+            "share with an organization or OU instead of listing accounts, or use --key-access grant"
+        )
+        self.size = size
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """The targets amishare's statements in one policy grant."""
+
+    accounts: frozenset[str] = frozenset()
+    organizations: frozenset[str] = frozenset()  # organization ids (o-...)
+    ous: frozenset[tuple[str, str]] = frozenset()  # (organization id, OU id)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __or__(self, other: KeyAccess) -> KeyAccess:
+        return KeyAccess(self.accounts | other.accounts, self.organizations | other.organizations, self.ous | other.ous)
+
+    def __and__(self, other: KeyAccess) -> KeyAccess:
+        return KeyAccess(self.accounts & other.accounts, self.organizations & other.organizations, self.ous & other.ous)
+
+    def __sub__(self, other: KeyAccess) -> KeyAccess:
+        return KeyAccess(self.accounts - other.accounts, self.organizations - other.organizations, self.ous - other.ous)
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.organizations or self.ous)
+
+
+def via_ec2(region: str) -> str:
+    return f"ec2.{region}.amazonaws.com"
+
+
+def is_amishare(statement: Any) -> bool:
+    return isinstance(statement, dict) and str(statement.get("Sid", "")).startswith(SID_PREFIX)
+
+
+def _statements(policy: dict[str, Any]) -> list[Any]:
+    found = policy.get("Statement", [])
+    return [found] if isinstance(found, dict) else list(found)
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def granted(policy: dict[str, Any]) -> KeyAccess:
+    """What amishare's own statements in ``policy`` grant."""
+    accounts: set[str] = set()
+    organizations: set[str] = set()
+    ous: set[tuple[str, str]] = set()
+    for statement in _statements(policy):
+        if not is_amishare(statement):
+            continue
+        condition = statement.get("Condition", {})
+        if statement["Sid"] == SID_ACCOUNTS:
+            accounts |= set(_as_list(condition.get("StringEquals", {}).get("kms:CallerAccount")))
+        elif statement["Sid"] == SID_ORGANIZATIONS:
+            organizations |= set(_as_list(condition.get("StringEquals", {}).get("aws:PrincipalOrgID")))
+        elif statement["Sid"] == SID_OUS:
+            for path in _as_list(condition.get("ForAnyValue:StringLike", {}).get("aws:PrincipalOrgPaths")):
+                match = _OU_PATH.match(path)
+                if match:
+                    ous.add((match.group(1), match.group(2)))
+    return KeyAccess(frozenset(accounts), frozenset(organizations), frozenset(ous))
+
+
+def statements_for(region: str, access: KeyAccess) -> list[dict[str, Any]]:
+    """amishare's statements granting ``access`` on a key of ``region``, in canonical order."""
+    out: list[dict[str, Any]] = []
+    via = via_ec2(region)
+    if access.accounts:
+        accounts = sorted(access.accounts)
+        out.append(
+            {
+                "Sid": SID_ACCOUNTS,
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+                "Action": list(TARGET_ACTIONS),
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": via, "kms:CallerAccount": accounts}},
+            }
+        )
+    if access.organizations:
+        out.append(
+            {
+                "Sid": SID_ORGANIZATIONS,
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": list(TARGET_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": via, "aws:PrincipalOrgID": sorted(access.organizations)}
+                },
+            }
+        )
+    if access.ous:
+        out.append(
+            {
+                "Sid": SID_OUS,
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": list(TARGET_ACTIONS),
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": via},
+                    "ForAnyValue:StringLike": {
+                        "aws:PrincipalOrgPaths": [f"{o}/*/{u}/*" for o, u in sorted(access.ous)]
+                    },
+                },
+            }
+        )
+    return out
+
+
+def with_access(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str, Any]:
+    """``policy`` with amishare's statements granting what they granted plus ``access``."""
+    return _rebuilt(policy, region, granted(policy) | access)
+
+
+def without_access(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str, Any]:
+    """``policy`` with ``access`` removed from amishare's statements (others untouched)."""
+    return _rebuilt(policy, region, granted(policy) - access)
+
+
+def _rebuilt(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str, Any]:
+    result = copy.deepcopy(policy)
+    others = [s for s in _statements(policy) if not is_amishare(s)]
+    mine = statements_for(region, access)
+    if not mine and not any(is_amishare(s) for s in _statements(policy)):
+        return result  # nothing of amishare's before or after: the policy is returned as it was
+    result["Statement"] = copy.deepcopy(others) + mine
+    return result
+
+
+def render(policy: dict[str, Any]) -> str:
+    """The document sent to PutKeyPolicy."""
+    return json.dumps(policy, indent=2)
+
+
+def check_size(policy: dict[str, Any]) -> str:
+    """Render ``policy`` and refuse it, before any call, when it exceeds the KMS limit."""
+    text = render(policy)
+    size = len(text.encode())
+    if size > MAX_POLICY_BYTES:
+        raise KeyPolicyTooLarge(size)
+    return text

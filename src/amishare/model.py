@@ -1,0 +1,174 @@
+"""Frozen data: targets, and what amishare observed about an image, its snapshots and keys.
+
+Pure: no boto3, no clock. Built by ``observe`` (which reads AWS), read by the planner,
+the gate report and the renderers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+ACCOUNT_ID = re.compile(r"^\d{12}$")
+IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
+ORG_ARN = re.compile(r"^arn:aws[a-z-]*:organizations::(\d{12}):organization/(o-[a-z0-9]{10,32})$")
+OU_ARN = re.compile(
+    r"^arn:aws[a-z-]*:organizations::(\d{12}):ou/(o-[a-z0-9]{10,32})/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})$"
+)
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+# Tags amishare puts on what it creates (AWS-RULES.md: never delete what amishare did not create).
+TAG_SOURCE_IMAGE = "amishare:source-image"
+TAG_RUN = "amishare:run"
+TAG_MANAGED = "amishare:managed"
+
+
+class TargetKind(StrEnum):
+    ACCOUNT = "account"
+    ORGANIZATION = "organization"
+    OU = "ou"
+    PUBLIC = "public"
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """Someone an image is shared with: an account, an organization, an OU, or everyone."""
+
+    kind: TargetKind
+    value: str  # account id, organization ARN, OU ARN, or "all"
+    label: str = field(default="", compare=False)  # the name the user gave (config account name)
+
+    @property
+    def org_id(self) -> str | None:
+        if self.kind is TargetKind.ORGANIZATION:
+            match = ORG_ARN.match(self.value)
+            return match.group(2) if match else None
+        if self.kind is TargetKind.OU:
+            match = OU_ARN.match(self.value)
+            return match.group(2) if match else None
+        return None
+
+    @property
+    def ou_id(self) -> str | None:
+        match = OU_ARN.match(self.value) if self.kind is TargetKind.OU else None
+        return match.group(3) if match else None
+
+    def __str__(self) -> str:
+        if self.kind is TargetKind.PUBLIC:
+            return "public"
+        shown = self.value if self.kind is TargetKind.ACCOUNT else self.value.rsplit("/", 1)[-1]
+        return f"{self.label} ({shown})" if self.label and self.label != self.value else shown
+
+
+def account_target(account: str, label: str = "") -> Target:
+    return Target(TargetKind.ACCOUNT, account, label)
+
+
+PUBLIC = Target(TargetKind.PUBLIC, "all")
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A KMS key as observed: who manages it, and its policy and grants when readable."""
+
+    arn: str
+    account: str
+    region: str
+    manager: str  # "AWS" or "CUSTOMER"
+    state: str = "Enabled"
+    aliases: tuple[str, ...] = ()
+    policy: dict[str, Any] | None = None  # None: not readable by the caller
+    policy_error: str | None = None
+    grants: tuple[GrantInfo, ...] = ()
+
+    @property
+    def key_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def aws_managed(self) -> bool:
+        return self.manager == "AWS"
+
+    @property
+    def display(self) -> str:
+        return self.aliases[0] if self.aliases else self.arn
+
+
+@dataclass(frozen=True)
+class GrantInfo:
+    grant_id: str
+    grantee: str
+    operations: tuple[str, ...]
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    snapshot_id: str
+    size_gib: int
+    key_arn: str | None  # None: unencrypted
+    shared_with: frozenset[str] = frozenset()
+    public: bool = False
+
+
+@dataclass(frozen=True)
+class LaunchPermissions:
+    accounts: frozenset[str] = frozenset()
+    organizations: frozenset[str] = frozenset()
+    ous: frozenset[str] = frozenset()
+    public: bool = False
+
+    def includes(self, target: Target) -> bool:
+        if target.kind is TargetKind.ACCOUNT:
+            return target.value in self.accounts
+        if target.kind is TargetKind.ORGANIZATION:
+            return target.value in self.organizations
+        if target.kind is TargetKind.OU:
+            return target.value in self.ous
+        return self.public
+
+    def targets(self) -> list[Target]:
+        found = [account_target(a) for a in sorted(self.accounts)]
+        found += [Target(TargetKind.ORGANIZATION, o) for o in sorted(self.organizations)]
+        found += [Target(TargetKind.OU, o) for o in sorted(self.ous)]
+        return found + ([PUBLIC] if self.public else [])
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    image_id: str
+    name: str
+    owner: str
+    region: str
+    state: str
+    snapshots: tuple[SnapshotInfo, ...]
+    launch: LaunchPermissions = LaunchPermissions()
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def key_arns(self) -> tuple[str, ...]:
+        return tuple(sorted({s.key_arn for s in self.snapshots if s.key_arn}))
+
+    @property
+    def encrypted(self) -> bool:
+        return any(s.key_arn for s in self.snapshots)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything the planner needs about one image in one region, read from AWS."""
+
+    caller_account: str
+    region: str
+    image: ImageInfo
+    keys: dict[str, KeyInfo]  # by key ARN: the image's keys, the share key, sibling images' keys
+    share_key: KeyInfo | None = None  # the customer managed key to re-encrypt with, when configured
+    reencrypted: ImageInfo | None = None  # an existing re-encrypted copy of an aws/ebs image
+    siblings: tuple[ImageInfo, ...] = ()  # other images of the owner in the region (for revoke)
+    block_public_access: str | None = None  # image block public access state, when public is asked
+
+    def key(self, arn: str | None) -> KeyInfo | None:
+        return self.keys.get(arn) if arn else None

@@ -1,0 +1,149 @@
+"""Renderers (pure): plans, results, gate reports and runs as text or as JSON documents.
+
+The JSON documents carry a ``schema`` name with a version; fields are only ever added within a
+version (docs/output.md describes them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amishare.actions import Plan
+from amishare.apply import RunResult
+from amishare.gates import GateReport
+from amishare.journal import RunRecord
+
+PLAN_SCHEMA = "amishare.plan/1"
+RUN_SCHEMA = "amishare.run/1"
+GATES_SCHEMA = "amishare.gates/1"
+RUNS_SCHEMA = "amishare.runs/1"
+
+
+def plan_text(plan: Plan) -> str:
+    targets = ", ".join(str(t) for t in plan.targets)
+    lines = [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
+    lines += [f"  note: {n}" for n in plan.notes]
+    lines += [f"  WARNING: {w}" for w in plan.warnings]
+    if plan.notes or plan.warnings:
+        lines.append("")
+    if not plan.actions:
+        verb = "open" if plan.command == "share" else "closed"
+        lines.append(f"No changes: every gate is already {verb} for {targets}.")
+        return "\n".join(lines)
+    width = max(len(a.kind.value) for a in plan.actions)
+    for action in plan.actions:
+        lines.append(f"  {action.symbol} {action.kind.value:<{width}}  {action.summary}")
+    changes = sum(1 for a in plan.actions if a.symbol != "…")
+    lines += [
+        "",
+        f"Plan: {len(plan.actions)} action(s), {changes} change(s). "
+        f"IAM permissions used: {', '.join(plan.permissions())}",
+    ]
+    return "\n".join(lines)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {"schema": PLAN_SCHEMA, "plan": plan.to_dict()}
+
+
+def result_text(result: RunResult) -> str:
+    lines = [f"run {result.run_id}: {result.status}"]
+    for action, outcome in zip(result.plan.actions, result.results, strict=True):
+        mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome.state]
+        detail = (
+            f" -> {outcome.output['image_id']}"
+            if outcome.output.get("image_id") and action.kind.value in ("ReEncryptImage",)
+            else ""
+        )
+        lines.append(f"  {mark} {action.kind.value}: {action.summary}{detail}")
+        if outcome.error:
+            lines.append(f"       {outcome.error}")
+    subject = result.subject_image
+    if subject and result.plan.command == "share" and result.status == "succeeded":
+        lines.append(f"Shared {subject} with {', '.join(str(t) for t in result.plan.targets)}.")
+    if result.status != "succeeded":
+        lines.append(f"See `amishare runs show {result.run_id}`; run the same command again to retry what failed.")
+    return "\n".join(lines)
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    return {"schema": RUN_SCHEMA, "plan": result.plan.to_dict(), **result.to_dict()}
+
+
+def gates_text(reports: list[GateReport]) -> str:
+    if not reports:
+        return "Not shared with anyone (name targets with --to to check them)."
+    lines: list[str] = []
+    current = None
+    for row in reports:
+        if row.image_id != current:
+            current = row.image_id
+            lines += ([""] if lines else []) + [f"{row.image_id}:"]
+        verdict = "can copy" if row.can_copy else "can launch, not copy" if row.can_launch else "cannot use it"
+        lines.append(f"  {row.target}: {verdict}")
+        for name, gate in (("launch", row.launch), ("snapshots", row.snapshots), ("key", row.key)):
+            lines.append(f"    {name:<9} {gate.state:<7} {gate.reason}")
+    return "\n".join(lines)
+
+
+def gates_json(reports: list[GateReport]) -> dict[str, Any]:
+    return {"schema": GATES_SCHEMA, "gates": [r.to_dict() for r in reports]}
+
+
+def runs_text(runs: list[RunRecord]) -> str:
+    if not runs:
+        return "No runs recorded yet."
+    lines = [f"{'run':<24} {'command':<8} {'status':<12} {'image':<22} {'account':<13} region"]
+    lines += [f"{r.run_id:<24} {r.command:<8} {r.status:<12} {r.image_id:<22} {r.account:<13} {r.region}" for r in runs]
+    return "\n".join(lines)
+
+
+def run_text(run: RunRecord) -> str:
+    lines = [
+        f"run {run.run_id}: {run.command} {run.image_id} in {run.account} {run.region}: {run.status}",
+        f"  started {run.created_at}" + (f", finished {run.finished_at}" if run.finished_at else ""),
+    ]
+    summaries = {a["key"]: a["summary"] for a in run.plan.get("actions", [])}
+    for action in run.actions:
+        lines.append(f"  {action.state:<10} {action.kind}: {summaries.get(action.key, action.key)}")
+        if action.error:
+            lines.append(f"             {action.error}")
+        if action.output:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(action.output.items()) if not isinstance(v, list | dict))
+            if shown:
+                lines.append(f"             {shown}")
+    return "\n".join(lines)
+
+
+def runs_json(runs: list[RunRecord]) -> dict[str, Any]:
+    return {"schema": RUNS_SCHEMA, "runs": [_run_dict(r) for r in runs]}
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    return {"schema": RUNS_SCHEMA, "runs": [_run_dict(run)]}
+
+
+def _run_dict(run: RunRecord) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id,
+        "command": run.command,
+        "account": run.account,
+        "region": run.region,
+        "image_id": run.image_id,
+        "status": run.status,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+        "plan": run.plan,
+        "actions": [
+            {
+                "key": a.key,
+                "kind": a.kind,
+                "state": a.state,
+                "started_at": a.started_at,
+                "finished_at": a.finished_at,
+                "error": a.error,
+                "output": a.output,
+            }
+            for a in run.actions
+        ],
+    }
