@@ -47,3 +47,20 @@ def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, s
     with pytest.raises(ClientError) as caught:
         call(*args, **kwargs)
     return dict(caught.value.response["Error"])
+
+
+@pytest.fixture
+def builder(sb: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
+    """amishare's settings acting as OWNER on the sandbox, with a journal and a config dir of its own."""
+    from amishare import api
+
+    for name, value in sb.credentials(OWNER).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AMISHARE_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    monkeypatch.chdir(tmp_path)
+    return api.settings(region=REGION, endpoint_url=sb.endpoint_url, cwd=tmp_path)
+
+
+def mutating_calls(sb: Sandbox) -> list[str]:
+    return [f"{c.service}:{c.action}" for c in sb.calls() if c.mutating]

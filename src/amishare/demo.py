@@ -16,6 +16,7 @@ CONSUMERS = ("222222222222", "333333333333")
 OUTSIDER = "444444444444"
 REGION = "us-east-1"
 SHARE_KEY_ALIAS = "alias/amishare-share"
+CONSUMER_KEY_ALIAS = "alias/consumer-amis"
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def seed(sandbox: Sandbox) -> DemoWorld:
         description="Golden image built by the platform team",
         tags={"team": "platform", "os": "al2023"},
     )
+    for consumer in (*CONSUMERS, OUTSIDER):
+        sandbox.create_key(consumer, REGION, alias=CONSUMER_KEY_ALIAS, description="receives copies of shared images")
     org_arn, ou_arns = sandbox.create_organization(BUILDER, {"workloads/dev": list(CONSUMERS)})
     return DemoWorld(
         region=REGION,
@@ -64,63 +67,30 @@ def seed(sandbox: Sandbox) -> DemoWorld:
 
 
 @dataclass(frozen=True)
-class ImageRow:
-    image_id: str
-    name: str
-    owner: str
-    state: str
-    volumes: str
-    encryption: str
+class CopyProof:
+    """Whether a consumer could copy the shared image into its own account, as AWS would judge it."""
+
+    account: str
+    copied: bool
+    detail: str
 
 
-@dataclass(frozen=True)
-class Inventory:
-    """What the sandbox holds, read back through its AWS APIs as the builder sees it."""
-
-    images: list[ImageRow]
-    keys: list[tuple[str, str, str]]  # (alias, key manager, arn)
-    visible_to: dict[str, bool]  # consumer account -> can it see the golden image
-    share_refusal: str  # what AWS answers when the golden image is shared as is
-
-
-def inventory(sandbox: Sandbox, world: DemoWorld) -> Inventory:
+def prove_copy(sandbox: Sandbox, world: DemoWorld, account: str, image_id: str) -> CopyProof:
+    """Have ``account`` copy ``image_id`` with its own key (the sandbox enforces all three gates)."""
     from botocore.exceptions import ClientError
 
-    session = sandbox.session(world.builder, world.region)
-    ec2, kms = session.client("ec2"), session.client("kms")
-    aliases = {a["TargetKeyId"]: a["AliasName"] for a in kms.list_aliases()["Aliases"] if a.get("TargetKeyId")}
-    keys = []
-    for entry in kms.list_keys()["Keys"]:
-        meta = kms.describe_key(KeyId=entry["KeyArn"])["KeyMetadata"]
-        keys.append((aliases.get(meta["KeyId"], "-"), meta["KeyManager"], meta["Arn"]))
-    images = []
-    for image in ec2.describe_images(Owners=["self"])["Images"]:
-        sizes = [str(m["Ebs"]["VolumeSize"]) for m in image["BlockDeviceMappings"] if "Ebs" in m]
-        key_ids = {m["Ebs"].get("KmsKeyId", "") for m in image["BlockDeviceMappings"] if "Ebs" in m}
-        names = sorted(aliases.get(k.rsplit("/", 1)[-1], k) for k in key_ids if k) or ["unencrypted"]
-        images.append(
-            ImageRow(
-                image["ImageId"],
-                image["Name"],
-                image["OwnerId"],
-                image["State"],
-                "+".join(sizes) + " GiB",
-                ", ".join(names),
-            )
-        )
-    visible = {}
-    for consumer in world.consumers:
-        found = (
-            sandbox.session(consumer, world.region)
-            .client("ec2")
-            .describe_images(Filters=[{"Name": "image-id", "Values": [world.golden_image]}])["Images"]
-        )
-        visible[consumer] = bool(found)
+    ec2 = sandbox.session(account, world.region).client("ec2")
     try:
-        ec2.modify_image_attribute(
-            ImageId=world.golden_image, DryRun=True, LaunchPermission={"Add": [{"UserId": world.consumers[0]}]}
-        )
-        refusal = "none"
+        copy = ec2.copy_image(
+            SourceImageId=image_id,
+            SourceRegion=world.region,
+            Name=f"copy-of-{image_id}",
+            Encrypted=True,
+            KmsKeyId=CONSUMER_KEY_ALIAS,
+        )["ImageId"]
     except ClientError as exc:
-        refusal = f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}"
-    return Inventory(images=images, keys=keys, visible_to=visible, share_refusal=refusal)
+        return CopyProof(account, False, f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+    image = ec2.describe_images(ImageIds=[copy])["Images"][0]
+    if image["State"] == "failed":
+        return CopyProof(account, False, image.get("StateReason", {}).get("Message", "failed"))
+    return CopyProof(account, True, f"{copy} ({image['State']}), encrypted with its own {CONSUMER_KEY_ALIAS}")

@@ -396,6 +396,12 @@ def plan_revoke(obs: Observation, targets: tuple[Target, ...]) -> Plan:
         actions.append(unshare)
         first = (unshare.key,)
     accounts, orgs, ous, _ = _split(targets)
+    groups = sorted(subject_info.launch.organizations | subject_info.launch.ous)
+    if accounts and groups:
+        notes.append(
+            f"{subject} stays shared with {', '.join(g.rsplit('/', 1)[-1] for g in groups)}: members of those "
+            "can still launch it (revoke the organization or OU to stop that)"
+        )
     changes = []
     for snapshot in subject_info.snapshots:
         shared = [a for a in accounts if a in snapshot.shared_with]

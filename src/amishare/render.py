@@ -48,6 +48,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 def result_text(result: RunResult) -> str:
     lines = [f"run {result.run_id}: {result.status}"]
+    lines += [f"  note: {n}" for n in result.plan.notes]
+    lines += [f"  WARNING: {w}" for w in result.plan.warnings]
     for action, outcome in zip(result.plan.actions, result.results, strict=True):
         mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome.state]
         detail = (

@@ -34,8 +34,12 @@ def test_unknown_command_is_a_usage_error() -> None:
 def test_demo_runs_on_the_embedded_sandbox() -> None:
     result = _amishare("demo")
     assert result.returncode == 0, result.stderr
-    assert "alias/aws/ebs" in result.stdout
-    assert "Snapshots encrypted with the AWS Managed CMK can't be shared" in " ".join(result.stdout.split())
+    text = " ".join(result.stdout.split())
+    assert "encrypted with aws/ebs, which cannot be shared" in text
+    assert "222222222222: can copy" in text and "333333333333: can copy" in text
+    assert "444444444444: cannot copy: InvalidAMIID.NotFound" in text
+    assert "222222222222: cannot copy: InvalidRequest" in text  # after the revoke
+    assert "No changes: every gate is already open for 333333333333" in text
 
 
 def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:

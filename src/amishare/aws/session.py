@@ -6,6 +6,7 @@ botocore's ``standard`` or ``adaptive`` retry mode absorbs throttling (AWS-RULES
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -139,7 +140,10 @@ def known_regions() -> list[str]:
 
 
 def default_region(profile: str | None) -> str | None:
-    """The region boto3 would use (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)."""
+    """The region to use when none is given: AWS_REGION, then what boto3 picks (AWS_DEFAULT_REGION, the
+    profile's region)."""
+    if os.environ.get("AWS_REGION"):
+        return os.environ["AWS_REGION"]
     try:
         region = boto3.Session(profile_name=profile).region_name
         return str(region) if region else None

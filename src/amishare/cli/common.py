@@ -21,15 +21,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 def connection_options(func: F) -> F:
     """--config, --profile, --region, --endpoint-url, --journal, --output, -v."""
     options = [
-        click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-                     help="Config file [default: ./amishare.toml when present]."),
+        click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Config file [default: ./amishare.toml when present].",
+        ),
         click.option("--profile", default=None, help="AWS profile (boto3's credential chain otherwise)."),
         click.option("--region", default=None, help="Region of the image [default: config, then AWS_REGION]."),
         click.option("--endpoint-url", default=None, help="AWS endpoint, e.g. a local AWS (amishare sandbox serve)."),
-        click.option("--journal", "journal_path", type=click.Path(dir_okay=False), default=None,
-                     help="Run journal (SQLite) [default: $AMISHARE_JOURNAL or ~/.local/state/amishare/]."),
-        click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="Output format; json is stable (docs/output.md)."),
+        click.option(
+            "--journal",
+            "journal_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="Run journal (SQLite) [default: $AMISHARE_JOURNAL or ~/.local/state/amishare/].",
+        ),
+        click.option(
+            "--output",
+            type=click.Choice(["text", "json"]),
+            default="text",
+            show_default=True,
+            help="Output format; json is stable (docs/output.md).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -37,8 +52,14 @@ def connection_options(func: F) -> F:
 
 
 def load_settings(params: dict[str, Any], **extra: Any) -> api.Settings:
-    return api.settings(params.pop("config_path"), profile=params.pop("profile"), region=params.pop("region"),
-                        endpoint_url=params.pop("endpoint_url"), journal_path=params.pop("journal_path"), **extra)
+    return api.settings(
+        params.pop("config_path"),
+        profile=params.pop("profile"),
+        region=params.pop("region"),
+        endpoint_url=params.pop("endpoint_url"),
+        journal_path=params.pop("journal_path"),
+        **extra,
+    )
 
 
 def emit(output: str, text: str, document: dict[str, Any]) -> None:
@@ -53,8 +74,10 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
         if yes:
             return True
         if not sys.stdin.isatty():
-            raise UsageError("not applying without confirmation: add --yes to apply in a non-interactive session, "
-                             "or --dry-run to only see the plan")
+            raise UsageError(
+                "not applying without confirmation: add --yes to apply in a non-interactive session, "
+                "or --dry-run to only see the plan"
+            )
         return click.confirm("Apply these changes?", default=False, err=True)
 
     return confirm

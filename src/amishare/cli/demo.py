@@ -1,12 +1,19 @@
-"""``amishare demo``: the story of a golden image, on an embedded local AWS."""
+"""``amishare demo``: the story of a golden image on aws/ebs, on an embedded local AWS."""
 
 from __future__ import annotations
 
+import functools
+import os
+import tempfile
+from pathlib import Path
+
 import click
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.rule import Rule
 
-from amishare import demo as demo_world
+from amishare import api, render
+from amishare import demo as story
 
 
 @click.command()
@@ -18,33 +25,60 @@ from amishare import demo as demo_world
     help="How long sandbox copies stay pending, per GiB.",
 )
 def demo(copy_seconds_per_gib: float) -> None:
-    """Run amishare's story on an embedded sandbox (no AWS account needed)."""
+    """Run amishare's story on an embedded sandbox (no AWS account needed): plan, re-encrypt, share with two
+    accounts and an OU, show the gates, prove a consumer can copy, revoke one account."""
     from amishare.sandbox import Sandbox
 
-    console = Console()
-    with Sandbox(copy_seconds_per_gib=copy_seconds_per_gib) as sb:
-        world = demo_world.seed(sb)
-        console.print(
-            f"[bold]Local AWS[/bold] at {sb.endpoint_url}: builder {world.builder}, consumers "
-            f"{', '.join(world.consumers)} in OU workloads/dev of {world.organization_arn}"
+    console = Console(highlight=False)
+    say = functools.partial(console.print, markup=False)
+    with Sandbox(copy_seconds_per_gib=copy_seconds_per_gib) as sb, tempfile.TemporaryDirectory() as scratch:
+        world = story.seed(sb)
+        os.environ.update(sb.credentials(world.builder))  # amishare acts as the builder account
+        settings = api.settings(
+            region=world.region,
+            endpoint_url=sb.endpoint_url,
+            cwd=Path(scratch),
+            journal_path=Path(scratch) / "journal.sqlite3",
         )
-        found = demo_world.inventory(sb, world)
-        keys = Table(title=f"KMS keys of {world.builder} in {world.region}")
-        for column in ("alias", "manager", "arn"):
-            keys.add_column(column)
-        for row in found.keys:
-            keys.add_row(*row)
-        console.print(keys)
-        images = Table(title=f"Images of {world.builder} in {world.region}")
-        for column in ("image", "name", "state", "volumes", "encryption"):
-            images.add_column(column)
-        for image in found.images:
-            images.add_row(image.image_id, image.name, image.state, image.volumes, image.encryption)
-        console.print(images)
-        for consumer, visible in found.visible_to.items():
-            console.print(f"consumer {consumer} sees the golden image: {'yes' if visible else 'no'}")
-        console.print(f"sharing the golden image as it is: [red]{found.share_refusal}[/red]")
-        console.print(
-            "The image is on aws/ebs: it must be re-encrypted with a customer managed key "
-            f"({demo_world.SHARE_KEY_ALIAS}) before any account can use it."
+        ou = world.ou_arns["workloads/dev"]
+        targets = [*world.consumers, ou]
+        console.print(Rule("1. The golden image"))
+        say(
+            f"Local AWS at {sb.endpoint_url}. Builder {world.builder} owns {world.golden_image}, encrypted "
+            f"with aws/ebs. Consumers {', '.join(world.consumers)} are in OU {ou.rsplit('/', 1)[1]}."
         )
+        console.print(Rule("2. The plan (amishare share --dry-run)"))
+        planned = api.share(settings, world.golden_image, targets, reencrypt_key=story.SHARE_KEY_ALIAS, dry_run=True)
+        say(render.plan_text(planned.plan))
+        console.print(Rule("3. Apply: re-encrypt, then open all three gates"))
+        outcome = api.share(settings, world.golden_image, targets, reencrypt_key=story.SHARE_KEY_ALIAS)
+        assert outcome.result is not None
+        say(render.result_text(outcome.result))
+        shared = outcome.result.subject_image or world.golden_image
+        console.print(Rule("4. The gates (amishare show)"))
+        say(render.gates_text(api.show(settings, shared)))
+        console.print(Rule("5. Proof: consumers copy the image into their own accounts"))
+        for account in (*world.consumers, world.outsider):
+            _proof(console, story.prove_copy(sb, world, account, shared))
+        console.print(Rule(f"6. Revoke {world.consumers[0]} (amishare revoke)"))
+        revoked = api.revoke(settings, world.golden_image, [world.consumers[0]])
+        say(render.result_text(revoked.result) if revoked.result else render.plan_text(revoked.plan))
+        for account in world.consumers:
+            _proof(console, story.prove_copy(sb, world, account, shared))
+        console.print(Rule("7. Again: nothing left to do"))
+        say(
+            render.plan_text(
+                api.share(
+                    settings,
+                    world.golden_image,
+                    [world.consumers[1]],
+                    reencrypt_key=story.SHARE_KEY_ALIAS,
+                    dry_run=True,
+                ).plan
+            )
+        )
+
+
+def _proof(console: Console, proof: story.CopyProof) -> None:
+    mark = "[green]can copy[/green]" if proof.copied else "[red]cannot copy[/red]"
+    console.print(f"  {proof.account}: {mark}: {escape(proof.detail)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+from typing import Any
 
 import click
 
@@ -11,10 +11,24 @@ from amishare.cli.demo import demo
 from amishare.cli.runs import runs
 from amishare.cli.sandbox import sandbox
 from amishare.cli.share import revoke, share, show
-from amishare.errors import AmiShareError
+from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class AmiShareGroup(click.Group):
+    """Maps amishare's errors to their exit codes (errors.py), in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AmiShareError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(cls=AmiShareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="amishare")
 def cli() -> None:
     """Share Amazon Machine Images across AWS accounts, organizations and regions, securely.
@@ -30,19 +44,4 @@ for command in (share, revoke, show, runs, demo, sandbox):
 
 
 def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except AmiShareError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+    cli(prog_name="amishare")

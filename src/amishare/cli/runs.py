@@ -14,7 +14,7 @@ from amishare.cli.common import connection_options, emit, load_settings, wrap
 @connection_options
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.pass_context
-def runs(ctx: click.Context, **params: Any) -> None:
+def runs(ctx: click.Context, /, **params: Any) -> None:
     """List recorded runs, newest first."""
     if ctx.invoked_subcommand is not None:
         return

@@ -6,19 +6,32 @@ from typing import Any
 
 import click
 
-from amishare import api, render
+from amishare import api, inputs, render
 from amishare.cli.common import confirmer, connection_options, emit, finish, load_settings, progress, wrap
+
+
+def _image(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    return inputs.image_id(value)
+
 
 TARGET_HELP = "Account id, account name from the config, organization ARN, OU ARN, or 'public'. Repeatable."
 
 
 @click.command()
-@click.argument("image")
+@click.argument("image", callback=_image)
 @click.option("--to", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
-@click.option("--key-access", type=click.Choice(["policy", "grant"]), default=None,
-              help="Give targets key access by key policy statements or by KMS grants [default: policy].")
-@click.option("--reencrypt-key", default=None, metavar="KEY",
-              help="Customer managed key to re-encrypt aws/ebs images with [default: share_key in the config].")
+@click.option(
+    "--key-access",
+    type=click.Choice(["policy", "grant"]),
+    default=None,
+    help="Give targets key access by key policy statements or by KMS grants [default: policy].",
+)
+@click.option(
+    "--reencrypt-key",
+    default=None,
+    metavar="KEY",
+    help="Customer managed key to re-encrypt aws/ebs images with [default: share_key in the config].",
+)
 @click.option("--allow-public", is_flag=True, help="Allow TARGET 'public' (every AWS account can launch the image).")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
@@ -30,9 +43,15 @@ def share(params: dict[str, Any]) -> None:
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
     outcome = api.share(
-        settings, params["image"], params["targets"], key_access=params["key_access"],
-        reencrypt_key=params["reencrypt_key"], allow_public=params["allow_public"], dry_run=dry_run,
-        confirm=_show_then(confirmer(params["yes"], output), output), on_event=progress(output),
+        settings,
+        params["image"],
+        params["targets"],
+        key_access=params["key_access"],
+        reencrypt_key=params["reencrypt_key"],
+        allow_public=params["allow_public"],
+        dry_run=dry_run,
+        confirm=_show_then(confirmer(params["yes"], output), output),
+        on_event=progress(output),
     )
     if output == "text" and (dry_run or not outcome.plan.actions):
         click.echo(render.plan_text(outcome.plan))
@@ -40,7 +59,7 @@ def share(params: dict[str, Any]) -> None:
 
 
 @click.command()
-@click.argument("image")
+@click.argument("image", callback=_image)
 @click.option("--from", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
@@ -51,17 +70,28 @@ def revoke(params: dict[str, Any]) -> None:
     encrypted with the same key is still shared with them)."""
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
-    outcome = api.revoke(settings, params["image"], params["targets"], dry_run=dry_run,
-                         confirm=_show_then(confirmer(params["yes"], output), output), on_event=progress(output))
+    outcome = api.revoke(
+        settings,
+        params["image"],
+        params["targets"],
+        dry_run=dry_run,
+        confirm=_show_then(confirmer(params["yes"], output), output),
+        on_event=progress(output),
+    )
     if output == "text" and (dry_run or not outcome.plan.actions):
         click.echo(render.plan_text(outcome.plan))
     finish(outcome, output, dry_run)
 
 
 @click.command()
-@click.argument("image")
-@click.option("--to", "targets", multiple=True, metavar="TARGET",
-              help=TARGET_HELP + " [default: everyone the image is shared with].")
+@click.argument("image", callback=_image)
+@click.option(
+    "--to",
+    "targets",
+    multiple=True,
+    metavar="TARGET",
+    help=TARGET_HELP + " [default: everyone the image is shared with].",
+)
 @connection_options
 @wrap
 def show(params: dict[str, Any]) -> None:

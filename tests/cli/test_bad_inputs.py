@@ -1,0 +1,190 @@
+"""Bad input: a clear message naming the value and the fix, a documented exit code, and no AWS change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from amishare.cli.main import cli
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
+
+OU = "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-abcd-12345678"
+
+# (id, arguments, expected exit code, text the message must contain)
+CASES: list[tuple[str, list[str], int, str]] = [
+    ("short image id", ["share", "ami-123", "--to", TARGET], 2, "'ami-123' is not an AMI id"),
+    ("instance id instead of image", ["share", "i-0123456789abcdef0", "--to", TARGET], 2, "i-0123456789abcdef0"),
+    ("eleven-digit account", ["share", "{plain}", "--to", "22222222222"], 2, "exactly 12 digits (this has 11)"),
+    ("unknown account name", ["share", "{plain}", "--to", "prod"], 2, "'prod' is not an account id"),
+    ("account with a letter", ["share", "{plain}", "--to", "22222222222x"], 2, "'22222222222x'"),
+    (
+        "malformed organization ARN",
+        ["share", "{plain}", "--to", "arn:aws:organizations::111111111111:organization/xyz"],
+        2,
+        "organization ARN",
+    ),
+    ("malformed OU ARN", ["share", "{plain}", "--to", "arn:aws:organizations::111111111111:ou/o-x/ou-y"], 2, "OU ARN"),
+    ("malformed region", ["share", "{plain}", "--to", TARGET, "--region", "us-east"], 2, "'us-east' is not an AWS"),
+    ("unknown region", ["share", "{plain}", "--to", TARGET, "--region", "us-east-9"], 2, "unknown region 'us-east-9'"),
+    (
+        "malformed share key",
+        ["share", "{golden}", "--to", TARGET, "--reencrypt-key", "my key"],
+        2,
+        "'my key' is not a KMS share key",
+    ),
+    (
+        "missing share key",
+        ["share", "{golden}", "--to", TARGET, "--reencrypt-key", "alias/nope"],
+        6,
+        "alias/nope not found",
+    ),
+    (
+        "share key in another region",
+        ["share", "{golden}", "--to", TARGET, "--reencrypt-key", "{key_other_region}"],
+        6,
+        "not found in us-east-1",
+    ),
+    (
+        "share key is aws/ebs",
+        ["share", "{golden}", "--to", TARGET, "--reencrypt-key", "alias/aws/ebs"],
+        9,
+        "AWS managed key",
+    ),
+    ("aws/ebs image and no share key", ["share", "{golden}", "--to", TARGET], 9, "aws kms create-alias"),
+    ("public without the flag", ["share", "{plain}", "--to", "public"], 2, "--allow-public"),
+    ("public encrypted image", ["share", "{app}", "--to", "public", "--allow-public"], 9, "encrypted"),
+    (
+        "public with block public access on",
+        ["share", "{plain2}", "--to", "public", "--allow-public", "--region", REGION2],
+        9,
+        "block public access",
+    ),
+    (
+        "image that does not exist",
+        ["share", "ami-0123456789abcdef0", "--to", TARGET],
+        6,
+        "ami-0123456789abcdef0 not found in us-east-1",
+    ),
+    ("image in another region", ["share", "{plain}", "--to", TARGET, "--region", REGION2], 6, "AMIs are regional"),
+    ("image owned by another account", ["share", "{theirs}", "--to", TARGET], 5, f"owned by account {OTHER}"),
+    ("key the caller cannot edit", ["share", "{foreign}", "--to", TARGET], 9, "Ask the key's owner"),
+    ("grant with an OU target", ["share", "{app}", "--to", OU, "--key-access", "grant"], 9, "use --key-access policy"),
+    (
+        "endpoint without scheme",
+        ["share", "{plain}", "--to", TARGET, "--endpoint-url", "localhost:4566"],
+        2,
+        "'localhost:4566': must start with http://",
+    ),
+    (
+        "missing config file",
+        ["share", "{plain}", "--to", TARGET, "--config", "nope.toml"],
+        3,
+        "nope.toml does not exist",
+    ),
+    ("config syntax error", ["share", "{plain}", "--to", TARGET, "--config", "{cfg_broken}"], 3, "not valid TOML"),
+    (
+        "config unknown key",
+        ["share", "{plain}", "--to", TARGET, "--config", "{cfg_typo}"],
+        3,
+        "did you mean 'share_key'",
+    ),
+    (
+        "config account id",
+        ["share", "{plain}", "--to", "dev", "--config", "{cfg_bad_id}"],
+        3,
+        "[accounts.dev] id = '2222'",
+    ),
+    ("config key_access", ["share", "{plain}", "--to", TARGET, "--config", "{cfg_access}"], 3, "key_access = 'both'"),
+    (
+        "config region",
+        ["share", "{plain}", "--to", TARGET, "--config", "{cfg_region}"],
+        3,
+        "region = 'Virginia' is not an AWS region",
+    ),
+    ("no target", ["share", "{plain}"], 2, "Missing option '--to'"),
+    ("unknown output", ["show", "{plain}", "--output", "yaml"], 2, "'yaml' is not one of"),
+    ("apply without --yes, non-interactive", ["share", "{plain}", "--to", TARGET], 2, "add --yes"),
+    ("revoke with malformed target", ["revoke", "{plain}", "--from", "123"], 2, "exactly 12 digits"),
+    ("unknown run", ["runs", "show", "20260101T000000Z-abcdef"], 10, "no run '20260101T000000Z-abcdef'"),
+]
+
+CONFIGS = {
+    "broken": "[defaults\nregion = 'us-east-1'\n",
+    "typo": "[defaults]\nshare_kye = 'alias/x'\n",
+    "bad_id": "[accounts.dev]\nid = '2222'\n",
+    "access": "[defaults]\nkey_access = 'both'\n",
+    "region": "[defaults]\nregion = 'Virginia'\n",
+}
+
+
+@pytest.fixture
+def world(sb: Sandbox, tmp_path: Path) -> dict[str, str]:
+    foreign_key = sb.create_key(
+        OTHER,
+        REGION,
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [f"arn:aws:iam::{OTHER}:root", f"arn:aws:iam::{OWNER}:root"]},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+    )
+    theirs = sb.seed_image(OTHER, REGION, "theirs", kms_key=None)
+    sb.session(OTHER).client("ec2").modify_image_attribute(
+        ImageId=theirs, LaunchPermission={"Add": [{"UserId": OWNER}]}
+    )
+    sb.session(OWNER, REGION2).client("ec2").enable_image_block_public_access(
+        ImageBlockPublicAccessState="block-new-sharing"
+    )
+    ids = {
+        "plain": sb.seed_image(OWNER, REGION, "plain", kms_key=None),
+        "plain2": sb.seed_image(OWNER, REGION2, "plain", kms_key=None),
+        "golden": sb.seed_image(OWNER, REGION, "golden", kms_key="aws/ebs"),
+        "app": sb.seed_image(OWNER, REGION, "app", kms_key=sb.create_key(OWNER, REGION)),
+        "foreign": sb.seed_image(OWNER, REGION, "foreign", kms_key=foreign_key),
+        "theirs": theirs,
+        "key_other_region": sb.create_key(OWNER, REGION2),
+    }
+    for name, text in CONFIGS.items():
+        (tmp_path / f"{name}.toml").write_text(text)
+        ids[f"cfg_{name}"] = str(tmp_path / f"{name}.toml")
+    return ids
+
+
+@pytest.mark.parametrize(("case", "args", "code", "text"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input(
+    sb: Sandbox,
+    world: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    args: list[str],
+    code: int,
+    text: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env: dict[str, Any] = {
+        **sb.credentials(OWNER),
+        "AWS_REGION": REGION,
+        "AMISHARE_JOURNAL": str(tmp_path / "journal.sqlite3"),
+    }
+    argv = [a.format(**world) if "{" in a else a for a in args]
+    sb.clear_calls()
+    result = CliRunner().invoke(cli, argv, env=env)
+    assert result.exit_code == code, (case, result.output)
+    assert text in result.output, (case, result.output)
+    assert mutating_calls(sb) == [], case
+
+
+def test_there_are_at_least_25_bad_inputs() -> None:
+    assert len(CASES) >= 25
+    assert len({c[0] for c in CASES}) == len(CASES)

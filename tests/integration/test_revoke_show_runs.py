@@ -1,0 +1,121 @@
+"""revoke, show and the journal, through the sandbox."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from amishare import api, keypolicy
+from amishare.api import Settings
+from amishare.aws.session import Connection, RoleRef, Sessions
+from amishare.errors import AccessDenied, JournalError
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
+
+
+def _copy_state(aws: Clients, image: str, account: str) -> str:
+    ec2 = aws(account, "ec2")
+    try:
+        copy = ec2.copy_image(
+            SourceImageId=image, SourceRegion=REGION, Name="target-copy", Encrypted=True, KmsKeyId="alias/mine"
+        )["ImageId"]
+    except Exception as exc:
+        return f"refused: {exc}"
+    return str(ec2.describe_images(ImageIds=[copy])["Images"][0]["State"])
+
+
+@pytest.fixture
+def shared(sb: Sandbox, builder: Settings) -> tuple[str, str]:
+    for account in (TARGET, OTHER):
+        sb.create_key(account, REGION, alias="mine")
+    sb.create_key(OWNER, REGION, alias="amishare-share")
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
+    result = api.share(builder, image, [TARGET, OTHER], reencrypt_key="alias/amishare-share").result
+    assert result is not None and result.subject_image
+    return image, result.subject_image
+
+
+def test_revoke_closes_all_three_gates_for_the_named_target_only(
+    sb: Sandbox, aws: Clients, builder: Settings, shared: tuple[str, str]
+) -> None:
+    image, copy = shared
+    assert _copy_state(aws, copy, TARGET) == "available"
+    outcome = api.revoke(builder, image, [TARGET])  # the original's id finds the re-encrypted copy
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    assert _copy_state(aws, copy, TARGET).startswith("refused")
+    assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[copy])["Code"] == "InvalidAMIID.NotFound"
+    assert _copy_state(aws, copy, OTHER) == "available"
+    key = aws(OWNER, "kms").describe_key(KeyId="alias/amishare-share")["KeyMetadata"]["Arn"]
+    policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    assert keypolicy.granted(policy).accounts == {OTHER}
+    for mapping in aws(OWNER, "ec2").describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"]:
+        perms = aws(OWNER, "ec2").describe_snapshot_attribute(
+            SnapshotId=mapping["Ebs"]["SnapshotId"], Attribute="createVolumePermission"
+        )
+        assert perms["CreateVolumePermissions"] == [{"UserId": OTHER}]
+    sb.clear_calls()
+    again = api.revoke(builder, image, [TARGET])
+    assert again.plan.actions == ()
+    assert mutating_calls(sb) == []
+
+
+def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws: Clients, builder: Settings) -> None:
+    sb.create_key(TARGET, REGION, alias="mine")
+    key = sb.create_key(OWNER, REGION, alias="app")
+    first = sb.seed_image(OWNER, REGION, "app-1", kms_key=key)
+    second = sb.seed_image(OWNER, REGION, "app-2", kms_key=key)
+    api.share(builder, first, [TARGET])
+    api.share(builder, second, [TARGET])
+    outcome = api.revoke(builder, first, [TARGET])
+    assert [a.kind.value for a in outcome.plan.actions] == ["UnshareImage", "UnshareSnapshots"]
+    assert any(second in note and "kept" in note for note in outcome.plan.notes)
+    assert _copy_state(aws, second, TARGET) == "available"
+    outcome = api.revoke(builder, second, [TARGET])
+    assert "PutKeyPolicy" in [a.kind.value for a in outcome.plan.actions]
+    policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+
+
+def test_show_reports_each_gate_and_why(sb: Sandbox, builder: Settings, shared: tuple[str, str]) -> None:
+    image, copy = shared
+    reports = api.show(builder, image, share_key="alias/amishare-share")
+    by_target = {(r.image_id, r.target.value): r for r in reports}
+    row = by_target[(copy, TARGET)]
+    assert (row.launch.state, row.snapshots.state, row.key.state) == ("open", "open", "open")
+    assert row.can_copy
+    assert "amishare-accounts" in row.key.reason
+    (stranger,) = api.show(builder, copy, ["444444444444"])
+    assert (stranger.launch.state, stranger.snapshots.state, stranger.key.state) == ("closed", "closed", "closed")
+    assert not stranger.can_launch
+    (original,) = api.show(builder, image, [TARGET])[:1]
+    assert original.key.state == "closed"
+    assert "aws/ebs" in original.key.reason
+
+
+def test_runs_are_journaled_with_the_previous_key_policy(
+    sb: Sandbox, builder: Settings, shared: tuple[str, str]
+) -> None:
+    runs = api.runs(builder)
+    assert [r.command for r in runs] == ["share"]
+    record = api.run(builder, runs[0].run_id)
+    assert record.status == "succeeded"
+    assert [a.state for a in record.actions] == ["succeeded"] * 5
+    (policy_action,) = [a for a in record.plan["actions"] if a["kind"] == "PutKeyPolicy"]
+    previous = json.loads(policy_action["params"]["previous"])
+    assert not any(keypolicy.is_amishare(s) for s in previous["Statement"])
+    with pytest.raises(JournalError, match="amishare runs"):
+        api.run(builder, "no-such-run")
+
+
+def test_sessions_assume_roles_with_external_id(sb: Sandbox, builder: Settings) -> None:
+    role = sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER, external_id="golden-2026")
+    sessions = Sessions(Connection(region=REGION, endpoint_url=sb.endpoint_url))
+    assert sessions.caller_account() == OWNER
+    with pytest.raises(AccessDenied, match="AssumeRole"):
+        sessions.assume(RoleRef(TARGET, role, external_id="wrong-id"))
+    sessions.assume(RoleRef(TARGET, role, external_id="golden-2026"))
+    sts = sessions.client("sts", account=TARGET)
+    assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{TARGET}:assumed-role/AmiShareRole/amishare"
+    assert sessions.client("sts", account=TARGET) is sts  # one client per account, region and service
+    assert sessions.client("ec2", "eu-west-1", account=TARGET) is not sessions.client("ec2", account=TARGET)

@@ -1,0 +1,147 @@
+"""Key policy editing (pure): properties that must hold for any policy and any targets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from amishare import keypolicy
+from amishare.keypolicy import KeyAccess
+
+REGION = "us-east-1"
+ADMIN_ACTIONS = {
+    "kms:*",
+    "kms:PutKeyPolicy",
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:CreateAlias",
+    "kms:DeleteAlias",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:CancelKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:Put*",
+    "kms:Delete*",
+    "kms:Update*",
+    "kms:Enable*",
+    "kms:Disable*",
+    "kms:Schedule*",
+}
+
+accounts = st.from_regex(r"\d{12}", fullmatch=True)
+org_ids = st.from_regex(r"o-[a-z0-9]{10}", fullmatch=True)
+ou_ids = st.from_regex(r"ou-[a-z0-9]{4}-[a-z0-9]{8}", fullmatch=True)
+access = st.builds(
+    KeyAccess,
+    accounts=st.frozensets(accounts, max_size=8),
+    organizations=st.frozensets(org_ids, max_size=3),
+    ous=st.frozensets(st.tuples(org_ids, ou_ids), max_size=3),
+)
+other_statement = st.fixed_dictionaries(
+    {
+        "Sid": st.text(alphabet="ABCdef0123", min_size=1, max_size=12),
+        "Effect": st.sampled_from(["Allow", "Deny"]),
+        "Principal": st.one_of(st.just("*"), st.builds(lambda a: {"AWS": f"arn:aws:iam::{a}:root"}, accounts)),
+        "Action": st.one_of(
+            st.sampled_from(["kms:*", "kms:Decrypt", "kms:Describe*"]),
+            st.lists(st.sampled_from(["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"]), min_size=1, max_size=3),
+        ),
+        "Resource": st.just("*"),
+    },
+    optional={
+        "Condition": st.fixed_dictionaries({"StringEquals": st.fixed_dictionaries({"kms:CallerAccount": accounts})})
+    },
+)
+policies = st.builds(
+    lambda statements, with_id: {
+        "Version": "2012-10-17",
+        "Statement": statements,
+        **({"Id": "key-consolepolicy-3"} if with_id else {}),
+    },
+    st.lists(other_statement, min_size=1, max_size=6),
+    st.booleans(),
+)
+
+
+@given(policies, access)
+def test_adding_then_removing_gives_back_the_original_policy(policy: dict[str, Any], wanted: KeyAccess) -> None:
+    added = keypolicy.with_access(policy, REGION, wanted)
+    assert keypolicy.without_access(added, REGION, wanted) == policy
+
+
+@given(policies, access)
+def test_other_statements_are_kept_exactly_and_in_order(policy: dict[str, Any], wanted: KeyAccess) -> None:
+    added = keypolicy.with_access(policy, REGION, wanted)
+    assert [s for s in added["Statement"] if not keypolicy.is_amishare(s)] == policy["Statement"]
+    assert {k: v for k, v in added.items() if k != "Statement"} == {k: v for k, v in policy.items() if k != "Statement"}
+
+
+@given(policies, access, access)
+def test_adding_is_idempotent_and_accumulates(policy: dict[str, Any], first: KeyAccess, second: KeyAccess) -> None:
+    once = keypolicy.with_access(policy, REGION, first)
+    assert keypolicy.with_access(once, REGION, first) == once
+    both = keypolicy.with_access(once, REGION, second)
+    assert keypolicy.granted(both) == first | second
+    assert keypolicy.without_access(both, REGION, second) == keypolicy.with_access(policy, REGION, first - second)
+
+
+@given(access)
+def test_target_statements_never_carry_kms_star_or_administration(wanted: KeyAccess) -> None:
+    for statement in keypolicy.statements_for(REGION, wanted):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not set(actions) & ADMIN_ACTIONS
+        assert set(actions) <= set(keypolicy.TARGET_ACTIONS)
+        assert statement["Effect"] == "Allow"
+        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ec2.{REGION}.amazonaws.com"
+
+
+@given(access)
+def test_account_statements_are_scoped_to_the_caller_accounts(wanted: KeyAccess) -> None:
+    for statement in keypolicy.statements_for(REGION, wanted):
+        if statement["Sid"] == keypolicy.SID_ACCOUNTS:
+            principals = {p.split(":")[4] for p in statement["Principal"]["AWS"]}
+            assert principals == set(statement["Condition"]["StringEquals"]["kms:CallerAccount"]) == wanted.accounts
+
+
+@settings(max_examples=25)
+@given(st.integers(min_value=600, max_value=900))
+def test_over_32_kb_is_refused_before_any_call(count: int) -> None:
+    many = KeyAccess(accounts=frozenset(f"{n:012d}" for n in range(count)))
+    policy = keypolicy.with_access({"Version": "2012-10-17", "Statement": []}, REGION, many)
+    assert len(keypolicy.render(policy).encode()) > keypolicy.MAX_POLICY_BYTES
+    with pytest.raises(keypolicy.KeyPolicyTooLarge, match="32768"):
+        keypolicy.check_size(policy)
+
+
+def test_a_policy_without_amishare_statements_is_returned_unchanged() -> None:
+    single = {
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"},
+    }
+    assert keypolicy.without_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"}))) == single
+    added = keypolicy.with_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"})))
+    assert added["Statement"][0] == single["Statement"]
+    assert json.loads(keypolicy.check_size(added)) == added
+
+
+def test_how_many_accounts_fit_in_one_policy() -> None:
+    """The grouped statement keeps a policy under the limit far past 60-80 accounts (AWS-RULES.md section 2)."""
+    fits = max(
+        n
+        for n in range(50, 700, 10)
+        if len(
+            keypolicy.render(
+                keypolicy.with_access(
+                    {"Statement": []}, REGION, KeyAccess(accounts=frozenset(f"{i:012d}" for i in range(n)))
+                )
+            ).encode()
+        )
+        <= keypolicy.MAX_POLICY_BYTES
+    )
+    assert fits >= 400
