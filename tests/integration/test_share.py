@@ -288,3 +288,13 @@ def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, 
     retry = api.share(builder, image, [TARGET]).result  # running again finishes the job
     assert retry is not None and retry.status == "succeeded"
     assert [r.key.split(":")[0] for r in retry.results] == ["key-policy", "share-image"]
+
+
+def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: Settings) -> None:
+    key = sb.create_key(OWNER, REGION, alias="app")
+    image = sb.seed_image(OWNER, REGION, "app", kms_key=key)
+    accounts = [f"{n:012d}" for n in range(800_000_000_000, 800_000_000_700)]
+    sb.clear_calls()
+    with pytest.raises(PlanRefused, match="32768"):
+        api.share(builder, image, accounts)
+    assert mutating_calls(sb) == []
