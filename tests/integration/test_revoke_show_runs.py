@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -119,3 +120,22 @@ def test_sessions_assume_roles_with_external_id(sb: Sandbox, builder: Settings) 
     assert sts.get_caller_identity()["Arn"] == f"arn:aws:sts::{TARGET}:assumed-role/AmiShareRole/amishare"
     assert sessions.client("sts", account=TARGET) is sts  # one client per account, region and service
     assert sessions.client("ec2", "eu-west-1", account=TARGET) is not sessions.client("ec2", account=TARGET)
+
+
+def test_profile_from_the_shared_credentials_file(sb: Sandbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    creds = sb.credentials(OWNER)
+    (tmp_path / "credentials").write_text(
+        f"[builder]\naws_access_key_id = {creds['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {creds['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    (tmp_path / "config").write_text(f"[profile builder]\nregion = {REGION}\n")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AMISHARE_JOURNAL", str(tmp_path / "journal.sqlite3"))
+    settings = api.settings(profile="builder", endpoint_url=sb.endpoint_url, cwd=tmp_path)
+    assert settings.connection.region == REGION  # the profile's region
+    image = sb.seed_image(OWNER, REGION, "plain", kms_key=None)
+    result = api.share(settings, image, [TARGET]).result
+    assert result is not None and result.status == "succeeded"

@@ -9,31 +9,40 @@ from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, REGION2, Clients, error_of
 
 
-def test_rule_copies_are_pending_with_rising_progress_then_available(sb: Sandbox, aws: Clients) -> None:
-    sb.settings.copy_seconds_per_gib = 0.05  # 8 GiB: 0.4 s, 16 GiB: 0.8 s
-    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=None)
+def test_rule_copies_are_pending_with_rising_progress_then_available() -> None:
+    now = [1000.0]
+    with Sandbox(copy_seconds_per_gib=0.05, clock=lambda: now[0]) as sandbox:  # 8 GiB: 0.4 s, 16 GiB: 0.8 s
+        image = sandbox.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=None)
+        ec2 = sandbox.session(OWNER, REGION2).client("ec2")
+        copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
+
+        def states() -> tuple[str, dict[int, tuple[str, str]]]:
+            described = ec2.describe_images(ImageIds=[copy])["Images"][0]
+            ids = [m["Ebs"]["SnapshotId"] for m in described["BlockDeviceMappings"]]
+            snaps = ec2.describe_snapshots(SnapshotIds=ids)["Snapshots"]
+            return described["State"], {s["VolumeSize"]: (s["State"], s["Progress"]) for s in snaps}
+
+        assert states() == ("pending", {8: ("pending", "0%"), 16: ("pending", "0%")})
+        now[0] += 0.2
+        assert states() == ("pending", {8: ("pending", "50%"), 16: ("pending", "25%")})
+        now[0] += 0.2
+        assert states() == ("pending", {8: ("completed", "100%"), 16: ("pending", "50%")})
+        now[0] += 0.39
+        assert states()[0] == "pending"  # the image waits for its largest snapshot
+        now[0] += 0.01
+        assert states() == ("available", {8: ("completed", "100%"), 16: ("completed", "100%")})
+
+
+def test_rule_copies_take_real_time_when_no_clock_is_given(sb: Sandbox, aws: Clients) -> None:
+    sb.settings.copy_seconds_per_gib = 0.02
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
     ec2 = aws(OWNER, "ec2", REGION2)
     started = time.monotonic()
     copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
-    assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "pending"
-    snapshot_ids = [
-        m["Ebs"]["SnapshotId"] for m in ec2.describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"]
-    ]
-    seen: list[int] = []
-    while time.monotonic() - started < 5:
-        state = ec2.describe_images(ImageIds=[copy])["Images"][0]["State"]
-        big = next(s for s in ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"] if s["VolumeSize"] == 16)
-        seen.append(int(big["Progress"].rstrip("%")))
-        if state == "available":
-            break
-        assert big["State"] == "pending"
-        time.sleep(0.05)
-    elapsed = time.monotonic() - started
-    assert state == "available"
-    assert 0.75 <= elapsed < 3, elapsed  # the image waits for its largest snapshot (16 GiB x 0.05 s)
-    assert seen == sorted(seen) and seen[0] < 50 <= max(seen), seen
-    snapshots = ec2.describe_snapshots(SnapshotIds=snapshot_ids)["Snapshots"]
-    assert {(s["State"], s["Progress"]) for s in snapshots} == {("completed", "100%")}
+    while ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "pending" and time.monotonic() - started < 10:
+        time.sleep(0.02)
+    assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"
+    assert time.monotonic() - started >= 0.16
 
 
 def test_rule_a_pending_image_cannot_be_copied_yet(sb: Sandbox, aws: Clients) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
 from types import TracebackType
@@ -34,6 +36,7 @@ class Sandbox:
         ami_copy_limit: int | None = None,
         snapshot_copy_limit: int | None = None,
         block_public_access_default: str = "unblocked",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         compat.check_moto_version()
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
@@ -47,7 +50,7 @@ class Sandbox:
             settings.ami_copy_limit = ami_copy_limit
         if snapshot_copy_limit is not None:
             settings.snapshot_copy_limit = snapshot_copy_limit
-        self.world = World(settings)
+        self.world = World(settings, clock)  # clock: seconds, monotonic (tests may drive it)
         self._host, self._port = host, port
         self._server: Any = None
         self._thread: threading.Thread | None = None
