@@ -26,6 +26,11 @@ class ActionKind(StrEnum):
     UNSHARE_SNAPSHOTS = "UnshareSnapshots"
     SHARE_IMAGE = "ShareImage"
     UNSHARE_IMAGE = "UnshareImage"
+    STAGE_IMAGE = "StageImage"
+    UPDATE_KEY_ACCESS = "UpdateKeyAccess"
+    COPY_TO_DESTINATION = "CopyToDestination"
+    REVOKE_DESTINATION = "RevokeDestination"
+    DELETE_STAGING = "DeleteStaging"
 
 
 # The IAM actions each kind calls (least privilege is derived from this table).
@@ -47,9 +52,51 @@ PERMISSIONS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.UNSHARE_SNAPSHOTS: ("ec2:ModifySnapshotAttribute",),
     ActionKind.SHARE_IMAGE: ("ec2:ModifyImageAttribute",),
     ActionKind.UNSHARE_IMAGE: ("ec2:ModifyImageAttribute",),
+    ActionKind.STAGE_IMAGE: (
+        "ec2:CopyImage",
+        "ec2:CreateTags",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    ),
+    ActionKind.UPDATE_KEY_ACCESS: ("kms:GetKeyPolicy", "kms:PutKeyPolicy"),
+    ActionKind.COPY_TO_DESTINATION: (
+        "sts:AssumeRole",
+        "ec2:CopyImage",
+        "ec2:CreateTags",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKeyWithoutPlaintext",
+    ),
+    ActionKind.REVOKE_DESTINATION: (
+        "ec2:ModifyImageAttribute",
+        "ec2:ModifySnapshotAttribute",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+    ),
+    ActionKind.DELETE_STAGING: ("ec2:DescribeImages", "ec2:DeregisterImage", "ec2:DeleteSnapshot"),
 }
-ADDS = {ActionKind.REENCRYPT_IMAGE, ActionKind.CREATE_GRANT, ActionKind.SHARE_SNAPSHOTS, ActionKind.SHARE_IMAGE}
-REMOVES = {ActionKind.REVOKE_GRANT, ActionKind.UNSHARE_SNAPSHOTS, ActionKind.UNSHARE_IMAGE}
+# Kinds that mostly wait (for copies, or for a batch): they run outside the --max-parallel bound.
+WAITING_KINDS = {ActionKind.AWAIT_IMAGE, ActionKind.REVOKE_DESTINATION}
+ADDS = {
+    ActionKind.REENCRYPT_IMAGE,
+    ActionKind.CREATE_GRANT,
+    ActionKind.SHARE_SNAPSHOTS,
+    ActionKind.SHARE_IMAGE,
+    ActionKind.STAGE_IMAGE,
+    ActionKind.COPY_TO_DESTINATION,
+}
+REMOVES = {
+    ActionKind.REVOKE_GRANT,
+    ActionKind.UNSHARE_SNAPSHOTS,
+    ActionKind.UNSHARE_IMAGE,
+    ActionKind.REVOKE_DESTINATION,
+    ActionKind.DELETE_STAGING,
+}
 
 
 @dataclass(frozen=True)
@@ -60,7 +107,8 @@ class Action:
     region: str
     summary: str
     params: dict[str, Any] = field(default_factory=dict)
-    depends_on: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()  # must have succeeded
+    after: tuple[str, ...] = ()  # must have finished, whatever their outcome (clean-up, revocation)
 
     @property
     def permissions(self) -> tuple[str, ...]:
@@ -72,7 +120,7 @@ class Action:
             return "+"
         if self.kind in REMOVES:
             return "-"
-        return "~" if self.kind is ActionKind.PUT_KEY_POLICY else "…"
+        return "~" if self.kind in (ActionKind.PUT_KEY_POLICY, ActionKind.UPDATE_KEY_ACCESS) else "…"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +131,7 @@ class Action:
             "summary": self.summary,
             "params": self.params,
             "depends_on": list(self.depends_on),
+            "after": list(self.after),
             "permissions": list(self.permissions),
         }
 
@@ -96,6 +145,7 @@ class Action:
             summary=data["summary"],
             params=data["params"],
             depends_on=tuple(data["depends_on"]),
+            after=tuple(data.get("after", ())),
         )
 
 
@@ -108,7 +158,7 @@ def client_token(run_id: str, action_key: str) -> str:
 class Plan:
     """What a command will do: actions in dependency order, and what a reader should know."""
 
-    command: str  # "share" or "revoke"
+    command: str  # "share", "revoke" or "transfer"
     account: str
     region: str
     image_id: str
@@ -117,6 +167,7 @@ class Plan:
     subject: str  # the image that is shared: the image itself, a re-encrypted copy, or "@<action key>"
     notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)  # command-specific data (transfer: notification ...)
 
     @property
     def changes(self) -> bool:
@@ -131,6 +182,23 @@ class Plan:
     def permissions(self) -> tuple[str, ...]:
         return tuple(sorted({p for a in self.actions for p in a.permissions}))
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        from amishare.model import Target, TargetKind
+
+        return cls(
+            command=data["command"],
+            account=data["account"],
+            region=data["region"],
+            image_id=data["image_id"],
+            subject=data["subject"],
+            targets=tuple(Target(TargetKind(t["kind"]), t["value"], t.get("label", "")) for t in data["targets"]),
+            actions=tuple(Action.from_dict(a) for a in data["actions"]),
+            notes=tuple(data["notes"]),
+            warnings=tuple(data["warnings"]),
+            extra=data.get("extra", {}),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "command": self.command,
@@ -143,4 +211,5 @@ class Plan:
             "notes": list(self.notes),
             "warnings": list(self.warnings),
             "permissions": list(self.permissions()),
+            "extra": self.extra,
         }

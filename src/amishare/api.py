@@ -11,19 +11,24 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from amishare import config as config_file
-from amishare import gates, inputs, journal
+from amishare import gates, inputs, journal, render
 from amishare.actions import Plan
-from amishare.apply import Event, RunResult, apply, now_utc
-from amishare.aws.observe import observe
+from amishare.apply import ActionResult, Event, RunResult, apply, now_utc
+from amishare.aws import notify
+from amishare.aws.observe import Observer, observe
 from amishare.aws.runner import AwsRunner
-from amishare.aws.session import Connection, Sessions, default_region, known_regions
+from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.config import Config
-from amishare.errors import UsageError
+from amishare.errors import AmiShareError, UsageError
+from amishare.model import TargetKind
 from amishare.plan import ShareOptions, plan_revoke, plan_share
+from amishare.transfer import Destination, Party, TransferObservation, TransferRequest, plan_transfer
 
 Confirm = Callable[[Plan], bool]
+Poll = Callable[[str | None, str, list[dict[str, Any]]], None]  # (account, region, images described)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,8 @@ def settings(
 class Outcome:
     plan: Plan
     result: RunResult | None  # None: dry run, or declined
+    notified: tuple[str, ...] = ()  # what notifications were sent (transfer)
+    notify_error: str | None = None
 
     @property
     def applied(self) -> bool:
@@ -152,7 +159,14 @@ def revoke(
 
 
 def _run(
-    settings: Settings, sessions: Sessions, plan: Plan, dry_run: bool, confirm: Confirm | None, on_event: Event | None
+    settings: Settings,
+    sessions: Sessions,
+    plan: Plan,
+    dry_run: bool,
+    confirm: Confirm | None,
+    on_event: Event | None,
+    runner: AwsRunner | None = None,
+    max_parallel: int | None = None,
 ) -> Outcome:
     if dry_run or not plan.actions:
         return Outcome(plan, None)
@@ -162,15 +176,163 @@ def _run(
     try:
         result = apply(
             plan,
-            AwsRunner(sessions),
+            runner or AwsRunner(sessions),
             log,
             journal.new_run_id(now_utc()),
-            max_workers=settings.max_parallel,
+            max_workers=max_parallel or settings.max_parallel,
             on_event=on_event,
         )
     finally:
         log.close()
-    return Outcome(plan, result)
+    return _notify(sessions, Outcome(plan, result))
+
+
+def _notify(sessions: Sessions, outcome: Outcome) -> Outcome:
+    spec = outcome.plan.extra.get("notify") or {}
+    if outcome.result is None or not (spec.get("email") or spec.get("sns")):
+        return outcome
+    subject, body = render.notification(outcome.result)
+    try:
+        sent = notify.send(sessions, spec, subject, body)
+    except AmiShareError as exc:
+        return Outcome(outcome.plan, outcome.result, notify_error=str(exc))
+    return Outcome(outcome.plan, outcome.result, notified=tuple(sent))
+
+
+def _party(settings: Settings, value: str, caller: str | None, what: str) -> Party:
+    target = inputs.target(value, settings.config)
+    if target.kind is not TargetKind.ACCOUNT:
+        raise UsageError(f"{what} {value!r} must be an account (id or name from the config), not {target.kind.value}")
+    named = settings.config.account_by_id(target.value)
+    default_role = settings.config.defaults.role_name
+    if caller is not None and target.value == caller:
+        return Party(target.value, None, None, target.label)
+    role = (
+        named.role_arn(default_role)
+        if named
+        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
+    )
+    if role is None:
+        raise UsageError(
+            f'no role to assume in {what} account {target.value}: set role = "..." under '
+            f'[accounts.NAME] (with id = "{target.value}") or role_name under [defaults]'
+        )
+    return Party(target.value, role, named.external_id if named else None, target.label)
+
+
+def transfer(
+    settings: Settings,
+    image_id: str,
+    source: str,
+    destinations: Sequence[str],
+    *,
+    regions: Sequence[str] = (),
+    region: str | None = None,
+    dest_key: str | None = None,
+    allow_default_key: bool = False,
+    keep_share: bool = False,
+    keep_staging: bool = False,
+    notify_email: str | None = None,
+    ses_sender: str | None = None,
+    notify_sns: str | None = None,
+    max_parallel: int | None = None,
+    timeout: float = 24 * 3600,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_event: Event | None = None,
+    on_poll: Poll | None = None,
+) -> Outcome:
+    """Hand ``image_id`` over: each destination ends up owning a copy encrypted with its own key."""
+    inputs.image_id(image_id)
+    where = _region(settings, region)
+    known = known_regions()
+    wanted_regions = tuple(dict.fromkeys(inputs.region(r, known) for r in regions)) or (where,)
+    if dest_key:
+        inputs.key_ref(dest_key, "destination key")
+    if bool(notify_email) != bool(ses_sender):
+        raise UsageError("--notify-email needs --ses-sender (a verified SES identity), and the other way round")
+    for address in (notify_email, ses_sender):
+        if address and not inputs.EMAIL.match(address):
+            raise UsageError(f"{address!r} is not an email address")
+    if notify_sns and not inputs.SNS_ARN.match(notify_sns):
+        raise UsageError(f"{notify_sns!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
+    if timeout <= 0:
+        raise UsageError(f"--timeout {timeout}: must be positive")
+    if not destinations:
+        raise UsageError("no destination: name at least one with --to")
+    for value in (source, *destinations):  # validate every name before any call
+        inputs.target(value, settings.config)
+    sessions = settings.sessions()
+    caller = sessions.caller_account()
+    source_party = _party(settings, source, caller, "source")
+    dests = []
+    for value in dict.fromkeys(destinations):
+        party = _party(settings, value, None, "destination")
+        named = settings.config.account_by_id(party.account)
+        dests.append(
+            Destination(
+                party.account, party.role_arn, party.external_id, party.label, keys=dict(named.keys) if named else {}
+            )
+        )
+    if source_party.role_arn:
+        sessions.assume(RoleRef(source_party.account, source_party.role_arn, source_party.external_id))
+    who = None if source_party.role_arn is None else source_party.account
+    observer = Observer(sessions, where, who)
+    image = observer.image(image_id, source_party.account)
+    keys = {arn: observer.key(arn, source_party.account) for arn in image.key_arns}
+    share_keys = {}
+    for name in wanted_regions:
+        ref = settings.config.defaults.share_key_for(name)
+        if ref:
+            share_keys[name] = Observer(sessions, name, who).key(inputs.key_ref(ref, "share key"), source_party.account)
+    request = TransferRequest(
+        source=source_party,
+        destinations=tuple(dests),
+        regions=wanted_regions,
+        dest_key=dest_key,
+        allow_default_key=allow_default_key,
+        keep_share=keep_share,
+        keep_staging=keep_staging,
+        timeout=timeout,
+        notify_email=notify_email,
+        ses_sender=ses_sender,
+        notify_sns=notify_sns,
+    )
+    plan = plan_transfer(TransferObservation(caller, where, image, keys, share_keys), request)
+    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
+    return _run(settings, sessions, plan, dry_run, confirm, on_event, runner, max_parallel)
+
+
+def resume(
+    settings: Settings,
+    run_id: str,
+    *,
+    on_event: Event | None = None,
+    on_poll: Poll | None = None,
+    max_parallel: int | None = None,
+) -> Outcome:
+    """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone."""
+    log = settings.journal()
+    try:
+        record = log.run(run_id)
+        plan = Plan.from_dict(record.plan)
+        done = {
+            a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state == "succeeded"
+        }
+        sessions = settings.sessions()
+        timeout = max([float(a.params.get("timeout", 24 * 3600)) for a in plan.actions] or [24 * 3600])
+        result = apply(
+            plan,
+            AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll),
+            log,
+            run_id,
+            max_workers=max_parallel or settings.max_parallel,
+            on_event=on_event,
+            done=done,
+        )
+    finally:
+        log.close()
+    return _notify(sessions, Outcome(plan, result))
 
 
 def show(

@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from amishare.actions import Action, Plan
+from amishare.actions import WAITING_KINDS, Action, Plan
 from amishare.errors import AmiShareError
 from amishare.journal import Journal
 
@@ -104,13 +104,22 @@ def apply(
     max_workers: int = 8,
     on_event: Event | None = None,
     clock: Callable[[], dt.datetime] = now_utc,
+    done: dict[str, ActionResult] | None = None,
 ) -> RunResult:
-    """Run ``plan``: each action once its dependencies succeeded, at most ``max_workers`` at a time."""
-    journal.start(run_id, plan, clock())
-    results: dict[str, ActionResult] = {}
-    outputs: dict[str, dict[str, Any]] = {}
+    """Run ``plan``: each action once its dependencies succeeded (and its ``after`` actions finished).
+
+    API actions run at most ``max_workers`` at a time; actions that mostly wait (``WAITING_KINDS``)
+    run beside them. ``done`` holds the results of a previous attempt of the same run (resume):
+    those actions are not run again.
+    """
+    results: dict[str, ActionResult] = dict(done or {})
+    if done is None:
+        journal.start(run_id, plan, clock())
+    else:
+        journal.resume(run_id, [a.key for a in plan.actions if a.key not in results])
+    outputs: dict[str, dict[str, Any]] = {k: r.output for k, r in results.items() if r.state == "succeeded"}
     running: dict[Future[dict[str, Any]], Action] = {}
-    waiting = list(plan.actions)
+    waiting = [a for a in plan.actions if a.key not in results]
 
     def notify(action: Action, state: str, detail: str | None = None) -> None:
         if on_event is not None:
@@ -121,43 +130,49 @@ def apply(
         journal.action_finished(run_id, action, result.state, clock(), result.output, result.error)
         notify(action, result.state, result.error)
 
+    calls = ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="amishare")
+    waits = ThreadPoolExecutor(max_workers=512, thread_name_prefix="amishare-wait")
     try:
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="amishare") as pool:
-            while waiting or running:
-                for action in list(waiting):
-                    blocked = [d for d in action.depends_on if d in results and results[d].state != "succeeded"]
-                    if blocked:
-                        waiting.remove(action)
-                        finish(
-                            action, ActionResult(action.key, "skipped", error=f"skipped: {blocked[0]} did not succeed")
-                        )
-                    elif all(d in results for d in action.depends_on):
-                        waiting.remove(action)
-                        journal.action_started(run_id, action, clock())
-                        notify(action, "running")
-                        params = resolve(action.params, outputs)
-                        running[pool.submit(runner.run, action, params, run_id)] = action
-                if not running:
-                    if waiting and not any(all(d in results for d in a.depends_on) for a in waiting):
-                        for action in waiting:  # dependencies that are not in the plan: a planner bug
-                            finish(action, ActionResult(action.key, "skipped", error="skipped: unknown dependency"))
-                        waiting.clear()
-                    continue
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in done:
-                    action = running.pop(future)
-                    try:
-                        output = future.result()
-                    except AmiShareError as exc:
-                        finish(action, ActionResult(action.key, "failed", error=str(exc)))
-                    except Exception as exc:  # the per-action boundary: one failure must not stop the others
-                        finish(action, ActionResult(action.key, "failed", error=f"{type(exc).__name__}: {exc}"))
-                    else:
-                        outputs[action.key] = output
-                        finish(action, ActionResult(action.key, "succeeded", output=output))
+        while waiting or running:
+            progressed = False
+            for action in list(waiting):
+                blocked = [d for d in action.depends_on if d in results and results[d].state != "succeeded"]
+                if blocked:
+                    waiting.remove(action)
+                    finish(action, ActionResult(action.key, "skipped", error=f"skipped: {blocked[0]} did not succeed"))
+                    progressed = True
+                elif all(d in results for d in (*action.depends_on, *action.after)):
+                    waiting.remove(action)
+                    journal.action_started(run_id, action, clock())
+                    notify(action, "running")
+                    pool = waits if action.kind in WAITING_KINDS else calls
+                    running[pool.submit(runner.run, action, resolve(action.params, outputs), run_id)] = action
+                    progressed = True
+            if not running:
+                if waiting and not progressed:
+                    for action in waiting:  # dependencies that are not in the plan: a planner bug
+                        finish(action, ActionResult(action.key, "skipped", error="skipped: unknown dependency"))
+                    waiting.clear()
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in finished:
+                action = running.pop(future)
+                try:
+                    output = future.result()
+                except AmiShareError as exc:
+                    finish(action, ActionResult(action.key, "failed", error=str(exc)))
+                except Exception as exc:  # the per-action boundary: one failure must not stop the others
+                    finish(action, ActionResult(action.key, "failed", error=f"{type(exc).__name__}: {exc}"))
+                else:
+                    outputs[action.key] = output
+                    finish(action, ActionResult(action.key, "succeeded", output=output))
     except BaseException:
         journal.finish(run_id, "interrupted", clock())
+        calls.shutdown(wait=False, cancel_futures=True)
+        waits.shutdown(wait=False, cancel_futures=True)
         raise
+    calls.shutdown()
+    waits.shutdown()
     result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))
     journal.finish(run_id, result.status, clock())
     return result

@@ -17,6 +17,9 @@ KEY_REF = re.compile(
     r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)$"
 )
 
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+
 
 def image_id(value: str) -> str:
     if not IMAGE_ID.match(value):
@@ -86,3 +89,22 @@ def targets(values: Iterable[str], config: Config) -> tuple[Target, ...]:
         if item not in unique:
             unique.append(item)
     return tuple(unique)
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration(value: str) -> float:
+    """``90``, ``45s``, ``30m``, ``24h``, ``1d12h`` -> seconds."""
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text)
+        if not text or not match or not any(match.groups()):
+            raise UsageError(f"{value!r} is not a duration: write it like 90s, 30m, 24h or 1d12h")
+        days, hours, minutes, secs = (int(g or 0) for g in match.groups())
+        seconds = float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+    if seconds <= 0:
+        raise UsageError(f"duration {value!r} must be longer than zero")
+    return seconds

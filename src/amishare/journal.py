@@ -139,6 +139,12 @@ class Journal:
             self._execute("ROLLBACK")
             raise
 
+    def resume(self, run_id: str, keys: list[str]) -> None:
+        """Mark a run running again; its unfinished actions go back to pending."""
+        self._execute("UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,))
+        for key in keys:
+            self._execute("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
+
     def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
         self._execute(
             "UPDATE actions SET state='running', started_at=? WHERE run_id=? AND key=?",

@@ -23,6 +23,8 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 TAG_SOURCE_IMAGE = "amishare:source-image"
 TAG_RUN = "amishare:run"
 TAG_MANAGED = "amishare:managed"
+TAG_STAGING = "amishare:staging"
+TAG_SOURCE_ACCOUNT = "amishare:source-account"
 
 
 class TargetKind(StrEnum):

@@ -41,11 +41,11 @@ READ_PERMISSIONS = (
 class Observer:
     """Reads what the planner needs, as the caller, in one region."""
 
-    def __init__(self, sessions: Sessions, region: str) -> None:
+    def __init__(self, sessions: Sessions, region: str, account: str | None = None) -> None:
         self.sessions = sessions
         self.region = region
-        self.ec2 = sessions.client("ec2", region)
-        self.kms = sessions.client("kms", region)
+        self.ec2 = sessions.client("ec2", region, account)
+        self.kms = sessions.client("kms", region, account)
         self._keys: dict[str, KeyInfo] = {}
 
     def _call(self, client: Any, operation: str, **params: Any) -> Any:

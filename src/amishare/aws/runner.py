@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,10 +11,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amishare.actions import Action, client_token
-from amishare.aws.errors import translate
-from amishare.aws.session import Sessions
+from amishare.aws.batching import ImagePoller, Revoker, update_key_access
+from amishare.aws.errors import error_code, translate
+from amishare.aws.session import RoleRef, Sessions
 from amishare.errors import AwsError
-from amishare.model import TAG_RUN
+from amishare.model import TAG_RUN, TAG_STAGING
 
 MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4
 MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
@@ -24,77 +26,123 @@ def _batches(items: list[str], size: int) -> list[list[str]]:
 
 
 class AwsRunner:
-    """Performs actions as the plan's account; waits with backoff and an overall timeout."""
+    """Performs actions as their account (assuming the role an action names); waits in batches."""
 
     def __init__(
         self,
         sessions: Sessions,
         *,
-        wait_timeout: float = 3 * 3600,
-        poll_min: float = 0.5,
-        poll_max: float = 15.0,
+        wait_timeout: float = 24 * 3600,
+        poll_min: float = 0.2,
+        poll_max: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        revoke_window: float = 0.3,
+        on_poll: Callable[[str | None, str, list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.wait_timeout = wait_timeout
-        self.poll_min, self.poll_max = poll_min, poll_max
-        self.sleep, self.clock = sleep, clock
+        self.key_locks: dict[str, threading.Lock] = {}
+        self.poller = ImagePoller(
+            sessions, poll_min=poll_min, poll_max=poll_max, clock=clock, sleep=sleep, on_poll=on_poll
+        )
+        self.revoker = Revoker(sessions, window=revoke_window, sleep=sleep, key_locks=self.key_locks)
 
     def run(self, action: Action, params: dict[str, Any], run_id: str) -> dict[str, Any]:
+        for value in params.values():
+            if isinstance(value, str) and value.startswith("@"):
+                raise AwsError(f"{value[1:]} produced no image", operation=action.kind.value)
         handler = getattr(self, f"_{action.kind.name.lower()}")
         try:
             return dict(handler(action, params, run_id))
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, action.kind.value, action.account, action.region) from exc
 
+    def _who(self, action: Action) -> str | None:
+        """None for the caller's own credentials, else the account (its role assumed on first use)."""
+        if action.account == self.sessions.caller_account():
+            return None
+        role = action.params.get("role_arn")
+        if role:
+            self.sessions.assume(RoleRef(action.account, role, action.params.get("external_id")))
+        return action.account
+
     def _ec2(self, action: Action) -> Any:
-        return self.sessions.client("ec2", action.region)
+        return self.sessions.client("ec2", action.region, self._who(action))
 
     def _kms(self, action: Action) -> Any:
-        return self.sessions.client("kms", action.region)
+        return self.sessions.client("kms", action.region, self._who(action))
 
     # -------------------------------------------------------------- images
     def _reencrypt_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        return self._copy(action, {**p, "source_region": action.region}, run_id)
+
+    def _stage_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        return self._copy(action, p, run_id)
+
+    def _copy_to_destination(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        return self._copy(action, p, run_id)
+
+    def _copy(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
         tags = [{"Key": k, "Value": v} for k, v in sorted({**p["tags"], TAG_RUN: run_id}.items())]
-        response = self._ec2(action).copy_image(
-            SourceImageId=p["source_image"],
-            SourceRegion=action.region,
-            Name=p["name"],
-            Description=p["description"],
-            Encrypted=True,
-            KmsKeyId=p["kms_key"],
-            ClientToken=client_token(run_id, action.key),
-            TagSpecifications=[{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
-        )
-        return {"image_id": response["ImageId"]}
+        params: dict[str, Any] = {
+            "SourceImageId": p["source_image"],
+            "SourceRegion": p["source_region"],
+            "Name": p["name"],
+            "Description": p["description"],
+            "ClientToken": client_token(run_id, action.key),
+            "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+        }
+        if p.get("kms_key"):
+            params.update(Encrypted=True, KmsKeyId=p["kms_key"])
+        response = self._ec2(action).copy_image(**params)
+        return {"image_id": response["ImageId"], "kms_key": p.get("kms_key")}
 
     def _await_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        timeout = float(p.get("timeout", self.wait_timeout))
+        image = self.poller.wait(self._who(action), action.region, p["image"], timeout)
+        return {"image_id": p["image"], "state": image.get("State", "available")}
+
+    def _delete_staging(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        """Deregister a staging image and its snapshots, only when its tags prove this run made it."""
         ec2 = self._ec2(action)
-        deadline = self.clock() + self.wait_timeout
-        delay = self.poll_min
-        while True:
+        try:
             image = ec2.describe_images(ImageIds=[p["image"]])["Images"][0]
-            state = image.get("State")
-            if state == "available":
-                return {"image_id": p["image"], "state": state}
-            if state in ("failed", "invalid", "deregistered", "error"):
-                reason = image.get("StateReason", {}).get("Message", "no reason given")
-                raise AwsError(
-                    f"image {p['image']} is {state}: {reason}",
-                    operation="DescribeImages",
-                    account=action.account,
-                    region=action.region,
-                )
-            if self.clock() >= deadline:
-                raise AwsError(
-                    f"image {p['image']} still {state} after {self.wait_timeout:.0f} s",
-                    operation="DescribeImages",
-                    account=action.account,
-                    region=action.region,
-                )
-            self.sleep(delay)
-            delay = min(self.poll_max, delay * 1.5)
+        except ClientError as exc:
+            if error_code(exc) == "InvalidAMIID.NotFound":
+                return {"image_id": p["image"], "deleted": False, "reason": "already gone"}
+            raise
+        tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+        if tags.get(TAG_RUN) != run_id or tags.get(TAG_STAGING) != "true":
+            raise AwsError(
+                f"refusing to delete {p['image']}: its tags do not prove that run {run_id} made it "
+                f"({TAG_RUN}={tags.get(TAG_RUN)}, {TAG_STAGING}={tags.get(TAG_STAGING)})",
+                operation="DeregisterImage",
+                account=action.account,
+                region=action.region,
+            )
+        result = ec2.deregister_image(ImageId=p["image"], DeleteAssociatedSnapshots=True)
+        return {
+            "image_id": p["image"],
+            "deleted": True,
+            "snapshots": [r["SnapshotId"] for r in result.get("DeleteSnapshotResults", [])],
+        }
+
+    def _update_key_access(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        changed = update_key_access(
+            self.sessions,
+            self._who(action),
+            action.region,
+            p["key"],
+            add=p.get("add", []),
+            remove=p.get("remove", []),
+            locks=self.key_locks,
+        )
+        return {"key": p["key"], "changed": changed}
+
+    def _revoke_destination(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
+        self.revoker.revoke(self._who(action), action.region, p["image"], p.get("key"), p["target"])
+        return {"image_id": p["image"], "revoked": p["target"]}
 
     def _share_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
         return self._modify_image(action, p, "Add")

@@ -11,6 +11,7 @@ from amishare.cli.demo import demo
 from amishare.cli.runs import runs
 from amishare.cli.sandbox import sandbox
 from amishare.cli.share import revoke, share, show
+from amishare.cli.transfer import resume, transfer
 from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 
@@ -39,7 +40,7 @@ def cli() -> None:
     """
 
 
-for command in (share, revoke, show, runs, demo, sandbox):
+for command in (share, revoke, show, transfer, resume, runs, demo, sandbox):
     cli.add_command(command)
 
 

@@ -1,0 +1,268 @@
+"""Batched waiting and revoking: one API call serves every action waiting on the same account and region.
+
+``ImagePoller``: actions waiting for images call ``wait``; one thread per (account, region) polls
+``DescribeImages`` for ALL pending ids of that account and region at each tick (AWS-RULES.md
+section 4: never one call per image), with a backoff that follows the age of the copies (a
+copy of seconds is checked often, a copy of hours every ``poll_max`` seconds), no 10-minute cap,
+and an overall timeout.
+
+``Revoker``: destinations whose copies are done call ``revoke``; requests arriving within a short
+window are served by one ``ModifyImageAttribute``, one ``ModifySnapshotAttribute`` per snapshot
+(at most 500 accounts each) and one key policy update, per staging image.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from amishare import keypolicy
+from amishare.aws.errors import error_code, translate
+from amishare.aws.session import Sessions
+from amishare.errors import AmiShareError, AwsError
+
+_MISSING = re.compile(r"ami-[0-9a-f]+")
+FAILED_STATES = ("failed", "invalid", "deregistered", "error", "disabled")
+
+
+@dataclass
+class _Waiter:
+    image_id: str
+    registered: float
+    deadline: float
+    done: threading.Event = field(default_factory=threading.Event)
+    image: dict[str, Any] | None = None
+    error: AmiShareError | None = None
+
+
+class ImagePoller:
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        poll_min: float = 0.2,
+        poll_max: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        on_poll: Callable[[str | None, str, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.poll_min, self.poll_max = poll_min, poll_max
+        self.clock, self.sleep = clock, sleep
+        self.on_poll = on_poll
+        self._lock = threading.Lock()
+        self._waiters: dict[tuple[str | None, str], list[_Waiter]] = {}
+        self._threads: dict[tuple[str | None, str], threading.Thread] = {}
+
+    def wait(self, account: str | None, region: str, image_id: str, timeout: float) -> dict[str, Any]:
+        """Block until ``image_id`` is available (its description) or failed / timed out (``AwsError``)."""
+        now = self.clock()
+        waiter = _Waiter(image_id, now, now + timeout)
+        key = (account, region)
+        with self._lock:
+            self._waiters.setdefault(key, []).append(waiter)
+            if key not in self._threads or not self._threads[key].is_alive():
+                thread = threading.Thread(
+                    target=self._loop, args=(key,), daemon=True, name=f"amishare-poll-{account}-{region}"
+                )
+                self._threads[key] = thread
+                thread.start()
+        waiter.done.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        assert waiter.image is not None
+        return waiter.image
+
+    def _loop(self, key: tuple[str | None, str]) -> None:
+        account, region = key
+        while True:
+            with self._lock:
+                pending = list(self._waiters.get(key, []))
+                if not pending:
+                    self._threads.pop(key, None)
+                    return
+            try:
+                self._tick(account, region, pending)
+            except AmiShareError as exc:
+                self._settle(key, pending, error=exc)
+                continue
+            with self._lock:
+                pending = list(self._waiters.get(key, []))
+            if pending:
+                oldest = min(w.registered for w in pending)
+                self.sleep(min(self.poll_max, max(self.poll_min, 0.1 * (self.clock() - oldest))))
+
+    def _tick(self, account: str | None, region: str, pending: list[_Waiter]) -> None:
+        ids = sorted({w.image_id for w in pending})
+        ec2 = self.sessions.client("ec2", region, account)
+        try:
+            images = ec2.describe_images(ImageIds=ids)["Images"]
+        except ClientError as exc:
+            if error_code(exc) != "InvalidAMIID.NotFound":
+                raise translate(exc, "DescribeImages", account, region) from exc
+            missing = set(_MISSING.findall(exc.response["Error"].get("Message", ""))) or set(ids)
+            gone = [w for w in pending if w.image_id in missing]
+            self._settle(
+                (account, region),
+                gone,
+                error=AwsError(
+                    f"image {gone[0].image_id if gone else ids[0]} no longer exists",
+                    operation="DescribeImages",
+                    code="InvalidAMIID.NotFound",
+                    account=account,
+                    region=region,
+                ),
+            )
+            return
+        except BotoCoreError as exc:
+            raise translate(exc, "DescribeImages", account, region) from exc
+        if self.on_poll is not None:
+            self.on_poll(account, region, images)
+        by_id = {i["ImageId"]: i for i in images}
+        now = self.clock()
+        for waiter in pending:
+            image = by_id.get(waiter.image_id)
+            state = image.get("State") if image else None
+            if image is not None and state == "available":
+                self._settle((account, region), [waiter], image=image)
+            elif image is not None and state in FAILED_STATES:
+                reason = image.get("StateReason", {}).get("Message", "no reason given")
+                self._settle(
+                    (account, region),
+                    [waiter],
+                    error=AwsError(
+                        f"copy {waiter.image_id} {state}: {reason}",
+                        operation="CopyImage",
+                        account=account,
+                        region=region,
+                    ),
+                )
+            elif now >= waiter.deadline:
+                self._settle(
+                    (account, region),
+                    [waiter],
+                    error=AwsError(
+                        f"image {waiter.image_id} still {state} at the timeout",
+                        operation="DescribeImages",
+                        account=account,
+                        region=region,
+                    ),
+                )
+
+    def _settle(
+        self,
+        key: tuple[str | None, str],
+        waiters: list[_Waiter],
+        *,
+        image: dict[str, Any] | None = None,
+        error: AmiShareError | None = None,
+    ) -> None:
+        with self._lock:
+            for waiter in waiters:
+                if waiter in self._waiters.get(key, []):
+                    self._waiters[key].remove(waiter)
+                waiter.image, waiter.error = image, error
+                waiter.done.set()
+
+
+@dataclass
+class _Revocation:
+    account: str
+    done: threading.Event = field(default_factory=threading.Event)
+    error: AmiShareError | None = None
+
+
+class Revoker:
+    """Batches the revocation of destinations' access to one staging image."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        window: float = 0.3,
+        sleep: Callable[[float], None] = time.sleep,
+        key_locks: dict[str, threading.Lock] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.window = window
+        self.sleep = sleep
+        self._lock = threading.Lock()
+        self._queues: dict[tuple[str | None, str, str, str | None], list[_Revocation]] = {}
+        self.key_locks = key_locks if key_locks is not None else {}
+
+    def revoke(self, account: str | None, region: str, image_id: str, key_arn: str | None, target: str) -> None:
+        request = _Revocation(target)
+        batch_key = (account, region, image_id, key_arn)
+        with self._lock:
+            queue = self._queues.setdefault(batch_key, [])
+            queue.append(request)
+            leader = len(queue) == 1
+        if leader:
+            self.sleep(self.window)
+            with self._lock:
+                batch = self._queues.pop(batch_key)
+            try:
+                self._flush(account, region, image_id, key_arn, sorted({r.account for r in batch}))
+            except AmiShareError as exc:
+                for item in batch:
+                    item.error = exc
+            except (ClientError, BotoCoreError) as exc:
+                error = translate(exc, "RevokeDestination", account, region)
+                for item in batch:
+                    item.error = error
+            for item in batch:
+                item.done.set()
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+
+    def _flush(self, account: str | None, region: str, image_id: str, key_arn: str | None, targets: list[str]) -> None:
+        ec2 = self.sessions.client("ec2", region, account)
+        try:
+            image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        except ClientError as exc:
+            if error_code(exc) == "InvalidAMIID.NotFound":
+                return  # already deregistered: nobody can use it any more
+            raise
+        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"UserId": t} for t in targets]})
+        for mapping in image.get("BlockDeviceMappings", []):
+            snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+            for start in range(0, len(targets), 500) if snapshot else ():
+                ec2.modify_snapshot_attribute(
+                    SnapshotId=snapshot,
+                    Attribute="createVolumePermission",
+                    OperationType="remove",
+                    UserIds=targets[start : start + 500],
+                )
+        if key_arn:
+            update_key_access(self.sessions, account, region, key_arn, remove=targets, locks=self.key_locks)
+
+
+def update_key_access(
+    sessions: Sessions,
+    account: str | None,
+    region: str,
+    key_arn: str,
+    *,
+    add: Sequence[str] = (),
+    remove: Sequence[str] = (),
+    locks: dict[str, threading.Lock],
+) -> bool:
+    """Read the key policy, add or remove accounts in amishare's statements, write it back (one writer per key)."""
+    lock = locks.setdefault(key_arn, threading.Lock())
+    kms = sessions.client("kms", region, account)
+    with lock:
+        current = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        updated = keypolicy.with_access(current, region, keypolicy.KeyAccess(accounts=frozenset(add)))
+        updated = keypolicy.without_access(updated, region, keypolicy.KeyAccess(accounts=frozenset(remove)))
+        if updated == current:
+            return False
+        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=keypolicy.check_size(updated))
+        return True
