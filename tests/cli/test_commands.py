@@ -75,6 +75,7 @@ def test_json_output_is_stable_and_documented(sb: Sandbox, run: Any) -> None:
         "summary",
         "params",
         "depends_on",
+        "after",
         "permissions",
     }
     applied = run("share", image, "--to", "dev", "--yes", "--output", "json")
