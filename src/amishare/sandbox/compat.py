@@ -82,3 +82,27 @@ def reset_moto() -> None:
     from moto.moto_api._internal.models import moto_api_backend
 
     moto_api_backend.reset()
+
+
+def sent_emails(account: str, region: str) -> list[dict[str, Any]]:
+    """Emails moto's SES accepted for ``account`` in ``region``."""
+    from moto.ses.models import ses_backends
+
+    return [
+        {
+            "source": m.source,
+            "subject": getattr(m, "subject", ""),
+            "body": getattr(m, "body", ""),
+            "destinations": getattr(m, "destinations", {}),
+        }
+        for m in ses_backends[account][region].sent_messages
+    ]
+
+
+def published(topic_arn: str) -> list[dict[str, Any]]:
+    """Messages moto's SNS accepted for a topic."""
+    from moto.sns.models import sns_backends
+
+    _, _, _, region, account, _ = topic_arn.split(":", 5)
+    topic = sns_backends[account][region].topics.get(topic_arn)
+    return [{"message_id": n[0], "message": n[1], "subject": n[2]} for n in (topic.sent_notifications if topic else [])]

@@ -231,6 +231,18 @@ class Sandbox:
                 found = kms.find_key(self.world, account, region, key)
                 self.world.default_key[(account, region)] = found.arn if found else key
 
+    def verify_email(self, account: str, region: str, address: str) -> None:
+        """Verify an SES identity (moto's SES sends only from verified identities, as SES does)."""
+        self.session(account, region).client("ses").verify_email_identity(EmailAddress=address)
+
+    def sent_emails(self, account: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+        """Emails sent through SES by ``account`` in ``region``: source, subject, body, destinations."""
+        return compat.sent_emails(_account(account), region)
+
+    def published(self, topic_arn: str) -> list[dict[str, Any]]:
+        """Messages published to an SNS topic: message_id, message, subject."""
+        return compat.published(topic_arn)
+
     # --------------------------------------------------------------- inspection
     def calls(self) -> list[Call]:
         """Every request served so far: account, region, service, action, mutating, status."""

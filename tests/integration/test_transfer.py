@@ -1,0 +1,166 @@
+"""transfer: share -> copy -> re-encrypt -> revoke into several accounts and regions, through the sandbox,
+with copies that take time (AWS-RULES.md sections 2 to 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amishare import api, keypolicy
+from amishare.model import TAG_RUN, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_STAGING
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
+
+THIRD = "555555555555"
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with Sandbox(copy_seconds_per_gib=0.02) as sb:  # a 16 GiB snapshot copies in 0.32 s
+        sb.reset()
+        for region in (REGION, REGION2):
+            sb.create_key(OWNER, region, alias="amishare-share")
+        for account in (TARGET, OTHER, THIRD):
+            sb.create_role(account, "AmiShareRole", trusted_account=OWNER, external_id="fleet-1")
+            for region in (REGION, REGION2):
+                sb.create_key(account, region, alias="mine")
+        image = sb.seed_image(
+            OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs", tags={"team": "platform"}
+        )
+        (tmp_path / "amishare.toml").write_text(
+            "[defaults]\n"
+            f'region = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'
+            + "".join(
+                f'[accounts.{name}]\nid = "{account}"\nexternal_id = "fleet-1"\n'
+                f'keys = {{ {REGION} = "alias/mine", {REGION2} = "alias/mine" }}\n'
+                for name, account in (("dev", TARGET), ("qa", OTHER), ("prod", THIRD))
+            )
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        yield sb, image, api.settings(cwd=tmp_path)
+
+
+def _owned(sb: Sandbox, account: str, region: str, **filters: Any) -> list[dict[str, Any]]:
+    return list(sb.session(account, region).client("ec2").describe_images(Owners=["self"], **filters)["Images"])
+
+
+def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) -> None:
+    sb, image, settings = fleet
+    outcome = api.transfer(settings, image, OWNER, ["dev", "qa", "prod"], regions=[REGION, REGION2])
+    result = outcome.result
+    assert result is not None
+    assert result.status == "succeeded", [(r.key, r.error) for r in result.results if r.error]
+    for account in (TARGET, OTHER, THIRD):
+        for region in (REGION, REGION2):
+            (copy,) = _owned(sb, account, region)
+            mine = sb.session(account, region).client("kms").describe_key(KeyId="alias/mine")["KeyMetadata"]["Arn"]
+            assert {m["Ebs"]["KmsKeyId"] for m in copy["BlockDeviceMappings"]} == {mine}
+            tags = {t["Key"]: t["Value"] for t in copy["Tags"]}
+            assert tags[TAG_SOURCE_ACCOUNT] == OWNER
+            assert tags[TAG_SOURCE_IMAGE] == image
+            assert tags[TAG_RUN] == result.run_id
+            assert tags["team"] == "platform"  # the image's own tags, read in the source account
+    for region in (REGION, REGION2):  # staging copies and their snapshots are gone
+        assert _owned(sb, OWNER, region, Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}]) == []
+        snapshots = sb.session(OWNER, region).client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        assert all(s.get("Tags") is None or TAG_STAGING not in {t["Key"] for t in s["Tags"]} for s in snapshots)
+        kms = sb.session(OWNER, region).client("kms")
+        policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
+        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # the statements it added are gone
+    assert len(_owned(sb, OWNER, REGION)) == 1  # the original image is untouched
+
+
+def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
+    sb, image, settings = fleet
+    sb.create_key("666666666666", REGION, alias="mine")  # an account with no role for amishare
+    bad_key = "arn:aws:kms:us-east-1:555555555555:alias/does-not-exist"
+    outcome = api.transfer(settings, image, OWNER, ["dev", "666666666666"], regions=[REGION], allow_default_key=True)
+    result = outcome.result
+    assert result is not None and result.status == "partial"
+    from amishare import render
+
+    rows = {r["account"]: r for r in render.destination_rows(result)}
+    assert rows[TARGET]["state"] == "available" and rows[TARGET]["image_id"]
+    assert rows["666666666666"]["state"] == "failed"
+    assert "AssumeRole" in rows["666666666666"]["error"] and "create the role" in rows["666666666666"]["fix"]
+    assert len(_owned(sb, TARGET, REGION)) == 1
+    # an unusable destination key fails that copy asynchronously, with the state reason
+    outcome = api.transfer(settings, image, OWNER, ["prod"], regions=[REGION], dest_key=bad_key)
+    assert outcome.result is not None and outcome.result.status == "partial"
+    (row,) = render.destination_rows(outcome.result)
+    assert "Given key ID is not accessible" in row["error"]
+    assert "key policy" in row["fix"]
+
+
+def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None:
+    sb, image, settings = fleet
+    ticks: list[tuple[str | None, str, int]] = []
+    sb.clear_calls()
+    outcome = api.transfer(
+        settings,
+        image,
+        OWNER,
+        ["dev", "qa", "prod"],
+        regions=[REGION, REGION2],
+        on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
+    )
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    for account in (TARGET, OTHER, THIRD):  # destinations describe images only through the batched poller
+        for region in (REGION, REGION2):
+            calls = [
+                c for c in sb.calls() if c.action == "DescribeImages" and (c.account, c.region) == (account, region)
+            ]
+            assert len(calls) == sum(1 for t in ticks if t[:2] == (account, region)) >= 1
+    staging_ticks = [t for t in ticks if t[0] is None]
+    assert staging_ticks and all(n == 1 for *_, n in staging_ticks)  # one staging copy per region
+    copies = [c for c in sb.calls() if c.action == "CopyImage"]
+    assert len(copies) == 2 + 3 * 2  # two staging copies, one copy per destination and region
+
+
+def test_notifications_by_email_and_sns(fleet: Any) -> None:
+    sb, image, settings = fleet
+    sb.verify_email(OWNER, REGION, "images@example.com")
+    topic = sb.session(OWNER, REGION).client("sns").create_topic(Name="ami-transfers")["TopicArn"]
+    outcome = api.transfer(
+        settings,
+        image,
+        OWNER,
+        ["dev"],
+        regions=[REGION],
+        notify_email="team@example.com",
+        ses_sender="images@example.com",
+        notify_sns=topic,
+    )
+    assert outcome.notify_error is None
+    assert len(outcome.notified) == 2
+    (email,) = sb.sent_emails(OWNER, REGION)
+    assert email["destinations"]["ToAddresses"] == ["team@example.com"]
+    assert image in email["subject"] and TARGET in email["body"]
+    copy = _owned(sb, TARGET, REGION)[0]["ImageId"]
+    assert copy in email["body"]
+    (message,) = sb.published(topic)
+    assert copy in message["message"] and "succeeded" in message["subject"]
+
+
+def test_dry_run_and_refusals(fleet: Any) -> None:
+    sb, image, settings = fleet
+    sb.clear_calls()
+    planned = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], dry_run=True)
+    assert planned.result is None
+    kinds = [a.kind.value for a in planned.plan.actions]
+    assert kinds.count("StageImage") == 2 and kinds.count("CopyToDestination") == 4
+    assert [c for c in sb.calls() if c.mutating] == []
+    from amishare.errors import PlanRefused, UsageError
+
+    with pytest.raises(PlanRefused, match="default EBS key"):
+        api.transfer(settings, image, OWNER, ["222222222223"], regions=[REGION])
+    with pytest.raises(PlanRefused, match="source"):
+        api.transfer(settings, image, OWNER, [OWNER], regions=[REGION], allow_default_key=True)
+    with pytest.raises(UsageError, match="ses-sender"):
+        api.transfer(settings, image, OWNER, ["dev"], notify_email="a@example.com")
