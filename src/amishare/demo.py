@@ -12,9 +12,12 @@ if TYPE_CHECKING:
     from amishare.sandbox import Sandbox
 
 BUILDER = "111111111111"
-CONSUMERS = ("222222222222", "333333333333")
+CONSUMERS = ("222222222222", "333333333333", "555555555555")
 OUTSIDER = "444444444444"
 REGION = "us-east-1"
+REGIONS = ("us-east-1", "eu-west-1")
+ROLE_NAME = "AmiShareRole"  # the role amishare assumes in each consumer (trusts the builder)
+EXTERNAL_ID = "amishare-demo"
 SHARE_KEY_ALIAS = "alias/amishare-share"
 CONSUMER_KEY_ALIAS = "alias/consumer-amis"
 
@@ -37,11 +40,36 @@ class DemoWorld:
         return (self.builder, *self.consumers, self.outsider)
 
 
+def config_text(endpoint_url: str, journal: str) -> str:
+    """An ``amishare.toml`` for the demo world (what a user would write for these accounts)."""
+    keys = ", ".join(f'{region} = "{CONSUMER_KEY_ALIAS}"' for region in REGIONS)
+    lines = [
+        "[defaults]",
+        f'region = "{REGION}"',
+        f'share_key = "{SHARE_KEY_ALIAS}"',
+        f'role_name = "{ROLE_NAME}"',
+        f'endpoint_url = "{endpoint_url}"',
+        f'journal = "{journal}"',
+    ]
+    for number, account in enumerate(CONSUMERS, 1):
+        lines += [
+            f"[accounts.consumer-{number}]",
+            f'id = "{account}"',
+            f'external_id = "{EXTERNAL_ID}"',
+            f"keys = {{ {keys} }}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def seed(sandbox: Sandbox) -> DemoWorld:
     """Seed the demo: the golden image is encrypted with ``aws/ebs``, so it cannot be shared as is."""
-    share_key = sandbox.create_key(
-        BUILDER, REGION, alias=SHARE_KEY_ALIAS, description="amishare: re-encrypts images before sharing"
-    )
+    share_keys = {
+        region: sandbox.create_key(
+            BUILDER, region, alias=SHARE_KEY_ALIAS, description="amishare: re-encrypts images before sharing"
+        )
+        for region in REGIONS
+    }
+    share_key = share_keys[REGION]
     golden = sandbox.seed_image(
         BUILDER,
         REGION,
@@ -52,7 +80,10 @@ def seed(sandbox: Sandbox) -> DemoWorld:
         tags={"team": "platform", "os": "al2023"},
     )
     for consumer in (*CONSUMERS, OUTSIDER):
-        sandbox.create_key(consumer, REGION, alias=CONSUMER_KEY_ALIAS, description="receives copies of shared images")
+        for region in REGIONS:
+            sandbox.create_key(consumer, region, alias=CONSUMER_KEY_ALIAS, description="receives copies of images")
+    for consumer in CONSUMERS:
+        sandbox.create_role(consumer, ROLE_NAME, trusted_account=BUILDER, external_id=EXTERNAL_ID)
     org_arn, ou_arns = sandbox.create_organization(BUILDER, {"workloads/dev": list(CONSUMERS)})
     return DemoWorld(
         region=REGION,

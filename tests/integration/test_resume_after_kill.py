@@ -1,0 +1,166 @@
+"""A transfer killed with SIGKILL at several points, then resumed, ends as an uninterrupted one:
+no duplicate copies, no orphaned staging images or snapshots, no forgotten revocations."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from amishare import demo, keypolicy
+from amishare.model import TAG_STAGING
+
+Rows = dict[str, str]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """``amishare sandbox serve`` in a process of its own (the transfer is killed, not the AWS)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amishare", "sandbox", "serve", "--copy-seconds-per-gib", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    endpoint = process.stdout.readline().split(" ", 1)[1].strip()
+    golden = ""
+    while not golden:
+        line = process.stdout.readline()
+        assert line, "sandbox serve ended early"
+        if line.startswith("golden image "):
+            golden = line.split()[2]
+    try:
+        yield endpoint, golden
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _env(endpoint: str) -> dict[str, str]:
+    account = demo.BUILDER
+    return {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": f"AKIA{account}SBOX",
+        "AWS_SECRET_ACCESS_KEY": f"sandbox-secret-{account}",
+        "AWS_ENDPOINT_URL": endpoint,
+    }
+
+
+def _actions(journal: Path) -> Rows:
+    if not journal.exists():
+        return {}
+    try:
+        with sqlite3.connect(journal, timeout=1) as db:
+            return dict(db.execute("SELECT key, state FROM actions").fetchall())
+    except sqlite3.Error:
+        return {}
+
+
+def _client(endpoint: str, account: str, region: str, service: str) -> Any:
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=endpoint,
+        aws_access_key_id=f"AKIA{account}SBOX",
+        aws_secret_access_key="x",
+    )
+
+
+STAGING_STARTED: Callable[[Rows], bool] = lambda rows: any(  # noqa: E731
+    k.startswith("stage:") and s in ("running", "succeeded") for k, s in rows.items()
+)
+SOME_COPIES_DONE: Callable[[Rows], bool] = lambda rows: any(  # noqa: E731
+    k.startswith("await:") and s == "succeeded" for k, s in rows.items()
+)
+SOME_REVOKED: Callable[[Rows], bool] = lambda rows: any(  # noqa: E731
+    k.startswith("revoke:") and s == "succeeded" for k, s in rows.items()
+)
+
+
+@pytest.mark.parametrize(
+    "kill_when",
+    [STAGING_STARTED, SOME_COPIES_DONE, SOME_REVOKED],
+    ids=["while-staging", "after-some-copies", "after-some-revocations"],
+)
+def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
+    served: tuple[str, str], tmp_path: Path, kill_when: Callable[[Rows], bool]
+) -> None:
+    endpoint, golden = served
+    journal = tmp_path / "journal.sqlite3"
+    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
+    command = [
+        sys.executable,
+        "-m",
+        "amishare",
+        "transfer",
+        golden,
+        "--from",
+        demo.BUILDER,
+        "--to",
+        "consumer-1",
+        "--to",
+        "consumer-2",
+        "--to",
+        "consumer-3",
+        "--regions",
+        ",".join(demo.REGIONS),
+        "--yes",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not kill_when(_actions(journal)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, f"the run ended before the kill point: {process.communicate()}"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    rows = _actions(journal)
+    assert not all(s == "succeeded" for s in rows.values())  # really interrupted
+    with sqlite3.connect(journal) as db:
+        ((run_id, status),) = db.execute("SELECT run_id, status FROM runs").fetchall()
+    assert status == "running"  # nobody could record the end
+    resumed = subprocess.run(
+        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert set(_actions(journal).values()) == {"succeeded"}
+    for consumer in demo.CONSUMERS:
+        for region in demo.REGIONS:
+            images = _client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]
+            assert len(images) == 1, (consumer, region, images)  # no duplicate copy
+            assert images[0]["State"] == "available"
+    for region in demo.REGIONS:
+        ec2 = _client(endpoint, demo.BUILDER, region, "ec2")
+        staging = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
+        assert staging["Images"] == []  # no orphaned staging image
+        snapshots = ec2.describe_snapshots(
+            OwnerIds=["self"], Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}]
+        )["Snapshots"]
+        assert snapshots == []  # nor its snapshots
+        policy = json.loads(
+            _client(endpoint, demo.BUILDER, region, "kms").get_key_policy(
+                KeyId=demo.SHARE_KEY_ALIAS, PolicyName="default"
+            )["Policy"]
+        )
+        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no forgotten revocation
