@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,11 +173,13 @@ def _run(
         return Outcome(plan, None)
     if confirm is not None and not confirm(plan):
         return Outcome(plan, None)
+    runner = runner or AwsRunner(sessions)
+    runner.prepare(plan.actions)
     log = settings.journal()
     try:
         result = apply(
             plan,
-            runner or AwsRunner(sessions),
+            runner,
             log,
             journal.new_run_id(now_utc()),
             max_workers=max_parallel or settings.max_parallel,
@@ -274,17 +277,21 @@ def transfer(
                 party.account, party.role_arn, party.external_id, party.label, keys=dict(named.keys) if named else {}
             )
         )
+    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
     if source_party.role_arn:
         sessions.assume(RoleRef(source_party.account, source_party.role_arn, source_party.external_id))
     who = None if source_party.role_arn is None else source_party.account
     observer = Observer(sessions, where, who)
     image = observer.image(image_id, source_party.account)
     keys = {arn: observer.key(arn, source_party.account) for arn in image.key_arns}
-    share_keys = {}
-    for name in wanted_regions:
-        ref = settings.config.defaults.share_key_for(name)
-        if ref:
-            share_keys[name] = Observer(sessions, name, who).key(inputs.key_ref(ref, "share key"), source_party.account)
+    refs = {name: settings.config.defaults.share_key_for(name) for name in wanted_regions}
+    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:  # one region's keys per thread
+        found = {
+            name: pool.submit(Observer(sessions, name, who).key, inputs.key_ref(ref, "share key"), source_party.account)
+            for name, ref in refs.items()
+            if ref
+        }
+    share_keys = {name: future.result() for name, future in found.items()}
     request = TransferRequest(
         source=source_party,
         destinations=tuple(dests),
@@ -299,7 +306,6 @@ def transfer(
         notify_sns=notify_sns,
     )
     plan = plan_transfer(TransferObservation(caller, where, image, keys, share_keys), request)
-    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
     return _run(settings, sessions, plan, dry_run, confirm, on_event, runner, max_parallel)
 
 
@@ -321,9 +327,11 @@ def resume(
         }
         sessions = settings.sessions()
         timeout = max([float(a.params.get("timeout", 24 * 3600)) for a in plan.actions] or [24 * 3600])
+        runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
+        runner.prepare(a for a in plan.actions if a.key not in done)
         result = apply(
             plan,
-            AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll),
+            runner,
             log,
             run_id,
             max_workers=max_parallel or settings.max_parallel,

@@ -258,7 +258,6 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                     )
                 )
         if staged and not request.keep_staging and not request.keep_share:
-            revokes = [f"revoke:{d.account}:{region}" for d in request.destinations]
             actions.append(
                 Action(
                     key=f"delete-staging:{region}",
@@ -268,7 +267,7 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                     summary=f"delete the staging copy in {region} and its snapshots",
                     params={"image": subject, **source_params},
                     depends_on=(f"stage:{region}",),
-                    after=(*waits, *revokes),
+                    after=tuple(waits),  # revocations of a deleted image are moot (their key access still goes)
                 )
             )
     if request.keep_share:

@@ -186,7 +186,7 @@ class Revoker:
         self,
         sessions: Sessions,
         *,
-        window: float = 0.3,
+        window: float = 0.15,
         sleep: Callable[[float], None] = time.sleep,
         key_locks: dict[str, threading.Lock] | None = None,
     ) -> None:
@@ -227,20 +227,20 @@ class Revoker:
         ec2 = self.sessions.client("ec2", region, account)
         try:
             image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+            ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"UserId": t} for t in targets]})
+            for mapping in image.get("BlockDeviceMappings", []):
+                snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+                for start in range(0, len(targets), 500) if snapshot else ():
+                    ec2.modify_snapshot_attribute(
+                        SnapshotId=snapshot,
+                        Attribute="createVolumePermission",
+                        OperationType="remove",
+                        UserIds=targets[start : start + 500],
+                    )
         except ClientError as exc:
-            if error_code(exc) == "InvalidAMIID.NotFound":
-                return  # already deregistered: nobody can use it any more
-            raise
-        ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Remove": [{"UserId": t} for t in targets]})
-        for mapping in image.get("BlockDeviceMappings", []):
-            snapshot = mapping.get("Ebs", {}).get("SnapshotId")
-            for start in range(0, len(targets), 500) if snapshot else ():
-                ec2.modify_snapshot_attribute(
-                    SnapshotId=snapshot,
-                    Attribute="createVolumePermission",
-                    OperationType="remove",
-                    UserIds=targets[start : start + 500],
-                )
+            # a staging image deleted meanwhile: nobody can use it any more; its key access still goes
+            if not error_code(exc).startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
+                raise
         if key_arn:
             update_key_access(self.sessions, account, region, key_arn, remove=targets, locks=self.key_locks)
 

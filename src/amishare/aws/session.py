@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials
@@ -44,16 +46,23 @@ class RoleRef:
 class Sessions:
     """boto3 sessions and clients for the caller and for roles assumed in other accounts.
 
-    Clients are cached per (account, region, service) on this object; botocore clients are
-    thread-safe, their creation is not, so creation holds a lock.
+    Clients are cached per (account, region, service) on this object. botocore clients are
+    thread-safe but sessions are not: each session creates its clients under a lock of its own,
+    so that clients of different accounts are made in parallel, and a role is assumed once.
     """
 
     def __init__(self, connection: Connection, session_name: str = "amishare") -> None:
         self.connection = connection
         self.session_name = session_name
-        self._lock = threading.RLock()
-        self._base = boto3.Session(profile_name=connection.profile, region_name=connection.region)
+        self._lock = threading.Lock()  # guards the dictionaries below, never held during a call
+        # One model loader for every session of this object: loading the EC2 model costs ~0.2 s,
+        # which each assumed role's session would otherwise pay again.
+        self._loader = botocore.loaders.create_loader()
+        base = botocore.session.Session(profile=connection.profile)
+        base.register_component("data_loader", self._loader)
+        self._base = boto3.Session(botocore_session=base, region_name=connection.region)
         self._sessions: dict[str, boto3.Session] = {}
+        self._session_locks: dict[str, threading.Lock] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._caller: str | None = None
         self._config = Config(
@@ -62,24 +71,33 @@ class Sessions:
             max_pool_connections=connection.max_pool_connections,
         )
 
+    def _session_lock(self, who: str) -> threading.Lock:
+        with self._lock:
+            return self._session_locks.setdefault(who, threading.Lock())
+
     # ---------------------------------------------------------------- identity
     def caller_account(self) -> str:
         """The account of the base credentials (one GetCallerIdentity, then cached)."""
-        with self._lock:
-            if self._caller is None:
-                sts = self._new_client(self._base, "sts", self.connection.region)
-                try:
-                    self._caller = str(sts.get_caller_identity()["Account"])
-                except (ClientError, BotoCoreError) as exc:
-                    raise translate(exc, "GetCallerIdentity", None, self.connection.region) from exc
-            return self._caller
+        if self._caller is None:
+            sts = self.client("sts")
+            try:
+                account = str(sts.get_caller_identity()["Account"])
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, "GetCallerIdentity", None, self.connection.region) from exc
+            with self._lock:
+                self._caller = account
+        return self._caller
 
     def assume(self, role: RoleRef) -> None:
         """Act as ``role.account`` through ``role.role_arn`` from now on (credentials refresh themselves)."""
         with self._lock:
             if role.account in self._sessions:
                 return
-            sts = self._new_client(self._base, "sts", self.connection.region)
+        with self._session_lock(f"assume:{role.account}"):
+            with self._lock:
+                if role.account in self._sessions:
+                    return
+            sts = self.client("sts")
 
             def fetch() -> dict[str, str]:
                 params: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": self.session_name}
@@ -98,30 +116,36 @@ class Sessions:
 
             fetch()  # fail now, before any change, when the role cannot be assumed
             core = botocore.session.get_session()
+            core.register_component("data_loader", self._loader)
             # botocore has no public setter for refreshable credentials on a session.
             core._credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
-            self._sessions[role.account] = boto3.Session(botocore_session=core, region_name=self.connection.region)
+            session = boto3.Session(botocore_session=core, region_name=self.connection.region)
+            with self._lock:
+                self._sessions[role.account] = session
 
     # ----------------------------------------------------------------- clients
     def client(self, service: str, region: str | None = None, account: str | None = None) -> Any:
         """A client for ``service`` in ``region``, as ``account`` (None or the caller: base credentials)."""
         region = region or self.connection.region
         who = account or "caller"
+        key = (who, region, service)
         with self._lock:
-            key = (who, region, service)
-            if key not in self._clients:
-                session = self._base if account is None else self._sessions.get(account)
-                if session is None:
-                    if account == self._caller:
-                        session = self._base
-                    else:
-                        raise AwsError(
-                            f"no credentials for account {account}: configure a role to assume",
-                            account=account,
-                            region=region,
-                        )
-                self._clients[key] = self._new_client(session, service, region)
-            return self._clients[key]
+            found = self._clients.get(key)
+            session = self._base if account is None or account == self._caller else self._sessions.get(account)
+        if found is not None:
+            return found
+        if session is None:
+            raise AwsError(
+                f"no credentials for account {account}: configure a role to assume", account=account, region=region
+            )
+        with self._session_lock(who):
+            with self._lock:
+                found = self._clients.get(key)
+            if found is None:
+                found = self._new_client(session, service, region)
+                with self._lock:
+                    self._clients[key] = found
+        return found
 
     def _new_client(self, session: boto3.Session, service: str, region: str) -> Any:
         kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
@@ -130,8 +154,10 @@ class Sessions:
         return session.client(service, **kwargs)
 
 
+@cache
 def known_regions() -> list[str]:
-    """EC2 regions botocore knows (all partitions), read from its bundled endpoint data."""
+    """EC2 regions botocore knows (all partitions), read from its bundled endpoint data (cached: that data
+    is part of the installed botocore)."""
     session = boto3.Session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():

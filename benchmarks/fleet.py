@@ -1,0 +1,161 @@
+"""Fleet benchmark: transfer a two-volume aws/ebs image to 50 accounts x 3 regions on the sandbox.
+
+The sandbox runs in a process of its own (as AWS would), with 20 ms of latency per request, EC2
+throttling on, and copies lasting ``copy_seconds_per_gib`` x size (a 16 GiB snapshot: about 2 s).
+Measured: wall time, the critical path (the longest chain of copies the plan must wait for: a
+staging copy then a destination copy), API calls by action, non-polling calls per destination and
+region, and DescribeImages per account and region per poll tick.
+
+    python benchmarks/fleet.py [--accounts 50] [--regions us-east-1,eu-west-1,ap-southeast-2]
+
+Results go to benchmarks/results/fleet.json (and are summarised in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import multiprocessing
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+BUILDER = "111111111111"
+VOLUMES = (8, 16)
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def serve(
+    conn: Connection, accounts: list[str], regions: list[str], seconds_per_gib: float, latency_ms: float, throttle: bool
+) -> None:
+    """The sandbox process: seed the fleet, then serve until the parent is done."""
+    from amishare.sandbox import Sandbox
+
+    with Sandbox(copy_seconds_per_gib=seconds_per_gib) as sb:
+        for region in regions:
+            sb.create_key(BUILDER, region, alias="amishare-share")
+        for account in accounts:
+            sb.create_role(account, "AmiShareRole", trusted_account=BUILDER)
+            for region in regions:
+                sb.create_key(account, region, alias="fleet")
+        image = sb.seed_image(BUILDER, regions[0], "golden", volumes_gib=list(VOLUMES), kms_key="aws/ebs")
+        sb.settings.latency_ms = latency_ms
+        sb.settings.throttle = throttle
+        sb.clear_calls()
+        conn.send((sb.endpoint_url, image))
+        conn.recv()
+        conn.send([asdict(c) for c in sb.calls()])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, default=50)
+    parser.add_argument("--regions", default="us-east-1,eu-west-1,ap-southeast-2")
+    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument("--copy-seconds", type=float, default=2.0, help="duration of the largest snapshot's copy")
+    parser.add_argument("--max-parallel", type=int, default=32)
+    parser.add_argument("--no-throttle", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS / "fleet.json")
+    args = parser.parse_args(argv)
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
+    accounts = [f"{700000000000 + n:012d}" for n in range(1, args.accounts + 1)]
+    seconds_per_gib = args.copy_seconds / max(VOLUMES)
+
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(
+        target=serve,
+        args=(child, accounts, regions, seconds_per_gib, args.latency_ms, not args.no_throttle),
+        daemon=True,
+    )
+    server.start()
+    endpoint, image = parent.recv()
+    scratch = Path(tempfile.mkdtemp(prefix="amishare-fleet-"))
+    keys = ", ".join(f'{r} = "alias/fleet"' for r in regions)
+    config = [
+        f'[defaults]\nregion = "{regions[0]}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"',
+        f'endpoint_url = "{endpoint}"\njournal = "{scratch / "journal.sqlite3"}"\nmax_parallel = {args.max_parallel}',
+    ]
+    config += [f'[accounts.a{n:03d}]\nid = "{a}"\nkeys = {{ {keys} }}' for n, a in enumerate(accounts)]
+    (scratch / "amishare.toml").write_text("\n".join(config) + "\n")
+    os.environ.update({"AWS_ACCESS_KEY_ID": f"AKIA{BUILDER}SBOX", "AWS_SECRET_ACCESS_KEY": "x"})
+
+    from amishare import api
+
+    ticks: list[tuple[str | None, str, int]] = []
+    settings = api.settings(cwd=scratch)
+    started = time.monotonic()
+    outcome = api.transfer(
+        settings,
+        image,
+        BUILDER,
+        accounts,
+        regions=regions,
+        on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
+    )
+    wall = time.monotonic() - started
+    parent.send("done")
+    calls: list[dict[str, Any]] = parent.recv()
+    server.join(timeout=10)
+
+    result = outcome.result
+    assert result is not None
+    by_action = collections.Counter(f"{c['service']}:{c['action']}" for c in calls)
+    polls = len(ticks)
+    non_polling = len(calls) - polls
+    pairs = len(accounts) * len(regions)
+    per_pair_polls = collections.Counter(
+        (c["account"], c["region"]) for c in calls if c["action"] == "DescribeImages" and c["account"] != BUILDER
+    )
+    tick_counts = collections.Counter((a, r) for a, r, _ in ticks if a is not None)
+    max_describe_per_tick = max((per_pair_polls[k] / tick_counts[k] for k in tick_counts), default=0.0)
+    critical_path = 2 * args.copy_seconds  # a staging copy, then a destination copy
+    report = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
+        "scenario": {
+            "accounts": len(accounts),
+            "regions": regions,
+            "volumes_gib": list(VOLUMES),
+            "latency_ms": args.latency_ms,
+            "throttle": not args.no_throttle,
+            "largest_copy_seconds": args.copy_seconds,
+            "max_parallel": args.max_parallel,
+        },
+        "status": result.status,
+        "failures": [r.error for r in result.failures][:5],
+        "wall_seconds": round(wall, 2),
+        "critical_path_seconds": critical_path,
+        "wall_over_critical_path": round(wall / critical_path, 3),
+        "api_calls": len(calls),
+        "api_calls_by_action": dict(by_action.most_common()),
+        "throttled_calls": sum(1 for c in calls if c.get("error") == "RequestLimitExceeded"),
+        "poll_ticks": polls,
+        "non_polling_calls_per_destination_region": round(non_polling / pairs, 2),
+        "describe_images_per_account_region_per_tick": round(max_describe_per_tick, 2),
+        "targets": {
+            "wall_over_critical_path": 1.3,
+            "non_polling_calls_per_destination_region": 4,
+            "describe_images_per_account_region_per_tick": 1,
+        },
+    }
+    report["meets_targets"] = (
+        report["wall_over_critical_path"] <= 1.3
+        and report["non_polling_calls_per_destination_region"] <= 4
+        and report["describe_images_per_account_region_per_tick"] <= 1
+    )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in report.items() if k not in ("api_calls_by_action", "machine")}, indent=2))
+    return 0 if result.status == "succeeded" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
