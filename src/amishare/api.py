@@ -226,27 +226,50 @@ def _party(settings: Settings, value: str, caller: str | None, what: str) -> Par
 def transfer(
     settings: Settings,
     image_id: str,
-    source: str,
+    source: str | None,
     destinations: Sequence[str],
     *,
     regions: Sequence[str] = (),
     region: str | None = None,
     dest_key: str | None = None,
-    allow_default_key: bool = False,
-    keep_share: bool = False,
-    keep_staging: bool = False,
+    allow_default_key: bool | None = None,
+    keep_share: bool | None = None,
+    keep_staging: bool | None = None,
+    grant_autoscaling: bool | None = None,
     notify_email: str | None = None,
     ses_sender: str | None = None,
     notify_sns: str | None = None,
     max_parallel: int | None = None,
-    timeout: float = 24 * 3600,
+    timeout: float | None = None,
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_event: Event | None = None,
     on_poll: Poll | None = None,
+    progress: bool = False,
 ) -> Outcome:
-    """Hand ``image_id`` over: each destination ends up owning a copy encrypted with its own key."""
+    """Hand ``image_id`` over: each destination ends up owning a copy encrypted with its own key.
+
+    Arguments left as None take their value from the ``[transfer]`` table of the config.
+    """
     inputs.image_id(image_id)
+    defaults = settings.config.transfer
+    source = source or defaults.source
+    if not source:
+        raise UsageError("no source account: pass --from ACCOUNT or set source under [transfer]")
+    regions = regions or defaults.regions
+    dest_key = dest_key or defaults.dest_key
+    allow_default_key = defaults.allow_default_key if allow_default_key is None else allow_default_key
+    keep_share = defaults.keep_share if keep_share is None else keep_share
+    keep_staging = defaults.keep_staging if keep_staging is None else keep_staging
+    grant_autoscaling = defaults.grant_autoscaling if grant_autoscaling is None else grant_autoscaling
+    notify_email, ses_sender = notify_email or defaults.notify_email, ses_sender or defaults.ses_sender
+    notify_sns = notify_sns or defaults.notify_sns
+    timeout = inputs.duration(defaults.timeout) if timeout is None else timeout
+    if grant_autoscaling and not keep_share:
+        raise UsageError(
+            "--grant-autoscaling is for live shares: add --keep-share (Auto Scaling launches from the "
+            "shared image, which a transfer otherwise revokes)"
+        )
     where = _region(settings, region)
     known = known_regions()
     wanted_regions = tuple(dict.fromkeys(inputs.region(r, known) for r in regions)) or (where,)
@@ -277,7 +300,7 @@ def transfer(
                 party.account, party.role_arn, party.external_id, party.label, keys=dict(named.keys) if named else {}
             )
         )
-    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
+    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll, snapshot_progress=progress)
     if source_party.role_arn:
         sessions.assume(RoleRef(source_party.account, source_party.role_arn, source_party.external_id))
     who = None if source_party.role_arn is None else source_party.account
@@ -298,6 +321,7 @@ def transfer(
         regions=wanted_regions,
         dest_key=dest_key,
         allow_default_key=allow_default_key,
+        grant_autoscaling=grant_autoscaling,
         keep_share=keep_share,
         keep_staging=keep_staging,
         timeout=timeout,
@@ -316,6 +340,7 @@ def resume(
     on_event: Event | None = None,
     on_poll: Poll | None = None,
     max_parallel: int | None = None,
+    progress: bool = False,
 ) -> Outcome:
     """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone."""
     log = settings.journal()
@@ -327,7 +352,7 @@ def resume(
         }
         sessions = settings.sessions()
         timeout = max([float(a.params.get("timeout", 24 * 3600)) for a in plan.actions] or [24 * 3600])
-        runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll)
+        runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll, snapshot_progress=progress)
         runner.prepare(a for a in plan.actions if a.key not in done)
         result = apply(
             plan,

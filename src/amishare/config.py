@@ -86,10 +86,28 @@ class Defaults:
 
 
 @dataclass(frozen=True)
+class TransferDefaults:
+    """``[transfer]``: defaults of ``amishare transfer`` (each also a flag)."""
+
+    source: str | None = None
+    regions: tuple[str, ...] = ()
+    dest_key: str | None = None
+    allow_default_key: bool = False
+    keep_share: bool = False
+    keep_staging: bool = False
+    grant_autoscaling: bool = False
+    notify_email: str | None = None
+    ses_sender: str | None = None
+    notify_sns: str | None = None
+    timeout: str = "24h"
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     defaults: Defaults = Defaults()
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
+    transfer: TransferDefaults = TransferDefaults()
 
     def account_named(self, name: str) -> AccountConfig | None:
         return self.accounts.get(name)
@@ -145,7 +163,7 @@ def _region_table(file: Path, section: str, key: str, value: Any) -> dict[str, s
 
 
 def parse(data: dict[str, Any], file: Path) -> Config:
-    known_sections = {"defaults", "accounts"}
+    known_sections = {"defaults", "accounts", "transfer"}
     for section in data:
         if section not in known_sections:
             raise _unknown(file, "top level", section, known_sections)
@@ -219,4 +237,31 @@ def parse(data: dict[str, Any], file: Path) -> Config:
             external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
             keys=_region_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
         )
-    return Config(path=file, defaults=Defaults(**values), accounts=accounts)
+    return Config(
+        path=file, defaults=Defaults(**values), accounts=accounts, transfer=_transfer(file, data.get("transfer", {}))
+    )
+
+
+TRANSFER_STRINGS = {"source", "dest_key", "notify_email", "ses_sender", "notify_sns", "timeout"}
+TRANSFER_FLAGS = {"allow_default_key", "keep_share", "keep_staging", "grant_autoscaling"}
+
+
+def _transfer(file: Path, raw: Any) -> TransferDefaults:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: transfer must be a table: write [transfer] on its own line")
+    known = TRANSFER_STRINGS | TRANSFER_FLAGS | {"regions"}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in known:
+            raise _unknown(file, "transfer", key, known)
+        if key in TRANSFER_FLAGS:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{file}: [transfer] {key} = {value!r}: must be true or false")
+            values[key] = value
+        elif key == "regions":
+            if not isinstance(value, list) or not value:
+                raise ConfigError(f'{file}: [transfer] regions must be a list, e.g. regions = ["us-east-1"]')
+            values[key] = tuple(_region(file, "transfer", "regions", r) for r in value)
+        else:
+            values[key] = _string(file, "transfer", key, value)
+    return TransferDefaults(**values)

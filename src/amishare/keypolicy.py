@@ -19,13 +19,15 @@ from __future__ import annotations
 import copy
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SID_PREFIX = "amishare-"
 SID_ACCOUNTS = "amishare-accounts"
 SID_ORGANIZATIONS = "amishare-organizations"
 SID_OUS = "amishare-ous"
+SID_AUTOSCALING = "amishare-autoscaling"
+AUTOSCALING_ROLE = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 MAX_POLICY_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
 # AWS-RULES.md section 2: what a target needs on the SOURCE key.
 TARGET_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*")
@@ -50,19 +52,34 @@ class KeyAccess:
     accounts: frozenset[str] = frozenset()
     organizations: frozenset[str] = frozenset()  # organization ids (o-...)
     ous: frozenset[tuple[str, str]] = frozenset()  # (organization id, OU id)
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    autoscaling: frozenset[str] = frozenset()  # accounts whose Auto Scaling role they may grant the key to
 
     def __or__(self, other: KeyAccess) -> KeyAccess:
-        return KeyAccess(self.accounts | other.accounts, self.organizations | other.organizations, self.ous | other.ous)
+        return KeyAccess(
+            self.accounts | other.accounts,
+            self.organizations | other.organizations,
+            self.ous | other.ous,
+            self.autoscaling | other.autoscaling,
+        )
 
     def __and__(self, other: KeyAccess) -> KeyAccess:
-        return KeyAccess(self.accounts & other.accounts, self.organizations & other.organizations, self.ous & other.ous)
+        return KeyAccess(
+            self.accounts & other.accounts,
+            self.organizations & other.organizations,
+            self.ous & other.ous,
+            self.autoscaling & other.autoscaling,
+        )
 
     def __sub__(self, other: KeyAccess) -> KeyAccess:
-        return KeyAccess(self.accounts - other.accounts, self.organizations - other.organizations, self.ous - other.ous)
+        return KeyAccess(
+            self.accounts - other.accounts,
+            self.organizations - other.organizations,
+            self.ous - other.ous,
+            self.autoscaling - other.autoscaling,
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.accounts or self.organizations or self.ous)
+        return bool(self.accounts or self.organizations or self.ous or self.autoscaling)
 
 
 def via_ec2(region: str) -> str:
@@ -89,6 +106,7 @@ def granted(policy: dict[str, Any]) -> KeyAccess:
     accounts: set[str] = set()
     organizations: set[str] = set()
     ous: set[tuple[str, str]] = set()
+    autoscaling: set[str] = set()
     for statement in _statements(policy):
         if not is_amishare(statement):
             continue
@@ -97,12 +115,14 @@ def granted(policy: dict[str, Any]) -> KeyAccess:
             accounts |= set(_as_list(condition.get("StringEquals", {}).get("kms:CallerAccount")))
         elif statement["Sid"] == SID_ORGANIZATIONS:
             organizations |= set(_as_list(condition.get("StringEquals", {}).get("aws:PrincipalOrgID")))
+        elif statement["Sid"] == SID_AUTOSCALING:
+            autoscaling |= set(_as_list(condition.get("StringEquals", {}).get("kms:CallerAccount")))
         elif statement["Sid"] == SID_OUS:
             for path in _as_list(condition.get("ForAnyValue:StringLike", {}).get("aws:PrincipalOrgPaths")):
                 match = _OU_PATH.match(path)
                 if match:
                     ous.add((match.group(1), match.group(2)))
-    return KeyAccess(frozenset(accounts), frozenset(organizations), frozenset(ous))
+    return KeyAccess(frozenset(accounts), frozenset(organizations), frozenset(ous), frozenset(autoscaling))
 
 
 def statements_for(region: str, access: KeyAccess) -> list[dict[str, Any]]:
@@ -147,6 +167,23 @@ def statements_for(region: str, access: KeyAccess) -> list[dict[str, Any]]:
                     "ForAnyValue:StringLike": {
                         "aws:PrincipalOrgPaths": [f"{o}/*/{u}/*" for o, u in sorted(access.ous)]
                     },
+                },
+            }
+        )
+    if access.autoscaling:
+        accounts = sorted(access.autoscaling)
+        out.append(
+            {  # AWS-RULES.md section 2: the target grants the key to its Auto Scaling role itself
+                "Sid": SID_AUTOSCALING,
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+                "Action": "kms:CreateGrant",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": accounts,
+                        "kms:GranteePrincipal": [AUTOSCALING_ROLE.format(account=a) for a in accounts],
+                    }
                 },
             }
         )

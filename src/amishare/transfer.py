@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from amishare.actions import Action, ActionKind, Plan
 from amishare.errors import PlanRefused
+from amishare.keypolicy import AUTOSCALING_ROLE
 from amishare.model import (
     TAG_MANAGED,
     TAG_SOURCE_ACCOUNT,
@@ -24,6 +25,18 @@ from amishare.model import (
     TargetKind,
 )
 from amishare.plan import SHARE_KEY_HOWTO
+
+# AWS-RULES.md section 2: what the grant for AWSServiceRoleForAutoScaling allows.
+AUTOSCALING_OPERATIONS = (
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "DescribeKey",
+    "CreateGrant",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,7 @@ class TransferRequest:
     allow_default_key: bool = False
     keep_share: bool = False
     keep_staging: bool = False
+    grant_autoscaling: bool = False
     timeout: float = 24 * 3600
     notify_email: str | None = None
     ses_sender: str | None = None
@@ -166,7 +180,12 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                     region=region,
                     summary=f"key policy of {subject_key.display}: allow {len(accounts)} destination "
                     f"account(s) through EC2 in {region}",
-                    params={"key": subject_key.arn, "add": accounts, **source_params},
+                    params={
+                        "key": subject_key.arn,
+                        "add": accounts,
+                        "autoscaling": accounts if request.grant_autoscaling else [],
+                        **source_params,
+                    },
                     depends_on=ready,
                 )
             )
@@ -239,6 +258,26 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                 )
             )
             waits.append(await_key)
+            if request.grant_autoscaling and subject_key is not None:
+                role = AUTOSCALING_ROLE.format(account=dest.account)
+                actions.append(
+                    Action(  # AWS-RULES.md section 2: Auto Scaling launching from the live share
+                        key=f"autoscaling-grant:{dest.account}:{region}",
+                        kind=ActionKind.CREATE_GRANT,
+                        account=dest.account,
+                        region=region,
+                        summary=f"{dest.label or dest.account} grants the source key to its Auto Scaling role "
+                        f"in {region}",
+                        params={
+                            "key": subject_key.arn,
+                            "grantee": role,
+                            "operations": list(AUTOSCALING_OPERATIONS),
+                            "name": "amishare-autoscaling",
+                            **dest.params(),
+                        },
+                        depends_on=(f"key-access:{region}",),
+                    )
+                )
             if not request.keep_share:
                 actions.append(
                     Action(

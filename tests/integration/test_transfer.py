@@ -164,3 +164,36 @@ def test_dry_run_and_refusals(fleet: Any) -> None:
         api.transfer(settings, image, OWNER, [OWNER], regions=[REGION], allow_default_key=True)
     with pytest.raises(UsageError, match="ses-sender"):
         api.transfer(settings, image, OWNER, ["dev"], notify_email="a@example.com")
+
+
+def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
+    sb, image, settings = fleet
+    outcome = api.transfer(settings, image, OWNER, ["dev"], regions=[REGION], keep_share=True, grant_autoscaling=True)
+    result = outcome.result
+    assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
+    kms = sb.session(OWNER, REGION).client("kms")
+    key = kms.describe_key(KeyId="alias/amishare-share")["KeyMetadata"]["Arn"]
+    grants = kms.list_grants(KeyId=key)["Grants"]
+    role = f"arn:aws:iam::{TARGET}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+    assert [(g["GranteePrincipal"], g["IssuingAccount"]) for g in grants] == [(role, f"arn:aws:iam::{TARGET}:root")]
+    assert "Decrypt" in grants[0]["Operations"] and "CreateGrant" in grants[0]["Operations"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    assert keypolicy.granted(policy).autoscaling == {TARGET}  # the live share keeps its key access
+    # the staging copy stays: it carries the live share
+    (staging,) = _owned(sb, OWNER, REGION, Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
+    assert staging["ImageId"]
+
+
+def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> None:
+    sb, image, _ = fleet
+    config = (tmp_path / "amishare.toml").read_text()
+    (tmp_path / "amishare.toml").write_text(
+        config + f'[transfer]\nsource = "{OWNER}"\nregions = ["{REGION2}"]\nkeep_staging = true\n'
+    )
+    settings = api.settings(cwd=tmp_path)
+    planned = api.transfer(settings, image, None, ["dev"], dry_run=True)
+    assert {a.region for a in planned.plan.actions} == {REGION2}
+    assert not any(a.kind.value == "DeleteStaging" for a in planned.plan.actions)
+    assert any("--keep-staging" in n for n in planned.plan.notes)
+    flagged = api.transfer(settings, image, None, ["dev"], keep_staging=False, dry_run=True)
+    assert any(a.kind.value == "DeleteStaging" for a in flagged.plan.actions)

@@ -42,6 +42,7 @@ access = st.builds(
     accounts=st.frozensets(accounts, max_size=8),
     organizations=st.frozensets(org_ids, max_size=3),
     ous=st.frozensets(st.tuples(org_ids, ou_ids), max_size=3),
+    autoscaling=st.frozensets(accounts, max_size=3),
 )
 other_statement = st.fixed_dictionaries(
     {
@@ -98,7 +99,12 @@ def test_target_statements_never_carry_kms_star_or_administration(wanted: KeyAcc
         assert not set(actions) & ADMIN_ACTIONS
         assert set(actions) <= set(keypolicy.TARGET_ACTIONS)
         assert statement["Effect"] == "Allow"
-        assert statement["Condition"]["StringEquals"]["kms:ViaService"] == f"ec2.{REGION}.amazonaws.com"
+        condition = statement["Condition"]["StringEquals"]
+        if statement["Sid"] == keypolicy.SID_AUTOSCALING:  # only grants to the accounts' Auto Scaling roles
+            assert actions == ["kms:CreateGrant"]
+            assert all(p.endswith("/AWSServiceRoleForAutoScaling") for p in condition["kms:GranteePrincipal"])
+        else:
+            assert condition["kms:ViaService"] == f"ec2.{REGION}.amazonaws.com"
 
 
 @given(access)

@@ -52,11 +52,13 @@ class ImagePoller:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         on_poll: Callable[[str | None, str, list[dict[str, Any]]], None] | None = None,
+        snapshot_progress: bool = False,
     ) -> None:
         self.sessions = sessions
         self.poll_min, self.poll_max = poll_min, poll_max
         self.clock, self.sleep = clock, sleep
         self.on_poll = on_poll
+        self.snapshot_progress = snapshot_progress
         self._lock = threading.Lock()
         self._waiters: dict[tuple[str | None, str], list[_Waiter]] = {}
         self._threads: dict[tuple[str | None, str], threading.Thread] = {}
@@ -124,6 +126,8 @@ class ImagePoller:
         except BotoCoreError as exc:
             raise translate(exc, "DescribeImages", account, region) from exc
         if self.on_poll is not None:
+            if self.snapshot_progress:
+                self._add_progress(ec2, images)
             self.on_poll(account, region, images)
         by_id = {i["ImageId"]: i for i in images}
         now = self.clock()
@@ -155,6 +159,27 @@ class ImagePoller:
                         region=region,
                     ),
                 )
+
+    @staticmethod
+    def _add_progress(ec2: Any, images: list[dict[str, Any]]) -> None:
+        """Each pending image's progress: its least advanced snapshot (one DescribeSnapshots per tick)."""
+        pending = {
+            m["Ebs"]["SnapshotId"]: image
+            for image in images
+            if image.get("State") == "pending"
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        }
+        if not pending:
+            return
+        try:
+            snapshots = ec2.describe_snapshots(SnapshotIds=sorted(pending))["Snapshots"]
+        except (ClientError, BotoCoreError):
+            return  # progress is a nicety: never fail a wait over it
+        for snapshot in snapshots:
+            image = pending[snapshot["SnapshotId"]]
+            value = int(str(snapshot.get("Progress", "0%")).rstrip("%") or 0)
+            image["Progress"] = f"{min(value, int(str(image.get('Progress', '100%')).rstrip('%')))}%"
 
     def _settle(
         self,
@@ -253,6 +278,7 @@ def update_key_access(
     *,
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
+    autoscaling: Sequence[str] = (),
     locks: dict[str, threading.Lock],
 ) -> bool:
     """Read the key policy, add or remove accounts in amishare's statements, write it back (one writer per key)."""
@@ -260,8 +286,10 @@ def update_key_access(
     kms = sessions.client("kms", region, account)
     with lock:
         current = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-        updated = keypolicy.with_access(current, region, keypolicy.KeyAccess(accounts=frozenset(add)))
-        updated = keypolicy.without_access(updated, region, keypolicy.KeyAccess(accounts=frozenset(remove)))
+        grant = keypolicy.KeyAccess(accounts=frozenset(add), autoscaling=frozenset(autoscaling))
+        updated = keypolicy.with_access(current, region, grant)
+        gone = keypolicy.KeyAccess(accounts=frozenset(remove), autoscaling=frozenset(remove))
+        updated = keypolicy.without_access(updated, region, gone)
         if updated == current:
             return False
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=keypolicy.check_size(updated))

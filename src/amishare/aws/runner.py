@@ -39,12 +39,19 @@ class AwsRunner:
         clock: Callable[[], float] = time.monotonic,
         revoke_window: float = 0.15,
         on_poll: Callable[[str | None, str, list[dict[str, Any]]], None] | None = None,
+        snapshot_progress: bool = False,
     ) -> None:
         self.sessions = sessions
         self.wait_timeout = wait_timeout
         self.key_locks: dict[str, threading.Lock] = {}
         self.poller = ImagePoller(
-            sessions, poll_min=poll_min, poll_max=poll_max, clock=clock, sleep=sleep, on_poll=on_poll
+            sessions,
+            poll_min=poll_min,
+            poll_max=poll_max,
+            clock=clock,
+            sleep=sleep,
+            on_poll=on_poll,
+            snapshot_progress=snapshot_progress,
         )
         self._warmed: set[tuple[str, str | None, str | None, str]] = set()
         self._started = threading.Event()
@@ -173,6 +180,7 @@ class AwsRunner:
             p["key"],
             add=p.get("add", []),
             remove=p.get("remove", []),
+            autoscaling=p.get("autoscaling", []),
             locks=self.key_locks,
         )
         return {"key": p["key"], "changed": changed}

@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from amishare import api, inputs, render
-from amishare.actions import Action
 from amishare.api import Outcome
 from amishare.cli.common import confirmer, connection_options, emit, load_settings, wrap
+from amishare.cli.progress import progress_view
 from amishare.errors import EXIT_PARTIAL
 
 
@@ -18,30 +18,14 @@ def _image(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return inputs.image_id(value)
 
 
-class Progress:
-    """Plain progress lines on standard error (one per finished step), unless --no-progress."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, action: Action, state: str, detail: str | None) -> None:
-        if not self.enabled or state == "running":
-            return
-        mark = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped"}.get(state, state)
-        line = f"[{mark}] {action.summary}"
-        if detail and state != "succeeded":
-            line += f": {detail}"
-        click.echo(line, err=True)
-
-
 @click.command()
 @click.argument("image", callback=_image)
 @click.option(
     "--from",
     "source",
-    required=True,
+    default=None,
     metavar="SOURCE",
-    help="The account that owns IMAGE (id or name from the config).",
+    help="The account that owns IMAGE (id or name from the config) [default: source under [transfer]].",
 )
 @click.option(
     "--to",
@@ -53,63 +37,79 @@ class Progress:
 )
 @click.option("--regions", default=None, metavar="R1,R2", help="Regions to copy into [default: the image's region].")
 @click.option("--dest-key", default=None, metavar="KEY", help="Key for every destination copy (overrides the config).")
-@click.option("--allow-default-key", is_flag=True, help="Accept copies encrypted with a destination's default key.")
-@click.option("--keep-share", is_flag=True, help="Leave the destinations' access to the source in place.")
-@click.option("--keep-staging", is_flag=True, help="Keep the staging copies after the transfer.")
+@click.option(
+    "--allow-default-key/--no-allow-default-key",
+    default=None,
+    help="Accept copies encrypted with a destination's default key.",
+)
+@click.option("--keep-share/--no-keep-share", default=None, help="Leave the destinations' access to the source.")
+@click.option("--keep-staging/--no-keep-staging", default=None, help="Keep the staging copies after the transfer.")
+@click.option(
+    "--grant-autoscaling/--no-grant-autoscaling",
+    default=None,
+    help="With --keep-share: each destination grants the source key to its AWSServiceRoleForAutoScaling.",
+)
 @click.option("--notify-email", default=None, metavar="ADDR", help="Email the result (SES) to ADDR.")
 @click.option("--ses-sender", default=None, metavar="ADDR", help="Verified SES identity to send from.")
 @click.option("--notify-sns", default=None, metavar="ARN", help="Publish the result to an SNS topic.")
 @click.option("--max-parallel", type=click.IntRange(1, 512), default=None, help="API calls in flight at most.")
-@click.option("--timeout", default="24h", show_default=True, help="Overall limit for the copies (e.g. 90m, 24h).")
-@click.option("--no-progress", is_flag=True, help="No progress lines.")
+@click.option("--timeout", default=None, help="Overall limit for the copies, e.g. 90m or 24h [default: 24h].")
+@click.option("--no-progress", is_flag=True, help="No progress view.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @connection_options
 @wrap
 def transfer(params: dict[str, Any]) -> None:
     """Hand IMAGE over to other accounts: each destination copies it, re-encrypted with its own key, into each
-    region; then the source's share is revoked and the staging copies deleted."""
+    region; then the source's share is revoked and the staging copies deleted. Settings not given as flags
+    come from [transfer] in the config."""
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
     regions = [r.strip() for r in (params["regions"] or "").split(",") if r.strip()]
+    timeout = inputs.duration(params["timeout"]) if params["timeout"] else None
 
     def confirm(plan: Any) -> bool:
         if output == "text":
             click.echo(render.plan_text(plan))
         return confirmer(params["yes"], output)(plan)
 
-    outcome = api.transfer(
-        settings,
-        params["image"],
-        params["source"],
-        params["destinations"],
-        regions=regions,
-        dest_key=params["dest_key"],
-        allow_default_key=params["allow_default_key"],
-        keep_share=params["keep_share"],
-        keep_staging=params["keep_staging"],
-        notify_email=params["notify_email"],
-        ses_sender=params["ses_sender"],
-        notify_sns=params["notify_sns"],
-        max_parallel=params["max_parallel"],
-        timeout=inputs.duration(params["timeout"]),
-        dry_run=dry_run,
-        confirm=confirm,
-        on_event=Progress(not params["no_progress"] and output == "text"),
-    )
+    with progress_view(not params["no_progress"] and output == "text") as view:
+        outcome = api.transfer(
+            settings,
+            params["image"],
+            params["source"],
+            params["destinations"],
+            regions=regions,
+            dest_key=params["dest_key"],
+            allow_default_key=params["allow_default_key"],
+            keep_share=params["keep_share"],
+            keep_staging=params["keep_staging"],
+            grant_autoscaling=params["grant_autoscaling"],
+            notify_email=params["notify_email"],
+            ses_sender=params["ses_sender"],
+            notify_sns=params["notify_sns"],
+            max_parallel=params["max_parallel"],
+            timeout=timeout,
+            dry_run=dry_run,
+            confirm=view.confirm(confirm),
+            on_event=view.event,
+            on_poll=view.poll,
+            progress=view.live,
+        )
     _finish(outcome, output, dry_run)
 
 
 @click.command()
 @click.argument("run_id")
-@click.option("--no-progress", is_flag=True, help="No progress lines.")
+@click.option("--no-progress", is_flag=True, help="No progress view.")
 @connection_options
 @wrap
 def resume(params: dict[str, Any]) -> None:
-    """Finish an interrupted or partly failed run: what is done is not redone (AWS is re-read)."""
+    """Finish an interrupted or partly failed run: what succeeded is not redone (AWS is re-read)."""
     output = params.pop("output")
     settings = load_settings(params)
-    outcome = api.resume(settings, params["run_id"], on_event=Progress(not params["no_progress"] and output == "text"))
+    with progress_view(not params["no_progress"] and output == "text") as view:
+        outcome = api.resume(settings, params["run_id"], on_event=view.event, on_poll=view.poll, progress=view.live)
     _finish(outcome, output, False)
 
 

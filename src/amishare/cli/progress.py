@@ -1,0 +1,123 @@
+"""Progress of a run: a live table per destination on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from amishare.actions import Action, ActionKind, Plan
+
+
+@dataclass
+class _Row:
+    state: str = "waiting"
+    image_id: str = ""
+    progress: str = ""
+    detail: str = ""
+
+
+@dataclass
+class ProgressView:
+    """Receives the executor's events and the poller's ticks; shows them."""
+
+    live: bool
+    quiet: bool
+    rows: dict[tuple[str, str], _Row] = field(default_factory=dict)
+    images: dict[str, tuple[str, str]] = field(default_factory=dict)
+    steps: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _live: Live | None = None
+
+    def confirm(self, confirm: Callable[[Plan], bool]) -> Callable[[Plan], bool]:
+        """Ask first, then start the live view (a prompt cannot live under it)."""
+
+        def inner(plan: Plan) -> bool:
+            answer = confirm(plan)
+            if answer and self.live:
+                for action in plan.actions:
+                    if action.kind is ActionKind.COPY_TO_DESTINATION:
+                        self.rows[(action.account, action.region)] = _Row()
+                self._live = Live(self._table(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+                self._live.start()
+            return answer
+
+        return inner
+
+    def event(self, action: Action, state: str, detail: str | None) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            row = self.rows.get((action.account, action.region))
+            if row is not None and action.kind is ActionKind.COPY_TO_DESTINATION:
+                row.state = {"running": "starting", "succeeded": "copying"}.get(state, state)
+                row.detail = detail or ""
+            elif row is not None and action.kind is ActionKind.AWAIT_IMAGE:
+                if state == "succeeded":
+                    row.state, row.progress = "available", "100%"
+                elif state in ("failed", "skipped"):
+                    row.state, row.detail = state, detail or ""
+            elif state != "running":
+                self.steps.append(f"[{state}] {action.summary}" + (f": {detail}" if detail else ""))
+        if self._live is not None:
+            self._live.update(self._table())
+        elif state != "running":
+            mark = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped"}.get(state, state)
+            click.echo(
+                f"[{mark}] {action.summary}" + (f": {detail}" if detail and state != "succeeded" else ""), err=True
+            )
+
+    def poll(self, account: str | None, region: str, images: list[dict[str, Any]]) -> None:
+        if self._live is None:
+            return
+        with self._lock:
+            for image in images:
+                row = self.rows.get((account or "", region))
+                if row is None:
+                    continue
+                row.image_id = image["ImageId"]
+                row.progress = str(image.get("Progress", row.progress))
+                if image.get("State") == "pending" and row.state == "copying":
+                    row.state = "copying"
+        self._live.update(self._table())
+
+    def _table(self) -> Table:
+        table = Table(title="amishare: destinations", expand=False)
+        for column in ("account", "region", "state", "progress", "image", "detail"):
+            table.add_column(column)
+        for (account, region), row in sorted(self.rows.items()):
+            style = {"available": "green", "failed": "red", "skipped": "yellow"}.get(row.state, "")
+            table.add_row(
+                account,
+                region,
+                f"[{style}]{row.state}[/{style}]" if style else row.state,
+                row.progress,
+                row.image_id,
+                row.detail[:60],
+            )
+        for line in self.steps[-3:]:
+            table.caption = line
+        return table
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+@contextmanager
+def progress_view(enabled: bool) -> Iterator[ProgressView]:
+    """A live table when standard error is a terminal, plain lines when it is not, nothing when disabled."""
+    view = ProgressView(live=enabled and sys.stderr.isatty(), quiet=not enabled)
+    try:
+        yield view
+    finally:
+        view.stop()
