@@ -185,7 +185,7 @@ def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
 
 
 def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> None:
-    sb, image, _ = fleet
+    _, image, _ = fleet
     config = (tmp_path / "amishare.toml").read_text()
     (tmp_path / "amishare.toml").write_text(
         config + f'[transfer]\nsource = "{OWNER}"\nregions = ["{REGION2}"]\nkeep_staging = true\n'
