@@ -39,7 +39,8 @@ def test_demo_runs_on_the_embedded_sandbox() -> None:
     assert "222222222222: can copy" in text and "333333333333: can copy" in text
     assert "444444444444: cannot copy: InvalidAMIID.NotFound" in text
     assert "222222222222: cannot copy: InvalidRequest" in text  # after the revoke
-    assert "No changes: every gate is already open for 333333333333" in text
+    assert "No changes: every gate is already open for consumer-2 (333333333333)" in text
+    assert "succeeded: 6 of 6 copies owned by their destinations" in text  # the transfer story
 
 
 def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:
