@@ -7,6 +7,7 @@ Every call here is a Describe/Get/List: observing never changes anything, which 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -89,49 +90,57 @@ class Observer:
         return self._image_info(raw, with_permissions=raw["OwnerId"] == caller)
 
     def _image_info(self, raw: dict[str, Any], with_permissions: bool = True) -> ImageInfo:
+        """The image's permissions and snapshots, read with concurrent calls (they are independent)."""
         image_id = raw["ImageId"]
         snapshot_ids = [
             m["Ebs"]["SnapshotId"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
         ]
+        with ThreadPoolExecutor(max_workers=2 + len(snapshot_ids)) as pool:
+            launch_call = (
+                pool.submit(
+                    self._call, self.ec2, "describe_image_attribute", ImageId=image_id, Attribute="launchPermission"
+                )
+                if with_permissions
+                else None
+            )
+            described_call = (
+                pool.submit(self._call, self.ec2, "describe_snapshots", SnapshotIds=snapshot_ids)
+                if snapshot_ids
+                else None
+            )
+            attribute_calls = {
+                sid: pool.submit(
+                    self._call,
+                    self.ec2,
+                    "describe_snapshot_attribute",
+                    SnapshotId=sid,
+                    Attribute="createVolumePermission",
+                )
+                for sid in (snapshot_ids if with_permissions else [])
+            }
         launch = LaunchPermissions()
-        if with_permissions:
-            perms = self._call(self.ec2, "describe_image_attribute", ImageId=image_id, Attribute="launchPermission")[
-                "LaunchPermissions"
-            ]
+        if launch_call is not None:
+            perms = launch_call.result()["LaunchPermissions"]
             launch = LaunchPermissions(
                 accounts=frozenset(p["UserId"] for p in perms if "UserId" in p),
                 organizations=frozenset(p["OrganizationArn"] for p in perms if "OrganizationArn" in p),
                 ous=frozenset(p["OrganizationalUnitArn"] for p in perms if "OrganizationalUnitArn" in p),
                 public=any(p.get("Group") == "all" for p in perms),
             )
+        described = {s["SnapshotId"]: s for s in described_call.result()["Snapshots"]} if described_call else {}
         snapshots = []
-        if snapshot_ids:
-            described = {
-                s["SnapshotId"]: s
-                for s in self._call(self.ec2, "describe_snapshots", SnapshotIds=snapshot_ids)["Snapshots"]
-            }
-            for snapshot_id in snapshot_ids:
-                snap = described[snapshot_id]
-                users: frozenset[str] = frozenset()
-                public = False
-                if with_permissions:
-                    perms = self._call(
-                        self.ec2,
-                        "describe_snapshot_attribute",
-                        SnapshotId=snapshot_id,
-                        Attribute="createVolumePermission",
-                    )["CreateVolumePermissions"]
-                    users = frozenset(p["UserId"] for p in perms if "UserId" in p)
-                    public = any(p.get("Group") == "all" for p in perms)
-                snapshots.append(
-                    SnapshotInfo(
-                        snapshot_id=snapshot_id,
-                        size_gib=int(snap.get("VolumeSize", 0)),
-                        key_arn=snap.get("KmsKeyId") if snap.get("Encrypted") else None,
-                        shared_with=users,
-                        public=public,
-                    )
+        for snapshot_id in snapshot_ids:
+            snap = described[snapshot_id]
+            perms = attribute_calls[snapshot_id].result()["CreateVolumePermissions"] if with_permissions else []
+            snapshots.append(
+                SnapshotInfo(
+                    snapshot_id=snapshot_id,
+                    size_gib=int(snap.get("VolumeSize", 0)),
+                    key_arn=snap.get("KmsKeyId") if snap.get("Encrypted") else None,
+                    shared_with=frozenset(p["UserId"] for p in perms if "UserId" in p),
+                    public=any(p.get("Group") == "all" for p in perms),
                 )
+            )
         return ImageInfo(
             image_id=image_id,
             name=raw.get("Name", ""),

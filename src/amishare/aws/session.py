@@ -6,8 +6,10 @@ botocore's ``standard`` or ``adaptive`` retry mode absorbs throttling (AWS-RULES
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -16,7 +18,7 @@ import boto3
 import botocore.loaders
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import DeferredRefreshableCredentials
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amishare import __version__
@@ -43,25 +45,98 @@ class RoleRef:
     external_id: str | None = None
 
 
+ACTING_AS: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_acting_as")
+
+
+class RoutedCredentials:
+    """The credentials of the account the current thread acts as (``ACTING_AS``).
+
+    A fleet run acts in hundreds of accounts; a botocore client costs about 20 ms of CPU to build,
+    and must otherwise be built once per account and region. Clients built on these credentials
+    serve every assumed account of a region instead: botocore signs each request with the
+    credentials it gets here, in the calling thread, so each call is signed as its own account.
+    """
+
+    method = "amishare-assume-role"
+
+    def __init__(self, lookup: Callable[[str], RefreshableCredentials]) -> None:
+        self._lookup = lookup
+
+    def _current(self) -> RefreshableCredentials:
+        account = ACTING_AS.get(None)
+        if account is None:
+            raise RuntimeError("a routed client was called outside AccountClient")
+        return self._lookup(account)
+
+    def get_frozen_credentials(self) -> Any:
+        return self._current().get_frozen_credentials()
+
+    def get_deferred_property(self, name: str) -> Callable[[], Any]:
+        return lambda: getattr(self._current(), name, None)
+
+    @property
+    def access_key(self) -> str:
+        return str(self.get_frozen_credentials().access_key)
+
+    @property
+    def secret_key(self) -> str:
+        return str(self.get_frozen_credentials().secret_key)
+
+    @property
+    def token(self) -> str | None:
+        token = self.get_frozen_credentials().token
+        return str(token) if token else None
+
+
+class AccountClient:
+    """A client of a shared, routed botocore client that acts as one account."""
+
+    def __init__(self, client: Any, account: str) -> None:
+        self._client = client
+        self._account = account
+        self.meta = client.meta
+        self.exceptions = client.exceptions
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name.startswith("_") or not callable(attribute):
+            return attribute
+        if name in ("get_paginator", "get_waiter"):
+            raise NotImplementedError(f"{name} is not available on a routed client")
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = ACTING_AS.set(self._account)
+            try:
+                return attribute(*args, **kwargs)
+            finally:
+                ACTING_AS.reset(token)
+
+        return call
+
+
 class Sessions:
     """boto3 sessions and clients for the caller and for roles assumed in other accounts.
 
-    Clients are cached per (account, region, service) on this object. botocore clients are
-    thread-safe but sessions are not: each session creates its clients under a lock of its own,
-    so that clients of different accounts are made in parallel, and a role is assumed once.
+    The caller's clients are cached per (region, service). Every assumed account shares one routed
+    client per (region, service) (``RoutedCredentials``), wrapped per account (``AccountClient``).
+    botocore clients are thread-safe, sessions are not: client creation holds a lock per session.
     """
 
     def __init__(self, connection: Connection, session_name: str = "amishare") -> None:
         self.connection = connection
         self.session_name = session_name
         self._lock = threading.Lock()  # guards the dictionaries below, never held during a call
-        # One model loader for every session of this object: loading the EC2 model costs ~0.2 s,
-        # which each assumed role's session would otherwise pay again.
+        # One model loader for both sessions: loading the EC2 model costs ~0.2 s.
         self._loader = botocore.loaders.create_loader()
         base = botocore.session.Session(profile=connection.profile)
         base.register_component("data_loader", self._loader)
         self._base = boto3.Session(botocore_session=base, region_name=connection.region)
-        self._sessions: dict[str, boto3.Session] = {}
+        routed = botocore.session.get_session()
+        routed.register_component("data_loader", self._loader)
+        # botocore has no public setter for a session's credential provider.
+        routed._credentials = RoutedCredentials(self._credentials_of)
+        self._routed = boto3.Session(botocore_session=routed, region_name=connection.region)
+        self._assumed: dict[str, RefreshableCredentials] = {}
         self._session_locks: dict[str, threading.Lock] = {}
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._caller: str | None = None
@@ -74,6 +149,10 @@ class Sessions:
     def _session_lock(self, who: str) -> threading.Lock:
         with self._lock:
             return self._session_locks.setdefault(who, threading.Lock())
+
+    def _credentials_of(self, account: str) -> RefreshableCredentials:
+        with self._lock:
+            return self._assumed[account]
 
     # ---------------------------------------------------------------- identity
     def caller_account(self) -> str:
@@ -91,11 +170,11 @@ class Sessions:
     def assume(self, role: RoleRef) -> None:
         """Act as ``role.account`` through ``role.role_arn`` from now on (credentials refresh themselves)."""
         with self._lock:
-            if role.account in self._sessions:
+            if role.account in self._assumed:
                 return
         with self._session_lock(f"assume:{role.account}"):
             with self._lock:
-                if role.account in self._sessions:
+                if role.account in self._assumed:
                     return
             sts = self.client("sts")
 
@@ -114,44 +193,50 @@ class Sessions:
                     "expiry_time": creds["Expiration"].isoformat(),
                 }
 
-            fetch()  # fail now, before any change, when the role cannot be assumed
-            core = botocore.session.get_session()
-            core.register_component("data_loader", self._loader)
-            # botocore has no public setter for refreshable credentials on a session.
-            core._credentials = DeferredRefreshableCredentials(refresh_using=fetch, method="assume-role")
-            session = boto3.Session(botocore_session=core, region_name=self.connection.region)
+            # The first AssumeRole happens now: a role that cannot be assumed fails before any change.
+            credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "assume-role")
             with self._lock:
-                self._sessions[role.account] = session
+                self._assumed[role.account] = credentials
 
     # ----------------------------------------------------------------- clients
     def client(self, service: str, region: str | None = None, account: str | None = None) -> Any:
         """A client for ``service`` in ``region``, as ``account`` (None or the caller: base credentials)."""
         region = region or self.connection.region
-        who = account or "caller"
-        key = (who, region, service)
+        own = account is None or account == self._caller
+        key = ("caller" if own else str(account), region, service)
         with self._lock:
             found = self._clients.get(key)
-            session = self._base if account is None or account == self._caller else self._sessions.get(account)
+            assumed = own or account in self._assumed
         if found is not None:
             return found
-        if session is None:
+        if not assumed:
             raise AwsError(
                 f"no credentials for account {account}: configure a role to assume", account=account, region=region
             )
+        if own:
+            found = self._shared_client(self._base, "caller", service, region)
+        else:
+            found = AccountClient(self._shared_client(self._routed, "routed", service, region), str(account))
+        with self._lock:
+            return self._clients.setdefault(key, found)
+
+    def _shared_client(self, session: boto3.Session, who: str, service: str, region: str) -> Any:
+        key = (f"@{who}", region, service)
+        with self._lock:
+            found = self._clients.get(key)
+        if found is not None:
+            return found
         with self._session_lock(who):
             with self._lock:
                 found = self._clients.get(key)
             if found is None:
-                found = self._new_client(session, service, region)
+                kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
+                if self.connection.endpoint_url:
+                    kwargs["endpoint_url"] = self.connection.endpoint_url
+                found = session.client(service, **kwargs)
                 with self._lock:
                     self._clients[key] = found
         return found
-
-    def _new_client(self, session: boto3.Session, service: str, region: str) -> Any:
-        kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
-        if self.connection.endpoint_url:
-            kwargs["endpoint_url"] = self.connection.endpoint_url
-        return session.client(service, **kwargs)
 
 
 @cache
