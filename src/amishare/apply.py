@@ -166,8 +166,11 @@ def apply(
                 else:
                     outputs[action.key] = output
                     finish(action, ActionResult(action.key, "succeeded", output=output))
-    except BaseException:
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) included: leave a resumable run behind
         journal.finish(run_id, "interrupted", clock())
+        cancel = getattr(runner, "cancel", None)
+        if callable(cancel):
+            cancel()  # release actions blocked in waits, so that the process can exit now
         calls.shutdown(wait=False, cancel_futures=True)
         waits.shutdown(wait=False, cancel_futures=True)
         raise

@@ -110,6 +110,49 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("apply without --yes, non-interactive", ["share", "{plain}", "--to", TARGET], 2, "add --yes"),
     ("revoke with malformed target", ["revoke", "{plain}", "--from", "123"], 2, "exactly 12 digits"),
     ("unknown run", ["runs", "show", "20260101T000000Z-abcdef"], 10, "no run '20260101T000000Z-abcdef'"),
+    (
+        "transfer without a role to assume",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--yes"],
+        2,
+        f"no role to assume in destination account {TARGET}",
+    ),
+    (
+        "transfer to an OU",
+        ["transfer", "{plain}", "--from", OWNER, "--to", OU, "--yes"],
+        2,
+        "must be an account (id or name from the config), not ou",
+    ),
+    ("transfer without a source", ["transfer", "{plain}", "--to", TARGET, "--yes"], 2, "no source account"),
+    (
+        "transfer timeout",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--timeout", "soon"],
+        2,
+        "'soon' is not a duration",
+    ),
+    (
+        "transfer email without sender",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--notify-email", "a@example.com"],
+        2,
+        "needs --ses-sender",
+    ),
+    (
+        "transfer SNS ARN",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--notify-sns", "topic"],
+        2,
+        "'topic' is not an SNS topic ARN",
+    ),
+    (
+        "autoscaling grant without a live share",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--grant-autoscaling"],
+        2,
+        "add --keep-share",
+    ),
+    (
+        "transfer region list",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--regions", "us-east-1,mars-1"],
+        2,
+        "'mars-1' is not an AWS region",
+    ),
 ]
 
 CONFIGS = {

@@ -165,3 +165,53 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
             )["Policy"]
         )
         assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no forgotten revocation
+
+
+def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str], tmp_path: Path) -> None:
+    endpoint, golden = served
+    journal = tmp_path / "journal.sqlite3"
+    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
+    command = [
+        sys.executable,
+        "-m",
+        "amishare",
+        "transfer",
+        golden,
+        "--from",
+        demo.BUILDER,
+        "--to",
+        "consumer-1",
+        "--to",
+        "consumer-2",
+        "--regions",
+        ",".join(demo.REGIONS),
+        "--yes",
+        "--no-progress",
+    ]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while not SOME_COPIES_DONE(_actions(journal)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 130, stderr
+    assert time.monotonic() - started < 5  # no waiting for copies in flight
+    with sqlite3.connect(journal) as db:
+        ((run_id, status),) = db.execute("SELECT run_id, status FROM runs").fetchall()
+    assert status == "interrupted"
+    resumed = subprocess.run(
+        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    for consumer in demo.CONSUMERS[:2]:
+        for region in demo.REGIONS:
+            assert len(_client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]) == 1

@@ -181,6 +181,13 @@ class ImagePoller:
             value = int(str(snapshot.get("Progress", "0%")).rstrip("%") or 0)
             image["Progress"] = f"{min(value, int(str(image.get('Progress', '100%')).rstrip('%')))}%"
 
+    def cancel(self) -> None:
+        """Release every waiter with an error (the run is being interrupted)."""
+        with self._lock:
+            waiters = [(key, list(items)) for key, items in self._waiters.items()]
+        for key, items in waiters:
+            self._settle(key, items, error=AmiShareError("interrupted"))
+
     def _settle(
         self,
         key: tuple[str | None, str],

@@ -91,6 +91,10 @@ class AwsRunner:
 
             threading.Thread(target=warm_all, name="amishare-warm", daemon=True).start()
 
+    def cancel(self) -> None:
+        """The run is interrupted: stop waiting (the copies go on in AWS; ``resume`` picks them up)."""
+        self.poller.cancel()
+
     def run(self, action: Action, params: dict[str, Any], run_id: str) -> dict[str, Any]:
         for value in params.values():
             if isinstance(value, str) and value.startswith("@"):
