@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from amishare import keypolicy
 from amishare.actions import Action, ActionKind, Plan
 from amishare.errors import PlanRefused
 from amishare.keypolicy import AUTOSCALING_ROLE
@@ -170,6 +171,13 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                     f"key {subject_key.arn} belongs to account {subject_key.account}: its owner must "
                     "grant the destinations access (amishare share prints the statement)"
                 )
+        key_before = keypolicy.granted(subject_key.policy).accounts if subject_key and subject_key.policy else set()
+        image_before = (
+            set() if staged else {a for a in image.launch.accounts if all(a in s.shared_with for s in image.snapshots)}
+        )
+        kept = sorted((set(key_before) | image_before) & set(accounts))
+        if kept and not request.keep_share:
+            notes.append(f"{', '.join(kept)} already had access in {region} before this run: it is kept")
         gates: list[str] = []
         if subject_key is not None:
             actions.append(
@@ -288,7 +296,9 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                         summary=f"revoke {dest.label or dest.account}'s access to the source in {region}",
                         params={
                             "image": subject,
-                            "key": subject_key.arn if subject_key else None,
+                            # only what this run opened is closed: access the destination had before stays
+                            "key": subject_key.arn if subject_key and dest.account not in key_before else None,
+                            "image_access": dest.account not in image_before,
                             "target": dest.account,
                             **source_params,
                         },

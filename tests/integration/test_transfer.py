@@ -4,6 +4,7 @@ with copies that take time (AWS-RULES.md sections 2 to 4)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,29 @@ def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> N
     assert any("--keep-staging" in n for n in planned.plan.notes)
     flagged = api.transfer(settings, image, None, ["dev"], keep_staging=False, dry_run=True)
     assert any(a.kind.value == "DeleteStaging" for a in flagged.plan.actions)
+
+
+def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
+    sb, image, settings = fleet
+    # another image, live-shared with dev through the same share key by `amishare share`
+    other = sb.seed_image(OWNER, REGION, "other", volumes_gib=[8], kms_key="aws/ebs")
+    shared = api.share(settings, other, ["dev"], reencrypt_key="alias/amishare-share").result
+    assert shared is not None and shared.subject_image
+    outcome = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    assert any("already had access" in n and TARGET in n for n in outcome.plan.notes)
+    kms = sb.session(OWNER, REGION).client("kms")
+    policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
+    assert keypolicy.granted(policy).accounts == {TARGET}  # qa's access (this run's) is gone, dev's stays
+    ec2 = sb.session(TARGET, REGION).client("ec2")
+    copy = ec2.copy_image(
+        SourceImageId=shared.subject_image,
+        SourceRegion=REGION,
+        Name="still-works",
+        Encrypted=True,
+        KmsKeyId="alias/mine",
+    )["ImageId"]
+    deadline = time.monotonic() + 10
+    while ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"

@@ -226,12 +226,22 @@ class Revoker:
         self.window = window
         self.sleep = sleep
         self._lock = threading.Lock()
-        self._queues: dict[tuple[str | None, str, str, str | None], list[_Revocation]] = {}
+        self._queues: dict[tuple[str | None, str, str, str | None, bool], list[_Revocation]] = {}
         self.key_locks = key_locks if key_locks is not None else {}
 
-    def revoke(self, account: str | None, region: str, image_id: str, key_arn: str | None, target: str) -> None:
+    def revoke(
+        self,
+        account: str | None,
+        region: str,
+        image_id: str,
+        key_arn: str | None,
+        target: str,
+        image_access: bool = True,
+    ) -> None:
+        """Remove ``target``'s launch and snapshot permission (when ``image_access``) and its key access
+        (when ``key_arn``), batched with the other targets arriving within the window."""
         request = _Revocation(target)
-        batch_key = (account, region, image_id, key_arn)
+        batch_key = (account, region, image_id, key_arn, image_access)
         with self._lock:
             queue = self._queues.setdefault(batch_key, [])
             queue.append(request)
@@ -241,7 +251,7 @@ class Revoker:
             with self._lock:
                 batch = self._queues.pop(batch_key)
             try:
-                self._flush(account, region, image_id, key_arn, sorted({r.account for r in batch}))
+                self._flush(account, region, image_id, key_arn, sorted({r.account for r in batch}), image_access)
             except AmiShareError as exc:
                 for item in batch:
                     item.error = exc
@@ -255,7 +265,21 @@ class Revoker:
         if request.error is not None:
             raise request.error
 
-    def _flush(self, account: str | None, region: str, image_id: str, key_arn: str | None, targets: list[str]) -> None:
+    def _flush(
+        self,
+        account: str | None,
+        region: str,
+        image_id: str,
+        key_arn: str | None,
+        targets: list[str],
+        image_access: bool,
+    ) -> None:
+        if image_access:
+            self._remove_image_access(account, region, image_id, targets)
+        if key_arn:
+            update_key_access(self.sessions, account, region, key_arn, remove=targets, locks=self.key_locks)
+
+    def _remove_image_access(self, account: str | None, region: str, image_id: str, targets: list[str]) -> None:
         ec2 = self.sessions.client("ec2", region, account)
         try:
             image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
@@ -270,11 +294,9 @@ class Revoker:
                         UserIds=targets[start : start + 500],
                     )
         except ClientError as exc:
-            # a staging image deleted meanwhile: nobody can use it any more; its key access still goes
+            # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
             if not error_code(exc).startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
                 raise
-        if key_arn:
-            update_key_access(self.sessions, account, region, key_arn, remove=targets, locks=self.key_locks)
 
 
 def update_key_access(

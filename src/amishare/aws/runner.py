@@ -190,7 +190,14 @@ class AwsRunner:
         return {"key": p["key"], "changed": changed}
 
     def _revoke_destination(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
-        self.revoker.revoke(self._who(action), action.region, p["image"], p.get("key"), p["target"])
+        self.revoker.revoke(
+            self._who(action),
+            action.region,
+            p["image"],
+            p.get("key"),
+            p["target"],
+            image_access=p.get("image_access", True),
+        )
         return {"image_id": p["image"], "revoked": p["target"]}
 
     def _share_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
