@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from amishare import api, render
-from amishare.actions import Action, Plan
+from amishare import api, inputs, render
+from amishare.actions import Plan
 from amishare.api import Outcome
 from amishare.errors import EXIT_PARTIAL, UsageError
 
@@ -69,8 +69,18 @@ def emit(output: str, text: str, document: dict[str, Any]) -> None:
         click.echo(text)
 
 
+def image_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Validate an IMAGE argument before anything else."""
+    return inputs.image_id(value)
+
+
 def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
+    """Show the plan (text output), then ask; ``--yes`` skips the question, a non-interactive session
+    without it is refused."""
+
     def confirm(plan: Plan) -> bool:
+        if output == "text":
+            click.echo(render.plan_text(plan))
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -83,28 +93,34 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
     return confirm
 
 
-def progress(output: str) -> Callable[[Action, str, str | None], None]:
-    def event(action: Action, state: str, detail: str | None) -> None:
-        if state == "running":
-            click.echo(f"  ... {action.kind.value}: {action.summary}", err=True)
-
-    return event
-
-
 def finish(outcome: Outcome, output: str, dry_run: bool) -> None:
-    """Print the outcome and exit with its code: 0 done or nothing to do, 1 declined, 4 failed, 7 partial."""
-    plan = outcome.plan
-    if outcome.result is None:
+    """Print the outcome and exit with its code: 0 done, nothing to do or dry run; 1 declined; 4 every action
+    failed; 7 partial (or a transfer whose notification failed)."""
+    plan, result = outcome.plan, outcome.result
+    if result is None:
         if output == "json":
             emit(output, "", render.plan_json(plan))
-        elif not dry_run and plan.actions:
-            click.echo("Not applied.", err=True)
+        elif dry_run or not plan.actions:
+            click.echo(render.plan_text(plan))
         if not dry_run and plan.actions:
+            click.echo("Not applied.", err=True)
             sys.exit(1)
         return
-    result = outcome.result
-    emit(output, render.result_text(result), render.result_json(result))
-    if result.status == "partial":
+    if plan.command == "transfer":
+        text = render.transfer_text(result)
+        document = {
+            **render.transfer_json(result),
+            "notified": list(outcome.notified),
+            "notify_error": outcome.notify_error,
+        }
+    else:
+        text, document = render.result_text(result), render.result_json(result)
+    if outcome.notified:
+        text += "\nNotified: " + ", ".join(outcome.notified)
+    if outcome.notify_error:
+        text += f"\nNotification FAILED: {outcome.notify_error}"
+    emit(output, text, document)
+    if result.status == "partial" or (result.status == "succeeded" and outcome.notify_error):
         sys.exit(EXIT_PARTIAL)
     if result.status == "failed":
         sys.exit(4)

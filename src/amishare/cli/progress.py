@@ -114,9 +114,10 @@ class ProgressView:
 
 
 @contextmanager
-def progress_view(enabled: bool) -> Iterator[ProgressView]:
-    """A live table when standard error is a terminal, plain lines when it is not, nothing when disabled."""
-    view = ProgressView(live=enabled and sys.stderr.isatty(), quiet=not enabled)
+def progress_view(enabled: bool, live: bool = True) -> Iterator[ProgressView]:
+    """A live table per destination when ``live`` and standard error is a terminal, plain lines otherwise,
+    nothing when disabled."""
+    view = ProgressView(live=enabled and live and sys.stderr.isatty(), quiet=not enabled)
     try:
         yield view
     finally:

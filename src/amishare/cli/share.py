@@ -6,19 +6,15 @@ from typing import Any
 
 import click
 
-from amishare import api, inputs, render
-from amishare.cli.common import confirmer, connection_options, emit, finish, load_settings, progress, wrap
-
-
-def _image(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    return inputs.image_id(value)
-
+from amishare import api, render
+from amishare.cli.common import confirmer, connection_options, emit, finish, image_argument, load_settings, wrap
+from amishare.cli.progress import progress_view
 
 TARGET_HELP = "Account id, account name from the config, organization ARN, OU ARN, or 'public'. Repeatable."
 
 
 @click.command()
-@click.argument("image", callback=_image)
+@click.argument("image", callback=image_argument)
 @click.option("--to", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
 @click.option(
     "--key-access",
@@ -42,24 +38,23 @@ def share(params: dict[str, Any]) -> None:
     access together. Images on aws/ebs are first re-encrypted with the share key."""
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
-    outcome = api.share(
-        settings,
-        params["image"],
-        params["targets"],
-        key_access=params["key_access"],
-        reencrypt_key=params["reencrypt_key"],
-        allow_public=params["allow_public"],
-        dry_run=dry_run,
-        confirm=_show_then(confirmer(params["yes"], output), output),
-        on_event=progress(output),
-    )
-    if output == "text" and (dry_run or not outcome.plan.actions):
-        click.echo(render.plan_text(outcome.plan))
+    with progress_view(output == "text", live=False) as view:
+        outcome = api.share(
+            settings,
+            params["image"],
+            params["targets"],
+            key_access=params["key_access"],
+            reencrypt_key=params["reencrypt_key"],
+            allow_public=params["allow_public"],
+            dry_run=dry_run,
+            confirm=confirmer(params["yes"], output),
+            on_event=view.event,
+        )
     finish(outcome, output, dry_run)
 
 
 @click.command()
-@click.argument("image", callback=_image)
+@click.argument("image", callback=image_argument)
 @click.option("--from", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
@@ -70,21 +65,20 @@ def revoke(params: dict[str, Any]) -> None:
     encrypted with the same key is still shared with them)."""
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
-    outcome = api.revoke(
-        settings,
-        params["image"],
-        params["targets"],
-        dry_run=dry_run,
-        confirm=_show_then(confirmer(params["yes"], output), output),
-        on_event=progress(output),
-    )
-    if output == "text" and (dry_run or not outcome.plan.actions):
-        click.echo(render.plan_text(outcome.plan))
+    with progress_view(output == "text", live=False) as view:
+        outcome = api.revoke(
+            settings,
+            params["image"],
+            params["targets"],
+            dry_run=dry_run,
+            confirm=confirmer(params["yes"], output),
+            on_event=view.event,
+        )
     finish(outcome, output, dry_run)
 
 
 @click.command()
-@click.argument("image", callback=_image)
+@click.argument("image", callback=image_argument)
 @click.option(
     "--to",
     "targets",
@@ -100,14 +94,3 @@ def show(params: dict[str, Any]) -> None:
     settings = load_settings(params)
     reports = api.show(settings, params["image"], params["targets"])
     emit(output, render.gates_text(reports), render.gates_json(reports))
-
-
-def _show_then(confirm: Any, output: str) -> Any:
-    """Print the plan (text mode) before asking to apply it."""
-
-    def inner(plan: Any) -> bool:
-        if output == "text":
-            click.echo(render.plan_text(plan))
-        return bool(confirm(plan))
-
-    return inner

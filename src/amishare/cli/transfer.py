@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from amishare import api, inputs, render
-from amishare.api import Outcome
-from amishare.cli.common import confirmer, connection_options, emit, load_settings, wrap
+from amishare import api, inputs
+from amishare.cli.common import confirmer, connection_options, finish, image_argument, load_settings, wrap
 from amishare.cli.progress import progress_view
-from amishare.errors import EXIT_PARTIAL
-
-
-def _image(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    return inputs.image_id(value)
 
 
 @click.command()
-@click.argument("image", callback=_image)
+@click.argument("image", callback=image_argument)
 @click.option(
     "--from",
     "source",
@@ -68,11 +61,6 @@ def transfer(params: dict[str, Any]) -> None:
     regions = [r.strip() for r in (params["regions"] or "").split(",") if r.strip()]
     timeout = inputs.duration(params["timeout"]) if params["timeout"] else None
 
-    def confirm(plan: Any) -> bool:
-        if output == "text":
-            click.echo(render.plan_text(plan))
-        return confirmer(params["yes"], output)(plan)
-
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.transfer(
             settings,
@@ -91,12 +79,12 @@ def transfer(params: dict[str, Any]) -> None:
             max_parallel=params["max_parallel"],
             timeout=timeout,
             dry_run=dry_run,
-            confirm=view.confirm(confirm),
+            confirm=view.confirm(confirmer(params["yes"], output)),
             on_event=view.event,
             on_poll=view.poll,
             progress=view.live,
         )
-    _finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run)
 
 
 @click.command()
@@ -110,35 +98,4 @@ def resume(params: dict[str, Any]) -> None:
     settings = load_settings(params)
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.resume(settings, params["run_id"], on_event=view.event, on_poll=view.poll, progress=view.live)
-    _finish(outcome, output, False)
-
-
-def _finish(outcome: Outcome, output: str, dry_run: bool) -> None:
-    plan, result = outcome.plan, outcome.result
-    if result is None:
-        if output == "json":
-            emit(output, "", render.plan_json(plan))
-        elif dry_run or not plan.actions:
-            click.echo(render.plan_text(plan))
-        if not dry_run and plan.actions:
-            click.echo("Not applied.", err=True)
-            sys.exit(1)
-        return
-    if plan.command == "transfer":
-        document = {
-            **render.transfer_json(result),
-            "notified": list(outcome.notified),
-            "notify_error": outcome.notify_error,
-        }
-        text = render.transfer_text(result)
-    else:
-        document, text = render.result_json(result), render.result_text(result)
-    if outcome.notified:
-        text += "\nNotified: " + ", ".join(outcome.notified)
-    if outcome.notify_error:
-        text += f"\nNotification FAILED: {outcome.notify_error}"
-    emit(output, text, document)
-    if result.status == "partial" or (result.status == "succeeded" and outcome.notify_error):
-        sys.exit(EXIT_PARTIAL)
-    if result.status == "failed":
-        sys.exit(4)
+    finish(outcome, output, False)
