@@ -224,3 +224,23 @@ def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
     while ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "pending" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"
+
+
+def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> None:
+    sb, _, settings = fleet
+    key = sb.create_key(OWNER, REGION, alias="app")
+    image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
+    outcome = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
+    result = outcome.result
+    assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
+    kinds = [a.kind.value for a in outcome.plan.actions]
+    assert "StageImage" not in kinds and "DeleteStaging" not in kinds
+    for account in (TARGET, OTHER):
+        (copy,) = _owned(sb, account, REGION)
+        assert copy["SourceImageId"] == image
+    ec2 = sb.session(OWNER, REGION).client("ec2")
+    assert ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == []
+    policy = json.loads(
+        sb.session(OWNER, REGION).client("kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    )
+    assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
