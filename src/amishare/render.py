@@ -19,8 +19,14 @@ GATES_SCHEMA = "amishare.gates/1"
 RUNS_SCHEMA = "amishare.runs/1"
 
 
+GROUP_ABOVE = 40  # a plan longer than this shows per-destination actions grouped by kind and region
+PER_DESTINATION = {"CopyToDestination", "AwaitImage", "RevokeDestination", "CreateGrant"}
+
+
 def plan_text(plan: Plan) -> str:
-    targets = ", ".join(str(t) for t in plan.targets)
+    targets = ", ".join(str(t) for t in plan.targets[:10])
+    if len(plan.targets) > 10:
+        targets += f" and {len(plan.targets) - 10} more"
     lines = [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
     lines += [f"  note: {n}" for n in plan.notes]
     lines += [f"  WARNING: {w}" for w in plan.warnings]
@@ -31,7 +37,19 @@ def plan_text(plan: Plan) -> str:
         lines.append(f"No changes: every gate is already {verb} for {targets}.")
         return "\n".join(lines)
     width = max(len(a.kind.value) for a in plan.actions)
+    many = len(plan.actions) > GROUP_ABOVE
+    shown: set[tuple[str, str]] = set()
     for action in plan.actions:
+        group = (action.kind.value, action.region)
+        if many and action.kind.value in PER_DESTINATION:
+            if group in shown:
+                continue
+            shown.add(group)
+            count = sum(1 for a in plan.actions if (a.kind.value, a.region) == group)
+            lines.append(
+                f"  {action.symbol} {action.kind.value:<{width}}  x{count} in {action.region}, e.g. {action.summary}"
+            )
+            continue
         lines.append(f"  {action.symbol} {action.kind.value:<{width}}  {action.summary}")
     changes = sum(1 for a in plan.actions if a.symbol != "…")
     lines += [
