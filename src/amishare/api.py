@@ -391,6 +391,7 @@ def show(
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:
+    """The runs recorded in the journal, newest first."""
     log = settings.journal()
     try:
         return log.runs(limit)
@@ -399,6 +400,7 @@ def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:
 
 
 def run(settings: Settings, run_id: str) -> journal.RunRecord:
+    """One run of the journal, with its actions."""
     log = settings.journal()
     try:
         return log.run(run_id)
