@@ -244,3 +244,28 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
         sb.session(OWNER, REGION).client("kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
     )
     assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+
+
+def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS-RULES.md section 4: a destination already at its concurrent AMI copy limit gets its copy later."""
+    with Sandbox(copy_seconds_per_gib=0.1, ami_copy_limit=1) as sb:
+        sb.reset()
+        sb.create_key(OWNER, REGION, alias="amishare-share")
+        sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
+        sb.create_key(TARGET, REGION, alias="mine")
+        image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
+        busy = sb.seed_image(TARGET, REGION, "busy", volumes_gib=[40], kms_key=None)
+        ec2 = sb.session(TARGET, REGION).client("ec2")
+        ec2.copy_image(SourceImageId=busy, SourceRegion=REGION, Name="in-flight")  # 4 s: the limit is taken
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "j.sqlite3"}"\n'
+            f'[accounts.dev]\nid = "{TARGET}"\nkeys = {{ {REGION} = "alias/mine" }}\n'
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        result = api.transfer(api.settings(cwd=tmp_path), image, OWNER, ["dev"]).result
+        assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
+        refused = [c for c in sb.calls() if c.action == "CopyImage" and c.error == "ResourceLimitExceeded"]
+        assert refused, "the first copy must have met the limit"
+        assert len(_owned(sb, TARGET, REGION, Filters=[{"Name": "tag:amishare:run", "Values": [result.run_id]}])) == 1

@@ -18,6 +18,8 @@ from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_STAGING
 
 MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4
+COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
+COPY_LIMIT_RETRY_MAX = 60.0
 MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
 
 
@@ -43,6 +45,7 @@ class AwsRunner:
     ) -> None:
         self.sessions = sessions
         self.wait_timeout = wait_timeout
+        self.sleep, self.clock = sleep, clock
         self.key_locks: dict[str, threading.Lock] = {}
         self.poller = ImagePoller(
             sessions,
@@ -143,7 +146,21 @@ class AwsRunner:
         }
         if p.get("kms_key"):
             params.update(Encrypted=True, KmsKeyId=p["kms_key"])
-        response = self._ec2(action).copy_image(**params)
+        ec2 = self._ec2(action)
+        delay = COPY_LIMIT_RETRY_FIRST
+        deadline = self.clock() + self.wait_timeout
+        while True:
+            try:
+                response = ec2.copy_image(**params)
+                break
+            except ClientError as exc:
+                # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a
+                # throttling error botocore retries: wait for other copies to finish, then ask again
+                # (the ClientToken keeps a late success from making a second image).
+                if error_code(exc) != "ResourceLimitExceeded" or self.clock() + delay > deadline:
+                    raise
+                self.sleep(delay)
+                delay = min(COPY_LIMIT_RETRY_MAX, delay * 2)
         return {"image_id": response["ImageId"], "kms_key": p.get("kms_key")}
 
     def _await_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
