@@ -92,6 +92,27 @@ REVOKING: Callable[[Rows], bool] = lambda rows: any(  # noqa: E731
 )
 
 
+def _start_transfer(endpoint: str, golden: str, tmp_path: Path, consumers: int) -> tuple[subprocess.Popen[str], Path]:
+    """``amishare transfer`` of the golden image to the first ``consumers`` demo accounts, in both regions."""
+    journal = tmp_path / "journal.sqlite3"
+    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
+    command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo.BUILDER]
+    for number in range(1, consumers + 1):
+        command += ["--to", f"consumer-{number}"]
+    command += ["--regions", ",".join(demo.REGIONS), "--yes", "--no-progress"]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return process, journal
+
+
+def _wait_for(journal: Path, process: subprocess.Popen[str], condition: Callable[[Rows], bool]) -> None:
+    deadline = time.monotonic() + 60
+    while not condition(_actions(journal)) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, f"the run ended before the kill point: {process.communicate()}"
+
+
 @pytest.mark.parametrize(
     "kill_when",
     [STAGING_STARTED, SOME_COPIES_DONE, REVOKING],
@@ -101,34 +122,8 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
     served: tuple[str, str], tmp_path: Path, kill_when: Callable[[Rows], bool]
 ) -> None:
     endpoint, golden = served
-    journal = tmp_path / "journal.sqlite3"
-    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
-    command = [
-        sys.executable,
-        "-m",
-        "amishare",
-        "transfer",
-        golden,
-        "--from",
-        demo.BUILDER,
-        "--to",
-        "consumer-1",
-        "--to",
-        "consumer-2",
-        "--to",
-        "consumer-3",
-        "--regions",
-        ",".join(demo.REGIONS),
-        "--yes",
-        "--no-progress",
-    ]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not kill_when(_actions(journal)) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert process.poll() is None, f"the run ended before the kill point: {process.communicate()}"
+    process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=3)
+    _wait_for(journal, process, kill_when)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     rows = _actions(journal)
@@ -170,31 +165,8 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
 
 def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str], tmp_path: Path) -> None:
     endpoint, golden = served
-    journal = tmp_path / "journal.sqlite3"
-    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
-    command = [
-        sys.executable,
-        "-m",
-        "amishare",
-        "transfer",
-        golden,
-        "--from",
-        demo.BUILDER,
-        "--to",
-        "consumer-1",
-        "--to",
-        "consumer-2",
-        "--regions",
-        ",".join(demo.REGIONS),
-        "--yes",
-        "--no-progress",
-    ]
-    process = subprocess.Popen(
-        command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 60
-    while not SOME_COPIES_DONE(_actions(journal)) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=2)
+    _wait_for(journal, process, SOME_COPIES_DONE)
     process.send_signal(signal.SIGINT)
     started = time.monotonic()
     _, stderr = process.communicate(timeout=20)
