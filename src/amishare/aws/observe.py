@@ -208,12 +208,19 @@ class Observer:
         policy: dict[str, Any] | None = None
         policy_error = None
         grants: tuple[GrantInfo, ...] = ()
-        if meta["AWSAccountId"] == caller:
-            aliases = tuple(
-                sorted(a["AliasName"] for a in self._call(self.kms, "list_aliases", KeyId=meta["KeyId"])["Aliases"])
-            )
+        if meta.get("KeyManager") == "AWS":
+            # The only AWS managed key EBS uses is aws/ebs. It can never be shared: its policy and grants
+            # decide nothing (and would cost three calls).
+            aliases = ("alias/aws/ebs",)
+            policy_error = "an AWS managed key: its policy cannot be changed"
+        elif meta["AWSAccountId"] == caller:
+            with ThreadPoolExecutor(max_workers=3) as pool:  # three independent reads
+                alias_call = pool.submit(self._call, self.kms, "list_aliases", KeyId=meta["KeyId"])
+                policy_call = pool.submit(self.kms.get_key_policy, KeyId=arn, PolicyName="default")
+                grants_call = pool.submit(self.kms.list_grants, KeyId=arn)
+            aliases = tuple(sorted(a["AliasName"] for a in alias_call.result()["Aliases"]))
             try:
-                policy = json.loads(self.kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])
+                policy = json.loads(policy_call.result()["Policy"])
             except ClientError as exc:
                 if error_code(exc) not in ACCESS_DENIED:
                     raise translate(exc, "GetKeyPolicy", caller, self.region) from exc
@@ -226,7 +233,7 @@ class Observer:
                         operations=tuple(g.get("Operations", [])),
                         name=g.get("Name") or None,
                     )
-                    for g in self.kms.list_grants(KeyId=arn)["Grants"]
+                    for g in grants_call.result()["Grants"]
                 )
             except ClientError as exc:
                 if error_code(exc) not in ACCESS_DENIED:
