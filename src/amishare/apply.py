@@ -81,9 +81,12 @@ Event = Callable[[Action, str, str | None], None]  # (action, state, detail)
 
 
 def resolve(params: Any, outputs: dict[str, dict[str, Any]]) -> Any:
-    """Replace ``"@<action key>"`` references by the image id that action produced."""
-    if isinstance(params, str) and params.startswith("@") and params[1:] in outputs:
-        return outputs[params[1:]]["image_id"]
+    """Replace ``"@<action key>"`` references by the image id that action produced, and
+    ``"@<action key>#<field>"`` by another of its outputs."""
+    if isinstance(params, str) and params.startswith("@"):
+        key, _, name = params[1:].partition("#")
+        if key in outputs:
+            return outputs[key].get(name or "image_id")
     if isinstance(params, dict):
         return {k: resolve(v, outputs) for k, v in params.items()}
     if isinstance(params, list):

@@ -261,7 +261,13 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
                     account=dest.account,
                     region=region,
                     summary=f"wait for {dest.label or dest.account}'s copy in {region}",
-                    params={"image": f"@{copy_key}", "timeout": request.timeout, **dest.params()},
+                    params={
+                        "image": f"@{copy_key}",
+                        "timeout": request.timeout,
+                        # the staging copy of the same image took about as long: poll near its end
+                        "expected": f"@await-stage:{region}#seconds" if staged else None,
+                        **dest.params(),
+                    },
                     depends_on=(copy_key,),
                 )
             )

@@ -37,6 +37,7 @@ class _Waiter:
     image_id: str
     registered: float
     deadline: float
+    not_before: float  # no poll is spent on it before then (an expected duration is known)
     done: threading.Event = field(default_factory=threading.Event)
     image: dict[str, Any] | None = None
     error: AmiShareError | None = None
@@ -63,10 +64,16 @@ class ImagePoller:
         self._waiters: dict[tuple[str | None, str], list[_Waiter]] = {}
         self._threads: dict[tuple[str | None, str], threading.Thread] = {}
 
-    def wait(self, account: str | None, region: str, image_id: str, timeout: float) -> dict[str, Any]:
-        """Block until ``image_id`` is available (its description) or failed / timed out (``AwsError``)."""
+    def wait(
+        self, account: str | None, region: str, image_id: str, timeout: float, expected: float = 0.0
+    ) -> dict[str, Any]:
+        """Block until ``image_id`` is available (its description) or failed / timed out (``AwsError``).
+
+        ``expected``: how long the copy is expected to take (e.g. an earlier copy of the same image);
+        polling for it starts after 95% of that time.
+        """
         now = self.clock()
-        waiter = _Waiter(image_id, now, now + timeout)
+        waiter = _Waiter(image_id, now, now + timeout, now + min(max(0.0, 0.95 * expected), timeout))
         key = (account, region)
         with self._lock:
             self._waiters.setdefault(key, []).append(waiter)
@@ -90,16 +97,31 @@ class ImagePoller:
                 if not pending:
                     self._threads.pop(key, None)
                     return
-            try:
-                self._tick(account, region, pending)
-            except AmiShareError as exc:
-                self._settle(key, pending, error=exc)
-                continue
+            now = self.clock()
+            due = [w for w in pending if w.not_before <= now]
+            if due:
+                try:
+                    self._tick(account, region, due)
+                except AmiShareError as exc:
+                    self._settle(key, due, error=exc)
+                    continue
             with self._lock:
                 pending = list(self._waiters.get(key, []))
             if pending:
-                oldest = min(w.registered for w in pending)
-                self.sleep(min(self.poll_max, max(self.poll_min, 0.1 * (self.clock() - oldest))))
+                self.sleep(self._next_interval(pending, self.clock()))
+
+    def _next_interval(self, pending: list[_Waiter], now: float) -> float:
+        """The cadence follows the age of the copies being polled (0.1 x age, within [poll_min, poll_max]);
+        copies not due yet wake the loop when they become due."""
+        intervals = []
+        due = [w for w in pending if w.not_before <= now]
+        if due:
+            oldest = min(w.not_before for w in due)
+            intervals.append(min(self.poll_max, max(self.poll_min, 0.1 * (now - oldest))))
+        later = [w.not_before - now for w in pending if w.not_before > now]
+        if later:
+            intervals.append(min(later))
+        return max(0.0, min(intervals))
 
     def _tick(self, account: str | None, region: str, pending: list[_Waiter]) -> None:
         ids = sorted({w.image_id for w in pending})

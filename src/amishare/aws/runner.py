@@ -165,8 +165,11 @@ class AwsRunner:
 
     def _await_image(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
         timeout = float(p.get("timeout", self.wait_timeout))
-        image = self.poller.wait(self._who(action), action.region, p["image"], timeout)
-        return {"image_id": p["image"], "state": image.get("State", "available")}
+        started = self.clock()
+        image = self.poller.wait(
+            self._who(action), action.region, p["image"], timeout, expected=float(p.get("expected") or 0.0)
+        )
+        return {"image_id": p["image"], "state": image.get("State", "available"), "seconds": self.clock() - started}
 
     def _delete_staging(self, action: Action, p: dict[str, Any], run_id: str) -> dict[str, Any]:
         """Deregister a staging image and its snapshots, only when its tags prove this run made it."""
