@@ -33,17 +33,19 @@ class ActionKind(StrEnum):
     DELETE_STAGING = "DeleteStaging"
 
 
+# What CopyImage with a re-encryption needs: the call, its tags, and the keys through EC2.
+COPY_IMAGE = (
+    "ec2:CopyImage",
+    "ec2:CreateTags",
+    "kms:DescribeKey",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:ReEncrypt*",
+    "kms:GenerateDataKeyWithoutPlaintext",
+)
 # The IAM actions each kind calls (least privilege is derived from this table).
 PERMISSIONS: dict[ActionKind, tuple[str, ...]] = {
-    ActionKind.REENCRYPT_IMAGE: (
-        "ec2:CopyImage",
-        "ec2:CreateTags",
-        "kms:DescribeKey",
-        "kms:CreateGrant",
-        "kms:Decrypt",
-        "kms:ReEncrypt*",
-        "kms:GenerateDataKeyWithoutPlaintext",
-    ),
+    ActionKind.REENCRYPT_IMAGE: COPY_IMAGE,
     ActionKind.AWAIT_IMAGE: ("ec2:DescribeImages",),
     ActionKind.PUT_KEY_POLICY: ("kms:GetKeyPolicy", "kms:PutKeyPolicy"),
     ActionKind.CREATE_GRANT: ("kms:CreateGrant",),
@@ -52,26 +54,9 @@ PERMISSIONS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.UNSHARE_SNAPSHOTS: ("ec2:ModifySnapshotAttribute",),
     ActionKind.SHARE_IMAGE: ("ec2:ModifyImageAttribute",),
     ActionKind.UNSHARE_IMAGE: ("ec2:ModifyImageAttribute",),
-    ActionKind.STAGE_IMAGE: (
-        "ec2:CopyImage",
-        "ec2:CreateTags",
-        "kms:DescribeKey",
-        "kms:CreateGrant",
-        "kms:Decrypt",
-        "kms:ReEncrypt*",
-        "kms:GenerateDataKeyWithoutPlaintext",
-    ),
+    ActionKind.STAGE_IMAGE: COPY_IMAGE,
     ActionKind.UPDATE_KEY_ACCESS: ("kms:GetKeyPolicy", "kms:PutKeyPolicy"),
-    ActionKind.COPY_TO_DESTINATION: (
-        "sts:AssumeRole",
-        "ec2:CopyImage",
-        "ec2:CreateTags",
-        "kms:DescribeKey",
-        "kms:CreateGrant",
-        "kms:Decrypt",
-        "kms:ReEncrypt*",
-        "kms:GenerateDataKeyWithoutPlaintext",
-    ),
+    ActionKind.COPY_TO_DESTINATION: ("sts:AssumeRole", *COPY_IMAGE),
     ActionKind.REVOKE_DESTINATION: (
         "ec2:ModifyImageAttribute",
         "ec2:ModifySnapshotAttribute",
