@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
@@ -177,14 +177,6 @@ def managed_ebs_key(world: World, account: str, region: str) -> Key:
         return key
 
 
-def aliases_of(world: World, key: Key) -> list[str]:
-    return sorted(
-        a
-        for (acct, reg, a), kid in world.aliases.items()
-        if kid == key.key_id and acct == key.account and reg == key.region
-    )
-
-
 def find_key(world: World, account: str, region: str, ref: str) -> Key | None:
     """Resolve a key id, key ARN, alias name or alias ARN as seen from ``account``/``region``."""
     with world.lock:
@@ -257,9 +249,6 @@ class KmsHandlers:
 
     def __init__(self, world: World) -> None:
         self.world = world
-
-    def table(self) -> dict[str, Callable[[Caller, str, dict[str, Any]], dict[str, Any]]]:
-        return {name: getattr(self, name) for name in dir(self) if name[0].isupper()}
 
     # -- resolution and authorization
     def _key(self, caller: Caller, region: str, ref: str | None, action: str) -> Key:
