@@ -113,6 +113,26 @@ def _wait_for(journal: Path, process: subprocess.Popen[str], condition: Callable
     assert process.poll() is None, f"the run ended before the kill point: {process.communicate()}"
 
 
+def _run(journal: Path) -> tuple[str, str]:
+    """The one run in the journal: its id and status."""
+    with sqlite3.connect(journal) as db:
+        ((run_id, status),) = db.execute("SELECT run_id, status FROM runs").fetchall()
+    return str(run_id), str(status)
+
+
+def _resume(endpoint: str, tmp_path: Path, run_id: str) -> None:
+    resumed = subprocess.run(
+        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+
+
 @pytest.mark.parametrize(
     "kill_when",
     [STAGING_STARTED, SOME_COPIES_DONE, REVOKING],
@@ -128,19 +148,9 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
     process.wait(timeout=10)
     rows = _actions(journal)
     assert not all(s == "succeeded" for s in rows.values())  # really interrupted
-    with sqlite3.connect(journal) as db:
-        ((run_id, status),) = db.execute("SELECT run_id, status FROM runs").fetchall()
+    run_id, status = _run(journal)
     assert status == "running"  # nobody could record the end
-    resumed = subprocess.run(
-        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
-        cwd=tmp_path,
-        env=_env(endpoint),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _resume(endpoint, tmp_path, run_id)
     assert set(_actions(journal).values()) == {"succeeded"}
     for consumer in demo.CONSUMERS:
         for region in demo.REGIONS:
@@ -172,19 +182,9 @@ def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str]
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 130, stderr
     assert time.monotonic() - started < 5  # no waiting for copies in flight
-    with sqlite3.connect(journal) as db:
-        ((run_id, status),) = db.execute("SELECT run_id, status FROM runs").fetchall()
+    run_id, status = _run(journal)
     assert status == "interrupted"
-    resumed = subprocess.run(
-        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
-        cwd=tmp_path,
-        env=_env(endpoint),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    _resume(endpoint, tmp_path, run_id)
     for consumer in demo.CONSUMERS[:2]:
         for region in demo.REGIONS:
             assert len(_client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]) == 1
