@@ -94,10 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     outcome = api.transfer(
         settings,
-        image,
-        BUILDER,
-        accounts,
-        regions=regions,
+        api.TransferRequest(image, tuple(accounts), source=BUILDER, regions=tuple(regions)),
         on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
     )
     wall = time.monotonic() - started

@@ -1,35 +1,55 @@
-"""The library's entry points: ``share``, ``revoke``, ``show``, ``runs``: each a typed call.
+"""The library's entry points, each a typed call that prints nothing: observe -> plan -> apply.
 
-Each one validates every input before the first AWS call, observes, plans (pure), and, unless
-it is a dry run or the caller declines, applies the plan with the journal. The CLI is a thin
-layer over these functions; they print nothing.
+``plan_share``, ``plan_revoke`` and ``plan_transfer`` validate every input before the first AWS call,
+observe (read-only) and return a ``Plan`` (pure planners); ``apply`` runs any plan (one executor for
+every command, plans over many images and regions included) with the journal; ``share``, ``revoke``
+and ``transfer`` are plan-then-apply, ``resume`` finishes a journaled run, ``show`` explains the gates.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from amishare import config as config_file
 from amishare import gates, inputs, journal, render
-from amishare.actions import Plan
-from amishare.apply import ActionResult, Event, RunResult, apply, now_utc
+from amishare.actions import AwaitImage, Plan
+from amishare.apply import ActionResult, Event, RunResult, now_utc
+from amishare.apply import apply as execute
 from amishare.aws import notify
-from amishare.aws.observe import Observer, observe
-from amishare.aws.runner import AwsRunner
-from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
+from amishare.aws.handlers import AwsSteps
+from amishare.aws.observe import observe, observe_transfer
+from amishare.aws.poller import Poll
+from amishare.aws.session import Connection, Sessions, default_region, known_regions
 from amishare.config import Config
 from amishare.errors import AmiShareError, UsageError
-from amishare.model import TargetKind
-from amishare.plan import ShareOptions, plan_revoke, plan_share
-from amishare.transfer import Destination, Party, TransferObservation, TransferRequest, plan_transfer
+from amishare.plan import ShareOptions
+from amishare.plan import plan_revoke as _plan_revoke
+from amishare.plan import plan_share as _plan_share
+from amishare.requests import DEFAULT_TIMEOUT, TransferRequest, resolve_transfer
+from amishare.transfer import plan_transfer as _plan_transfer
+
+__all__ = [
+    "Outcome",
+    "Settings",
+    "TransferRequest",
+    "apply",
+    "plan_revoke",
+    "plan_share",
+    "plan_transfer",
+    "resume",
+    "revoke",
+    "run",
+    "runs",
+    "settings",
+    "share",
+    "show",
+    "transfer",
+]
 
 Confirm = Callable[[Plan], bool]
-Poll = Callable[[str | None, str, list[dict[str, Any]]], None]  # (account, region, images described)
 
 
 @dataclass(frozen=True)
@@ -89,8 +109,10 @@ def settings(
 
 @dataclass(frozen=True)
 class Outcome:
+    """A plan, and how its run went (``result`` None: a dry run, or declined)."""
+
     plan: Plan
-    result: RunResult | None  # None: dry run, or declined
+    result: RunResult | None
     notified: tuple[str, ...] = ()  # what notifications were sent (transfer)
     notify_error: str | None = None
 
@@ -103,7 +125,8 @@ def _region(settings: Settings, region: str | None) -> str:
     return inputs.region(region, known_regions()) if region else settings.connection.region
 
 
-def share(
+# ---------------------------------------------------------------------------- plans
+def plan_share(
     settings: Settings,
     image_id: str,
     targets: Sequence[str],
@@ -112,11 +135,9 @@ def share(
     key_access: str | None = None,
     reencrypt_key: str | None = None,
     allow_public: bool = False,
-    dry_run: bool = False,
-    confirm: Confirm | None = None,
-    on_event: Event | None = None,
-) -> Outcome:
-    """Share ``image_id`` with ``targets`` (all three gates), re-encrypting aws/ebs images first."""
+    sessions: Sessions | None = None,
+) -> Plan:
+    """The plan that shares ``image_id`` with ``targets`` (all three gates; aws/ebs images re-encrypted first)."""
     inputs.image_id(image_id)
     wanted = inputs.targets(targets, settings.config)
     where = _region(settings, region)
@@ -132,54 +153,64 @@ def share(
             "refusing to share publicly without --allow-public (every AWS account could launch the "
             "image): add --allow-public if that is what you want"
         )
-    sessions = settings.sessions()
-    observed = observe(sessions, image_id, where, share_key=share_key, public=public)
-    plan = plan_share(observed, wanted, ShareOptions(key_access=access, allow_public=allow_public))
-    return _run(settings, sessions, plan, dry_run, confirm, on_event)
+    observed = observe(sessions or settings.sessions(), image_id, where, share_key=share_key, public=public)
+    return _plan_share(observed, wanted, ShareOptions(key_access=access, allow_public=allow_public))
 
 
-def revoke(
+def plan_revoke(
     settings: Settings,
     image_id: str,
     targets: Sequence[str],
     *,
     region: str | None = None,
-    dry_run: bool = False,
-    confirm: Confirm | None = None,
-    on_event: Event | None = None,
-) -> Outcome:
-    """Close the three gates of ``image_id`` for ``targets`` only."""
+    sessions: Sessions | None = None,
+) -> Plan:
+    """The plan that closes the three gates of ``image_id`` for ``targets`` only."""
     inputs.image_id(image_id)
     wanted = inputs.targets(targets, settings.config)
     where = _region(settings, region)
-    sessions = settings.sessions()
-    observed = observe(
-        sessions, image_id, where, share_key=settings.config.defaults.share_key_for(where), siblings=True
-    )
-    return _run(settings, sessions, plan_revoke(observed, wanted), dry_run, confirm, on_event)
+    share_key = settings.config.defaults.share_key_for(where)
+    observed = observe(sessions or settings.sessions(), image_id, where, share_key=share_key, siblings=True)
+    return _plan_revoke(observed, wanted)
 
 
-def _run(
+def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Sessions | None = None) -> Plan:
+    """The plan that hands ``request.image`` over to its destinations, in every region asked."""
+    inputs.image_id(request.image)
+    where = _region(settings, request.region)
+    known = known_regions()
+    if request.dest_key:
+        inputs.key_ref(request.dest_key, "destination key")
+    sessions = sessions or settings.sessions()
+    spec = resolve_transfer(settings.config, request, sessions.caller_account(), where, known)
+    refs = {r: settings.config.defaults.share_key_for(r) for r in spec.regions}
+    share_keys = {r: inputs.key_ref(ref, "share key") for r, ref in refs.items() if ref}
+    observed = observe_transfer(sessions, request.image, where, spec.source, share_keys)
+    return _plan_transfer(observed, spec)
+
+
+# ------------------------------------------------------------------------------ apply
+def apply(
     settings: Settings,
-    sessions: Sessions,
     plan: Plan,
-    dry_run: bool,
-    confirm: Confirm | None,
-    on_event: Event | None,
-    runner: AwsRunner | None = None,
+    *,
+    confirm: Confirm | None = None,
+    on_event: Event | None = None,
+    on_poll: Poll | None = None,
+    progress: bool = False,
     max_parallel: int | None = None,
+    sessions: Sessions | None = None,
 ) -> Outcome:
-    if dry_run or not plan.actions:
+    """Run ``plan`` (from any ``plan_*``, or several merged with ``Plan.merge``), journaled; nothing happens
+    when it has no action or ``confirm`` says no."""
+    if not plan.actions or (confirm is not None and not confirm(plan)):
         return Outcome(plan, None)
-    if confirm is not None and not confirm(plan):
-        return Outcome(plan, None)
-    runner = runner or AwsRunner(sessions)
-    runner.prepare(plan.actions)
+    sessions = sessions or settings.sessions()
     log = settings.journal()
     try:
-        result = apply(
+        result = execute(
             plan,
-            runner,
+            _steps(sessions, plan, on_poll, progress),
             log,
             journal.new_run_id(now_utc()),
             max_workers=max_parallel or settings.max_parallel,
@@ -188,6 +219,13 @@ def _run(
     finally:
         log.close()
     return _notify(sessions, Outcome(plan, result))
+
+
+def _steps(sessions: Sessions, plan: Plan, on_poll: Poll | None, progress: bool) -> AwsSteps:
+    timeouts = [a.timeout for a in plan.actions if isinstance(a, AwaitImage)]
+    return AwsSteps(
+        sessions, wait_timeout=max(timeouts or [DEFAULT_TIMEOUT]), on_poll=on_poll, snapshot_progress=progress
+    )
 
 
 def _notify(sessions: Sessions, outcome: Outcome) -> Outcome:
@@ -202,135 +240,80 @@ def _notify(sessions: Sessions, outcome: Outcome) -> Outcome:
     return Outcome(outcome.plan, outcome.result, notified=tuple(sent))
 
 
-def _party(settings: Settings, value: str, caller: str | None, what: str) -> Party:
-    target = inputs.target(value, settings.config)
-    if target.kind is not TargetKind.ACCOUNT:
-        raise UsageError(f"{what} {value!r} must be an account (id or name from the config), not {target.kind.value}")
-    named = settings.config.account_by_id(target.value)
-    default_role = settings.config.defaults.role_name
-    if caller is not None and target.value == caller:
-        return Party(target.value, None, None, target.label)
-    role = (
-        named.role_arn(default_role)
-        if named
-        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
+# --------------------------------------------------------------------------- commands
+def share(
+    settings: Settings,
+    image_id: str,
+    targets: Sequence[str],
+    *,
+    region: str | None = None,
+    key_access: str | None = None,
+    reencrypt_key: str | None = None,
+    allow_public: bool = False,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_event: Event | None = None,
+) -> Outcome:
+    """Share ``image_id`` with ``targets`` (all three gates), re-encrypting aws/ebs images first."""
+    sessions = settings.sessions()
+    plan = plan_share(
+        settings,
+        image_id,
+        targets,
+        region=region,
+        key_access=key_access,
+        reencrypt_key=reencrypt_key,
+        allow_public=allow_public,
+        sessions=sessions,
     )
-    if role is None:
-        raise UsageError(
-            f'no role to assume in {what} account {target.value}: set role = "..." under '
-            f'[accounts.NAME] (with id = "{target.value}") or role_name under [defaults]'
-        )
-    return Party(target.value, role, named.external_id if named else None, target.label)
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(settings, plan, confirm=confirm, on_event=on_event, sessions=sessions)
+
+
+def revoke(
+    settings: Settings,
+    image_id: str,
+    targets: Sequence[str],
+    *,
+    region: str | None = None,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_event: Event | None = None,
+) -> Outcome:
+    """Close the three gates of ``image_id`` for ``targets`` only."""
+    sessions = settings.sessions()
+    plan = plan_revoke(settings, image_id, targets, region=region, sessions=sessions)
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(settings, plan, confirm=confirm, on_event=on_event, sessions=sessions)
 
 
 def transfer(
     settings: Settings,
-    image_id: str,
-    source: str | None,
-    destinations: Sequence[str],
+    request: TransferRequest,
     *,
-    regions: Sequence[str] = (),
-    region: str | None = None,
-    dest_key: str | None = None,
-    allow_default_key: bool | None = None,
-    keep_share: bool | None = None,
-    keep_staging: bool | None = None,
-    grant_autoscaling: bool | None = None,
-    notify_email: str | None = None,
-    ses_sender: str | None = None,
-    notify_sns: str | None = None,
-    max_parallel: int | None = None,
-    timeout: float | None = None,
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_event: Event | None = None,
     on_poll: Poll | None = None,
     progress: bool = False,
 ) -> Outcome:
-    """Hand ``image_id`` over: each destination ends up owning a copy encrypted with its own key.
-
-    Arguments left as None take their value from the ``[transfer]`` table of the config.
-    """
-    inputs.image_id(image_id)
-    defaults = settings.config.transfer
-    source = source or defaults.source
-    if not source:
-        raise UsageError("no source account: pass --from ACCOUNT or set source under [transfer]")
-    regions = regions or defaults.regions
-    dest_key = dest_key or defaults.dest_key
-    allow_default_key = defaults.allow_default_key if allow_default_key is None else allow_default_key
-    keep_share = defaults.keep_share if keep_share is None else keep_share
-    keep_staging = defaults.keep_staging if keep_staging is None else keep_staging
-    grant_autoscaling = defaults.grant_autoscaling if grant_autoscaling is None else grant_autoscaling
-    notify_email, ses_sender = notify_email or defaults.notify_email, ses_sender or defaults.ses_sender
-    notify_sns = notify_sns or defaults.notify_sns
-    timeout = inputs.duration(defaults.timeout) if timeout is None else timeout
-    if grant_autoscaling and not keep_share:
-        raise UsageError(
-            "--grant-autoscaling is for live shares: add --keep-share (Auto Scaling launches from the "
-            "shared image, which a transfer otherwise revokes)"
-        )
-    where = _region(settings, region)
-    known = known_regions()
-    wanted_regions = tuple(dict.fromkeys(inputs.region(r, known) for r in regions)) or (where,)
-    if dest_key:
-        inputs.key_ref(dest_key, "destination key")
-    if bool(notify_email) != bool(ses_sender):
-        raise UsageError("--notify-email needs --ses-sender (a verified SES identity), and the other way round")
-    for address in (notify_email, ses_sender):
-        if address and not inputs.EMAIL.match(address):
-            raise UsageError(f"{address!r} is not an email address")
-    if notify_sns and not inputs.SNS_ARN.match(notify_sns):
-        raise UsageError(f"{notify_sns!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
-    if timeout <= 0:
-        raise UsageError(f"--timeout {timeout}: must be positive")
-    if not destinations:
-        raise UsageError("no destination: name at least one with --to")
-    for value in (source, *destinations):  # validate every name before any call
-        inputs.target(value, settings.config)
+    """Hand ``request.image`` over: each destination ends up owning a copy encrypted with its own key."""
     sessions = settings.sessions()
-    caller = sessions.caller_account()
-    source_party = _party(settings, source, caller, "source")
-    dests = []
-    for value in dict.fromkeys(destinations):
-        party = _party(settings, value, None, "destination")
-        named = settings.config.account_by_id(party.account)
-        dests.append(
-            Destination(
-                party.account, party.role_arn, party.external_id, party.label, keys=dict(named.keys) if named else {}
-            )
-        )
-    runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll, snapshot_progress=progress)
-    if source_party.role_arn:
-        sessions.assume(RoleRef(source_party.account, source_party.role_arn, source_party.external_id))
-    who = None if source_party.role_arn is None else source_party.account
-    observer = Observer(sessions, where, who)
-    image = observer.image(image_id, source_party.account)
-    keys = {arn: observer.key(arn, source_party.account) for arn in image.key_arns}
-    refs = {name: settings.config.defaults.share_key_for(name) for name in wanted_regions}
-    with ThreadPoolExecutor(max_workers=max(1, len(refs))) as pool:  # one region's keys per thread
-        found = {
-            name: pool.submit(Observer(sessions, name, who).key, inputs.key_ref(ref, "share key"), source_party.account)
-            for name, ref in refs.items()
-            if ref
-        }
-    share_keys = {name: future.result() for name, future in found.items()}
-    request = TransferRequest(
-        source=source_party,
-        destinations=tuple(dests),
-        regions=wanted_regions,
-        dest_key=dest_key,
-        allow_default_key=allow_default_key,
-        grant_autoscaling=grant_autoscaling,
-        keep_share=keep_share,
-        keep_staging=keep_staging,
-        timeout=timeout,
-        notify_email=notify_email,
-        ses_sender=ses_sender,
-        notify_sns=notify_sns,
+    plan = plan_transfer(settings, request, sessions=sessions)
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(
+        settings,
+        plan,
+        confirm=confirm,
+        on_event=on_event,
+        on_poll=on_poll,
+        progress=progress,
+        max_parallel=request.max_parallel,
+        sessions=sessions,
     )
-    plan = plan_transfer(TransferObservation(caller, where, image, keys, share_keys), request)
-    return _run(settings, sessions, plan, dry_run, confirm, on_event, runner, max_parallel)
 
 
 def resume(
@@ -344,19 +327,16 @@ def resume(
 ) -> Outcome:
     """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone."""
     log = settings.journal()
+    sessions = settings.sessions()
     try:
         record = log.run(run_id)
         plan = Plan.from_dict(record.plan)
         done = {
             a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state == "succeeded"
         }
-        sessions = settings.sessions()
-        timeout = max([float(a.params.get("timeout", 24 * 3600)) for a in plan.actions] or [24 * 3600])
-        runner = AwsRunner(sessions, wait_timeout=timeout, on_poll=on_poll, snapshot_progress=progress)
-        runner.prepare(a for a in plan.actions if a.key not in done)
-        result = apply(
+        result = execute(
             plan,
-            runner,
+            _steps(sessions, plan, on_poll, progress),
             log,
             run_id,
             max_workers=max_parallel or settings.max_parallel,

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from amishare import keypolicy
+from amishare.access import SOURCE_KEY_USED_OPERATIONS, account_root, via_ec2
 from amishare.model import ImageInfo, KeyInfo, Observation, Target, TargetKind
 from amishare.policyeval import Caller, Request, UnsupportedCondition, statement_matches
 
-KEY_ACTIONS = ("DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom")  # AWS-RULES.md section 2
+KEY_ACTIONS = SOURCE_KEY_USED_OPERATIONS  # what EC2 does with the source key for a target (access.py)
 UNKNOWN_ACCOUNT = "000000000000"  # stands for "some member" of an organization or OU
 
 
@@ -122,9 +123,9 @@ def _one_key(key: KeyInfo, region: str, target: Target) -> Gate:
     if key.state != "Enabled":
         return Gate("closed", f"key {key.display} is {key.state}")
     account = target.value if target.kind is TargetKind.ACCOUNT else UNKNOWN_ACCOUNT
-    caller = Caller(account=account, arn=f"arn:aws:iam::{account}:root")
+    caller = Caller(account=account, arn=account_root(account))
     context: dict[str, Any] = {
-        "kms:ViaService": f"ec2.{region}.amazonaws.com",
+        "kms:ViaService": via_ec2(region),
         "kms:CallerAccount": account,
         "kms:GrantIsForAWSResource": True,
         "aws:PrincipalAccount": account,
@@ -134,7 +135,7 @@ def _one_key(key: KeyInfo, region: str, target: Target) -> Gate:
         context["aws:PrincipalOrgID"] = target.org_id or ""
         context["aws:PrincipalOrgPaths"] = [f"{target.org_id}/r-0000/" + (f"{target.ou_id}/" if target.ou_id else "")]
     if target.kind is TargetKind.ACCOUNT:
-        root = f"arn:aws:iam::{account}:root"
+        root = account_root(account)
         grants = [g for g in key.grants if g.grantee == root and set(KEY_ACTIONS) <= set(g.operations)]
         if grants:
             return Gate("open", f"grant {grants[0].name or grants[0].grant_id} on {key.display}")

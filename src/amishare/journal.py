@@ -1,9 +1,11 @@
 """The journal: a durable record of runs and their actions, in SQLite.
 
 AWS is the source of truth; the journal is a record and a shortcut (``../shared/DESIGN.md``).
-Each state change of an action is committed before the next call to AWS, so a run that is
-interrupted leaves a record of what was done, what was in progress and what was not started.
-The previous key policy of every key amishare rewrites is kept in the action's parameters.
+The run and its plan are committed before the first call to AWS. Action state changes are
+committed by a writer thread in batches (one transaction every ``flush_interval``, 20 ms): a process
+killed meanwhile loses at most the last batch, which is safe because every step is re-entrant (a
+resumed step re-reads AWS; a step recorded as running or pending that had in fact finished is found
+done). The previous key policy of every key amishare rewrites is kept in the action's parameters.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import os
 import secrets
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from amishare.actions import Action, Plan
+from amishare.apply import RunLog
 from amishare.errors import JournalError
 
 SCHEMA = """
@@ -38,7 +42,7 @@ CREATE TABLE IF NOT EXISTS actions (
     position    INTEGER NOT NULL,
     key         TEXT NOT NULL,
     kind        TEXT NOT NULL,
-    state       TEXT NOT NULL,          -- pending, running, succeeded, failed, skipped
+    state       TEXT NOT NULL,          -- pending, running, succeeded, failed, skipped, interrupted
     started_at  TEXT,
     finished_at TEXT,
     error       TEXT,
@@ -85,12 +89,18 @@ class RunRecord:
     actions: tuple[ActionRecord, ...] = ()
 
 
-class Journal:
+class Journal(RunLog):
     """Runs and actions in one SQLite file; safe to use from the executor's threads."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, flush_interval: float = 0.02) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection; batches are taken and written under it, in order
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._writer: threading.Thread | None = None
+        self._flush_interval = flush_interval
+        self._error: JournalError | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -106,51 +116,117 @@ class Journal:
             ) from exc
 
     def close(self) -> None:
+        self.flush()
+        with self._wake:
+            self._closing = True
+            self._wake.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout=5)
         with self._lock:
             self._db.close()
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._lock:
+                self._write_pending()
                 return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
 
-    def start(self, run_id: str, plan: Plan, now: dt.datetime) -> None:
-        self._execute("BEGIN")
+    # ----------------------------------------------------------- batched writes
+    def _later(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue a write for the writer thread (committed within ``flush_interval``)."""
+        if self._error is not None:
+            raise self._error
+        with self._wake:
+            self._pending.append((sql, params))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._write_loop, name="amishare-journal", daemon=True)
+                self._writer.start()
+            self._wake.notify()
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if self._closing and not self._pending:
+                    return
+            time.sleep(self._flush_interval)  # gather a batch: one transaction for many changes
+            try:
+                with self._lock:
+                    self._write_pending()
+            except sqlite3.Error as exc:
+                self._error = JournalError(f"journal {self.path}: {exc}")
+
+    def _write_pending(self) -> None:
+        """Write what is queued, in one transaction (the caller holds ``_lock``)."""
+        with self._wake:
+            batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self._db.execute("BEGIN")
         try:
-            self._execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, ?)",
-                (
-                    run_id,
-                    plan.command,
-                    plan.account,
-                    plan.region,
-                    plan.image_id,
-                    now.isoformat(),
-                    json.dumps(plan.to_dict()),
-                ),
-            )
-            for position, action in enumerate(plan.actions):
-                self._execute(
-                    "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
-                    (run_id, position, action.key, action.kind.value),
-                )
-            self._execute("COMMIT")
-        except JournalError:
-            self._execute("ROLLBACK")
+            for sql, params in batch:
+                self._db.execute(sql, params)
+        except sqlite3.Error:
+            self._db.execute("ROLLBACK")
             raise
+        self._db.execute("COMMIT")
+
+    def flush(self) -> None:
+        """Commit every queued change now."""
+        try:
+            with self._lock:
+                self._write_pending()
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
+
+    def start(self, run_id: str, plan: Plan, now: dt.datetime) -> None:
+        """Record a new run and its plan, committed before this returns (before any call to AWS)."""
+        run = (
+            run_id,
+            plan.command,
+            plan.account,
+            plan.region,
+            plan.image_id,
+            now.isoformat(),
+            json.dumps(plan.to_dict()),
+        )
+        try:
+            with self._lock:
+                self._write_pending()
+                self._db.execute("BEGIN")
+                try:
+                    self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, ?)", run)
+                    self._db.executemany(
+                        "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
+                        [(run_id, position, a.key, a.kind.value) for position, a in enumerate(plan.actions)],
+                    )
+                except sqlite3.Error:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
 
     def resume(self, run_id: str, keys: list[str]) -> None:
         """Mark a run running again; its unfinished actions go back to pending."""
         self._execute("UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,))
         for key in keys:
-            self._execute("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
+            self._later("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
+        self.flush()
 
     def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
-        self._execute(
+        self._later(
             "UPDATE actions SET state='running', started_at=? WHERE run_id=? AND key=?",
             (now.isoformat(), run_id, action.key),
+        )
+
+    def action_progress(self, run_id: str, action: Action, output: dict[str, Any]) -> None:
+        self._later(
+            "UPDATE actions SET output_json=? WHERE run_id=? AND key=? AND state='running'",
+            (json.dumps(output), run_id, action.key),
         )
 
     def action_finished(
@@ -162,13 +238,16 @@ class Journal:
         output: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
-        self._execute(
+        self._later(
             "UPDATE actions SET state=?, finished_at=?, output_json=?, error=? WHERE run_id=? AND key=?",
             (state, now.isoformat(), json.dumps(output or {}), error, run_id, action.key),
         )
 
     def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
-        self._execute("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, now.isoformat(), run_id))
+        if status == "interrupted":  # what was under way when the run stopped
+            self._later("UPDATE actions SET state='interrupted' WHERE run_id=? AND state='running'", (run_id,))
+        self._later("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, now.isoformat(), run_id))
+        self.flush()
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._execute(

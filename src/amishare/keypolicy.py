@@ -22,15 +22,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from amishare.access import AUTOSCALING_ROLE, SOURCE_KEY_ACTIONS, via_ec2
+
 SID_PREFIX = "amishare-"
 SID_ACCOUNTS = "amishare-accounts"
 SID_ORGANIZATIONS = "amishare-organizations"
 SID_OUS = "amishare-ous"
 SID_AUTOSCALING = "amishare-autoscaling"
-AUTOSCALING_ROLE = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 MAX_POLICY_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
-# AWS-RULES.md section 2: what a target needs on the SOURCE key.
-TARGET_ACTIONS = ("kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+TARGET_ACTIONS = SOURCE_KEY_ACTIONS  # what a target needs on the SOURCE key (access.py)
 _OU_PATH = re.compile(r"^(o-[a-z0-9]{10,32})/\*/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})/\*$")
 
 
@@ -82,8 +82,7 @@ class KeyAccess:
         return bool(self.accounts or self.organizations or self.ous or self.autoscaling)
 
 
-def via_ec2(region: str) -> str:
-    return f"ec2.{region}.amazonaws.com"
+NO_ACCESS = KeyAccess()
 
 
 def is_amishare(statement: Any) -> bool:
@@ -198,6 +197,14 @@ def with_access(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[
 def without_access(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str, Any]:
     """``policy`` with ``access`` removed from amishare's statements (others untouched)."""
     return _rebuilt(policy, region, granted(policy) - access)
+
+
+def edited(policy: dict[str, Any], region: str, add: KeyAccess, remove: KeyAccess) -> dict[str, Any]:
+    """``policy`` with ``add`` granted and then ``remove`` taken away in amishare's statements (others untouched).
+
+    The edit, not a document: applied to whatever the policy is when it runs, it keeps a change someone else
+    made meanwhile, and applied twice it changes nothing the second time."""
+    return _rebuilt(policy, region, (granted(policy) | add) - remove)
 
 
 def _rebuilt(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 close the three gates of an AMI share (AWS-RULES.md section 1) together.
 
 No boto3, no clock, no I/O: ``plan_share`` and ``plan_revoke`` are functions of their inputs.
+``open_gates`` is the one gate-opening helper, shared with the transfer planner: key access and
+snapshot permission first, launch permission last (so an image never appears to a target before
+it is usable). Key policy edits are computed here, so every dry run shows them.
 """
 
 from __future__ import annotations
@@ -10,7 +13,21 @@ import json
 from dataclasses import dataclass
 
 from amishare import keypolicy
-from amishare.actions import Action, ActionKind, Plan
+from amishare.access import SOURCE_KEY_GRANT_OPERATIONS, account_root, grant_name
+from amishare.actions import (
+    Action,
+    AwaitImage,
+    CreateGrant,
+    Plan,
+    PutKeyPolicy,
+    ReEncryptImage,
+    RevokeGrant,
+    ShareImage,
+    ShareSnapshots,
+    SnapshotChange,
+    UnshareImage,
+    UnshareSnapshots,
+)
 from amishare.errors import PlanRefused
 from amishare.keypolicy import KeyAccess
 from amishare.model import (
@@ -23,9 +40,7 @@ from amishare.model import (
     TargetKind,
 )
 
-# AWS-RULES.md section 2: what a target needs on the source key, as grant operations.
-GRANT_OPERATIONS = ("Decrypt", "DescribeKey", "CreateGrant", "ReEncryptFrom", "GenerateDataKeyWithoutPlaintext")
-MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4: per ModifySnapshotAttribute call
+GRANT_OPERATIONS = SOURCE_KEY_GRANT_OPERATIONS
 SHARE_KEY_HOWTO = (
     "create a customer managed key in {region} and name it, for example:\n"
     "  aws kms create-key --region {region} --description 'amishare: re-encrypts images before sharing'\n"
@@ -41,119 +56,271 @@ class ShareOptions:
     allow_public: bool = False
 
 
-def grant_name(account: str) -> str:
-    return f"amishare-{account}"
+@dataclass(frozen=True)
+class Audience:
+    """Whom the gates open for, split by kind of target."""
+
+    accounts: tuple[str, ...] = ()
+    organizations: tuple[Target, ...] = ()
+    ous: tuple[Target, ...] = ()
+    public: bool = False
+
+    @classmethod
+    def of(cls, targets: tuple[Target, ...] | list[Target]) -> Audience:
+        return cls(
+            tuple(sorted({t.value for t in targets if t.kind is TargetKind.ACCOUNT})),
+            tuple(sorted({t for t in targets if t.kind is TargetKind.ORGANIZATION})),
+            tuple(sorted({t for t in targets if t.kind is TargetKind.OU})),
+            any(t.kind is TargetKind.PUBLIC for t in targets),
+        )
+
+    def key_access(self) -> KeyAccess:
+        return KeyAccess(
+            accounts=frozenset(self.accounts),
+            organizations=frozenset(t.org_id for t in self.organizations if t.org_id),
+            ous=frozenset((t.org_id, t.ou_id) for t in self.ous if t.org_id and t.ou_id),
+        )
 
 
-def _split(targets: tuple[Target, ...]) -> tuple[list[str], list[Target], list[Target], bool]:
-    accounts = sorted({t.value for t in targets if t.kind is TargetKind.ACCOUNT})
-    orgs = sorted({t for t in targets if t.kind is TargetKind.ORGANIZATION})
-    ous = sorted({t for t in targets if t.kind is TargetKind.OU})
-    return accounts, orgs, ous, any(t.kind is TargetKind.PUBLIC for t in targets)
+@dataclass(frozen=True)
+class Subject:
+    """The image whose gates open: an observed one, or one the plan makes (``image`` ``@<key>``)."""
+
+    image: str
+    info: ImageInfo | None  # None: made by this plan
+    label: str  # how humans read it
+    keys: tuple[KeyInfo, ...]  # the keys that encrypt it
+    ready: tuple[str, ...] = ()  # the actions it waits for (the copy that makes it)
 
 
-def _access(accounts: list[str], orgs: list[Target], ous: list[Target]) -> KeyAccess:
-    return KeyAccess(
-        accounts=frozenset(accounts),
-        organizations=frozenset(t.org_id for t in orgs if t.org_id),
-        ous=frozenset((t.org_id, t.ou_id) for t in ous if t.org_id and t.ou_id),
+@dataclass(frozen=True)
+class Acting:
+    """Where the gate-opening actions run, and as whom."""
+
+    account: str
+    region: str
+    scope: str  # what names the actions' keys (an image, or an image and region)
+    role_arn: str | None = None
+    external_id: str | None = None
+
+
+# ---------------------------------------------------------------------- the shared helper
+def open_gates(
+    subject: Subject,
+    audience: Audience,
+    acting: Acting,
+    *,
+    key_access: str = "policy",
+    autoscaling: tuple[str, ...] = (),
+) -> list[Action]:
+    """Key access and snapshot permission for ``audience`` on ``subject``, then launch permission."""
+    gates: list[Action] = []
+    for key in subject.keys:
+        gates += _key_access(key, audience, acting, key_access, autoscaling, subject.ready)
+    snapshots = _share_snapshots(subject, audience.accounts, acting)
+    gates += snapshots
+    missing = audience
+    if subject.info is not None:
+        launch = subject.info.launch
+        missing = Audience(
+            tuple(a for a in audience.accounts if a not in launch.accounts),
+            tuple(t for t in audience.organizations if not launch.includes(t)),
+            tuple(t for t in audience.ous if not launch.includes(t)),
+            audience.public and not launch.public,
+        )
+    if missing.accounts or missing.organizations or missing.ous or missing.public:
+        gates.append(
+            ShareImage(
+                key=f"share-image:{acting.scope}",
+                account=acting.account,
+                region=acting.region,
+                role_arn=acting.role_arn,
+                external_id=acting.external_id,
+                image=subject.image,
+                image_label=subject.label if subject.image.startswith("@") else "",
+                accounts=missing.accounts,
+                organizations=tuple(t.value for t in missing.organizations),
+                ous=tuple(t.value for t in missing.ous),
+                public=missing.public,
+                depends_on=(*subject.ready, *(a.key for a in gates)),
+            )
+        )
+    return gates
+
+
+def _key_access(
+    key: KeyInfo,
+    audience: Audience,
+    acting: Acting,
+    key_access: str,
+    autoscaling: tuple[str, ...],
+    ready: tuple[str, ...],
+) -> list[Action]:
+    wanted = audience.key_access() | KeyAccess(autoscaling=frozenset(autoscaling))
+    if not wanted:
+        return []
+    if key.aws_managed:
+        raise PlanRefused(f"key {key.arn} is AWS managed and cannot be shared")
+    if key_access == "grant":
+        return _grants(key, audience, acting, wanted)
+    if key.account != acting.account or key.policy is None:
+        raise _uneditable(key, wanted)
+    after = keypolicy.with_access(key.policy, key.region, wanted)
+    if after == key.policy:
+        return []
+    try:
+        text = keypolicy.check_size(after)
+    except keypolicy.KeyPolicyTooLarge as exc:
+        raise PlanRefused(f"key {key.arn}: {exc}") from exc
+    added = wanted - keypolicy.granted(key.policy)
+    return [
+        PutKeyPolicy(
+            key=f"key-policy:{acting.scope}:{key.arn}",
+            account=acting.account,
+            region=key.region,
+            role_arn=acting.role_arn,
+            external_id=acting.external_id,
+            key_arn=key.arn,
+            key_label=key.display,
+            add=added,
+            policy=text,
+            previous=json.dumps(key.policy),
+            depends_on=ready,
+        )
+    ]
+
+
+def _grants(key: KeyInfo, audience: Audience, acting: Acting, wanted: KeyAccess) -> list[Action]:
+    if audience.organizations or audience.ous:
+        raise PlanRefused(
+            "KMS grants name one principal each and cannot name an organization or OU: "
+            "use --key-access policy for organization and OU targets"
+        )
+    if key.account != acting.account:
+        raise _uneditable(key, wanted)
+    return [
+        CreateGrant(
+            key=f"grant:{key.arn}:{account}",
+            account=acting.account,
+            region=key.region,
+            key_arn=key.arn,
+            key_label=key.display,
+            grantee=account_root(account),
+            operations=GRANT_OPERATIONS,
+            name=grant_name(account),
+            purpose=f"grant on key {key.display} for {account} ({', '.join(GRANT_OPERATIONS)})",
+        )
+        for account in audience.accounts
+        if not _has_grant(key, account)
+    ]
+
+
+def _uneditable(key: KeyInfo, access: KeyAccess) -> PlanRefused:
+    statements = json.dumps(keypolicy.statements_for(key.region, access), indent=2)
+    reason = key.policy_error or "its policy cannot be read"
+    return PlanRefused(
+        f"amishare cannot edit the policy of key {key.arn} ({reason}). Ask the key's owner (account "
+        f"{key.account}) to add these statements to its key policy, then run again:\n{statements}"
     )
 
 
-def _names(accounts: list[str], orgs: list[Target], ous: list[Target], public: bool = False) -> str:
-    parts = accounts + [str(t) for t in orgs] + [str(t) for t in ous] + (["public"] if public else [])
-    return ", ".join(parts)
+def _has_grant(key: KeyInfo, account: str) -> bool:
+    root = account_root(account)
+    return any(
+        g.name == grant_name(account) or (g.grantee == root and set(GRANT_OPERATIONS) <= set(g.operations))
+        for g in key.grants
+    )
 
 
-# ------------------------------------------------------------------------------ share
+def _share_snapshots(subject: Subject, accounts: tuple[str, ...], acting: Acting) -> list[Action]:
+    if not accounts:
+        return []
+    changes: tuple[SnapshotChange, ...] | None = None
+    if subject.info is not None:
+        changes = tuple(
+            SnapshotChange(s.snapshot_id, missing)
+            for s in subject.info.snapshots
+            if (missing := tuple(a for a in accounts if a not in s.shared_with))
+        )
+        if not changes:
+            return []
+    return [
+        ShareSnapshots(
+            key=f"share-snapshots:{acting.scope}",
+            account=acting.account,
+            region=acting.region,
+            role_arn=acting.role_arn,
+            external_id=acting.external_id,
+            image=subject.image,
+            image_label=subject.label if subject.image.startswith("@") else "",
+            accounts=accounts,
+            changes=changes,
+            depends_on=subject.ready,
+        )
+    ]
+
+
+# ------------------------------------------------------------------------------- share
 def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOptions = ShareOptions()) -> Plan:
     """Open launch permission, snapshot permission and key access for ``targets``."""
     image = obs.image
-    accounts, orgs, ous, public = _split(targets)
+    audience = Audience.of(targets)
     notes: list[str] = []
     warnings: list[str] = []
     if image.state != "available":
         raise PlanRefused(f"image {image.image_id} is {image.state}: only an available image can be shared")
-    _check_public(obs, public, options, warnings)
-
-    actions: list[Action] = []
-    waits: tuple[str, ...] = ()
-    subject_info: ImageInfo | None = image
-    subject = image.image_id
-    keys = [obs.keys[arn] for arn in image.key_arns]
-    if any(k.aws_managed for k in keys):
-        if obs.reencrypted is not None:
-            subject_info = obs.reencrypted
-            subject = obs.reencrypted.image_id
-            keys = [obs.keys[arn] for arn in obs.reencrypted.key_arns]
-            notes.append(
-                f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: sharing its "
-                f"re-encrypted copy {subject} ({', '.join(k.display for k in keys)}) instead"
-            )
-        else:
-            share_key = _usable_share_key(obs)
-            copy, wait = _reencrypt(obs, share_key)
-            actions += [copy, wait]
-            waits = (wait.key,)
-            subject_info = None
-            subject = f"@{copy.key}"
-            keys = [share_key]
-            notes.append(
-                f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: amishare copies it "
-                f"re-encrypted with {share_key.display} into a new image (tagged {TAG_SOURCE_IMAGE}) "
-                "and shares that copy"
-            )
-    if public and (keys or image.encrypted):
-        raise PlanRefused(f"image {subject} is encrypted: AWS does not allow encrypted images to be public")
-
-    gate_actions: list[Action] = []
-    gate_actions += _share_keys(obs, keys, accounts, orgs, ous, options)
-    gate_actions += _share_snapshots(obs, subject, subject_info, accounts, waits)
-    if orgs or ous:
+    _check_public(obs, audience.public, options, warnings)
+    subject, made = _share_subject(obs, notes)
+    if audience.public and (subject.keys or image.encrypted):
+        raise PlanRefused(f"image {subject.image} is encrypted: AWS does not allow encrypted images to be public")
+    acting = Acting(obs.caller_account, obs.region, subject.image)
+    gates = open_gates(subject, audience, acting, key_access=options.key_access)
+    if audience.organizations or audience.ous:
         notes.append(
             "snapshots cannot be shared with organizations or OUs (AWS): their members can launch the "
             "image but not copy it; name accounts (--to ACCOUNT) to let them copy"
         )
-    missing = [t for t in targets if subject_info is None or not subject_info.launch.includes(t)]
-    already = [t for t in targets if t not in missing]
+    already = [t for t in targets if subject.info is not None and subject.info.launch.includes(t)]
     if already:
         notes.append(f"launch permission already open for {', '.join(str(t) for t in already)}")
-    if missing:
-        m_accounts, m_orgs, m_ous, m_public = _split(tuple(missing))
-        actions_before = waits + tuple(a.key for a in gate_actions)
-        gate_actions.append(
-            Action(
-                key=f"share-image:{subject}",
-                kind=ActionKind.SHARE_IMAGE,
-                account=obs.caller_account,
-                region=obs.region,
-                summary=f"launch permission on {_display(subject, image)} for "
-                f"{_names(m_accounts, m_orgs, m_ous, m_public)}",
-                params={
-                    "image": subject,
-                    "accounts": m_accounts,
-                    "organizations": [t.value for t in m_orgs],
-                    "ous": [t.value for t in m_ous],
-                    "public": m_public,
-                },
-                depends_on=actions_before,
-            )
-        )
     return Plan(
         command="share",
         account=obs.caller_account,
         region=obs.region,
         image_id=image.image_id,
         targets=targets,
-        actions=tuple(actions + gate_actions),
-        subject=subject,
+        actions=tuple(made + gates),
+        subject=subject.image,
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
 
 
-def _display(subject: str, image: ImageInfo) -> str:
-    return f"the re-encrypted copy of {image.image_id}" if subject.startswith("@") else subject
+def _share_subject(obs: Observation, notes: list[str]) -> tuple[Subject, list[Action]]:
+    """What is shared: the image, its re-encrypted copy, or a copy this plan makes (aws/ebs)."""
+    image = obs.image
+    keys = tuple(obs.keys[arn] for arn in image.key_arns)
+    if not any(k.aws_managed for k in keys):
+        return Subject(image.image_id, image, image.image_id, keys), []
+    if obs.reencrypted is not None:
+        copy = obs.reencrypted
+        keys = tuple(obs.keys[arn] for arn in copy.key_arns)
+        notes.append(
+            f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: sharing its "
+            f"re-encrypted copy {copy.image_id} ({', '.join(k.display for k in keys)}) instead"
+        )
+        return Subject(copy.image_id, copy, copy.image_id, keys), []
+    share_key = _usable_share_key(obs)
+    copy_action, wait = _reencrypt(obs, share_key)
+    notes.append(
+        f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: amishare copies it "
+        f"re-encrypted with {share_key.display} into a new image (tagged {TAG_SOURCE_IMAGE}) "
+        "and shares that copy"
+    )
+    subject = Subject(
+        f"@{copy_action.key}", None, f"the re-encrypted copy of {image.image_id}", (share_key,), (wait.key,)
+    )
+    return subject, [copy_action, wait]
 
 
 def _check_public(obs: Observation, public: bool, options: ShareOptions, warnings: list[str]) -> None:
@@ -175,177 +342,57 @@ def _check_public(obs: Observation, public: bool, options: ShareOptions, warning
     )
 
 
-def _usable_share_key(obs: Observation) -> KeyInfo:
-    key = obs.share_key
-    howto = SHARE_KEY_HOWTO.format(region=obs.region)
+def usable_share_key(key: KeyInfo | None, region: str, image_id: str) -> KeyInfo:
+    """``key`` when it can encrypt copies that are shared in ``region``; else why not, and how to make one."""
+    howto = SHARE_KEY_HOWTO.format(region=region)
     if key is None:
         raise PlanRefused(
-            f"image {obs.image.image_id} is encrypted with the AWS managed key aws/ebs, which AWS "
+            f"image {image_id} is encrypted with the AWS managed key aws/ebs, which AWS "
             f"never lets you share, and no share key is configured to re-encrypt it with: {howto}"
         )
     if key.aws_managed:
         raise PlanRefused(f"share key {key.display} is an AWS managed key, which cannot be shared: {howto}")
-    if key.region != obs.region:
-        raise PlanRefused(f"share key {key.arn} is in {key.region}, not {obs.region}: keys are regional; {howto}")
+    if key.region != region:
+        raise PlanRefused(f"share key {key.arn} is in {key.region}, not {region}: keys are regional; {howto}")
     if key.state != "Enabled":
         raise PlanRefused(f"share key {key.display} is {key.state}: enable it (aws kms enable-key) or use another")
     return key
 
 
-def _reencrypt(obs: Observation, key: KeyInfo) -> tuple[Action, Action]:
+def _usable_share_key(obs: Observation) -> KeyInfo:
+    return usable_share_key(obs.share_key, obs.region, obs.image.image_id)
+
+
+def _reencrypt(obs: Observation, key: KeyInfo) -> tuple[ReEncryptImage, AwaitImage]:
     image = obs.image
     key_name = f"reencrypt:{image.image_id}:{obs.region}:{key.key_id}"
     tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
     tags.update({TAG_SOURCE_IMAGE: image.image_id, TAG_MANAGED: "true"})
-    copy = Action(
+    copy = ReEncryptImage(
         key=key_name,
-        kind=ActionKind.REENCRYPT_IMAGE,
         account=obs.caller_account,
         region=obs.region,
-        summary=f"copy {image.image_id} ({image.name}) re-encrypted with {key.display}",
-        params={
-            "source_image": image.image_id,
-            "name": f"{image.name[:100]}-amishare-{key.key_id[:8]}",
-            "description": f"{image.image_id} re-encrypted by amishare with {key.arn}",
-            "kms_key": key.arn,
-            "tags": tags,
-        },
+        source_image=image.image_id,
+        source_region=obs.region,
+        source_name=image.name,
+        name=f"{image.name[:100]}-amishare-{key.key_id[:8]}",
+        description=f"{image.image_id} re-encrypted by amishare with {key.arn}",
+        kms_key=key.arn,
+        key_label=key.display,
+        tags=tags,
     )
-    wait = Action(
+    wait = AwaitImage(
         key=f"await:{key_name}",
-        kind=ActionKind.AWAIT_IMAGE,
         account=obs.caller_account,
         region=obs.region,
-        summary=f"wait until the re-encrypted copy of {image.image_id} is available",
-        params={"image": f"@{key_name}"},
+        image=f"@{key_name}",
+        label=f"the re-encrypted copy of {image.image_id} to be available",
         depends_on=(key_name,),
     )
     return copy, wait
 
 
-def _uneditable(key: KeyInfo, access: KeyAccess, region: str) -> PlanRefused:
-    statements = json.dumps(keypolicy.statements_for(key.region, access), indent=2)
-    reason = key.policy_error or "its policy cannot be read"
-    return PlanRefused(
-        f"amishare cannot edit the policy of key {key.arn} ({reason}). Ask the key's owner (account "
-        f"{key.account}) to add these statements to its key policy, then run again:\n{statements}"
-    )
-
-
-def _share_keys(
-    obs: Observation,
-    keys: list[KeyInfo],
-    accounts: list[str],
-    orgs: list[Target],
-    ous: list[Target],
-    options: ShareOptions,
-) -> list[Action]:
-    actions: list[Action] = []
-    wanted = _access(accounts, orgs, ous)
-    if not wanted:
-        return actions
-    for key in keys:
-        if key.aws_managed:
-            raise PlanRefused(f"key {key.arn} is AWS managed and cannot be shared")
-        if options.key_access == "grant":
-            if orgs or ous:
-                raise PlanRefused(
-                    "KMS grants name one principal each and cannot name an organization or OU: "
-                    "use --key-access policy for organization and OU targets"
-                )
-            if key.account != obs.caller_account:
-                raise _uneditable(key, wanted, obs.region)
-            for account in accounts:
-                if _has_grant(key, account):
-                    continue
-                actions.append(
-                    Action(
-                        key=f"grant:{key.arn}:{account}",
-                        kind=ActionKind.CREATE_GRANT,
-                        account=obs.caller_account,
-                        region=key.region,
-                        summary=f"grant on key {key.display} for {account} ({', '.join(GRANT_OPERATIONS)})",
-                        params={
-                            "key": key.arn,
-                            "grantee": f"arn:aws:iam::{account}:root",
-                            "operations": list(GRANT_OPERATIONS),
-                            "name": grant_name(account),
-                        },
-                    )
-                )
-            continue
-        if key.account != obs.caller_account or key.policy is None:
-            raise _uneditable(key, wanted, obs.region)
-        before = keypolicy.granted(key.policy)
-        after = keypolicy.with_access(key.policy, key.region, wanted)
-        if after == key.policy:
-            continue
-        try:
-            text = keypolicy.check_size(after)
-        except keypolicy.KeyPolicyTooLarge as exc:
-            raise PlanRefused(f"key {key.arn}: {exc}") from exc
-        added = wanted - before
-        actions.append(
-            Action(
-                key=f"key-policy:{key.arn}",
-                kind=ActionKind.PUT_KEY_POLICY,
-                account=obs.caller_account,
-                region=key.region,
-                summary=f"key policy of {key.display}: allow {_access_names(added)} through EC2 in {key.region}",
-                params={"key": key.arn, "policy": text, "previous": json.dumps(key.policy)},
-            )
-        )
-    return actions
-
-
-def _access_names(access: KeyAccess) -> str:
-    parts = sorted(access.accounts) + sorted(access.organizations) + [ou for _, ou in sorted(access.ous)]
-    return ", ".join(parts)
-
-
-def _has_grant(key: KeyInfo, account: str) -> bool:
-    root = f"arn:aws:iam::{account}:root"
-    return any(
-        g.name == grant_name(account) or (g.grantee == root and set(GRANT_OPERATIONS) <= set(g.operations))
-        for g in key.grants
-    )
-
-
-def _share_snapshots(
-    obs: Observation, subject: str, subject_info: ImageInfo | None, accounts: list[str], waits: tuple[str, ...]
-) -> list[Action]:
-    if not accounts:
-        return []
-    if subject_info is None:  # a copy still to be made: every snapshot, every account
-        changes = None
-        count = len(accounts)
-    else:
-        changes = []
-        for snapshot in subject_info.snapshots:
-            missing = [a for a in accounts if a not in snapshot.shared_with]
-            if missing:
-                changes.append({"snapshot": snapshot.snapshot_id, "accounts": missing})
-        if not changes:
-            return []
-        count = max(len(c["accounts"]) for c in changes)
-    calls = -(-count // MAX_SNAPSHOT_CHANGES)
-    return [
-        Action(
-            key=f"share-snapshots:{subject}",
-            kind=ActionKind.SHARE_SNAPSHOTS,
-            account=obs.caller_account,
-            region=obs.region,
-            summary=(
-                f"createVolumePermission on the snapshots of {_display(subject, obs.image)} for "
-                f"{', '.join(accounts)}" + (f" ({calls} calls of at most 500 per snapshot)" if calls > 1 else "")
-            ),
-            params={"image": subject, "accounts": accounts, "changes": changes},
-            depends_on=waits,
-        )
-    ]
-
-
-# ----------------------------------------------------------------------------- revoke
+# ------------------------------------------------------------------------------ revoke
 def plan_revoke(obs: Observation, targets: tuple[Target, ...]) -> Plan:
     """Close the three gates for ``targets`` only; keep key access still needed by other images."""
     image = obs.image
@@ -359,18 +406,12 @@ def plan_revoke(obs: Observation, targets: tuple[Target, ...]) -> Plan:
                 "can be shared, so nothing needs revoking"
             )
             return Plan(
-                command="revoke",
-                account=obs.caller_account,
-                region=obs.region,
-                image_id=image.image_id,
-                targets=targets,
-                actions=(),
-                subject=image.image_id,
-                notes=tuple(notes),
+                "revoke", obs.caller_account, obs.region, image.image_id, targets, (), image.image_id, tuple(notes)
             )
         subject_info = obs.reencrypted
         notes.append(f"revoking on the re-encrypted copy {subject_info.image_id} of {image.image_id}")
     subject = subject_info.image_id
+    audience = Audience.of(targets)
     actions: list[Action] = []
     present = [t for t in targets if subject_info.launch.includes(t)]
     absent = [t for t in targets if t not in present]
@@ -378,51 +419,43 @@ def plan_revoke(obs: Observation, targets: tuple[Target, ...]) -> Plan:
         notes.append(f"launch permission already closed for {', '.join(str(t) for t in absent)}")
     first: tuple[str, ...] = ()
     if present:
-        accounts, orgs, ous, public = _split(tuple(present))
-        unshare = Action(
+        closing = Audience.of(present)
+        unshare = UnshareImage(
             key=f"unshare-image:{subject}",
-            kind=ActionKind.UNSHARE_IMAGE,
             account=obs.caller_account,
             region=obs.region,
-            summary=f"launch permission on {subject} for {_names(accounts, orgs, ous, public)}",
-            params={
-                "image": subject,
-                "accounts": accounts,
-                "organizations": [t.value for t in orgs],
-                "ous": [t.value for t in ous],
-                "public": public,
-            },
+            image=subject,
+            accounts=closing.accounts,
+            organizations=tuple(t.value for t in closing.organizations),
+            ous=tuple(t.value for t in closing.ous),
+            public=closing.public,
         )
         actions.append(unshare)
         first = (unshare.key,)
-    accounts, orgs, ous, _ = _split(targets)
     groups = sorted(subject_info.launch.organizations | subject_info.launch.ous)
-    if accounts and groups:
+    if audience.accounts and groups:
         notes.append(
             f"{subject} stays shared with {', '.join(g.rsplit('/', 1)[-1] for g in groups)}: members of those "
             "can still launch it (revoke the organization or OU to stop that)"
         )
-    changes = []
-    for snapshot in subject_info.snapshots:
-        shared = [a for a in accounts if a in snapshot.shared_with]
-        if shared:
-            changes.append({"snapshot": snapshot.snapshot_id, "accounts": shared})
+    changes = tuple(
+        SnapshotChange(s.snapshot_id, shared)
+        for s in subject_info.snapshots
+        if (shared := tuple(a for a in audience.accounts if a in s.shared_with))
+    )
     if changes:
         actions.append(
-            Action(
+            UnshareSnapshots(
                 key=f"unshare-snapshots:{subject}",
-                kind=ActionKind.UNSHARE_SNAPSHOTS,
                 account=obs.caller_account,
                 region=obs.region,
-                summary=f"createVolumePermission on the snapshots of {subject} for "
-                f"{', '.join(sorted({a for c in changes for a in c['accounts']}))}",
-                params={"image": subject, "changes": changes},
+                image=subject,
+                changes=changes,
                 depends_on=first,
             )
         )
     for arn in subject_info.key_arns:
-        key = obs.keys[arn]
-        actions += _revoke_key(obs, key, accounts, orgs, ous, first, notes, warnings)
+        actions += _revoke_key(obs, obs.keys[arn], audience, subject, first, notes, warnings)
     return Plan(
         command="revoke",
         account=obs.caller_account,
@@ -436,62 +469,63 @@ def plan_revoke(obs: Observation, targets: tuple[Target, ...]) -> Plan:
     )
 
 
+def _still_needed(obs: Observation, key: KeyInfo, target: Target, notes: list[str]) -> bool:
+    still = sorted(s.image_id for s in obs.siblings if key.arn in s.key_arns and s.launch.includes(target))
+    if still:
+        notes.append(f"key access of {target} to {key.display} kept: {', '.join(still)} still shared with it")
+    return bool(still)
+
+
 def _revoke_key(
     obs: Observation,
     key: KeyInfo,
-    accounts: list[str],
-    orgs: list[Target],
-    ous: list[Target],
+    audience: Audience,
+    subject: str,
     first: tuple[str, ...],
     notes: list[str],
     warnings: list[str],
 ) -> list[Action]:
-    removable_accounts: list[Target] = []
-    removable_orgs: list[Target] = []
-    removable_ous: list[Target] = []
-    for target in [*(Target(TargetKind.ACCOUNT, a) for a in accounts), *orgs, *ous]:
-        still = sorted(s.image_id for s in obs.siblings if key.arn in s.key_arns and s.launch.includes(target))
-        if still:
-            notes.append(f"key access of {target} to {key.display} kept: {', '.join(still)} still shared with it")
-            continue
-        {TargetKind.ACCOUNT: removable_accounts, TargetKind.ORGANIZATION: removable_orgs, TargetKind.OU: removable_ous}[
-            target.kind
-        ].append(target)
-    remove = _access([t.value for t in removable_accounts], removable_orgs, removable_ous)
+    candidates = [*(Target(TargetKind.ACCOUNT, a) for a in audience.accounts), *audience.organizations, *audience.ous]
+    removable = [t for t in candidates if not _still_needed(obs, key, t, notes)]
+    remove = Audience.of(removable).key_access()
     if not remove:
         return []
-    actions: list[Action] = []
     if key.account != obs.caller_account or key.policy is None:
+        names = ", ".join(sorted(remove.accounts) + sorted(remove.organizations) + [u for _, u in sorted(remove.ous)])
         warnings.append(
             f"key {key.arn} is not editable by {obs.caller_account} ({key.policy_error}): its owner "
-            f"must remove the access of {_access_names(remove)}"
+            f"must remove the access of {names}"
         )
-        return actions
+        return []
+    actions: list[Action] = []
     after = keypolicy.without_access(key.policy, key.region, remove)
     if after != key.policy:
         actions.append(
-            Action(
-                key=f"key-policy:{key.arn}",
-                kind=ActionKind.PUT_KEY_POLICY,
+            PutKeyPolicy(
+                key=f"key-policy:{subject}:{key.arn}",
                 account=obs.caller_account,
                 region=key.region,
-                summary=f"key policy of {key.display}: remove {_access_names(remove & keypolicy.granted(key.policy))}",
-                params={"key": key.arn, "policy": keypolicy.check_size(after), "previous": json.dumps(key.policy)},
+                key_arn=key.arn,
+                key_label=key.display,
+                remove=remove & keypolicy.granted(key.policy),
+                policy=keypolicy.check_size(after),
+                previous=json.dumps(key.policy),
                 depends_on=first,
             )
         )
     for account in sorted(remove.accounts):
-        for grant in key.grants:
-            if grant.name == grant_name(account):
-                actions.append(
-                    Action(
-                        key=f"revoke-grant:{key.arn}:{grant.grant_id}",
-                        kind=ActionKind.REVOKE_GRANT,
-                        account=obs.caller_account,
-                        region=key.region,
-                        summary=f"grant {grant.grant_id} on key {key.display} for {account}",
-                        params={"key": key.arn, "grant_id": grant.grant_id},
-                        depends_on=first,
-                    )
-                )
+        actions += [
+            RevokeGrant(
+                key=f"revoke-grant:{key.arn}:{grant.grant_id}",
+                account=obs.caller_account,
+                region=key.region,
+                key_arn=key.arn,
+                key_label=key.display,
+                grant_id=grant.grant_id,
+                grantee=account,
+                depends_on=first,
+            )
+            for grant in key.grants
+            if grant.name == grant_name(account)
+        ]
     return actions

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amishare.actions import Plan
+from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.apply import RunResult
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
@@ -173,23 +173,25 @@ def destination_rows(result: RunResult) -> list[dict[str, Any]]:
     """One row per destination and region of a transfer: its new image, its key, or why it failed."""
     rows = []
     by_key = {r.key: r for r in result.results}
+    waits = {a.depends_on[0]: a.key for a in result.plan.actions if isinstance(a, AwaitImage) and a.depends_on}
     for action in result.plan.actions:
-        if action.kind.value != "CopyToDestination":
+        if not isinstance(action, CopyToDestination):
             continue
         copy = by_key.get(action.key)
-        wait = by_key.get(f"await:{action.account}:{action.region}")
+        wait = by_key.get(waits.get(action.key, ""))
         failed = next((r for r in (copy, wait) if r is not None and r.state != "succeeded"), None)
         image_id = copy.output.get("image_id") if copy is not None else None
-        row = {
-            "account": action.account,
-            "region": action.region,
-            "image_id": image_id,
-            "key": action.params.get("kms_key"),
-            "state": "available" if failed is None else failed.state,
-            "error": failed.error if failed else None,
-            "fix": fix_for(failed.error) if failed and failed.error else None,
-        }
-        rows.append(row)
+        rows.append(
+            {
+                "account": action.account,
+                "region": action.region,
+                "image_id": image_id,
+                "key": action.kms_key,
+                "state": "available" if failed is None else failed.state,
+                "error": failed.error if failed else None,
+                "fix": fix_for(failed.error) if failed and failed.error else None,
+            }
+        )
     return rows
 
 
@@ -247,7 +249,7 @@ def notification(result: RunResult) -> tuple[str, str]:
     rows = destination_rows(result)
     ok = sum(1 for r in rows if r["state"] == "available")
     subject = f"amishare transfer of {plan.image_id}: {result.status} ({ok}/{len(rows)} copies)"
-    keys = sorted({str(a.params.get("kms_key")) for a in plan.actions if a.kind.value == "StageImage"})
+    keys = sorted({str(a.kms_key) for a in plan.actions if isinstance(a, StageImage)})
     lines = [
         f"Run {result.run_id}: {result.status}.",
         f"Source: account {plan.account}, image {plan.image_id} ({plan.region}).",

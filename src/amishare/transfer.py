@@ -2,9 +2,10 @@
 
 For each requested region: stage the image in the source account when it must be (an image on
 ``aws/ebs`` or unencrypted is re-encrypted under the share key; another region always gets a copy
-under that region's share key), open the three gates for every destination at once (one call per
-gate), have each destination copy the staged image with its own key, wait (batched), revoke each
-destination's access as its copy completes, and delete the staging copies this run made.
+under that region's share key), open the three gates for every destination at once (the same
+``open_gates`` as ``share``: one call per gate, the key policy edit computed here), have each
+destination copy the staged image with its own key, wait (batched), revoke each destination's
+access as its copy completes, and delete the staging copies this run made.
 """
 
 from __future__ import annotations
@@ -12,9 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from amishare import keypolicy
-from amishare.actions import Action, ActionKind, Plan
+from amishare.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
+from amishare.actions import (
+    Action,
+    AwaitImage,
+    CopyToDestination,
+    CreateGrant,
+    DeleteStaging,
+    Plan,
+    Principal,
+    PutKeyPolicy,
+    RevokeDestination,
+    StageImage,
+)
 from amishare.errors import PlanRefused
-from amishare.keypolicy import AUTOSCALING_ROLE
 from amishare.model import (
     TAG_MANAGED,
     TAG_SOURCE_ACCOUNT,
@@ -25,19 +37,9 @@ from amishare.model import (
     Target,
     TargetKind,
 )
-from amishare.plan import SHARE_KEY_HOWTO
+from amishare.plan import SHARE_KEY_HOWTO, Acting, Audience, Subject, open_gates
 
-# AWS-RULES.md section 2: what the grant for AWSServiceRoleForAutoScaling allows.
-AUTOSCALING_OPERATIONS = (
-    "Encrypt",
-    "Decrypt",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "DescribeKey",
-    "CreateGrant",
-)
+AUTOSCALING_OPERATIONS = AUTOSCALING_GRANT_OPERATIONS
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,6 @@ class Party:
     external_id: str | None = None
     label: str = ""
 
-    def params(self) -> dict[str, str]:
-        out = {"role_arn": self.role_arn} if self.role_arn else {}
-        if self.role_arn and self.external_id:
-            out["external_id"] = self.external_id
-        return out
-
 
 @dataclass(frozen=True)
 class Destination(Party):
@@ -62,7 +58,9 @@ class Destination(Party):
 
 
 @dataclass(frozen=True)
-class TransferRequest:
+class TransferSpec:
+    """A transfer, validated and resolved: who, where, with which keys and options."""
+
     source: Party
     destinations: tuple[Destination, ...]
     regions: tuple[str, ...]
@@ -76,6 +74,9 @@ class TransferRequest:
     ses_sender: str | None = None
     notify_sns: str | None = None
 
+    def dest_key_for(self, destination: Destination, region: str) -> str | None:
+        return self.dest_key or destination.keys.get(region)
+
 
 @dataclass(frozen=True)
 class TransferObservation:
@@ -86,19 +87,52 @@ class TransferObservation:
     share_keys: dict[str, KeyInfo]  # region -> the source account's share key there
 
 
-def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
-    image = obs.image
-    source = request.source
-    if image.state != "available":
-        raise PlanRefused(f"image {image.image_id} is {image.state}: only an available image can be transferred")
-    if not request.destinations:
+def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
+    """Every action of the transfer, in every region (see the module docstring)."""
+    missing = _check(obs, spec)
+    notes: list[str] = []
+    actions: list[Action] = []
+    for region in spec.regions:
+        actions += _region(obs, spec, region, notes)
+    if spec.keep_share:
+        notes.append(
+            "--keep-share: destinations keep access to the source (a live share); staging copies are kept "
+            "because they carry that share"
+        )
+    elif spec.keep_staging:
+        notes.append("--keep-staging: the staging copies are kept after the transfer")
+    warnings = [f"{len(missing)} copy(ies) will use the destination's default EBS key (--allow-default-key)"] * bool(
+        missing
+    )
+    return Plan(
+        command="transfer",
+        account=spec.source.account,
+        region=obs.source_region,
+        image_id=obs.image.image_id,
+        targets=tuple(Target(TargetKind.ACCOUNT, d.account, d.label) for d in spec.destinations),
+        actions=tuple(actions),
+        subject=obs.image.image_id,
+        notes=tuple(notes),
+        warnings=tuple(warnings),
+        extra={
+            "regions": list(spec.regions),
+            "notify": {"email": spec.notify_email, "ses_sender": spec.ses_sender, "sns": spec.notify_sns},
+        },
+    )
+
+
+def _check(obs: TransferObservation, spec: TransferSpec) -> list[tuple[str, str]]:
+    """Refuse what cannot work; return the (account, region) copies that will use a default key."""
+    if obs.image.state != "available":
+        raise PlanRefused(
+            f"image {obs.image.image_id} is {obs.image.state}: only an available image can be transferred"
+        )
+    if not spec.destinations:
         raise PlanRefused("no destination: name at least one with --to")
-    if any(d.account == source.account for d in request.destinations):
-        raise PlanRefused(f"account {source.account} is the source: it cannot also be a destination")
-    missing = [
-        (d.account, r) for d in request.destinations for r in request.regions if not (request.dest_key or d.keys.get(r))
-    ]
-    if missing and not request.allow_default_key:
+    if any(d.account == spec.source.account for d in spec.destinations):
+        raise PlanRefused(f"account {spec.source.account} is the source: it cannot also be a destination")
+    missing = [(d.account, r) for d in spec.destinations for r in spec.regions if not spec.dest_key_for(d, r)]
+    if missing and not spec.allow_default_key:
         shown = ", ".join(f"{a} in {r}" for a, r in missing[:6]) + (" ..." if len(missing) > 6 else "")
         raise PlanRefused(
             f"no destination key for {shown}: a copy without an explicit key is encrypted with the destination "
@@ -106,247 +140,195 @@ def plan_transfer(obs: TransferObservation, request: TransferRequest) -> Plan:
             'per region (keys = {{ <region> = "alias/..." }} under [accounts.NAME]) or --dest-key, or pass '
             "--allow-default-key to accept the default"
         )
-    image_keys = [obs.keys[a] for a in image.key_arns]
-    shareable_here = bool(image_keys) and not any(k.aws_managed for k in image_keys)
-    notes: list[str] = []
-    warnings: list[str] = []
-    actions: list[Action] = []
-    accounts = [d.account for d in request.destinations]
-    source_params = source.params()
-    for region in request.regions:
-        subject_key: KeyInfo | None
-        ready: tuple[str, ...]
-        staged = region != obs.source_region or not shareable_here
-        if staged:
-            key = obs.share_keys.get(region)
-            if key is None or key.aws_managed or key.state != "Enabled":
-                state = "missing" if key is None else ("AWS managed" if key.aws_managed else key.state)
-                raise PlanRefused(
-                    f"the share key of {region} is {state}: staging needs a customer managed key in "
-                    f"each region; {SHARE_KEY_HOWTO.format(region=region)}"
-                )
-            stage_key = f"stage:{region}"
-            tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
-            tags.update({TAG_SOURCE_IMAGE: image.image_id, TAG_STAGING: "true", TAG_MANAGED: "true"})
-            actions.append(
-                Action(
-                    key=stage_key,
-                    kind=ActionKind.STAGE_IMAGE,
-                    account=source.account,
-                    region=region,
-                    summary=f"stage {image.image_id} in {region}, encrypted with {key.display}",
-                    params={
-                        "source_image": image.image_id,
-                        "source_region": obs.source_region,
-                        "name": f"{image.name[:90]}-amishare-staging-{region}",
-                        "description": f"amishare staging copy of {image.image_id}",
-                        "kms_key": key.arn,
-                        "tags": tags,
-                        **source_params,
-                    },
-                )
-            )
-            actions.append(
-                Action(
-                    key=f"await-stage:{region}",
-                    kind=ActionKind.AWAIT_IMAGE,
-                    account=source.account,
-                    region=region,
-                    summary=f"wait for the staging copy in {region}",
-                    params={"image": f"@{stage_key}", "timeout": request.timeout, **source_params},
-                    depends_on=(stage_key,),
-                )
-            )
-            subject, subject_key, ready = f"@{stage_key}", key, (f"await-stage:{region}",)
-        else:
-            subject, ready = image.image_id, ()
-            subject_key = image_keys[0] if image_keys else None
-            if len(image_keys) > 1:
-                raise PlanRefused(
-                    f"image {image.image_id} uses several keys: amishare stages it instead when "
-                    "transferring to another region only; re-encrypt it with one key first"
-                )
-            if subject_key is not None and subject_key.account != source.account:
-                raise PlanRefused(
-                    f"key {subject_key.arn} belongs to account {subject_key.account}: its owner must "
-                    "grant the destinations access (amishare share prints the statement)"
-                )
-        key_before = keypolicy.granted(subject_key.policy).accounts if subject_key and subject_key.policy else set()
-        image_before = (
-            set() if staged else {a for a in image.launch.accounts if all(a in s.shared_with for s in image.snapshots)}
-        )
-        kept = sorted((set(key_before) | image_before) & set(accounts))
-        if kept and not request.keep_share:
-            notes.append(f"{', '.join(kept)} already had access in {region} before this run: it is kept")
-        gates: list[str] = []
-        if subject_key is not None:
-            actions.append(
-                Action(
-                    key=f"key-access:{region}",
-                    kind=ActionKind.UPDATE_KEY_ACCESS,
-                    account=source.account,
-                    region=region,
-                    summary=f"key policy of {subject_key.display}: allow {len(accounts)} destination "
-                    f"account(s) through EC2 in {region}",
-                    params={
-                        "key": subject_key.arn,
-                        "add": accounts,
-                        "autoscaling": accounts if request.grant_autoscaling else [],
-                        **source_params,
-                    },
-                    depends_on=ready,
-                )
-            )
-            gates.append(f"key-access:{region}")
-        actions.append(
-            Action(
-                key=f"share-snapshots:{region}",
-                kind=ActionKind.SHARE_SNAPSHOTS,
-                account=source.account,
-                region=region,
-                summary=f"createVolumePermission for {len(accounts)} destination account(s) in {region}",
-                params={"image": subject, "accounts": accounts, "changes": None, **source_params},
-                depends_on=ready,
-            )
-        )
-        actions.append(
-            Action(
-                key=f"share-image:{region}",
-                kind=ActionKind.SHARE_IMAGE,
-                account=source.account,
-                region=region,
-                summary=f"launch permission for {len(accounts)} destination account(s) in {region}",
-                params={
-                    "image": subject,
-                    "accounts": accounts,
-                    "organizations": [],
-                    "ous": [],
-                    "public": False,
-                    **source_params,
-                },
-                depends_on=(*ready, *gates, f"share-snapshots:{region}"),
-            )
-        )
-        waits: list[str] = []
-        for dest in request.destinations:
-            dest_key = request.dest_key or dest.keys.get(region)
-            copy_key = f"copy:{dest.account}:{region}"
-            tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
-            tags.update({TAG_SOURCE_ACCOUNT: source.account, TAG_SOURCE_IMAGE: image.image_id})
-            actions.append(
-                Action(
-                    key=copy_key,
-                    kind=ActionKind.COPY_TO_DESTINATION,
-                    account=dest.account,
-                    region=region,
-                    summary=f"{dest.label or dest.account} copies it in {region} with "
-                    f"{dest_key or 'its default EBS key'}",
-                    params={
-                        "source_image": subject,
-                        "source_region": region,
-                        "name": f"{image.name[:90]}-from-{image.image_id}",
-                        "description": f"copy of {image.image_id} from account {source.account}",
-                        "kms_key": dest_key,
-                        "tags": tags,
-                        **dest.params(),
-                    },
-                    depends_on=(f"share-image:{region}",),
-                )
-            )
-            await_key = f"await:{dest.account}:{region}"
-            actions.append(
-                Action(
-                    key=await_key,
-                    kind=ActionKind.AWAIT_IMAGE,
-                    account=dest.account,
-                    region=region,
-                    summary=f"wait for {dest.label or dest.account}'s copy in {region}",
-                    params={
-                        "image": f"@{copy_key}",
-                        "timeout": request.timeout,
-                        # the staging copy of the same image took about as long: poll near its end
-                        "expected": f"@await-stage:{region}#seconds" if staged else None,
-                        **dest.params(),
-                    },
-                    depends_on=(copy_key,),
-                )
-            )
-            waits.append(await_key)
-            if request.grant_autoscaling and subject_key is not None:
-                role = AUTOSCALING_ROLE.format(account=dest.account)
-                actions.append(
-                    Action(  # AWS-RULES.md section 2: Auto Scaling launching from the live share
-                        key=f"autoscaling-grant:{dest.account}:{region}",
-                        kind=ActionKind.CREATE_GRANT,
-                        account=dest.account,
-                        region=region,
-                        summary=f"{dest.label or dest.account} grants the source key to its Auto Scaling role "
-                        f"in {region}",
-                        params={
-                            "key": subject_key.arn,
-                            "grantee": role,
-                            "operations": list(AUTOSCALING_OPERATIONS),
-                            "name": "amishare-autoscaling",
-                            **dest.params(),
-                        },
-                        depends_on=(f"key-access:{region}",),
-                    )
-                )
-            if not request.keep_share:
-                actions.append(
-                    Action(
-                        key=f"revoke:{dest.account}:{region}",
-                        kind=ActionKind.REVOKE_DESTINATION,
-                        account=source.account,
-                        region=region,
-                        summary=f"revoke {dest.label or dest.account}'s access to the source in {region}",
-                        params={
-                            "image": subject,
-                            # only what this run opened is closed: access the destination had before stays
-                            "key": subject_key.arn if subject_key and dest.account not in key_before else None,
-                            "image_access": dest.account not in image_before,
-                            "target": dest.account,
-                            **source_params,
-                        },
-                        depends_on=ready,
-                        after=(await_key,),
-                    )
-                )
-        if staged and not request.keep_staging and not request.keep_share:
-            actions.append(
-                Action(
-                    key=f"delete-staging:{region}",
-                    kind=ActionKind.DELETE_STAGING,
-                    account=source.account,
-                    region=region,
-                    summary=f"delete the staging copy in {region} and its snapshots",
-                    params={"image": subject, **source_params},
-                    depends_on=(f"stage:{region}",),
-                    after=tuple(waits),  # revocations of a deleted image are moot (their key access still goes)
-                )
-            )
-    if request.keep_share:
-        notes.append(
-            "--keep-share: destinations keep access to the source (a live share); staging copies are kept "
-            "because they carry that share"
-        )
-    elif request.keep_staging:
-        notes.append("--keep-staging: the staging copies are kept after the transfer")
-    if missing:
-        warnings.append(f"{len(missing)} copy(ies) will use the destination's default EBS key (--allow-default-key)")
-    targets = tuple(Target(TargetKind.ACCOUNT, d.account, d.label) for d in request.destinations)
-    return Plan(
-        command="transfer",
-        account=source.account,
-        region=obs.source_region,
-        image_id=image.image_id,
-        targets=targets,
-        actions=tuple(actions),
-        subject=image.image_id,
-        notes=tuple(notes),
-        warnings=tuple(warnings),
-        extra={
-            "regions": list(request.regions),
-            "notify": {"email": request.notify_email, "ses_sender": request.ses_sender, "sns": request.notify_sns},
-        },
+    return missing
+
+
+def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:
+    return Acting(spec.source.account, region, scope, spec.source.role_arn, spec.source.external_id)
+
+
+def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: list[str]) -> list[Action]:
+    image = obs.image
+    scope = f"{image.image_id}:{region}"
+    actions, subject = _subject(obs, spec, region)
+    staged = subject.info is None
+    accounts = tuple(d.account for d in spec.destinations)
+    key = subject.keys[0] if subject.keys else None
+    key_before = keypolicy.granted(key.policy).accounts if key and key.policy else frozenset()
+    image_before = (
+        set() if staged else {a for a in image.launch.accounts if all(a in s.shared_with for s in image.snapshots)}
     )
+    kept = sorted((set(key_before) | image_before) & set(accounts))
+    if kept and not spec.keep_share:
+        notes.append(f"{', '.join(kept)} already had access in {region} before this run: it is kept")
+    gates = open_gates(
+        subject,
+        Audience(accounts=accounts),
+        _acting(spec, region, scope),
+        autoscaling=accounts if spec.grant_autoscaling else (),
+    )
+    actions += gates
+    share_image = next((a.key for a in gates if a.kind.value == "ShareImage"), None)
+    key_policy = next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None)
+    waits: list[str] = []
+    for dest in spec.destinations:
+        made = _destination(obs, spec, region, dest, subject, share_image, key_policy)
+        waits.append(made[1].key)
+        actions += made
+        if not spec.keep_share:
+            actions.append(
+                RevokeDestination(
+                    key=f"revoke:{image.image_id}:{dest.account}:{region}",
+                    account=spec.source.account,
+                    region=region,
+                    role_arn=spec.source.role_arn,
+                    external_id=spec.source.external_id,
+                    image=subject.image,
+                    target=dest.account,
+                    label=dest.label,
+                    # only what this run opened is closed: access the destination had before stays
+                    key_arn=key.arn if key and dest.account not in key_before else None,
+                    image_access=dest.account not in image_before,
+                    depends_on=subject.ready,
+                    after=(made[1].key,),
+                )
+            )
+    if staged and not spec.keep_staging and not spec.keep_share:
+        actions.append(
+            DeleteStaging(
+                key=f"delete-staging:{scope}",
+                account=spec.source.account,
+                region=region,
+                role_arn=spec.source.role_arn,
+                external_id=spec.source.external_id,
+                image=subject.image,
+                depends_on=(f"stage:{scope}",),
+                after=tuple(waits),  # revocations of a deleted image are moot (their key access still goes)
+            )
+        )
+    return actions
+
+
+def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple[list[Action], Subject]:
+    """What the destinations copy in ``region``: the image itself, or a staging copy this plan makes."""
+    image = obs.image
+    image_keys = tuple(obs.keys[a] for a in image.key_arns)
+    shareable_here = bool(image_keys) and not any(k.aws_managed for k in image_keys)
+    if region == obs.source_region and shareable_here:
+        if len(image_keys) > 1:
+            raise PlanRefused(
+                f"image {image.image_id} uses several keys: amishare stages it instead when "
+                "transferring to another region only; re-encrypt it with one key first"
+            )
+        if image_keys[0].account != spec.source.account:
+            raise PlanRefused(
+                f"key {image_keys[0].arn} belongs to account {image_keys[0].account}: its owner must "
+                "grant the destinations access (amishare share prints the statement)"
+            )
+        return [], Subject(image.image_id, image, image.image_id, image_keys)
+    key = obs.share_keys.get(region)
+    if key is None or key.aws_managed or key.state != "Enabled":
+        state = "missing" if key is None else ("AWS managed" if key.aws_managed else key.state)
+        raise PlanRefused(
+            f"the share key of {region} is {state}: staging needs a customer managed key in "
+            f"each region; {SHARE_KEY_HOWTO.format(region=region)}"
+        )
+    scope = f"{image.image_id}:{region}"
+    tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
+    tags.update({TAG_SOURCE_IMAGE: image.image_id, TAG_STAGING: "true", TAG_MANAGED: "true"})
+    source = spec.source
+    stage = StageImage(
+        key=f"stage:{scope}",
+        account=source.account,
+        region=region,
+        role_arn=source.role_arn,
+        external_id=source.external_id,
+        source_image=image.image_id,
+        source_region=obs.source_region,
+        name=f"{image.name[:90]}-amishare-staging-{region}",
+        description=f"amishare staging copy of {image.image_id}",
+        kms_key=key.arn,
+        key_label=key.display,
+        tags=tags,
+    )
+    wait = AwaitImage(
+        key=f"await-stage:{scope}",
+        account=source.account,
+        region=region,
+        role_arn=source.role_arn,
+        external_id=source.external_id,
+        image=f"@{stage.key}",
+        timeout=spec.timeout,
+        label=f"the staging copy in {region}",
+        depends_on=(stage.key,),
+    )
+    return [stage, wait], Subject(f"@{stage.key}", None, f"the staging copy in {region}", (key,), (wait.key,))
+
+
+def _destination(
+    obs: TransferObservation,
+    spec: TransferSpec,
+    region: str,
+    dest: Destination,
+    subject: Subject,
+    share_image: str | None,
+    key_policy: str | None,
+) -> list[Action]:
+    """A destination's copy, its wait, and (live shares) its Auto Scaling grant on the source key."""
+    image = obs.image
+    dest_key = spec.dest_key_for(dest, region)
+    tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
+    tags.update({TAG_SOURCE_ACCOUNT: spec.source.account, TAG_SOURCE_IMAGE: image.image_id})
+    name = f"{image.image_id}:{dest.account}:{region}"
+    copy = CopyToDestination(
+        key=f"copy:{name}",
+        account=dest.account,
+        region=region,
+        role_arn=dest.role_arn,
+        external_id=dest.external_id,
+        actor=Principal.DESTINATION,
+        source_image=subject.image,
+        source_region=region,
+        name=f"{image.name[:90]}-from-{image.image_id}",
+        description=f"copy of {image.image_id} from account {spec.source.account}",
+        kms_key=dest_key,
+        tags=tags,
+        label=dest.label,
+        depends_on=(*subject.ready, *((share_image,) if share_image else ())),
+    )
+    staging_wait = subject.ready[0] if subject.ready else None
+    wait = AwaitImage(
+        key=f"await:{name}",
+        account=dest.account,
+        region=region,
+        role_arn=dest.role_arn,
+        external_id=dest.external_id,
+        actor=Principal.DESTINATION,
+        image=f"@{copy.key}",
+        timeout=spec.timeout,
+        # the staging copy of the same image took about as long: poll near its end
+        expected=f"@{staging_wait}#seconds" if staging_wait else None,
+        label=f"{dest.label or dest.account}'s copy in {region}",
+        depends_on=(copy.key,),
+    )
+    made: list[Action] = [copy, wait]
+    key = subject.keys[0] if subject.keys else None
+    if spec.grant_autoscaling and key is not None:
+        made.append(
+            CreateGrant(  # AWS-RULES.md section 2: Auto Scaling launching from the live share
+                key=f"autoscaling-grant:{name}",
+                account=dest.account,
+                region=region,
+                role_arn=dest.role_arn,
+        external_id=dest.external_id,
+        actor=Principal.DESTINATION,
+                key_arn=key.arn,
+                key_label=key.display,
+                grantee=AUTOSCALING_ROLE.format(account=dest.account),
+                operations=AUTOSCALING_OPERATIONS,
+                name="amishare-autoscaling",
+                purpose=f"{dest.label or dest.account} grants the source key to its Auto Scaling role in {region}",
+                depends_on=(*subject.ready, *((key_policy,) if key_policy else ())),
+            )
+        )
+    return made

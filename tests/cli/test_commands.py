@@ -92,13 +92,14 @@ def test_json_output_is_stable_and_documented(sb: Sandbox, run: Any) -> None:
 
 def test_partial_failure_exits_7(sb: Sandbox, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The exit code of a partial run (the executor's partial runs are proven in tests/integration)."""
-    from amishare.aws.runner import AwsRunner
+    from amishare.actions import LaunchPermissionChange
+    from amishare.aws import handlers
     from amishare.errors import AwsError
 
-    def refuse(self: AwsRunner, action: Any, params: Any, run_id: str) -> dict[str, Any]:
+    def refuse(steps: Any, action: Any, context: Any) -> Any:
         raise AwsError("ModifyImageAttribute failed: RequestLimitExceeded: Request limit exceeded.")
 
-    monkeypatch.setattr(AwsRunner, "_share_image", refuse)
+    monkeypatch.setitem(handlers.HANDLERS, LaunchPermissionChange, refuse)
     image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
     result = run("share", image, "--to", "dev", "--yes")
     assert result.exit_code == 7, result.output

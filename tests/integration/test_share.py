@@ -264,30 +264,50 @@ def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, 
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
 
-    def edit_policy_then_confirm(plan: Any) -> bool:  # someone edits the key policy between plan and apply
-        kms = aws(OWNER, "kms")
-        policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-        policy["Statement"].append(
-            {
-                "Sid": "Audit",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-                "Action": "kms:DescribeKey",
-                "Resource": "*",
-            }
-        )
-        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    def break_key_then_confirm(plan: Any) -> bool:  # someone schedules the key's deletion between plan and apply
+        aws(OWNER, "kms").schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
         return True
 
-    result = api.share(builder, image, [TARGET], confirm=edit_policy_then_confirm).result
+    result = api.share(builder, image, [TARGET], confirm=break_key_then_confirm).result
     assert result is not None
     states = {r.key.split(":")[0]: r.state for r in result.results}
     assert states == {"key-policy": "failed", "share-snapshots": "succeeded", "share-image": "skipped"}
     assert result.status == "partial"
-    assert "changed since the plan" in (result.failures[0].error or "")
+    assert "pending deletion" in (result.failures[0].error or "")
+    aws(OWNER, "kms").cancel_key_deletion(KeyId=key)
+    aws(OWNER, "kms").enable_key(KeyId=key)
     retry = api.share(builder, image, [TARGET]).result  # running again finishes the job
     assert retry is not None and retry.status == "succeeded"
     assert [r.key.split(":")[0] for r in retry.results] == ["key-policy", "share-image"]
+
+
+def test_a_key_policy_edited_meanwhile_keeps_the_edit(
+    sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
+) -> None:
+    """The planned key policy change is an edit, applied to the policy as it is when the step runs."""
+    key = sb.create_key(OWNER, REGION, alias="app")
+    image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
+    audit = {
+        "Sid": "Audit",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+        "Action": "kms:DescribeKey",
+        "Resource": "*",
+    }
+
+    def edit_policy_then_confirm(plan: Any) -> bool:  # someone edits the key policy between plan and apply
+        kms = aws(OWNER, "kms")
+        policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+        policy["Statement"].append(audit)
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+        return True
+
+    result = api.share(builder, image, [TARGET], confirm=edit_policy_then_confirm).result
+    assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
+    policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    assert audit in policy["Statement"]
+    assert keypolicy.granted(policy).accounts == {TARGET}
+    assert _target_copies(aws, image) == "available"
 
 
 def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: Settings) -> None:

@@ -47,13 +47,19 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         yield sb, image, api.settings(cwd=tmp_path)
 
 
+def _transfer(settings: Any, image: str, source: str | None, destinations: list[str], **options: Any) -> api.Outcome:
+    """``api.transfer`` with the request's fields as keywords (the run's own options apart)."""
+    run = {k: options.pop(k) for k in ("dry_run", "on_poll", "on_event", "confirm", "progress") if k in options}
+    return api.transfer(settings, api.TransferRequest(image, tuple(destinations), source=source, **options), **run)
+
+
 def _owned(sb: Sandbox, account: str, region: str, **filters: Any) -> list[dict[str, Any]]:
     return list(sb.session(account, region).client("ec2").describe_images(Owners=["self"], **filters)["Images"])
 
 
 def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) -> None:
     sb, image, settings = fleet
-    outcome = api.transfer(settings, image, OWNER, ["dev", "qa", "prod"], regions=[REGION, REGION2])
+    outcome = _transfer(settings, image, OWNER, ["dev", "qa", "prod"], regions=[REGION, REGION2])
     result = outcome.result
     assert result is not None
     assert result.status == "succeeded", [(r.key, r.error) for r in result.results if r.error]
@@ -81,7 +87,7 @@ def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     sb, image, settings = fleet
     sb.create_key("666666666666", REGION, alias="mine")  # an account with no role for amishare
     bad_key = "arn:aws:kms:us-east-1:555555555555:alias/does-not-exist"
-    outcome = api.transfer(settings, image, OWNER, ["dev", "666666666666"], regions=[REGION], allow_default_key=True)
+    outcome = _transfer(settings, image, OWNER, ["dev", "666666666666"], regions=[REGION], allow_default_key=True)
     result = outcome.result
     assert result is not None and result.status == "partial"
     from amishare import render
@@ -92,7 +98,7 @@ def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     assert "AssumeRole" in rows["666666666666"]["error"] and "create the role" in rows["666666666666"]["fix"]
     assert len(_owned(sb, TARGET, REGION)) == 1
     # an unusable destination key fails that copy asynchronously, with the state reason
-    outcome = api.transfer(settings, image, OWNER, ["prod"], regions=[REGION], dest_key=bad_key)
+    outcome = _transfer(settings, image, OWNER, ["prod"], regions=[REGION], dest_key=bad_key)
     assert outcome.result is not None and outcome.result.status == "partial"
     (row,) = render.destination_rows(outcome.result)
     assert "Given key ID is not accessible" in row["error"]
@@ -103,7 +109,7 @@ def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None
     sb, image, settings = fleet
     ticks: list[tuple[str | None, str, int]] = []
     sb.clear_calls()
-    outcome = api.transfer(
+    outcome = _transfer(
         settings,
         image,
         OWNER,
@@ -128,7 +134,7 @@ def test_notifications_by_email_and_sns(fleet: Any) -> None:
     sb, image, settings = fleet
     sb.verify_email(OWNER, REGION, "images@example.com")
     topic = sb.session(OWNER, REGION).client("sns").create_topic(Name="ami-transfers")["TopicArn"]
-    outcome = api.transfer(
+    outcome = _transfer(
         settings,
         image,
         OWNER,
@@ -152,7 +158,7 @@ def test_notifications_by_email_and_sns(fleet: Any) -> None:
 def test_dry_run_and_refusals(fleet: Any) -> None:
     sb, image, settings = fleet
     sb.clear_calls()
-    planned = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], dry_run=True)
+    planned = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], dry_run=True)
     assert planned.result is None
     kinds = [a.kind.value for a in planned.plan.actions]
     assert kinds.count("StageImage") == 2 and kinds.count("CopyToDestination") == 4
@@ -160,16 +166,16 @@ def test_dry_run_and_refusals(fleet: Any) -> None:
     from amishare.errors import PlanRefused, UsageError
 
     with pytest.raises(PlanRefused, match="default EBS key"):
-        api.transfer(settings, image, OWNER, ["222222222223"], regions=[REGION])
+        _transfer(settings, image, OWNER, ["222222222223"], regions=[REGION])
     with pytest.raises(PlanRefused, match="source"):
-        api.transfer(settings, image, OWNER, [OWNER], regions=[REGION], allow_default_key=True)
+        _transfer(settings, image, OWNER, [OWNER], regions=[REGION], allow_default_key=True)
     with pytest.raises(UsageError, match="ses-sender"):
-        api.transfer(settings, image, OWNER, ["dev"], notify_email="a@example.com")
+        _transfer(settings, image, OWNER, ["dev"], notify_email="a@example.com")
 
 
 def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
     sb, image, settings = fleet
-    outcome = api.transfer(settings, image, OWNER, ["dev"], regions=[REGION], keep_share=True, grant_autoscaling=True)
+    outcome = _transfer(settings, image, OWNER, ["dev"], regions=[REGION], keep_share=True, grant_autoscaling=True)
     result = outcome.result
     assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
     kms = sb.session(OWNER, REGION).client("kms")
@@ -192,11 +198,11 @@ def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> N
         config + f'[transfer]\nsource = "{OWNER}"\nregions = ["{REGION2}"]\nkeep_staging = true\n'
     )
     settings = api.settings(cwd=tmp_path)
-    planned = api.transfer(settings, image, None, ["dev"], dry_run=True)
+    planned = _transfer(settings, image, None, ["dev"], dry_run=True)
     assert {a.region for a in planned.plan.actions} == {REGION2}
     assert not any(a.kind.value == "DeleteStaging" for a in planned.plan.actions)
     assert any("--keep-staging" in n for n in planned.plan.notes)
-    flagged = api.transfer(settings, image, None, ["dev"], keep_staging=False, dry_run=True)
+    flagged = _transfer(settings, image, None, ["dev"], keep_staging=False, dry_run=True)
     assert any(a.kind.value == "DeleteStaging" for a in flagged.plan.actions)
 
 
@@ -206,7 +212,7 @@ def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
     other = sb.seed_image(OWNER, REGION, "other", volumes_gib=[8], kms_key="aws/ebs")
     shared = api.share(settings, other, ["dev"], reencrypt_key="alias/amishare-share").result
     assert shared is not None and shared.subject_image
-    outcome = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
+    outcome = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
     assert outcome.result is not None and outcome.result.status == "succeeded"
     assert any("already had access" in n and TARGET in n for n in outcome.plan.notes)
     kms = sb.session(OWNER, REGION).client("kms")
@@ -230,7 +236,7 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
     sb, _, settings = fleet
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
-    outcome = api.transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
+    outcome = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
     result = outcome.result
     assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
     kinds = [a.kind.value for a in outcome.plan.actions]
@@ -264,7 +270,7 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         )
         for name, value in sb.credentials(OWNER).items():
             monkeypatch.setenv(name, value)
-        result = api.transfer(api.settings(cwd=tmp_path), image, OWNER, ["dev"]).result
+        result = _transfer(api.settings(cwd=tmp_path), image, OWNER, ["dev"]).result
         assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
         refused = [c for c in sb.calls() if c.action == "CopyImage" and c.error == "ResourceLimitExceeded"]
         assert refused, "the first copy must have met the limit"

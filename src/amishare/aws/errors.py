@@ -1,6 +1,9 @@
-"""The one place botocore errors become amishare errors."""
+"""The one place botocore errors become amishare errors: ``aws_errors`` around every call."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -54,3 +57,13 @@ def translate(exc: ClientError | BotoCoreError, operation: str, account: str | N
     elif code.endswith(".NotFound") or code in ("NotFoundException", "NoSuchEntity"):
         kind = NotFound
     return kind(text, operation=operation, code=code, account=account, region=region)
+
+
+@contextmanager
+def aws_errors(operation: str, account: str | None = None, region: str | None = None) -> Iterator[None]:
+    """Turn a botocore error raised inside the block into the amishare error it means (``AwsError.code``
+    keeps AWS's error code for callers that branch on it)."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation, account, region) from exc

@@ -12,8 +12,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from amishare.actions import READ_PERMISSIONS
 from amishare.aws.errors import ACCESS_DENIED, error_code, translate
-from amishare.aws.session import Sessions
+from amishare.aws.session import RoleRef, Sessions
 from amishare.errors import AccessDenied, NotFound
 from amishare.model import (
     TAG_SOURCE_IMAGE,
@@ -24,19 +25,9 @@ from amishare.model import (
     Observation,
     SnapshotInfo,
 )
+from amishare.transfer import Party, TransferObservation
 
-READ_PERMISSIONS = (
-    "sts:GetCallerIdentity",
-    "ec2:DescribeImages",
-    "ec2:DescribeImageAttribute",
-    "ec2:DescribeSnapshots",
-    "ec2:DescribeSnapshotAttribute",
-    "ec2:GetImageBlockPublicAccessState",
-    "kms:DescribeKey",
-    "kms:ListAliases",
-    "kms:GetKeyPolicy",
-    "kms:ListGrants",
-)
+__all__ = ["READ_PERMISSIONS", "Observer", "observe", "observe_transfer"]
 
 
 class Observer:
@@ -294,3 +285,24 @@ def observe(
         siblings=related,
         block_public_access=observer.block_public_access() if public else None,
     )
+
+
+def observe_transfer(
+    sessions: Sessions, image_id: str, region: str, source: Party, share_keys: dict[str, str]
+) -> TransferObservation:
+    """What the transfer planner needs: the image and its keys (as the source), and each region's share key.
+
+    The share keys of every region are read concurrently with the image."""
+    caller = sessions.caller_account()
+    if source.role_arn:
+        sessions.assume(RoleRef(source.account, source.role_arn, source.external_id))
+    who = None if source.role_arn is None else source.account
+    with ThreadPoolExecutor(max_workers=1 + len(share_keys)) as pool:
+        found = {
+            name: pool.submit(Observer(sessions, name, who).key, ref, source.account)
+            for name, ref in share_keys.items()
+        }
+        observer = Observer(sessions, region, who)
+        image = observer.image(image_id, source.account)
+        keys = {arn: observer.key(arn, source.account) for arn in image.key_arns}
+    return TransferObservation(caller, region, image, keys, {name: f.result() for name, f in found.items()})

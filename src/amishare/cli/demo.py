@@ -89,10 +89,7 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: api.S
     with progress_view(True) as view:
         outcome = api.transfer(
             settings,
-            world.golden_image,
-            world.builder,
-            names,
-            regions=list(story.REGIONS),
+            api.TransferRequest(world.golden_image, tuple(names), source=world.builder, regions=story.REGIONS),
             confirm=view.confirm(lambda plan: True),
             on_event=view.event,
             on_poll=view.poll,

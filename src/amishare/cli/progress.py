@@ -53,7 +53,7 @@ class ProgressView:
         return inner
 
     def event(self, action: Action, state: str, detail: str | None) -> None:
-        if self.quiet:
+        if self.quiet or (state == "progress" and self._live is None):
             return
         with self._lock:
             row = self.rows.get((action.account, action.region))
@@ -61,11 +61,13 @@ class ProgressView:
                 row.state = {"running": "starting", "succeeded": "copying"}.get(state, state)
                 row.detail = detail or ""
             elif row is not None and action.kind is ActionKind.AWAIT_IMAGE:
-                if state == "succeeded":
+                if state == "progress":
+                    row.progress = detail or row.progress
+                elif state == "succeeded":
                     row.state, row.progress = "available", "100%"
                 elif state in ("failed", "skipped"):
                     row.state, row.detail = state, detail or ""
-            elif state != "running":
+            elif state not in ("running", "progress"):
                 self.steps.append(f"[{state}] {action.summary}" + (f": {detail}" if detail else ""))
         if self._live is not None:
             self._live.update(self._table())

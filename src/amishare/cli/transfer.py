@@ -61,23 +61,26 @@ def transfer(params: dict[str, Any]) -> None:
     regions = [r.strip() for r in (params["regions"] or "").split(",") if r.strip()]
     timeout = inputs.duration(params["timeout"]) if params["timeout"] else None
 
+    request = api.TransferRequest(
+        image=params["image"],
+        destinations=tuple(params["destinations"]),
+        source=params["source"],
+        regions=tuple(regions),
+        dest_key=params["dest_key"],
+        allow_default_key=params["allow_default_key"],
+        keep_share=params["keep_share"],
+        keep_staging=params["keep_staging"],
+        grant_autoscaling=params["grant_autoscaling"],
+        notify_email=params["notify_email"],
+        ses_sender=params["ses_sender"],
+        notify_sns=params["notify_sns"],
+        timeout=timeout,
+        max_parallel=params["max_parallel"],
+    )
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.transfer(
             settings,
-            params["image"],
-            params["source"],
-            params["destinations"],
-            regions=regions,
-            dest_key=params["dest_key"],
-            allow_default_key=params["allow_default_key"],
-            keep_share=params["keep_share"],
-            keep_staging=params["keep_staging"],
-            grant_autoscaling=params["grant_autoscaling"],
-            notify_email=params["notify_email"],
-            ses_sender=params["ses_sender"],
-            notify_sns=params["notify_sns"],
-            max_parallel=params["max_parallel"],
-            timeout=timeout,
+            request,
             dry_run=dry_run,
             confirm=view.confirm(confirmer(params["yes"], output)),
             on_event=view.event,

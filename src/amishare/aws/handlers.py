@@ -1,0 +1,343 @@
+"""The AWS handler of each action kind (the registry), and ``AwsSteps``, which runs one pass of an action.
+
+Every handler is re-entrant: each pass re-reads AWS or repeats an idempotent call (CopyImage with its
+ClientToken, named CreateGrant, launch and snapshot permission changes, key policy edits applied to
+the policy as it is now), so a pass after an interruption finds done what was done.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from amishare.actions import (
+    Action,
+    AwaitImage,
+    CopyImage,
+    CreateGrant,
+    DeleteStaging,
+    LaunchPermissionChange,
+    Plan,
+    PutKeyPolicy,
+    RevokeDestination,
+    RevokeGrant,
+    ShareImage,
+    ShareSnapshots,
+    SnapshotChange,
+    UnshareSnapshots,
+    client_token,
+)
+from amishare.aws.errors import aws_errors
+from amishare.aws.poller import ImagePoller, Poll
+from amishare.aws.revoker import MAX_SNAPSHOT_CHANGES, Revoker, edit_key_access
+from amishare.aws.session import RoleRef, Sessions
+from amishare.errors import AwsError
+from amishare.model import TAG_RUN, TAG_STAGING
+from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
+
+COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
+COPY_LIMIT_RETRY_MAX = 60.0
+MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
+
+A = TypeVar("A", bound=Action)
+Handler = Callable[["AwsSteps", Any, StepContext], StepResult]
+HANDLERS: dict[type[Action], Handler] = {}
+
+
+def handles(*kinds: type[Action]) -> Callable[[Callable[[AwsSteps, A, StepContext], StepResult]], Handler]:
+    """Register a function as the AWS handler of ``kinds``."""
+
+    def register(func: Callable[[AwsSteps, A, StepContext], StepResult]) -> Handler:
+        for kind in kinds:
+            if kind in HANDLERS:
+                raise TypeError(f"{kind.__name__} has two handlers")
+            HANDLERS[kind] = func
+        return func
+
+    return register
+
+
+def handler_for(action: Action) -> Handler:
+    for cls in type(action).__mro__:
+        if cls in HANDLERS:
+            return HANDLERS[cls]
+    raise TypeError(f"no AWS handler for {type(action).__name__}")
+
+
+class AwsSteps:
+    """Runs passes of actions against AWS, as the account each action names (assuming its role)."""
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        *,
+        wait_timeout: float = 24 * 3600,
+        poll_min: float = 0.2,
+        poll_max: float = 30.0,
+        revoke_window: float = 0.15,
+        on_poll: Poll | None = None,
+        snapshot_progress: bool = False,
+    ) -> None:
+        self.sessions = sessions
+        self.wait_timeout = wait_timeout
+        self.key_locks: dict[str, threading.Lock] = {}
+        self.poller = ImagePoller(
+            sessions, poll_min=poll_min, poll_max=poll_max, on_poll=on_poll, snapshot_progress=snapshot_progress
+        )
+        self.revoker = Revoker(sessions, window=revoke_window, key_locks=self.key_locks)
+        self.timers: Timers | None = None
+        self._warmed: set[tuple[str, str | None, str | None, str]] = set()
+
+    # ------------------------------------------------------------------ Steps protocol
+    def begin(self, plan: Plan, timers: Timers, finished: frozenset[str]) -> None:
+        self.timers = timers
+        self.poller.bind(timers)
+        self.revoker.bind(timers, plan, set(finished))
+        self.warm(a for a in plan.actions if a.key not in finished)
+
+    def step(self, action: Action, context: StepContext) -> StepResult:
+        return handler_for(action)(self, action, context)
+
+    def cancel(self) -> None:
+        self.poller.cancel()
+
+    # -------------------------------------------------------------------------- helpers
+    def who(self, action: Action) -> str | None:
+        """None for the caller's own credentials, else the account (its role assumed on first use)."""
+        if action.account == self.sessions.caller_account():
+            return None
+        if action.role_arn:
+            self.sessions.assume(RoleRef(action.account, action.role_arn, action.external_id))
+        return action.account
+
+    def ec2(self, action: Action) -> Any:
+        return self.sessions.client("ec2", action.region, self.who(action))
+
+    def kms(self, action: Action) -> Any:
+        return self.sessions.client("kms", action.region, self.who(action))
+
+    def now(self) -> float:
+        assert self.timers is not None
+        return self.timers.now()
+
+    def warm(self, actions: Iterable[Action]) -> None:
+        """In the background, assume each role the ``actions`` act through and build its EC2 client for their
+        region, while the run's first steps go on (a client costs ~20 ms of CPU; a fleet needs one per account
+        and region). A failure here is left for the action to report."""
+        needs = [
+            (a.account, a.role_arn, a.external_id, a.region)
+            for a in actions
+            if a.role_arn and (a.account, a.role_arn, a.external_id, a.region) not in self._warmed
+        ]
+        todo = list(dict.fromkeys(needs))
+        self._warmed.update(todo)
+        if not todo:
+            return
+
+        def warm_all() -> None:
+            for account, role, external_id, region in todo:
+                try:
+                    if account != self.sessions.caller_account():
+                        self.sessions.assume(RoleRef(account, str(role), external_id))
+                        self.sessions.client("ec2", region, account)
+                except Exception:
+                    continue
+
+        threading.Thread(target=warm_all, name="amishare-warm", daemon=True).start()
+
+
+# ------------------------------------------------------------------------------- images
+@handles(CopyImage)
+def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> StepResult:
+    """CopyImage with a ClientToken of (run, action): a repeated pass gets the same image back."""
+    tags = [{"Key": k, "Value": v} for k, v in sorted({**action.tags, TAG_RUN: context.run_id}.items())]
+    params: dict[str, Any] = {
+        "SourceImageId": action.source_image,
+        "SourceRegion": action.source_region,
+        "Name": action.name,
+        "Description": action.description,
+        "ClientToken": client_token(context.run_id, action.key),
+        "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
+    }
+    if action.kms_key:
+        params.update(Encrypted=True, KmsKeyId=action.kms_key)
+    try:
+        with aws_errors("CopyImage", action.account, action.region):
+            response = steps.ec2(action).copy_image(**params)
+    except AwsError as exc:
+        # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
+        # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
+        if exc.code != "ResourceLimitExceeded":
+            raise
+        since = float(context.state.get("limited_since", steps.now()))
+        delay = float(context.state.get("delay", COPY_LIMIT_RETRY_FIRST / 2)) * 2
+        if steps.now() + delay > since + steps.wait_timeout:
+            raise
+        return InProgress(
+            min(delay, COPY_LIMIT_RETRY_MAX),
+            {"limited_since": since, "delay": delay},
+            detail="waiting for the concurrent copy limit",
+        )
+    return Done({"image_id": response["ImageId"], "kms_key": action.kms_key})
+
+
+@handles(AwaitImage)
+def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> StepResult:
+    """Watched by the poller (one DescribeImages per account and region per tick); woken when it settles."""
+    expected = action.expected if isinstance(action.expected, float | int) else 0.0
+    timeout = action.timeout or steps.wait_timeout
+    who = steps.who(action)
+    watch = steps.poller.watch(action.key, who, action.region, action.image, timeout, float(expected))
+    if watch.error is not None:
+        steps.poller.forget(action.key, who, action.region)
+        return Failed(watch.error)
+    image = watch.image or {}
+    if image.get("State") == "available":
+        steps.poller.forget(action.key, who, action.region)
+        return Done({"image_id": action.image, "state": "available", "seconds": steps.now() - watch.registered})
+    progress = str(image.get("Progress", ""))
+    return InProgress(None, {"image_id": action.image, "progress": progress}, detail=progress)
+
+
+@handles(DeleteStaging)
+def delete_staging(steps: AwsSteps, action: DeleteStaging, context: StepContext) -> StepResult:
+    """Deregister a staging image and its snapshots, only when its tags prove this run made it."""
+    ec2 = steps.ec2(action)
+    try:
+        with aws_errors("DescribeImages", action.account, action.region):
+            images = ec2.describe_images(ImageIds=[action.image])["Images"]
+    except AwsError as exc:
+        if exc.code == "InvalidAMIID.NotFound":
+            return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
+        raise
+    if not images or images[0].get("State") == "deregistered":
+        return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
+    tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+    if tags.get(TAG_RUN) != context.run_id or tags.get(TAG_STAGING) != "true":
+        return Failed(
+            f"refusing to delete {action.image}: its tags do not prove that run {context.run_id} made it "
+            f"({TAG_RUN}={tags.get(TAG_RUN)}, {TAG_STAGING}={tags.get(TAG_STAGING)})"
+        )
+    with aws_errors("DeregisterImage", action.account, action.region):
+        result = ec2.deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    return Done(
+        {
+            "image_id": action.image,
+            "deleted": True,
+            "snapshots": [r["SnapshotId"] for r in result.get("DeleteSnapshotResults", [])],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- permissions
+@handles(LaunchPermissionChange)
+def modify_launch_permission(steps: AwsSteps, action: LaunchPermissionChange, context: StepContext) -> StepResult:
+    verb = "Add" if isinstance(action, ShareImage) else "Remove"
+    others = (
+        [{"OrganizationArn": a} for a in action.organizations]
+        + [{"OrganizationalUnitArn": a} for a in action.ous]
+        + ([{"Group": "all"}] if action.public else [])
+    )
+    calls = 0
+    accounts = list(action.accounts)
+    for start in range(0, max(1, len(accounts)), MAX_ACCOUNTS_PER_IMAGE_CALL):
+        entries = [{"UserId": a} for a in accounts[start : start + MAX_ACCOUNTS_PER_IMAGE_CALL]]
+        entries += others if calls == 0 else []
+        if entries:
+            with aws_errors("ModifyImageAttribute", action.account, action.region):
+                steps.ec2(action).modify_image_attribute(ImageId=action.image, LaunchPermission={verb: entries})
+            calls += 1
+    return Done({"image_id": action.image, "calls": calls})
+
+
+@handles(ShareSnapshots)
+def share_snapshots(steps: AwsSteps, action: ShareSnapshots, context: StepContext) -> StepResult:
+    changes = action.changes
+    if changes is None:  # the snapshots of an image made by this run
+        with aws_errors("DescribeImages", action.account, action.region):
+            image = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"][0]
+        changes = tuple(
+            SnapshotChange(m["Ebs"]["SnapshotId"], action.accounts)
+            for m in image.get("BlockDeviceMappings", [])
+            if m.get("Ebs", {}).get("SnapshotId")
+        )
+    return Done(_modify_snapshots(steps, action, changes, "add"))
+
+
+@handles(UnshareSnapshots)
+def unshare_snapshots(steps: AwsSteps, action: UnshareSnapshots, context: StepContext) -> StepResult:
+    return Done(_modify_snapshots(steps, action, action.changes, "remove"))
+
+
+def _modify_snapshots(
+    steps: AwsSteps, action: Action, changes: tuple[SnapshotChange, ...], operation: str
+) -> dict[str, Any]:
+    calls = 0
+    ec2 = steps.ec2(action)
+    for change in changes:
+        accounts = list(change.accounts)
+        for start in range(0, len(accounts), MAX_SNAPSHOT_CHANGES):
+            with aws_errors("ModifySnapshotAttribute", action.account, action.region):
+                ec2.modify_snapshot_attribute(
+                    SnapshotId=change.snapshot,
+                    Attribute="createVolumePermission",
+                    OperationType=operation,
+                    UserIds=accounts[start : start + MAX_SNAPSHOT_CHANGES],
+                )
+            calls += 1
+    return {"snapshots": [c.snapshot for c in changes], "calls": calls}
+
+
+# ---------------------------------------------------------------------------------- keys
+@handles(PutKeyPolicy)
+def put_key_policy(steps: AwsSteps, action: PutKeyPolicy, context: StepContext) -> StepResult:
+    """The planned edit, applied to the policy as it is now (a policy that already says it is done)."""
+    return Done(
+        edit_key_access(
+            steps.sessions,
+            steps.who(action),
+            action.region,
+            action.key_arn,
+            add=action.add,
+            remove=action.remove,
+            locks=steps.key_locks,
+        )
+    )
+
+
+@handles(CreateGrant)
+def create_grant(steps: AwsSteps, action: CreateGrant, context: StepContext) -> StepResult:
+    """Named: KMS answers a repeated CreateGrant with the same grant (AWS KMS CreateGrant, ``Name``)."""
+    with aws_errors("CreateGrant", action.account, action.region):
+        response = steps.kms(action).create_grant(
+            KeyId=action.key_arn, GranteePrincipal=action.grantee, Operations=list(action.operations), Name=action.name
+        )
+    return Done({"grant_id": response["GrantId"]})
+
+
+@handles(RevokeGrant)
+def revoke_grant(steps: AwsSteps, action: RevokeGrant, context: StepContext) -> StepResult:
+    try:
+        with aws_errors("RevokeGrant", action.account, action.region):
+            steps.kms(action).revoke_grant(KeyId=action.key_arn, GrantId=action.grant_id)
+    except AwsError as exc:
+        if exc.code != "NotFoundException":
+            raise
+        return Done({"grant_id": action.grant_id, "revoked": False, "reason": "already gone"})
+    return Done({"grant_id": action.grant_id})
+
+
+# ------------------------------------------------------------------------- revocation
+@handles(RevokeDestination)
+def revoke_destination(steps: AwsSteps, action: RevokeDestination, context: StepContext) -> StepResult:
+    """Joins the batch of its image (first pass); done when the batch's calls are."""
+    if not context.state.get("requested"):
+        steps.revoker.request(action, steps.who(action))
+        return InProgress(None, {"requested": True})
+    settled, error = steps.revoker.outcome(action.key)
+    if not settled:
+        return InProgress(None, {"requested": True})
+    if error is not None:
+        return Failed(error)
+    return Done({"image_id": action.image, "revoked": action.target})

@@ -1,0 +1,154 @@
+"""Batched revocation: the destinations of a transfer whose copies are done lose their access together.
+
+A RevokeDestination step ``request``s its revocation and returns ``InProgress`` without holding a
+thread. Requests of the same batch (same account, region, shared image and key) are served by one
+``ModifyImageAttribute``, one ``ModifySnapshotAttribute`` per snapshot (at most 500 accounts each)
+and one key policy edit. A batch is flushed as soon as every revocation of it the plan still expects
+has asked (the last one waits for nothing), or ``window`` seconds after its first request.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from amishare import keypolicy
+from amishare.actions import Plan, RevokeDestination
+from amishare.aws.errors import aws_errors
+from amishare.aws.session import Sessions
+from amishare.errors import AmiShareError, AwsError
+from amishare.steps import Timers
+
+Batch = tuple[str, str, str, str | None, bool]  # account, region, image, key, image access
+MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4
+
+
+@dataclass
+class _Queue:
+    requests: dict[str, RevokeDestination] = field(default_factory=dict)  # by step key
+    scheduled: bool = False
+
+
+class Revoker:
+    def __init__(self, sessions: Sessions, *, window: float = 0.15, key_locks: dict[str, threading.Lock]) -> None:
+        self.sessions = sessions
+        self.window = window
+        self.key_locks = key_locks
+        self._lock = threading.Lock()
+        self._queues: dict[Batch, _Queue] = {}
+        self._expected: dict[Batch, set[str]] = {}
+        self._outcomes: dict[str, str | None] = {}  # step key -> None (revoked) or the error
+        self._timers: Timers | None = None
+
+    def bind(self, timers: Timers, plan: Plan, finished: set[str]) -> None:
+        """Learn which revocations the plan still expects (``finished``: already done in an earlier attempt)."""
+        self._timers = timers
+        for action in plan.actions:
+            if isinstance(action, RevokeDestination) and action.key not in finished:
+                self._expected.setdefault(action.batch(), set()).add(action.key)
+
+    def outcome(self, key: str) -> tuple[bool, str | None]:
+        """(settled, error) of the revocation requested by step ``key``."""
+        with self._lock:
+            if key in self._outcomes:
+                return True, self._outcomes.pop(key)
+        return False, None
+
+    def request(self, action: RevokeDestination, who: str | None) -> None:
+        """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker."""
+        batch = action.batch()
+        assert self._timers is not None, "bind() the revoker to the executor first"
+        with self._lock:
+            queue = self._queues.setdefault(batch, _Queue())
+            queue.requests[action.key] = action
+            expected = self._expected.get(batch, set())
+            everyone = expected <= set(queue.requests)
+            if queue.scheduled and not everyone:
+                return
+            queue.scheduled = True
+        delay = 0.0 if everyone else self.window
+        self._timers.call_later(delay, lambda: self._flush(batch, who))
+
+    def _flush(self, batch: Batch, who: str | None) -> None:
+        with self._lock:
+            queue = self._queues.pop(batch, None)
+            if queue is None or not queue.requests:
+                return
+            for key in queue.requests:
+                self._expected.get(batch, set()).discard(key)
+        _, region, image_id, key_arn, image_access = batch
+        targets = sorted({a.target for a in queue.requests.values()})
+        error: str | None = None
+        try:
+            if image_access:
+                self._remove_image_access(who, region, image_id, targets)
+            if key_arn:
+                edit_key_access(
+                    self.sessions,
+                    who,
+                    region,
+                    key_arn,
+                    remove=keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets)),
+                    locks=self.key_locks,
+                )
+        except AmiShareError as exc:
+            error = str(exc)
+        assert self._timers is not None
+        with self._lock:
+            for key in queue.requests:
+                self._outcomes[key] = error
+        for key in queue.requests:
+            self._timers.wake(key)
+
+    def _remove_image_access(self, who: str | None, region: str, image_id: str, targets: list[str]) -> None:
+        ec2 = self.sessions.client("ec2", region, who)
+        try:
+            with aws_errors("RevokeDestination", who, region):
+                images = ec2.describe_images(ImageIds=[image_id])["Images"]
+                if not images:
+                    return  # deregistered meanwhile: nobody can use it any more
+                ec2.modify_image_attribute(
+                    ImageId=image_id, LaunchPermission={"Remove": [{"UserId": t} for t in targets]}
+                )
+                for mapping in images[0].get("BlockDeviceMappings", []):
+                    snapshot = mapping.get("Ebs", {}).get("SnapshotId")
+                    for start in range(0, len(targets), MAX_SNAPSHOT_CHANGES) if snapshot else ():
+                        ec2.modify_snapshot_attribute(
+                            SnapshotId=snapshot,
+                            Attribute="createVolumePermission",
+                            OperationType="remove",
+                            UserIds=targets[start : start + MAX_SNAPSHOT_CHANGES],
+                        )
+        except AwsError as exc:
+            # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
+            if not exc.code.startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
+                raise
+
+
+def edit_key_access(
+    sessions: Sessions,
+    who: str | None,
+    region: str,
+    key_arn: str,
+    *,
+    add: keypolicy.KeyAccess = keypolicy.NO_ACCESS,
+    remove: keypolicy.KeyAccess = keypolicy.NO_ACCESS,
+    locks: dict[str, threading.Lock],
+) -> dict[str, Any]:
+    """Read the key policy, apply the edit to amishare's statements, write it back when it changed (one
+    writer per key in this process). Returns ``{"key", "changed"}``; a policy that already says it is done."""
+    lock = locks.setdefault(key_arn, threading.Lock())
+    kms = sessions.client("kms", region, who)
+    with lock, aws_errors("PutKeyPolicy", who, region):
+        current = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+        updated = keypolicy.edited(current, region, add, remove)
+        if updated == current:
+            return {"key": key_arn, "changed": False}
+        try:
+            text = keypolicy.check_size(updated)
+        except keypolicy.KeyPolicyTooLarge as exc:
+            raise AwsError(f"key {key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=region) from exc
+        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=text)
+    return {"key": key_arn, "changed": True}
