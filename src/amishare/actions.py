@@ -364,6 +364,8 @@ class DeleteStaging(Action):
 # -- launch permission
 @dataclass(frozen=True, kw_only=True)
 class LaunchPermissionChange(Action):
+    """Base of the launch permission changes."""
+
     image: str
     accounts: tuple[str, ...] = ()
     organizations: tuple[str, ...] = ()
@@ -383,6 +385,8 @@ class LaunchPermissionChange(Action):
 @kind(ActionKind.SHARE_IMAGE)
 @dataclass(frozen=True, kw_only=True)
 class ShareImage(LaunchPermissionChange):
+    """Launch permission on an image for accounts, organizations, OUs or everyone (ModifyImageAttribute Add)."""
+
     symbol: ClassVar[str] = "+"
 
     def describe(self) -> str:
@@ -392,6 +396,8 @@ class ShareImage(LaunchPermissionChange):
 @kind(ActionKind.UNSHARE_IMAGE)
 @dataclass(frozen=True, kw_only=True)
 class UnshareImage(LaunchPermissionChange):
+    """Take launch permission away (ModifyImageAttribute Remove)."""
+
     symbol: ClassVar[str] = "-"
 
     def describe(self) -> str:
@@ -428,6 +434,8 @@ class ShareSnapshots(Action):
 @kind(ActionKind.UNSHARE_SNAPSHOTS)
 @dataclass(frozen=True, kw_only=True)
 class UnshareSnapshots(Action):
+    """Take createVolumePermission away on the snapshots of an image."""
+
     image: str
     changes: tuple[SnapshotChange, ...]
 
@@ -502,6 +510,8 @@ class CreateGrant(Action):
 @kind(ActionKind.REVOKE_GRANT)
 @dataclass(frozen=True, kw_only=True)
 class RevokeGrant(Action):
+    """Revoke a grant amishare created on a key (a grant already gone is done)."""
+
     key_arn: str
     grant_id: str
     grantee: str = ""

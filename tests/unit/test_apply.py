@@ -1,0 +1,214 @@
+"""The executor, table-driven on the serial walker (no threads, no AWS, a fake clock)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from amishare.actions import Action, AwaitImage, Plan, ShareImage
+from amishare.apply import ActionResult, RunLog, apply
+from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
+
+
+@dataclass
+class Clock:
+    now: float = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+Script = Callable[[StepContext, "FakeSteps"], StepResult]
+
+
+@dataclass
+class FakeSteps:
+    """Each action's passes follow a script; every pass is recorded as (key, attempt, time)."""
+
+    scripts: dict[str, Script]
+    clock: Clock
+    passes: list[tuple[str, int, float]] = field(default_factory=list)
+    timers: Timers | None = None
+    setup: Callable[[FakeSteps], None] | None = None
+
+    def begin(self, plan: Plan, timers: Timers, finished: frozenset[str]) -> None:
+        self.timers = timers
+        if self.setup is not None:
+            self.setup(self)
+
+    def step(self, action: Action, context: StepContext) -> StepResult:
+        self.passes.append((action.key, context.attempt, self.clock.now))
+        return self.scripts.get(action.key, lambda c, s: Done())(context, self)
+
+    def cancel(self) -> None:
+        pass
+
+
+def _share(key: str, depends_on: tuple[str, ...] = (), after: tuple[str, ...] = ()) -> Action:
+    return ShareImage(
+        key=key,
+        account="111111111111",
+        region="us-east-1",
+        image="ami-12345678",
+        accounts=("2" * 12,),
+        depends_on=depends_on,
+        after=after,
+    )
+
+
+def _plan(*actions: Action) -> Plan:
+    return Plan("share", "111111111111", "us-east-1", "ami-12345678", (), tuple(actions), "ami-12345678")
+
+
+def _run(plan: Plan, steps: FakeSteps, done: dict[str, ActionResult] | None = None) -> dict[str, ActionResult]:
+    result = apply(
+        plan,
+        steps,
+        RunLog(),
+        "run-1",
+        max_workers=0,
+        monotonic=steps.clock.monotonic,
+        sleep=steps.clock.sleep,
+        done=done,
+    )
+    return {r.key: r for r in result.results}
+
+
+def _fail(reason: str) -> Script:
+    return lambda c, s: Failed(reason)
+
+
+def _after(seconds: float, passes: int) -> Script:
+    """InProgress(seconds) until the ``passes``-th pass."""
+    return lambda c, s: Done({"passes": c.attempt}) if c.attempt >= passes else InProgress(seconds)
+
+
+CASES: list[tuple[str, list[Action], dict[str, Script], dict[str, str], list[str]]] = [
+    # id, actions, scripts, expected states, expected order of first passes
+    (
+        "chain",
+        [_share("a"), _share("b", ("a",)), _share("c", ("b",))],
+        {},
+        {"a": "succeeded", "b": "succeeded", "c": "succeeded"},
+        ["a", "b", "c"],
+    ),
+    (
+        "failure skips dependents",
+        [_share("a"), _share("b", ("a",)), _share("c", ("b",))],
+        {"a": _fail("no")},
+        {"a": "failed", "b": "skipped", "c": "skipped"},
+        ["a"],
+    ),
+    (
+        "after runs whatever the outcome",
+        [_share("a"), _share("b", (), ("a",)), _share("c", ("a",))],
+        {"a": _fail("no")},
+        {"a": "failed", "b": "succeeded", "c": "skipped"},
+        ["a", "b"],
+    ),
+    (
+        "independent branch goes on",
+        [_share("a"), _share("b"), _share("c", ("b",))],
+        {"a": _fail("no")},
+        {"a": "failed", "b": "succeeded", "c": "succeeded"},
+        ["a", "b", "c"],
+    ),
+    ("unknown dependency is a planner bug", [_share("a", ("nowhere",))], {}, {"a": "skipped"}, []),
+    (
+        "in progress is looked at again",
+        [_share("a"), _share("b", ("a",))],
+        {"a": _after(5.0, 3)},
+        {"a": "succeeded", "b": "succeeded"},
+        ["a", "b"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("actions", "scripts", "states", "order"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_executor(actions: list[Action], scripts: dict[str, Script], states: dict[str, str], order: list[str]) -> None:
+    steps = FakeSteps(scripts, Clock())
+    results = _run(_plan(*actions), steps)
+    assert {k: r.state for k, r in results.items()} == states
+    assert [k for k, attempt, _ in steps.passes if attempt == 1] == order
+
+
+def test_a_step_in_progress_holds_nothing_and_comes_back_after_its_delay() -> None:
+    clock = Clock()
+    steps = FakeSteps({"a": _after(5.0, 3)}, clock)
+    results = _run(_plan(_share("a")), steps)
+    assert [(attempt, at) for _, attempt, at in steps.passes] == [(1, 0.0), (2, 5.0), (3, 10.0)]
+    assert results["a"].output == {"passes": 3}
+
+
+def test_a_parked_step_runs_again_when_woken() -> None:
+    clock = Clock()
+
+    def parked(context: StepContext, steps: FakeSteps) -> StepResult:
+        return Done({"woken": True}) if context.state.get("asked") else InProgress(None, {"asked": True})
+
+    def setup(steps: FakeSteps) -> None:  # a background task (a poll tick) wakes it 2 s later
+        assert steps.timers is not None
+        timers = steps.timers
+        timers.call_later(2.0, lambda: timers.wake("wait"))
+
+    wait = AwaitImage(key="wait", account="111111111111", region="us-east-1", image="ami-12345678")
+    steps = FakeSteps({"wait": parked}, clock, setup=setup)
+    results = _run(_plan(wait, _share("then", ("wait",))), steps)
+    assert results["wait"].state == "succeeded" and results["then"].state == "succeeded"
+    assert [(k, a, t) for k, a, t in steps.passes] == [("wait", 1, 0.0), ("wait", 2, 2.0), ("then", 1, 2.0)]
+
+
+def test_a_step_nothing_can_wake_fails_instead_of_hanging() -> None:
+    steps = FakeSteps({"a": lambda c, s: InProgress(None)}, Clock())
+    results = _run(_plan(_share("a"), _share("b", ("a",))), steps)
+    assert results["a"].state == "failed" and "nothing left to wake it" in (results["a"].error or "")
+    assert results["b"].state == "skipped"
+
+
+def test_resume_runs_only_what_did_not_succeed() -> None:
+    steps = FakeSteps({}, Clock())
+    done = {"a": ActionResult("a", "succeeded", {"image_id": "ami-87654321"})}
+    results = _run(_plan(_share("a"), _share("b", ("a",))), steps, done)
+    assert [k for k, _, _ in steps.passes] == ["b"]
+    assert results["a"].output == {"image_id": "ami-87654321"}
+
+
+def test_references_are_resolved_from_outputs_before_a_pass() -> None:
+    seen: list[Any] = []
+
+    def record(context: StepContext, steps: FakeSteps) -> StepResult:
+        return Done()
+
+    class Recording(FakeSteps):
+        def step(self, action: Action, context: StepContext) -> StepResult:
+            seen.append(getattr(action, "image", None))
+            return super().step(action, context)
+
+    first = _share("make")
+    then = ShareImage(key="use", account="111111111111", region="us-east-1", image="@make", depends_on=("make",))
+    steps = Recording({"make": lambda c, s: Done({"image_id": "ami-0000000a"}), "use": record}, Clock())
+    _run(_plan(first, then), steps)
+    assert seen == ["ami-12345678", "ami-0000000a"]
+
+
+def test_an_unresolvable_reference_fails_the_action() -> None:
+    then = ShareImage(key="use", account="111111111111", region="us-east-1", image="@make", after=("make",))
+    steps = FakeSteps({"make": lambda c, s: Done({})}, Clock())
+    results = _run(_plan(_share("make"), then), steps)
+    assert results["use"].state == "failed" and "make produced no image" in (results["use"].error or "")
+
+
+def test_a_handler_exception_fails_only_its_action() -> None:
+    def boom(context: StepContext, steps: FakeSteps) -> StepResult:
+        raise RuntimeError("bug")
+
+    steps = FakeSteps({"a": boom}, Clock())
+    results = _run(_plan(_share("a"), _share("b")), steps)
+    assert results["a"].state == "failed" and "RuntimeError: bug" in (results["a"].error or "")
+    assert results["b"].state == "succeeded"
