@@ -378,7 +378,7 @@ class LaunchPermissionChange(Action):
     def who(self) -> str:
         parts = [*self.accounts, *(o.rsplit("/", 1)[-1] for o in (*self.organizations, *self.ous))]
         if len(parts) > 12:
-            parts = [f"{len(self.accounts)} account(s)", *parts[len(self.accounts):]]
+            parts = [f"{len(self.accounts)} account(s)", *parts[len(self.accounts) :]]
         return ", ".join(parts + (["public"] if self.public else []))
 
 

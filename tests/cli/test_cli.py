@@ -77,3 +77,25 @@ def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> No
         except subprocess.TimeoutExpired:
             process.kill()
     assert process.returncode in (0, 130, -signal.SIGINT)
+
+
+def test_help_lists_every_command_with_its_own_short_help_and_loads_no_boto3() -> None:
+    import subprocess
+    import sys
+
+    import click
+
+    from amishare.cli.main import COMMANDS, cli
+
+    context = click.Context(cli)
+    for name, (_, short) in COMMANDS.items():
+        command = cli.get_command(context, name)
+        assert command is not None and command.get_short_help_str(limit=80) == short, name
+    probe = "import sys; from amishare.cli.main import main; sys.argv=['amishare','--help'];\n" + (
+        "try:\n    main()\nexcept SystemExit:\n    pass\nprint(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'rich', 'moto')))"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert shown.strip().endswith("[]"), shown
+    for name in COMMANDS:
+        assert name in shown

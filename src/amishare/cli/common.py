@@ -6,14 +6,16 @@ import functools
 import json
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from amishare import api, inputs, render
+from amishare import inputs, render
 from amishare.actions import Plan
-from amishare.api import Outcome
 from amishare.errors import EXIT_PARTIAL, UsageError
+
+if TYPE_CHECKING:
+    from amishare.api import Outcome, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,7 +53,9 @@ def connection_options(func: F) -> F:
     return func
 
 
-def load_settings(params: dict[str, Any], **extra: Any) -> api.Settings:
+def load_settings(params: dict[str, Any], **extra: Any) -> Settings:
+    from amishare import api  # loads boto3: only when a command runs, never for --help
+
     return api.settings(
         params.pop("config_path"),
         profile=params.pop("profile"),

@@ -6,7 +6,7 @@ import functools
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,9 +14,12 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from amishare import api, render
 from amishare import demo as story
+from amishare import render
 from amishare.cli.progress import progress_view
+
+if TYPE_CHECKING:
+    from amishare.api import Settings
 
 
 @click.command()
@@ -31,6 +34,7 @@ def demo(copy_seconds_per_gib: float) -> None:
     """Run amishare's story on an embedded sandbox (no AWS account needed): plan, re-encrypt, share with two
     accounts and an OU, show the gates, prove a consumer can copy, revoke one account; then hand the image over
     to three accounts in two regions (transfer)."""
+    from amishare import api
     from amishare.sandbox import Sandbox
 
     console = Console(highlight=False)
@@ -83,7 +87,9 @@ def demo(copy_seconds_per_gib: float) -> None:
         _transfer(console, sb, world, settings)
 
 
-def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: api.Settings) -> None:
+def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
+    from amishare import api
+
     console.print(Rule("8. Hand over ownership: three accounts, two regions (amishare transfer)"))
     names = [f"consumer-{n}" for n in range(1, len(world.consumers) + 1)]
     with progress_view(True) as view:

@@ -1,22 +1,70 @@
-"""Entry point of the ``amishare`` command: the command group and the error-to-exit-code boundary."""
+"""Entry point of the ``amishare`` command: the command group and the error-to-exit-code boundary.
+
+Commands load on first use (``COMMANDS``): ``amishare --help`` imports click and this module only, not
+boto3 nor the engine; a test keeps the short help shown here equal to each command's own.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from amishare import __version__
-from amishare.cli.demo import demo
-from amishare.cli.runs import runs
-from amishare.cli.sandbox import sandbox
-from amishare.cli.share import revoke, share, show
-from amishare.cli.transfer import resume, transfer
 from amishare.errors import EXIT_INTERRUPTED, AmiShareError
+
+# name -> (module:attribute, the short help `amishare --help` shows)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "share": (
+        "amishare.cli.share:share",
+        "Share IMAGE with accounts, organizations or OUs: launch permission, snapshot...",
+    ),
+    "revoke": (
+        "amishare.cli.share:revoke",
+        "Close all three gates of IMAGE for the named targets only (key access stays...",
+    ),
+    "show": (
+        "amishare.cli.share:show",
+        "For every target, whether each of the three gates of IMAGE is open, and why.",
+    ),
+    "transfer": (
+        "amishare.cli.transfer:transfer",
+        "Hand IMAGE over to other accounts: each destination copies it, re-encrypted...",
+    ),
+    "resume": (
+        "amishare.cli.transfer:resume",
+        "Finish an interrupted or partly failed run: what succeeded is not redone (AWS...",
+    ),
+    "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
+    "demo": (
+        "amishare.cli.demo:demo",
+        "Run amishare's story on an embedded sandbox (no AWS account needed): plan,...",
+    ),
+    "sandbox": (
+        "amishare.cli.sandbox:sandbox",
+        "The local AWS (moto plus the AMI-sharing rules it lacks); see docs/sandbox.md.",
+    ),
+}
 
 
 class AmiShareGroup(click.Group):
-    """Maps amishare's errors to their exit codes (errors.py), in one place."""
+    """Loads commands on first use, and maps amishare's errors to their exit codes (errors.py), in one place."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,10 +86,6 @@ def cli() -> None:
     snapshot permission and KMS key access, re-encrypting images on the AWS managed key
     aws/ebs first. Run `amishare demo` to see it on a local AWS.
     """
-
-
-for command in (share, revoke, show, transfer, resume, runs, demo, sandbox):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from amishare import api, render
+from amishare import render
 from amishare.cli.common import connection_options, emit, load_settings, wrap
 
 
@@ -16,6 +16,8 @@ from amishare.cli.common import connection_options, emit, load_settings, wrap
 @click.pass_context
 def runs(ctx: click.Context, /, **params: Any) -> None:
     """List recorded runs, newest first."""
+    from amishare import api
+
     if ctx.invoked_subcommand is not None:
         return
     output, limit = params.pop("output"), params.pop("limit")
@@ -29,6 +31,8 @@ def runs(ctx: click.Context, /, **params: Any) -> None:
 @wrap
 def show_run(params: dict[str, Any]) -> None:
     """Show one run: every action, its state, error and output."""
+    from amishare import api
+
     output = params.pop("output")
     record = api.run(load_settings(params), params["run_id"])
     emit(output, render.run_text(record), render.run_json(record))

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from amishare import api, render
+from amishare import render
 from amishare.cli.common import confirmer, connection_options, emit, finish, image_argument, load_settings, wrap
 from amishare.cli.progress import progress_view
 
@@ -36,6 +36,8 @@ TARGET_HELP = "Account id, account name from the config, organization ARN, OU AR
 def share(params: dict[str, Any]) -> None:
     """Share IMAGE with accounts, organizations or OUs: launch permission, snapshot permission and KMS key
     access together. Images on aws/ebs are first re-encrypted with the share key."""
+    from amishare import api
+
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
     with progress_view(output == "text", live=False) as view:
@@ -63,6 +65,8 @@ def share(params: dict[str, Any]) -> None:
 def revoke(params: dict[str, Any]) -> None:
     """Close all three gates of IMAGE for the named targets only (key access stays while another image
     encrypted with the same key is still shared with them)."""
+    from amishare import api
+
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
     with progress_view(output == "text", live=False) as view:
@@ -90,6 +94,8 @@ def revoke(params: dict[str, Any]) -> None:
 @wrap
 def show(params: dict[str, Any]) -> None:
     """For every target, whether each of the three gates of IMAGE is open, and why."""
+    from amishare import api
+
     output = params.pop("output")
     settings = load_settings(params)
     reports = api.show(settings, params["image"], params["targets"])

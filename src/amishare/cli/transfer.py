@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from amishare import api, inputs
+from amishare import inputs
 from amishare.cli.common import confirmer, connection_options, finish, image_argument, load_settings, wrap
 from amishare.cli.progress import progress_view
 
@@ -56,6 +56,8 @@ def transfer(params: dict[str, Any]) -> None:
     """Hand IMAGE over to other accounts: each destination copies it, re-encrypted with its own key, into each
     region; then the source's share is revoked and the staging copies deleted. Settings not given as flags
     come from [transfer] in the config."""
+    from amishare import api
+
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
     regions = [r.strip() for r in (params["regions"] or "").split(",") if r.strip()]
@@ -97,6 +99,8 @@ def transfer(params: dict[str, Any]) -> None:
 @wrap
 def resume(params: dict[str, Any]) -> None:
     """Finish an interrupted or partly failed run: what succeeded is not redone (AWS is re-read)."""
+    from amishare import api
+
     output = params.pop("output")
     settings = load_settings(params)
     with progress_view(not params["no_progress"] and output == "text") as view:
