@@ -182,6 +182,8 @@ def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Ses
     if request.dest_key:
         inputs.key_ref(request.dest_key, "destination key")
     sessions = sessions or settings.sessions()
+    asked = tuple(inputs.region(r, known) for r in (request.regions or settings.config.transfer.regions))
+    sessions.prepare(("ec2", "kms"), tuple(dict.fromkeys((where, *asked))))
     spec = resolve_transfer(settings.config, request, sessions.caller_account(), where, known)
     refs = {r: settings.config.defaults.share_key_for(r) for r in spec.regions}
     share_keys = {r: inputs.key_ref(ref, "share key") for r, ref in refs.items() if ref}

@@ -297,11 +297,12 @@ def observe_transfer(
     if source.role_arn:
         sessions.assume(RoleRef(source.account, source.role_arn, source.external_id))
     who = None if source.role_arn is None else source.account
-    with ThreadPoolExecutor(max_workers=1 + len(share_keys)) as pool:
-        found = {
-            name: pool.submit(Observer(sessions, name, who).key, ref, source.account)
-            for name, ref in share_keys.items()
-        }
+
+    def share_key(name: str, ref: str) -> KeyInfo:
+        return Observer(sessions, name, who).key(ref, source.account)
+
+    with ThreadPoolExecutor(max_workers=1 + len(share_keys)) as pool:  # clients are built in the threads too
+        found = {name: pool.submit(share_key, name, ref) for name, ref in share_keys.items()}
         observer = Observer(sessions, region, who)
         image = observer.image(image_id, source.account)
         keys = {arn: observer.key(arn, source.account) for arn in image.key_arns}

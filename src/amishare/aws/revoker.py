@@ -9,8 +9,10 @@ has asked (the last one waits for nothing), or ``window`` seconds after its firs
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +20,7 @@ from amishare import keypolicy
 from amishare.actions import Plan, RevokeDestination
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions
-from amishare.errors import AmiShareError, AwsError
+from amishare.errors import AwsError
 from amishare.steps import Timers
 
 Batch = tuple[str, str, str, str | None, bool]  # account, region, image, key, image access
@@ -80,21 +82,16 @@ class Revoker:
                 self._expected.get(batch, set()).discard(key)
         _, region, image_id, key_arn, image_access = batch
         targets = sorted({a.target for a in queue.requests.values()})
-        error: str | None = None
-        try:
-            if image_access:
-                self._remove_image_access(who, region, image_id, targets)
-            if key_arn:
-                edit_key_access(
-                    self.sessions,
-                    who,
-                    region,
-                    key_arn,
-                    remove=keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets)),
-                    locks=self.key_locks,
-                )
-        except AmiShareError as exc:
-            error = str(exc)
+        remove = keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets))
+        with ThreadPoolExecutor(max_workers=2) as pool:  # the image's gates and the key's, at the same time
+            gates = pool.submit(self._remove_image_access, who, region, image_id, targets) if image_access else None
+            access = (
+                pool.submit(edit_key_access, self.sessions, who, region, key_arn, remove=remove, locks=self.key_locks)
+                if key_arn
+                else None
+            )
+        failures = [f.exception() for f in (gates, access) if f is not None and f.exception() is not None]
+        error = str(failures[0]) if failures else None
         assert self._timers is not None
         with self._lock:
             for key in queue.requests:
@@ -109,18 +106,28 @@ class Revoker:
                 images = ec2.describe_images(ImageIds=[image_id])["Images"]
                 if not images:
                     return  # deregistered meanwhile: nobody can use it any more
-                ec2.modify_image_attribute(
-                    ImageId=image_id, LaunchPermission={"Remove": [{"UserId": t} for t in targets]}
-                )
+                calls = [
+                    functools.partial(
+                        ec2.modify_image_attribute,
+                        ImageId=image_id,
+                        LaunchPermission={"Remove": [{"UserId": t} for t in targets]},
+                    )
+                ]
                 for mapping in images[0].get("BlockDeviceMappings", []):
                     snapshot = mapping.get("Ebs", {}).get("SnapshotId")
                     for start in range(0, len(targets), MAX_SNAPSHOT_CHANGES) if snapshot else ():
-                        ec2.modify_snapshot_attribute(
-                            SnapshotId=snapshot,
-                            Attribute="createVolumePermission",
-                            OperationType="remove",
-                            UserIds=targets[start : start + MAX_SNAPSHOT_CHANGES],
+                        calls.append(
+                            functools.partial(
+                                ec2.modify_snapshot_attribute,
+                                SnapshotId=snapshot,
+                                Attribute="createVolumePermission",
+                                OperationType="remove",
+                                UserIds=targets[start : start + MAX_SNAPSHOT_CHANGES],
+                            )
                         )
+                with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # independent changes: at once
+                    for future in [pool.submit(call) for call in calls]:
+                        future.result()
         except AwsError as exc:
             # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
             if not exc.code.startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):

@@ -10,6 +10,7 @@ import contextvars
 import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -153,6 +154,18 @@ class Sessions:
     def _credentials_of(self, account: str) -> RefreshableCredentials:
         with self._lock:
             return self._assumed[account]
+
+    def prepare(self, services: tuple[str, ...], regions: tuple[str, ...]) -> None:
+        """Build the caller's clients for ``services`` in ``regions`` concurrently with the caller's identity
+        (building a client loads its service model and costs tens of ms of CPU; the identity call waits on the
+        network meanwhile). Errors are left for the calls that use the clients to report."""
+        needs = [("sts", self.connection.region)] + [(s, r) for r in regions for s in services]
+        with ThreadPoolExecutor(max_workers=len(needs)) as pool:
+            identity = pool.submit(self.caller_account)
+            for service, region in needs[1:]:
+                pool.submit(self.client, service, region)
+        if identity.exception() is not None:
+            return
 
     # ---------------------------------------------------------------- identity
     def caller_account(self) -> str:
