@@ -1,4 +1,4 @@
-"""Fleet benchmark: transfer a two-volume aws/ebs image to 50 accounts x 3 regions on the sandbox.
+"""Fleet benchmark: transfer a two-volume aws/ebs image to 50 accounts x 3 regions and 250 x 4 on the sandbox.
 
 The sandbox runs in a process of its own (as AWS would), with 20 ms of latency per request, EC2
 throttling on, and copies lasting ``copy_seconds_per_gib`` x size (a 16 GiB snapshot: about 2 s).
@@ -6,7 +6,10 @@ Measured: wall time, the critical path (the longest chain of copies the plan mus
 staging copy then a destination copy), API calls by action, non-polling calls per destination and
 region, and DescribeImages per account and region per poll tick.
 
-    python benchmarks/fleet.py [--accounts 50] [--regions us-east-1,eu-west-1,ap-southeast-2]
+    python benchmarks/fleet.py [--scenarios 50x3,250x4]
+
+Also measured: the client's CPU (per destination and region) and the sandbox process's CPU (on AWS the
+service's CPU is not ours; here both share the machine's two cores).
 
 Results go to benchmarks/results/fleet.json (and are summarised in docs/performance.md).
 """
@@ -52,21 +55,40 @@ def serve(
         sb.clear_calls()
         conn.send((sb.endpoint_url, image))
         conn.recv()
-        conn.send([asdict(c) for c in sb.calls()])
+        times = os.times()
+        conn.send(([asdict(c) for c in sb.calls()], times.user + times.system))
+
+
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2", "eu-central-1", "ap-northeast-1")
+# accounts x regions -> the issue's target for wall time over the critical path
+TARGETS = {(50, 3): 1.2, (250, 4): 1.35}
+MAX_NON_POLLING_PER_DESTINATION_REGION = 2.5
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--accounts", type=int, default=50)
-    parser.add_argument("--regions", default="us-east-1,eu-west-1,ap-southeast-2")
+    parser.add_argument("--scenarios", default="50x3,250x4", help="accounts x regions, comma separated")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--copy-seconds", type=float, default=2.0, help="duration of the largest snapshot's copy")
     parser.add_argument("--max-parallel", type=int, default=32)
     parser.add_argument("--no-throttle", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS / "fleet.json")
     args = parser.parse_args(argv)
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()]
-    accounts = [f"{700000000000 + n:012d}" for n in range(1, args.accounts + 1)]
+    reports = []
+    for scenario in args.scenarios.split(","):
+        count, _, width = scenario.strip().partition("x")
+        reports.append(run_scenario(args, int(count), list(REGIONS[: int(width or 3)])))
+        print(
+            json.dumps({k: v for k, v in reports[-1].items() if k not in ("api_calls_by_action", "machine")}, indent=2)
+        )
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"scenarios": reports}, indent=2) + "\n")
+    return 0 if all(r["status"] == "succeeded" for r in reports) else 1
+
+
+def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> dict[str, Any]:
+    """One transfer of the fleet: its measures and whether they meet the targets."""
+    accounts = [f"{700000000000 + n:012d}" for n in range(1, count + 1)]
     seconds_per_gib = args.copy_seconds / max(VOLUMES)
 
     parent, child = multiprocessing.Pipe()
@@ -91,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ticks: list[tuple[str | None, str, int]] = []
     settings = api.settings(cwd=scratch)
+    cpu_started = time.process_time()
     started = time.monotonic()
     outcome = api.transfer(
         settings,
@@ -98,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
     )
     wall = time.monotonic() - started
+    client_cpu = time.process_time() - cpu_started
     parent.send("done")
-    calls: list[dict[str, Any]] = parent.recv()
+    calls: list[dict[str, Any]]
+    calls, server_cpu = parent.recv()
     server.join(timeout=10)
 
     result = outcome.result
@@ -114,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     tick_counts = collections.Counter((a, r) for a, r, _ in ticks if a is not None)
     max_describe_per_tick = max((per_pair_polls[k] / tick_counts[k] for k in tick_counts), default=0.0)
     critical_path = 2 * args.copy_seconds  # a staging copy, then a destination copy
+    target = TARGETS.get((count, len(regions)), 1.35)
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()},
@@ -131,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         "wall_seconds": round(wall, 2),
         "critical_path_seconds": critical_path,
         "wall_over_critical_path": round(wall / critical_path, 3),
+        "client_cpu_seconds": round(client_cpu, 2),
+        "client_cpu_ms_per_destination_region": round(1000 * client_cpu / (len(accounts) * len(regions)), 2),
+        "sandbox_cpu_seconds": round(server_cpu, 2),
         "api_calls": len(calls),
         "api_calls_by_action": dict(by_action.most_common()),
         "throttled_calls": sum(1 for c in calls if c.get("error") == "RequestLimitExceeded"),
@@ -138,20 +167,17 @@ def main(argv: list[str] | None = None) -> int:
         "non_polling_calls_per_destination_region": round(non_polling / pairs, 2),
         "describe_images_per_account_region_per_tick": round(max_describe_per_tick, 2),
         "targets": {
-            "wall_over_critical_path": 1.3,
-            "non_polling_calls_per_destination_region": 4,
+            "wall_over_critical_path": target,
+            "non_polling_calls_per_destination_region": MAX_NON_POLLING_PER_DESTINATION_REGION,
             "describe_images_per_account_region_per_tick": 1,
         },
     }
     report["meets_targets"] = (
-        report["wall_over_critical_path"] <= 1.3
-        and report["non_polling_calls_per_destination_region"] <= 4
+        report["wall_over_critical_path"] <= target
+        and report["non_polling_calls_per_destination_region"] <= MAX_NON_POLLING_PER_DESTINATION_REGION
         and report["describe_images_per_account_region_per_tick"] <= 1
     )
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k not in ("api_calls_by_action", "machine")}, indent=2))
-    return 0 if result.status == "succeeded" else 1
+    return report
 
 
 if __name__ == "__main__":
