@@ -167,78 +167,86 @@ def parse(data: dict[str, Any], file: Path) -> Config:
     for section in data:
         if section not in known_sections:
             raise _unknown(file, "top level", section, known_sections)
-    raw_defaults = data.get("defaults", {})
-    if not isinstance(raw_defaults, dict):
+    return Config(
+        path=file,
+        defaults=_defaults(file, data.get("defaults", {})),
+        accounts=_accounts(file, data.get("accounts", {})),
+        transfer=_transfer(file, data.get("transfer", {})),
+    )
+
+
+def _defaults(file: Path, raw: Any) -> Defaults:
+    if not isinstance(raw, dict):
         raise ConfigError(f"{file}: defaults must be a table: write [defaults] on its own line")
-    for key in raw_defaults:
+    for key in raw:
         if key not in DEFAULT_KEYS:
             raise _unknown(file, "defaults", key, DEFAULT_KEYS)
-    values: dict[str, Any] = {}
-    for key, value in raw_defaults.items():
-        if key == "region":
-            values[key] = _region(file, "defaults", key, value)
-        elif key == "share_keys":
-            values[key] = _region_table(file, "defaults", key, value)
-        elif key == "key_access":
-            if value not in KEY_ACCESS:
-                raise ConfigError(f'{file}: [defaults] key_access = {value!r}: must be "policy" or "grant"')
-            values[key] = value
-        elif key == "retry_mode":
-            if value not in RETRY_MODES:
-                raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
-            values[key] = value
-        elif key == "max_parallel":
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
-                raise ConfigError(f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from 1 to 256")
-            values[key] = value
-        elif key == "endpoint_url":
-            text = _string(file, "defaults", key, value)
-            if not text.startswith(("http://", "https://")):
-                raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
-            values[key] = text
-        else:
-            values[key] = _string(file, "defaults", key, value)
-    accounts: dict[str, AccountConfig] = {}
-    raw_accounts = data.get("accounts", {})
+    return Defaults(**{key: _default_value(file, key, value) for key, value in raw.items()})
+
+
+def _default_value(file: Path, key: str, value: Any) -> Any:
+    if key == "region":
+        return _region(file, "defaults", key, value)
+    if key == "share_keys":
+        return _region_table(file, "defaults", key, value)
+    if key == "key_access" and value not in KEY_ACCESS:
+        raise ConfigError(f'{file}: [defaults] key_access = {value!r}: must be "policy" or "grant"')
+    if key == "retry_mode" and value not in RETRY_MODES:
+        raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
+    if key == "max_parallel":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+            raise ConfigError(f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from 1 to 256")
+        return value
+    text = _string(file, "defaults", key, value)
+    if key == "endpoint_url" and not text.startswith(("http://", "https://")):
+        raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
+    return text
+
+
+def _accounts(file: Path, raw_accounts: Any) -> dict[str, AccountConfig]:
     if not isinstance(raw_accounts, dict):
         raise ConfigError(f"{file}: accounts must be tables: write [accounts.NAME] sections")
+    accounts: dict[str, AccountConfig] = {}
     seen: dict[str, str] = {}
     for name, raw in raw_accounts.items():
-        section = f"accounts.{name}"
-        if not isinstance(raw, dict):
-            raise ConfigError(f'{file}: [{section}] must be a table with at least id = "<12 digits>"')
-        for key in raw:
-            if key not in ACCOUNT_KEYS:
-                raise _unknown(file, section, key, ACCOUNT_KEYS)
-        if "id" not in raw:
-            raise ConfigError(f'{file}: [{section}] has no id: add id = "<12-digit account id>"')
-        account_id = str(raw["id"]) if isinstance(raw["id"], str) else None
-        if account_id is None or not ACCOUNT_ID.match(account_id):
+        account = _account(file, name, raw)
+        if account.id in seen:
             raise ConfigError(
-                f"{file}: [{section}] id = {raw['id']!r}: an account id is 12 digits, written as a "
-                'string, e.g. id = "222222222222"'
-            )
-        if account_id in seen:
-            raise ConfigError(
-                f"{file}: [{section}] id {account_id} is also the id of [accounts.{seen[account_id]}]: "
+                f"{file}: [accounts.{name}] id {account.id} is also the id of [accounts.{seen[account.id]}]: "
                 "give each account one name"
             )
-        seen[account_id] = name
-        role = _string(file, section, "role", raw["role"]) if "role" in raw else None
-        if role and role.startswith("arn:") and not role.startswith(ROLE_ARN_PREFIX):
-            raise ConfigError(
-                f"{file}: [{section}] role = {role!r}: give a role name or an IAM role ARN "
-                "(arn:aws:iam::<account>:role/<name>)"
-            )
-        accounts[name] = AccountConfig(
-            name=name,
-            id=account_id,
-            role=role,
-            external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
-            keys=_region_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
+        seen[account.id] = name
+        accounts[name] = account
+    return accounts
+
+
+def _account(file: Path, name: str, raw: Any) -> AccountConfig:
+    section = f"accounts.{name}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f'{file}: [{section}] must be a table with at least id = "<12 digits>"')
+    for key in raw:
+        if key not in ACCOUNT_KEYS:
+            raise _unknown(file, section, key, ACCOUNT_KEYS)
+    if "id" not in raw:
+        raise ConfigError(f'{file}: [{section}] has no id: add id = "<12-digit account id>"')
+    account_id = str(raw["id"]) if isinstance(raw["id"], str) else None
+    if account_id is None or not ACCOUNT_ID.match(account_id):
+        raise ConfigError(
+            f"{file}: [{section}] id = {raw['id']!r}: an account id is 12 digits, written as a "
+            'string, e.g. id = "222222222222"'
         )
-    return Config(
-        path=file, defaults=Defaults(**values), accounts=accounts, transfer=_transfer(file, data.get("transfer", {}))
+    role = _string(file, section, "role", raw["role"]) if "role" in raw else None
+    if role and role.startswith("arn:") and not role.startswith(ROLE_ARN_PREFIX):
+        raise ConfigError(
+            f"{file}: [{section}] role = {role!r}: give a role name or an IAM role ARN "
+            "(arn:aws:iam::<account>:role/<name>)"
+        )
+    return AccountConfig(
+        name=name,
+        id=account_id,
+        role=role,
+        external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
+        keys=_region_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
     )
 
 

@@ -117,26 +117,7 @@ class SnapshotHandlers:
         with world.lock:
             snapshot = owned_snapshot(world, caller, region, p.get("SnapshotId", ""))
             add, remove = self._changes(p)
-            if add and remove:
-                raise AwsFault(
-                    "InvalidParameterCombination",
-                    "You cannot add and remove create volume permissions in the same request.",
-                )
-            if len(add) + len(remove) > MAX_CHANGES_PER_CALL:
-                raise AwsFault(
-                    "InvalidParameterValue", f"At most {MAX_CHANGES_PER_CALL} permission changes per request"
-                )
-            for entry in add + remove:
-                if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
-                    raise AwsFault("InvalidUserID.Malformed", f'Invalid user id: "{entry["UserId"]}"')
-                if "Group" in entry and entry["Group"] != "all":
-                    raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
-            if add and snapshot.encrypted:
-                key = kms.find_key(world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
-                if key is not None and key.manager == "AWS":  # AWS-RULES.md section 2
-                    raise AwsFault("OperationNotPermitted", "Encrypted snapshots with EBS default key cannot be shared")
-                if any(e.get("Group") == "all" for e in add):
-                    raise AwsFault("OperationNotPermitted", "Encrypted snapshots cannot be made public")
+            self._check_changes(snapshot, add, remove)
             check_dry_run(p)
             for entry in add:
                 if "UserId" in entry:
@@ -149,6 +130,27 @@ class SnapshotHandlers:
                 else:
                     snapshot.public = False
         return {}
+
+    def _check_changes(self, snapshot: Any, add: list[dict[str, str]], remove: list[dict[str, str]]) -> None:
+        """What ModifySnapshotAttribute refuses (AWS-RULES.md sections 2 and 4)."""
+        if add and remove:
+            raise AwsFault(
+                "InvalidParameterCombination",
+                "You cannot add and remove create volume permissions in the same request.",
+            )
+        if len(add) + len(remove) > MAX_CHANGES_PER_CALL:
+            raise AwsFault("InvalidParameterValue", f"At most {MAX_CHANGES_PER_CALL} permission changes per request")
+        for entry in add + remove:
+            if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
+                raise AwsFault("InvalidUserID.Malformed", f'Invalid user id: "{entry["UserId"]}"')
+            if "Group" in entry and entry["Group"] != "all":
+                raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
+        if add and snapshot.encrypted:
+            key = kms.find_key(self.world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
+            if key is not None and key.manager == "AWS":  # AWS-RULES.md section 2
+                raise AwsFault("OperationNotPermitted", "Encrypted snapshots with EBS default key cannot be shared")
+            if any(e.get("Group") == "all" for e in add):
+                raise AwsFault("OperationNotPermitted", "Encrypted snapshots cannot be made public")
 
     @staticmethod
     def _changes(p: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
