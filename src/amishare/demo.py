@@ -108,19 +108,21 @@ class CopyProof:
 
 def prove_copy(sandbox: Sandbox, world: DemoWorld, account: str, image_id: str) -> CopyProof:
     """Have ``account`` copy ``image_id`` with its own key (the sandbox enforces all three gates)."""
-    from botocore.exceptions import ClientError
+    from amishare.aws.errors import aws_errors
+    from amishare.errors import AwsError
 
     ec2 = sandbox.session(account, world.region).client("ec2")
     try:
-        copy = ec2.copy_image(
-            SourceImageId=image_id,
-            SourceRegion=world.region,
-            Name=f"copy-of-{image_id}",
-            Encrypted=True,
-            KmsKeyId=CONSUMER_KEY_ALIAS,
-        )["ImageId"]
-    except ClientError as exc:
-        return CopyProof(account, False, f"{exc.response['Error']['Code']}: {exc.response['Error']['Message']}")
+        with aws_errors("CopyImage", account, world.region):
+            copy = ec2.copy_image(
+                SourceImageId=image_id,
+                SourceRegion=world.region,
+                Name=f"copy-of-{image_id}",
+                Encrypted=True,
+                KmsKeyId=CONSUMER_KEY_ALIAS,
+            )["ImageId"]
+    except AwsError as exc:
+        return CopyProof(account, False, f"{exc.code}: {exc.aws_message}")
     image = ec2.describe_images(ImageIds=[copy])["Images"][0]
     if image["State"] == "failed":
         return CopyProof(account, False, image.get("StateReason", {}).get("Message", "failed"))

@@ -49,6 +49,7 @@ class AwsError(AmiShareError):
     ) -> None:
         super().__init__(message)
         self.operation, self.code, self.account, self.region = operation, code, account, region
+        self.aws_message = ""  # AWS's own words, when AWS answered
 
 
 class AccessDenied(AwsError):

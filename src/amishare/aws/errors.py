@@ -56,7 +56,9 @@ def translate(exc: ClientError | BotoCoreError, operation: str, account: str | N
         kind = AccessDenied
     elif code.endswith(".NotFound") or code in ("NotFoundException", "NoSuchEntity"):
         kind = NotFound
-    return kind(text, operation=operation, code=code, account=account, region=region)
+    error = kind(text, operation=operation, code=code, account=account, region=region)
+    error.aws_message = message
+    return error
 
 
 @contextmanager

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from amishare.aws.errors import translate
+from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions
-from amishare.errors import AmiShareError
 
 
 def send(sessions: Sessions, notify: dict[str, Any], subject: str, body: str) -> list[str]:
     """Send the message where ``notify`` says; return what was sent, raise on the first failure."""
     sent = []
-    try:
+    with aws_errors("Notify"):
         if notify.get("email"):
             ses = sessions.client("ses")
             ses.send_email(
@@ -27,8 +24,4 @@ def send(sessions: Sessions, notify: dict[str, Any], subject: str, body: str) ->
             region = str(notify["sns"]).split(":")[3]
             sessions.client("sns", region).publish(TopicArn=notify["sns"], Subject=subject[:100], Message=body)
             sent.append(f"SNS message to {notify['sns']}")
-    except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, "Notify", None, None) from exc
-    except AmiShareError:
-        raise
     return sent

@@ -10,12 +10,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from amishare.actions import READ_PERMISSIONS
-from amishare.aws.errors import ACCESS_DENIED, error_code, translate
+from amishare.aws.errors import aws_errors
 from amishare.aws.session import RoleRef, Sessions
-from amishare.errors import AccessDenied, NotFound
+from amishare.errors import AccessDenied, AwsError, NotFound
 from amishare.model import (
     TAG_SOURCE_IMAGE,
     GrantInfo,
@@ -41,27 +39,26 @@ class Observer:
         self._keys: dict[str, KeyInfo] = {}
 
     def _call(self, client: Any, operation: str, **params: Any) -> Any:
-        try:
+        name = "".join(part.title() for part in operation.split("_"))
+        with aws_errors(name, self.sessions.caller_account(), self.region):
             return getattr(client, operation)(**params)
-        except (ClientError, BotoCoreError) as exc:
-            name = "".join(part.title() for part in operation.split("_"))
-            raise translate(exc, name, self.sessions.caller_account(), self.region) from exc
 
     # ------------------------------------------------------------------ images
     def image(self, image_id: str, caller: str, *, require_owner: bool = True) -> ImageInfo:
         try:
-            images = self.ec2.describe_images(ImageIds=[image_id])["Images"]
-        except ClientError as exc:
-            if error_code(exc).startswith("InvalidAMIID"):
-                raise NotFound(
-                    f"image {image_id} not found in {self.region} for account {caller}: check the id "
-                    "and --region (AMIs are regional)",
-                    operation="DescribeImages",
-                    code=error_code(exc),
-                    account=caller,
-                    region=self.region,
-                ) from exc
-            raise translate(exc, "DescribeImages", caller, self.region) from exc
+            with aws_errors("DescribeImages", caller, self.region):
+                images = self.ec2.describe_images(ImageIds=[image_id])["Images"]
+        except AwsError as exc:
+            if not exc.code.startswith("InvalidAMIID"):
+                raise
+            raise NotFound(
+                f"image {image_id} not found in {self.region} for account {caller}: check the id "
+                "and --region (AMIs are regional)",
+                operation="DescribeImages",
+                code=exc.code,
+                account=caller,
+                region=self.region,
+            ) from exc
         if not images:
             raise NotFound(
                 f"image {image_id} not found in {self.region}",
@@ -180,18 +177,19 @@ class Observer:
     def key(self, ref: str, caller: str) -> KeyInfo:
         """A key by id, ARN, alias or alias ARN, with its policy and grants when the caller may read them."""
         try:
-            meta = self.kms.describe_key(KeyId=ref)["KeyMetadata"]
-        except ClientError as exc:
-            if error_code(exc) == "NotFoundException":
-                raise NotFound(
-                    f"KMS key {ref} not found in {self.region} (keys are regional; another account's "
-                    "key must be given by ARN)",
-                    operation="DescribeKey",
-                    code="NotFoundException",
-                    account=caller,
-                    region=self.region,
-                ) from exc
-            raise translate(exc, "DescribeKey", caller, self.region) from exc
+            with aws_errors("DescribeKey", caller, self.region):
+                meta = self.kms.describe_key(KeyId=ref)["KeyMetadata"]
+        except AwsError as exc:
+            if exc.code != "NotFoundException":
+                raise
+            raise NotFound(
+                f"KMS key {ref} not found in {self.region} (keys are regional; another account's "
+                "key must be given by ARN)",
+                operation="DescribeKey",
+                code="NotFoundException",
+                account=caller,
+                region=self.region,
+            ) from exc
         arn = meta["Arn"]
         if arn in self._keys:
             return self._keys[arn]
@@ -207,15 +205,13 @@ class Observer:
         elif meta["AWSAccountId"] == caller:
             with ThreadPoolExecutor(max_workers=3) as pool:  # three independent reads
                 alias_call = pool.submit(self._call, self.kms, "list_aliases", KeyId=meta["KeyId"])
-                policy_call = pool.submit(self.kms.get_key_policy, KeyId=arn, PolicyName="default")
-                grants_call = pool.submit(self.kms.list_grants, KeyId=arn)
+                policy_call = pool.submit(self._call, self.kms, "get_key_policy", KeyId=arn, PolicyName="default")
+                grants_call = pool.submit(self._call, self.kms, "list_grants", KeyId=arn)
             aliases = tuple(sorted(a["AliasName"] for a in alias_call.result()["Aliases"]))
             try:
                 policy = json.loads(policy_call.result()["Policy"])
-            except ClientError as exc:
-                if error_code(exc) not in ACCESS_DENIED:
-                    raise translate(exc, "GetKeyPolicy", caller, self.region) from exc
-                policy_error = f"{error_code(exc)}: {exc.response['Error'].get('Message', '')}"
+            except AccessDenied as exc:  # readable or not, the planner decides what that means
+                policy_error = f"{exc.code}: {exc.aws_message}"
             try:
                 grants = tuple(
                     GrantInfo(
@@ -226,9 +222,8 @@ class Observer:
                     )
                     for g in grants_call.result()["Grants"]
                 )
-            except ClientError as exc:
-                if error_code(exc) not in ACCESS_DENIED:
-                    raise translate(exc, "ListGrants", caller, self.region) from exc
+            except AccessDenied:
+                grants = ()
         else:
             policy_error = (
                 f"the key belongs to account {meta['AWSAccountId']}: only its owner can read or edit its policy"

@@ -20,10 +20,9 @@ import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
 
 from amishare import __version__
-from amishare.aws.errors import translate
+from amishare.aws.errors import aws_errors
 from amishare.errors import AwsError
 
 
@@ -172,10 +171,8 @@ class Sessions:
         """The account of the base credentials (one GetCallerIdentity, then cached)."""
         if self._caller is None:
             sts = self.client("sts")
-            try:
+            with aws_errors("GetCallerIdentity", None, self.connection.region):
                 account = str(sts.get_caller_identity()["Account"])
-            except (ClientError, BotoCoreError) as exc:
-                raise translate(exc, "GetCallerIdentity", None, self.connection.region) from exc
             with self._lock:
                 self._caller = account
         return self._caller
@@ -195,10 +192,8 @@ class Sessions:
                 params: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": self.session_name}
                 if role.external_id:
                     params["ExternalId"] = role.external_id
-                try:
+                with aws_errors("AssumeRole", role.account, self.connection.region):
                     creds = sts.assume_role(**params)["Credentials"]
-                except (ClientError, BotoCoreError) as exc:
-                    raise translate(exc, "AssumeRole", role.account, self.connection.region) from exc
                 return {
                     "access_key": creds["AccessKeyId"],
                     "secret_key": creds["SecretAccessKey"],
@@ -268,8 +263,6 @@ def default_region(profile: str | None) -> str | None:
     profile's region)."""
     if os.environ.get("AWS_REGION"):
         return os.environ["AWS_REGION"]
-    try:
+    with aws_errors("configure"):
         region = boto3.Session(profile_name=profile).region_name
-        return str(region) if region else None
-    except BotoCoreError as exc:
-        raise translate(exc, "configure", None, None) from exc
+    return str(region) if region else None
