@@ -31,7 +31,7 @@ from amishare.actions import (
 from amishare.aws.errors import aws_errors
 from amishare.aws.poller import ImagePoller, Poll
 from amishare.aws.revoker import MAX_SNAPSHOT_CHANGES, Revoker, edit_key_access
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_STAGING
 from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
@@ -97,7 +97,11 @@ class AwsSteps:
         self.warm(a for a in plan.actions if a.key not in finished)
 
     def step(self, action: Action, context: StepContext) -> StepResult:
-        return handler_for(action)(self, action, context)
+        token = STEP.set(action.kind.value)
+        try:
+            return handler_for(action)(self, action, context)
+        finally:
+            STEP.reset(token)
 
     def cancel(self) -> None:
         self.poller.cancel()
@@ -125,22 +129,24 @@ class AwsSteps:
         """In the background, assume each role the ``actions`` act through and build its EC2 client for their
         region, while the run's first steps go on (a client costs ~20 ms of CPU; a fleet needs one per account
         and region). A failure here is left for the action to report."""
-        needs = [
-            (a.account, a.role_arn, a.external_id, a.region)
+        needs = {
+            (a.account, a.role_arn, a.external_id, a.region): a.kind.value
             for a in actions
             if a.role_arn and (a.account, a.role_arn, a.external_id, a.region) not in self._warmed
-        ]
-        todo = list(dict.fromkeys(needs))
-        self._warmed.update(todo)
-        if not todo:
+        }
+        self._warmed.update(needs)
+        if not needs:
             return
 
+        def warm_one(account: str, role: str, external_id: str | None, region: str) -> None:
+            if account != self.sessions.caller_account():
+                self.sessions.assume(RoleRef(account, role, external_id))
+                self.sessions.client("ec2", region, account)
+
         def warm_all() -> None:
-            for account, role, external_id, region in todo:
+            for (account, role, external_id, region), kind in needs.items():
                 try:
-                    if account != self.sessions.caller_account():
-                        self.sessions.assume(RoleRef(account, str(role), external_id))
-                        self.sessions.client("ec2", region, account)
+                    as_step(kind, warm_one, account, str(role), external_id, region)
                 except Exception:
                     continue
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.aws.errors import aws_errors
-from amishare.aws.session import Sessions
+from amishare.aws.session import Sessions, as_step
 from amishare.errors import AmiShareError, AwsError
 from amishare.steps import Timers
 
@@ -115,7 +115,7 @@ class ImagePoller:
             if group.next_tick is not None and group.next_tick <= when:
                 return
             group.next_tick = when
-        self._timers.call_later(when - self._now(), lambda: self._tick(group_key, when))
+        self._timers.call_later(when - self._now(), lambda: as_step("AwaitImage", self._tick, group_key, when))
 
     def _tick(self, group_key: tuple[str | None, str], when: float) -> None:
         with self._lock:

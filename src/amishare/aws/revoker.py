@@ -9,6 +9,7 @@ has asked (the last one waits for nothing), or ``window`` seconds after its firs
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 from amishare import keypolicy
 from amishare.actions import Plan, RevokeDestination
 from amishare.aws.errors import aws_errors
-from amishare.aws.session import Sessions
+from amishare.aws.session import Sessions, as_step
 from amishare.errors import AwsError
 from amishare.steps import Timers
 
@@ -71,7 +72,7 @@ class Revoker:
                 return
             queue.scheduled = True
         delay = 0.0 if everyone else self.window
-        self._timers.call_later(delay, lambda: self._flush(batch, who))
+        self._timers.call_later(delay, lambda: as_step("RevokeDestination", self._flush, batch, who))
 
     def _flush(self, batch: Batch, who: str | None) -> None:
         with self._lock:
@@ -84,9 +85,21 @@ class Revoker:
         targets = sorted({a.target for a in queue.requests.values()})
         remove = keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets))
         with ThreadPoolExecutor(max_workers=2) as pool:  # the image's gates and the key's, at the same time
-            gates = pool.submit(self._remove_image_access, who, region, image_id, targets) if image_access else None
+            step = contextvars.copy_context()
+            gates = (
+                pool.submit(step.copy().run, self._remove_image_access, who, region, image_id, targets)
+                if image_access
+                else None
+            )
             access = (
-                pool.submit(edit_key_access, self.sessions, who, region, key_arn, remove=remove, locks=self.key_locks)
+                pool.submit(
+                    step.copy().run,
+                    functools.partial(edit_key_access, remove=remove, locks=self.key_locks),
+                    self.sessions,
+                    who,
+                    region,
+                    key_arn,
+                )
                 if key_arn
                 else None
             )
@@ -126,7 +139,8 @@ class Revoker:
                             )
                         )
                 with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # independent changes: at once
-                    for future in [pool.submit(call) for call in calls]:
+                    step = contextvars.copy_context()
+                    for future in [pool.submit(step.copy().run, call) for call in calls]:
                         future.result()
         except AwsError as exc:
             # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)

@@ -46,6 +46,26 @@ class RoleRef:
 
 
 ACTING_AS: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_acting_as")
+# What amishare is doing when it calls AWS (an action kind, or "observe"): sent in the User-Agent as
+# ``amishare-step/<what>``, so CloudTrail (and the sandbox's call log) tell which step made each call.
+STEP: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_step", default="observe")
+
+
+def as_step(what: str, func: Callable[..., Any], *args: Any) -> Any:
+    """Call ``func(*args)`` with its AWS calls labelled as made by the step ``what``."""
+    token = STEP.set(what)
+    try:
+        return func(*args)
+    finally:
+        STEP.reset(token)
+
+
+def _tag_step(request: Any, **_: Any) -> None:
+    agent = request.headers.get("User-Agent", "")
+    if isinstance(agent, bytes):
+        agent = agent.decode()
+    base = agent.split(" amishare-step/", 1)[0]  # a retried request is signed again
+    request.headers["User-Agent"] = f"{base} amishare-step/{STEP.get()}"
 
 
 class RoutedCredentials:
@@ -242,6 +262,7 @@ class Sessions:
                 if self.connection.endpoint_url:
                     kwargs["endpoint_url"] = self.connection.endpoint_url
                 found = session.client(service, **kwargs)
+                found.meta.events.register("before-sign.*.*", _tag_step)
                 with self._lock:
                     self._clients[key] = found
         return found

@@ -95,6 +95,7 @@ class OverlayApp:
             service=service,
             action=action,
             mutating=is_mutating(action, params),
+            user_agent=environ.get("HTTP_USER_AGENT", ""),
         )
         with self.world.lock:
             self.world.calls.append(call)

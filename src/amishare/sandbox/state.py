@@ -186,6 +186,7 @@ class Call:
     mutating: bool
     status: int = 200
     error: str | None = None
+    user_agent: str = ""  # as sent (amishare adds ``amishare-step/<what>``: the step that made the call)
 
 
 @dataclass
