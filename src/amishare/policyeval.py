@@ -54,6 +54,12 @@ class PolicyError(ValueError):
     """The policy document is not valid JSON or not a policy."""
 
 
+@lru_cache(maxsize=1024)
+def parsed_policy(text: str) -> Mapping[str, Any]:
+    """``parse_policy`` of a document, cached by its text (evaluation never changes the result)."""
+    return parse_policy(text)
+
+
 def parse_policy(document: str | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(document, str):
         try:
@@ -115,20 +121,13 @@ def _principal_matches(principal: Any, caller: Caller) -> bool:
     if not isinstance(principal, dict):
         return False
     for kind, values in principal.items():
-        for value in _as_list(values):
-            if kind == "AWS" and caller.service is None and _aws_principal_matches(str(value), caller):
+        if kind == "AWS" and caller.service is None:
+            names = {"*", caller.account, f"arn:aws:iam::{caller.account}:root", caller.arn, caller.role_arn}
+            if any(str(value) in names for value in _as_list(values)):  # a set lookup per listed principal
                 return True
-            if kind == "Service" and caller.service is not None and value == caller.service:
-                return True
+        if kind == "Service" and caller.service is not None and caller.service in _as_list(values):
+            return True
     return False
-
-
-def _aws_principal_matches(value: str, caller: Caller) -> bool:
-    if value == "*":
-        return True
-    if value in (caller.account, f"arn:aws:iam::{caller.account}:root"):
-        return True
-    return value in (caller.arn, caller.role_arn)
 
 
 @lru_cache(maxsize=4096)
@@ -214,9 +213,10 @@ def _condition_holds(operator: str, key: str, expected: list[Any], context: Mapp
         for v in (_as_list(raw) if not isinstance(raw, str) else [raw])
     ]
     wanted = [str(e) for e in expected]
+    exact = frozenset(wanted) if compare is _str_eq else None  # a list of 1,000 accounts: one lookup
 
     def one(value: str) -> bool:
-        hit = any(compare(e, value) for e in wanted)
+        hit = value in exact if exact is not None else any(compare(e, value) for e in wanted)
         return not hit if negated else hit
 
     if qualifier == "ForAllValues":

@@ -112,7 +112,10 @@ class ImageHandlers:
             ids = p.get("ImageIds") or []
             for image_id in ids:
                 check_image_id(image_id)
-            images = [i for i in world.images.values() if i.region == region and can_launch(world, i, caller.account)]
+            candidates = (
+                [world.images[i] for i in dict.fromkeys(ids) if i in world.images] if ids else world.images.values()
+            )  # by id when ids are given: a fleet's poll must not scan every image of every account
+            images = [i for i in candidates if i.region == region and can_launch(world, i, caller.account)]
             if ids:
                 found = {i.image_id for i in images}
                 missing = [i for i in ids if i not in found]

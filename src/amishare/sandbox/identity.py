@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 import string
 from typing import Any
 
 from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
 from amishare.sandbox import compat
 from amishare.sandbox.protocol import AwsFault
-from amishare.sandbox.state import World, utcnow
+from amishare.sandbox.state import World, random_text, utcnow
 
 _ROOT_KEY = re.compile(r"^AKIA(\d{12})SBOX$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 _ALPHABET = string.ascii_uppercase + string.digits
+_TOKEN = string.ascii_letters + string.digits + "-_"
 
 
 def root_credentials(account: str) -> dict[str, str]:
@@ -89,18 +89,18 @@ class StsHandlers:
         duration = int(p.get("DurationSeconds", 3600))
         if not 900 <= duration <= max_duration:
             raise AwsFault("ValidationError", f"DurationSeconds {duration} must be between 900 and {max_duration}")
-        access_key = "ASIA" + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+        access_key = "ASIA" + random_text(_ALPHABET, 16)
         session_arn = f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"
         with self.world.lock:
             self.world.sessions[access_key] = Caller(
                 account=account, arn=session_arn, role_arn=f"arn:aws:iam::{account}:role/{role_name}"
             )
-        role_id = "AROA" + "".join(secrets.choice(_ALPHABET) for _ in range(17))
+        role_id = "AROA" + random_text(_ALPHABET, 17)
         return {
             "Credentials": {
                 "AccessKeyId": access_key,
-                "SecretAccessKey": secrets.token_urlsafe(30),
-                "SessionToken": secrets.token_urlsafe(64),
+                "SecretAccessKey": random_text(_TOKEN, 40),
+                "SessionToken": random_text(_TOKEN, 86),
                 "Expiration": utcnow() + dt.timedelta(seconds=duration),
             },
             "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{session_name}", "Arn": session_arn},

@@ -26,9 +26,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
+from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy, parsed_policy
 from amishare.sandbox.protocol import AwsFault
-from amishare.sandbox.state import Grant, Key, World, new_id, utcnow
+from amishare.sandbox.state import RANDOM, Grant, Key, World, new_id, utcnow
 
 KEY_POLICY_MAX_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
 EBS_ALIAS = "alias/aws/ebs"
@@ -148,7 +148,7 @@ def create_key(
         text = policy if policy is not None else default_key_policy(account)
         _check_policy_document(text)
         key = Key(
-            key_id=str(uuid.uuid4()),
+            key_id=str(uuid.UUID(int=RANDOM.getrandbits(128), version=4)),
             account=account,
             region=region,
             policy=text,
@@ -209,7 +209,7 @@ def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mappi
     context: dict[str, Any] = world.principal_context(caller)
     context["kms:CallerAccount"] = caller.account
     context.update(extra or {})
-    decision = evaluate(parse_policy(key.policy), Request(caller, f"kms:{action}", key.arn, context))
+    decision = evaluate(parsed_policy(key.policy), Request(caller, f"kms:{action}", key.arn, context))
     if decision == "Deny":
         return False
     if decision == "Allow":

@@ -7,19 +7,18 @@ Read calls are answered from the same data (Organizations API Reference).
 
 from __future__ import annotations
 
-import secrets
 import string
 from typing import Any
 
 from amishare.policyeval import Caller
 from amishare.sandbox.protocol import AwsFault
-from amishare.sandbox.state import Organization, OrgUnit, World
+from amishare.sandbox.state import Organization, OrgUnit, World, random_text
 
 _LOWER = string.ascii_lowercase + string.digits
 
 
 def _token(length: int) -> str:
-    return "".join(secrets.choice(_LOWER) for _ in range(length))
+    return random_text(_LOWER, length)
 
 
 def create_organization(world: World, master: str, members: dict[str, list[str]]) -> tuple[str, dict[str, str]]:

@@ -1,7 +1,7 @@
 """``Sandbox``: a local AWS on loopback that tells the truth about AMI sharing.
 
-Runs moto's WSGI application behind the overlay (``app.OverlayApp``) on a threaded
-werkzeug server, and offers seeding helpers for tests, benchmarks and the demo.
+Runs moto's WSGI application behind the overlay (``app.OverlayApp``) on a threaded HTTP/1.1
+server with keep-alive (``http.Server``), and offers seeding helpers for tests, benchmarks and the demo.
 """
 
 from __future__ import annotations
@@ -58,17 +58,12 @@ class Sandbox:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
-        from werkzeug.serving import WSGIRequestHandler, make_server
-
         from amishare.sandbox.app import OverlayApp
-
-        class QuietHandler(WSGIRequestHandler):
-            def log_request(self, code: Any = "-", size: Any = "-") -> None:
-                pass
+        from amishare.sandbox.http import Server
 
         compat.install_account_header()
         self._app = OverlayApp(self.world, compat.new_moto_app())
-        self._server = make_server(self._host, self._port, self._app, threaded=True, request_handler=QuietHandler)
+        self._server = Server(self._host, self._port, self._app)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="amishare-sandbox", daemon=True
         )

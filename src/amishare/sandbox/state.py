@@ -8,6 +8,7 @@ computed from a monotonic clock when read, so nothing runs in the background.
 from __future__ import annotations
 
 import datetime as dt
+import random
 import secrets
 import threading
 import time
@@ -21,8 +22,18 @@ AMI_COPY_LIMIT_DEFAULT = 100  # AWS-RULES.md section 4 (UNVERIFIED: older docs s
 SNAPSHOT_COPY_LIMIT = 20  # AWS-RULES.md section 4: not adjustable
 
 
+# Identifiers need to be unique, not secret: a seeded PRNG makes them without a system call (os.urandom
+# releases the GIL, and a thread that must take it back while holding the world's lock stalls every
+# request behind it: at fleet scale that capped the sandbox at a few dozen copies a second).
+RANDOM = random.Random(secrets.randbits(128))
+
+
 def new_id(prefix: str, length: int = 17) -> str:
-    return f"{prefix}-{secrets.token_hex((length + 1) // 2)[:length]}"
+    return f"{prefix}-{RANDOM.getrandbits(4 * length):0{length}x}"
+
+
+def random_text(alphabet: str, length: int) -> str:
+    return "".join(RANDOM.choices(alphabet, k=length))
 
 
 def utcnow() -> dt.datetime:
