@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="50x3,250x4", help="accounts x regions, comma separated")
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--copy-seconds", type=float, default=2.0, help="duration of the largest snapshot's copy")
-    parser.add_argument("--max-parallel", type=int, default=32)
+    parser.add_argument("--max-parallel", type=int, default=12, help="fewer threads contend less for the GIL")
     parser.add_argument("--no-throttle", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS / "fleet.json")
     args = parser.parse_args(argv)

@@ -334,6 +334,7 @@ class AwaitImage(Action):
     image: str
     timeout: float = 24 * 3600
     expected: str | float | None = None  # how long it should take ("@<wait>#seconds": as long as that wait)
+    started: str | float | None = None  # when the copy started, in epoch seconds ("@<copy>#started_at")
     label: str = ""  # what is waited for, for humans
 
     symbol: ClassVar[str] = "…"

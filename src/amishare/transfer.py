@@ -308,6 +308,7 @@ def _destination(
         timeout=spec.timeout,
         # the staging copy of the same image took about as long: poll near its end
         expected=f"@{staging_wait}#seconds" if staging_wait else None,
+        started=f"@{copy.key}#started_at",
         label=f"{dest.label or dest.account}'s copy in {region}",
         depends_on=(copy.key,),
     )

@@ -8,6 +8,7 @@ the policy as it is now), so a pass after an interruption finds done what was do
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -75,7 +76,7 @@ class AwsSteps:
         wait_timeout: float = 24 * 3600,
         poll_min: float = 0.2,
         poll_max: float = 30.0,
-        revoke_window: float = 0.15,
+        revoke_window: float = 1.0,
         on_poll: Poll | None = None,
         snapshot_progress: bool = False,
     ) -> None:
@@ -168,6 +169,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     }
     if action.kms_key:
         params.update(Encrypted=True, KmsKeyId=action.kms_key)
+    started = time.time()
     try:
         with aws_errors("CopyImage", action.account, action.region):
             response = steps.ec2(action).copy_image(**params)
@@ -185,13 +187,15 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
             {"limited_since": since, "delay": delay},
             detail="waiting for the concurrent copy limit",
         )
-    return Done({"image_id": response["ImageId"], "kms_key": action.kms_key})
+    return Done({"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started})
 
 
 @handles(AwaitImage)
 def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> StepResult:
     """Watched by the poller (one DescribeImages per account and region per tick); woken when it settles."""
-    expected = action.expected if isinstance(action.expected, float | int) else 0.0
+    expected = float(action.expected) if isinstance(action.expected, float | int) else 0.0
+    if expected and isinstance(action.started, float | int):  # the copy has been running since then
+        expected = max(0.0, expected - (time.time() - float(action.started)))
     timeout = action.timeout or steps.wait_timeout
     who = steps.who(action)
     watch = steps.poller.watch(action.key, who, action.region, action.image, timeout, float(expected))

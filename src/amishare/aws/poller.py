@@ -7,7 +7,7 @@ AwaitImage steps ``watch`` their image and return ``InProgress`` without holding
 image became available or failed (or, with progress shown, whose progress moved). The cadence follows
 the age of the copies (0.1 x age within [poll_min, poll_max]; a copy of seconds is checked often, a
 copy of hours every ``poll_max``); no 10-minute cap; each watch has its deadline. A watch with an
-expected duration (an earlier copy of the same image took that long) is not polled before 95% of it.
+expected duration (an earlier copy of the same image took that long) is first polled when that time has passed.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class ImagePoller:
             if found is not None and found.image_id == image_id:
                 return found
             now = self._now()
-            watch = Watch(image_id, now, now + timeout, now + min(max(0.0, 0.95 * expected), timeout))
+            watch = Watch(image_id, now, now + timeout, now + min(max(0.0, expected), timeout))
             group.watches[key] = watch
             first = max(now + self.poll_min, watch.not_before)
         self._schedule(group_key, first)

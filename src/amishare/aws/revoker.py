@@ -4,7 +4,8 @@ A RevokeDestination step ``request``s its revocation and returns ``InProgress`` 
 thread. Requests of the same batch (same account, region, shared image and key) are served by one
 ``ModifyImageAttribute``, one ``ModifySnapshotAttribute`` per snapshot (at most 500 accounts each)
 and one key policy edit. A batch is flushed as soon as every revocation of it the plan still expects
-has asked (the last one waits for nothing), or ``window`` seconds after its first request.
+has asked (the last one waits for nothing), else ``window`` seconds after its first request (copies
+completing within that second share the calls; access stays open that much longer, never more).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class _Queue:
 
 
 class Revoker:
-    def __init__(self, sessions: Sessions, *, window: float = 0.15, key_locks: dict[str, threading.Lock]) -> None:
+    def __init__(self, sessions: Sessions, *, window: float = 1.0, key_locks: dict[str, threading.Lock]) -> None:
         self.sessions = sessions
         self.window = window
         self.key_locks = key_locks
@@ -66,8 +67,7 @@ class Revoker:
         with self._lock:
             queue = self._queues.setdefault(batch, _Queue())
             queue.requests[action.key] = action
-            expected = self._expected.get(batch, set())
-            everyone = expected <= set(queue.requests)
+            everyone = self._expected.get(batch, set()) <= set(queue.requests)
             if queue.scheduled and not everyone:
                 return
             queue.scheduled = True
