@@ -166,13 +166,14 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
         Audience(accounts=accounts),
         _acting(spec, region, scope),
         autoscaling=accounts if spec.grant_autoscaling else (),
+        launch_last=False,  # the destinations copy once all three are open
     )
     actions += gates
-    share_image = next((a.key for a in gates if a.kind.value == "ShareImage"), None)
+    gate_keys = tuple(a.key for a in gates)
     key_policy = next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None)
     waits: list[str] = []
     for dest in spec.destinations:
-        made = _destination(obs, spec, region, dest, subject, share_image, key_policy)
+        made = _destination(obs, spec, region, dest, subject, gate_keys, key_policy)
         waits.append(made[1].key)
         actions += made
         if not spec.keep_share:
@@ -271,7 +272,7 @@ def _destination(
     region: str,
     dest: Destination,
     subject: Subject,
-    share_image: str | None,
+    gates: tuple[str, ...],
     key_policy: str | None,
 ) -> list[Action]:
     """A destination's copy, its wait, and (live shares) its Auto Scaling grant on the source key."""
@@ -294,7 +295,7 @@ def _destination(
         kms_key=dest_key,
         tags=tags,
         label=dest.label,
-        depends_on=(*subject.ready, *((share_image,) if share_image else ())),
+        depends_on=(*subject.ready, *gates),
     )
     staging_wait = subject.ready[0] if subject.ready else None
     wait = AwaitImage(

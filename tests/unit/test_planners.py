@@ -1,0 +1,329 @@
+"""The planners, table-driven: pure functions of an observation and a request (no AWS, no clock)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from amishare import keypolicy
+from amishare.actions import Plan, PutKeyPolicy, ShareImage
+from amishare.errors import PlanRefused
+from amishare.model import (
+    PUBLIC,
+    GrantInfo,
+    ImageInfo,
+    KeyInfo,
+    LaunchPermissions,
+    Observation,
+    SnapshotInfo,
+    Target,
+    TargetKind,
+    account_target,
+)
+from amishare.plan import ShareOptions, plan_revoke, plan_share
+from amishare.transfer import Destination, Party, TransferObservation, TransferSpec, plan_transfer
+
+OWNER, DEV, QA = "111111111111", "222222222222", "333333333333"
+REGION, REGION2 = "us-east-1", "eu-west-1"
+ORG = "arn:aws:organizations::111111111111:organization/o-abcdefghij"
+OU = "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-abcd-12345678"
+POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "Admins",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ],
+}
+
+
+def _key(name: str, region: str = REGION, manager: str = "CUSTOMER", **kw: Any) -> KeyInfo:
+    return KeyInfo(
+        arn=f"arn:aws:kms:{region}:{OWNER}:key/{name}",
+        account=OWNER,
+        region=region,
+        manager=manager,
+        aliases=(f"alias/{name}",),
+        policy=None if manager == "AWS" else json.loads(json.dumps(POLICY)),
+        **kw,
+    )
+
+
+EBS = _key("aws-ebs", manager="AWS")
+APP = _key("app")
+SHARE = _key("share")
+SHARE2 = _key("share2", REGION2)
+
+
+def _image(
+    key: KeyInfo | None, *, launch: LaunchPermissions | None = None, shared: frozenset[str] = frozenset()
+) -> ImageInfo:
+    snapshots = (
+        SnapshotInfo("snap-1", 8, key.arn if key else None, shared),
+        SnapshotInfo("snap-2", 16, key.arn if key else None, shared),
+    )
+    permissions = launch or LaunchPermissions()
+    return ImageInfo(
+        "ami-0123456789abcdef0", "golden", OWNER, REGION, "available", snapshots, permissions, {"team": "p"}
+    )
+
+
+def _obs(
+    image: ImageInfo, *keys: KeyInfo, share: KeyInfo | None = None, siblings: tuple[ImageInfo, ...] = ()
+) -> Observation:
+    known = {k.arn: k for k in (*keys, *((share,) if share else ()))}
+    return Observation(OWNER, REGION, image, known, share_key=share, siblings=siblings)
+
+
+def _kinds(plan: Plan) -> list[str]:
+    return [a.kind.value for a in plan.actions]
+
+
+SHARES: list[tuple[str, Observation, tuple[Target, ...], ShareOptions, list[str] | str]] = [
+    (
+        "unencrypted: snapshots then launch",
+        _obs(_image(None)),
+        (account_target(DEV),),
+        ShareOptions(),
+        ["ShareSnapshots", "ShareImage"],
+    ),
+    (
+        "customer key: key policy too",
+        _obs(_image(APP), APP),
+        (account_target(DEV),),
+        ShareOptions(),
+        ["PutKeyPolicy", "ShareSnapshots", "ShareImage"],
+    ),
+    (
+        "grants instead of statements",
+        _obs(_image(APP), APP),
+        (account_target(DEV),),
+        ShareOptions(key_access="grant"),
+        ["CreateGrant", "ShareSnapshots", "ShareImage"],
+    ),
+    (
+        "an existing grant is kept",
+        _obs(
+            _image(APP),
+            replace(APP, grants=(GrantInfo("g1", f"arn:aws:iam::{DEV}:root", ("Decrypt",), "amishare-222222222222"),)),
+        ),
+        (account_target(DEV),),
+        ShareOptions(key_access="grant"),
+        ["ShareSnapshots", "ShareImage"],
+    ),
+    (
+        "aws/ebs: re-encrypt first",
+        _obs(_image(EBS), EBS, share=SHARE),
+        (account_target(DEV),),
+        ShareOptions(),
+        ["ReEncryptImage", "AwaitImage", "PutKeyPolicy", "ShareSnapshots", "ShareImage"],
+    ),
+    ("aws/ebs without a share key", _obs(_image(EBS), EBS), (account_target(DEV),), ShareOptions(), "no share key"),
+    (
+        "an organization: no snapshot permission",
+        _obs(_image(APP), APP),
+        (Target(TargetKind.ORGANIZATION, ORG),),
+        ShareOptions(),
+        ["PutKeyPolicy", "ShareImage"],
+    ),
+    (
+        "an OU by grant is refused",
+        _obs(_image(APP), APP),
+        (Target(TargetKind.OU, OU),),
+        ShareOptions(key_access="grant"),
+        "cannot name an organization",
+    ),
+    ("public without the flag", _obs(_image(None)), (PUBLIC,), ShareOptions(), "--allow-public"),
+    ("public and encrypted", _obs(_image(APP), APP), (PUBLIC,), ShareOptions(allow_public=True), "encrypted"),
+    (
+        "already shared: nothing to do",
+        _obs(
+            _image(None, launch=LaunchPermissions(accounts=frozenset({DEV})), shared=frozenset({DEV})),
+        ),
+        (account_target(DEV),),
+        ShareOptions(),
+        [],
+    ),
+    (
+        "only the missing gates",
+        _obs(_image(None, launch=LaunchPermissions(accounts=frozenset({DEV})))),
+        (account_target(DEV),),
+        ShareOptions(),
+        ["ShareSnapshots"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("obs", "targets", "options", "expected"), [c[1:] for c in SHARES], ids=[c[0] for c in SHARES])
+def test_plan_share(
+    obs: Observation, targets: tuple[Target, ...], options: ShareOptions, expected: list[str] | str
+) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(PlanRefused, match=expected):
+            plan_share(obs, targets, options)
+        return
+    plan = plan_share(obs, targets, options)
+    assert _kinds(plan) == expected
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan  # plans are data
+    gates = [a.key for a in plan.actions if a.kind.value in ("PutKeyPolicy", "ShareSnapshots", "CreateGrant")]
+    for action in plan.actions:
+        if isinstance(action, ShareImage):  # launch permission last: never visible before usable
+            assert set(gates) <= set(action.depends_on)
+
+
+def test_the_key_policy_change_is_in_the_plan() -> None:
+    plan = plan_share(_obs(_image(APP), APP), (account_target(DEV), account_target(QA)))
+    (edit,) = [a for a in plan.actions if isinstance(a, PutKeyPolicy)]
+    policy = json.loads(edit.policy)
+    assert keypolicy.granted(policy).accounts == {DEV, QA}
+    assert [s for s in policy["Statement"] if not keypolicy.is_amishare(s)] == POLICY["Statement"]
+    assert edit.add.accounts == {DEV, QA} and not edit.remove
+
+
+REVOKES: list[tuple[str, Observation, list[str]]] = [
+    (
+        "all three gates",
+        _obs(
+            _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV})), shared=frozenset({DEV})),
+            replace(APP, policy=keypolicy.with_access(POLICY, REGION, keypolicy.KeyAccess(accounts=frozenset({DEV})))),
+        ),
+        ["UnshareImage", "UnshareSnapshots", "PutKeyPolicy"],
+    ),
+    (
+        "key access another image still needs is kept",
+        _obs(
+            _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV})), shared=frozenset({DEV})),
+            replace(APP, policy=keypolicy.with_access(POLICY, REGION, keypolicy.KeyAccess(accounts=frozenset({DEV})))),
+            siblings=(
+                replace(
+                    _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV}))), image_id="ami-0fedcba9876543210"
+                ),
+            ),
+        ),
+        ["UnshareImage", "UnshareSnapshots"],
+    ),
+    ("nothing shared: nothing to do", _obs(_image(APP), APP), []),
+    ("aws/ebs without a copy: nothing can be shared", _obs(_image(EBS), EBS), []),
+]
+
+
+@pytest.mark.parametrize(("obs", "expected"), [c[1:] for c in REVOKES], ids=[c[0] for c in REVOKES])
+def test_plan_revoke(obs: Observation, expected: list[str]) -> None:
+    assert _kinds(plan_revoke(obs, (account_target(DEV),))) == expected
+
+
+def _spec(**kw: Any) -> TransferSpec:
+    dests = (
+        Destination(DEV, f"arn:aws:iam::{DEV}:role/R", None, "dev", {REGION: "alias/mine", REGION2: "alias/mine"}),
+    )
+    return TransferSpec(
+        source=Party(OWNER), destinations=kw.pop("destinations", dests), regions=kw.pop("regions", (REGION,)), **kw
+    )
+
+
+def _tobs(image: ImageInfo, *keys: KeyInfo) -> TransferObservation:
+    return TransferObservation(OWNER, REGION, image, {k.arn: k for k in keys}, {REGION: SHARE, REGION2: SHARE2})
+
+
+TRANSFERS: list[tuple[str, TransferObservation, TransferSpec, list[str] | str]] = [
+    (
+        "aws/ebs: staged",
+        _tobs(_image(EBS), EBS),
+        _spec(),
+        [
+            "StageImage",
+            "AwaitImage",
+            "PutKeyPolicy",
+            "ShareSnapshots",
+            "ShareImage",
+            "CopyToDestination",
+            "AwaitImage",
+            "RevokeDestination",
+            "DeleteStaging",
+        ],
+    ),
+    (
+        "customer key in its region: shared as it is",
+        _tobs(_image(APP), APP),
+        _spec(),
+        ["PutKeyPolicy", "ShareSnapshots", "ShareImage", "CopyToDestination", "AwaitImage", "RevokeDestination"],
+    ),
+    (
+        "live share keeps staging and grants Auto Scaling",
+        _tobs(_image(EBS), EBS),
+        _spec(keep_share=True, grant_autoscaling=True),
+        [
+            "StageImage",
+            "AwaitImage",
+            "PutKeyPolicy",
+            "ShareSnapshots",
+            "ShareImage",
+            "CopyToDestination",
+            "AwaitImage",
+            "CreateGrant",
+        ],
+    ),
+    (
+        "two regions: two stagings",
+        _tobs(_image(APP), APP),
+        _spec(regions=(REGION, REGION2)),
+        [
+            "PutKeyPolicy",
+            "ShareSnapshots",
+            "ShareImage",
+            "CopyToDestination",
+            "AwaitImage",
+            "RevokeDestination",
+            "StageImage",
+            "AwaitImage",
+            "PutKeyPolicy",
+            "ShareSnapshots",
+            "ShareImage",
+            "CopyToDestination",
+            "AwaitImage",
+            "RevokeDestination",
+            "DeleteStaging",
+        ],
+    ),
+    (
+        "no destination key",
+        _tobs(_image(EBS), EBS),
+        _spec(destinations=(Destination(DEV, "arn:aws:iam::222222222222:role/R"),)),
+        "default EBS key",
+    ),
+    (
+        "the source as a destination",
+        _tobs(_image(EBS), EBS),
+        _spec(destinations=(Destination(OWNER),), allow_default_key=True),
+        "is the source",
+    ),
+    (
+        "a region without a share key",
+        TransferObservation(OWNER, REGION, _image(EBS), {EBS.arn: EBS}, {}),
+        _spec(),
+        "share key of us-east-1 is missing",
+    ),
+]
+
+
+@pytest.mark.parametrize(("obs", "spec", "expected"), [c[1:] for c in TRANSFERS], ids=[c[0] for c in TRANSFERS])
+def test_plan_transfer(obs: TransferObservation, spec: TransferSpec, expected: list[str] | str) -> None:
+    if isinstance(expected, str):
+        with pytest.raises(PlanRefused, match=expected):
+            plan_transfer(obs, spec)
+        return
+    plan = plan_transfer(obs, spec)
+    assert _kinds(plan) == expected
+    keys = [a.key for a in plan.actions]
+    assert len(keys) == len(set(keys))
+    for action in plan.actions:  # every dependency is in the plan, and comes first
+        for dependency in (*action.depends_on, *action.after):
+            assert keys.index(dependency) < keys.index(action.key)
+    assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
