@@ -231,3 +231,14 @@ def test_bad_input(
 def test_there_are_at_least_25_bad_inputs() -> None:
     assert len(CASES) >= 25
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_an_unknown_profile_is_one_line_with_exit_5(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["show", "ami-0123456789abcdef0", "--profile", "nosuch", "--region", "us-east-1"],
+        env={"AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")},
+    )
+    assert result.exit_code == 5, result.output
+    assert "nosuch" in result.output and "--profile" in result.output
+    assert "Traceback" not in result.output

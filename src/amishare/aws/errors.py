@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
 from amishare.errors import AccessDenied, AwsError, NotFound
 
@@ -38,6 +38,11 @@ def translate(exc: ClientError | BotoCoreError, operation: str, account: str | N
             operation=operation,
             account=account,
             region=region,
+        )
+    if isinstance(exc, ProfileNotFound):
+        return AccessDenied(
+            f"{exc}: check --profile (or AWS_PROFILE) against the profiles in ~/.aws/config and ~/.aws/credentials",
+            operation=operation,
         )
     if isinstance(exc, NoRegionError):
         return AwsError("no region: pass --region or set defaults.region in amishare.toml", operation=operation)

@@ -261,7 +261,8 @@ class Sessions:
                 kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
                 if self.connection.endpoint_url:
                     kwargs["endpoint_url"] = self.connection.endpoint_url
-                found = session.client(service, **kwargs)
+                with aws_errors("configure", None, region):  # a missing --profile surfaces here
+                    found = session.client(service, **kwargs)
                 found.meta.events.register("before-sign.*.*", _tag_step)
                 with self._lock:
                     self._clients[key] = found
