@@ -176,18 +176,15 @@ def plan_revoke(
 
 def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Sessions | None = None) -> Plan:
     """The plan that hands ``request.image`` over to its destinations, in every region asked."""
-    inputs.image_id(request.image)
     where = _region(settings, request.region)
-    known = known_regions()
-    if request.dest_key:
-        inputs.key_ref(request.dest_key, "destination key")
-    sessions = sessions or settings.sessions()
-    asked = tuple(inputs.region(r, known) for r in (request.regions or settings.config.transfer.regions))
-    sessions.prepare(("ec2", "kms"), tuple(dict.fromkeys((where, *asked))))
-    spec = resolve_transfer(settings.config, request, sessions.caller_account(), where, known)
+    active = sessions or settings.sessions()
+    # the caller's identity is asked, once the request is valid, while its EC2 and KMS clients are built
+    spec = resolve_transfer(
+        settings.config, request, lambda regions: active.prepare(("ec2", "kms"), regions), where, known_regions()
+    )
     refs = {r: settings.config.defaults.share_key_for(r) for r in spec.regions}
     share_keys = {r: inputs.key_ref(ref, "share key") for r, ref in refs.items() if ref}
-    observed = observe_transfer(sessions, request.image, where, spec.source, share_keys)
+    observed = observe_transfer(active, request.image, where, spec.source, share_keys)
     return _plan_transfer(observed, spec)
 
 

@@ -2,12 +2,12 @@
 
 Resolution is pure: the config's ``[transfer]`` defaults fill what the request leaves unset, every
 value is validated (errors name the value and the fix), names become accounts with the roles to
-assume in them. No AWS call: the caller's account is given.
+assume in them. The caller's account is asked for (``identify``) only once everything is valid.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from amishare import inputs
@@ -46,9 +46,16 @@ def _flag(value: bool | None, default: bool) -> bool:
 
 
 def resolve_transfer(
-    config: Config, request: TransferRequest, caller: str, region: str, known_regions: Iterable[str]
+    config: Config,
+    request: TransferRequest,
+    identify: Callable[[tuple[str, ...]], str],
+    region: str,
+    known_regions: Iterable[str],
 ) -> TransferSpec:
-    """The transfer ``request`` asks for, with the config's defaults, validated (``UsageError``)."""
+    """The transfer ``request`` asks for, with the config's defaults, validated (``UsageError``).
+
+    ``identify(regions)`` returns the caller's account; it is called after every check passed, with the
+    regions the transfer reads in (the image's first), so that their clients can be built meanwhile."""
     defaults = config.transfer
     inputs.image_id(request.image)
     source = request.source or defaults.source
@@ -77,10 +84,12 @@ def resolve_transfer(
         raise UsageError("no destination: name at least one with --to")
     for value in (source, *request.destinations):  # validate every name before any call
         inputs.target(value, config)
+    regions = wanted or (region,)
+    caller = identify(tuple(dict.fromkeys((region, *regions))))
     return TransferSpec(
         source=_party(config, source, caller, "source"),
         destinations=tuple(_destination(config, value) for value in dict.fromkeys(request.destinations)),
-        regions=wanted or (region,),
+        regions=regions,
         dest_key=dest_key,
         allow_default_key=_flag(request.allow_default_key, defaults.allow_default_key),
         keep_share=keep_share,

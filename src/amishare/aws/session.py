@@ -174,17 +174,16 @@ class Sessions:
         with self._lock:
             return self._assumed[account]
 
-    def prepare(self, services: tuple[str, ...], regions: tuple[str, ...]) -> None:
-        """Build the caller's clients for ``services`` in ``regions`` concurrently with the caller's identity
+    def prepare(self, services: tuple[str, ...], regions: tuple[str, ...]) -> str:
+        """The caller's account, asked while the caller's clients for ``services`` in ``regions`` are built
         (building a client loads its service model and costs tens of ms of CPU; the identity call waits on the
-        network meanwhile). Errors are left for the calls that use the clients to report."""
-        needs = [("sts", self.connection.region)] + [(s, r) for r in regions for s in services]
-        with ThreadPoolExecutor(max_workers=len(needs)) as pool:
+        network meanwhile). A client that cannot be built is left for the call that uses it to report."""
+        with ThreadPoolExecutor(max_workers=1 + len(regions) * len(services)) as pool:
             identity = pool.submit(self.caller_account)
-            for service, region in needs[1:]:
-                pool.submit(self.client, service, region)
-        if identity.exception() is not None:
-            return
+            for region in regions:
+                for service in services:
+                    pool.submit(self.client, service, region)
+        return identity.result()
 
     # ---------------------------------------------------------------- identity
     def caller_account(self) -> str:
