@@ -180,13 +180,6 @@ class Action:
                 out["external_id"] = self.external_id
         return out
 
-    def references(self) -> set[str]:
-        """The keys of the actions whose outputs this action's fields refer to."""
-        found: set[str] = set()
-        for value in self.params.values():
-            _collect_refs(value, found)
-        return found
-
     def resolved(self, outputs: dict[str, dict[str, Any]]) -> Action:
         """This action with ``@key`` references replaced by the outputs they name (unresolvable ones stay)."""
         changes = {}
@@ -204,7 +197,7 @@ class Action:
         refs: set[str] = set()
         for f in dataclasses.fields(self):
             if f.name not in _BASE_FIELDS:
-                _collect_refs(encode(getattr(self, f.name)), refs)
+                _collect_refs(getattr(self, f.name), refs)
         return min(refs) if refs else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -376,6 +369,9 @@ class LaunchPermissionChange(Action):
 
     needs: ClassVar[tuple[Permission, ...]] = (_perm("ec2:ModifyImageAttribute", Resource.IMAGE),)
 
+    def describe(self) -> str:
+        return f"launch permission on {image_label(self.image, self.image_label)} for {self.who()}"
+
     def who(self) -> str:
         parts = [*self.accounts, *(o.rsplit("/", 1)[-1] for o in (*self.organizations, *self.ous))]
         if len(parts) > 12:
@@ -390,9 +386,6 @@ class ShareImage(LaunchPermissionChange):
 
     symbol: ClassVar[str] = "+"
 
-    def describe(self) -> str:
-        return f"launch permission on {image_label(self.image, self.image_label)} for {self.who()}"
-
 
 @kind(ActionKind.UNSHARE_IMAGE)
 @dataclass(frozen=True, kw_only=True)
@@ -400,9 +393,6 @@ class UnshareImage(LaunchPermissionChange):
     """Take launch permission away (ModifyImageAttribute Remove)."""
 
     symbol: ClassVar[str] = "-"
-
-    def describe(self) -> str:
-        return f"launch permission on {image_label(self.image, self.image_label)} for {self.who()}"
 
 
 # -- snapshot permission

@@ -237,7 +237,7 @@ class _Executor:
             return Failed(f"{missing} produced no image")
         attempt = self.attempts.get(key, 0) + 1
         self.attempts[key] = attempt
-        context = StepContext(self.run_id, self, attempt, self.states.get(key, {}), self.plan)
+        context = StepContext(self.run_id, self, attempt, self.states.get(key, {}))
         try:
             return self.steps.step(action, context)
         except AmiShareError as exc:

@@ -40,7 +40,6 @@ from amishare.model import (
     TargetKind,
 )
 
-GRANT_OPERATIONS = SOURCE_KEY_GRANT_OPERATIONS
 SHARE_KEY_HOWTO = (
     "create a customer managed key in {region} and name it, for example:\n"
     "  aws kms create-key --region {region} --description 'amishare: re-encrypts images before sharing'\n"
@@ -210,9 +209,9 @@ def _grants(key: KeyInfo, audience: Audience, acting: Acting, wanted: KeyAccess)
             key_arn=key.arn,
             key_label=key.display,
             grantee=account_root(account),
-            operations=GRANT_OPERATIONS,
+            operations=SOURCE_KEY_GRANT_OPERATIONS,
             name=grant_name(account),
-            purpose=f"grant on key {key.display} for {account} ({', '.join(GRANT_OPERATIONS)})",
+            purpose=f"grant on key {key.display} for {account} ({', '.join(SOURCE_KEY_GRANT_OPERATIONS)})",
         )
         for account in audience.accounts
         if not _has_grant(key, account)
@@ -231,7 +230,7 @@ def _uneditable(key: KeyInfo, access: KeyAccess) -> PlanRefused:
 def _has_grant(key: KeyInfo, account: str) -> bool:
     root = account_root(account)
     return any(
-        g.name == grant_name(account) or (g.grantee == root and set(GRANT_OPERATIONS) <= set(g.operations))
+        g.name == grant_name(account) or (g.grantee == root and set(SOURCE_KEY_GRANT_OPERATIONS) <= set(g.operations))
         for g in key.grants
     )
 

@@ -68,7 +68,6 @@ class StepContext:
     timers: Timers
     attempt: int = 1  # 1 for the first pass
     state: dict[str, Any] = field(default_factory=dict)  # the output of the previous InProgress
-    plan: Plan | None = None
 
 
 class Steps(Protocol):

@@ -39,8 +39,6 @@ from amishare.model import (
 )
 from amishare.plan import SHARE_KEY_HOWTO, Acting, Audience, Subject, open_gates
 
-AUTOSCALING_OPERATIONS = AUTOSCALING_GRANT_OPERATIONS
-
 
 @dataclass(frozen=True)
 class Party:
@@ -327,7 +325,7 @@ def _destination(
                 key_arn=key.arn,
                 key_label=key.display,
                 grantee=AUTOSCALING_ROLE.format(account=dest.account),
-                operations=AUTOSCALING_OPERATIONS,
+                operations=AUTOSCALING_GRANT_OPERATIONS,
                 name="amishare-autoscaling",
                 purpose=f"{dest.label or dest.account} grants the source key to its Auto Scaling role in {region}",
                 depends_on=(*subject.ready, *((key_policy,) if key_policy else ())),

@@ -31,7 +31,7 @@ from amishare.actions import (
 )
 from amishare.aws.errors import aws_errors
 from amishare.aws.poller import ImagePoller, Poll
-from amishare.aws.revoker import MAX_SNAPSHOT_CHANGES, Revoker, edit_key_access
+from amishare.aws.revoker import Revoker, edit_key_access, snapshot_permission_calls
 from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_STAGING
@@ -283,20 +283,11 @@ def unshare_snapshots(steps: AwsSteps, action: UnshareSnapshots, context: StepCo
 def _modify_snapshots(
     steps: AwsSteps, action: Action, changes: tuple[SnapshotChange, ...], operation: str
 ) -> dict[str, Any]:
-    calls = 0
-    ec2 = steps.ec2(action)
-    for change in changes:
-        accounts = list(change.accounts)
-        for start in range(0, len(accounts), MAX_SNAPSHOT_CHANGES):
-            with aws_errors("ModifySnapshotAttribute", action.account, action.region):
-                ec2.modify_snapshot_attribute(
-                    SnapshotId=change.snapshot,
-                    Attribute="createVolumePermission",
-                    OperationType=operation,
-                    UserIds=accounts[start : start + MAX_SNAPSHOT_CHANGES],
-                )
-            calls += 1
-    return {"snapshots": [c.snapshot for c in changes], "calls": calls}
+    calls = snapshot_permission_calls(steps.ec2(action), changes, operation)
+    for call in calls:
+        with aws_errors("ModifySnapshotAttribute", action.account, action.region):
+            call()
+    return {"snapshots": [c.snapshot for c in changes], "calls": len(calls)}
 
 
 # ---------------------------------------------------------------------------------- keys

@@ -14,19 +14,19 @@ import contextvars
 import functools
 import json
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from amishare import keypolicy
-from amishare.actions import Plan, RevokeDestination
+from amishare.actions import MAX_SNAPSHOT_CHANGES, Plan, RevokeDestination, SnapshotChange
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions, as_step
 from amishare.errors import AwsError
 from amishare.steps import Timers
 
 Batch = tuple[str, str, str, str | None, bool]  # account, region, image, key, image access
-MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4
 
 
 @dataclass
@@ -119,25 +119,16 @@ class Revoker:
                 images = ec2.describe_images(ImageIds=[image_id])["Images"]
                 if not images:
                     return  # deregistered meanwhile: nobody can use it any more
-                calls = [
+                mappings = images[0].get("BlockDeviceMappings", [])
+                snapshots = [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]
+                calls: list[Callable[[], Any]] = [
                     functools.partial(
                         ec2.modify_image_attribute,
                         ImageId=image_id,
                         LaunchPermission={"Remove": [{"UserId": t} for t in targets]},
-                    )
+                    ),
+                    *snapshot_permission_calls(ec2, [SnapshotChange(s, tuple(targets)) for s in snapshots], "remove"),
                 ]
-                for mapping in images[0].get("BlockDeviceMappings", []):
-                    snapshot = mapping.get("Ebs", {}).get("SnapshotId")
-                    for start in range(0, len(targets), MAX_SNAPSHOT_CHANGES) if snapshot else ():
-                        calls.append(
-                            functools.partial(
-                                ec2.modify_snapshot_attribute,
-                                SnapshotId=snapshot,
-                                Attribute="createVolumePermission",
-                                OperationType="remove",
-                                UserIds=targets[start : start + MAX_SNAPSHOT_CHANGES],
-                            )
-                        )
                 with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # independent changes: at once
                     step = contextvars.copy_context()
                     for future in [pool.submit(step.copy().run, call) for call in calls]:
@@ -146,6 +137,22 @@ class Revoker:
             # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
             if not exc.code.startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
                 raise
+
+
+def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], operation: str) -> list[Callable[[], Any]]:
+    """The ModifySnapshotAttribute calls that make ``changes`` (``add`` or ``remove``), at most
+    ``MAX_SNAPSHOT_CHANGES`` accounts each (AWS-RULES.md section 4)."""
+    return [
+        functools.partial(
+            ec2.modify_snapshot_attribute,
+            SnapshotId=change.snapshot,
+            Attribute="createVolumePermission",
+            OperationType=operation,
+            UserIds=list(change.accounts[start : start + MAX_SNAPSHOT_CHANGES]),
+        )
+        for change in changes
+        for start in range(0, len(change.accounts), MAX_SNAPSHOT_CHANGES)
+    ]
 
 
 def edit_key_access(
