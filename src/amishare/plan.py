@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from amishare import keypolicy
 from amishare.access import SOURCE_KEY_GRANT_OPERATIONS, account_root, grant_name
@@ -168,14 +169,28 @@ def _key_access(
         return _grants(key, audience, acting, wanted)
     if key.account != acting.account or key.policy is None:
         raise _uneditable(key, wanted)
-    after = keypolicy.with_access(key.policy, key.region, wanted)
-    if after == key.policy:
+    return _key_policy_edit(key, key.policy, acting, ready, add=wanted)
+
+
+def _key_policy_edit(
+    key: KeyInfo,
+    policy: dict[str, Any],
+    acting: Acting,
+    depends_on: tuple[str, ...],
+    *,
+    add: KeyAccess = keypolicy.NO_ACCESS,
+    remove: KeyAccess = keypolicy.NO_ACCESS,
+) -> list[Action]:
+    """The PutKeyPolicy that adds and removes access in amishare's statements of ``key`` (none when the policy
+    already says so), with the resulting policy computed and size-checked here, before any call."""
+    after = keypolicy.edited(policy, key.region, add, remove)
+    if after == policy:
         return []
     try:
         text = keypolicy.check_size(after)
     except keypolicy.KeyPolicyTooLarge as exc:
         raise PlanRefused(f"key {key.arn}: {exc}") from exc
-    added = wanted - keypolicy.granted(key.policy)
+    before = keypolicy.granted(policy)
     return [
         PutKeyPolicy(
             key=f"key-policy:{acting.scope}:{key.arn}",
@@ -185,10 +200,11 @@ def _key_access(
             external_id=acting.external_id,
             key_arn=key.arn,
             key_label=key.display,
-            add=added,
+            add=add - before,
+            remove=remove & before,
             policy=text,
-            previous=json.dumps(key.policy),
-            depends_on=ready,
+            previous=json.dumps(policy),
+            depends_on=depends_on,
         )
     ]
 
@@ -501,21 +517,7 @@ def _revoke_key(
         )
         return []
     actions: list[Action] = []
-    after = keypolicy.without_access(key.policy, key.region, remove)
-    if after != key.policy:
-        actions.append(
-            PutKeyPolicy(
-                key=f"key-policy:{subject}:{key.arn}",
-                account=obs.caller_account,
-                region=key.region,
-                key_arn=key.arn,
-                key_label=key.display,
-                remove=remove & keypolicy.granted(key.policy),
-                policy=keypolicy.check_size(after),
-                previous=json.dumps(key.policy),
-                depends_on=first,
-            )
-        )
+    actions += _key_policy_edit(key, key.policy, Acting(obs.caller_account, obs.region, subject), first, remove=remove)
     for account in sorted(remove.accounts):
         actions += [
             RevokeGrant(
