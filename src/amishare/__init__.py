@@ -50,41 +50,9 @@ if TYPE_CHECKING:
     from amishare.gates import Gate, GateReport
     from amishare.model import Target, TargetKind
 
-_WHERE = {
-    "amishare.actions": ("Action", "ActionKind", "Plan"),
-    "amishare.api": (
-        "Outcome",
-        "Settings",
-        "TransferRequest",
-        "apply",
-        "plan_revoke",
-        "plan_share",
-        "plan_transfer",
-        "resume",
-        "revoke",
-        "run",
-        "runs",
-        "settings",
-        "share",
-        "show",
-        "transfer",
-    ),
-    "amishare.apply": ("ActionResult", "RunResult"),
-    "amishare.errors": (
-        "AccessDenied",
-        "AmiShareError",
-        "AwsError",
-        "ConfigError",
-        "JournalError",
-        "NotFound",
-        "PlanRefused",
-        "SandboxError",
-        "UsageError",
-    ),
-    "amishare.gates": ("Gate", "GateReport"),
-    "amishare.model": ("Target", "TargetKind"),
-}
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
+# Where the exported names live, lightest first: a name is taken from the first module that has it, so
+# ``amishare.PlanRefused`` loads the exception tree only, and ``amishare.share`` loads the AWS layer.
+_MODULES = ("amishare.errors", "amishare.model", "amishare.actions", "amishare.apply", "amishare.gates", "amishare.api")
 
 __all__ = [
     "AccessDenied",
@@ -125,9 +93,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'amishare' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    if name in __all__:
+        for module in _MODULES:
+            found = importlib.import_module(module)
+            if hasattr(found, name):
+                value = getattr(found, name)
+                globals()[name] = value
+                return value
+    raise AttributeError(f"module 'amishare' has no attribute {name!r}")

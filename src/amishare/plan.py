@@ -92,6 +92,11 @@ class Subject:
     keys: tuple[KeyInfo, ...]  # the keys that encrypt it
     ready: tuple[str, ...] = ()  # the actions it waits for (the copy that makes it)
 
+    @property
+    def pending_label(self) -> str:
+        """How an action names the image while it is still to be made ("" once it has an id)."""
+        return self.label if self.image.startswith("@") else ""
+
 
 @dataclass(frozen=True)
 class Acting:
@@ -141,7 +146,7 @@ def open_gates(
                 role_arn=acting.role_arn,
                 external_id=acting.external_id,
                 image=subject.image,
-                image_label=subject.label if subject.image.startswith("@") else "",
+                image_label=subject.pending_label,
                 accounts=missing.accounts,
                 organizations=tuple(t.value for t in missing.organizations),
                 ous=tuple(t.value for t in missing.ous),
@@ -271,7 +276,7 @@ def _share_snapshots(subject: Subject, accounts: tuple[str, ...], acting: Acting
             role_arn=acting.role_arn,
             external_id=acting.external_id,
             image=subject.image,
-            image_label=subject.label if subject.image.startswith("@") else "",
+            image_label=subject.pending_label,
             accounts=accounts,
             changes=changes,
             depends_on=subject.ready,
