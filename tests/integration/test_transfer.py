@@ -275,3 +275,17 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         refused = [c for c in sb.calls() if c.action == "CopyImage" and c.error == "ResourceLimitExceeded"]
         assert refused, "the first copy must have met the limit"
         assert len(_owned(sb, TARGET, REGION, Filters=[{"Name": "tag:amishare:run", "Values": [result.run_id]}])) == 1
+
+
+def test_revocations_of_a_staged_image_are_one_batch_per_region(fleet: Any) -> None:
+    """The revoker counts the revocations the plan expects of a staging image (named ``@stage...`` in the plan,
+    by its id when they run): when the last asks, one call per gate serves all of them."""
+    sb, image, settings = fleet
+    sb.clear_calls()
+    outcome = _transfer(settings, image, OWNER, ["dev", "qa", "prod"], regions=[REGION, REGION2])
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    for region in (REGION, REGION2):
+        revoking = [c for c in sb.calls() if c.region == region and "amishare-step/RevokeDestination" in c.user_agent]
+        # one key policy write for the three; the image's gates once (none when the staging copy was deleted first)
+        assert [c.action for c in revoking].count("PutKeyPolicy") == 1
+        assert [c.action for c in revoking].count("ModifyImageAttribute") <= 1

@@ -43,6 +43,7 @@ class Revoker:
         self._lock = threading.Lock()
         self._queues: dict[Batch, _Queue] = {}
         self._expected: dict[Batch, set[str]] = {}
+        self._batch_of: dict[str, Batch] = {}  # step key -> its batch, as the plan names it
         self._outcomes: dict[str, str | None] = {}  # step key -> None (revoked) or the error
         self._timers: Timers | None = None
 
@@ -51,6 +52,7 @@ class Revoker:
         self._timers = timers
         for action in plan.actions:
             if isinstance(action, RevokeDestination) and action.key not in finished:
+                self._batch_of[action.key] = action.batch()
                 self._expected.setdefault(action.batch(), set()).add(action.key)
 
     def outcome(self, key: str) -> tuple[bool, str | None]:
@@ -61,8 +63,11 @@ class Revoker:
         return False, None
 
     def request(self, action: RevokeDestination, who: str | None) -> None:
-        """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker."""
-        batch = action.batch()
+        """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker.
+
+        The batch is the one the plan names (its image still ``@<staging copy>``), so that the revocations
+        expected of it are counted; ``action`` itself is resolved (its image is the copy's id)."""
+        batch = self._batch_of.get(action.key, action.batch())
         assert self._timers is not None, "bind() the revoker to the executor first"
         with self._lock:
             queue = self._queues.setdefault(batch, _Queue())
@@ -81,7 +86,8 @@ class Revoker:
                 return
             for key in queue.requests:
                 self._expected.get(batch, set()).discard(key)
-        _, region, image_id, key_arn, image_access = batch
+        _, region, _, key_arn, image_access = batch
+        image_id = next(iter(queue.requests.values())).image  # resolved: the same image for the whole batch
         targets = sorted({a.target for a in queue.requests.values()})
         remove = keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets))
         with ThreadPoolExecutor(max_workers=2) as pool:  # the image's gates and the key's, at the same time
