@@ -114,13 +114,16 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
     from amishare import api
 
     ticks: list[tuple[str | None, str, int]] = []
+    events: list[tuple[float, str, str]] = []
     settings = api.settings(cwd=scratch)
     cpu_started = time.process_time()
+    started_at = time.time()
     started = time.monotonic()
     outcome = api.transfer(
         settings,
         api.TransferRequest(image, tuple(accounts), source=BUILDER, regions=tuple(regions)),
         on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
+        on_event=lambda action, state, detail: events.append((time.time(), action.key, state)),
     )
     wall = time.monotonic() - started
     client_cpu = time.process_time() - cpu_started
@@ -129,6 +132,10 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
     calls, server_cpu = parent.recv()
     server.join(timeout=10)
 
+    if os.environ.get("FLEET_CALLS"):
+        Path(os.environ["FLEET_CALLS"]).write_text(
+            json.dumps({"started": started_at, "calls": calls, "events": events, "returned": started_at + wall})
+        )
     result = outcome.result
     assert result is not None
     by_action = collections.Counter(f"{c['service']}:{c['action']}" for c in calls)
@@ -162,6 +169,7 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
         "client_cpu_seconds": round(client_cpu, 2),
         "client_cpu_ms_per_destination_region": round(1000 * client_cpu / (len(accounts) * len(regions)), 2),
         "sandbox_cpu_seconds": round(server_cpu, 2),
+        "timeline_seconds": timeline(calls, started_at, started_at + wall),
         "api_calls": len(calls),
         "api_calls_by_action": dict(by_action.most_common()),
         "throttled_calls": sum(1 for c in calls if c.get("error") == "RequestLimitExceeded"),
@@ -180,6 +188,34 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
         and report["describe_images_per_account_region_per_tick"] <= 1
     )
     return report
+
+
+CLOSING = ("ModifyImageAttribute", "ModifySnapshotAttribute")
+
+
+def timeline(calls: list[dict[str, Any]], started: float, ended: float) -> dict[str, float]:
+    """When each phase began, in seconds from the start of ``api.transfer`` (from the sandbox's call log)."""
+
+    def first(predicate: Any) -> float:
+        return min((c["at"] for c in calls if predicate(c)), default=ended) - started
+
+    def last(predicate: Any) -> float:
+        return max((c["at"] for c in calls if predicate(c)), default=started) - started
+
+    def copies(c: dict[str, Any]) -> bool:
+        return bool(c["action"] == "CopyImage" and c["account"] != BUILDER and c["error"] is None)
+
+    marks = {
+        "first_call": first(lambda c: True),
+        "staging_copy": first(lambda c: c["action"] == "CopyImage" and c["account"] == BUILDER),
+        "first_gate_opened": first(lambda c: c["action"] in ("ModifyImageAttribute", "PutKeyPolicy")),
+        "first_destination_copy": first(copies),
+        "last_destination_copy": last(copies),
+        "first_revocation": first(lambda c: c["action"] in CLOSING and "revoke" in c["user_agent"].lower()),
+        "last_call": last(lambda c: True),
+        "returned": ended - started,
+    }
+    return {name: round(value, 2) for name, value in marks.items()}
 
 
 if __name__ == "__main__":

@@ -349,6 +349,8 @@ class _Executor:
                 if key not in self.results and key not in self.running:
                     self._dispatch(key)
             self._drain()
+            if len(self.results) >= len(self.actions):  # timers left (a poll tick, a batch window) serve no one
+                return
             if self._idle():
                 if not self.parked:
                     return

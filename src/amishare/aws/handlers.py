@@ -7,9 +7,11 @@ the policy as it is now), so a pass after an interruption finds done what was do
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from amishare.actions import (
@@ -39,6 +41,7 @@ from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Ti
 
 COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
 COPY_LIMIT_RETRY_MAX = 60.0
+WARM_THREADS = 8  # roles assumed at once in the background
 MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
 
 A = TypeVar("A", bound=Action)
@@ -95,7 +98,8 @@ class AwsSteps:
         self.timers = timers
         self.poller.bind(timers)
         self.revoker.bind(timers, plan, set(finished))
-        self.warm(a for a in plan.actions if a.key not in finished)
+        pending = [a for a in plan.actions if a.key not in finished]
+        timers.call_later(0.0, lambda: self.warm(pending))  # queued behind the first steps (the staging copies)
 
     def step(self, action: Action, context: StepContext) -> StepResult:
         token = STEP.set(action.kind.value)
@@ -144,14 +148,16 @@ class AwsSteps:
                 self.sessions.assume(RoleRef(account, role, external_id))
                 self.sessions.client("ec2", region, account)
 
-        def warm_all() -> None:
-            for (account, role, external_id, region), kind in needs.items():
-                try:
-                    as_step(kind, warm_one, account, str(role), external_id, region)
-                except Exception:
-                    continue
+        def warm(need: tuple[str, str | None, str | None, str], kind: str) -> None:
+            account, role, external_id, region = need
+            with contextlib.suppress(Exception):
+                as_step(kind, warm_one, account, str(role), external_id, region)
 
-        threading.Thread(target=warm_all, name="amishare-warm", daemon=True).start()
+        # AssumeRole waits on the network: a few threads at once (one alone took 6 s for 250 roles)
+        pool = ThreadPoolExecutor(max_workers=WARM_THREADS, thread_name_prefix="amishare-warm")
+        for need, kind in needs.items():
+            pool.submit(warm, need, kind)
+        pool.shutdown(wait=False)
 
 
 # ------------------------------------------------------------------------------- images

@@ -96,6 +96,7 @@ class OverlayApp:
             action=action,
             mutating=is_mutating(action, params),
             user_agent=environ.get("HTTP_USER_AGENT", ""),
+            at=time.time(),
         )
         with self.world.lock:
             self.world.calls.append(call)

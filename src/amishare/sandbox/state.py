@@ -198,6 +198,7 @@ class Call:
     status: int = 200
     error: str | None = None
     user_agent: str = ""  # as sent (amishare adds ``amishare-step/<what>``: the step that made the call)
+    at: float = 0.0  # when the request arrived (time.time(), before any latency the sandbox adds)
 
 
 @dataclass
