@@ -164,6 +164,19 @@ def test_a_parked_step_runs_again_when_woken() -> None:
     assert [(k, a, t) for k, a, t in steps.passes] == [("wait", 1, 0.0), ("wait", 2, 2.0), ("then", 1, 2.0)]
 
 
+def test_the_run_ends_with_its_last_action_not_with_leftover_timers() -> None:
+    clock = Clock()
+    ran: list[float] = []
+
+    def setup(steps: FakeSteps) -> None:  # a poll tick or a batch window due long after the work is done
+        assert steps.timers is not None
+        steps.timers.call_later(60.0, lambda: ran.append(clock.now))
+
+    results = _run(_plan(_share("a")), FakeSteps({}, clock, setup=setup))
+    assert results["a"].state == "succeeded"
+    assert clock.now == 0.0 and ran == []
+
+
 def test_a_step_nothing_can_wake_fails_instead_of_hanging() -> None:
     steps = FakeSteps({"a": lambda c, s: InProgress(None)}, Clock())
     results = _run(_plan(_share("a"), _share("b", ("a",))), steps)
