@@ -182,9 +182,7 @@ def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Ses
     spec = resolve_transfer(
         settings.config, request, lambda regions: active.prepare(("ec2", "kms"), regions), where, known_regions()
     )
-    refs = {r: settings.config.defaults.share_key_for(r) for r in spec.regions}
-    share_keys = {r: inputs.key_ref(ref, "share key") for r, ref in refs.items() if ref}
-    observed = observe_transfer(active, request.image, where, spec.source, share_keys)
+    observed = observe_transfer(active, request.image, where, spec)
     return _plan_transfer(observed, spec)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from amishare.errors import ConfigError
-from amishare.model import ACCOUNT_ID, REGION
+from amishare.model import ACCOUNT_ID, KEY_REF, REGION, arn_account, arn_region, duration_seconds
 
 DEFAULT_FILE = "amishare.toml"
 KEY_ACCESS = ("policy", "grant")
@@ -154,12 +154,30 @@ def _region(file: Path, section: str, key: str, value: Any) -> str:
     return text
 
 
-def _region_table(file: Path, section: str, key: str, value: Any) -> dict[str, str]:
+def _key(file: Path, section: str, key: str, value: Any, region: str | None = None) -> str:
+    """A KMS key reference; an ARN in a table of region = key must name that region (keys are regional)."""
+    text = _string(file, section, key, value)
+    if not KEY_REF.match(text):
+        raise ConfigError(
+            f"{file}: [{section}] {key} = {text!r} is not a KMS key reference: give a key id, key ARN, "
+            'alias (e.g. "alias/amis") or alias ARN'
+        )
+    named = arn_region(text)
+    if region is not None and named is not None and named != region:
+        raise ConfigError(
+            f"{file}: [{section}] {key} = {text!r} names a key in {named}, not {region}: KMS keys are regional; "
+            f"give the key of {region} (or an alias that exists there)"
+        )
+    return text
+
+
+def _key_table(file: Path, section: str, key: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(
             f'{file}: [{section}] {key} must be a table of region = key, e.g. {key} = {{ us-east-1 = "alias/x" }}'
         )
-    return {_region(file, f"{section}.{key}", r, r): _string(file, f"{section}.{key}", r, v) for r, v in value.items()}
+    where = f"{section}.{key}"
+    return {_region(file, where, r, r): _key(file, where, r, v, region=r) for r, v in value.items()}
 
 
 def parse(data: dict[str, Any], file: Path) -> Config:
@@ -188,7 +206,9 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
     if key == "region":
         return _region(file, "defaults", key, value)
     if key == "share_keys":
-        return _region_table(file, "defaults", key, value)
+        return _key_table(file, "defaults", key, value)
+    if key == "share_key":
+        return _key(file, "defaults", key, value)
     if key == "key_access" and value not in KEY_ACCESS:
         raise ConfigError(f'{file}: [defaults] key_access = {value!r}: must be "policy" or "grant"')
     if key == "retry_mode" and value not in RETRY_MODES:
@@ -241,12 +261,18 @@ def _account(file: Path, name: str, raw: Any) -> AccountConfig:
             f"{file}: [{section}] role = {role!r}: give a role name or an IAM role ARN "
             "(arn:aws:iam::<account>:role/<name>)"
         )
+    if role and role.startswith(ROLE_ARN_PREFIX) and arn_account(role) != account_id:
+        raise ConfigError(
+            f"{file}: [{section}] role = {role!r} is a role of account {arn_account(role)}, but id = "
+            f'"{account_id}": amishare acts in an account through a role of that account; fix id or the role '
+            f'(or give only its name, e.g. role = "{role.rsplit("/", 1)[-1]}")'
+        )
     return AccountConfig(
         name=name,
         id=account_id,
         role=role,
         external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
-        keys=_region_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
+        keys=_key_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
     )
 
 
@@ -270,6 +296,19 @@ def _transfer(file: Path, raw: Any) -> TransferDefaults:
             if not isinstance(value, list) or not value:
                 raise ConfigError(f'{file}: [transfer] regions must be a list, e.g. regions = ["us-east-1"]')
             values[key] = tuple(_region(file, "transfer", "regions", r) for r in value)
+        elif key == "dest_key":
+            values[key] = _key(file, "transfer", key, value)
+        elif key == "timeout":
+            values[key] = _duration(file, "transfer", key, value)
         else:
             values[key] = _string(file, "transfer", key, value)
     return TransferDefaults(**values)
+
+
+def _duration(file: Path, section: str, key: str, value: Any) -> str:
+    text = _string(file, section, key, value)
+    seconds = duration_seconds(text)
+    if seconds is None or seconds <= 0:
+        why = "is not a duration" if seconds is None else "must be longer than zero"
+        raise ConfigError(f'{file}: [{section}] {key} = {text!r} {why}: write it like "30m", "24h" or "1d12h"')
+    return text

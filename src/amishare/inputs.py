@@ -10,11 +10,17 @@ from collections.abc import Iterable
 
 from amishare.config import Config
 from amishare.errors import UsageError
-from amishare.model import ACCOUNT_ID, IMAGE_ID, ORG_ARN, OU_ARN, PUBLIC, REGION, Target, TargetKind
-
-KEY_REF = re.compile(
-    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|key/mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)"
-    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)$"
+from amishare.model import (
+    ACCOUNT_ID,
+    IMAGE_ID,
+    KEY_REF,
+    ORG_ARN,
+    OU_ARN,
+    PUBLIC,
+    REGION,
+    Target,
+    TargetKind,
+    duration_seconds,
 )
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -91,20 +97,11 @@ def targets(values: Iterable[str], config: Config) -> tuple[Target, ...]:
     return tuple(unique)
 
 
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
 def duration(value: str) -> float:
     """``90``, ``45s``, ``30m``, ``24h``, ``1d12h`` -> seconds."""
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        match = _DURATION.match(text)
-        if not text or not match or not any(match.groups()):
-            raise UsageError(f"{value!r} is not a duration: write it like 90s, 30m, 24h or 1d12h")
-        days, hours, minutes, secs = (int(g or 0) for g in match.groups())
-        seconds = float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+    seconds = duration_seconds(value)
+    if seconds is None:
+        raise UsageError(f"{value!r} is not a duration: write it like 90s, 30m, 24h or 1d12h")
     if seconds <= 0:
         raise UsageError(f"duration {value!r} must be longer than zero")
     return seconds

@@ -18,6 +18,38 @@ OU_ARN = re.compile(
     r"^arn:aws[a-z-]*:organizations::(\d{12}):ou/(o-[a-z0-9]{10,32})/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})$"
 )
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+KEY_REF = re.compile(  # a key id, key ARN, alias or alias ARN
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[0-9a-f-]{36}|key/mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}|alias/[a-zA-Z0-9/_-]+)$"
+)
+
+
+def arn_region(ref: str) -> str | None:
+    """The region an ARN names (``arn:aws:kms:<region>:...``), None for an id or alias (resolved per region)."""
+    parts = ref.split(":")
+    return parts[3] if ref.startswith("arn:") and len(parts) > 4 and parts[3] else None
+
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def duration_seconds(text: str) -> float | None:
+    """``90``, ``45s``, ``30m``, ``24h``, ``1d12h`` -> seconds; None when ``text`` is not a duration."""
+    value = text.strip()
+    if value.isdigit():
+        return float(value)
+    match = _DURATION.match(value)
+    if not value or not match or not any(match.groups()):
+        return None
+    days, hours, minutes, secs = (int(g or 0) for g in match.groups())
+    return float(((days * 24 + hours) * 60 + minutes) * 60 + secs)
+
+
+def arn_account(ref: str) -> str | None:
+    """The account an ARN names, None for an id or alias."""
+    parts = ref.split(":")
+    return parts[4] if ref.startswith("arn:") and len(parts) > 4 and parts[4] else None
+
 
 # Tags amishare puts on what it creates (AWS-RULES.md: never delete what amishare did not create).
 TAG_SOURCE_IMAGE = "amishare:source-image"
@@ -84,6 +116,8 @@ class KeyInfo:
     policy: dict[str, Any] | None = None  # None: not readable by the caller
     policy_error: str | None = None
     grants: tuple[GrantInfo, ...] = ()
+    spec: str = "SYMMETRIC_DEFAULT"  # EBS encrypts with symmetric keys only
+    usage: str = "ENCRYPT_DECRYPT"
 
     @property
     def key_id(self) -> str:

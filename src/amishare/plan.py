@@ -293,6 +293,10 @@ def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOpti
     warnings: list[str] = []
     if image.state != "available":
         raise PlanRefused(f"image {image.image_id} is {image.state}: only an available image can be shared")
+    if image.owner in audience.accounts:
+        raise PlanRefused(
+            f"--to {image.owner}: that account owns {image.image_id}, so it can already use it: remove it from --to"
+        )
     _check_public(obs, audience.public, options, warnings)
     subject, made = _share_subject(obs, notes)
     if audience.public and (subject.keys or image.encrypted):

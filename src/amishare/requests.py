@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from amishare import inputs
 from amishare.config import Config
-from amishare.errors import UsageError
-from amishare.model import TargetKind
+from amishare.errors import PlanRefused, UsageError
+from amishare.model import TargetKind, arn_region
 from amishare.transfer import Destination, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
@@ -82,14 +82,21 @@ def resolve_transfer(
         raise UsageError(f"--timeout {timeout}: must be positive")
     if not request.destinations:
         raise UsageError("no destination: name at least one with --to")
-    for value in (source, *request.destinations):  # validate every name before any call
-        inputs.target(value, config)
     regions = wanted or (region,)
+    source_account = _party(config, source, None, "source", role_needed=False).account
+    destinations = _destinations(config, request.destinations, source_account)
+    if dest_key:
+        _key_in_regions(dest_key, regions, "--dest-key (or dest_key under [transfer])")
+    share_keys = {r: config.defaults.share_key_for(r) for r in regions}
+    for name, ref in share_keys.items():
+        if ref:
+            _key_in_regions(ref, (name,), "the share key (share_key or share_keys under [defaults])")
     caller = identify(tuple(dict.fromkeys((region, *regions))))
     return TransferSpec(
         source=_party(config, source, caller, "source"),
-        destinations=tuple(_destination(config, value) for value in dict.fromkeys(request.destinations)),
+        destinations=destinations,
         regions=regions,
+        share_keys={r: ref for r, ref in share_keys.items() if ref},
         dest_key=dest_key,
         allow_default_key=_flag(request.allow_default_key, defaults.allow_default_key),
         keep_share=keep_share,
@@ -112,11 +119,35 @@ def _check_notify(email: str | None, sender: str | None, sns: str | None) -> Non
         raise UsageError(f"{sns!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
 
 
-def _party(config: Config, value: str, caller: str | None, what: str) -> Party:
+def _destinations(config: Config, values: tuple[str, ...], source: str) -> tuple[Destination, ...]:
+    """Each destination once, by account (``--to dev --to <dev's id>`` is one destination)."""
+    found: dict[str, Destination] = {}
+    for value in values:
+        destination = _destination(config, value)
+        if destination.account == source:
+            raise PlanRefused(
+                f"--to {value}: account {source} is the source; it already owns the image: remove it from --to"
+            )
+        found.setdefault(destination.account, destination)
+    return tuple(found.values())
+
+
+def _key_in_regions(ref: str, regions: tuple[str, ...], what: str) -> None:
+    named = arn_region(ref)
+    elsewhere = [r for r in regions if named is not None and r != named]
+    if elsewhere:
+        raise UsageError(
+            f"{what} {ref} is a key of {named}, but the transfer needs one in {', '.join(elsewhere)}: KMS keys "
+            "are regional; give an alias that exists in every region, or a key per region "
+            '(keys = { <region> = "..." } under [accounts.NAME], share_keys under [defaults])'
+        )
+
+
+def _party(config: Config, value: str, caller: str | None, what: str, *, role_needed: bool = True) -> Party:
     target = inputs.target(value, config)
     if target.kind is not TargetKind.ACCOUNT:
         raise UsageError(f"{what} {value!r} must be an account (id or name from the config), not {target.kind.value}")
-    if caller is not None and target.value == caller:
+    if (caller is not None and target.value == caller) or not role_needed:
         return Party(target.value, None, None, target.label)
     named = config.account_by_id(target.value)
     default_role = config.defaults.role_name

@@ -62,6 +62,7 @@ class TransferSpec:
     source: Party
     destinations: tuple[Destination, ...]
     regions: tuple[str, ...]
+    share_keys: dict[str, str] = field(default_factory=dict)  # region -> the source's share key reference
     dest_key: str | None = None  # one key reference for every destination (overrides their config)
     allow_default_key: bool = False
     keep_share: bool = False
@@ -77,12 +78,23 @@ class TransferSpec:
 
 
 @dataclass(frozen=True)
+class DestinationCheck:
+    """What the preflight found in one destination: can its role be assumed, and its key in each region."""
+
+    account: str
+    role_error: str | None = None
+    keys: dict[str, KeyInfo] = field(default_factory=dict)  # region -> the key its copies will use
+    key_errors: dict[str, str] = field(default_factory=dict)  # region -> why that key could not be read
+
+
+@dataclass(frozen=True)
 class TransferObservation:
     caller_account: str
     source_region: str
     image: ImageInfo
     keys: dict[str, KeyInfo]  # the image's keys
     share_keys: dict[str, KeyInfo]  # region -> the source account's share key there
+    destinations: dict[str, DestinationCheck] = field(default_factory=dict)  # account -> its preflight
 
 
 def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
@@ -135,10 +147,63 @@ def _check(obs: TransferObservation, spec: TransferSpec) -> list[tuple[str, str]
         raise PlanRefused(
             f"no destination key for {shown}: a copy without an explicit key is encrypted with the destination "
             "account's default EBS key, often aws/ebs, which can never be shared onward. Give each account a key "
-            'per region (keys = {{ <region> = "alias/..." }} under [accounts.NAME]) or --dest-key, or pass '
+            'per region (keys = { <region> = "alias/..." } under [accounts.NAME]) or --dest-key, or pass '
             "--allow-default-key to accept the default"
         )
+    problems = [p for d in spec.destinations for p in _preflight_problems(obs, spec, d)]
+    if problems:
+        listed = problems[:MAX_PROBLEMS_SHOWN] + [f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more"] * (
+            len(problems) > MAX_PROBLEMS_SHOWN
+        )
+        raise PlanRefused(
+            f"{len(problems)} problem(s) in the destinations; nothing was changed. Fix them, then run again:\n  "
+            + "\n  ".join(listed)
+        )
     return missing
+
+
+MAX_PROBLEMS_SHOWN = 25
+
+
+def _preflight_problems(obs: TransferObservation, spec: TransferSpec, dest: Destination) -> list[str]:
+    """Why ``dest`` cannot receive its copies, each with its fix (empty: it can)."""
+    check = obs.destinations.get(dest.account)
+    if check is None:  # not checked (a plan made without the preflight)
+        return []
+    who = f"{dest.label} ({dest.account})" if dest.label else dest.account
+    if check.role_error is not None:
+        return [
+            f"{who}: cannot assume {dest.role_arn}: {check.role_error}. Fix the role's name ([accounts.NAME] role, "
+            f"or role_name under [defaults]) or its trust policy (it must trust account {obs.caller_account})"
+        ]
+    problems = []
+    for region in spec.regions:
+        ref = spec.dest_key_for(dest, region)
+        if region in check.key_errors:
+            problems.append(
+                f"{who} in {region}: key {ref}: {check.key_errors[region]}. Create it, or fix keys.{region} "
+                "under its [accounts.NAME] (or --dest-key)"
+            )
+        elif region in check.keys:
+            why = _unusable(check.keys[region], region)
+            if why:
+                problems.append(f"{who} in {region}: key {ref} {why}")
+    return problems
+
+
+def _unusable(key: KeyInfo, region: str) -> str | None:
+    """Why a destination's copies cannot be encrypted with ``key`` in ``region`` (None: they can)."""
+    if key.aws_managed:
+        return (
+            "is AWS managed (aws/ebs): a copy encrypted with it can never be shared onward; give a customer managed key"
+        )
+    if key.region != region:
+        return f"is a key of {key.region}: KMS keys are regional; give the key of {region}"
+    if key.state != "Enabled":
+        return f"is {key.state}: enable it (or cancel its deletion), or give another key"
+    if key.spec != "SYMMETRIC_DEFAULT" or key.usage != "ENCRYPT_DECRYPT":
+        return f"is {key.spec} for {key.usage}: EBS encrypts with symmetric encryption keys only"
+    return None
 
 
 def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:

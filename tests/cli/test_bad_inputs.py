@@ -147,6 +147,68 @@ CASES: list[tuple[str, list[str], int, str]] = [
         2,
         "add --keep-share",
     ),
+    ("share with the owner", ["share", "{plain}", "--to", OWNER], 9, f"--to {OWNER}: that account owns"),
+    (
+        "transfer to the source",
+        ["transfer", "{plain}", "--from", OWNER, "--to", "dev", "--to", OWNER, "--config", "{cfg_roles}"],
+        9,
+        f"account {OWNER} is the source",
+    ),
+    (
+        "config key that is not a key",
+        ["share", "{plain}", "--to", "dev", "--config", "{cfg_not_a_key}"],
+        3,
+        "[accounts.dev.keys] us-east-1 = 'my key' is not a KMS key reference",
+    ),
+    (
+        "config key of another region",
+        ["share", "{plain}", "--to", "dev", "--config", "{cfg_key_region}"],
+        3,
+        "names a key in eu-west-1, not us-east-1",
+    ),
+    (
+        "config role of another account",
+        ["share", "{plain}", "--to", "dev", "--config", "{cfg_role_account}"],
+        3,
+        'is a role of account 333333333333, but id = "222222222222"',
+    ),
+    (
+        "config timeout of zero",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--config", "{cfg_timeout}"],
+        3,
+        "[transfer] timeout = '0' must be longer than zero",
+    ),
+    (
+        "config share key that is not a key",
+        ["share", "{plain}", "--to", TARGET, "--config", "{cfg_share_key}"],
+        3,
+        "[defaults] share_key = 'amishare-share' is not a KMS key reference",
+    ),
+    (
+        "destination key ARN of another region",
+        [
+            "transfer",
+            "{plain}",
+            "--from",
+            OWNER,
+            "--to",
+            TARGET,
+            "--regions",
+            "us-east-1,eu-west-1",
+            "--dest-key",
+            "arn:aws:kms:us-east-1:222222222222:alias/mine",
+            "--config",
+            "{cfg_roles}",
+        ],
+        2,
+        "is a key of us-east-1, but the transfer needs one in eu-west-1",
+    ),
+    (
+        "transfer with a role that cannot be assumed",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--config", "{cfg_roles}", "--dry-run"],
+        9,
+        "cannot assume arn:aws:iam::222222222222:role/AmiShareRole",
+    ),
     (
         "transfer region list",
         ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--regions", "us-east-1,mars-1"],
@@ -161,6 +223,14 @@ CONFIGS = {
     "bad_id": "[accounts.dev]\nid = '2222'\n",
     "access": "[defaults]\nkey_access = 'both'\n",
     "region": "[defaults]\nregion = 'Virginia'\n",
+    "not_a_key": "[accounts.dev]\nid = '222222222222'\nkeys = { us-east-1 = 'my key' }\n",
+    "key_region": "[accounts.dev]\nid = '222222222222'\n"
+    "keys = { us-east-1 = 'arn:aws:kms:eu-west-1:222222222222:alias/mine' }\n",
+    "role_account": "[accounts.dev]\nid = '222222222222'\nrole = 'arn:aws:iam::333333333333:role/AmiShareRole'\n",
+    "timeout": "[transfer]\ntimeout = '0'\n",
+    "share_key": "[defaults]\nshare_key = 'amishare-share'\n",
+    "roles": "[defaults]\nrole_name = 'AmiShareRole'\n[accounts.dev]\nid = '222222222222'\n"
+    "keys = { us-east-1 = 'alias/mine' }\n",
 }
 
 

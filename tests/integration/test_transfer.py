@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from amishare import api, keypolicy
+from amishare.errors import PlanRefused
 from amishare.model import TAG_RUN, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_STAGING
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
 THIRD = "555555555555"
 
@@ -53,6 +54,17 @@ def _transfer(settings: Any, image: str, source: str | None, destinations: list[
     return api.transfer(settings, api.TransferRequest(image, tuple(destinations), source=source, **options), **run)
 
 
+def _with_keys(settings: Any, account: str, keys: dict[str, str]) -> Any:
+    """The settings after the config gives ``account`` these destination keys."""
+    path = settings.config.path
+    lines = path.read_text().splitlines()
+    at = lines.index(f'id = "{account}"')
+    table = ", ".join(f'{region} = "{key}"' for region, key in keys.items())
+    lines[at + 2] = f"keys = {{ {table} }}"  # id, external_id, keys
+    path.write_text("\n".join(lines) + "\n")
+    return api.settings(cwd=path.parent)
+
+
 def _owned(sb: Sandbox, account: str, region: str, **filters: Any) -> list[dict[str, Any]]:
     return list(sb.session(account, region).client("ec2").describe_images(Owners=["self"], **filters)["Images"])
 
@@ -85,24 +97,83 @@ def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) 
 
 def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     sb, image, settings = fleet
-    sb.create_key("666666666666", REGION, alias="mine")  # an account with no role for amishare
-    bad_key = "arn:aws:kms:us-east-1:555555555555:alias/does-not-exist"
-    outcome = _transfer(settings, image, OWNER, ["dev", "666666666666"], regions=[REGION], allow_default_key=True)
+    # a key the preflight can see (DescribeKey is allowed) but prod cannot encrypt with: only the copy finds out
+    foreign = sb.create_key(
+        "444444444444",
+        REGION,
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": "arn:aws:iam::444444444444:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{THIRD}:root"},
+                    "Action": "kms:DescribeKey",
+                    "Resource": "*",
+                },
+            ],
+        },
+    )
+    settings = _with_keys(settings, THIRD, {REGION: foreign})
+    outcome = _transfer(settings, image, OWNER, ["dev", "prod"], regions=[REGION])
     result = outcome.result
     assert result is not None and result.status == "partial"
     from amishare import render
 
     rows = {r["account"]: r for r in render.destination_rows(result)}
     assert rows[TARGET]["state"] == "available" and rows[TARGET]["image_id"]
-    assert rows["666666666666"]["state"] == "failed"
-    assert "AssumeRole" in rows["666666666666"]["error"] and "create the role" in rows["666666666666"]["fix"]
+    assert rows[THIRD]["state"] == "failed"
+    assert "Given key ID is not accessible" in rows[THIRD]["error"]
+    assert "key policy" in rows[THIRD]["fix"]
     assert len(_owned(sb, TARGET, REGION)) == 1
-    # an unusable destination key fails that copy asynchronously, with the state reason
-    outcome = _transfer(settings, image, OWNER, ["prod"], regions=[REGION], dest_key=bad_key)
-    assert outcome.result is not None and outcome.result.status == "partial"
-    (row,) = render.destination_rows(outcome.result)
-    assert "Given key ID is not accessible" in row["error"]
-    assert "key policy" in row["fix"]
+
+
+def test_every_destination_is_checked_before_the_first_change(fleet: Any) -> None:
+    """Roles that cannot be assumed and keys that cannot be used, all reported at once, and nothing changed."""
+    sb, image, settings = fleet
+    sb.create_key(THIRD, REGION2, alias="retired")
+    kms = sb.session(THIRD, REGION2).client("kms")
+    kms.disable_key(KeyId=kms.describe_key(KeyId="alias/retired")["KeyMetadata"]["KeyId"])
+    config = settings.config.path
+    config.write_text(
+        config.read_text()
+        + '[accounts.typo]\nid = "666666666666"\nkeys = { us-east-1 = "alias/mine", eu-west-1 = "alias/mine" }\n'
+        + '[accounts.norole]\nid = "777777777777"\nrole = "Missing"\n'
+        + 'keys = { us-east-1 = "alias/mine", eu-west-1 = "alias/mine" }\n'
+    )
+    settings = _with_keys(settings, OTHER, {REGION: "alias/nope", REGION2: "alias/mine"})
+    settings = _with_keys(settings, THIRD, {REGION: "alias/aws/ebs", REGION2: "alias/retired"})
+    sb.clear_calls()
+    for dry_run in (True, False):
+        with pytest.raises(PlanRefused) as refused:
+            _transfer(
+                settings,
+                image,
+                OWNER,
+                ["dev", "qa", "prod", "typo", "norole"],
+                regions=[REGION, REGION2],
+                dry_run=dry_run,
+            )
+        text = str(refused.value)
+        assert "5 problem(s)" in text, text
+        assert "typo (666666666666): cannot assume arn:aws:iam::666666666666:role/AmiShareRole" in text
+        assert "norole (777777777777): cannot assume arn:aws:iam::777777777777:role/Missing" in text
+        assert f"qa ({OTHER}) in {REGION}: key alias/nope" in text and "Create it" in text
+        assert f"prod ({THIRD}) in {REGION}: key alias/aws/ebs is AWS managed" in text
+        assert f"prod ({THIRD}) in {REGION2}: key alias/retired is Disabled" in text
+    assert mutating_calls(sb) == []
+
+
+def test_a_destination_named_twice_is_one_destination(fleet: Any) -> None:
+    _, image, settings = fleet
+    plan = _transfer(settings, image, OWNER, ["dev", TARGET, " dev"], regions=[REGION], dry_run=True).plan
+    assert [t.value for t in plan.targets] == [TARGET]
+    assert sum(1 for a in plan.actions if a.kind.value == "CopyToDestination") == 1
 
 
 def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None:

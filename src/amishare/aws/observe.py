@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from amishare.actions import READ_PERMISSIONS
@@ -23,7 +24,7 @@ from amishare.model import (
     Observation,
     SnapshotInfo,
 )
-from amishare.transfer import Party, TransferObservation
+from amishare.transfer import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
 
 __all__ = ["READ_PERMISSIONS", "Observer", "observe", "observe_transfer"]
 
@@ -174,11 +175,11 @@ class Observer:
         return str(self._call(self.ec2, "get_image_block_public_access_state")["ImageBlockPublicAccessState"])
 
     # -------------------------------------------------------------------- keys
-    def key(self, ref: str, caller: str) -> KeyInfo:
-        """A key by id, ARN, alias or alias ARN, with its policy and grants when the caller may read them."""
+    def describe_key(self, ref: str, caller: str) -> dict[str, Any]:
+        """DescribeKey's metadata of a key by id, ARN, alias or alias ARN (``NotFound`` names the region)."""
         try:
             with aws_errors("DescribeKey", caller, self.region):
-                meta = self.kms.describe_key(KeyId=ref)["KeyMetadata"]
+                return dict(self.kms.describe_key(KeyId=ref)["KeyMetadata"])
         except AwsError as exc:
             if exc.code != "NotFoundException":
                 raise
@@ -190,6 +191,10 @@ class Observer:
                 account=caller,
                 region=self.region,
             ) from exc
+
+    def key(self, ref: str, caller: str) -> KeyInfo:
+        """A key by id, ARN, alias or alias ARN, with its policy and grants when the caller may read them."""
+        meta = self.describe_key(ref, caller)
         arn = meta["Arn"]
         if arn in self._keys:
             return self._keys[arn]
@@ -228,19 +233,24 @@ class Observer:
             policy_error = (
                 f"the key belongs to account {meta['AWSAccountId']}: only its owner can read or edit its policy"
             )
-        info = KeyInfo(
-            arn=arn,
-            account=meta["AWSAccountId"],
-            region=arn.split(":")[3],
-            manager=meta.get("KeyManager", "CUSTOMER"),
-            state=meta.get("KeyState", "Enabled"),
-            aliases=aliases,
-            policy=policy,
-            policy_error=policy_error,
-            grants=grants,
-        )
+        info = key_info(meta, aliases=aliases, policy=policy, policy_error=policy_error, grants=grants)
         self._keys[arn] = info
         return info
+
+
+def key_info(meta: dict[str, Any], **read: Any) -> KeyInfo:
+    """A ``KeyInfo`` from DescribeKey's metadata (and what else was ``read``: aliases, policy, grants)."""
+    arn = str(meta["Arn"])
+    return KeyInfo(
+        arn=arn,
+        account=str(meta["AWSAccountId"]),
+        region=arn.split(":")[3],
+        manager=meta.get("KeyManager", "CUSTOMER"),
+        state=meta.get("KeyState", "Enabled"),
+        spec=meta.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        usage=meta.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        **read,
+    )
 
 
 def observe(
@@ -282,12 +292,52 @@ def observe(
     )
 
 
-def observe_transfer(
+PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network
+
+
+def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: TransferSpec) -> TransferObservation:
+    """What the transfer planner needs: the image and its keys (as the source), each region's share key, and
+    every destination's preflight (its role assumed, its key in each region described through that role).
+
+    Everything is read concurrently; nothing is changed."""
+    with ThreadPoolExecutor(max_workers=PREFLIGHT_THREADS, thread_name_prefix="amishare-preflight") as pool:
+        roles = {d.account: pool.submit(_assume, sessions, d) for d in spec.destinations}
+        source = _observe_source(sessions, image_id, region, spec.source, spec.share_keys)
+        role_errors = {account: role.result() for account, role in roles.items()}
+        reads = {
+            (d.account, r): pool.submit(_describe_as, sessions, d.account, r, ref)
+            for d in spec.destinations
+            if role_errors[d.account] is None
+            for r in spec.regions
+            if (ref := spec.dest_key_for(d, r))
+        }
+        checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
+        for (account, name), read in reads.items():
+            try:
+                checks[account].keys[name] = read.result()
+            except AwsError as exc:
+                checks[account].key_errors[name] = exc.aws_message or str(exc)
+    return replace(source, destinations=checks)
+
+
+def _assume(sessions: Sessions, destination: Destination) -> str | None:
+    """None once ``destination``'s role is assumed, else why not."""
+    assert destination.role_arn is not None  # destinations always act through a role (requests.py)
+    try:
+        sessions.assume(RoleRef(destination.account, destination.role_arn, destination.external_id))
+    except AwsError as exc:
+        return exc.aws_message or str(exc)
+    return None
+
+
+def _describe_as(sessions: Sessions, account: str, region: str, ref: str) -> KeyInfo:
+    return key_info(Observer(sessions, region, account).describe_key(ref, account))
+
+
+def _observe_source(
     sessions: Sessions, image_id: str, region: str, source: Party, share_keys: dict[str, str]
 ) -> TransferObservation:
-    """What the transfer planner needs: the image and its keys (as the source), and each region's share key.
-
-    The share keys of every region are read concurrently with the image."""
+    """The image and its keys (as the source), and each region's share key, read concurrently."""
     caller = sessions.caller_account()
     if source.role_arn:
         sessions.assume(RoleRef(source.account, source.role_arn, source.external_id))
