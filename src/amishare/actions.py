@@ -108,6 +108,7 @@ def _copy_permissions(target_key: Resource) -> tuple[Permission, ...]:
     AWS-RULES.md section 3), its tags, and the key the copy is encrypted with, through EC2."""
     return (
         _perm("ec2:CopyImage", Resource.IMAGE, Resource.SNAPSHOT),
+        _perm("ec2:DescribeImages"),  # a name in use: is that image already this copy (another run's)?
         Permission(
             "ec2:CreateTags",
             (Resource.IMAGE, Resource.SNAPSHOT),

@@ -5,6 +5,7 @@ Used by ``amishare demo`` and ``amishare sandbox serve``; returns data, prints n
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -97,6 +98,9 @@ def seed(sandbox: Sandbox) -> DemoWorld:
     )
 
 
+_PROOFS = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class CopyProof:
     """Whether a consumer could copy the shared image into its own account, as AWS would judge it."""
@@ -117,7 +121,7 @@ def prove_copy(sandbox: Sandbox, world: DemoWorld, account: str, image_id: str) 
             copy = ec2.copy_image(
                 SourceImageId=image_id,
                 SourceRegion=world.region,
-                Name=f"copy-of-{image_id}",
+                Name=f"copy-of-{image_id}-{next(_PROOFS)}",  # image names are unique per account and region
                 Encrypted=True,
                 KmsKeyId=CONSUMER_KEY_ALIAS,
             )["ImageId"]

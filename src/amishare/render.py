@@ -190,6 +190,8 @@ def destination_rows(result: RunResult) -> list[dict[str, Any]]:
                 "state": "available" if failed is None else failed.state,
                 "error": failed.error if failed else None,
                 "fix": fix_for(failed.error) if failed and failed.error else None,
+                # the destination already owned this copy (an earlier run made it): kept, not copied again
+                "reused_from": copy.output.get("made_by") if copy is not None and copy.output.get("reused") else None,
             }
         )
     return rows
@@ -223,7 +225,8 @@ def transfer_text(result: RunResult) -> str:
     width = max((len(r["account"]) for r in rows), default=12)
     for row in rows:
         if row["state"] == "available":
-            lines.append(f"  {row['account']:<{width}} {row['region']:<14} {row['image_id']}  ({row['key']})")
+            kept = f"  already its copy (run {row['reused_from']}): kept" if row["reused_from"] else ""
+            lines.append(f"  {row['account']:<{width}} {row['region']:<14} {row['image_id']}  ({row['key']}){kept}")
         else:
             lines.append(f"  {row['account']:<{width}} {row['region']:<14} FAILED: {row['error']}")
             lines.append(f"  {'':<{width}} {'':<14} fix: {row['fix']}")

@@ -360,3 +360,36 @@ def test_revocations_of_a_staged_image_are_one_batch_per_region(fleet: Any) -> N
         # one key policy write for the three; the image's gates once (none when the staging copy was deleted first)
         assert [c.action for c in revoking].count("PutKeyPolicy") == 1
         assert [c.action for c in revoking].count("ModifyImageAttribute") <= 1
+
+
+def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet: Any) -> None:
+    """Image names are unique per account and region: a destination that owns a copy of this source image
+    (lineage tag) keeps it, and the run says so, instead of failing on InvalidAMIName.Duplicate."""
+    sb, image, settings = fleet
+    first = _transfer(settings, image, OWNER, ["dev"], regions=[REGION])
+    assert first.result is not None and first.result.status == "succeeded"
+    (made,) = _owned(sb, TARGET, REGION)
+    second = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
+    result = second.result
+    assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
+    assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [made["ImageId"]]  # no second copy
+    assert len(_owned(sb, OTHER, REGION)) == 1
+    copies = {r.key: r.output for r in result.results if r.key.startswith("copy:")}
+    assert copies[f"copy:{image}:{TARGET}:{REGION}"]["reused"] is True
+    assert copies[f"copy:{image}:{TARGET}:{REGION}"]["made_by"] == first.result.run_id
+    assert "reused" not in copies[f"copy:{image}:{OTHER}:{REGION}"]
+    from amishare import render
+
+    rows = {r["account"]: r for r in render.destination_rows(result)}
+    assert rows[TARGET]["image_id"] == made["ImageId"] and rows[TARGET]["state"] == "available"
+
+
+def test_an_image_of_the_same_name_that_is_not_a_copy_is_left_alone(fleet: Any) -> None:
+    sb, image, settings = fleet
+    name = sb.session(OWNER, REGION).client("ec2").describe_images(ImageIds=[image])["Images"][0]["Name"]
+    squatter = sb.seed_image(TARGET, REGION, f"{name}-from-{image}", kms_key=None)
+    result = _transfer(settings, image, OWNER, ["dev"], regions=[REGION]).result
+    assert result is not None and result.status == "partial"
+    (failure,) = [r for r in result.failures if r.key.startswith("copy:")]
+    assert f"already exists in {TARGET} in {REGION} ({squatter}) and is not a copy of {image}" in (failure.error or "")
+    assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [squatter]

@@ -73,3 +73,23 @@ def test_rule_client_token_makes_copy_image_idempotent(sb: Sandbox, aws: Clients
         SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="run-1-copy"
     )
     assert elsewhere["ImageId"] != first["ImageId"]
+
+
+def test_rule_image_names_are_unique_per_account_and_region(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2", REGION2)
+    first = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="t-1")["ImageId"]
+    # the same token is the same request: its image, not a duplicate
+    assert ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="t-1")["ImageId"] == first
+    error = error_of(ec2.copy_image, SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="t-2")
+    assert error["Code"] == "InvalidAMIName.Duplicate" and first in error["Message"]
+    error = error_of(ec2.copy_image, SourceImageId=image, SourceRegion=REGION, Name="copy")
+    assert error["Code"] == "InvalidAMIName.Duplicate"
+    # the name is per region and per account
+    assert aws(OWNER, "ec2", REGION).copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
+    snapshot = ec2.describe_images(ImageIds=[first])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    mapping = [{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot}}]
+    error = error_of(ec2.register_image, Name="copy", RootDeviceName="/dev/xvda", BlockDeviceMappings=mapping)
+    assert error["Code"] == "InvalidAMIName.Duplicate"
+    ec2.deregister_image(ImageId=first)  # a deregistered image frees its name
+    assert ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="t-3")["ImageId"]

@@ -5,6 +5,7 @@ key, judged by key policy (Allow/Deny, principals, wildcards, conditions) and gr
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -57,11 +58,15 @@ def _shared_image(sb: Sandbox, aws: Clients, policy: dict[str, Any] | None, *, s
     return image
 
 
+_COPIES = itertools.count(1)
+
+
 def _copy_state(aws: Clients, image: str, account: str = TARGET, **kwargs: Any) -> dict[str, Any]:
     ec2 = aws(account, "ec2")
     kwargs.setdefault("Encrypted", True)
     kwargs.setdefault("KmsKeyId", "alias/mine")
-    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", **kwargs)["ImageId"]
+    name = f"copy-{next(_COPIES)}"  # image names are unique per account and region
+    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name=name, **kwargs)["ImageId"]
     return dict(ec2.describe_images(ImageIds=[copy])["Images"][0])
 
 
@@ -221,9 +226,9 @@ def test_rule_role_principal_matches_sessions_of_that_role(sb: Sandbox, aws: Cli
         sb.endpoint_url, REGION, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
     )
     ec2 = session.client("ec2")
-    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", Encrypted=True, KmsKeyId="alias/mine")[
-        "ImageId"
-    ]
+    copy = ec2.copy_image(
+        SourceImageId=image, SourceRegion=REGION, Name="copy-again", Encrypted=True, KmsKeyId="alias/mine"
+    )["ImageId"]
     assert ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] == "available"
 
 

@@ -28,6 +28,7 @@ from amishare.actions import (
     ShareImage,
     ShareSnapshots,
     SnapshotChange,
+    StageImage,
     UnshareSnapshots,
     client_token,
 )
@@ -36,7 +37,7 @@ from amishare.aws.poller import ImagePoller, Poll
 from amishare.aws.revoker import Revoker, edit_key_access, snapshot_permission_calls
 from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.errors import AwsError
-from amishare.model import TAG_RUN, TAG_STAGING
+from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING
 from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 
 COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
@@ -182,6 +183,8 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     except AwsError as exc:
         # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
         # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
+        if exc.code == "InvalidAMIName.Duplicate":
+            return _name_in_use(steps, action, started)
         if exc.code != "ResourceLimitExceeded":
             raise
         since = float(context.state.get("limited_since", steps.now()))
@@ -194,6 +197,47 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
             detail="waiting for the concurrent copy limit",
         )
     return Done({"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started})
+
+
+def _name_in_use(steps: AwsSteps, action: CopyImage, started: float) -> StepResult:
+    """Image names are unique per account and region (AWS-RULES.md section 3). A destination that already owns
+    a copy of this source image (its lineage tag says so: an earlier transfer, or one running now) keeps it:
+    it is reused, never copied again. Anything else of that name is the user's to rename or remove."""
+    with aws_errors("DescribeImages", action.account, action.region):
+        found = steps.ec2(action).describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [action.name]}])[
+            "Images"
+        ]
+    where = f"{action.account} in {action.region}"
+    if not found:  # deregistered meanwhile: the name is free again
+        return InProgress(COPY_LIMIT_RETRY_FIRST, {}, detail=f"the name {action.name} was just freed")
+    image = found[0]
+    tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+    source = action.tags.get(TAG_SOURCE_IMAGE)
+    other_run = tags.get(TAG_RUN, "outside amishare")
+    if isinstance(action, StageImage) or tags.get(TAG_STAGING) == "true":
+        return Failed(
+            f"{image['ImageId']} ({action.name}) already exists in {where}: the staging copy of run {other_run}. "
+            "Another transfer of this image is under way (or was interrupted): let it finish, or resume it"
+        )
+    if source is None or tags.get(TAG_SOURCE_IMAGE) != source:
+        return Failed(
+            f"an image named {action.name} already exists in {where} ({image['ImageId']}) and is not a copy of "
+            f"{source or action.source_image}: rename or deregister it, then resume"
+        )
+    if image.get("State") not in ("pending", "available"):
+        return Failed(
+            f"{image['ImageId']}, the copy of {source} {where} made by run {other_run}, is {image.get('State')}: "
+            "deregister it, then resume"
+        )
+    return Done(
+        {
+            "image_id": image["ImageId"],
+            "kms_key": action.kms_key,
+            "started_at": started,
+            "reused": True,
+            "made_by": other_run,
+        }
+    )
 
 
 @handles(AwaitImage)

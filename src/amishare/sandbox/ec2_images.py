@@ -267,6 +267,7 @@ class ImageHandlers:
                     return {"ImageId": seen[1]}
             if image_state(world, source)[0] != "available":
                 raise AwsFault("IncorrectState", f"Image {source.image_id} is not available")
+            self._unique_name(caller.account, region, name)  # after the token: a repeat is not a duplicate
             sources = [world.snapshots[s] for s in source.snapshot_ids()]
             if caller.account != source.account and not all(can_restore(s, caller.account) for s in sources):
                 # AWS-RULES.md section 1: copying a shared AMI needs createVolumePermission on every snapshot
