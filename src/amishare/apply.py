@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.actions import Action, Plan
-from amishare.errors import AmiShareError
+from amishare.errors import AmiShareError, RunInterrupted
 from amishare.steps import Done, Failed, StepContext, StepResult, Steps
 
 
@@ -423,10 +423,12 @@ def apply(
         steps.begin(plan, executor, frozenset(results))
         executor.build()
         executor.loop()
-    except BaseException:  # Ctrl-C (KeyboardInterrupt) included: leave a resumable run behind
+    except BaseException as exc:  # Ctrl-C (KeyboardInterrupt) included: leave a resumable run behind
         steps.cancel()
         executor.stop()
         log.finish(run_id, "interrupted", clock())
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
+            raise RunInterrupted(run_id) from exc
         raise
     executor.stop()
     result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))

@@ -9,7 +9,8 @@
     ├── SandboxError               exit 8   the local AWS cannot start
     │   └── UnsupportedMoto        exit 8   moto is not the supported minor version
     ├── PlanRefused                exit 9   amishare will not do it as asked (safety): the message says how
-    └── JournalError               exit 10  the run journal cannot be read or written
+    ├── JournalError               exit 10  the run journal cannot be read or written
+    └── RunBusy                    exit 11  another live process holds the run's lease
 
 Exit code 7 means partial: the run applied some actions and others failed (not an
 exception: the CLI reads it from the run's result). 130 means interrupted (Ctrl-C); 0
@@ -77,6 +78,21 @@ class PlanRefused(AmiShareError):
 
 class JournalError(AmiShareError):
     exit_code = 10
+
+
+class RunBusy(AmiShareError):
+    """The run is being applied by another process that is still alive (its lease in the journal)."""
+
+    exit_code = 11
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: still a ``KeyboardInterrupt`` (what callers expect of Ctrl-C), naming the run to
+    resume. Not an ``AmiShareError``: nothing went wrong, the user stopped it."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self.run_id = run_id
 
 
 EXIT_PARTIAL = 7

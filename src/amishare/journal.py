@@ -24,6 +24,7 @@ from typing import Any
 from amishare.actions import Action, Plan
 from amishare.apply import RunLog
 from amishare.errors import JournalError
+from amishare.lease import Leases
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -114,9 +115,11 @@ class Journal(RunLog):
                 f"cannot open the journal {self.path}: {exc}; pass --journal PATH or set "
                 "AMISHARE_JOURNAL to a writable file"
             ) from exc
+        self.leases = Leases(self.path)  # one process at a time per run
 
     def close(self) -> None:
         self.flush()
+        self.leases.close()
         with self._wake:
             self._closing = True
             self._wake.notify_all()
@@ -209,9 +212,11 @@ class Journal(RunLog):
                 self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: {exc}") from exc
+        self.leases.acquire(run_id)
 
     def resume(self, run_id: str, keys: list[str]) -> None:
-        """Mark a run running again; its unfinished actions go back to pending."""
+        """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending."""
+        self.leases.acquire(run_id)
         self._execute("UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,))
         for key in keys:
             self._later("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
@@ -248,6 +253,7 @@ class Journal(RunLog):
             self._later("UPDATE actions SET state='interrupted' WHERE run_id=? AND state='running'", (run_id,))
         self._later("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, now.isoformat(), run_id))
         self.flush()
+        self.leases.release(run_id)
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._execute(
@@ -271,11 +277,12 @@ class Journal(RunLog):
             "WHERE run_id=? ORDER BY position",
             (run_id,),
         )
+        gone = self._abandoned(rows[0])
         records = tuple(
             ActionRecord(
                 key=a[0],
                 kind=a[1],
-                state=a[2],
+                state="interrupted" if gone and a[2] == "running" else a[2],
                 started_at=a[3],
                 finished_at=a[4],
                 error=a[5],
@@ -285,15 +292,18 @@ class Journal(RunLog):
         )
         return self._record(rows[0], records)
 
-    @staticmethod
-    def _record(row: tuple[Any, ...], actions: tuple[ActionRecord, ...] = ()) -> RunRecord:
+    def _abandoned(self, row: tuple[Any, ...]) -> bool:
+        """A run recorded as running whose process is gone (killed): no live lease holds it."""
+        return bool(row[5] == "running" and self.leases.holder(row[0]) is None)
+
+    def _record(self, row: tuple[Any, ...], actions: tuple[ActionRecord, ...] = ()) -> RunRecord:
         return RunRecord(
             run_id=row[0],
             command=row[1],
             account=row[2],
             region=row[3],
             image_id=row[4],
-            status=row[5],
+            status="interrupted" if self._abandoned(row) else row[5],
             created_at=row[6],
             finished_at=row[7],
             plan=json.loads(row[8]),

@@ -184,7 +184,45 @@ def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str]
     assert time.monotonic() - started < 5  # no waiting for copies in flight
     run_id, status = _run(journal)
     assert status == "interrupted"
+    assert f"amishare resume {run_id}" in stderr  # what to type next
     _resume(endpoint, tmp_path, run_id)
     for consumer in demo.CONSUMERS[:2]:
         for region in demo.REGIONS:
             assert len(_client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]) == 1
+
+
+def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_is_gone(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    endpoint, golden = served
+    process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=2)
+    _wait_for(journal, process, STAGING_STARTED)
+    run_id, _ = _run(journal)
+    refused = subprocess.run(
+        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert refused.returncode == 11, refused.stdout + refused.stderr
+    assert f"run {run_id} is being applied by" in refused.stderr and f"pid {process.pid}" in refused.stderr
+    assert process.poll() is None  # the live run goes on, undisturbed
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    shown = subprocess.run(
+        [sys.executable, "-m", "amishare", "runs", "show", run_id, "--output", "json"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (record,) = json.loads(shown.stdout)["runs"]
+    assert record["status"] == "interrupted"  # its process is gone: not "running" for ever
+    assert "running" not in {a["state"] for a in record["actions"]}
+    _resume(endpoint, tmp_path, run_id)  # the dead process's lease is taken over
+    assert set(_actions(journal).values()) == {"succeeded"}

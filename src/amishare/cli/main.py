@@ -72,8 +72,12 @@ class AmiShareGroup(click.Group):
         except AmiShareError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
+        except KeyboardInterrupt as exc:
+            run_id = getattr(exc, "run_id", None)  # errors.RunInterrupted: a run was under way
+            if run_id:
+                click.echo(f"Interrupted: run {run_id} is resumable: amishare resume {run_id}", err=True)
+            else:
+                click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
 
 
