@@ -109,6 +109,7 @@ def _copy_permissions(target_key: Resource) -> tuple[Permission, ...]:
     return (
         _perm("ec2:CopyImage", Resource.IMAGE, Resource.SNAPSHOT),
         _perm("ec2:DescribeImages"),  # a name in use: is that image already this copy (another run's)?
+        _perm("ec2:DeregisterImage", Resource.IMAGE),  # ... or this run's failed copy, in the way of a new attempt
         Permission(
             "ec2:CreateTags",
             (Resource.IMAGE, Resource.SNAPSHOT),
@@ -192,6 +193,21 @@ class Action:
             if new is not value:
                 changes[f.name] = new
         return dataclasses.replace(self, **changes) if changes else self
+
+    def rekeyed(self, renamed: dict[str, str]) -> Action:
+        """This action under ``renamed[key]``, its dependencies and ``@key`` references renamed alike."""
+        changes: dict[str, Any] = {
+            "key": renamed.get(self.key, self.key),
+            "depends_on": tuple(renamed.get(k, k) for k in self.depends_on),
+            "after": tuple(renamed.get(k, k) for k in self.after),
+        }
+        for f in dataclasses.fields(self):
+            if f.name not in _BASE_FIELDS:
+                value = getattr(self, f.name)
+                new = rekey(value, renamed)
+                if new is not value:
+                    changes[f.name] = new
+        return dataclasses.replace(self, **changes)
 
     def unresolved(self) -> str | None:
         """The first ``@key`` reference left in the fields, if any."""
@@ -634,6 +650,23 @@ def resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
         return value if all(a is b for a, b in zip(items, value, strict=True)) else items
     if isinstance(value, dict):
         found = {k: resolve(v, outputs) for k, v in value.items()}
+        return value if all(found[k] is value[k] for k in value) else found
+    return value
+
+
+def rekey(value: Any, renamed: dict[str, str]) -> Any:
+    """``value`` with each ``@<key>`` reference to a key in ``renamed`` pointing at its new name."""
+    if isinstance(value, str):
+        if value.startswith("@"):
+            key, sep, name = value[1:].partition("#")
+            if key in renamed:
+                return f"@{renamed[key]}{sep}{name}"
+        return value
+    if isinstance(value, tuple):
+        items = tuple(rekey(v, renamed) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        found = {k: rekey(v, renamed) for k, v in value.items()}
         return value if all(found[k] is value[k] for k in value) else found
     return value
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amishare import config as config_file
-from amishare import gates, inputs, journal, render
+from amishare import gates, inputs, journal, redo, render
 from amishare.actions import AwaitImage, Plan
 from amishare.apply import ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
@@ -29,6 +29,7 @@ from amishare.plan import ShareOptions
 from amishare.plan import plan_revoke as _plan_revoke
 from amishare.plan import plan_share as _plan_share
 from amishare.requests import DEFAULT_TIMEOUT, TransferRequest, resolve_transfer
+from amishare.transfer import TransferSpec
 from amishare.transfer import plan_transfer as _plan_transfer
 
 __all__ = [
@@ -328,9 +329,14 @@ def resume(
     try:
         record = log.run(run_id)
         plan = Plan.from_dict(record.plan)
-        done = {
-            a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state == "succeeded"
-        }
+        failed = redo.failed_copies(plan, {a.key: a.state for a in record.actions})
+        if failed and "spec" in plan.extra:
+            log.leases.acquire(run_id)  # before anything is planned or written: one process per run
+            plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed)
+            log.revise(run_id, plan, superseded)
+            record = log.run(run_id)
+        finished = ("succeeded", redo.SUPERSEDED)
+        done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
         result = execute(
             plan,
             _steps(sessions, plan, on_poll, progress),
@@ -343,6 +349,21 @@ def resume(
     finally:
         log.close()
     return _notify(sessions, Outcome(plan, result))
+
+
+def _plan_again(sessions: Sessions, plan: Plan, failed: list[redo.FailedCopy]) -> Plan:
+    """The transfer of ``plan`` again, for the destinations whose copies failed, in their regions: observed
+    afresh (preflight included), so a cause fixed since shows, and a cause still there is refused before
+    any change."""
+    spec = TransferSpec.from_dict(plan.extra["spec"])
+    plans = []
+    for region in dict.fromkeys(f.region for f in failed):
+        accounts = {f.account for f in failed if f.region == region}
+        again = replace(
+            spec, regions=(region,), destinations=tuple(d for d in spec.destinations if d.account in accounts)
+        )
+        plans.append(_plan_transfer(observe_transfer(sessions, plan.image_id, plan.region, again), again))
+    return Plan.merge("transfer", plans)
 
 
 def show(

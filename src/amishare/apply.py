@@ -55,7 +55,7 @@ class RunResult:
 
     @property
     def status(self) -> str:
-        states = {r.state for r in self.results}
+        states = {r.state for r in self.results} - {"superseded"}  # replaced by a later attempt of the run
         if states <= {"succeeded"}:
             return "succeeded"
         if "succeeded" in states:

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS actions (
     position    INTEGER NOT NULL,
     key         TEXT NOT NULL,
     kind        TEXT NOT NULL,
-    state       TEXT NOT NULL,          -- pending, running, succeeded, failed, skipped, interrupted
+    state       TEXT NOT NULL,          -- pending, running, succeeded, failed, skipped, interrupted, superseded
     started_at  TEXT,
     finished_at TEXT,
     error       TEXT,
@@ -221,6 +221,35 @@ class Journal(RunLog):
         for key in keys:
             self._later("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
         self.flush()
+
+    def revise(self, run_id: str, plan: Plan, superseded: tuple[str, ...]) -> None:
+        """The run's plan grew (a resume makes failed copies again): store it, add the new actions as pending,
+        and mark the actions they replace ``superseded``. One transaction."""
+        try:
+            with self._lock:
+                self._write_pending()
+                known = {row[0] for row in self._db.execute("SELECT key FROM actions WHERE run_id=?", (run_id,))}
+                self._db.execute("BEGIN")
+                try:
+                    self._db.execute("UPDATE runs SET plan_json=? WHERE run_id=?", (json.dumps(plan.to_dict()), run_id))
+                    self._db.executemany(
+                        "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
+                        [
+                            (run_id, position, a.key, a.kind.value)
+                            for position, a in enumerate(plan.actions)
+                            if a.key not in known
+                        ],
+                    )
+                    self._db.executemany(
+                        "UPDATE actions SET state='superseded' WHERE run_id=? AND key=?",
+                        [(run_id, key) for key in superseded],
+                    )
+                except sqlite3.Error:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: {exc}") from exc
 
     def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
         self._later(

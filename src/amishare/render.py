@@ -179,6 +179,8 @@ def destination_rows(result: RunResult) -> list[dict[str, Any]]:
             continue
         copy = by_key.get(action.key)
         wait = by_key.get(waits.get(action.key, ""))
+        if any(r is not None and r.state == "superseded" for r in (copy, wait)):
+            continue  # a later attempt of the run made this copy again: its row is that attempt's
         failed = next((r for r in (copy, wait) if r is not None and r.state != "succeeded"), None)
         image_id = copy.output.get("image_id") if copy is not None else None
         rows.append(

@@ -10,7 +10,10 @@ access as its copy completes, and delete the staging copies this run made.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from amishare import keypolicy
 from amishare.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
@@ -76,6 +79,19 @@ class TransferSpec:
     def dest_key_for(self, destination: Destination, region: str) -> str | None:
         return self.dest_key or destination.keys.get(region)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (kept in the plan, so that a resume can plan a destination's part again)."""
+        data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as stored
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransferSpec:
+        fields = dict(data)
+        fields["source"] = Party(**data["source"])
+        fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
+        fields["regions"] = tuple(data["regions"])
+        return cls(**fields)
+
 
 @dataclass(frozen=True)
 class DestinationCheck:
@@ -127,6 +143,7 @@ def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
         extra={
             "regions": list(spec.regions),
             "notify": {"email": spec.notify_email, "ses_sender": spec.ses_sender, "sns": spec.notify_sns},
+            "spec": spec.to_dict(),
         },
     )
 

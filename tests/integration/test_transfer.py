@@ -393,3 +393,56 @@ def test_an_image_of_the_same_name_that_is_not_a_copy_is_left_alone(fleet: Any) 
     (failure,) = [r for r in result.failures if r.key.startswith("copy:")]
     assert f"already exists in {TARGET} in {REGION} ({squatter}) and is not a copy of {image}" in (failure.error or "")
     assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [squatter]
+
+
+def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
+    """A copy that failed (a key prod may describe but not use) is made again by resume once the key policy is
+    fixed: new staging copy, gates for prod only, a fresh copy, then revocation and clean-up."""
+    sb, image, settings = fleet
+    foreign_account = "444444444444"
+    admin = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{foreign_account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+    def allow(actions: list[str]) -> dict[str, Any]:
+        prod = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{THIRD}:root"}, "Action": actions}
+        return {"Version": "2012-10-17", "Statement": [admin, {**prod, "Resource": "*"}]}
+
+    foreign = sb.create_key(foreign_account, REGION, policy=allow(["kms:DescribeKey"]))
+    settings = _with_keys(settings, THIRD, {REGION: foreign, REGION2: "alias/mine"})
+    first = _transfer(settings, image, OWNER, ["dev", "prod"], regions=[REGION, REGION2])
+    assert first.result is not None and first.result.status == "partial"
+    run_id = first.result.run_id
+    (dev_copy,) = _owned(sb, TARGET, REGION)
+    # the cause, fixed: prod may now use the key for its copy
+    sb.session(foreign_account, REGION).client("kms").put_key_policy(
+        KeyId=foreign,
+        PolicyName="default",
+        Policy=json.dumps(
+            allow(["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"])
+        ),
+    )
+    outcome = api.resume(settings, run_id)
+    result = outcome.result
+    assert result is not None and result.status == "succeeded", [(r.key, r.error) for r in result.failures]
+    from amishare import render
+
+    rows = {(r["account"], r["region"]): r for r in render.destination_rows(result)}
+    assert len(rows) == 4 and {r["state"] for r in rows.values()} == {"available"}
+    (prod_copy,) = _owned(sb, THIRD, REGION)  # the failed copy is gone, one new copy in its place
+    assert prod_copy["State"] == "available" and rows[(THIRD, REGION)]["image_id"] == prod_copy["ImageId"]
+    assert {m["Ebs"]["KmsKeyId"] for m in prod_copy["BlockDeviceMappings"]} == {foreign}
+    assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [dev_copy["ImageId"]]  # dev's part not redone
+    for region in (REGION, REGION2):  # cleaned up as a clean run would be
+        assert _owned(sb, OWNER, region, Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}]) == []
+        kms = sb.session(OWNER, region).client("kms")
+        policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
+        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+    states = {r.key: r.state for r in result.results}
+    assert states[f"copy:{image}:{THIRD}:{REGION}"] == "superseded"
+    assert states[f"copy:{image}:{THIRD}:{REGION}~2"] == "succeeded"
+    assert f"copy:{image}:{TARGET}:{REGION}~2" not in states  # only the failed destination is made again
+    assert api.resume(settings, run_id).result.status == "succeeded"  # type: ignore[union-attr]  # nothing left

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from amishare import keypolicy
-from amishare.actions import Plan, PutKeyPolicy, ShareImage
+from amishare import keypolicy, redo
+from amishare.actions import CopyToDestination, Plan, PutKeyPolicy, ShareImage
 from amishare.errors import PlanRefused
 from amishare.model import (
     PUBLIC,
@@ -327,3 +327,49 @@ def test_plan_transfer(obs: TransferObservation, spec: TransferSpec, expected: l
         for dependency in (*action.depends_on, *action.after):
             assert keys.index(dependency) < keys.index(action.key)
     assert Plan.from_dict(json.loads(json.dumps(plan.to_dict()))) == plan
+
+
+# ----------------------------------------------------------------------------- redo (resume of failed copies)
+def _two_destinations() -> Plan:
+    qa = Destination("333333333333", "arn:aws:iam::333333333333:role/R", label="qa", keys={REGION: "alias/mine"})
+    base = _spec()
+    return plan_transfer(_tobs(_image(EBS), EBS), _spec(destinations=(*base.destinations, qa)))
+
+
+# (case, states of the first attempt by key prefix -> state, failed (account, region) expected)
+REDOS: list[tuple[str, dict[str, str], list[tuple[str, str]]]] = [
+    ("all succeeded", {}, []),
+    ("a copy refused", {f"copy:{_image(EBS).image_id}:{DEV}": "failed"}, [(DEV, REGION)]),
+    ("a copy ended failed", {f"await:{_image(EBS).image_id}:333333333333": "failed"}, [("333333333333", REGION)]),
+    ("an interrupted copy is continued, not redone", {f"copy:{_image(EBS).image_id}:{DEV}": "interrupted"}, []),
+    ("a failed revocation is retried, not redone", {f"revoke:{_image(EBS).image_id}:{DEV}": "failed"}, []),
+]
+
+
+@pytest.mark.parametrize(("states", "expected"), [c[1:] for c in REDOS], ids=[c[0] for c in REDOS])
+def test_failed_copies(states: dict[str, str], expected: list[tuple[str, str]]) -> None:
+    plan = _two_destinations()
+    by_key = {a.key: next((s for p, s in states.items() if a.key.startswith(p)), "succeeded") for a in plan.actions}
+    assert [(f.account, f.region) for f in redo.failed_copies(plan, by_key)] == expected
+
+
+def test_a_redo_joins_the_plan_under_new_names_and_supersedes_the_failed_copy() -> None:
+    plan = _two_destinations()
+    image = _image(EBS).image_id
+    spec = _spec()
+    again = plan_transfer(_tobs(_image(EBS), EBS), spec)  # the failed destination (dev) planned again
+    failed = redo.failed_copies(plan, {f"await:{image}:{DEV}:{REGION}": "failed"})
+    extended, superseded = redo.extend(plan, again, failed)
+    assert superseded == (f"copy:{image}:{DEV}:{REGION}", f"await:{image}:{DEV}:{REGION}")
+    added = extended.actions[len(plan.actions) :]
+    assert [a.key for a in added] == [f"{a.key}~2" for a in again.actions]
+    keys = [a.key for a in extended.actions]
+    for action in added:  # every new action depends on new actions only, and refers to them
+        assert all(
+            d.endswith("~2") and keys.index(d) < keys.index(action.key) for d in (*action.depends_on, *action.after)
+        )
+        assert action.unresolved() is None or action.unresolved().endswith("~2")  # type: ignore[union-attr]
+    copy = next(a for a in added if isinstance(a, CopyToDestination))
+    assert copy.source_image == f"@stage:{image}:{REGION}~2"
+    assert redo.generation(extended) == 3
+    assert Plan.from_dict(json.loads(json.dumps(extended.to_dict()))) == extended

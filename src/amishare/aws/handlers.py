@@ -42,6 +42,7 @@ from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Ti
 
 COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
 COPY_LIMIT_RETRY_MAX = 60.0
+NAME_FREED_RETRY = 0.2  # seconds before copying again once an image name was freed
 WARM_THREADS = 8  # roles assumed at once in the background
 MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
 
@@ -184,7 +185,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
         # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
         # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
         if exc.code == "InvalidAMIName.Duplicate":
-            return _name_in_use(steps, action, started)
+            return _name_in_use(steps, action, context, started)
         if exc.code != "ResourceLimitExceeded":
             raise
         since = float(context.state.get("limited_since", steps.now()))
@@ -199,24 +200,33 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     return Done({"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started})
 
 
-def _name_in_use(steps: AwsSteps, action: CopyImage, started: float) -> StepResult:
+def _name_in_use(steps: AwsSteps, action: CopyImage, context: StepContext, started: float) -> StepResult:
     """Image names are unique per account and region (AWS-RULES.md section 3). A destination that already owns
     a copy of this source image (its lineage tag says so: an earlier transfer, or one running now) keeps it:
-    it is reused, never copied again. Anything else of that name is the user's to rename or remove."""
+    it is reused, never copied again. A failed copy this run made is deregistered, so a resumed attempt can
+    copy again under its name. Anything else of that name is the user's to rename or remove."""
+    ec2 = steps.ec2(action)
     with aws_errors("DescribeImages", action.account, action.region):
-        found = steps.ec2(action).describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [action.name]}])[
-            "Images"
-        ]
+        found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [action.name]}])["Images"]
     where = f"{action.account} in {action.region}"
     if not found:  # deregistered meanwhile: the name is free again
-        return InProgress(COPY_LIMIT_RETRY_FIRST, {}, detail=f"the name {action.name} was just freed")
+        return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {action.name} was just freed")
     image = found[0]
     tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
     source = action.tags.get(TAG_SOURCE_IMAGE)
-    other_run = tags.get(TAG_RUN, "outside amishare")
+    made_by = tags.get(TAG_RUN, "outside amishare")
+    ours = made_by == context.run_id and tags.get(TAG_SOURCE_IMAGE) == source
+    state = image.get("State")
+    if ours and state == "failed":  # an earlier attempt of this run: it holds the name and nothing else
+        with aws_errors("DeregisterImage", action.account, action.region):
+            ec2.deregister_image(ImageId=image["ImageId"])
+        return InProgress(NAME_FREED_RETRY, {}, detail=f"removed the failed copy {image['ImageId']}")
+    reused = Done({"image_id": image["ImageId"], "kms_key": action.kms_key, "started_at": started, "reused": True})
     if isinstance(action, StageImage) or tags.get(TAG_STAGING) == "true":
+        if ours and state in ("pending", "available"):  # this run's own staging copy, from an earlier attempt
+            return reused
         return Failed(
-            f"{image['ImageId']} ({action.name}) already exists in {where}: the staging copy of run {other_run}. "
+            f"{image['ImageId']} ({action.name}) already exists in {where}: the staging copy of run {made_by}. "
             "Another transfer of this image is under way (or was interrupted): let it finish, or resume it"
         )
     if source is None or tags.get(TAG_SOURCE_IMAGE) != source:
@@ -224,20 +234,12 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, started: float) -> StepResu
             f"an image named {action.name} already exists in {where} ({image['ImageId']}) and is not a copy of "
             f"{source or action.source_image}: rename or deregister it, then resume"
         )
-    if image.get("State") not in ("pending", "available"):
+    if state not in ("pending", "available"):
         return Failed(
-            f"{image['ImageId']}, the copy of {source} {where} made by run {other_run}, is {image.get('State')}: "
+            f"{image['ImageId']}, the copy of {source} {where} made by run {made_by}, is {state}: "
             "deregister it, then resume"
         )
-    return Done(
-        {
-            "image_id": image["ImageId"],
-            "kms_key": action.kms_key,
-            "started_at": started,
-            "reused": True,
-            "made_by": other_run,
-        }
-    )
+    return Done({**reused.output, "made_by": made_by})
 
 
 @handles(AwaitImage)
