@@ -89,7 +89,9 @@ class RunResult:
         }
 
 
-Event = Callable[[Action, str, str | None], None]  # (action, state, detail): running, progress, succeeded ...
+# (action, state, detail): running, progress (detail: how far), succeeded (detail: the image it made, if any),
+# failed (detail: the error), skipped, interrupted
+Event = Callable[[Action, str, str | None], None]
 
 
 class RunLog:
@@ -217,7 +219,9 @@ class _Executor:
             self.outputs[key] = result.output
         action = self.actions[key]
         self.log.action_finished(self.run_id, action, result.state, self.clock(), result.output, result.error)
-        self._notify(action, result.state, result.error)
+        # detail: the error of a failure; for a success, the image it made (a copy's id, as soon as AWS gives it)
+        made = result.output.get("image_id") if result.state == "succeeded" else None
+        self._notify(action, result.state, result.error if result.state != "succeeded" else made)
         for dependent in self.dependents.pop(key, ()):
             if result.state != "succeeded" and key in self.actions[dependent].depends_on:
                 self.blocked.setdefault(dependent, key)

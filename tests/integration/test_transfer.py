@@ -446,3 +446,46 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
     assert states[f"copy:{image}:{THIRD}:{REGION}~2"] == "succeeded"
     assert f"copy:{image}:{TARGET}:{REGION}~2" not in states  # only the failed destination is made again
     assert api.resume(settings, run_id).result.status == "succeeded"  # type: ignore[union-attr]  # nothing left
+
+
+def test_the_live_view_gets_each_copy_s_image_and_progress_long_before_it_is_done(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amishare.aws import poller
+    from amishare.cli.progress import ProgressView
+
+    sb, _, settings = fleet
+    sb.settings.copy_seconds_per_gib = 0.25  # an 8 GiB snapshot: 2 s
+    image = sb.seed_image(OWNER, REGION, "slow", volumes_gib=[8], kms_key="aws/ebs")
+    monkeypatch.setattr(poller, "PROGRESS_FIRST_LOOK", 0.3)  # on AWS 5 s, against copies of minutes
+    view = ProgressView(live=True, quiet=False)
+    seen: list[tuple[str, str, str, str]] = []  # (row's image, row's progress, image state, image progress)
+
+    def poll(account: str | None, region: str, images: list[dict[str, Any]]) -> None:
+        view.poll(account, region, images)
+        row = view.rows.get((account or "", region))
+        if row is not None and account == TARGET:
+            seen.extend((row.image_id, row.progress, i["State"], str(i.get("Progress", ""))) for i in images)
+
+    def confirm(plan: Any) -> bool:
+        view.track(plan)
+        return True
+
+    outcome = _transfer(
+        settings,
+        image,
+        OWNER,
+        ["dev"],
+        regions=[REGION],
+        on_event=view.event,
+        on_poll=poll,
+        progress=True,
+        confirm=confirm,
+    )
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    (made,) = _owned(sb, TARGET, REGION)
+    pending = [s for s in seen if s[2] == "pending"]
+    assert pending, seen  # looked at while copying, not only once it was done
+    assert {image_id for image_id, _, _, _ in pending} == {made["ImageId"]}  # the id is there from the start
+    # the view shows the copy's progress early in the copy (first look), not only when it should be about done
+    assert any(int(progress.rstrip("%") or 100) <= 50 and progress == shown for _, shown, _, progress in pending), seen

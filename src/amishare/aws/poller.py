@@ -25,6 +25,9 @@ from amishare.steps import Timers
 
 _MISSING = re.compile(r"ami-[0-9a-f]+")
 FAILED_STATES = ("failed", "invalid", "deregistered", "error", "disabled")
+# With the progress shown, a copy is first looked at after this many seconds (not when it should be done):
+# the live view gets its image id and percentage at once, not tens of minutes later.
+PROGRESS_FIRST_LOOK = 5.0
 Poll = Callable[[str | None, str, list[dict[str, Any]]], None]  # (account, region, images described)
 
 
@@ -51,6 +54,8 @@ class _Group:
 
 
 class ImagePoller:
+    """One DescribeImages per account and region per tick for every image waited on there (module docstring)."""
+
     def __init__(
         self,
         sessions: Sessions,
@@ -59,11 +64,13 @@ class ImagePoller:
         poll_max: float = 30.0,
         on_poll: Poll | None = None,
         snapshot_progress: bool = False,
+        first_look: float | None = None,  # None: PROGRESS_FIRST_LOOK
     ) -> None:
         self.sessions = sessions
         self.poll_min, self.poll_max = poll_min, poll_max
         self.on_poll = on_poll
         self.snapshot_progress = snapshot_progress
+        self.first_look = first_look
         self._lock = threading.Lock()
         self._groups: dict[tuple[str | None, str], _Group] = {}
         self._timers: Timers | None = None
@@ -87,6 +94,8 @@ class ImagePoller:
             if found is not None and found.image_id == image_id:
                 return found
             now = self._now()
+            if self.snapshot_progress:  # someone watches the progress: look early, then as the copy ages
+                expected = min(expected, PROGRESS_FIRST_LOOK if self.first_look is None else self.first_look)
             watch = Watch(image_id, now, now + timeout, now + min(max(0.0, expected), timeout))
             group.watches[key] = watch
             first = max(now + self.poll_min, watch.not_before)

@@ -43,14 +43,18 @@ class ProgressView:
         def inner(plan: Plan) -> bool:
             answer = confirm(plan)
             if answer and self.live:
-                for action in plan.actions:
-                    if action.kind is ActionKind.COPY_TO_DESTINATION:
-                        self.rows[(action.account, action.region)] = _Row()
+                self.track(plan)
                 self._live = Live(self._table(), console=Console(stderr=True), refresh_per_second=4, transient=False)
                 self._live.start()
             return answer
 
         return inner
+
+    def track(self, plan: Plan) -> None:
+        """A row for each destination and region of ``plan``."""
+        for action in plan.actions:
+            if action.kind is ActionKind.COPY_TO_DESTINATION:
+                self.rows[(action.account, action.region)] = _Row()
 
     def event(self, action: Action, state: str, detail: str | None) -> None:
         if self.quiet or (state == "progress" and self._live is None):
@@ -59,7 +63,10 @@ class ProgressView:
             row = self.rows.get((action.account, action.region))
             if row is not None and action.kind is ActionKind.COPY_TO_DESTINATION:
                 row.state = {"running": "starting", "succeeded": "copying"}.get(state, state)
-                row.detail = detail or ""
+                if state == "succeeded":  # CopyImage answered: the new image's id, long before it is ready
+                    row.image_id, row.progress, row.detail = detail or row.image_id, row.progress or "0%", ""
+                else:
+                    row.detail = detail or ""
             elif row is not None and action.kind is ActionKind.AWAIT_IMAGE:
                 if state == "progress":
                     row.progress = detail or row.progress
@@ -73,12 +80,11 @@ class ProgressView:
             self._live.update(self._table())
         elif state != "running":
             mark = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped"}.get(state, state)
-            click.echo(
-                f"[{mark}] {action.summary}" + (f": {detail}" if detail and state != "succeeded" else ""), err=True
-            )
+            said = (f" -> {detail}" if state == "succeeded" else f": {detail}") if detail else ""
+            click.echo(f"[{mark}] {action.summary}{said}", err=True)
 
     def poll(self, account: str | None, region: str, images: list[dict[str, Any]]) -> None:
-        if self._live is None:
+        if not self.rows:
             return
         with self._lock:
             for image in images:
@@ -87,9 +93,8 @@ class ProgressView:
                     continue
                 row.image_id = image["ImageId"]
                 row.progress = str(image.get("Progress", row.progress))
-                if image.get("State") == "pending" and row.state == "copying":
-                    row.state = "copying"
-        self._live.update(self._table())
+        if self._live is not None:
+            self._live.update(self._table())
 
     def _table(self) -> Table:
         table = Table(title="amishare: destinations", expand=False)
