@@ -58,3 +58,8 @@ def account_root(account: str) -> str:
 def grant_name(account: str) -> str:
     """The name of the grant amishare creates on a source key for ``account`` (``--key-access grant``)."""
     return f"amishare-{account}"
+
+
+def run_grant_name(account: str, run_id: str) -> str:
+    """The name of a grant one run creates for ``account`` (a transfer's): another run's is never this one."""
+    return f"{grant_name(account)}-{run_id}"

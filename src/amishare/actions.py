@@ -507,6 +507,7 @@ class CreateGrant(Action):
     name: str
     key_label: str = ""
     purpose: str = ""
+    run_scoped: bool = False  # named for its run (a transfer's grant: revoked by that run alone)
 
     symbol: ClassVar[str] = "+"
     needs: ClassVar[tuple[Permission, ...]] = (_perm("kms:CreateGrant", Resource.SOURCE_KEY),)
@@ -543,9 +544,10 @@ class RevokeDestination(Action):
 
     image: str
     target: str
-    key_arn: str | None = None
+    key_arn: str | None = None  # remove the target from amishare's statements of this key's policy
     image_access: bool = True
     label: str = ""
+    grant_key_arn: str | None = None  # revoke the grant this run made for the target on this key
 
     symbol: ClassVar[str] = "-"
     waits: ClassVar[bool] = True
@@ -555,11 +557,13 @@ class RevokeDestination(Action):
         _perm("ec2:ModifySnapshotAttribute", Resource.SNAPSHOT),
         _perm("kms:GetKeyPolicy", Resource.SOURCE_KEY),
         _perm("kms:PutKeyPolicy", Resource.SOURCE_KEY),
+        _perm("kms:ListGrants", Resource.SOURCE_KEY),
+        _perm("kms:RevokeGrant", Resource.SOURCE_KEY),
     )
 
-    def batch(self) -> tuple[str, str, str, str | None, bool]:
+    def batch(self) -> tuple[str, str, str, str | None, bool, str | None]:
         """Revocations with the same batch are served by the same calls."""
-        return (self.account, self.region, self.image, self.key_arn, self.image_access)
+        return (self.account, self.region, self.image, self.key_arn, self.image_access, self.grant_key_arn)
 
     def describe(self) -> str:
         return f"revoke {self.label or self.target}'s access to the source in {self.region}"

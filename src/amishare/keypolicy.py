@@ -229,6 +229,11 @@ def render(policy: dict[str, Any]) -> str:
     return text if len(text.encode()) <= MAX_POLICY_BYTES else compact(policy)
 
 
+def fits(policy: dict[str, Any], region: str, add: KeyAccess) -> bool:
+    """Whether ``policy`` with ``add`` stays within KMS's limit (in the document that would be sent)."""
+    return len(compact(with_access(policy, region, add)).encode()) <= MAX_POLICY_BYTES
+
+
 def check_size(policy: dict[str, Any]) -> str:
     """The document to send (``render``), refused before any call when even its compact form exceeds the limit."""
     text = render(policy)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from amishare import keypolicy
@@ -75,6 +75,7 @@ class TransferSpec:
     notify_email: str | None = None
     ses_sender: str | None = None
     notify_sns: str | None = None
+    key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
 
     def dest_key_for(self, destination: Destination, region: str) -> str | None:
         return self.dest_key or destination.keys.get(region)
@@ -241,19 +242,25 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
     kept = sorted((set(key_before) | image_before) & set(accounts))
     if kept and not spec.keep_share:
         notes.append(f"{', '.join(kept)} already had access in {region} before this run: it is kept")
+    by_grant = _key_access(spec, key, region, accounts, notes) == "grant"
     gates = open_gates(
         subject,
         Audience(accounts=accounts),
         _acting(spec, region, scope),
+        key_access="grant" if by_grant else "policy",
         autoscaling=accounts if spec.grant_autoscaling else (),
         launch_last=False,  # the destinations copy once all three are open
     )
+    # a transfer's grants are its own (named for the run): another run never revokes them, nor they its
+    gates = [replace(g, run_scoped=True) if isinstance(g, CreateGrant) else g for g in gates]
     actions += gates
-    gate_keys = tuple(a.key for a in gates)
+    grants = {g.grantee.split(":")[4]: g.key for g in gates if isinstance(g, CreateGrant)}
+    shared = tuple(a.key for a in gates if not isinstance(a, CreateGrant))  # every destination waits for these
     key_policy = next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None)
     waits: list[str] = []
     for dest in spec.destinations:
-        made = _destination(obs, spec, region, dest, subject, gate_keys, key_policy)
+        own = (grants[dest.account],) if dest.account in grants else ()
+        made = _destination(obs, spec, region, dest, subject, (*shared, *own), key_policy)
         waits.append(made[1].key)
         actions += made
         if not spec.keep_share:
@@ -268,7 +275,8 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
                     target=dest.account,
                     label=dest.label,
                     # only what this run opened is closed: access the destination had before stays
-                    key_arn=key.arn if key and dest.account not in key_before else None,
+                    key_arn=key.arn if key and not by_grant and dest.account not in key_before else None,
+                    grant_key_arn=key.arn if key and dest.account in grants else None,
                     image_access=dest.account not in image_before,
                     depends_on=subject.ready,
                     after=(made[1].key,),
@@ -288,6 +296,30 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
             )
         )
     return actions
+
+
+GRANT_HOWTO = (
+    "{count} destinations do not fit in the key policy of {key} (KMS allows 32 KB, about 650 accounts): each "
+    "gets a grant of its own for this run instead (up to 50,000 per key, each revoked when its copy is done)"
+)
+
+
+def _key_access(
+    spec: TransferSpec, key: KeyInfo | None, region: str, accounts: tuple[str, ...], notes: list[str]
+) -> str:
+    """How the destinations get access to the source key: its policy's statements while they fit, else grants.
+
+    A grant names one account and is created and revoked on its own: no read-modify-write of a shared
+    document, no size limit; it costs two calls per destination and region, where the policy costs two per
+    batch (docs/concepts.md, "Key access at scale")."""
+    if spec.key_access != "auto" or key is None or key.policy is None:
+        return "grant" if spec.key_access == "grant" else "policy"
+    if spec.grant_autoscaling:  # the Auto Scaling statement lives in the policy
+        return "policy"
+    if keypolicy.fits(key.policy, region, keypolicy.KeyAccess(accounts=frozenset(accounts))):
+        return "policy"
+    notes.append(GRANT_HOWTO.format(count=len(accounts), key=key.display))
+    return "grant"
 
 
 def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple[list[Action], Subject]:

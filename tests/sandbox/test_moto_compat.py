@@ -49,5 +49,14 @@ def test_moto_hooks_still_work(sb: Sandbox) -> None:
     assert found is not None
     assert found[1] == 3600
     assert found[0]["Statement"][0]["Action"] == "sts:AssumeRole"
+    # a role seeded in moto's backend is the role IAM and STS see
+    iam = sb.session("222222222222").client("iam")
+    assert iam.get_role(RoleName="Present")["Role"]["Arn"] == "arn:aws:iam::222222222222:role/Present"
+    assumed = (
+        sb.session("111111111111")
+        .client("sts")
+        .assume_role(RoleArn="arn:aws:iam::222222222222:role/Present", RoleSessionName="check")
+    )
+    assert assumed["AssumedRoleUser"]["Arn"].startswith("arn:aws:sts::222222222222:assumed-role/Present/")
     compat.reset_moto()
     assert compat.role_trust_policy("222222222222", "Present") is None

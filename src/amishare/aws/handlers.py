@@ -362,11 +362,12 @@ def put_key_policy(steps: AwsSteps, action: PutKeyPolicy, context: StepContext) 
 @handles(CreateGrant)
 def create_grant(steps: AwsSteps, action: CreateGrant, context: StepContext) -> StepResult:
     """Named: KMS answers a repeated CreateGrant with the same grant (AWS KMS CreateGrant, ``Name``)."""
+    name = f"{action.name}-{context.run_id}" if action.run_scoped else action.name
     with aws_errors("CreateGrant", action.account, action.region):
         response = steps.kms(action).create_grant(
-            KeyId=action.key_arn, GranteePrincipal=action.grantee, Operations=list(action.operations), Name=action.name
+            KeyId=action.key_arn, GranteePrincipal=action.grantee, Operations=list(action.operations), Name=name
         )
-    return Done({"grant_id": response["GrantId"]})
+    return Done({"grant_id": response["GrantId"], "name": name})
 
 
 @handles(RevokeGrant)
@@ -386,7 +387,7 @@ def revoke_grant(steps: AwsSteps, action: RevokeGrant, context: StepContext) -> 
 def revoke_destination(steps: AwsSteps, action: RevokeDestination, context: StepContext) -> StepResult:
     """Joins the batch of its image (first pass); done when the batch's calls are."""
     if not context.state.get("requested"):
-        steps.revoker.request(action, steps.who(action))
+        steps.revoker.request(action, steps.who(action), context.run_id)
         return InProgress(None, {"requested": True})
     settled, error = steps.revoker.outcome(action.key)
     if not settled:

@@ -20,19 +20,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare import keypolicy
+from amishare.access import run_grant_name
 from amishare.actions import MAX_SNAPSHOT_CHANGES, Plan, RevokeDestination, SnapshotChange
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions, as_step
 from amishare.errors import AwsError
 from amishare.steps import Timers
 
-Batch = tuple[str, str, str, str | None, bool]  # account, region, image, key, image access
+Batch = tuple[str, str, str, str | None, bool, str | None]  # account, region, image, key, image access, grant key
 
 
 @dataclass
 class _Queue:
     requests: dict[str, RevokeDestination] = field(default_factory=dict)  # by step key
     scheduled: bool = False
+    run_id: str = ""
 
 
 class Revoker:
@@ -62,7 +64,7 @@ class Revoker:
                 return True, self._outcomes.pop(key)
         return False, None
 
-    def request(self, action: RevokeDestination, who: str | None) -> None:
+    def request(self, action: RevokeDestination, who: str | None, run_id: str = "") -> None:
         """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker.
 
         The batch is the one the plan names (its image still ``@<staging copy>``), so that the revocations
@@ -70,7 +72,7 @@ class Revoker:
         batch = self._batch_of.get(action.key, action.batch())
         assert self._timers is not None, "bind() the revoker to the executor first"
         with self._lock:
-            queue = self._queues.setdefault(batch, _Queue())
+            queue = self._queues.setdefault(batch, _Queue(run_id=run_id))
             queue.requests[action.key] = action
             everyone = self._expected.get(batch, set()) <= set(queue.requests)
             if queue.scheduled and not everyone:
@@ -86,11 +88,18 @@ class Revoker:
                 return
             for key in queue.requests:
                 self._expected.get(batch, set()).discard(key)
-        _, region, _, key_arn, image_access = batch
+        _, region, _, key_arn, image_access, grant_key = batch
         image_id = next(iter(queue.requests.values())).image  # resolved: the same image for the whole batch
         targets = sorted({a.target for a in queue.requests.values()})
         remove = keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets))
-        with ThreadPoolExecutor(max_workers=2) as pool:  # the image's gates and the key's, at the same time
+        with ThreadPoolExecutor(max_workers=3) as pool:  # the image's gates and the key's, at the same time
+            grants = (
+                pool.submit(
+                    contextvars.copy_context().run, self._revoke_grants, who, region, grant_key, targets, queue.run_id
+                )
+                if grant_key
+                else None
+            )
             step = contextvars.copy_context()
             gates = (
                 pool.submit(step.copy().run, self._remove_image_access, who, region, image_id, targets)
@@ -109,7 +118,7 @@ class Revoker:
                 if key_arn
                 else None
             )
-        failures = [f.exception() for f in (gates, access) if f is not None and f.exception() is not None]
+        failures = [f.exception() for f in (gates, access, grants) if f is not None and f.exception() is not None]
         error = str(failures[0]) if failures else None
         assert self._timers is not None
         with self._lock:
@@ -117,6 +126,28 @@ class Revoker:
                 self._outcomes[key] = error
         for key in queue.requests:
             self._timers.wake(key)
+
+    def _revoke_grants(self, who: str | None, region: str, key_arn: str, targets: list[str], run_id: str) -> None:
+        """Revoke the grants this run made for ``targets`` on ``key_arn`` (found by name: one ListGrants scan for
+        the batch; a grant already gone is done)."""
+        wanted = {run_grant_name(t, run_id) for t in targets}
+        kms = self.sessions.client("kms", region, who)
+        found: list[str] = []
+        marker: str | None = None
+        with aws_errors("ListGrants", who, region):
+            while True:
+                page = kms.list_grants(KeyId=key_arn, **({"Marker": marker} if marker else {}))
+                found += [g["GrantId"] for g in page.get("Grants", []) if g.get("Name") in wanted]
+                marker = page.get("NextMarker") if page.get("Truncated") else None
+                if not marker:
+                    break
+        for grant_id in found:
+            try:
+                with aws_errors("RevokeGrant", who, region):
+                    kms.revoke_grant(KeyId=key_arn, GrantId=grant_id)
+            except AwsError as exc:
+                if exc.code != "NotFoundException":
+                    raise
 
     def _remove_image_access(self, who: str | None, region: str, image_id: str, targets: list[str]) -> None:
         ec2 = self.sessions.client("ec2", region, who)

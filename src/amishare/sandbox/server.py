@@ -205,9 +205,7 @@ class Sandbox:
             if external_id is not None:
                 statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
             trust_policy = {"Version": "2012-10-17", "Statement": [statement]}
-        iam = self.session(account).client("iam")
-        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy))
-        return str(role["Role"]["Arn"])
+        return compat.create_role(_account(account), name, trust_policy)
 
     def create_organization(
         self, management_account: str, members: dict[str, list[str]] | None = None
