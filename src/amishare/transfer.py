@@ -358,7 +358,7 @@ def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple
         external_id=source.external_id,
         source_image=image.image_id,
         source_region=obs.source_region,
-        name=f"{image.name[:90]}-amishare-staging-{region}",
+        name=f"{image.name[:60]}-amishare-staging-{region}",  # + "-<run id>" (AMI names: 128 characters)
         description=f"amishare staging copy of {image.image_id}",
         kms_key=key.arn,
         key_label=key.display,

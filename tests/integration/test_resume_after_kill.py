@@ -227,3 +227,39 @@ def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_
     assert "running" not in {a["state"] for a in record["actions"]}
     _resume(endpoint, tmp_path, run_id)  # the dead process's lease is taken over
     assert set(_actions(journal).values()) == {"succeeded"}
+
+
+def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    """Two processes, two journals (as on two machines): exactly one copy per destination and region, no key
+    access lost while a copy needs it, none left behind."""
+    endpoint, golden = served
+    runs = []
+    for name, consumers in (("a", ["consumer-1", "consumer-2"]), ("b", ["consumer-2", "consumer-3"])):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "amishare.toml").write_text(demo.config_text(endpoint, str(home / "journal.sqlite3")))
+        command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo.BUILDER]
+        command += [a for c in consumers for a in ("--to", c)]
+        command += ["--regions", ",".join(demo.REGIONS), "--yes", "--no-progress"]
+        runs.append(
+            subprocess.Popen(
+                command, cwd=home, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
+    for process in runs:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out + err
+    for consumer in demo.CONSUMERS[:3]:
+        for region in demo.REGIONS:
+            images = _client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]
+            assert len(images) == 1, (consumer, region, images)  # consumer-2: one copy, the other run kept it
+            assert images[0]["State"] == "available"
+    for region in demo.REGIONS:
+        ec2 = _client(endpoint, demo.BUILDER, region, "ec2")
+        staging = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
+        assert staging["Images"] == []
+        kms = _client(endpoint, demo.BUILDER, region, "kms")
+        policy = json.loads(kms.get_key_policy(KeyId=demo.SHARE_KEY_ALIAS, PolicyName="default")["Policy"])
+        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no leaked key access

@@ -167,10 +167,12 @@ class AwsSteps:
 def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> StepResult:
     """CopyImage with a ClientToken of (run, action): a repeated pass gets the same image back."""
     tags = [{"Key": k, "Value": v} for k, v in sorted({**action.tags, TAG_RUN: context.run_id}.items())]
+    # a staging copy is named for its run: two transfers of one image at once stage side by side
+    name = f"{action.name}-{context.run_id}" if isinstance(action, StageImage) else action.name
     params: dict[str, Any] = {
         "SourceImageId": action.source_image,
         "SourceRegion": action.source_region,
-        "Name": action.name,
+        "Name": name,
         "Description": action.description,
         "ClientToken": client_token(context.run_id, action.key),
         "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
@@ -185,7 +187,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
         # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
         # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
         if exc.code == "InvalidAMIName.Duplicate":
-            return _name_in_use(steps, action, context, started)
+            return _name_in_use(steps, action, name, context, started)
         if exc.code != "ResourceLimitExceeded":
             raise
         since = float(context.state.get("limited_since", steps.now()))
@@ -200,17 +202,17 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     return Done({"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started})
 
 
-def _name_in_use(steps: AwsSteps, action: CopyImage, context: StepContext, started: float) -> StepResult:
+def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepContext, started: float) -> StepResult:
     """Image names are unique per account and region (AWS-RULES.md section 3). A destination that already owns
     a copy of this source image (its lineage tag says so: an earlier transfer, or one running now) keeps it:
     it is reused, never copied again. A failed copy this run made is deregistered, so a resumed attempt can
     copy again under its name. Anything else of that name is the user's to rename or remove."""
     ec2 = steps.ec2(action)
     with aws_errors("DescribeImages", action.account, action.region):
-        found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [action.name]}])["Images"]
+        found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     where = f"{action.account} in {action.region}"
     if not found:  # deregistered meanwhile: the name is free again
-        return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {action.name} was just freed")
+        return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {name} was just freed")
     image = found[0]
     tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
     source = action.tags.get(TAG_SOURCE_IMAGE)
@@ -226,12 +228,12 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, context: StepContext, start
         if ours and state in ("pending", "available"):  # this run's own staging copy, from an earlier attempt
             return reused
         return Failed(
-            f"{image['ImageId']} ({action.name}) already exists in {where}: the staging copy of run {made_by}. "
+            f"{image['ImageId']} ({name}) already exists in {where}: the staging copy of run {made_by}. "
             "Another transfer of this image is under way (or was interrupted): let it finish, or resume it"
         )
     if source is None or tags.get(TAG_SOURCE_IMAGE) != source:
         return Failed(
-            f"an image named {action.name} already exists in {where} ({image['ImageId']}) and is not a copy of "
+            f"an image named {name} already exists in {where} ({image['ImageId']}) and is not a copy of "
             f"{source or action.source_image}: rename or deregister it, then resume"
         )
     if state not in ("pending", "available"):

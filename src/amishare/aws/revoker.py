@@ -14,6 +14,7 @@ import contextvars
 import functools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -192,6 +193,10 @@ def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], opera
     ]
 
 
+KEY_VERIFY_AFTER = 0.5  # seconds: longer than another writer's read-modify-write of the policy takes
+KEY_EDIT_ATTEMPTS = 5
+
+
 def edit_key_access(
     sessions: Sessions,
     who: str | None,
@@ -201,19 +206,52 @@ def edit_key_access(
     add: keypolicy.KeyAccess = keypolicy.NO_ACCESS,
     remove: keypolicy.KeyAccess = keypolicy.NO_ACCESS,
     locks: dict[str, threading.Lock],
+    verify_after: float = KEY_VERIFY_AFTER,
 ) -> dict[str, Any]:
-    """Read the key policy, apply the edit to amishare's statements, write it back when it changed (one
-    writer per key in this process). Returns ``{"key", "changed"}``; a policy that already says it is done."""
+    """Apply the edit to amishare's statements of the key policy, and make sure it holds.
+
+    A key policy is one document: another writer (another run, another machine) that read it before this
+    write and writes after it would drop this edit. So after writing, read it again ``verify_after`` seconds
+    later (longer than anyone's read-modify-write) and apply the edit again if it was lost, until a read
+    finds it in place. Returns ``{"key", "changed"}`` (and ``"rewritten"``: how often the edit was lost and
+    made again); a policy that already says it is done."""
+    changed = False
+    for attempt in range(KEY_EDIT_ATTEMPTS):
+        if not _edit_once(sessions, who, region, key_arn, add, remove, locks):
+            lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
+            return {"key": key_arn, "changed": changed, **({"rewritten": lost} if lost else {})}
+        changed = True
+        time.sleep(verify_after)
+    raise AwsError(
+        f"key {key_arn}: the policy lost amishare's edit {KEY_EDIT_ATTEMPTS} times in a row: something keeps "
+        "rewriting it from an older copy; find that writer (CloudTrail: PutKeyPolicy), then resume",
+        operation="PutKeyPolicy",
+        account=who,
+        region=region,
+    )
+
+
+def _edit_once(
+    sessions: Sessions,
+    who: str | None,
+    region: str,
+    key_arn: str,
+    add: keypolicy.KeyAccess,
+    remove: keypolicy.KeyAccess,
+    locks: dict[str, threading.Lock],
+) -> bool:
+    """Read the key policy, apply the edit, write it back when it changed (one writer per key in this
+    process). Whether it wrote."""
     lock = locks.setdefault(key_arn, threading.Lock())
     kms = sessions.client("kms", region, who)
     with lock, aws_errors("PutKeyPolicy", who, region):
         current = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
         updated = keypolicy.edited(current, region, add, remove)
         if updated == current:
-            return {"key": key_arn, "changed": False}
+            return False
         try:
             text = keypolicy.check_size(updated)
         except keypolicy.KeyPolicyTooLarge as exc:
             raise AwsError(f"key {key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=region) from exc
         kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=text)
-    return {"key": key_arn, "changed": True}
+    return True
