@@ -41,6 +41,9 @@ def test_demo_runs_on_the_embedded_sandbox() -> None:
     assert "222222222222: cannot copy: InvalidRequest" in text  # after the revoke
     assert "No changes: every gate is already open for consumer-2 (333333333333)" in text
     assert "succeeded: 6 of 6 copies owned by their destinations" in text  # the transfer story
+    assert "refused (exit 9): 1 problem(s) in the destinations; nothing was changed" in text  # the preflight
+    assert "444444444444: cannot assume arn:aws:iam::444444444444:role/" in text
+    assert "changes made meanwhile, from the sandbox's call log: 0" in text
 
 
 def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:

@@ -85,6 +85,7 @@ def demo(copy_seconds_per_gib: float) -> None:
             )
         )
         _transfer(console, sb, world, settings)
+        _preflight(console, sb, world, settings)
 
 
 def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
@@ -123,6 +124,27 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
                     ", ".join(aliases.get(k, k) for k in sorted(keys)),
                 )
     console.print(table)
+
+
+def _preflight(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
+    from amishare import api
+    from amishare.errors import PlanRefused
+
+    console.print(Rule(f"9. Checked before any change: a destination amishare cannot act in ({world.outsider})"))
+    sb.clear_calls()
+    request = api.TransferRequest(
+        world.golden_image,
+        ("consumer-1", world.outsider),
+        source=world.builder,
+        regions=story.REGIONS,
+        dest_key=story.CONSUMER_KEY_ALIAS,
+    )
+    try:
+        api.transfer(settings, request, confirm=lambda plan: True)
+    except PlanRefused as refused:
+        console.print(f"refused (exit {refused.exit_code}): {refused}", markup=False)
+    changed = [c for c in sb.calls() if c.mutating]
+    console.print(f"changes made meanwhile, from the sandbox's call log: {len(changed)}")
 
 
 def _proof(console: Console, proof: story.CopyProof) -> None:
