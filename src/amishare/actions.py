@@ -639,40 +639,36 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
+def map_refs(value: Any, replace: Callable[[str, str], Any]) -> Any:
+    """``value`` with each ``"@<key>[#<name>]"`` string replaced by ``replace(key, name)`` (when that returns
+    something else than ``None``), through tuples and dicts. The same object when nothing changes."""
+    if isinstance(value, str):
+        if value.startswith("@"):
+            key, _, name = value[1:].partition("#")
+            found = replace(key, name)
+            return value if found is None else found
+        return value
+    if isinstance(value, tuple):
+        items = tuple(map_refs(v, replace) for v in value)
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    if isinstance(value, dict):
+        mapped = {k: map_refs(v, replace) for k, v in value.items()}
+        return value if all(mapped[k] is value[k] for k in value) else mapped
+    return value
+
+
 def resolve(value: Any, outputs: dict[str, dict[str, Any]]) -> Any:
     """``"@<key>"`` -> the image id that action produced; ``"@<key>#<name>"`` -> another of its outputs.
 
     Returns ``value`` itself (the same object) when nothing in it changes."""
-    if isinstance(value, str):
-        if value.startswith("@"):
-            key, _, name = value[1:].partition("#")
-            if key in outputs and outputs[key].get(name or "image_id") is not None:
-                return outputs[key][name or "image_id"]
-        return value
-    if isinstance(value, tuple):
-        items = tuple(resolve(v, outputs) for v in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, dict):
-        found = {k: resolve(v, outputs) for k, v in value.items()}
-        return value if all(found[k] is value[k] for k in value) else found
-    return value
+    return map_refs(value, lambda key, name: outputs.get(key, {}).get(name or "image_id"))
 
 
 def rekey(value: Any, renamed: dict[str, str]) -> Any:
     """``value`` with each ``@<key>`` reference to a key in ``renamed`` pointing at its new name."""
-    if isinstance(value, str):
-        if value.startswith("@"):
-            key, sep, name = value[1:].partition("#")
-            if key in renamed:
-                return f"@{renamed[key]}{sep}{name}"
-        return value
-    if isinstance(value, tuple):
-        items = tuple(rekey(v, renamed) for v in value)
-        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
-    if isinstance(value, dict):
-        found = {k: rekey(v, renamed) for k, v in value.items()}
-        return value if all(found[k] is value[k] for k in value) else found
-    return value
+    return map_refs(
+        value, lambda key, name: f"@{renamed[key]}" + (f"#{name}" if name else "") if key in renamed else None
+    )
 
 
 def _collect_refs(value: Any, found: set[str]) -> None:

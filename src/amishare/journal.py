@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,22 +197,15 @@ class Journal(RunLog):
             now.isoformat(),
             json.dumps(plan.to_dict()),
         )
-        try:
-            with self._lock:
-                self._write_pending()
-                self._db.execute("BEGIN")
-                try:
-                    self._db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, ?)", run)
-                    self._db.executemany(
-                        "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
-                        [(run_id, position, a.key, a.kind.value) for position, a in enumerate(plan.actions)],
-                    )
-                except sqlite3.Error:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise JournalError(f"journal {self.path}: {exc}") from exc
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, 'running', ?, NULL, ?)", run)
+            db.executemany(
+                "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
+                [(run_id, position, a.key, a.kind.value) for position, a in enumerate(plan.actions)],
+            )
+
+        self._atomically(write)
         self.leases.acquire(run_id)
 
     def resume(self, run_id: str, keys: list[str]) -> None:
@@ -225,25 +219,28 @@ class Journal(RunLog):
     def revise(self, run_id: str, plan: Plan, superseded: tuple[str, ...]) -> None:
         """The run's plan grew (a resume makes failed copies again): store it, add the new actions as pending,
         and mark the actions they replace ``superseded``. One transaction."""
+
+        def write(db: sqlite3.Connection) -> None:
+            known = {row[0] for row in db.execute("SELECT key FROM actions WHERE run_id=?", (run_id,))}
+            db.execute("UPDATE runs SET plan_json=? WHERE run_id=?", (json.dumps(plan.to_dict()), run_id))
+            db.executemany(
+                "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
+                [(run_id, i, a.key, a.kind.value) for i, a in enumerate(plan.actions) if a.key not in known],
+            )
+            db.executemany(
+                "UPDATE actions SET state='superseded' WHERE run_id=? AND key=?", [(run_id, k) for k in superseded]
+            )
+
+        self._atomically(write)
+
+    def _atomically(self, write: Callable[[sqlite3.Connection], None]) -> None:
+        """``write`` in one transaction, committed before this returns (queued writes go first)."""
         try:
             with self._lock:
                 self._write_pending()
-                known = {row[0] for row in self._db.execute("SELECT key FROM actions WHERE run_id=?", (run_id,))}
                 self._db.execute("BEGIN")
                 try:
-                    self._db.execute("UPDATE runs SET plan_json=? WHERE run_id=?", (json.dumps(plan.to_dict()), run_id))
-                    self._db.executemany(
-                        "INSERT INTO actions VALUES (?, ?, ?, ?, 'pending', NULL, NULL, NULL, NULL)",
-                        [
-                            (run_id, position, a.key, a.kind.value)
-                            for position, a in enumerate(plan.actions)
-                            if a.key not in known
-                        ],
-                    )
-                    self._db.executemany(
-                        "UPDATE actions SET state='superseded' WHERE run_id=? AND key=?",
-                        [(run_id, key) for key in superseded],
-                    )
+                    write(self._db)
                 except sqlite3.Error:
                     self._db.execute("ROLLBACK")
                     raise

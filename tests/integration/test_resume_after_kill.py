@@ -120,16 +120,20 @@ def _run(journal: Path) -> tuple[str, str]:
     return str(run_id), str(status)
 
 
-def _resume(endpoint: str, tmp_path: Path, run_id: str) -> None:
-    resumed = subprocess.run(
-        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
-        cwd=tmp_path,
+def _amishare(endpoint: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "amishare", *args],
+        cwd=cwd,
         env=_env(endpoint),
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def _resume(endpoint: str, tmp_path: Path, run_id: str) -> None:
+    resumed = _amishare(endpoint, tmp_path, "resume", run_id, "--no-progress")
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
 
@@ -199,29 +203,14 @@ def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_
     process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=2)
     _wait_for(journal, process, STAGING_STARTED)
     run_id, _ = _run(journal)
-    refused = subprocess.run(
-        [sys.executable, "-m", "amishare", "resume", run_id, "--no-progress"],
-        cwd=tmp_path,
-        env=_env(endpoint),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    refused = _amishare(endpoint, tmp_path, "resume", run_id, "--no-progress")
     assert refused.returncode == 11, refused.stdout + refused.stderr
     assert f"run {run_id} is being applied by" in refused.stderr and f"pid {process.pid}" in refused.stderr
     assert process.poll() is None  # the live run goes on, undisturbed
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
-    shown = subprocess.run(
-        [sys.executable, "-m", "amishare", "runs", "show", run_id, "--output", "json"],
-        cwd=tmp_path,
-        env=_env(endpoint),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    shown = _amishare(endpoint, tmp_path, "runs", "show", run_id, "--output", "json")
+    assert shown.returncode == 0, shown.stderr
     (record,) = json.loads(shown.stdout)["runs"]
     assert record["status"] == "interrupted"  # its process is gone: not "running" for ever
     assert "running" not in {a["state"] for a in record["actions"]}

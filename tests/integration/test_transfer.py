@@ -65,6 +65,30 @@ def _with_keys(settings: Any, account: str, keys: dict[str, str]) -> Any:
     return api.settings(cwd=path.parent)
 
 
+FOREIGN = "444444444444"  # owns a key prod's copies use
+
+
+def _foreign_key_policy(prod_may: list[str]) -> dict[str, Any]:
+    """The policy of a key of FOREIGN's that lets prod (THIRD) do ``prod_may`` with it."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{FOREIGN}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{THIRD}:root"},
+                "Action": prod_may,
+                "Resource": "*",
+            },
+        ],
+    }
+
+
 def _owned(sb: Sandbox, account: str, region: str, **filters: Any) -> list[dict[str, Any]]:
     return list(sb.session(account, region).client("ec2").describe_images(Owners=["self"], **filters)["Images"])
 
@@ -98,27 +122,7 @@ def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) 
 def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     sb, image, settings = fleet
     # a key the preflight can see (DescribeKey is allowed) but prod cannot encrypt with: only the copy finds out
-    foreign = sb.create_key(
-        "444444444444",
-        REGION,
-        policy={
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": "arn:aws:iam::444444444444:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{THIRD}:root"},
-                    "Action": "kms:DescribeKey",
-                    "Resource": "*",
-                },
-            ],
-        },
-    )
+    foreign = sb.create_key(FOREIGN, REGION, policy=_foreign_key_policy(["kms:DescribeKey"]))
     settings = _with_keys(settings, THIRD, {REGION: foreign})
     outcome = _transfer(settings, image, OWNER, ["dev", "prod"], regions=[REGION])
     result = outcome.result
@@ -399,31 +403,16 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
     """A copy that failed (a key prod may describe but not use) is made again by resume once the key policy is
     fixed: new staging copy, gates for prod only, a fresh copy, then revocation and clean-up."""
     sb, image, settings = fleet
-    foreign_account = "444444444444"
-    admin = {
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{foreign_account}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
-
-    def allow(actions: list[str]) -> dict[str, Any]:
-        prod = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{THIRD}:root"}, "Action": actions}
-        return {"Version": "2012-10-17", "Statement": [admin, {**prod, "Resource": "*"}]}
-
-    foreign = sb.create_key(foreign_account, REGION, policy=allow(["kms:DescribeKey"]))
+    foreign = sb.create_key(FOREIGN, REGION, policy=_foreign_key_policy(["kms:DescribeKey"]))
     settings = _with_keys(settings, THIRD, {REGION: foreign, REGION2: "alias/mine"})
     first = _transfer(settings, image, OWNER, ["dev", "prod"], regions=[REGION, REGION2])
     assert first.result is not None and first.result.status == "partial"
     run_id = first.result.run_id
     (dev_copy,) = _owned(sb, TARGET, REGION)
     # the cause, fixed: prod may now use the key for its copy
-    sb.session(foreign_account, REGION).client("kms").put_key_policy(
-        KeyId=foreign,
-        PolicyName="default",
-        Policy=json.dumps(
-            allow(["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"])
-        ),
+    usable = ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    sb.session(FOREIGN, REGION).client("kms").put_key_policy(
+        KeyId=foreign, PolicyName="default", Policy=json.dumps(_foreign_key_policy(usable))
     )
     outcome = api.resume(settings, run_id)
     result = outcome.result
