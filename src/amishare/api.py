@@ -329,10 +329,11 @@ def resume(
     try:
         record = log.run(run_id)
         plan = Plan.from_dict(record.plan)
-        failed = redo.failed_copies(plan, {a.key: a.state for a in record.actions})
+        states = {a.key: a.state for a in record.actions}
+        failed = redo.failed_copies(plan, states)
         if failed and "spec" in plan.extra:
             log.leases.acquire(run_id)  # before anything is planned or written: one process per run
-            plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed)
+            plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
             log.revise(run_id, plan, superseded)
             record = log.run(run_id)
         finished = ("succeeded", redo.SUPERSEDED)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from amishare.actions import AwaitImage, CopyToDestination, Plan
+from amishare.actions import AwaitImage, CopyToDestination, Plan, RevokeDestination
 
 SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced
 
@@ -29,15 +29,20 @@ class FailedCopy:
     wait_key: str | None
 
 
+UNDONE = ("failed", "skipped")  # a copy that failed, or never ran because what it needed failed
+
+
 def failed_copies(plan: Plan, states: dict[str, str]) -> list[FailedCopy]:
-    """The destinations' copies whose ``CopyImage`` or wait failed (not superseded already)."""
+    """The destinations' copies whose ``CopyImage`` or wait failed or was skipped (not superseded already):
+    by the end of their run, the staging copy and the gates they needed may be gone, so they are planned
+    again rather than retried."""
     waits = {a.depends_on[0]: a.key for a in plan.actions if isinstance(a, AwaitImage) and a.depends_on}
     found = []
     for action in plan.actions:
         if not isinstance(action, CopyToDestination):
             continue
         wait = waits.get(action.key)
-        if states.get(action.key) == "failed" or (wait is not None and states.get(wait) == "failed"):
+        if states.get(action.key) in UNDONE or (wait is not None and states.get(wait) in UNDONE):
             found.append(FailedCopy(action.account, action.region, action.key, wait))
     return found
 
@@ -48,12 +53,28 @@ def generation(plan: Plan) -> int:
     return max(made, default=1) + 1
 
 
-def extend(plan: Plan, again: Plan, failed: list[FailedCopy]) -> tuple[Plan, tuple[str, ...]]:
-    """``plan`` with ``again``'s actions joined under their attempt's names; and the keys they supersede."""
+def extend(plan: Plan, again: Plan, failed: list[FailedCopy], states: dict[str, str]) -> tuple[Plan, tuple[str, ...]]:
+    """``plan`` with ``again``'s actions joined under their attempt's names; and the keys they supersede.
+
+    In each region made again, every unfinished action of the earlier attempts is replaced (its staging
+    copy, gates, copies, waits, clean-up), except the revocation of a destination that is not made again:
+    that one still has its own work to do."""
     suffix = f"~{generation(plan)}"
     renamed = {a.key: f"{a.key}{suffix}" for a in again.actions}
     added = tuple(a.rekeyed(renamed) for a in again.actions)
-    superseded = tuple(k for f in failed for k in (f.copy_key, f.wait_key) if k is not None)
+    again_in = {(f.account, f.region) for f in failed}
+    regions = {f.region for f in failed}
+    copies = {k for f in failed for k in (f.copy_key, f.wait_key) if k is not None}  # a copy that made a failed image
+    superseded = tuple(
+        a.key
+        for a in plan.actions
+        if a.key in copies
+        or (
+            a.region in regions
+            and states.get(a.key, "pending") not in ("succeeded", SUPERSEDED)
+            and not (isinstance(a, RevokeDestination) and (a.target, a.region) not in again_in)
+        )
+    )
     notes = (*plan.notes, f"attempt {suffix[1:]}: copies made again for " + _who(failed))
     return replace(plan, actions=(*plan.actions, *added), notes=notes), superseded
 

@@ -342,6 +342,11 @@ REDOS: list[tuple[str, dict[str, str], list[tuple[str, str]]]] = [
     ("a copy refused", {f"copy:{_image(EBS).image_id}:{DEV}": "failed"}, [(DEV, REGION)]),
     ("a copy ended failed", {f"await:{_image(EBS).image_id}:333333333333": "failed"}, [("333333333333", REGION)]),
     ("an interrupted copy is continued, not redone", {f"copy:{_image(EBS).image_id}:{DEV}": "interrupted"}, []),
+    (
+        "copies skipped because the staging copy failed",
+        {"stage:": "failed", "await-stage:": "skipped", "copy:": "skipped", "await:": "skipped"},
+        [(DEV, REGION), ("333333333333", REGION)],
+    ),
     ("a failed revocation is retried, not redone", {f"revoke:{_image(EBS).image_id}:{DEV}": "failed"}, []),
 ]
 
@@ -351,6 +356,17 @@ def test_failed_copies(states: dict[str, str], expected: list[tuple[str, str]]) 
     plan = _two_destinations()
     by_key = {a.key: next((s for p, s in states.items() if a.key.startswith(p)), "succeeded") for a in plan.actions}
     assert [(f.account, f.region) for f in redo.failed_copies(plan, by_key)] == expected
+    if not expected:
+        return
+    superseded = redo.extend(plan, plan, redo.failed_copies(plan, by_key), by_key)[1]
+    failed = redo.failed_copies(plan, by_key)
+    unfinished = {k for k, s in by_key.items() if s != "succeeded"} | {
+        k for f in failed for k in (f.copy_key, f.wait_key) if k
+    }
+    revocations_of_others = {
+        a.key for a in plan.actions if a.kind.value == "RevokeDestination" and (a.target, a.region) not in expected
+    }
+    assert set(superseded) == unfinished - revocations_of_others  # the rest of the region is replaced
 
 
 def test_a_redo_joins_the_plan_under_new_names_and_supersedes_the_failed_copy() -> None:
@@ -358,8 +374,9 @@ def test_a_redo_joins_the_plan_under_new_names_and_supersedes_the_failed_copy() 
     image = _image(EBS).image_id
     spec = _spec()
     again = plan_transfer(_tobs(_image(EBS), EBS), spec)  # the failed destination (dev) planned again
-    failed = redo.failed_copies(plan, {f"await:{image}:{DEV}:{REGION}": "failed"})
-    extended, superseded = redo.extend(plan, again, failed)
+    states = {a.key: "succeeded" for a in plan.actions} | {f"await:{image}:{DEV}:{REGION}": "failed"}
+    failed = redo.failed_copies(plan, states)
+    extended, superseded = redo.extend(plan, again, failed, states)
     assert superseded == (f"copy:{image}:{DEV}:{REGION}", f"await:{image}:{DEV}:{REGION}")
     added = extended.actions[len(plan.actions) :]
     assert [a.key for a in added] == [f"{a.key}~2" for a in again.actions]
