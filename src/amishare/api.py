@@ -15,12 +15,13 @@ from pathlib import Path
 
 from amishare import config as config_file
 from amishare import gates, inputs, journal, redo, render
+from amishare import verify as verification
 from amishare.actions import AwaitImage, Plan
 from amishare.apply import ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
 from amishare.aws import notify
 from amishare.aws.handlers import AwsSteps
-from amishare.aws.observe import observe, observe_transfer
+from amishare.aws.observe import Observer, key_info, observe, observe_images, observe_transfer
 from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, Sessions, default_region, known_regions
 from amishare.config import Config
@@ -387,6 +388,37 @@ def show(
     for image in images:
         reports += gates.report(observed, image, wanted or gates.known_targets(image, observed.keys))
     return reports
+
+
+def verify(
+    settings: Settings,
+    image_ids: Sequence[str] = (),
+    *,
+    tag: str | None = None,
+    key: str | None = None,
+    shareable: bool = False,
+    region: str | None = None,
+) -> list[verification.Verification]:
+    """Check the encryption of images (by id, or every image of the caller's with ``tag`` K=V): every volume
+    EBS-backed and encrypted, with ``key`` when given, never aws/ebs when ``shareable``. Read-only."""
+    for image_id in image_ids:
+        inputs.image_id(image_id)
+    if bool(image_ids) == bool(tag):
+        raise UsageError("name the images to verify (IMAGE ...) or --all --tag KEY=VALUE, not both")
+    wanted = None
+    if tag is not None:
+        name, sep, value = tag.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--tag {tag!r}: write it as KEY=VALUE, e.g. --tag role=golden")
+        wanted = (name, value)
+    if key:
+        inputs.key_ref(key, "expected key")
+    where = _region(settings, region)
+    sessions = settings.sessions()
+    images, keys = observe_images(sessions, where, tuple(image_ids), wanted)
+    expected = Observer(sessions, where).describe_key(key, sessions.caller_account()) if key else None
+    expected_key = key_info(expected) if expected else None
+    return [verification.verify(i, keys, expected=expected_key, shareable=shareable) for i in images]
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:

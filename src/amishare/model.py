@@ -150,6 +150,17 @@ class SnapshotInfo:
 
 
 @dataclass(frozen=True)
+class MappingInfo:
+    """One block device mapping of an image, as DescribeImages shows it."""
+
+    device: str
+    snapshot_id: str | None = None  # None: not an EBS snapshot (instance store, or no device)
+    encrypted: bool | None = None  # the mapping's Ebs.Encrypted
+    key_arn: str | None = None  # the mapping's Ebs.KmsKeyId
+    virtual_name: str | None = None  # ephemeral0 ...: an instance store volume
+
+
+@dataclass(frozen=True)
 class LaunchPermissions:
     accounts: frozenset[str] = frozenset()
     organizations: frozenset[str] = frozenset()
@@ -183,6 +194,7 @@ class ImageInfo:
     launch: LaunchPermissions = LaunchPermissions()
     tags: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    mappings: tuple[MappingInfo, ...] = ()
 
     @property
     def key_arns(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.apply import RunResult
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
+from amishare.verify import Verification
 
 PLAN_SCHEMA = "amishare.plan/1"
 RUN_SCHEMA = "amishare.run/1"
@@ -268,3 +269,50 @@ def notification(result: RunResult) -> tuple[str, str]:
         else:
             lines.append(f"  {row['account']} {row['region']}: FAILED: {row['error']} (fix: {row['fix']})")
     return subject, "\n".join(lines)
+
+
+VERIFY_SCHEMA = "amishare.verify/1"
+
+
+def verify_text(results: list[Verification]) -> str:
+    if not results:
+        return "no image matched"
+    lines = []
+    for result in results:
+        image = result.image
+        volumes = sum(1 for m in image.mappings if m.snapshot_id)
+        if result.ok:
+            keys = ", ".join(image.key_arns) or "-"
+            lines.append(f"{image.image_id} ({image.name}): ok: {volumes} EBS volume(s), encrypted with {keys}")
+            continue
+        lines.append(f"{image.image_id} ({image.name}): {len(result.findings)} problem(s)")
+        for finding in result.findings:
+            lines.append(f"  {finding.code}: {finding.detail}")
+            lines.append(f"    fix: {finding.fix}")
+    failed = sum(1 for r in results if not r.ok)
+    lines.append(f"{len(results) - failed} of {len(results)} image(s) pass")
+    return "\n".join(lines)
+
+
+def verify_json(results: list[Verification]) -> dict[str, Any]:
+    return {
+        "schema": VERIFY_SCHEMA,
+        "ok": all(r.ok for r in results),
+        "images": [
+            {
+                "image_id": r.image.image_id,
+                "name": r.image.name,
+                "region": r.image.region,
+                "expected_key": r.expected_key,
+                "ok": r.ok,
+                "volumes": [
+                    {"device": m.device, "snapshot_id": m.snapshot_id, "encrypted": m.encrypted, "key": m.key_arn}
+                    for m in r.image.mappings
+                ],
+                "findings": [
+                    {"code": f.code, "device": f.device, "detail": f.detail, "fix": f.fix} for f in r.findings
+                ],
+            }
+            for r in results
+        ],
+    }

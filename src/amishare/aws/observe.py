@@ -7,6 +7,7 @@ Every call here is a Describe/Get/List: observing never changes anything, which 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ from amishare.model import (
     ImageInfo,
     KeyInfo,
     LaunchPermissions,
+    MappingInfo,
     Observation,
     SnapshotInfo,
 )
@@ -46,6 +48,19 @@ class Observer:
 
     # ------------------------------------------------------------------ images
     def image(self, image_id: str, caller: str, *, require_owner: bool = True) -> ImageInfo:
+        raw = self.image_raw(image_id, caller)
+        if require_owner and raw["OwnerId"] != caller:
+            raise AccessDenied(
+                f"image {image_id} is owned by account {raw['OwnerId']}, not by {caller}: run amishare with that "
+                "account's credentials (--profile) to share or revoke it",
+                operation="DescribeImageAttribute",
+                account=caller,
+                region=self.region,
+            )
+        return self._image_info(raw, with_permissions=raw["OwnerId"] == caller)
+
+    def image_raw(self, image_id: str, caller: str) -> dict[str, Any]:
+        """DescribeImages of one image (``NotFound`` names the region: AMIs are regional)."""
         try:
             with aws_errors("DescribeImages", caller, self.region):
                 images = self.ec2.describe_images(ImageIds=[image_id])["Images"]
@@ -67,16 +82,7 @@ class Observer:
                 account=caller,
                 region=self.region,
             )
-        raw = images[0]
-        if require_owner and raw["OwnerId"] != caller:
-            raise AccessDenied(
-                f"image {image_id} is owned by account {raw['OwnerId']}, not by {caller}: run amishare with that "
-                "account's credentials (--profile) to share or revoke it",
-                operation="DescribeImageAttribute",
-                account=caller,
-                region=self.region,
-            )
-        return self._image_info(raw, with_permissions=raw["OwnerId"] == caller)
+        return dict(images[0])
 
     def _image_info(self, raw: dict[str, Any], with_permissions: bool = True) -> ImageInfo:
         """The image's permissions and snapshots, read with concurrent calls (they are independent)."""
@@ -140,6 +146,7 @@ class Observer:
             launch=launch,
             tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
             description=raw.get("Description", ""),
+            mappings=tuple(_mapping(m) for m in raw.get("BlockDeviceMappings", [])),
         )
 
     def reencrypted_copy(self, source_id: str, share_key: KeyInfo | None) -> ImageInfo | None:
@@ -238,6 +245,17 @@ class Observer:
         return info
 
 
+def _mapping(raw: dict[str, Any]) -> MappingInfo:
+    ebs = raw.get("Ebs") or {}
+    return MappingInfo(
+        device=str(raw.get("DeviceName", "")),
+        snapshot_id=ebs.get("SnapshotId"),
+        encrypted=ebs.get("Encrypted") if ebs else None,
+        key_arn=ebs.get("KmsKeyId"),
+        virtual_name=raw.get("VirtualName"),
+    )
+
+
 def key_info(meta: dict[str, Any], **read: Any) -> KeyInfo:
     """A ``KeyInfo`` from DescribeKey's metadata (and what else was ``read``: aliases, policy, grants)."""
     arn = str(meta["Arn"])
@@ -290,6 +308,27 @@ def observe(
         siblings=related,
         block_public_access=observer.block_public_access() if public else None,
     )
+
+
+def observe_images(
+    sessions: Sessions, region: str, image_ids: Sequence[str] = (), tag: tuple[str, str] | None = None
+) -> tuple[list[ImageInfo], dict[str, KeyInfo]]:
+    """Images by id (any the caller can see) or the caller's own images with ``tag``, with their mappings and
+    snapshots (no permissions), and the keys those snapshots use (DescribeKey only)."""
+    caller = sessions.caller_account()
+    observer = Observer(sessions, region)
+    if image_ids:
+        raw = [observer.image_raw(i, caller) for i in image_ids]
+    else:
+        assert tag is not None
+        raw = observer._call(
+            observer.ec2, "describe_images", Owners=["self"], Filters=[{"Name": f"tag:{tag[0]}", "Values": [tag[1]]}]
+        )["Images"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        images = list(pool.map(lambda r: observer._image_info(r, with_permissions=False), raw))
+        arns = sorted({s.key_arn for i in images for s in i.snapshots if s.key_arn})
+        keys = dict(zip(arns, pool.map(lambda a: key_info(observer.describe_key(a, caller)), arns), strict=True))
+    return images, keys
 
 
 PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network

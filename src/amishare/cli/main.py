@@ -37,6 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Finish an interrupted or partly failed run: what succeeded is not redone (AWS...",
     ),
     "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
+    "verify": (
+        "amishare.cli.verify:verify",
+        "Check that every volume of IMAGE is EBS-backed and encrypted (with --key when...",
+    ),
     "demo": (
         "amishare.cli.demo:demo",
         "Run amishare's story on an embedded sandbox (no AWS account needed): plan,...",
