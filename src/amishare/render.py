@@ -10,6 +10,7 @@ from typing import Any
 
 from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.apply import RunResult
+from amishare.errors import AmiShareError
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
 from amishare.verify import Verification
@@ -316,3 +317,50 @@ def verify_json(results: list[Verification]) -> dict[str, Any]:
             for r in results
         ],
     }
+
+
+def error_json(error: AmiShareError) -> dict[str, Any]:
+    """``{"code", "message", "exit"}``: the AWS error code when AWS answered, else the kind of error."""
+    code = getattr(error, "code", "") or type(error).__name__
+    return {"code": code, "message": str(error), "exit": error.exit_code}
+
+
+TABLE_LISTS = ("destinations", "gates", "images", "runs", "results", "actions")  # the main list, in that order
+
+
+def table_text(document: dict[str, Any]) -> str:
+    """``--output table``: the document's main list (gates, runs, images, destinations, actions) as an aligned
+    table of its plain fields, one row per item."""
+    plan = document.get("plan") if isinstance(document.get("plan"), dict) else {}
+    places = [document, plan] if isinstance(plan, dict) else [document]
+    rows = next((p[k] for k in TABLE_LISTS for p in places if isinstance(p.get(k), list) and p[k]), None)
+    if not rows or not isinstance(rows[0], dict):
+        return "(nothing)"
+    if len(rows) == 1 and isinstance(rows[0].get("actions"), list) and rows[0]["actions"]:
+        rows = rows[0]["actions"]  # one run (runs show): its actions
+    rows = [_flat(row) for row in rows]
+    columns = [k for k, v in rows[0].items() if v is None or isinstance(v, str | int | float | bool)]
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """Nested objects of plain fields as ``parent.child`` columns (a gate's ``target.value``)."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items() if not isinstance(v, dict | list)})
+        else:
+            flat[key] = value
+    return flat
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return text if len(text) <= 80 else text[:77] + "..."

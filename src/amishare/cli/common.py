@@ -42,10 +42,10 @@ def connection_options(func: F) -> F:
         ),
         click.option(
             "--output",
-            type=click.Choice(["text", "json"]),
+            type=click.Choice(["text", "table", "json"]),
             default="text",
             show_default=True,
-            help="Output format; json is stable (docs/output.md).",
+            help="Output format; json is stable (docs/output.md), and errors are JSON on stdout too.",
         ),
     ]
     for option in reversed(options):
@@ -69,8 +69,15 @@ def load_settings(params: dict[str, Any], **extra: Any) -> Settings:
 def emit(output: str, text: str, document: dict[str, Any]) -> None:
     if output == "json":
         click.echo(json.dumps(document, indent=2, default=str))
+    elif output == "table":
+        click.echo(render.table_text(document))
     else:
         click.echo(text)
+
+
+def comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--to a,b --to c`` -> ``(a, b, c)``: repeats and comma lists alike."""
+    return tuple(item.strip() for value in values for item in value.split(",") if item.strip())
 
 
 def image_argument(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -102,7 +109,7 @@ def finish(outcome: Outcome, output: str, dry_run: bool) -> None:
     failed; 7 partial (or a transfer whose notification failed)."""
     plan, result = outcome.plan, outcome.result
     if result is None:
-        if output == "json":
+        if output in ("json", "table"):
             emit(output, "", render.plan_json(plan))
         elif dry_run or not plan.actions:
             click.echo(render.plan_text(plan))

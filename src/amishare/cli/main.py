@@ -7,6 +7,8 @@ boto3 nor the engine; a test keeps the short help shown here equal to each comma
 from __future__ import annotations
 
 import importlib
+import itertools
+import json
 from typing import Any
 
 import click
@@ -70,11 +72,20 @@ class AmiShareGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["amishare.args"] = list(args)  # the command line, for the error boundary below
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
+        args = list(ctx.meta.get("amishare.args", []))
         try:
             return super().invoke(ctx)
         except AmiShareError as exc:
             click.echo(f"error: {exc}", err=True)
+            if _wants_json(args):  # a machine reading stdout gets the error there too
+                from amishare import render
+
+                click.echo(json.dumps({"error": render.error_json(exc)}, indent=2))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             run_id = getattr(exc, "run_id", None)  # errors.RunInterrupted: a run was under way
@@ -83,6 +94,11 @@ class AmiShareGroup(click.Group):
             else:
                 click.echo("Interrupted.", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether the command line asks for ``--output json``."""
+    return "--output=json" in args or any(pair == ("--output", "json") for pair in itertools.pairwise(args))
 
 
 @click.group(cls=AmiShareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

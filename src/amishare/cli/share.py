@@ -7,7 +7,16 @@ from typing import Any
 import click
 
 from amishare import render
-from amishare.cli.common import confirmer, connection_options, emit, finish, image_argument, load_settings, wrap
+from amishare.cli.common import (
+    comma_list,
+    confirmer,
+    connection_options,
+    emit,
+    finish,
+    image_argument,
+    load_settings,
+    wrap,
+)
 from amishare.cli.progress import progress_view
 
 TARGET_HELP = "Account id, account name from the config, organization ARN, OU ARN, or 'public'. Repeatable."
@@ -15,7 +24,7 @@ TARGET_HELP = "Account id, account name from the config, organization ARN, OU AR
 
 @click.command()
 @click.argument("image", callback=image_argument)
-@click.option("--to", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
+@click.option("--to", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP, callback=comma_list)
 @click.option(
     "--key-access",
     type=click.Choice(["policy", "grant"]),
@@ -57,7 +66,9 @@ def share(params: dict[str, Any]) -> None:
 
 @click.command()
 @click.argument("image", callback=image_argument)
-@click.option("--from", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP)
+@click.option(
+    "--from", "targets", multiple=True, required=True, metavar="TARGET", help=TARGET_HELP, callback=comma_list
+)
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @connection_options
@@ -89,6 +100,7 @@ def revoke(params: dict[str, Any]) -> None:
     multiple=True,
     metavar="TARGET",
     help=TARGET_HELP + " [default: everyone the image is shared with].",
+    callback=comma_list,
 )
 @connection_options
 @wrap

@@ -7,7 +7,15 @@ from typing import Any
 import click
 
 from amishare import inputs
-from amishare.cli.common import confirmer, connection_options, finish, image_argument, load_settings, wrap
+from amishare.cli.common import (
+    comma_list,
+    confirmer,
+    connection_options,
+    finish,
+    image_argument,
+    load_settings,
+    wrap,
+)
 from amishare.cli.progress import progress_view
 
 
@@ -26,7 +34,8 @@ from amishare.cli.progress import progress_view
     multiple=True,
     required=True,
     metavar="DEST",
-    help="Destination account (id or name from the config). Repeatable.",
+    help="Destination account (id or name from the config). Repeatable, or a comma list.",
+    callback=comma_list,
 )
 @click.option("--regions", default=None, metavar="R1,R2", help="Regions to copy into [default: the image's region].")
 @click.option("--dest-key", default=None, metavar="KEY", help="Key for every destination copy (overrides the config).")
