@@ -127,9 +127,12 @@ class ImageHandlers:
                 images = [
                     i
                     for i in images
-                    if p.get("IncludeDeprecated")
-                    or i.account == caller.account
-                    or not (i.deprecation_time and i.deprecation_time <= now)
+                    if (p.get("IncludeDisabled") or not i.disabled)
+                    and (
+                        p.get("IncludeDeprecated")
+                        or i.account == caller.account
+                        or not (i.deprecation_time and i.deprecation_time <= now)
+                    )
                 ]
             owners = p.get("Owners") or []
             if owners:
@@ -480,6 +483,33 @@ class ImageHandlers:
             image.launch_ous.clear()
             image.public = False
         return {}
+
+    # ------------------------------------------------------------ disable / enable
+    def DisableImage(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """AWS-RULES.md section 5: a disabled image cannot be launched or copied, is listed only with
+        IncludeDisabled, and loses ALL its launch permissions (accounts, organizations, OUs, public)."""
+        with self.world.lock:
+            image = owned_image(self.world, caller, region, p.get("ImageId", ""))
+            state = image_state(self.world, image)[0]
+            if state not in ("available", "disabled"):
+                raise AwsFault(
+                    "IncorrectState", f"The image {image.image_id} is {state}: only an available image can be disabled"
+                )
+            check_dry_run(p)
+            image.disabled = True
+            image.launch_users.clear()
+            image.launch_orgs.clear()
+            image.launch_ous.clear()
+            image.public = False
+        return {"Return": True}
+
+    def EnableImage(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """Available again, and private: the launch permissions DisableImage removed are not restored."""
+        with self.world.lock:
+            image = owned_image(self.world, caller, region, p.get("ImageId", ""))
+            check_dry_run(p)
+            image.disabled = False
+        return {"Return": True}
 
     # ------------------------------------------------- deprecation and protection
     def EnableImageDeprecation(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -143,6 +143,7 @@ class Image:
     protection_until: dt.datetime | None = None
     source_image_id: str | None = None
     source_region: str | None = None
+    disabled: bool = False  # DisableImage: no launch, no listing without IncludeDisabled
 
     def snapshot_ids(self) -> list[str]:
         return [m["Ebs"]["SnapshotId"] for m in self.mappings if "Ebs" in m and m["Ebs"].get("SnapshotId")]
