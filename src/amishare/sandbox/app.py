@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 
 from amishare.policyeval import Caller
 from amishare.sandbox import compat, protocol
+from amishare.sandbox.allowed import AllowedImagesHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
 from amishare.sandbox.ec2_snapshots import SnapshotHandlers
@@ -70,7 +71,9 @@ class OverlayApp:
         self.moto = moto_app
         self.throttle = Throttle(world.clock)
         self.handlers: dict[str, dict[str, Handler]] = {
-            "ec2": _handler_table(ImageHandlers(world), SnapshotHandlers(world), AccountHandlers(world)),
+            "ec2": _handler_table(
+                ImageHandlers(world), SnapshotHandlers(world), AccountHandlers(world), AllowedImagesHandlers(world)
+            ),
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
             "organizations": _handler_table(OrganizationsHandlers(world)),

@@ -13,6 +13,7 @@ from typing import Any
 
 from amishare.policyeval import Caller
 from amishare.sandbox import kms
+from amishare.sandbox.allowed import allowed, setting
 from amishare.sandbox.ec2_common import (
     ACCOUNT_ID,
     ORG_ARN,
@@ -45,6 +46,14 @@ AMI_NAME = re.compile(r"^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$")
 EBS_SHARE_REFUSED = AwsFault(  # AWS-RULES.md section 2
     "InvalidParameter", "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."
 )
+
+
+def _hidden(world: World, image: Image, caller: Caller, region: str) -> bool:
+    """Allowed AMIs ``enabled`` hides what its criteria do not allow (``audit-mode`` only reports it)."""
+    return (
+        allowed(world, image, caller.account, region) is False
+        and setting(world, caller.account, region).state == "enabled"
+    )
 
 
 class ImageHandlers:
@@ -96,6 +105,9 @@ class ImageHandlers:
             out["SourceImageId"], out["SourceImageRegion"] = image.source_image_id, image.source_region
         if image.tags and caller.account == image.account:  # tags are the owner's alone
             out["Tags"] = tag_list(image.tags)
+        verdict = allowed(self.world, image, caller.account, image.region)
+        if verdict is not None:  # Allowed AMIs is enabled or in audit mode for the caller
+            out["ImageAllowed"] = verdict
         return out
 
     @staticmethod
@@ -115,7 +127,11 @@ class ImageHandlers:
             candidates = (
                 [world.images[i] for i in dict.fromkeys(ids) if i in world.images] if ids else world.images.values()
             )  # by id when ids are given: a fleet's poll must not scan every image of every account
-            images = [i for i in candidates if i.region == region and can_launch(world, i, caller.account)]
+            images = [
+                i
+                for i in candidates
+                if i.region == region and can_launch(world, i, caller.account) and not _hidden(world, i, caller, region)
+            ]
             if ids:
                 found = {i.image_id for i in images}
                 missing = [i for i in ids if i not in found]

@@ -227,6 +227,7 @@ class World:
         self.encryption_by_default: dict[tuple[str, str], bool] = {}
         self.default_key: dict[tuple[str, str], str] = {}  # (account, region) -> key arn
         self.block_public_access: dict[tuple[str, str], str] = {}
+        self.allowed_images: dict[tuple[str, str], Any] = {}  # (account, region) -> allowed.AllowedImages
         self.organizations: dict[str, Organization] = {}
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
