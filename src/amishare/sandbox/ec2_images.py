@@ -494,10 +494,7 @@ class ImageHandlers:
             if p.get("Attribute") != "launchPermission":
                 raise AwsFault("InvalidParameterValue", "Only launchPermission can be reset")
             check_dry_run(p)
-            image.launch_users.clear()
-            image.launch_orgs.clear()
-            image.launch_ous.clear()
-            image.public = False
+            image.make_private()
         return {}
 
     # ------------------------------------------------------------ disable / enable
@@ -513,10 +510,7 @@ class ImageHandlers:
                 )
             check_dry_run(p)
             image.disabled = True
-            image.launch_users.clear()
-            image.launch_orgs.clear()
-            image.launch_ous.clear()
-            image.public = False
+            image.make_private()
         return {"Return": True}
 
     def EnableImage(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:

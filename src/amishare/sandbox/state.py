@@ -148,6 +148,13 @@ class Image:
     def snapshot_ids(self) -> list[str]:
         return [m["Ebs"]["SnapshotId"] for m in self.mappings if "Ebs" in m and m["Ebs"].get("SnapshotId")]
 
+    def make_private(self) -> None:
+        """No launch permission left: accounts, organizations, OUs, public."""
+        self.launch_users.clear()
+        self.launch_orgs.clear()
+        self.launch_ous.clear()
+        self.public = False
+
 
 @dataclass
 class OrgUnit:
