@@ -14,14 +14,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amishare import config as config_file
-from amishare import gates, inputs, journal, redo, render
+from amishare import gates, inputs, journal, redo, render, sharedwithme
 from amishare import verify as verification
 from amishare.actions import AwaitImage, Plan
 from amishare.apply import ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
 from amishare.aws import notify
 from amishare.aws.handlers import AwsSteps
-from amishare.aws.observe import Observer, key_info, observe, observe_images, observe_transfer
+from amishare.aws.observe import (
+    Observer,
+    key_info,
+    observe,
+    observe_images,
+    observe_shared_with_me,
+    observe_transfer,
+)
 from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, Sessions, default_region, known_regions
 from amishare.config import Config
@@ -419,6 +426,14 @@ def verify(
     expected = Observer(sessions, where).describe_key(key, sessions.caller_account()) if key else None
     expected_key = key_info(expected) if expected else None
     return [verification.verify(i, keys, expected=expected_key, shareable=shareable) for i in images]
+
+
+def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[sharedwithme.SharedImage]]:
+    """The images shared with the caller's account in the region, and whether it can launch and copy each;
+    with the account's Allowed AMIs state (``enabled``: images its criteria do not allow are hidden)."""
+    state, facts = observe_shared_with_me(settings.sessions(), _region(settings, region))
+    now = now_utc()
+    return state, sorted((sharedwithme.judge(f, now) for f in facts), key=lambda s: (s.facts.owner, s.facts.name))
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:

@@ -13,6 +13,7 @@ from amishare.apply import RunResult
 from amishare.errors import AmiShareError
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
+from amishare.sharedwithme import SharedImage
 from amishare.verify import Verification
 
 PLAN_SCHEMA = "amishare.plan/1"
@@ -364,3 +365,47 @@ def _cell(value: Any) -> str:
         return "-"
     text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+SHARED_SCHEMA = "amishare.shared-with-me/1"
+
+
+def shared_text(state: str, images: list[SharedImage]) -> str:
+    lines = []
+    if state == "enabled":
+        lines.append("note: Allowed AMIs is enabled here: images its criteria do not allow are hidden from this list")
+    if not images:
+        lines.append("No image is shared with this account in this region.")
+    for shared in images:
+        facts = shared.facts
+        flags = [f for f, on in (("public", facts.public), ("deprecated", shared.deprecated)) if on]
+        lines.append(f"{facts.image_id} {facts.name} from {facts.owner}" + (f" ({', '.join(flags)})" if flags else ""))
+        lines.append(f"  launch: {shared.launch}")
+        lines.append(f"  copy:   {shared.copy}")
+    return "\n".join(lines)
+
+
+def shared_json(state: str, images: list[SharedImage]) -> dict[str, Any]:
+    return {
+        "schema": SHARED_SCHEMA,
+        "allowed_amis": state,
+        "images": [
+            {
+                "image_id": s.facts.image_id,
+                "name": s.facts.name,
+                "owner": s.facts.owner,
+                "region": s.facts.region,
+                "state": s.facts.state,
+                "shared": "public" if s.facts.public else "explicitly",
+                "deprecated": s.deprecated,
+                "allowed": s.facts.allowed,
+                "encrypted": bool(s.facts.keys),
+                "snapshots_visible": f"{len(s.facts.visible_snapshots)}/{len(s.facts.snapshots)}",
+                "can_launch": s.can_launch,
+                "can_copy": s.can_copy,
+                "launch": s.launch,
+                "copy": s.copy,
+            }
+            for s in images
+        ],
+    }

@@ -26,6 +26,7 @@ from amishare.model import (
     Observation,
     SnapshotInfo,
 )
+from amishare.sharedwithme import SharedImageFacts
 from amishare.transfer import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
 
 __all__ = ["READ_PERMISSIONS", "Observer", "observe", "observe_transfer"]
@@ -329,6 +330,47 @@ def observe_images(
         arns = sorted({s.key_arn for i in images for s in i.snapshots if s.key_arn})
         keys = dict(zip(arns, pool.map(lambda a: key_info(observer.describe_key(a, caller)), arns), strict=True))
     return images, keys
+
+
+def observe_shared_with_me(sessions: Sessions, region: str) -> tuple[str, list[SharedImageFacts]]:
+    """The images shared explicitly with the caller's account in ``region`` (by account, organization or OU),
+    what it sees of their snapshots, and its Allowed AMIs setting (state). Read-only."""
+    caller = sessions.caller_account()
+    observer = Observer(sessions, region)
+    setting = observer._call(observer.ec2, "get_allowed_images_settings")
+    raw = observer._call(observer.ec2, "describe_images", ExecutableUsers=["self"], IncludeDeprecated=True)["Images"]
+    shared = [r for r in raw if r["OwnerId"] != caller]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        facts = list(pool.map(lambda r: _shared_facts(observer, r), shared))
+    return str(setting.get("State", "disabled")), facts
+
+
+def _shared_facts(observer: Observer, raw: dict[str, Any]) -> SharedImageFacts:
+    ebs = [m["Ebs"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
+    snapshots = tuple(e["SnapshotId"] for e in ebs)
+    return SharedImageFacts(
+        image_id=raw["ImageId"],
+        name=raw.get("Name", ""),
+        owner=raw["OwnerId"],
+        region=observer.region,
+        state=raw.get("State", ""),
+        public=bool(raw.get("Public")),
+        deprecation_time=raw.get("DeprecationTime"),
+        allowed=raw.get("ImageAllowed"),
+        snapshots=snapshots,
+        visible_snapshots=frozenset(s for s in snapshots if _snapshot_visible(observer, s)),
+        keys=tuple(sorted({e["KmsKeyId"] for e in ebs if e.get("Encrypted") and e.get("KmsKeyId")})),
+    )
+
+
+def _snapshot_visible(observer: Observer, snapshot_id: str) -> bool:
+    try:
+        observer._call(observer.ec2, "describe_snapshots", SnapshotIds=[snapshot_id])
+    except AwsError as exc:
+        if exc.code.startswith("InvalidSnapshot"):
+            return False
+        raise
+    return True
 
 
 PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network

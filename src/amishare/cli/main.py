@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Finish an interrupted or partly failed run: what succeeded is not redone (AWS...",
     ),
     "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
+    "shared-with-me": (
+        "amishare.cli.shared:shared_with_me",
+        "Images shared with this account in the region: owner, how shared, and whether...",
+    ),
     "verify": (
         "amishare.cli.verify:verify",
         "Check that every volume of IMAGE is EBS-backed and encrypted (with --key when...",

@@ -1,0 +1,78 @@
+"""amishare shared-with-me through the sandbox: what is shared with this account, and can it launch and copy it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from amishare.cli.main import cli
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls
+
+
+def _as_target(sb: Sandbox, tmp_path: Path, *args: str) -> Any:
+    env = {**sb.credentials(TARGET), "AWS_REGION": REGION, "AWS_ENDPOINT_URL": sb.endpoint_url}
+    env["AMISHARE_JOURNAL"] = str(tmp_path / "journal.sqlite3")
+    return CliRunner().invoke(cli, ["shared-with-me", *args], env=env)
+
+
+def _share(sb: Sandbox, image: str, *, snapshots: bool = True) -> None:
+    ec2 = sb.session(OWNER, REGION).client("ec2")
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
+    if snapshots:
+        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
+            ec2.modify_snapshot_attribute(
+                SnapshotId=mapping["Ebs"]["SnapshotId"],
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=[TARGET],
+            )
+
+
+def test_shared_with_me_says_what_this_account_can_do_with_each_image(sb: Sandbox, tmp_path: Path) -> None:
+    full = sb.seed_image(OWNER, REGION, "full", volumes_gib=[8], kms_key=None)
+    launch_only = sb.seed_image(OWNER, REGION, "launch-only", volumes_gib=[8, 16], kms_key=None)
+    encrypted = sb.seed_image(OWNER, REGION, "encrypted", volumes_gib=[8], kms_key=sb.create_key(OWNER, REGION))
+    old = sb.seed_image(OWNER, REGION, "old", volumes_gib=[8], kms_key=None)
+    sb.seed_image(TARGET, REGION, "mine", volumes_gib=[8], kms_key=None)  # its own: not "shared with me"
+    sb.seed_image(OWNER, REGION, "not-shared", volumes_gib=[8], kms_key=None)
+    for image in (full, encrypted, old):
+        _share(sb, image)
+    _share(sb, launch_only, snapshots=False)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    sb.session(OWNER, REGION).client("ec2").enable_image_deprecation(ImageId=old, DeprecateAt=past)
+    sb.clear_calls()
+    result = _as_target(sb, tmp_path, "--output", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    rows = {i["name"]: i for i in report["images"]}
+    assert set(rows) == {"full", "launch-only", "encrypted", "old"} and report["allowed_amis"] == "disabled"
+    assert (rows["full"]["can_launch"], rows["full"]["can_copy"], rows["full"]["launch"]) == (True, True, "yes")
+    assert rows["launch-only"]["can_launch"] and not rows["launch-only"]["can_copy"]
+    assert (
+        "not shared with this account" in rows["launch-only"]["copy"]
+        and rows["launch-only"]["snapshots_visible"] == "0/2"
+    )
+    assert rows["encrypted"]["encrypted"] and "if the owner's key allows it" in rows["encrypted"]["copy"]
+    assert rows["old"]["deprecated"] is True and rows["full"]["deprecated"] is False
+    assert all(r["owner"] == OWNER and r["shared"] == "explicitly" for r in rows.values())
+    assert mutating_calls(sb) == []
+    text = _as_target(sb, tmp_path)
+    assert f"{launch_only} launch-only from {OWNER}" in text.stdout and "(deprecated)" in text.stdout
+
+
+def test_allowed_amis_criteria_that_exclude_the_owner(sb: Sandbox, tmp_path: Path) -> None:
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
+    _share(sb, image)
+    ec2 = sb.session(TARGET, REGION).client("ec2")
+    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=[{"ImageProviders": [OTHER]}])
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    (row,) = json.loads(_as_target(sb, tmp_path, "--output", "json").stdout)["images"]
+    assert row["allowed"] is False and not row["can_launch"] and "Allowed AMIs" in row["launch"]
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="enabled")
+    hidden = _as_target(sb, tmp_path)
+    assert "images its criteria do not allow are hidden" in hidden.stdout and image not in hidden.stdout
