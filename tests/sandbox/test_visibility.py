@@ -151,3 +151,28 @@ def test_rule_describe_images_filters_and_pagination(sb: Sandbox, aws: Clients) 
     assert error_of(ec2.describe_images, Filters=[{"Name": "no-such-filter", "Values": ["x"]}])["Code"] == (
         "InvalidParameterValue"
     )
+
+
+def test_rule_restorable_by_self_includes_the_owner_s_own_snapshots(sb: Sandbox, aws: Clients) -> None:
+    """The owner can always create volumes from its snapshots: RestorableByUserIds=self lists them too
+    (DescribeSnapshots API reference: "RestorableByUserIds: the accounts that can create volumes")."""
+    image = _unencrypted(sb)
+    owner = aws(OWNER, "ec2")
+    snapshot = owner.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    assert snapshot in {s["SnapshotId"] for s in owner.describe_snapshots(RestorableByUserIds=["self"])["Snapshots"]}
+    assert snapshot in {s["SnapshotId"] for s in owner.describe_snapshots(RestorableByUserIds=[OWNER])["Snapshots"]}
+
+
+def test_rule_creation_date_and_start_time_filters(sb: Sandbox, aws: Clients) -> None:
+    image = _unencrypted(sb)
+    owner = aws(OWNER, "ec2")
+    (described,) = owner.describe_images(ImageIds=[image])["Images"]
+    day = described["CreationDate"][:10]
+    by_day = owner.describe_images(Owners=["self"], Filters=[{"Name": "creation-date", "Values": [f"{day}T*"]}])
+    assert image in {i["ImageId"] for i in by_day["Images"]}
+    assert (
+        owner.describe_images(Owners=["self"], Filters=[{"Name": "creation-date", "Values": ["2001-*"]}])["Images"]
+        == []
+    )
+    snapshots = owner.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "start-time", "Values": [f"{day}*"]}])
+    assert described["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"] in {s["SnapshotId"] for s in snapshots["Snapshots"]}

@@ -167,6 +167,7 @@ class ImageHandlers:
                     "state": lambda i: [image_state(world, i)[0]],
                     "owner-id": lambda i: [i.account],
                     "is-public": lambda i: ["true" if i.public else "false"],
+                    "creation-date": lambda i: [i.created.strftime("%Y-%m-%dT%H:%M:%S.000Z")],
                     "architecture": lambda i: [i.architecture],
                     "source-image-id": lambda i: [i.source_image_id or ""],
                     "block-device-mapping.snapshot-id": lambda i: i.snapshot_ids(),

@@ -74,9 +74,11 @@ class SnapshotHandlers:
                 wanted = {caller.account if o == "self" else o for o in owners}
                 rows = [s for s in rows if s.account in wanted]
             restorable = p.get("RestorableByUserIds") or []
-            if restorable:  # RestorableByUserIds honoured: explicit createVolumePermission
+            if restorable:  # who can create volumes from it: the owner always, then createVolumePermission
                 users = {caller.account if u == "self" else u for u in restorable}
-                rows = [s for s in rows if (s.shared_with & users) or (s.public and "all" in users)]
+                rows = [
+                    s for s in rows if s.account in users or (s.shared_with & users) or (s.public and "all" in users)
+                ]
             rows = apply_filters(
                 rows,
                 p.get("Filters") or [],
@@ -89,6 +91,7 @@ class SnapshotHandlers:
                     "volume-size": lambda s: [str(s.size_gib)],
                     "description": lambda s: [s.description],
                     "volume-id": lambda s: [s.volume_id],
+                    "start-time": lambda s: [s.start_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")],
                 },
                 lambda s: s.tags if s.account == caller.account else {},
             )
