@@ -90,3 +90,22 @@ def test_rule_concurrent_snapshot_copy_limit(aws: Clients) -> None:
         assert error_of(ec2.copy_snapshot, SourceSnapshotId=snapshot, SourceRegion=REGION)["Code"] == (
             "ResourceLimitExceeded"
         )
+
+
+def test_the_call_log_names_the_action_of_every_json_service(sb: Sandbox, aws: Clients) -> None:
+    """SSM and EventBridge speak JSON (X-Amz-Target), like KMS: their calls are logged by action, and
+    only changes count as mutating."""
+    sb.clear_calls()
+    ssm = aws(OWNER, "ssm")
+    ssm.put_parameter(Name="/golden/ami", Value="ami-12345678", Type="String")
+    ssm.get_parameter(Name="/golden/ami")
+    events = aws(OWNER, "events")
+    events.put_rule(Name="ami-sharing", EventPattern='{"source": ["aws.ec2"]}')
+    events.list_rules()
+    logged = [(c.service, c.action, c.mutating) for c in sb.calls()]
+    assert logged == [
+        ("ssm", "PutParameter", True),
+        ("ssm", "GetParameter", False),
+        ("events", "PutRule", True),
+        ("events", "ListRules", False),
+    ]

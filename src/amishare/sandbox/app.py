@@ -159,8 +159,10 @@ class OverlayApp:
 
     @staticmethod
     def _read(service: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:
-        if service in JSON_SERVICES:
-            target = environ.get("HTTP_X_AMZ_TARGET", "")
+        """The action and its parameters: JSON protocols (KMS, Organizations, SSM, EventBridge, STS's JSON ...)
+        name it in ``X-Amz-Target``, query protocols (EC2, SNS, SES, IAM) in the ``Action`` field."""
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if service in JSON_SERVICES or target:
             try:
                 params = json.loads(body or b"{}")
             except json.JSONDecodeError as exc:
