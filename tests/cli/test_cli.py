@@ -44,6 +44,7 @@ def test_demo_runs_on_the_embedded_sandbox() -> None:
     assert "refused (exit 9): 1 problem(s) in the destinations; nothing was changed" in text  # the preflight
     assert "444444444444: cannot assume arn:aws:iam::444444444444:role/" in text
     assert "changes made meanwhile, from the sandbox's call log: 0" in text
+    assert "AWS_MANAGED_KEY" in text and "1 of 2 image(s) pass" in text  # verify: golden fails, its copy passes
 
 
 def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:

@@ -86,6 +86,7 @@ def demo(copy_seconds_per_gib: float) -> None:
         )
         _transfer(console, sb, world, settings)
         _preflight(console, sb, world, settings)
+        _verify(console, world, settings)
 
 
 def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
@@ -145,6 +146,17 @@ def _preflight(console: Console, sb: Any, world: story.DemoWorld, settings: Sett
         console.print(f"refused (exit {refused.exit_code}): {refused}", markup=False)
     changed = [c for c in sb.calls() if c.mutating]
     console.print(f"changes made meanwhile, from the sandbox's call log: {len(changed)}")
+
+
+def _verify(console: Console, world: story.DemoWorld, settings: Settings) -> None:
+    from amishare import api
+
+    console.print(Rule("10. Verify encryption for CI (amishare verify --shareable)"))
+    golden = api.verify(settings, [world.golden_image], shareable=True)
+    copies = api.verify(
+        settings, tag=f"amishare:source-image={world.golden_image}", key=story.SHARE_KEY_ALIAS, shareable=True
+    )
+    console.print(render.verify_text(golden + copies), markup=False)
 
 
 def _proof(console: Console, proof: story.CopyProof) -> None:
