@@ -64,3 +64,17 @@ def builder(sb: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
 
 def mutating_calls(sb: Sandbox) -> list[str]:
     return [f"{c.service}:{c.action}" for c in sb.calls() if c.mutating]
+
+
+def share_by_hand(ec2: Any, image: str, account: str, *, snapshots: bool = True) -> None:
+    """The owner's ``ec2`` client opens launch permission (and, unless not ``snapshots``, createVolumePermission
+    on every snapshot) of ``image`` for ``account``, as a user would with the CLI: no amishare involved."""
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": account}]})
+    if snapshots:
+        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
+            ec2.modify_snapshot_attribute(
+                SnapshotId=mapping["Ebs"]["SnapshotId"],
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=[account],
+            )

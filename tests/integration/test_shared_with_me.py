@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls
+from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
 
 def _as_target(sb: Sandbox, tmp_path: Path, *args: str) -> Any:
@@ -21,16 +21,7 @@ def _as_target(sb: Sandbox, tmp_path: Path, *args: str) -> Any:
 
 
 def _share(sb: Sandbox, image: str, *, snapshots: bool = True) -> None:
-    ec2 = sb.session(OWNER, REGION).client("ec2")
-    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
-    if snapshots:
-        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
-            ec2.modify_snapshot_attribute(
-                SnapshotId=mapping["Ebs"]["SnapshotId"],
-                Attribute="createVolumePermission",
-                OperationType="add",
-                UserIds=[TARGET],
-            )
+    share_by_hand(sb.session(OWNER, REGION).client("ec2"), image, TARGET, snapshots=snapshots)
 
 
 def test_shared_with_me_says_what_this_account_can_do_with_each_image(sb: Sandbox, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of
+from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 
 USE_ACTIONS = ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
 
@@ -45,16 +45,7 @@ def _allow(
 def _shared_image(sb: Sandbox, aws: Clients, policy: dict[str, Any] | None, *, snapshots: bool = True) -> str:
     key = sb.create_key(OWNER, REGION, alias="share", policy=policy)
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=key)
-    ec2 = aws(OWNER, "ec2")
-    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
-    if snapshots:
-        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
-            ec2.modify_snapshot_attribute(
-                SnapshotId=mapping["Ebs"]["SnapshotId"],
-                Attribute="createVolumePermission",
-                OperationType="add",
-                UserIds=[TARGET],
-            )
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET, snapshots=snapshots)
     return image
 
 
