@@ -39,6 +39,7 @@ class TransferRequest:
     notify_sns: str | None = None
     timeout: float | None = None  # seconds
     max_parallel: int | None = None
+    key_access: str | None = None  # "auto" (default), "policy" or "grant": how destinations reach the source key
 
 
 def _flag(value: bool | None, default: bool) -> bool:
@@ -102,11 +103,28 @@ def resolve_transfer(
         keep_share=keep_share,
         keep_staging=_flag(request.keep_staging, defaults.keep_staging),
         grant_autoscaling=grant_autoscaling,
+        key_access=_key_access(request.key_access, grant_autoscaling),
         timeout=timeout,
         notify_email=notify_email,
         ses_sender=ses_sender,
         notify_sns=notify_sns,
     )
+
+
+KEY_ACCESS = ("auto", "policy", "grant")
+
+
+def _key_access(value: str | None, grant_autoscaling: bool) -> str:
+    if value is None:
+        return "auto"
+    if value not in KEY_ACCESS:
+        raise UsageError(f"--key-access {value!r}: one of {', '.join(KEY_ACCESS)}")
+    if value == "grant" and grant_autoscaling:
+        raise UsageError(
+            "--key-access grant with --grant-autoscaling: the Auto Scaling statement lives in the key policy; "
+            "use --key-access auto or policy"
+        )
+    return value
 
 
 def _check_notify(email: str | None, sender: str | None, sns: str | None) -> None:

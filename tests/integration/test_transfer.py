@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from amishare import api, keypolicy
-from amishare.errors import PlanRefused
+from amishare.errors import PlanRefused, UsageError
 from amishare.model import TAG_RUN, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_STAGING
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
@@ -478,3 +478,25 @@ def test_the_live_view_gets_each_copy_s_image_and_progress_long_before_it_is_don
     assert {image_id for image_id, _, _, _ in pending} == {made["ImageId"]}  # the id is there from the start
     # the view shows the copy's progress early in the copy (first look), not only when it should be about done
     assert any(int(progress.rstrip("%") or 100) <= 50 and progress == shown for _, shown, _, progress in pending), seen
+
+
+def test_key_access_by_grant_leaves_the_policy_alone_and_no_grant_behind(fleet: Any) -> None:
+    sb, image, settings = fleet
+    kms = sb.session(OWNER, REGION).client("kms")
+    key = kms.describe_key(KeyId="alias/amishare-share")["KeyMetadata"]["Arn"]
+    before = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    planned = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION], key_access="grant", dry_run=True)
+    kinds = [a.kind.value for a in planned.plan.actions]
+    assert kinds.count("CreateGrant") == 2 and "PutKeyPolicy" not in kinds
+    sb.clear_calls()
+    outcome = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION], key_access="grant")
+    assert outcome.result is not None and outcome.result.status == "succeeded", [
+        r.error for r in outcome.result.failures
+    ]
+    grants = [c for c in sb.calls() if c.action == "CreateGrant"]
+    assert len(grants) == 2 and not [c for c in sb.calls() if c.action == "PutKeyPolicy"]
+    assert kms.list_grants(KeyId=key)["Grants"] == []  # each destination's grant revoked with its access
+    assert kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"] == before
+    assert len(_owned(sb, TARGET, REGION)) == 1 and len(_owned(sb, OTHER, REGION)) == 1
+    with pytest.raises(UsageError, match="Auto Scaling statement lives in the key policy"):
+        _transfer(settings, image, OWNER, ["dev"], key_access="grant", keep_share=True, grant_autoscaling=True)

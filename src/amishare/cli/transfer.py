@@ -47,6 +47,13 @@ from amishare.cli.progress import progress_view
 @click.option("--keep-share/--no-keep-share", default=None, help="Leave the destinations' access to the source.")
 @click.option("--keep-staging/--no-keep-staging", default=None, help="Keep the staging copies after the transfer.")
 @click.option(
+    "--key-access",
+    type=click.Choice(["auto", "policy", "grant"]),
+    default=None,
+    help="How destinations reach the source key: amishare's key policy statement while they fit (auto), "
+    "always the policy, or a grant per destination and run (concurrent runs never share it) [default: auto].",
+)
+@click.option(
     "--grant-autoscaling/--no-grant-autoscaling",
     default=None,
     help="With --keep-share: each destination grants the source key to its AWSServiceRoleForAutoScaling.",
@@ -82,6 +89,7 @@ def transfer(params: dict[str, Any]) -> None:
         keep_share=params["keep_share"],
         keep_staging=params["keep_staging"],
         grant_autoscaling=params["grant_autoscaling"],
+        key_access=params["key_access"],
         notify_email=params["notify_email"],
         ses_sender=params["ses_sender"],
         notify_sns=params["notify_sns"],
