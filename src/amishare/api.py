@@ -17,13 +17,11 @@ from amishare import config as config_file
 from amishare import gates, inputs, journal, redo, render, sharedwithme
 from amishare import verify as verification
 from amishare.actions import AwaitImage, Plan
-from amishare.apply import ActionResult, Event, RunResult, now_utc
+from amishare.apply import SUPERSEDED, ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
 from amishare.aws import notify
 from amishare.aws.handlers import AwsSteps
 from amishare.aws.observe import (
-    Observer,
-    key_info,
     observe,
     observe_images,
     observe_shared_with_me,
@@ -344,7 +342,7 @@ def resume(
             plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
             log.revise(run_id, plan, superseded)
             record = log.run(run_id)
-        finished = ("succeeded", redo.SUPERSEDED)
+        finished = ("succeeded", SUPERSEDED)
         done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
         result = execute(
             plan,
@@ -421,11 +419,8 @@ def verify(
     if key:
         inputs.key_ref(key, "expected key")
     where = _region(settings, region)
-    sessions = settings.sessions()
-    images, keys = observe_images(sessions, where, tuple(image_ids), wanted)
-    expected = Observer(sessions, where).describe_key(key, sessions.caller_account()) if key else None
-    expected_key = key_info(expected) if expected else None
-    return [verification.verify(i, keys, expected=expected_key, shareable=shareable) for i in images]
+    images, keys, expected = observe_images(settings.sessions(), where, tuple(image_ids), wanted, expected_key=key)
+    return [verification.verify(i, keys, expected=expected, shareable=shareable) for i in images]
 
 
 def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[sharedwithme.SharedImage]]:

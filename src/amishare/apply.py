@@ -31,6 +31,8 @@ from amishare.actions import Action, Plan
 from amishare.errors import AmiShareError, RunInterrupted
 from amishare.steps import Done, Failed, StepContext, StepResult, Steps
 
+SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (redo.py): neither done nor failed
+
 
 @dataclass(frozen=True)
 class ActionResult:
@@ -55,7 +57,7 @@ class RunResult:
 
     @property
     def status(self) -> str:
-        states = {r.state for r in self.results} - {"superseded"}  # replaced by a later attempt of the run
+        states = {r.state for r in self.results} - {SUPERSEDED}
         if states <= {"succeeded"}:
             return "succeeded"
         if "succeeded" in states:

@@ -316,20 +316,23 @@ class Journal(RunLog):
             )
             for a in actions
         )
-        return self._record(rows[0], records)
+        return self._record(rows[0], records, abandoned=gone)
 
     def _abandoned(self, row: tuple[Any, ...]) -> bool:
         """A run recorded as running whose process is gone (killed): no live lease holds it."""
         return bool(row[5] == "running" and self.leases.holder(row[0]) is None)
 
-    def _record(self, row: tuple[Any, ...], actions: tuple[ActionRecord, ...] = ()) -> RunRecord:
+    def _record(
+        self, row: tuple[Any, ...], actions: tuple[ActionRecord, ...] = (), *, abandoned: bool | None = None
+    ) -> RunRecord:
+        gone = self._abandoned(row) if abandoned is None else abandoned
         return RunRecord(
             run_id=row[0],
             command=row[1],
             account=row[2],
             region=row[3],
             image_id=row[4],
-            status="interrupted" if self._abandoned(row) else row[5],
+            status="interrupted" if gone else row[5],
             created_at=row[6],
             finished_at=row[7],
             plan=json.loads(row[8]),

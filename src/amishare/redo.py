@@ -15,8 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from amishare.actions import AwaitImage, CopyToDestination, Plan, RevokeDestination
-
-SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced
+from amishare.apply import SUPERSEDED
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
-from amishare.apply import RunResult
+from amishare.apply import SUPERSEDED, RunResult
 from amishare.errors import AmiShareError
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
@@ -182,7 +182,7 @@ def destination_rows(result: RunResult) -> list[dict[str, Any]]:
             continue
         copy = by_key.get(action.key)
         wait = by_key.get(waits.get(action.key, ""))
-        if any(r is not None and r.state == "superseded" for r in (copy, wait)):
+        if any(r is not None and r.state == SUPERSEDED for r in (copy, wait)):
             continue  # a later attempt of the run made this copy again: its row is that attempt's
         failed = next((r for r in (copy, wait) if r is not None and r.state != "succeeded"), None)
         image_id = copy.output.get("image_id") if copy is not None else None
@@ -332,7 +332,7 @@ TABLE_LISTS = ("destinations", "gates", "images", "runs", "results", "actions") 
 def table_text(document: dict[str, Any]) -> str:
     """``--output table``: the document's main list (gates, runs, images, destinations, actions) as an aligned
     table of its plain fields, one row per item."""
-    plan = document.get("plan") if isinstance(document.get("plan"), dict) else {}
+    plan = document.get("plan")
     places = [document, plan] if isinstance(plan, dict) else [document]
     rows = next((p[k] for k in TABLE_LISTS for p in places if isinstance(p.get(k), list) and p[k]), None)
     if not rows or not isinstance(rows[0], dict):

@@ -39,6 +39,7 @@ from amishare.model import (
     KeyInfo,
     Target,
     TargetKind,
+    arn_account,
 )
 from amishare.plan import SHARE_KEY_HOWTO, Acting, Audience, Subject, open_gates
 
@@ -254,7 +255,7 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
     # a transfer's grants are its own (named for the run): another run never revokes them, nor they its
     gates = [replace(g, run_scoped=True) if isinstance(g, CreateGrant) else g for g in gates]
     actions += gates
-    grants = {g.grantee.split(":")[4]: g.key for g in gates if isinstance(g, CreateGrant)}
+    grants = {arn_account(g.grantee): g.key for g in gates if isinstance(g, CreateGrant)}
     shared = tuple(a.key for a in gates if not isinstance(a, CreateGrant))  # every destination waits for these
     key_policy = next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None)
     waits: list[str] = []

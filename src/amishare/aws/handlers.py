@@ -34,7 +34,7 @@ from amishare.actions import (
 )
 from amishare.aws.errors import aws_errors
 from amishare.aws.poller import ImagePoller, Poll
-from amishare.aws.revoker import Revoker, edit_key_access, snapshot_permission_calls
+from amishare.aws.revoker import Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
 from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING
@@ -184,10 +184,10 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
         with aws_errors("CopyImage", action.account, action.region):
             response = steps.ec2(action).copy_image(**params)
     except AwsError as exc:
-        # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
-        # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
         if exc.code == "InvalidAMIName.Duplicate":
             return _name_in_use(steps, action, name, context, started)
+        # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
+        # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
         if exc.code != "ResourceLimitExceeded":
             raise
         since = float(context.state.get("limited_since", steps.now()))
@@ -373,13 +373,8 @@ def create_grant(steps: AwsSteps, action: CreateGrant, context: StepContext) -> 
 
 
 @handles(RevokeGrant)
-def revoke_grant(steps: AwsSteps, action: RevokeGrant, context: StepContext) -> StepResult:
-    try:
-        with aws_errors("RevokeGrant", action.account, action.region):
-            steps.kms(action).revoke_grant(KeyId=action.key_arn, GrantId=action.grant_id)
-    except AwsError as exc:
-        if exc.code != "NotFoundException":
-            raise
+def revoke_a_grant(steps: AwsSteps, action: RevokeGrant, context: StepContext) -> StepResult:
+    if not revoke_grant(steps.kms(action), action.key_arn, action.grant_id, action.account, action.region):
         return Done({"grant_id": action.grant_id, "revoked": False, "reason": "already gone"})
     return Done({"grant_id": action.grant_id})
 

@@ -200,6 +200,10 @@ class Observer:
                 region=self.region,
             ) from exc
 
+    def described_key(self, ref: str, caller: str) -> KeyInfo:
+        """A key as DescribeKey shows it (no aliases, policy or grants: one call)."""
+        return key_info(self.describe_key(ref, caller))
+
     def key(self, ref: str, caller: str) -> KeyInfo:
         """A key by id, ARN, alias or alias ARN, with its policy and grants when the caller may read them."""
         meta = self.describe_key(ref, caller)
@@ -312,10 +316,14 @@ def observe(
 
 
 def observe_images(
-    sessions: Sessions, region: str, image_ids: Sequence[str] = (), tag: tuple[str, str] | None = None
-) -> tuple[list[ImageInfo], dict[str, KeyInfo]]:
+    sessions: Sessions,
+    region: str,
+    image_ids: Sequence[str] = (),
+    tag: tuple[str, str] | None = None,
+    expected_key: str | None = None,
+) -> tuple[list[ImageInfo], dict[str, KeyInfo], KeyInfo | None]:
     """Images by id (any the caller can see) or the caller's own images with ``tag``, with their mappings and
-    snapshots (no permissions), and the keys those snapshots use (DescribeKey only)."""
+    snapshots (no permissions), the keys those snapshots use, and ``expected_key`` (DescribeKey only)."""
     caller = sessions.caller_account()
     observer = Observer(sessions, region)
     if image_ids:
@@ -328,8 +336,8 @@ def observe_images(
     with ThreadPoolExecutor(max_workers=8) as pool:
         images = list(pool.map(lambda r: observer._image_info(r, with_permissions=False), raw))
         arns = sorted({s.key_arn for i in images for s in i.snapshots if s.key_arn})
-        keys = dict(zip(arns, pool.map(lambda a: key_info(observer.describe_key(a, caller)), arns), strict=True))
-    return images, keys
+        keys = dict(zip(arns, pool.map(lambda a: observer.described_key(a, caller), arns), strict=True))
+    return images, keys, observer.described_key(expected_key, caller) if expected_key else None
 
 
 def observe_shared_with_me(sessions: Sessions, region: str) -> tuple[str, list[SharedImageFacts]]:
@@ -346,8 +354,8 @@ def observe_shared_with_me(sessions: Sessions, region: str) -> tuple[str, list[S
 
 
 def _shared_facts(observer: Observer, raw: dict[str, Any]) -> SharedImageFacts:
-    ebs = [m["Ebs"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
-    snapshots = tuple(e["SnapshotId"] for e in ebs)
+    volumes = [m for m in map(_mapping, raw.get("BlockDeviceMappings", [])) if m.snapshot_id]
+    snapshots = tuple(str(m.snapshot_id) for m in volumes)
     return SharedImageFacts(
         image_id=raw["ImageId"],
         name=raw.get("Name", ""),
@@ -358,19 +366,27 @@ def _shared_facts(observer: Observer, raw: dict[str, Any]) -> SharedImageFacts:
         deprecation_time=raw.get("DeprecationTime"),
         allowed=raw.get("ImageAllowed"),
         snapshots=snapshots,
-        visible_snapshots=frozenset(s for s in snapshots if _snapshot_visible(observer, s)),
-        keys=tuple(sorted({e["KmsKeyId"] for e in ebs if e.get("Encrypted") and e.get("KmsKeyId")})),
+        visible_snapshots=_visible_snapshots(observer, snapshots),
+        keys=tuple(sorted({m.key_arn for m in volumes if m.encrypted and m.key_arn})),
     )
 
 
-def _snapshot_visible(observer: Observer, snapshot_id: str) -> bool:
-    try:
-        observer._call(observer.ec2, "describe_snapshots", SnapshotIds=[snapshot_id])
-    except AwsError as exc:
-        if exc.code.startswith("InvalidSnapshot"):
-            return False
-        raise
-    return True
+def _visible_snapshots(observer: Observer, snapshot_ids: tuple[str, ...]) -> frozenset[str]:
+    """The snapshots the caller can see (and so restore): one DescribeSnapshots for them all, then one each
+    only when some is hidden (the call fails as a whole on a snapshot it cannot see)."""
+
+    def seen(ids: tuple[str, ...]) -> bool:
+        try:
+            observer._call(observer.ec2, "describe_snapshots", SnapshotIds=list(ids))
+        except AwsError as exc:
+            if exc.code.startswith("InvalidSnapshot"):
+                return False
+            raise
+        return True
+
+    if not snapshot_ids or seen(snapshot_ids):
+        return frozenset(snapshot_ids)
+    return frozenset(s for s in snapshot_ids if len(snapshot_ids) > 1 and seen((s,)))
 
 
 PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network
@@ -412,7 +428,7 @@ def _assume(sessions: Sessions, destination: Destination) -> str | None:
 
 
 def _describe_as(sessions: Sessions, account: str, region: str, ref: str) -> KeyInfo:
-    return key_info(Observer(sessions, region, account).describe_key(ref, account))
+    return Observer(sessions, region, account).described_key(ref, account)
 
 
 def _observe_source(

@@ -64,13 +64,11 @@ class ImagePoller:
         poll_max: float = 30.0,
         on_poll: Poll | None = None,
         snapshot_progress: bool = False,
-        first_look: float | None = None,  # None: PROGRESS_FIRST_LOOK
     ) -> None:
         self.sessions = sessions
         self.poll_min, self.poll_max = poll_min, poll_max
         self.on_poll = on_poll
         self.snapshot_progress = snapshot_progress
-        self.first_look = first_look
         self._lock = threading.Lock()
         self._groups: dict[tuple[str | None, str], _Group] = {}
         self._timers: Timers | None = None
@@ -95,7 +93,7 @@ class ImagePoller:
                 return found
             now = self._now()
             if self.snapshot_progress:  # someone watches the progress: look early, then as the copy ages
-                expected = min(expected, PROGRESS_FIRST_LOOK if self.first_look is None else self.first_look)
+                expected = min(expected, PROGRESS_FIRST_LOOK)
             watch = Watch(image_id, now, now + timeout, now + min(max(0.0, expected), timeout))
             group.watches[key] = watch
             first = max(now + self.poll_min, watch.not_before)

@@ -65,7 +65,7 @@ class Revoker:
                 return True, self._outcomes.pop(key)
         return False, None
 
-    def request(self, action: RevokeDestination, who: str | None, run_id: str = "") -> None:
+    def request(self, action: RevokeDestination, who: str | None, run_id: str) -> None:
         """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker.
 
         The batch is the one the plan names (its image still ``@<staging copy>``), so that the revocations
@@ -94,14 +94,12 @@ class Revoker:
         targets = sorted({a.target for a in queue.requests.values()})
         remove = keypolicy.KeyAccess(accounts=frozenset(targets), autoscaling=frozenset(targets))
         with ThreadPoolExecutor(max_workers=3) as pool:  # the image's gates and the key's, at the same time
+            step = contextvars.copy_context()
             grants = (
-                pool.submit(
-                    contextvars.copy_context().run, self._revoke_grants, who, region, grant_key, targets, queue.run_id
-                )
+                pool.submit(step.copy().run, self._revoke_grants, who, region, grant_key, targets, queue.run_id)
                 if grant_key
                 else None
             )
-            step = contextvars.copy_context()
             gates = (
                 pool.submit(step.copy().run, self._remove_image_access, who, region, image_id, targets)
                 if image_access
@@ -143,12 +141,7 @@ class Revoker:
                 if not marker:
                     break
         for grant_id in found:
-            try:
-                with aws_errors("RevokeGrant", who, region):
-                    kms.revoke_grant(KeyId=key_arn, GrantId=grant_id)
-            except AwsError as exc:
-                if exc.code != "NotFoundException":
-                    raise
+            revoke_grant(kms, key_arn, grant_id, who, region)
 
     def _remove_image_access(self, who: str | None, region: str, image_id: str, targets: list[str]) -> None:
         ec2 = self.sessions.client("ec2", region, who)
@@ -191,6 +184,18 @@ def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], opera
         for change in changes
         for start in range(0, len(change.accounts), MAX_SNAPSHOT_CHANGES)
     ]
+
+
+def revoke_grant(kms: Any, key_arn: str, grant_id: str, who: str | None, region: str) -> bool:
+    """Revoke a grant; False when it was already gone (revoking is then done, not failed)."""
+    try:
+        with aws_errors("RevokeGrant", who, region):
+            kms.revoke_grant(KeyId=key_arn, GrantId=grant_id)
+    except AwsError as exc:
+        if exc.code != "NotFoundException":
+            raise
+        return False
+    return True
 
 
 KEY_VERIFY_AFTER = 0.5  # seconds: longer than another writer's read-modify-write of the policy takes

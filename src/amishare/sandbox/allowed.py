@@ -38,6 +38,12 @@ class AllowedImages:
 
 
 def setting(world: World, account: str, region: str) -> AllowedImages:
+    """The account's setting in ``region`` (the default one when it never set any: reading creates nothing)."""
+    found: AllowedImages | None = world.allowed_images.get((account, region))
+    return found if found is not None else AllowedImages()
+
+
+def _set(world: World, account: str, region: str) -> AllowedImages:
     found: AllowedImages = world.allowed_images.setdefault((account, region), AllowedImages())
     return found
 
@@ -95,13 +101,13 @@ class AllowedImagesHandlers:
             raise AwsFault("InvalidParameterValue", f"AllowedImagesSettingsState must be one of {', '.join(STATES)}")
         check_dry_run(p)
         with self.world.lock:
-            setting(self.world, caller.account, region).state = state
+            _set(self.world, caller.account, region).state = state
         return {"AllowedImagesSettingsState": state}
 
     def DisableAllowedImagesSettings(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         check_dry_run(p)
         with self.world.lock:
-            setting(self.world, caller.account, region).state = "disabled"
+            _set(self.world, caller.account, region).state = "disabled"
         return {"AllowedImagesSettingsState": "disabled"}
 
     def ReplaceImageCriteriaInAllowedImagesSettings(
@@ -112,5 +118,5 @@ class AllowedImagesHandlers:
             raise AwsFault("InvalidParameterValue", f"At most {MAX_CRITERIA} image criteria are allowed")
         check_dry_run(p)
         with self.world.lock:
-            setting(self.world, caller.account, region).criteria = criteria
+            _set(self.world, caller.account, region).criteria = criteria
         return {"ReturnValue": True}
