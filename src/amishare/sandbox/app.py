@@ -20,6 +20,7 @@ from amishare.sandbox import compat, protocol
 from amishare.sandbox.allowed import AllowedImagesHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
+from amishare.sandbox.ec2_instances import InstanceHandlers
 from amishare.sandbox.ec2_snapshots import SnapshotHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
 from amishare.sandbox.kms import KmsHandlers
@@ -72,7 +73,11 @@ class OverlayApp:
         self.throttle = Throttle(world.clock)
         self.handlers: dict[str, dict[str, Handler]] = {
             "ec2": _handler_table(
-                ImageHandlers(world), SnapshotHandlers(world), AccountHandlers(world), AllowedImagesHandlers(world)
+                ImageHandlers(world),
+                SnapshotHandlers(world),
+                AccountHandlers(world),
+                AllowedImagesHandlers(world),
+                InstanceHandlers(world),
             ),
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
@@ -208,8 +213,8 @@ class OverlayApp:
 
 
 def _ours(action: str) -> bool:
-    """EC2 actions about images, snapshots and EBS encryption belong to the overlay alone."""
-    return any(word in action for word in ("Image", "Snapshot", "Ebs"))
+    """EC2 actions about images, snapshots, EBS encryption, instances and volumes belong to the overlay alone."""
+    return any(word in action for word in ("Image", "Snapshot", "Ebs", "Instance", "Volume"))
 
 
 def _credential_scope(authorization: str) -> tuple[str, str, str] | None:

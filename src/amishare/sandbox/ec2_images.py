@@ -101,6 +101,8 @@ class ImageHandlers:
             out["BootMode"] = image.boot_mode
         if image.deprecation_time:
             out["DeprecationTime"] = image.deprecation_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        if image.last_launched and caller.account == image.account:
+            out["LastLaunchedTime"] = image.last_launched.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         if image.source_image_id:
             out["SourceImageId"], out["SourceImageRegion"] = image.source_image_id, image.source_region
         if image.tags and caller.account == image.account:  # tags are the owner's alone
@@ -360,6 +362,9 @@ class ImageHandlers:
                 out["BlockDeviceMappings"] = self.describe(caller, image)["BlockDeviceMappings"]
             elif attribute == "deregistrationProtection":
                 out["DeregistrationProtection"] = {"Value": self._protection(image)}
+            elif attribute == "lastLaunchedTime":
+                if image.last_launched:
+                    out["LastLaunchedTime"] = {"Value": image.last_launched.strftime("%Y-%m-%dT%H:%M:%S.000Z")}
             elif attribute in (
                 "kernel",
                 "ramdisk",
@@ -368,7 +373,6 @@ class ImageHandlers:
                 "bootMode",
                 "tpmSupport",
                 "uefiData",
-                "lastLaunchedTime",
                 "imdsSupport",
             ):
                 pass

@@ -144,6 +144,7 @@ class Image:
     source_image_id: str | None = None
     source_region: str | None = None
     disabled: bool = False  # DisableImage: no launch, no listing without IncludeDisabled
+    last_launched: dt.datetime | None = None  # LastLaunchedTime: set by RunInstances
 
     def snapshot_ids(self) -> list[str]:
         return [m["Ebs"]["SnapshotId"] for m in self.mappings if "Ebs" in m and m["Ebs"].get("SnapshotId")]
@@ -154,6 +155,43 @@ class Image:
         self.launch_orgs.clear()
         self.launch_ous.clear()
         self.public = False
+
+
+@dataclass
+class Volume:
+    """An EBS volume an instance was launched with (built from its image's block device mappings)."""
+
+    volume_id: str
+    account: str
+    region: str
+    size_gib: int
+    snapshot_id: str | None
+    kms_key_arn: str | None
+    device: str
+    instance_id: str
+    created: dt.datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Instance:
+    """An instance RunInstances started: running, or terminated with the reason (a key it could not use)."""
+
+    instance_id: str
+    account: str
+    region: str
+    image_id: str
+    instance_type: str
+    launched_by: str  # the principal ARN that called RunInstances
+    reservation_id: str
+    volumes: list[Volume]
+    failure: str | None = None  # why the launch failed: the instance is terminated
+    terminated: bool = False  # TerminateInstances
+    tags: dict[str, str] = field(default_factory=dict)
+    launched: dt.datetime = field(default_factory=utcnow)
+
+    @property
+    def state(self) -> str:
+        return "terminated" if self.failure or self.terminated else "running"
 
 
 @dataclass
@@ -236,6 +274,8 @@ class World:
         self.block_public_access: dict[tuple[str, str], str] = {}
         self.allowed_images: dict[tuple[str, str], Any] = {}  # (account, region) -> allowed.AllowedImages
         self.organizations: dict[str, Organization] = {}
+        self.instances: dict[str, Instance] = {}
+        self.volumes: dict[str, Volume] = {}
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
 

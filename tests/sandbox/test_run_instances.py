@@ -1,0 +1,145 @@
+"""Rule: launching an instance from an image (AWS-RULES.md sections 1, 2, 5 and 7).
+
+Launch needs the image's launch permission (not the snapshots'), an available image, the Allowed AMIs
+setting's consent, and the launching principal's access to every volume's key through EC2 in the region.
+A key it cannot use is not refused at call time: the instance goes to ``terminated`` with the state reason
+``Client.InternalError: Client error on launch``. Volumes follow the image's mappings; a launch sets the
+image's ``LastLaunchedTime``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
+from tests.sandbox.test_cross_account_copy import SCOPED, _allow, _policy
+
+
+def _launch(aws: Clients, account: str, image: str, region: str = REGION) -> dict[str, Any]:
+    ec2 = aws(account, "ec2", region)
+    (started,) = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")["Instances"]
+    assert started["State"]["Name"] == "pending"  # accepted, whatever happens next
+    (reservation,) = ec2.describe_instances(InstanceIds=[started["InstanceId"]])["Reservations"]
+    return dict(reservation["Instances"][0])
+
+
+def test_rule_a_shared_unencrypted_image_launches_without_snapshot_permission(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8, 20], kms_key=None)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET, snapshots=False)
+    instance = _launch(aws, TARGET, image)
+    assert instance["State"]["Name"] == "running"
+    volumes = aws(TARGET, "ec2").describe_volumes()["Volumes"]
+    assert sorted(v["Size"] for v in volumes) == [8, 20]  # one volume per mapping, of its size
+    assert {v["Attachments"][0]["InstanceId"] for v in volumes} == {instance["InstanceId"]}
+    assert not any(v["Encrypted"] for v in volumes)
+
+
+def test_rule_launch_needs_the_launch_permission_in_the_region(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    run = aws(TARGET, "ec2").run_instances
+    assert error_of(run, ImageId=image, MinCount=1, MaxCount=1)["Code"] == "InvalidAMIID.NotFound"
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    other_region = aws(TARGET, "ec2", REGION2).run_instances
+    assert error_of(other_region, ImageId=image, MinCount=1, MaxCount=1)["Code"] == "InvalidAMIID.NotFound"
+    assert error_of(aws(OTHER, "ec2").run_instances, ImageId=image, MinCount=1, MaxCount=1)["Code"] == (
+        "InvalidAMIID.NotFound"
+    )
+
+
+def test_rule_an_unusable_key_terminates_the_instance_with_client_error_on_launch(sb: Sandbox, aws: Clients) -> None:
+    key = sb.create_key(OWNER, REGION, alias="share", policy=_policy())  # the owner alone
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    instance = _launch(aws, TARGET, image)
+    assert instance["State"]["Name"] == "terminated"
+    assert instance["StateReason"] == {
+        "Code": "Client.InternalError",
+        "Message": "Client.InternalError: Client error on launch",
+    }
+    assert aws(TARGET, "ec2").describe_volumes()["Volumes"] == []  # its volumes are gone with it
+
+
+def test_rule_key_access_is_judged_for_ec2_in_the_launch_region(sb: Sandbox, aws: Clients) -> None:
+    other_region = {"StringEquals": {"kms:ViaService": f"ec2.{REGION2}.amazonaws.com"}}
+    for condition, state in ((other_region, "terminated"), (SCOPED, "running")):
+        key = sb.create_key(OWNER, REGION, policy=_policy(_allow(condition=condition)))
+        image = sb.seed_image(OWNER, REGION, f"golden-{state}", volumes_gib=[8], kms_key=key)
+        share_by_hand(aws(OWNER, "ec2"), image, TARGET, snapshots=False)
+        assert _launch(aws, TARGET, image)["State"]["Name"] == state
+    (volume,) = aws(TARGET, "ec2").describe_volumes()["Volumes"]
+    assert volume["Encrypted"] is True and volume["KmsKeyId"] == key
+
+
+def test_rule_a_grant_to_the_target_opens_the_key(sb: Sandbox, aws: Clients) -> None:
+    key = sb.create_key(OWNER, REGION, policy=_policy())
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    aws(OWNER, "kms").create_grant(
+        KeyId=key,
+        GranteePrincipal=f"arn:aws:iam::{TARGET}:root",
+        Operations=["DescribeKey", "CreateGrant", "Decrypt", "GenerateDataKeyWithoutPlaintext"],
+    )
+    assert _launch(aws, TARGET, image)["State"]["Name"] == "running"
+
+
+def test_rule_aws_ebs_images_launch_in_the_owner_account_only(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "default", volumes_gib=[8], kms_key="aws/ebs")
+    assert _launch(aws, OWNER, image)["State"]["Name"] == "running"
+
+
+def test_rule_disabled_or_pending_images_cannot_be_launched(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ec2.disable_image(ImageId=image)
+    assert error_of(ec2.run_instances, ImageId=image, MinCount=1, MaxCount=1)["Code"] == "InvalidAMIID.Unavailable"
+    ec2.enable_image(ImageId=image)
+    sb.settings.copy_seconds_per_gib = 10.0
+    pending = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="pending")["ImageId"]
+    assert error_of(ec2.run_instances, ImageId=pending, MinCount=1, MaxCount=1)["Code"] == "InvalidAMIID.Unavailable"
+
+
+def test_rule_allowed_amis_enabled_refuses_what_its_criteria_do_not_allow(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    target = aws(TARGET, "ec2")
+    target.replace_image_criteria_in_allowed_images_settings(ImageCriteria=[{"ImageProviders": ["amazon"]}])
+    target.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
+    assert _launch(aws, TARGET, image)["State"]["Name"] == "running"  # audit mode restricts nothing
+    target.enable_allowed_images_settings(AllowedImagesSettingsState="enabled")
+    assert error_of(target.run_instances, ImageId=image, MinCount=1, MaxCount=1)["Code"] == "InvalidAMIID.NotFound"
+    own = sb.seed_image(TARGET, REGION, "mine", volumes_gib=[8], kms_key=None)
+    assert _launch(aws, TARGET, own)["State"]["Name"] == "running"  # own images are never restricted
+
+
+def test_rule_a_launch_sets_last_launched_time_for_the_owner(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    assert "LastLaunchedTime" not in ec2.describe_images(ImageIds=[image])["Images"][0]
+    assert "LastLaunchedTime" not in ec2.describe_image_attribute(ImageId=image, Attribute="lastLaunchedTime")
+    share_by_hand(ec2, image, TARGET)
+    _launch(aws, TARGET, image)
+    described = ec2.describe_images(ImageIds=[image])["Images"][0]
+    assert described["LastLaunchedTime"].startswith("20")
+    attribute = ec2.describe_image_attribute(ImageId=image, Attribute="lastLaunchedTime")
+    assert attribute["LastLaunchedTime"]["Value"] == described["LastLaunchedTime"]
+    assert "LastLaunchedTime" not in aws(TARGET, "ec2").describe_images(ImageIds=[image])["Images"][0]
+
+
+def test_rule_terminate_and_filters(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    instance = _launch(aws, OWNER, image)
+    ec2 = aws(OWNER, "ec2")
+    running = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["running"]}])
+    assert [i["InstanceId"] for r in running["Reservations"] for i in r["Instances"]] == [instance["InstanceId"]]
+    ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])
+    assert (
+        ec2.describe_instances(Filters=[{"Name": "image-id", "Values": [image]}])["Reservations"][0]["Instances"][0][
+            "State"
+        ]["Name"]
+        == "terminated"
+    )
+    assert error_of(ec2.terminate_instances, InstanceIds=["i-0123456789abcdef0"])["Code"] == (
+        "InvalidInstanceID.NotFound"
+    )
+    assert json.dumps(aws(TARGET, "ec2").describe_instances()["Reservations"]) == "[]"  # another account's
