@@ -22,6 +22,10 @@ SOURCE_KEY_GRANT_OPERATIONS = (
 # ... and the operations EC2 performs on the target's behalf, which an evaluation must find allowed.
 SOURCE_KEY_USED_OPERATIONS = ("DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom")
 
+# ... and what EC2 does with it for a principal LAUNCHING from the image (EBS User Guide, "Permissions for IAM
+# users"): the volumes keep the snapshots' key.
+LAUNCH_KEY_OPERATIONS = ("DescribeKey", "CreateGrant", "Decrypt", "GenerateDataKeyWithoutPlaintext")
+
 # The key a copy is encrypted WITH (the share key of a re-encryption or staging copy, or a
 # destination's own key): what the copying principal needs on it, through EC2.
 COPY_KEY_ACTIONS = (

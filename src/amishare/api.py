@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amishare import config as config_file
+from amishare import doctor as diagnosis
 from amishare import gates, inputs, journal, redo, render, sharedwithme
 from amishare import verify as verification
 from amishare.actions import AwaitImage, Plan
@@ -23,12 +24,13 @@ from amishare.aws import notify
 from amishare.aws.handlers import AwsSteps
 from amishare.aws.observe import (
     observe,
+    observe_doctor,
     observe_images,
     observe_shared_with_me,
     observe_transfer,
 )
 from amishare.aws.poller import Poll
-from amishare.aws.session import Connection, Sessions, default_region, known_regions
+from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.config import Config
 from amishare.errors import AmiShareError, UsageError
 from amishare.plan import ShareOptions
@@ -429,6 +431,36 @@ def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[st
     state, facts = observe_shared_with_me(settings.sessions(), _region(settings, region))
     now = now_utc()
     return state, sorted((sharedwithme.judge(f, now) for f in facts), key=lambda s: (s.facts.owner, s.facts.name))
+
+
+def doctor(
+    settings: Settings,
+    image_id: str,
+    account: str,
+    *,
+    region: str | None = None,
+    dest_key: str | None = None,
+) -> diagnosis.Diagnosis:
+    """Why ``account`` can or cannot see, launch, copy and Auto Scaling-launch ``image_id``: the owner's view,
+    and the target's through its configured role when the config names one. Read-only (dry runs only)."""
+    inputs.image_id(image_id)
+    target = inputs.target(account, settings.config)
+    if target.kind.value != "account":
+        raise UsageError(f"--account {account!r}: doctor diagnoses one account (an id or a config name), not {target}")
+    if dest_key:
+        inputs.key_ref(dest_key, "destination key")
+    where = _region(settings, region)
+    named = settings.config.account_by_id(target.value)
+    default_role = settings.config.defaults.role_name
+    role_arn = (
+        named.role_arn(default_role)
+        if named
+        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
+    )
+    role = RoleRef(target.value, role_arn, named.external_id if named else None) if role_arn else None
+    key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
+    facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key)
+    return diagnosis.diagnose(facts, now_utc())
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:

@@ -12,7 +12,8 @@
     ├── JournalError               exit 10  the run journal cannot be read or written
     └── RunBusy                    exit 11  another live process holds the run's lease
 
-Exit code 12 means ``amishare verify`` found an image not encrypted as it should be.
+Exit code 12 means ``amishare verify`` found an image not encrypted as it should be; 13 that
+``amishare doctor`` found a capability asked for (``--need``) that does not work.
 Exit code 7 means partial: the run applied some actions and others failed (not an
 exception: the CLI reads it from the run's result). 130 means interrupted (Ctrl-C); 0
 success. The CLI maps errors to codes through ``exit_code`` and nothing else.
@@ -98,4 +99,5 @@ class RunInterrupted(KeyboardInterrupt):
 
 EXIT_PARTIAL = 7
 EXIT_VERIFY_FAILED = 12  # amishare verify: some image is not encrypted as it should be
+EXIT_DOCTOR_FAILED = 13  # amishare doctor: a capability asked for does not work
 EXIT_INTERRUPTED = 130

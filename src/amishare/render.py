@@ -10,6 +10,7 @@ from typing import Any
 
 from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.apply import SUPERSEDED, RunResult
+from amishare.doctor import Diagnosis
 from amishare.errors import AmiShareError
 from amishare.gates import GateReport
 from amishare.journal import RunRecord
@@ -274,6 +275,7 @@ def notification(result: RunResult) -> tuple[str, str]:
 
 
 VERIFY_SCHEMA = "amishare.verify/1"
+DOCTOR_SCHEMA = "amishare.doctor/1"
 
 
 def verify_text(results: list[Verification]) -> str:
@@ -294,6 +296,25 @@ def verify_text(results: list[Verification]) -> str:
     failed = sum(1 for r in results if not r.ok)
     lines.append(f"{len(results) - failed} of {len(results)} image(s) pass")
     return "\n".join(lines)
+
+
+def doctor_text(result: Diagnosis, needs: tuple[str, ...]) -> str:
+    view = "the owner's and the target's view" if result.target_view else "the owner's view (no role for the target)"
+    lines = [f"{result.image_id} for account {result.account} in {result.region} ({view}):"]
+    for name, capability in result.capabilities.items():
+        asked = "" if name in needs else " (not asked)"
+        lines.append(f"  {name:<19} {'ok' if capability.ok else 'NO'}{asked}")
+        for cause in capability.causes:
+            label = "warning " if cause.warning else ""
+            lines.append(f"    {label}{cause.code}: {cause.detail}")
+            lines.append(f"      fix: {cause.fix}")
+    works = result.works(needs)
+    lines.append(f"{'works' if works else 'does not work'}: {', '.join(needs)}")
+    return "\n".join(lines)
+
+
+def doctor_json(result: Diagnosis, needs: tuple[str, ...]) -> dict[str, Any]:
+    return {"schema": DOCTOR_SCHEMA, **result.to_dict(), "needs": list(needs), "ok": result.works(needs)}
 
 
 def verify_json(results: list[Verification]) -> dict[str, Any]:
@@ -326,7 +347,16 @@ def error_json(error: AmiShareError) -> dict[str, Any]:
     return {"code": code, "message": str(error), "exit": error.exit_code}
 
 
-TABLE_LISTS = ("destinations", "gates", "images", "runs", "results", "actions")  # the main list, in that order
+# The main list of a document, in that order.
+TABLE_LISTS = ("rows", "findings", "destinations", "gates", "images", "runs", "results", "actions")
+
+
+def _capability_rows(capabilities: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for name, verdict in capabilities.items():
+        causes = verdict["causes"] or [{"code": "", "detail": ""}]
+        rows += [{"capability": name, "ok": verdict["ok"], "code": c["code"], "detail": c["detail"]} for c in causes]
+    return rows
 
 
 def table_text(document: dict[str, Any]) -> str:
@@ -334,6 +364,8 @@ def table_text(document: dict[str, Any]) -> str:
     table of its plain fields, one row per item."""
     plan = document.get("plan")
     places = [document, plan] if isinstance(plan, dict) else [document]
+    if isinstance(document.get("capabilities"), dict):  # doctor: one row per capability and cause
+        places = [{"rows": _capability_rows(document["capabilities"])}]
     rows = next((p[k] for k in TABLE_LISTS for p in places if isinstance(p.get(k), list) and p[k]), None)
     if not rows or not isinstance(rows[0], dict):
         return "(nothing)"

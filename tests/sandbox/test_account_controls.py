@@ -101,7 +101,7 @@ def test_rule_deregistration_protection(sb: Sandbox, aws: Clients) -> None:
     assert error_of(ec2.deregister_image, ImageId=image)["Code"] == "OperationNotPermitted"
     ec2.disable_image_deregistration_protection(ImageId=image)
     ec2.deregister_image(ImageId=image)
-    assert error_of(ec2.describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "deregistered"
     cooled = sb.seed_image(OWNER, REGION, "cooled", kms_key=None)
     ec2.enable_image_deregistration_protection(ImageId=cooled, WithCooldown=True)
     assert ec2.disable_image_deregistration_protection(ImageId=cooled)["Return"].startswith("disabled-until-")
@@ -147,3 +147,17 @@ def test_rule_tags_on_images_and_snapshots(sb: Sandbox, aws: Clients) -> None:
     assert error_of(ec2.create_tags, Resources=[image], Tags=[{"Key": "aws:x", "Value": "y"}])["Code"] == (
         "InvalidParameterValue"
     )
+
+
+def test_rule_a_deregistered_image_is_described_by_id_to_its_owner_for_a_while_then_not_found(
+    sb: Sandbox, aws: Clients
+) -> None:
+    image = sb.seed_image(OWNER, REGION, "old", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
+    ec2.deregister_image(ImageId=image)
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "deregistered"
+    assert ec2.describe_images(Owners=["self"])["Images"] == []  # listings drop it at once
+    assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
+    sb.settings.deregistered_visible_seconds = 0.0  # the while is over
+    assert error_of(ec2.describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"

@@ -320,7 +320,10 @@ def share_snapshots(steps: AwsSteps, action: ShareSnapshots, context: StepContex
     changes = action.changes
     if changes is None:  # the snapshots of an image made by this run
         with aws_errors("DescribeImages", action.account, action.region):
-            image = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"][0]
+            found = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"]
+        if not found or found[0].get("State") == "deregistered":  # AWS-RULES.md section 3: never [0] blindly
+            return Failed(f"image {action.image} was deregistered before its snapshots could be shared")
+        image = found[0]
         changes = tuple(
             SnapshotChange(m["Ebs"]["SnapshotId"], action.accounts)
             for m in image.get("BlockDeviceMappings", [])

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from amishare.actions import READ_PERMISSIONS
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import RoleRef, Sessions
+from amishare.doctor import DoctorFacts, TargetView
 from amishare.errors import AccessDenied, AwsError, NotFound
 from amishare.model import (
     TAG_SOURCE_IMAGE,
@@ -449,3 +450,183 @@ def _observe_source(
         image = observer.image(image_id, source.account)
         keys = {arn: observer.key(arn, source.account) for arn in image.key_arns}
     return TransferObservation(caller, region, image, keys, {name: f.result() for name, f in found.items()})
+
+
+DRY_RUN_REFUSALS = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException")
+
+
+def observe_doctor(
+    sessions: Sessions,
+    image_id: str,
+    region: str,
+    account: str,
+    role: RoleRef | None,
+    dest_key: str | None,
+) -> DoctorFacts:
+    """The owner's view of ``image_id`` in ``region`` (permissions, snapshots, keys with policies and grants, the
+    target's organization when the owner can read it) and, through ``role``, the target's. Read-only: the
+    target's launch and copy are tried with ``DryRun`` only."""
+    caller = sessions.caller_account()
+    observer = Observer(sessions, region)
+    raw = _owned_raw(observer, image_id, caller)
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="amishare-doctor") as pool:
+        membership = pool.submit(_membership, sessions, account)
+        view = pool.submit(_target_view, sessions, raw, image_id, region, account, role, dest_key) if role else None
+        if raw is None:
+            elsewhere = _regions_with(sessions, observer, image_id, caller)
+            image, keys = None, {}
+        else:
+            elsewhere = ()
+            image = observer._image_info(raw)
+            keys = {arn: observer.key(arn, caller) for arn in image.key_arns}
+        org_id, paths = membership.result()
+        target = view.result() if view is not None else None
+    return DoctorFacts(
+        image_id=image_id,
+        account=account,
+        region=region,
+        state="missing" if raw is None else str(raw.get("State", "")),
+        image=image,
+        keys=keys,
+        elsewhere=elsewhere,
+        deprecation_time=raw.get("DeprecationTime") if raw else None,
+        org_id=org_id or (target.org_id if target else None),
+        org_paths=paths,
+        target=target.view if target else None,
+    )
+
+
+def _owned_raw(observer: Observer, image_id: str, caller: str) -> dict[str, Any] | None:
+    """DescribeImages of the caller's image (disabled and deregistered included), None when not in the region."""
+    try:
+        found = observer._call(observer.ec2, "describe_images", ImageIds=[image_id], IncludeDisabled=True)["Images"]
+    except NotFound:
+        return None
+    except AwsError as exc:
+        if exc.code.startswith("InvalidAMIID"):
+            return None
+        raise
+    if not found:
+        return None
+    if found[0]["OwnerId"] != caller:
+        raise AccessDenied(
+            f"image {image_id} is owned by account {found[0]['OwnerId']}, not by {caller}: run doctor with the "
+            "owner's credentials (--profile); the target's side is read through its configured role",
+            operation="DescribeImages",
+            account=caller,
+            region=observer.region,
+        )
+    return dict(found[0])
+
+
+def _regions_with(sessions: Sessions, observer: Observer, image_id: str, caller: str) -> tuple[str, ...]:
+    """The other regions where ``image_id`` exists (AMI ids are regional: a wrong --region is a common mistake)."""
+    regions = [r["RegionName"] for r in observer._call(observer.ec2, "describe_regions")["Regions"]]
+    others = [r for r in regions if r != observer.region]
+
+    def has(name: str) -> bool:
+        return _owned_raw(Observer(sessions, name), image_id, caller) is not None
+
+    with ThreadPoolExecutor(max_workers=PREFLIGHT_THREADS, thread_name_prefix="amishare-regions") as pool:
+        return tuple(name for name, found in zip(others, pool.map(has, others), strict=True) if found)
+
+
+def _membership(sessions: Sessions, account: str) -> tuple[str | None, tuple[str, ...]]:
+    """The target's organization id and OU path (``o-x/r-x/ou-a/``), when the caller is its management account."""
+    client = sessions.client("organizations", "us-east-1")
+    try:
+        with aws_errors("DescribeOrganization", sessions.caller_account(), "us-east-1"):
+            org = client.describe_organization()["Organization"]
+        chain: list[str] = []
+        child = account
+        while True:
+            with aws_errors("ListParents", sessions.caller_account(), "us-east-1"):
+                (parent,) = client.list_parents(ChildId=child)["Parents"]
+            chain.append(parent["Id"])
+            if parent["Type"] == "ROOT":
+                break
+            child = parent["Id"]
+    except AwsError:
+        return None, ()  # not in an organization, or not its management account: the target's view may tell
+    return str(org["Id"]), (f"{org['Id']}/" + "".join(f"{p}/" for p in reversed(chain)),)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    view: TargetView
+    org_id: str | None
+
+
+def _target_view(
+    sessions: Sessions,
+    raw: dict[str, Any] | None,
+    image_id: str,
+    region: str,
+    account: str,
+    role: RoleRef,
+    dest_key: str | None,
+) -> _Seen | None:
+    """What ``account`` sees through ``role`` (None when the role cannot be assumed: the owner's view stands)."""
+    try:
+        sessions.assume(role)
+    except AwsError:
+        return None
+    observer = Observer(sessions, region, account)
+    seen: dict[str, Any] | None
+    try:
+        seen = observer.image_raw(image_id, account)
+    except NotFound:
+        seen = None
+    setting = observer._call(observer.ec2, "get_allowed_images_settings")
+    snapshots = tuple(
+        m.snapshot_id for m in map(_mapping, (raw or {}).get("BlockDeviceMappings", [])) if m.snapshot_id
+    )
+    refused = {} if seen is not None else {"see": "its DescribeImages by id does not find the image"}
+    if seen is not None:
+        refused.update(_dry_runs(observer, image_id, region))
+    key, key_error = None, None
+    if dest_key:
+        try:
+            key = observer.described_key(dest_key, account)
+        except AwsError as exc:
+            key_error = exc.aws_message or str(exc)
+    return _Seen(
+        TargetView(
+            sees_image=seen is not None,
+            allowed_state=str(setting.get("State", "disabled")),
+            image_allowed=seen.get("ImageAllowed") if seen else None,
+            visible_snapshots=_visible_snapshots(observer, snapshots) if seen is not None else frozenset(),
+            dest_key_ref=dest_key,
+            dest_key=key,
+            dest_key_error=key_error,
+            refused=refused,
+        ),
+        _org_of(sessions, account),
+    )
+
+
+def _dry_runs(observer: Observer, image_id: str, region: str) -> dict[str, str]:
+    """The target's launch and copy, tried with ``DryRun``: what its own policies (and SCPs) refuse."""
+    tries: dict[str, tuple[str, dict[str, Any]]] = {
+        "launch": ("run_instances", {"ImageId": image_id, "MinCount": 1, "MaxCount": 1, "InstanceType": "t3.micro"}),
+        "copy": ("copy_image", {"SourceImageId": image_id, "SourceRegion": region, "Name": "amishare-doctor-dry-run"}),
+    }
+    refused = {}
+    for capability, (operation, params) in tries.items():
+        try:
+            observer._call(observer.ec2, operation, DryRun=True, **params)
+        except AwsError as exc:
+            if exc.code in DRY_RUN_REFUSALS:
+                refused[capability] = f"{exc.code}: {exc.aws_message or exc}"
+    if "launch" in refused:
+        refused["autoscaling-launch"] = refused["launch"]
+    return refused
+
+
+def _org_of(sessions: Sessions, account: str) -> str | None:
+    try:
+        with aws_errors("DescribeOrganization", account, "us-east-1"):
+            org = sessions.client("organizations", "us-east-1", account).describe_organization()["Organization"]
+    except AwsError:
+        return None
+    return str(org["Id"])

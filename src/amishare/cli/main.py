@@ -47,6 +47,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.verify:verify",
         "Check that every volume of IMAGE is EBS-backed and encrypted (with --key when...",
     ),
+    "doctor": (
+        "amishare.cli.doctor:doctor",
+        "Why ACCOUNT can or cannot see, launch, copy or Auto Scaling-launch IMAGE:...",
+    ),
     "demo": (
         "amishare.cli.demo:demo",
         "Run amishare's story on an embedded sandbox (no AWS account needed): plan,...",

@@ -112,6 +112,8 @@ def owned_snapshot(world: World, caller: Caller, region: str, snapshot_id: str) 
 
 # ------------------------------------------------------------------------------ states
 def image_state(world: World, image: Image) -> tuple[str, dict[str, str] | None]:
+    if image.deregistered:
+        return "deregistered", None
     if image.disabled:
         return "disabled", None
     transition = image.transition

@@ -136,10 +136,11 @@ class ImageHandlers:
             ]
             if ids:
                 found = {i.image_id for i in images}
-                missing = [i for i in ids if i not in found]
+                gone = self._recently_deregistered(caller, region, [i for i in ids if i not in found])
+                missing = [i for i in ids if i not in found and i not in gone]
                 if missing:
                     raise image_not_found(missing)
-                images = [i for i in images if i.image_id in ids]
+                images = [i for i in images if i.image_id in ids] + list(gone.values())
             else:
                 now = utcnow()
                 images = [
@@ -187,6 +188,18 @@ class ImageHandlers:
         if token:
             out["NextToken"] = token
         return out
+
+    def _recently_deregistered(self, caller: Caller, region: str, ids: list[str]) -> dict[str, Image]:
+        """AWS-RULES.md section 3: by id, a deregistered image is still described (state ``deregistered``) to its
+        owner for a short while (``deregistered_visible_seconds``), then not at all."""
+        now = self.world.clock()
+        window = self.world.settings.deregistered_visible_seconds
+        found = {}
+        for image_id in ids:
+            image, at = self.world.deregistered.get(image_id, (None, 0.0))
+            if image is not None and image.account == caller.account and image.region == region and now - at < window:
+                found[image_id] = image
+        return found
 
     def _executable_by(self, image: Image, user: str, caller: Caller) -> bool:
         if user == "all":
@@ -575,6 +588,8 @@ class ImageHandlers:
                 )
             check_dry_run(p)
             del world.images[image.image_id]
+            image.deregistered = True
+            world.deregistered[image.image_id] = (image, world.clock())
             results = []
             if p.get("DeleteAssociatedSnapshots"):  # AWS-RULES.md section 3
                 in_use = {s for other in world.images.values() for s in other.snapshot_ids()}

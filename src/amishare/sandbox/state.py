@@ -145,6 +145,7 @@ class Image:
     source_region: str | None = None
     disabled: bool = False  # DisableImage: no launch, no listing without IncludeDisabled
     last_launched: dt.datetime | None = None  # LastLaunchedTime: set by RunInstances
+    deregistered: bool = False  # DeregisterImage: described as such by id to its owner for a short while
 
     def snapshot_ids(self) -> list[str]:
         return [m["Ebs"]["SnapshotId"] for m in self.mappings if "Ebs" in m and m["Ebs"].get("SnapshotId")]
@@ -255,6 +256,7 @@ class Settings:
     ami_copy_limit: int = AMI_COPY_LIMIT_DEFAULT
     snapshot_copy_limit: int = SNAPSHOT_COPY_LIMIT
     block_public_access_default: str = "unblocked"
+    deregistered_visible_seconds: float = 60.0  # DescribeImages by id shows a deregistered image this long
 
 
 class World:
@@ -268,6 +270,7 @@ class World:
         self.aliases: dict[tuple[str, str, str], str] = {}  # (account, region, alias) -> key id
         self.snapshots: dict[str, Snapshot] = {}
         self.images: dict[str, Image] = {}
+        self.deregistered: dict[str, tuple[Image, float]] = {}  # image id -> (image, clock when deregistered)
         self.client_tokens: dict[tuple[str, str, str], tuple[str, str]] = {}  # -> (fingerprint, image)
         self.encryption_by_default: dict[tuple[str, str], bool] = {}
         self.default_key: dict[tuple[str, str], str] = {}  # (account, region) -> key arn
