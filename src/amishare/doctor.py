@@ -27,6 +27,7 @@ AWS-RULES.md sections 1, 2, 5 and 7 are the rules; the codes are documented in d
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class TargetView:
     dest_key: KeyInfo | None = None
     dest_key_error: str | None = None
     refused: Mapping[str, str] = field(default_factory=dict)  # capability -> why its dry run was refused
+    criteria: tuple[Mapping[str, Any], ...] = ()  # its Allowed AMIs image criteria
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class DoctorFacts:
     keys: Mapping[str, KeyInfo]
     elsewhere: tuple[str, ...] = ()  # regions where an image with this id exists, when not in ``region``
     deprecation_time: str | None = None
+    created: str | None = None  # the image's CreationDate
     org_id: str | None = None  # the target's organization and OU path (o-x/r-x/ou-a/), when known
     org_paths: tuple[str, ...] = ()
     target: TargetView | None = None
@@ -163,7 +166,11 @@ def diagnose(facts: DoctorFacts, now: dt.datetime) -> Diagnosis:
         return Diagnosis(facts.image_id, facts.account, facts.region, stopped, facts.target is not None)
     assert facts.image is not None
     image = facts.image
-    see = _deprecation(facts, now) + _launch_permission(facts, image) + _allowed_amis(facts)
+    managed = _aws_managed(facts, image)
+    if managed:  # no other account can ever use it: the other gates cannot even be opened
+        stopped = {name: Capability(name, (managed,)) for name in CAPABILITIES}
+        return Diagnosis(facts.image_id, facts.account, facts.region, stopped, facts.target is not None)
+    see = _deprecation(facts, now) + _launch_permission(facts, image) + _allowed_amis(facts, now)
     launch_keys = _key_causes(facts, image, LAUNCH_KEY_OPERATIONS, "launch")
     copy_keys = _key_causes(facts, image, SOURCE_KEY_USED_OPERATIONS, "copy")
     blocked_see = [c for c in see if not c.warning]
@@ -234,8 +241,7 @@ def _image_causes(facts: DoctorFacts) -> list[Cause]:
 def _deprecation(facts: DoctorFacts, now: dt.datetime) -> list[Cause]:
     if not facts.deprecation_time:
         return []
-    when = dt.datetime.fromisoformat(facts.deprecation_time.replace("Z", "+00:00"))
-    if when > now:
+    if _time(facts.deprecation_time) > now:
         return []
     return [
         Cause(
@@ -275,9 +281,14 @@ def _launch_permission(facts: DoctorFacts, image: ImageInfo) -> list[Cause]:
     ]
 
 
-def _allowed_amis(facts: DoctorFacts) -> list[Cause]:
+def _allowed_amis(facts: DoctorFacts, now: dt.datetime) -> list[Cause]:
     view = facts.target
-    if view is None or view.image_allowed is not False or view.allowed_state != "enabled":
+    if view is None or view.allowed_state != "enabled":
+        return []
+    allowed = view.image_allowed
+    if allowed is None:  # hidden from the target (enabled hides what is not allowed): judge its criteria
+        allowed = any(_criterion_allows(c, facts, now) for c in view.criteria)
+    if allowed:
         return []
     return [
         Cause(
@@ -289,6 +300,47 @@ def _allowed_amis(facts: DoctorFacts) -> list[Cause]:
             f"ImageProviders={facts.image.owner if facts.image else 'OWNER'} ... keeping the criteria it has)",
         )
     ]
+
+
+def _criterion_allows(criterion: Mapping[str, Any], facts: DoctorFacts, now: dt.datetime) -> bool:
+    """Whether one Allowed AMIs criterion admits the image (EC2 User Guide, "Allowed AMIs": every parameter of
+    a criterion must match; Marketplace codes and the amazon/aws-marketplace providers cannot match it)."""
+    assert facts.image is not None
+    providers = criterion.get("ImageProviders") or []
+    if providers and facts.image.owner not in providers:
+        return False
+    names = criterion.get("ImageNames") or []
+    if names and not any(fnmatch.fnmatchcase(facts.image.name, n) for n in names):
+        return False
+    if criterion.get("MarketplaceProductCodes"):
+        return False
+    days = (criterion.get("CreationDateCondition") or {}).get("MaximumDaysSinceCreated")
+    if days is not None and facts.created and now - _time(facts.created) > dt.timedelta(days=int(days)):
+        return False
+    days = (criterion.get("DeprecationTimeCondition") or {}).get("MaximumDaysSinceDeprecated")
+    return not (
+        days is not None
+        and facts.deprecation_time
+        and now - _time(facts.deprecation_time) > dt.timedelta(days=int(days))
+    )
+
+
+def _time(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _aws_managed(facts: DoctorFacts, image: ImageInfo) -> Cause | None:
+    for arn in image.key_arns:
+        key = facts.keys.get(arn)
+        if key is not None and key.aws_managed:
+            return Cause(
+                "AWS_MANAGED_KEY",
+                f"{facts.image_id} is encrypted with the AWS managed key aws/ebs: AWS refuses to share it (launch "
+                "or snapshot permission) and no other account can use the key",
+                f"re-encrypt with a customer managed key and share the copy: amishare share {facts.image_id} "
+                f"--to {facts.account} --region {facts.region} --share-key alias/YOUR-SHARE-KEY",
+            )
+    return None
 
 
 def _snapshot_causes(facts: DoctorFacts, image: ImageInfo) -> list[Cause]:
@@ -319,14 +371,7 @@ def _key_causes(facts: DoctorFacts, image: ImageInfo, operations: tuple[str, ...
 
 def _one_key(facts: DoctorFacts, key: KeyInfo, operations: tuple[str, ...], use: str) -> list[Cause]:
     if key.aws_managed:
-        return [
-            Cause(
-                "AWS_MANAGED_KEY",
-                f"{facts.image_id} is encrypted with the AWS managed key aws/ebs: no other account can {use} it",
-                f"re-encrypt with a customer managed key and share the copy: amishare share {facts.image_id} "
-                f"--to {facts.account} --region {facts.region} --share-key alias/YOUR-SHARE-KEY",
-            )
-        ]
+        return []  # diagnose() stops at aws/ebs before judging keys
     if key.state != "Enabled":
         return [
             Cause(

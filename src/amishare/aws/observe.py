@@ -472,11 +472,12 @@ def observe_doctor(
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="amishare-doctor") as pool:
         membership = pool.submit(_membership, sessions, account)
         view = pool.submit(_target_view, sessions, raw, image_id, region, account, role, dest_key) if role else None
+        image: ImageInfo | None = None
+        keys: dict[str, KeyInfo] = {}
+        elsewhere: tuple[str, ...] = ()
         if raw is None:
             elsewhere = _regions_with(sessions, observer, image_id, caller)
-            image, keys = None, {}
-        else:
-            elsewhere = ()
+        elif raw.get("State") != "deregistered":  # a deregistered image has no attributes left to read
             image = observer._image_info(raw)
             keys = {arn: observer.key(arn, caller) for arn in image.key_arns}
         org_id, paths = membership.result()
@@ -490,6 +491,7 @@ def observe_doctor(
         keys=keys,
         elsewhere=elsewhere,
         deprecation_time=raw.get("DeprecationTime") if raw else None,
+        created=raw.get("CreationDate") if raw else None,
         org_id=org_id or (target.org_id if target else None),
         org_paths=paths,
         target=target.view if target else None,
@@ -578,9 +580,7 @@ def _target_view(
     except NotFound:
         seen = None
     setting = observer._call(observer.ec2, "get_allowed_images_settings")
-    snapshots = tuple(
-        m.snapshot_id for m in map(_mapping, (raw or {}).get("BlockDeviceMappings", [])) if m.snapshot_id
-    )
+    snapshots = tuple(m.snapshot_id for m in map(_mapping, (raw or {}).get("BlockDeviceMappings", [])) if m.snapshot_id)
     refused = {} if seen is not None else {"see": "its DescribeImages by id does not find the image"}
     if seen is not None:
         refused.update(_dry_runs(observer, image_id, region))
@@ -600,6 +600,7 @@ def _target_view(
             dest_key=key,
             dest_key_error=key_error,
             refused=refused,
+            criteria=tuple(setting.get("ImageCriteria") or ()),
         ),
         _org_of(sessions, account),
     )

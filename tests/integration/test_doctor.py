@@ -1,0 +1,260 @@
+"""amishare doctor through the sandbox: each code has a world that produces it and only it, and a healthy
+world produces none. Every world starts healthy (all three gates open, the target's role and key configured,
+its Auto Scaling role granted the key) and breaks one thing, as a user would, through the AWS API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from amishare import keypolicy
+from amishare.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
+from amishare.cli.main import cli
+from amishare.sandbox import Sandbox
+from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
+
+ADMIN = {
+    "Sid": "Admin",
+    "Effect": "Allow",
+    "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+}
+TARGET_ACCESS = keypolicy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": [ADMIN, *statements]})
+
+
+class World:
+    """A healthy world: OWNER's image on its share key, shared with TARGET through all three gates."""
+
+    def __init__(self, sb: Sandbox, aws: Clients, tmp_path: Path) -> None:
+        self.sb, self.aws, self.tmp_path = sb, aws, tmp_path
+        self.key = sb.create_key(
+            OWNER, REGION, alias="share", policy=json.loads(_policy(*keypolicy.statements_for(REGION, TARGET_ACCESS)))
+        )
+        self.image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=self.key)
+        share_by_hand(aws(OWNER, "ec2"), self.image, TARGET)
+        sb.create_role(TARGET, "AmiCopyRole", trusted_account=OWNER)
+        self.dest_key = sb.create_key(TARGET, REGION, alias="mine")
+        aws(TARGET, "kms").create_grant(
+            KeyId=self.key,
+            GranteePrincipal=AUTOSCALING_ROLE.format(account=TARGET),
+            Operations=list(AUTOSCALING_GRANT_OPERATIONS),
+        )
+        (tmp_path / "amishare.toml").write_text(
+            f'[accounts.target]\nid = "{TARGET}"\nrole = "AmiCopyRole"\nkeys = {{ {REGION} = "alias/mine" }}\n'
+        )
+
+    @property
+    def owner(self) -> Any:
+        return self.aws(OWNER, "ec2")
+
+    def put_policy(self, *statements: dict[str, Any]) -> None:
+        self.aws(OWNER, "kms").put_key_policy(KeyId=self.key, PolicyName="default", Policy=_policy(*statements))
+
+    def snapshots(self) -> list[str]:
+        mappings = self.owner.describe_images(ImageIds=[self.image])["Images"][0]["BlockDeviceMappings"]
+        return [m["Ebs"]["SnapshotId"] for m in mappings]
+
+    def doctor(self, *args: str) -> tuple[int, dict[str, Any]]:
+        env: dict[str, Any] = {**self.sb.credentials(OWNER), "AWS_REGION": REGION}
+        env["AWS_ENDPOINT_URL"] = self.sb.endpoint_url
+        env["AMISHARE_JOURNAL"] = str(self.tmp_path / "journal.sqlite3")
+        result = CliRunner().invoke(
+            cli,
+            ["doctor", self.image, "--config", str(self.tmp_path / "amishare.toml"), *args, "--output", "json"],
+            env=env,
+        )
+        return result.exit_code, json.loads(result.output)
+
+
+def _scoped(via_region: str = REGION) -> dict[str, Any]:
+    statement = keypolicy.statements_for(via_region, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    return dict(statement)
+
+
+def _not_in_region(w: World) -> tuple[str, ...]:
+    return ("--region", REGION2)
+
+
+def _deregistered(w: World) -> None:
+    w.owner.deregister_image(ImageId=w.image)
+
+
+def _disabled(w: World) -> None:
+    w.owner.disable_image(ImageId=w.image)
+
+
+def _deprecated(w: World) -> None:
+    w.sb.world.images[w.image].deprecation_time = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+
+
+def _unshared(w: World) -> None:
+    w.owner.modify_image_attribute(ImageId=w.image, LaunchPermission={"Remove": [{"UserId": TARGET}]})
+
+
+def _snapshot_unshared(w: World) -> None:
+    w.owner.modify_snapshot_attribute(
+        SnapshotId=w.snapshots()[1], Attribute="createVolumePermission", OperationType="remove", UserIds=[TARGET]
+    )
+
+
+def _aws_managed(w: World) -> None:
+    w.image = w.sb.seed_image(OWNER, REGION, "default-key", volumes_gib=[8], kms_key="aws/ebs")
+
+
+def _policy_without_target(w: World) -> None:
+    w.put_policy()
+
+
+def _condition_of_another_region(w: World) -> None:
+    w.put_policy(_scoped(REGION2))
+
+
+def _explicit_deny(w: World) -> None:
+    deny = {
+        "Sid": "NoDecryptForTarget",
+        "Effect": "Deny",
+        "Principal": {"AWS": f"arn:aws:iam::{TARGET}:root"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
+    w.put_policy(*keypolicy.statements_for(REGION, TARGET_ACCESS), deny)
+
+
+def _key_disabled(w: World) -> None:
+    w.aws(OWNER, "kms").disable_key(KeyId=w.key)
+
+
+def _dest_key_disabled(w: World) -> None:
+    w.aws(TARGET, "kms").disable_key(KeyId=w.dest_key)
+
+
+def _no_autoscaling_grant(w: World) -> None:
+    kms = w.aws(OWNER, "kms")
+    for grant in kms.list_grants(KeyId=w.key)["Grants"]:
+        kms.revoke_grant(KeyId=w.key, GrantId=grant["GrantId"])
+
+
+def _allowed_amis(w: World) -> None:
+    ec2 = w.aws(TARGET, "ec2")
+    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=[{"ImageProviders": ["123456789012"]}])
+    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="enabled")
+
+
+def _deleted_role(w: World) -> None:
+    statement = _scoped()
+    statement["Principal"] = {"AWS": "AROAEXAMPLEDELETED123"}  # as AWS shows a deleted role
+    statement["Condition"] = {"StringEquals": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}
+    w.put_policy(statement)
+
+
+Breaker = Callable[[World], Any]
+ALL = ("see", "launch", "copy", "autoscaling-launch")
+# (code, how to break the world, capabilities that fail, exit code with the default --need)
+WORLDS: list[tuple[str, Breaker, tuple[str, ...], int]] = [
+    ("NOT_IN_REGION", _not_in_region, ALL, 13),
+    ("DEREGISTERED", _deregistered, ALL, 13),
+    ("DISABLED", _disabled, ALL, 13),
+    ("DEPRECATED", _deprecated, (), 0),
+    ("NO_LAUNCH_PERMISSION", _unshared, ALL, 13),
+    ("SNAPSHOT_NOT_SHARED", _snapshot_unshared, ("copy",), 13),
+    ("AWS_MANAGED_KEY", _aws_managed, ALL, 13),
+    ("KEY_POLICY_MISSING_ACCOUNT", _policy_without_target, ("launch", "copy", "autoscaling-launch"), 13),
+    ("KEY_CONDITION_MISMATCH", _condition_of_another_region, ("launch", "copy", "autoscaling-launch"), 13),
+    ("KEY_EXPLICIT_DENY", _explicit_deny, ("launch", "copy", "autoscaling-launch"), 13),
+    ("KEY_DISABLED", _key_disabled, ("launch", "copy", "autoscaling-launch"), 13),
+    ("DEST_KEY_UNUSABLE", _dest_key_disabled, ("copy",), 13),
+    ("AUTOSCALING_GRANT_MISSING", _no_autoscaling_grant, ("autoscaling-launch",), 0),
+    ("ALLOWED_AMIS_BLOCKS", _allowed_amis, ALL, 13),
+    ("ROLE_PRINCIPAL_ID", _deleted_role, ("launch", "copy", "autoscaling-launch"), 13),
+]
+
+
+@pytest.fixture
+def world(sb: Sandbox, aws: Clients, tmp_path: Path) -> World:
+    return World(sb, aws, tmp_path)
+
+
+def test_a_healthy_world_has_no_cause(sb: Sandbox, world: World) -> None:
+    sb.clear_calls()
+    exit_code, report = world.doctor("--account", "target", "--need", ",".join(ALL))
+    assert exit_code == 0, report
+    assert report["target_view"] is True
+    assert {name: c["ok"] for name, c in report["capabilities"].items()} == dict.fromkeys(ALL, True)
+    assert all(c["causes"] == [] for c in report["capabilities"].values())
+    assert mutating_calls(sb) == []  # read-only: the target's launch and copy are dry runs
+
+
+@pytest.mark.parametrize(("code", "breaker", "failing", "exit_code"), WORLDS, ids=[w[0] for w in WORLDS])
+def test_each_code_has_a_world_that_produces_it_and_only_it(
+    sb: Sandbox, world: World, code: str, breaker: Breaker, failing: tuple[str, ...], exit_code: int
+) -> None:
+    extra = breaker(world) or ()
+    sb.clear_calls()
+    got_exit, report = world.doctor("--account", TARGET, *extra)
+    codes = {c["code"] for cap in report["capabilities"].values() for c in cap["causes"]}
+    assert codes == {code}, json.dumps(report, indent=1)
+    assert sorted(n for n, c in report["capabilities"].items() if not c["ok"]) == sorted(failing)
+    assert got_exit == exit_code
+    assert all(c["fix"] and c["detail"] for cap in report["capabilities"].values() for c in cap["causes"])
+    assert mutating_calls(sb) == []
+
+
+def test_the_condition_mismatch_names_the_condition_and_not_in_region_names_the_region(world: World) -> None:
+    _condition_of_another_region(world)
+    _, report = world.doctor("--account", TARGET)
+    (cause,) = report["capabilities"]["launch"]["causes"]
+    assert "kms:ViaService" in cause["detail"] and f"ec2.{REGION2}.amazonaws.com" in cause["detail"]
+    assert f"ec2.{REGION}.amazonaws.com" in cause["detail"]
+    _, report = world.doctor("--account", TARGET, "--region", REGION2)
+    assert REGION in report["capabilities"]["see"]["causes"][0]["detail"]
+
+
+def test_the_verdicts_agree_with_what_the_target_can_really_do(sb: Sandbox, aws: Clients, world: World) -> None:
+    """doctor says launch works and copy does not (a snapshot unshared): the target's real launch runs and its
+    real copy is refused."""
+    _snapshot_unshared(world)
+    _, report = world.doctor("--account", TARGET)
+    assert report["capabilities"]["launch"]["ok"] and not report["capabilities"]["copy"]["ok"]
+    ec2 = aws(TARGET, "ec2")
+    (started,) = ec2.run_instances(ImageId=world.image, MinCount=1, MaxCount=1)["Instances"]
+    (reservation,) = ec2.describe_instances(InstanceIds=[started["InstanceId"]])["Reservations"]
+    assert reservation["Instances"][0]["State"]["Name"] == "running"
+    with pytest.raises(Exception, match="permission"):
+        ec2.copy_image(
+            SourceImageId=world.image, SourceRegion=REGION, Name="copy", Encrypted=True, KmsKeyId="alias/mine"
+        )
+
+
+def test_a_key_policy_failure_is_what_a_real_launch_meets(sb: Sandbox, aws: Clients, world: World) -> None:
+    _condition_of_another_region(world)
+    _, report = world.doctor("--account", TARGET)
+    assert not report["capabilities"]["launch"]["ok"]
+    ec2 = aws(TARGET, "ec2")
+    (started,) = ec2.run_instances(ImageId=world.image, MinCount=1, MaxCount=1)["Instances"]
+    (reservation,) = ec2.describe_instances(InstanceIds=[started["InstanceId"]])["Reservations"]
+    assert reservation["Instances"][0]["StateReason"]["Code"] == "Client.InternalError"
+
+
+def test_without_a_role_for_the_target_the_owners_view_still_diagnoses(world: World) -> None:
+    _unshared(world)
+    (world.tmp_path / "amishare.toml").write_text("")
+    exit_code, report = world.doctor("--account", TARGET)
+    assert exit_code == 13 and report["target_view"] is False
+    assert {c["code"] for c in report["capabilities"]["see"]["causes"]} == {"NO_LAUNCH_PERMISSION"}
+
+
+def test_need_selects_the_capabilities_that_decide_the_exit_code(world: World) -> None:
+    _snapshot_unshared(world)
+    assert world.doctor("--account", TARGET, "--need", "launch")[0] == 0
+    assert world.doctor("--account", TARGET, "--need", "launch,copy")[0] == 13
