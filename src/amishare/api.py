@@ -9,10 +9,12 @@ and ``transfer`` are plan-then-apply, ``resume`` finishes a journaled run, ``sho
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from amishare import audit as auditing
 from amishare import config as config_file
 from amishare import doctor as diagnosis
 from amishare import gates, inputs, journal, redo, render, sharedwithme
@@ -21,6 +23,8 @@ from amishare.actions import AwaitImage, Plan
 from amishare.apply import SUPERSEDED, ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
 from amishare.aws import notify
+from amishare.aws.errors import aws_errors
+from amishare.aws.estate import Party, Progress, observe_estate
 from amishare.aws.handlers import AwsSteps
 from amishare.aws.observe import (
     observe,
@@ -32,7 +36,8 @@ from amishare.aws.observe import (
 from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.config import Config
-from amishare.errors import AmiShareError, UsageError
+from amishare.errors import AmiShareError, AwsError, UsageError
+from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN
 from amishare.plan import ShareOptions
 from amishare.plan import plan_revoke as _plan_revoke
 from amishare.plan import plan_share as _plan_share
@@ -461,6 +466,103 @@ def doctor(
     key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
     facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key)
     return diagnosis.diagnose(facts, now_utc())
+
+
+def audit(
+    settings: Settings,
+    *,
+    accounts: Sequence[str] = (),
+    org: bool = False,
+    regions: Sequence[str] = (),
+    all_regions: bool = False,
+    allow: Sequence[str] = (),
+    on_progress: Progress | None = None,
+) -> auditing.AuditReport:
+    """Every image the audited accounts own in the regions, who can use it through each of the three gates,
+    and the findings (docs/audit.md). Accounts: the caller's alone, ``accounts`` (ids or config names, read
+    through their configured roles) or every active account of the caller's organization (``org``).
+    Read-only."""
+    if accounts and org:
+        raise UsageError("--accounts or --org, not both")
+    if regions and all_regions:
+        raise UsageError("--regions or --all-regions, not both")
+    where = [inputs.region(r, known_regions()) for r in regions] or (
+        [] if all_regions else [settings.connection.region]
+    )
+    allowlist = _allowlist(settings, allow)  # checks --allow before any AWS call
+    sessions = settings.sessions()
+    caller = sessions.caller_account()
+    members, own_org = _organization(sessions)
+    wanted = list(accounts) if accounts else (sorted(members or ()) if org else [caller])
+    if org and members is None:
+        raise UsageError("--org needs the organization's management account (or a delegated administrator)")
+    parties = [_audit_party(settings, value, caller) for value in dict.fromkeys(wanted)]
+    if all_regions:
+        where = _enabled_regions(sessions)
+    reads = observe_estate(sessions, parties, where, on_progress)
+    return auditing.audit(reads, replace(allowlist, own_org=own_org, members=members))
+
+
+def _allowlist(settings: Settings, values: Sequence[str]) -> auditing.Allowlist:
+    accounts, orgs, ous = {a.id for a in settings.config.accounts.values()}, set(), set()
+    for value in values:
+        text = value.strip()
+        if ACCOUNT_ID.match(text):
+            accounts.add(text)
+        elif ORG_ARN.match(text) or re.fullmatch(r"o-[a-z0-9]{10,32}", text):
+            orgs.add(text.rsplit("/", 1)[-1])
+        elif OU_ARN.match(text) or re.fullmatch(r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}", text):
+            ous.add(text.rsplit("/", 1)[-1])
+        else:
+            raise UsageError(
+                f"--allow {value!r}: give an account id (12 digits), an organization (ARN or o-...) or an OU "
+                "(ARN or ou-...)"
+            )
+    return auditing.Allowlist(frozenset(accounts), frozenset(orgs), frozenset(ous))
+
+
+def _organization(sessions: Sessions) -> tuple[frozenset[str] | None, str | None]:
+    """The caller's organization's active accounts (None when it cannot list them) and its id."""
+    client = sessions.client("organizations", "us-east-1")
+    caller = sessions.caller_account()
+    try:
+        with aws_errors("DescribeOrganization", caller, "us-east-1"):
+            org_id = str(client.describe_organization()["Organization"]["Id"])
+    except AwsError:  # not in an organization (or not allowed to ask): nothing to add
+        return None, None
+    try:
+        with aws_errors("ListAccounts", caller, "us-east-1"):
+            listed = [a for page in client.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+    except AwsError:  # a member account: it cannot list the others
+        return None, org_id
+    return frozenset(a["Id"] for a in listed if a.get("Status", "ACTIVE") == "ACTIVE"), org_id
+
+
+def _audit_party(settings: Settings, value: str, caller: str) -> Party:
+    target = inputs.target(value, settings.config)
+    if target.kind.value != "account":
+        raise UsageError(f"--accounts {value!r}: name accounts (ids or config names), not {target}")
+    if target.value == caller:
+        return Party(caller, None)
+    named = settings.config.account_by_id(target.value)
+    default_role = settings.config.defaults.role_name
+    role_arn = (
+        named.role_arn(default_role)
+        if named
+        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
+    )
+    if role_arn is None:
+        raise UsageError(
+            f'no role to read account {target.value} through: set role = "..." under [accounts.NAME] (with id = '
+            f'"{target.value}") or role_name under [defaults]'
+        )
+    return Party(target.value, RoleRef(target.value, role_arn, named.external_id if named else None))
+
+
+def _enabled_regions(sessions: Sessions) -> list[str]:
+    with aws_errors("DescribeRegions", sessions.caller_account(), None):
+        found = sessions.client("ec2").describe_regions()["Regions"]
+    return sorted(r["RegionName"] for r in found)
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from amishare.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.apply import SUPERSEDED, RunResult
+from amishare.audit import SEVERITIES, AuditReport
 from amishare.doctor import Diagnosis
 from amishare.errors import AmiShareError
 from amishare.gates import GateReport
@@ -276,6 +277,7 @@ def notification(result: RunResult) -> tuple[str, str]:
 
 VERIFY_SCHEMA = "amishare.verify/1"
 DOCTOR_SCHEMA = "amishare.doctor/1"
+AUDIT_SCHEMA = "amishare.audit/1"
 
 
 def verify_text(results: list[Verification]) -> str:
@@ -296,6 +298,44 @@ def verify_text(results: list[Verification]) -> str:
     failed = sum(1 for r in results if not r.ok)
     lines.append(f"{len(results) - failed} of {len(results)} image(s) pass")
     return "\n".join(lines)
+
+
+def audit_text(report: AuditReport) -> str:
+    scanned = ", ".join(f"{n} {what}" for what, n in report.scanned.items())
+    lines = [f"scanned {scanned}"]
+    lines += [f"not read: {e}" for e in report.errors]
+    if not report.findings:
+        lines.append("no finding")
+        return "\n".join(lines)
+    lines.append(", ".join(f"{report.count(s)} {s}" for s in SEVERITIES if report.count(s)))
+    for finding in report.findings:
+        where = " ".join(x for x in (finding.account, finding.region, finding.image or finding.resource) if x)
+        who = f" -> {finding.principal}" if finding.principal else ""
+        lines.append(f"{finding.severity.upper():<8} {finding.code} {where}{who}")
+        lines.append(f"  {finding.detail}")
+        lines.append(f"  fix: {finding.fix}")
+    return "\n".join(lines)
+
+
+def audit_json(report: AuditReport) -> dict[str, Any]:
+    return {
+        "schema": AUDIT_SCHEMA,
+        "scanned": dict(report.scanned),
+        "errors": list(report.errors),
+        "counts": {s: report.count(s) for s in SEVERITIES},
+        "findings": [f.to_dict() for f in report.findings],
+        "principals": list(report.principals),
+        "matrix": [
+            {
+                "account": account,
+                "region": report.images[(account, image_id)].region,
+                "image": image_id,
+                "name": report.images[(account, image_id)].name,
+                "principals": {p: vars(cell) for p, cell in row.items()},
+            }
+            for (account, image_id), row in sorted(report.matrix.items())
+        ],
+    }
 
 
 def doctor_text(result: Diagnosis, needs: tuple[str, ...]) -> str:

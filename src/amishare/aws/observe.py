@@ -115,41 +115,15 @@ class Observer:
                 )
                 for sid in (snapshot_ids if with_permissions else [])
             }
-        launch = LaunchPermissions()
-        if launch_call is not None:
-            perms = launch_call.result()["LaunchPermissions"]
-            launch = LaunchPermissions(
-                accounts=frozenset(p["UserId"] for p in perms if "UserId" in p),
-                organizations=frozenset(p["OrganizationArn"] for p in perms if "OrganizationArn" in p),
-                ous=frozenset(p["OrganizationalUnitArn"] for p in perms if "OrganizationalUnitArn" in p),
-                public=any(p.get("Group") == "all" for p in perms),
-            )
+        launch = launch_permissions(launch_call.result()["LaunchPermissions"]) if launch_call else LaunchPermissions()
         described = {s["SnapshotId"]: s for s in described_call.result()["Snapshots"]} if described_call else {}
-        snapshots = []
-        for snapshot_id in snapshot_ids:
-            snap = described[snapshot_id]
-            perms = attribute_calls[snapshot_id].result()["CreateVolumePermissions"] if with_permissions else []
-            snapshots.append(
-                SnapshotInfo(
-                    snapshot_id=snapshot_id,
-                    size_gib=int(snap.get("VolumeSize", 0)),
-                    key_arn=snap.get("KmsKeyId") if snap.get("Encrypted") else None,
-                    shared_with=frozenset(p["UserId"] for p in perms if "UserId" in p),
-                    public=any(p.get("Group") == "all" for p in perms),
-                )
+        snapshots = {
+            sid: snapshot_info(
+                described[sid], attribute_calls[sid].result()["CreateVolumePermissions"] if with_permissions else []
             )
-        return ImageInfo(
-            image_id=image_id,
-            name=raw.get("Name", ""),
-            owner=raw["OwnerId"],
-            region=self.region,
-            state=raw.get("State", ""),
-            snapshots=tuple(snapshots),
-            launch=launch,
-            tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
-            description=raw.get("Description", ""),
-            mappings=tuple(_mapping(m) for m in raw.get("BlockDeviceMappings", [])),
-        )
+            for sid in snapshot_ids
+        }
+        return image_info(raw, self.region, launch, snapshots)
 
     def reencrypted_copy(self, source_id: str, share_key: KeyInfo | None) -> ImageInfo | None:
         """The caller's re-encrypted copy of ``source_id`` (tagged by amishare), when one exists."""
@@ -249,6 +223,47 @@ class Observer:
         info = key_info(meta, aliases=aliases, policy=policy, policy_error=policy_error, grants=grants)
         self._keys[arn] = info
         return info
+
+
+def launch_permissions(rows: list[dict[str, Any]]) -> LaunchPermissions:
+    """DescribeImageAttribute's ``LaunchPermissions`` as data."""
+    return LaunchPermissions(
+        accounts=frozenset(p["UserId"] for p in rows if "UserId" in p),
+        organizations=frozenset(p["OrganizationArn"] for p in rows if "OrganizationArn" in p),
+        ous=frozenset(p["OrganizationalUnitArn"] for p in rows if "OrganizationalUnitArn" in p),
+        public=any(p.get("Group") == "all" for p in rows),
+    )
+
+
+def snapshot_info(raw: dict[str, Any], permissions: list[dict[str, Any]]) -> SnapshotInfo:
+    """A DescribeSnapshots entry and its ``CreateVolumePermissions`` as data."""
+    return SnapshotInfo(
+        snapshot_id=raw["SnapshotId"],
+        size_gib=int(raw.get("VolumeSize", 0)),
+        key_arn=raw.get("KmsKeyId") if raw.get("Encrypted") else None,
+        shared_with=frozenset(p["UserId"] for p in permissions if "UserId" in p),
+        public=any(p.get("Group") == "all" for p in permissions),
+    )
+
+
+def image_info(
+    raw: dict[str, Any], region: str, launch: LaunchPermissions, snapshots: dict[str, SnapshotInfo]
+) -> ImageInfo:
+    """A DescribeImages entry as data, with its launch permission and its snapshots (from ``snapshots``, by id;
+    one missing there is not the caller's to read, and left out)."""
+    ids = [m["Ebs"]["SnapshotId"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")]
+    return ImageInfo(
+        image_id=raw["ImageId"],
+        name=raw.get("Name", ""),
+        owner=raw["OwnerId"],
+        region=region,
+        state=raw.get("State", ""),
+        snapshots=tuple(snapshots[i] for i in ids if i in snapshots),
+        launch=launch,
+        tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+        description=raw.get("Description", ""),
+        mappings=tuple(_mapping(m) for m in raw.get("BlockDeviceMappings", [])),
+    )
 
 
 def _mapping(raw: dict[str, Any]) -> MappingInfo:

@@ -21,7 +21,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def connection_options(func: F) -> F:
-    """--config, --profile, --region, --endpoint-url, --journal, --output, -v."""
+    """--config, --profile, --region, --endpoint-url, --journal, --output (text, table, json)."""
+    return with_connection(("text", "table", "json"))(func)
+
+
+def with_connection(outputs: tuple[str, ...]) -> Callable[[F], F]:
+    """``connection_options`` with the ``--output`` formats a command offers."""
+    return lambda func: _connection(func, outputs)
+
+
+def _connection(func: F, outputs: tuple[str, ...]) -> F:
     options = [
         click.option(
             "--config",
@@ -42,7 +51,7 @@ def connection_options(func: F) -> F:
         ),
         click.option(
             "--output",
-            type=click.Choice(["text", "table", "json"]),
+            type=click.Choice(list(outputs)),
             default="text",
             show_default=True,
             help="Output format; json is stable (docs/output.md), and errors are JSON on stdout too.",

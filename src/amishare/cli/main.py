@@ -18,6 +18,10 @@ from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 # name -> (module:attribute, the short help `amishare --help` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "audit": (
+        "amishare.cli.audit:audit",
+        "Every image the accounts own, who can use it through each of the three gates,...",
+    ),
     "share": (
         "amishare.cli.share:share",
         "Share IMAGE with accounts, organizations or OUs: launch permission, snapshot...",

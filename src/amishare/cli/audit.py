@@ -1,0 +1,57 @@
+"""``amishare audit``: who can use which image, across accounts and regions, through all three gates."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from amishare import render, report
+from amishare.cli.common import comma_list, emit, load_settings, with_connection, wrap
+
+
+@click.command()
+@click.option("--accounts", multiple=True, callback=comma_list, help="Accounts to audit (ids or config names).")
+@click.option("--org", is_flag=True, help="Every active account of the caller's organization (management account).")
+@click.option("--regions", multiple=True, callback=comma_list, help="Regions to audit [default: --region].")
+@click.option("--all-regions", is_flag=True, help="Every region enabled for the caller.")
+@click.option(
+    "--allow", multiple=True, callback=comma_list, help="Accounts, organizations or OUs that may be given access."
+)
+@click.option("--report", "report_path", default=None, help="Also write the report to FILE (.html, .csv or .json).")
+@with_connection(("text", "table", "json", "csv", "html"))
+@wrap
+def audit(params: dict[str, Any]) -> None:
+    """Every image the accounts own, who can use it through each of the three gates, and what is wrong.
+
+    Findings carry a stable code and severity (docs/audit.md)."""
+    from amishare import api
+
+    output, path = params.pop("output"), params.pop("report_path")
+    settings = load_settings(params)
+    found = api.audit(
+        settings,
+        accounts=params["accounts"],
+        org=params["org"],
+        regions=params["regions"],
+        all_regions=params["all_regions"],
+        allow=params["allow"],
+        on_progress=_progress if sys.stderr.isatty() else None,
+    )
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    document = render.audit_json(found)
+    if path:
+        Path(path).write_text(report.report_for(path, found, document))
+    if output == "csv":
+        click.echo(report.audit_csv(found), nl=False)
+    elif output == "html":
+        click.echo(report.audit_html(found), nl=False)
+    else:
+        emit(output, render.audit_text(found), document)
+
+
+def _progress(done: int, total: int, images: int) -> None:
+    click.echo(f"\raudit: {done}/{total} account-regions read, {images} images", err=True, nl=False)
