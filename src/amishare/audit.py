@@ -285,28 +285,34 @@ def _org_of(arn: str) -> str:
 
 
 def _unusable(read: AccountRegion, image: ImageInfo, emit: Emit) -> None:
-    """SHARE_UNUSABLE: an account given the launch permission that cannot launch or copy for want of the rest."""
-    accounts = [account_target(a) for a in sorted(image.launch.accounts) if a != read.account]
-    if not accounts:
+    """SHARE_UNUSABLE: a launch permission whose holder cannot launch (key) or, for an account, copy (snapshots).
+    An organization or OU is never given snapshots (AWS cannot): only its key access is judged."""
+    launch = image.launch
+    targets = [account_target(a) for a in sorted(launch.accounts) if a != read.account]
+    targets += [Target(TargetKind.ORGANIZATION, o) for o in sorted(launch.organizations)]
+    targets += [Target(TargetKind.OU, o) for o in sorted(launch.ous)]
+    if not targets:
         return
     obs = Observation(read.account, read.region, image, dict(read.keys))
-    for report in gates.report(obs, image, accounts):
-        missing = [
-            f"{name}: {gate.reason}"
-            for name, gate in (("key", report.key), ("snapshots", report.snapshots))
-            if gate.state == "closed"
-        ]
-        if missing:
-            account = report.target.value
-            emit(
-                "SHARE_UNUSABLE",
-                image.image_id,
-                account,
-                f"{account} has the launch permission of {image.image_id} but cannot "
-                f"{'launch or copy' if report.key.state == 'closed' else 'copy'} it: {'; '.join(missing)}",
-                f"amishare share {image.image_id} --to {account} --region {read.region} (opens all three gates), "
-                f"or amishare revoke {image.image_id} --from {account} --region {read.region}",
-            )
+    for report in gates.report(obs, image, targets):
+        account = report.target.kind is TargetKind.ACCOUNT
+        closed = [("key", report.key)] + ([("snapshots", report.snapshots)] if account else [])
+        missing = [f"{name}: {gate.reason}" for name, gate in closed if gate.state == "closed"]
+        if not missing:
+            continue
+        who = report.target.value
+        verb = "launch or copy" if report.key.state == "closed" else "copy"
+        holder = who if account else f"the members of {who}"
+        emit(
+            "SHARE_UNUSABLE",
+            image.image_id,
+            who,
+            f"{holder} have the launch permission of {image.image_id} but cannot {verb} it: {'; '.join(missing)}"
+            if not account
+            else f"{who} has the launch permission of {image.image_id} but cannot {verb} it: {'; '.join(missing)}",
+            f"amishare share {image.image_id} --to {who} --region {read.region} (opens every gate it can), "
+            f"or amishare revoke {image.image_id} --from {who} --region {read.region}",
+        )
 
 
 def _snapshot_findings(read: AccountRegion, allow: Allowlist, emit: Emit) -> None:

@@ -47,7 +47,8 @@ def audit_html(report: AuditReport, title: str = "amishare audit") -> str:
         "<h2>Who can use what</h2>",
         "<p>Each cell: how many of the gates that apply (launch permission, snapshot permission, key access) are "
         "open for that principal. <b>3/3</b>: it can launch and copy; fewer: some of it is open, which is either "
-        "deliberate (launch only) or a share that does not work. Hover a cell for its gates.</p>",
+        "deliberate (launch only) or a share that does not work. A red frame: a finding is about that principal "
+        "(see below). Hover a cell for its gates.</p>",
         _legend(),
         _matrix(report),
         "<h2>Findings</h2>",
@@ -66,32 +67,48 @@ def _legend() -> str:
 
 
 def _matrix(report: AuditReport) -> str:
-    if not report.matrix:
+    shared = {k: row for k, row in report.matrix.items() if row}
+    if not shared:
         return "<p>No image is shared with anyone.</p>"
-    head = "".join(f'<th class="principal"><div>{escape(_short(p))}</div></th>' for p in report.principals)
+    principals = [p for p in report.principals if any(p in row for row in shared.values())]
+    head = "".join(f'<th class="principal"><div>{escape(_short(p))}</div></th>' for p in principals)
+    flagged = _flagged(report)
     rows = []
-    for (account, image_id), row in sorted(
-        report.matrix.items(), key=lambda kv: (kv[0][0], report.images[kv[0]].region, kv[0][1])
-    ):
+    for (account, image_id), row in sorted(shared.items(), key=lambda kv: (kv[0][0], report.images[kv[0]].region)):
         image = report.images[(account, image_id)]
         where = " · ".join(escape(x) for x in (image_id, account, image.region))
         label = f"{escape(image.name or image_id)}<br><small>{where}</small>"
-        cells = "".join(_cell(row.get(p)) for p in report.principals)
+        cells = "".join(_cell(row.get(p), (account, image_id, p) in flagged) for p in principals)
         rows.append(f'<tr><th class="image">{label}</th>{cells}</tr>')
-    return f'<table class="matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    hidden = len(report.matrix) - len(shared)
+    note = f"<p>{hidden} image(s) shared with no one are not shown.</p>" if hidden else ""
+    table = f'<table class="matrix"><thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return table + note
+
+
+def _flagged(report: AuditReport) -> set[tuple[str, str, str]]:
+    """(account, image, principal) of every cell a finding is about: the image itself, or its snapshots or keys."""
+    out = set()
+    for (account, image_id), image in report.images.items():
+        resources = {image_id, *(s.snapshot_id for s in image.snapshots), *image.key_arns}
+        for finding in report.findings:
+            if finding.account == account and finding.principal and (finding.image or finding.resource) in resources:
+                out.add((account, image_id, finding.principal))
+    return out
 
 
 def _short(principal: str) -> str:
     return principal.rsplit("/", 1)[-1] if principal.startswith("arn:") else principal
 
 
-def _cell(cell: Cell | None) -> str:
+def _cell(cell: Cell | None, flagged: bool) -> str:
     if cell is None:
         return '<td class="none"></td>'
     shade = _COLOURS[round(3 * cell.open / cell.of) if cell.of else 0]
     ink = "#fff" if cell.open == cell.of and cell.of else "#222"
-    tip = f"launch: {cell.launch}; snapshots: {cell.snapshots}; key: {cell.key}"
-    return f'<td style="background:{shade};color:{ink}" title="{escape(tip)}">{cell.open}/{cell.of}</td>'
+    tip = f"launch: {cell.launch}; snapshots: {cell.snapshots}; key: {cell.key}" + ("; see findings" if flagged else "")
+    mark = ' class="flagged"' if flagged else ""
+    return f'<td{mark} style="background:{shade};color:{ink}" title="{escape(tip)}">{cell.open}/{cell.of}</td>'
 
 
 def _findings(report: AuditReport) -> str:
@@ -119,6 +136,7 @@ h1{font-size:22px;margin:0 0 8px}h2{font-size:17px;margin:24px 0 8px}
 table{border-collapse:collapse}
 .matrix td{width:44px;height:26px;text-align:center;border:1px solid #fff;font-size:12px}
 .matrix td.none{background:#fafafa}
+.matrix td.flagged{outline:2px solid #b00020;outline-offset:-3px;font-weight:700}
 .matrix th.image{text-align:left;font-weight:600;padding:4px 10px 4px 0;white-space:nowrap}
 .matrix th.image small{font-weight:400;color:#666}
 .matrix th.principal{height:130px;vertical-align:bottom;padding:0}
