@@ -158,6 +158,17 @@ def _deleted_role(w: World) -> None:
     w.put_policy(statement)
 
 
+def _scp_denies_launch(w: World) -> None:
+    """An SCP of the target's organization: nothing the owner can read, and every gate it can is open."""
+    w.sb.create_organization(OWNER, {"workloads": [TARGET]})
+    org = w.aws(OWNER, "organizations")
+    content = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:RunInstances", "Resource": "*"}]}
+    )
+    policy = org.create_policy(Content=content, Description="", Name="no-launch", Type="SERVICE_CONTROL_POLICY")
+    org.attach_policy(PolicyId=policy["Policy"]["PolicySummary"]["Id"], TargetId=TARGET)
+
+
 Breaker = Callable[[World], Any]
 ALL = ("see", "launch", "copy", "autoscaling-launch")
 # (code, how to break the world, capabilities that fail, exit code with the default --need)
@@ -177,6 +188,7 @@ WORLDS: list[tuple[str, Breaker, tuple[str, ...], int]] = [
     ("AUTOSCALING_GRANT_MISSING", _no_autoscaling_grant, ("autoscaling-launch",), 0),
     ("ALLOWED_AMIS_BLOCKS", _allowed_amis, ALL, 13),
     ("ROLE_PRINCIPAL_ID", _deleted_role, ("launch", "copy", "autoscaling-launch"), 13),
+    ("NOT_VISIBLE_FROM_HERE", _scp_denies_launch, ("launch", "autoscaling-launch"), 13),
 ]
 
 
@@ -208,6 +220,12 @@ def test_each_code_has_a_world_that_produces_it_and_only_it(
     assert got_exit == exit_code
     assert all(c["fix"] and c["detail"] for cap in report["capabilities"].values() for c in cap["causes"])
     assert mutating_calls(sb) == []
+
+
+def test_every_code_has_a_world() -> None:
+    from amishare.doctor import CODES
+
+    assert sorted(w[0] for w in WORLDS) == sorted(CODES)
 
 
 def test_the_condition_mismatch_names_the_condition_and_not_in_region_names_the_region(world: World) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from amishare.policyeval import Caller
-from amishare.sandbox import compat, protocol
+from amishare.sandbox import compat, protocol, scp
 from amishare.sandbox.allowed import AllowedImagesHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
@@ -138,6 +138,10 @@ class OverlayApp:
             return self._fault(
                 service, AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503), start_response, call
             )
+        with self.world.lock:
+            refused = scp.denies(self.world, caller, f"{service}:{action}", region)
+        if refused:
+            return self._fault(service, scp.refusal(service, action, caller), start_response, call)
         handler = self.handlers.get(service, {}).get(action)
         if handler is None and service == "ec2" and _ours(action):
             fault = AwsFault(

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy, parsed_policy
+from amishare.sandbox import scp
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import RANDOM, Grant, Key, World, new_id, utcnow
 
@@ -205,7 +206,10 @@ def _by_alias(world: World, account: str, region: str, alias: str) -> Key | None
 
 
 def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> bool:
-    """Key policy, then grants (KMS Developer Guide, "Authentication and access control")."""
+    """SCPs over the caller's account, then the key policy, then grants (KMS Developer Guide, "Authentication
+    and access control"; an SCP limits what EC2 does with the caller's credentials too)."""
+    if scp.denies(world, caller, f"kms:{action}", key.region):
+        return False
     context: dict[str, Any] = world.principal_context(caller)
     context["kms:CallerAccount"] = caller.account
     context.update(extra or {})

@@ -10,8 +10,9 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from amishare.policyeval import Caller
+from amishare.policyeval import Caller, PolicyError, parse_policy
 from amishare.sandbox.protocol import AwsFault
+from amishare.sandbox.scp import FULL_ACCESS_ID, policy_summary
 from amishare.sandbox.state import Organization, OrgUnit, World, random_text
 
 _LOWER = string.ascii_lowercase + string.digits
@@ -141,3 +142,47 @@ class OrganizationsHandlers:
         else:
             raise AwsFault("ChildNotFoundException", f"We can't find the child {child}.")
         return {"Parents": [{"Id": parent, "Type": "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"}]}
+
+    # ------------------------------------------------------------------ service control policies
+    def CreatePolicy(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        org = self._org(caller, management_only=True)
+        if p.get("Type") != "SERVICE_CONTROL_POLICY":
+            raise AwsFault(
+                "UnsupportedOperation", "The amishare sandbox emulates SERVICE_CONTROL_POLICY policies only."
+            )
+        content = str(p.get("Content", ""))
+        try:
+            parse_policy(content)
+        except PolicyError as exc:
+            raise AwsFault("MalformedPolicyDocumentException", str(exc)) from exc
+        with self.world.lock:
+            policy_id = f"p-{_token(8)}"
+            org.policies[policy_id] = (str(p.get("Name", policy_id)), content)
+        return {"Policy": {"PolicySummary": policy_summary(org, policy_id), "Content": content}}
+
+    def AttachPolicy(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        org = self._org(caller, management_only=True)
+        policy_id, target = p.get("PolicyId", ""), p.get("TargetId", "")
+        if policy_id == FULL_ACCESS_ID:
+            with self.world.lock:
+                org.without_full_access.discard(target)
+            return {}
+        if policy_id not in org.policies:
+            raise AwsFault("PolicyNotFoundException", f"We can't find a policy with the PolicyId {policy_id}.")
+        if target != org.root_id and target not in org.units and target not in org.parents:
+            raise AwsFault("TargetNotFoundException", f"We can't find a root, OU or account with the id {target}.")
+        with self.world.lock:
+            org.attached.setdefault(target, set()).add(policy_id)
+        return {}
+
+    def DetachPolicy(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        org = self._org(caller, management_only=True)
+        with self.world.lock:
+            if p.get("PolicyId") == FULL_ACCESS_ID:
+                org.without_full_access.add(p.get("TargetId", ""))
+                return {}
+            found = org.attached.get(p.get("TargetId", ""), set())
+            if p.get("PolicyId") not in found:
+                raise AwsFault("PolicyNotAttachedException", "The policy is not attached to the target.")
+            found.discard(p.get("PolicyId", ""))
+        return {}

@@ -210,6 +210,9 @@ class Organization:
     root_id: str
     units: dict[str, OrgUnit] = field(default_factory=dict)
     parents: dict[str, str] = field(default_factory=dict)  # account -> parent (root or OU) id
+    policies: dict[str, tuple[str, str]] = field(default_factory=dict)  # SCP id -> (name, content)
+    attached: dict[str, set[str]] = field(default_factory=dict)  # root, OU or account id -> SCP ids
+    without_full_access: set[str] = field(default_factory=set)  # levels FullAWSAccess was detached from
 
     @property
     def arn(self) -> str:
