@@ -40,6 +40,10 @@ class Caller:
     arn: str
     role_arn: str | None = None
     service: str | None = None  # e.g. "autoscaling.amazonaws.com" when a service acts
+    # Whether a resource policy naming the account (its id or root) covers this caller: true for the account's
+    # users and roles (their identity policies may be given the permission), false for a service-linked role,
+    # whose identity policy AWS writes and nobody can extend (Auto Scaling's has no KMS permission).
+    delegated: bool = True
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,9 @@ def _principal_matches(principal: Any, caller: Caller) -> bool:
         return False
     for kind, values in principal.items():
         if kind == "AWS" and caller.service is None:
-            names = {"*", caller.account, f"arn:aws:iam::{caller.account}:root", caller.arn, caller.role_arn}
+            names = {"*", caller.arn, caller.role_arn}
+            if caller.delegated:
+                names |= {caller.account, f"arn:aws:iam::{caller.account}:root"}
             if any(str(value) in names for value in _as_list(values)):  # a set lookup per listed principal
                 return True
         if kind == "Service" and caller.service is not None and caller.service in _as_list(values):

@@ -276,3 +276,18 @@ def test_need_selects_the_capabilities_that_decide_the_exit_code(world: World) -
     _snapshot_unshared(world)
     assert world.doctor("--account", TARGET, "--need", "launch")[0] == 0
     assert world.doctor("--account", TARGET, "--need", "launch,copy")[0] == 13
+
+
+@pytest.mark.parametrize("granted", [True, False], ids=["granted", "no grant"])
+def test_the_autoscaling_verdict_is_what_a_real_group_meets(aws: Clients, world: World, granted: bool) -> None:
+    if not granted:
+        _no_autoscaling_grant(world)
+    _, report = world.doctor("--account", TARGET)
+    asg = aws(TARGET, "autoscaling")
+    asg.create_launch_configuration(LaunchConfigurationName="web", ImageId=world.image, InstanceType="t3.micro")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web", LaunchConfigurationName="web", MinSize=1, MaxSize=1, DesiredCapacity=1
+    )
+    (activity,) = asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"]
+    assert report["capabilities"]["autoscaling-launch"]["ok"] is granted
+    assert (activity["StatusCode"] == "Successful") is granted

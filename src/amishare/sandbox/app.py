@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl
 from amishare.policyeval import Caller
 from amishare.sandbox import compat, protocol, scp
 from amishare.sandbox.allowed import AllowedImagesHandlers
+from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
 from amishare.sandbox.ec2_instances import InstanceHandlers
@@ -82,6 +83,7 @@ class OverlayApp:
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
             "organizations": _handler_table(OrganizationsHandlers(world)),
+            "autoscaling": _handler_table(AutoScalingHandlers(world)),
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -143,7 +145,7 @@ class OverlayApp:
         if refused:
             return self._fault(service, scp.refusal(service, action, caller), start_response, call)
         handler = self.handlers.get(service, {}).get(action)
-        if handler is None and service == "ec2" and _ours(action):
+        if handler is None and (service == "autoscaling" or (service == "ec2" and _ours(action))):
             fault = AwsFault(
                 "UnsupportedOperation", f"The amishare sandbox does not emulate {action}; see docs/sandbox.md."
             )

@@ -21,6 +21,7 @@ Volumes and instances belong to the overlay; moto's own instances are not consul
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from amishare.policyeval import Caller
@@ -61,6 +62,71 @@ def launch_failure(world: World, image: Image, caller: Caller, region: str) -> s
     return None
 
 
+def launchable(world: World, caller: Caller, region: str, image_id: str) -> Image:
+    """The image ``caller`` may launch in ``region``, or the fault AWS answers."""
+    image = visible_image(world, caller, region, image_id)
+    state, _ = image_state(world, image)
+    if state != "available":
+        raise AwsFault("InvalidAMIID.Unavailable", f"The image id '[{image_id}]' is not available ({state}).")
+    enforced = setting(world, caller.account, region).state == "enabled"
+    if enforced and allowed(world, image, caller.account, region) is False:
+        raise AwsFault(
+            "InvalidAMIID.NotFound",
+            f"The image id '[{image_id}]' does not exist or is not allowed by this account's Allowed AMIs settings",
+        )
+    return image
+
+
+def start_instance(
+    world: World,
+    caller: Caller,
+    region: str,
+    image: Image,
+    instance_type: str,
+    reservation: str,
+    failure: str | None,
+    tags: dict[str, str],
+) -> Instance:
+    """An instance of ``image`` started by ``caller`` (terminated at once with ``failure``), with a volume per
+    EBS mapping; the image's LastLaunchedTime is set."""
+    instance_id = new_id("i")
+    volumes = []
+    for mapping in image.mappings:
+        ebs = mapping.get("Ebs") or {}
+        snapshot = world.snapshots.get(ebs.get("SnapshotId", ""))
+        if snapshot is None:
+            continue
+        volumes.append(
+            Volume(
+                volume_id=new_id("vol"),
+                account=caller.account,
+                region=region,
+                size_gib=int(ebs.get("VolumeSize") or snapshot.size_gib),
+                snapshot_id=snapshot.snapshot_id,
+                kms_key_arn=snapshot.kms_key_arn,
+                device=str(mapping.get("DeviceName", "")),
+                instance_id=instance_id,
+            )
+        )
+    instance = Instance(
+        instance_id=instance_id,
+        account=caller.account,
+        region=region,
+        image_id=image.image_id,
+        instance_type=instance_type,
+        launched_by=caller.role_arn or caller.arn,
+        reservation_id=reservation,
+        volumes=volumes,
+        failure=failure,
+        tags=tags,
+    )
+    world.instances[instance_id] = instance
+    if failure is None:  # a failed launch deletes its volumes
+        world.volumes.update({v.volume_id: v for v in volumes})
+    image.last_launched = utcnow()
+    return instance
+
+
 class InstanceHandlers:
     """RunInstances, DescribeInstances, TerminateInstances, DescribeVolumes."""
 
@@ -77,74 +143,16 @@ class InstanceHandlers:
         if count < 1 or int(p.get("MaxCount", count)) < count:
             raise AwsFault("InvalidParameterValue", "MinCount must be at least 1 and at most MaxCount")
         with self.world.lock:
-            image = self._launchable(caller, region, str(p.get("ImageId", "")))
+            image = launchable(self.world, caller, region, str(p.get("ImageId", "")))
             check_dry_run(p)
             failure = launch_failure(self.world, image, caller, region)
             tags = tags_from_specs(p.get("TagSpecifications") or [], "instance")
             reservation = new_id("r")
-            instances = [self._start(caller, region, image, p, reservation, failure, tags) for _ in range(count)]
-            image.last_launched = utcnow()
+            kind = str(p.get("InstanceType") or "m1.small")
+            start = functools.partial(start_instance, self.world, caller, region, image, kind, reservation)
+            instances = [start(failure, tags) for _ in range(count)]
             out = [self.describe(i, pending=True) for i in instances]
         return {"ReservationId": reservation, "OwnerId": caller.account, "Instances": out, "Groups": []}
-
-    def _launchable(self, caller: Caller, region: str, image_id: str) -> Image:
-        image = visible_image(self.world, caller, region, image_id)
-        state, _ = image_state(self.world, image)
-        if state != "available":
-            raise AwsFault("InvalidAMIID.Unavailable", f"The image id '[{image_id}]' is not available ({state}).")
-        enforced = setting(self.world, caller.account, region).state == "enabled"
-        if enforced and allowed(self.world, image, caller.account, region) is False:
-            raise AwsFault(
-                "InvalidAMIID.NotFound",
-                f"The image id '[{image_id}]' does not exist or is not allowed by this account's Allowed AMIs settings",
-            )
-        return image
-
-    def _start(
-        self,
-        caller: Caller,
-        region: str,
-        image: Image,
-        p: dict[str, Any],
-        reservation: str,
-        failure: str | None,
-        tags: dict[str, str],
-    ) -> Instance:
-        instance_id = new_id("i")
-        volumes = []
-        for mapping in image.mappings:
-            ebs = mapping.get("Ebs") or {}
-            snapshot = self.world.snapshots.get(ebs.get("SnapshotId", ""))
-            if snapshot is None:
-                continue
-            volumes.append(
-                Volume(
-                    volume_id=new_id("vol"),
-                    account=caller.account,
-                    region=region,
-                    size_gib=int(ebs.get("VolumeSize") or snapshot.size_gib),
-                    snapshot_id=snapshot.snapshot_id,
-                    kms_key_arn=snapshot.kms_key_arn,
-                    device=str(mapping.get("DeviceName", "")),
-                    instance_id=instance_id,
-                )
-            )
-        instance = Instance(
-            instance_id=instance_id,
-            account=caller.account,
-            region=region,
-            image_id=image.image_id,
-            instance_type=str(p.get("InstanceType") or "m1.small"),
-            launched_by=caller.role_arn or caller.arn,
-            reservation_id=reservation,
-            volumes=volumes,
-            failure=failure,
-            tags=tags,
-        )
-        self.world.instances[instance_id] = instance
-        if failure is None:  # a failed launch deletes its volumes
-            self.world.volumes.update({v.volume_id: v for v in volumes})
-        return instance
 
     def describe(self, instance: Instance, pending: bool = False) -> dict[str, Any]:
         state = "pending" if pending else instance.state

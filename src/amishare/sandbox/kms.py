@@ -218,7 +218,9 @@ def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mappi
         return False
     if decision == "Allow":
         return True
-    grantees = {caller.arn, f"arn:aws:iam::{caller.account}:root"} | ({caller.role_arn} if caller.role_arn else set())
+    grantees = {caller.arn} | ({caller.role_arn} if caller.role_arn else set())
+    if caller.delegated:
+        grantees.add(f"arn:aws:iam::{caller.account}:root")
     return any(action in g.operations and g.grantee in grantees for g in key.grants)
 
 

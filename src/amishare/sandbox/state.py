@@ -281,6 +281,8 @@ class World:
         self.allowed_images: dict[tuple[str, str], Any] = {}  # (account, region) -> allowed.AllowedImages
         self.organizations: dict[str, Organization] = {}
         self.instances: dict[str, Instance] = {}
+        self.launch_configurations: dict[tuple[str, str, str], dict[str, str]] = {}  # (account, region, name)
+        self.autoscaling_groups: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> autoscaling.Group
         self.volumes: dict[str, Volume] = {}
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
