@@ -215,6 +215,18 @@ CASES: list[tuple[str, list[str], int, str]] = [
         2,
         "'mars-1' is not an AWS region",
     ),
+    ("doctor: short image id", ["doctor", "ami-12", "--account", TARGET], 2, "'ami-12' is not an AMI id"),
+    ("doctor: no account", ["doctor", "{plain}"], 2, "--account"),
+    ("doctor: an OU as the account", ["doctor", "{plain}", "--account", "prod"], 2, "'prod' is not an account id"),
+    ("doctor: unknown capability", ["doctor", "{plain}", "--account", TARGET, "--need", "fly"], 2, "choose from"),
+    ("doctor: another owner's image", ["doctor", "{theirs}", "--account", TARGET], 5, "owner's credentials"),
+    ("doctor: malformed dest key", ["doctor", "{plain}", "--account", TARGET, "--dest-key", "mine"], 2, "'mine'"),
+    ("audit: malformed --allow", ["audit", "--allow", "acme"], 2, "--allow 'acme'"),
+    ("audit: accounts and org", ["audit", "--accounts", TARGET, "--org"], 2, "--accounts or --org"),
+    ("audit: regions twice over", ["audit", "--regions", REGION, "--all-regions"], 2, "--regions or --all-regions"),
+    ("audit: unknown region", ["audit", "--regions", "us-east-9"], 2, "unknown region 'us-east-9'"),
+    ("audit: no role for an account", ["audit", "--accounts", TARGET], 2, "no role to read account"),
+    ("audit: unknown output", ["audit", "--output", "xml"], 2, "'xml' is not one of"),
 ]
 
 CONFIGS = {

@@ -39,6 +39,8 @@ def test_to_and_from_take_comma_lists_as_well_as_repeats(sb: Sandbox, image: str
     ("args", "code", "exit_code"),
     [
         (["verify", "ami-123"], "UsageError", 2),
+        (["doctor", "ami-0123", "--account", TARGET], "UsageError", 2),
+        (["audit", "--allow", "acme"], "UsageError", 2),
         (["show", "ami-0123456789abcdef0"], "InvalidAMIID.NotFound", 6),
         (["share", "ami-0123456789abcdef0", "--to", OWNER, "--dry-run"], "InvalidAMIID.NotFound", 6),
     ],
@@ -67,3 +69,8 @@ def test_every_reading_command_has_a_table(sb: Sandbox, image: str, tmp_path: Pa
     assert verified.exit_code == 0 and "image_id" in verified.stdout.splitlines()[0] and image in verified.stdout
     planned = _run(sb, tmp_path, "share", image, "--to", OTHER, "--dry-run", "--output", "table")
     assert "kind" in planned.stdout.splitlines()[0] and "ShareImage" in planned.stdout
+    doctored = _run(sb, tmp_path, "doctor", image, "--account", OTHER, "--output", "table")
+    assert doctored.exit_code == 13 and doctored.stdout.splitlines()[0].split()[:2] == ["capability", "ok"]
+    assert "NO_LAUNCH_PERMISSION" in doctored.stdout
+    audited = _run(sb, tmp_path, "audit", "--output", "table")
+    assert audited.exit_code == 0 and "IMAGE_BPA_OFF" in audited.stdout

@@ -1,0 +1,45 @@
+"""The pacer never lets more calls through than the token bucket it copies, and makes no one wait needlessly."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amishare.aws.pacer import Pacer
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@given(st.lists(st.floats(min_value=0, max_value=2, allow_nan=False), min_size=1, max_size=300))
+def test_calls_in_any_window_stay_within_the_bucket(gaps: list[float]) -> None:
+    clock = FakeClock()
+    pacer = Pacer(size=10, rate=5, clock=clock, sleep=clock.sleep)
+    times = []
+    for gap in gaps:
+        clock.now += gap
+        pacer.take()
+        times.append(clock.now)
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            window = times[j] - start
+            assert j - i + 1 <= 10 + 5 * window + 1e-6
+
+
+def test_a_burst_passes_at_once_then_calls_go_at_the_refill_rate() -> None:
+    clock = FakeClock()
+    pacer = Pacer(size=10, rate=5, clock=clock, sleep=clock.sleep)
+    for _ in range(10):
+        pacer.take()
+    assert clock.now == 0.0
+    for _ in range(10):
+        pacer.take()
+    assert abs(clock.now - 2.0) < 1e-9  # ten more tokens at five a second
