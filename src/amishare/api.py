@@ -456,13 +456,8 @@ def doctor(
         inputs.key_ref(dest_key, "destination key")
     where = _region(settings, region)
     named = settings.config.account_by_id(target.value)
-    default_role = settings.config.defaults.role_name
-    role_arn = (
-        named.role_arn(default_role)
-        if named
-        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
-    )
-    role = RoleRef(target.value, role_arn, named.external_id if named else None) if role_arn else None
+    found = settings.config.role_in(target.value)
+    role = RoleRef(target.value, found[0], found[1]) if found else None
     key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
     facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key)
     return diagnosis.diagnose(facts, now_utc())
@@ -544,19 +539,13 @@ def _audit_party(settings: Settings, value: str, caller: str) -> Party:
         raise UsageError(f"--accounts {value!r}: name accounts (ids or config names), not {target}")
     if target.value == caller:
         return Party(caller, None)
-    named = settings.config.account_by_id(target.value)
-    default_role = settings.config.defaults.role_name
-    role_arn = (
-        named.role_arn(default_role)
-        if named
-        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
-    )
-    if role_arn is None:
+    role = settings.config.role_in(target.value)
+    if role is None:
         raise UsageError(
             f'no role to read account {target.value} through: set role = "..." under [accounts.NAME] (with id = '
             f'"{target.value}") or role_name under [defaults]'
         )
-    return Party(target.value, RoleRef(target.value, role_arn, named.external_id if named else None))
+    return Party(target.value, RoleRef(target.value, role[0], role[1]))
 
 
 def _enabled_regions(sessions: Sessions) -> list[str]:

@@ -167,19 +167,13 @@ def _party(config: Config, value: str, caller: str | None, what: str, *, role_ne
         raise UsageError(f"{what} {value!r} must be an account (id or name from the config), not {target.kind.value}")
     if (caller is not None and target.value == caller) or not role_needed:
         return Party(target.value, None, None, target.label)
-    named = config.account_by_id(target.value)
-    default_role = config.defaults.role_name
-    role = (
-        named.role_arn(default_role)
-        if named
-        else (f"arn:aws:iam::{target.value}:role/{default_role}" if default_role else None)
-    )
+    role = config.role_in(target.value)
     if role is None:
         raise UsageError(
             f'no role to assume in {what} account {target.value}: set role = "..." under '
             f'[accounts.NAME] (with id = "{target.value}") or role_name under [defaults]'
         )
-    return Party(target.value, role, named.external_id if named else None, target.label)
+    return Party(target.value, role[0], role[1], target.label)
 
 
 def _destination(config: Config, value: str) -> Destination:
