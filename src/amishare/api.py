@@ -435,7 +435,9 @@ def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[st
     with the account's Allowed AMIs state (``enabled``: images its criteria do not allow are hidden)."""
     state, facts = observe_shared_with_me(settings.sessions(), _region(settings, region))
     now = now_utc()
-    return state, sorted((sharedwithme.judge(f, now) for f in facts), key=lambda s: (s.facts.owner, s.facts.name))
+    return state, sorted(
+        (sharedwithme.judge(f, now, state) for f in facts), key=lambda s: (s.facts.owner, s.facts.name)
+    )
 
 
 def doctor(

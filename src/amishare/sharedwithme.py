@@ -48,13 +48,19 @@ class SharedImage:
         return self.copy.startswith("yes")
 
 
-def judge(facts: SharedImageFacts, now: dt.datetime) -> SharedImage:
-    """The verdicts for ``facts`` at ``now``."""
+def judge(facts: SharedImageFacts, now: dt.datetime, allowed_amis: str = "disabled") -> SharedImage:
+    """The verdicts for ``facts`` at ``now``, under the account's Allowed AMIs state (``audit-mode`` restricts
+    nothing: an image its criteria do not allow still launches, with a note)."""
     deprecated = bool(facts.deprecation_time) and _parse(facts.deprecation_time) <= now
-    blocked = _blocked(facts)
+    blocked = _blocked(facts, allowed_amis)
     hidden = [s for s in facts.snapshots if s not in facts.visible_snapshots]
     key_note = ", if the owner's key allows it (its policy is the owner's to read)" if facts.keys else ""
-    launch = f"no: {blocked}" if blocked else f"yes{key_note}"
+    audit_note = (
+        " (its Allowed AMIs criteria do not allow it: hidden and refused once the setting is enabled)"
+        if facts.allowed is False and allowed_amis != "enabled"
+        else ""
+    )
+    launch = f"no: {blocked}" if blocked else f"yes{key_note}{audit_note}"
     if blocked:
         copy = f"no: {blocked}"
     elif hidden:
@@ -63,14 +69,14 @@ def judge(facts: SharedImageFacts, now: dt.datetime) -> SharedImage:
             "createVolumePermission (amishare share does)"
         )
     else:
-        copy = f"yes{key_note}"
+        copy = f"yes{key_note}{audit_note}"
     return SharedImage(facts, deprecated, launch, copy)
 
 
-def _blocked(facts: SharedImageFacts) -> str | None:
+def _blocked(facts: SharedImageFacts, allowed_amis: str) -> str | None:
     if facts.state != "available":
         return f"the image is {facts.state}"
-    if facts.allowed is False:
+    if facts.allowed is False and allowed_amis == "enabled":
         return "this account's Allowed AMIs criteria do not allow it (add its owner or name to them)"
     return None
 

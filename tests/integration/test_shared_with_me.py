@@ -63,7 +63,9 @@ def test_allowed_amis_criteria_that_exclude_the_owner(sb: Sandbox, tmp_path: Pat
     ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=[{"ImageProviders": [OTHER]}])
     ec2.enable_allowed_images_settings(AllowedImagesSettingsState="audit-mode")
     (row,) = json.loads(_as_target(sb, tmp_path, "--output", "json").stdout)["images"]
-    assert row["allowed"] is False and not row["can_launch"] and "Allowed AMIs" in row["launch"]
+    assert row["allowed"] is False and row["can_launch"] and "Allowed AMIs" in row["launch"]  # audit mode: a note
     ec2.enable_allowed_images_settings(AllowedImagesSettingsState="enabled")
     hidden = _as_target(sb, tmp_path)
     assert "images its criteria do not allow are hidden" in hidden.stdout and image not in hidden.stdout
+    table = _as_target(sb, tmp_path, "--output", "table")
+    assert table.exit_code == 0 and table.stdout.startswith(("(nothing)", "image_id"))
