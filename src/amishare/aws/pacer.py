@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 # EC2 API Reference, "Request throttling": non-mutating actions share a bucket of 100 refilled at 20 a second.
 # A little under both, so that a clock that drifts from AWS's never meets the limit.
-DESCRIBE_BUCKET = (100.0, 20.0)
+DESCRIBE_BUCKET = (95.0, 19.0)
 
 
 class Pacer:
