@@ -128,6 +128,7 @@ class DoctorFacts:
     org_id: str | None = None  # the target's organization and OU path (o-x/r-x/ou-a/), when known
     org_paths: tuple[str, ...] = ()
     target: TargetView | None = None
+    target_note: str = "no role is configured for the account"  # why there is no target view, when none
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,7 @@ class Diagnosis:
     region: str
     capabilities: dict[str, Capability]
     target_view: bool  # whether the target's own view was read
+    target_note: str = ""  # why it was not
 
     def works(self, needs: Iterable[str]) -> bool:
         return all(self.capabilities[n].ok for n in needs)
@@ -151,6 +153,7 @@ class Diagnosis:
             "account": self.account,
             "region": self.region,
             "target_view": self.target_view,
+            **({"target_note": self.target_note} if self.target_note else {}),
             "capabilities": {
                 name: {"ok": cap.ok, "causes": [c.to_dict() for c in cap.causes]}
                 for name, cap in self.capabilities.items()
@@ -163,13 +166,13 @@ def diagnose(facts: DoctorFacts, now: dt.datetime) -> Diagnosis:
     blocking = _image_causes(facts)
     if blocking:
         stopped = {name: Capability(name, tuple(blocking)) for name in CAPABILITIES}
-        return Diagnosis(facts.image_id, facts.account, facts.region, stopped, facts.target is not None)
+        return Diagnosis(facts.image_id, facts.account, facts.region, stopped, *_view(facts))
     assert facts.image is not None
     image = facts.image
     managed = _aws_managed(facts, image)
     if managed:  # no other account can ever use it: the other gates cannot even be opened
         stopped = {name: Capability(name, (managed,)) for name in CAPABILITIES}
-        return Diagnosis(facts.image_id, facts.account, facts.region, stopped, facts.target is not None)
+        return Diagnosis(facts.image_id, facts.account, facts.region, stopped, *_view(facts))
     see = _deprecation(facts, now) + _launch_permission(facts, image) + _allowed_amis(facts, now)
     launch_keys = _key_causes(facts, image, LAUNCH_KEY_OPERATIONS, "launch")
     copy_keys = _key_causes(facts, image, SOURCE_KEY_USED_OPERATIONS, "copy")
@@ -184,8 +187,12 @@ def diagnose(facts: DoctorFacts, now: dt.datetime) -> Diagnosis:
         facts.account,
         facts.region,
         {name: Capability(name, tuple(causes)) for name, causes in caps.items()},
-        facts.target is not None,
+        *_view(facts),
     )
+
+
+def _view(facts: DoctorFacts) -> tuple[bool, str]:
+    return (True, "") if facts.target is not None else (False, facts.target_note)
 
 
 # ------------------------------------------------------------------------------ the image itself

@@ -339,7 +339,7 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
 
 
 def doctor_text(result: Diagnosis, needs: tuple[str, ...]) -> str:
-    view = "the owner's and the target's view" if result.target_view else "the owner's view (no role for the target)"
+    view = "the owner's and the target's view" if result.target_view else f"the owner's view: {result.target_note}"
     lines = [f"{result.image_id} for account {result.account} in {result.region} ({view}):"]
     for name, capability in result.capabilities.items():
         asked = "" if name in needs else " (not asked)"

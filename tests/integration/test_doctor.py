@@ -269,7 +269,15 @@ def test_without_a_role_for_the_target_the_owners_view_still_diagnoses(world: Wo
     (world.tmp_path / "amishare.toml").write_text("")
     exit_code, report = world.doctor("--account", TARGET)
     assert exit_code == 13 and report["target_view"] is False
+    assert report["target_note"] == "no role is configured for the account"
     assert {c["code"] for c in report["capabilities"]["see"]["causes"]} == {"NO_LAUNCH_PERMISSION"}
+
+
+def test_a_role_that_cannot_be_assumed_is_named_and_the_owners_view_stands(world: World) -> None:
+    (world.tmp_path / "amishare.toml").write_text(f'[accounts.target]\nid = "{TARGET}"\nrole = "Gone"\n')
+    exit_code, report = world.doctor("--account", TARGET)
+    assert exit_code == 0 and report["target_view"] is False
+    assert "role/Gone could not be assumed" in report["target_note"]
 
 
 def test_need_selects_the_capabilities_that_decide_the_exit_code(world: World) -> None:

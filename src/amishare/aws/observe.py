@@ -507,9 +507,10 @@ def observe_doctor(
         elsewhere=elsewhere,
         deprecation_time=raw.get("DeprecationTime") if raw else None,
         created=raw.get("CreationDate") if raw else None,
-        org_id=org_id or (target.org_id if target else None),
+        org_id=org_id or (target.org_id if isinstance(target, _Seen) else None),
         org_paths=paths,
-        target=target.view if target else None,
+        target=target.view if isinstance(target, _Seen) else None,
+        **({"target_note": target} if isinstance(target, str) else {}),
     )
 
 
@@ -582,12 +583,12 @@ def _target_view(
     account: str,
     role: RoleRef,
     dest_key: str | None,
-) -> _Seen | None:
-    """What ``account`` sees through ``role`` (None when the role cannot be assumed: the owner's view stands)."""
+) -> _Seen | str:
+    """What ``account`` sees through ``role``, or why it could not be read (the owner's view stands)."""
     try:
         sessions.assume(role)
-    except AwsError:
-        return None
+    except AwsError as exc:
+        return f"its role {role.role_arn} could not be assumed: {exc.aws_message or exc}"
     observer = Observer(sessions, region, account)
     seen: dict[str, Any] | None
     try:
