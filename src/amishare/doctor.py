@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from amishare import keypolicy
 from amishare.access import (
     AUTOSCALING_GRANT_OPERATIONS,
     AUTOSCALING_ROLE,
@@ -487,8 +489,16 @@ def _missing_cause(
         "KEY_POLICY_MISSING_ACCOUNT",
         f"no statement or grant of key {key.display} lets {facts.account} {wanted} through EC2 in "
         f"{facts.region}: it cannot {use} the image",
-        f"{share} (adds the account to amishare's statement, scoped with kms:ViaService and kms:CallerAccount)",
+        f"{share} (adds the account to amishare's statement), or add this statement to the policy of {key.arn}: "
+        f"{_statement_for(facts)}",
     )
+
+
+def _statement_for(facts: DoctorFacts) -> str:
+    """The key policy statement that admits the target through EC2 in the region, as amishare writes it."""
+    access = keypolicy.KeyAccess(accounts=frozenset({facts.account}))
+    (statement,) = keypolicy.statements_for(facts.region, access)
+    return json.dumps(statement, separators=(",", ":"))
 
 
 def _names_account(statement: dict[str, Any], facts: DoctorFacts) -> bool:

@@ -299,3 +299,13 @@ def test_the_autoscaling_verdict_is_what_a_real_group_meets(aws: Clients, world:
     (activity,) = asg.describe_scaling_activities(AutoScalingGroupName="web")["Activities"]
     assert report["capabilities"]["autoscaling-launch"]["ok"] is granted
     assert (activity["StatusCode"] == "Successful") is granted
+
+
+def test_the_statement_doctor_prints_is_the_fix(world: World) -> None:
+    _policy_without_target(world)
+    _, report = world.doctor("--account", TARGET)
+    (cause,) = report["capabilities"]["launch"]["causes"]
+    statement = json.loads(cause["fix"].split(": ", 1)[1])
+    world.put_policy(statement, *keypolicy.statements_for(REGION, keypolicy.KeyAccess(autoscaling=frozenset({TARGET}))))
+    exit_code, report = world.doctor("--account", TARGET)
+    assert exit_code == 0, json.dumps(report, indent=1)
