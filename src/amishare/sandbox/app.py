@@ -27,6 +27,7 @@ from amishare.sandbox.identity import StsHandlers, caller_for
 from amishare.sandbox.kms import KmsHandlers
 from amishare.sandbox.orgs import OrganizationsHandlers
 from amishare.sandbox.protocol import AwsFault
+from amishare.sandbox.ssm import SsmHandlers
 from amishare.sandbox.state import Call, World
 from amishare.sandbox.throttle import Throttle
 
@@ -46,11 +47,13 @@ READ_ACTIONS = {
     "Sign",
     "Verify",
 }
-JSON_SERVICES = {"kms", "organizations"}
+JSON_SERVICES = {"kms", "organizations", "ssm"}
+OWNED_SERVICES = {"autoscaling", "ssm"}  # every call of these is the overlay's: what it does not emulate is refused
 _UNKNOWN_CREDENTIALS = {
     "ec2": ("AuthFailure", "AWS was not able to validate the provided access credentials", 401),
     "kms": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
     "organizations": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
+    "ssm": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
 }
 
 
@@ -84,6 +87,7 @@ class OverlayApp:
             "sts": _handler_table(StsHandlers(world)),
             "organizations": _handler_table(OrganizationsHandlers(world)),
             "autoscaling": _handler_table(AutoScalingHandlers(world)),
+            "ssm": _handler_table(SsmHandlers(world)),
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -145,7 +149,7 @@ class OverlayApp:
         if refused:
             return self._fault(service, scp.refusal(service, action, caller), start_response, call)
         handler = self.handlers.get(service, {}).get(action)
-        if handler is None and (service == "autoscaling" or (service == "ec2" and _ours(action))):
+        if handler is None and (service in OWNED_SERVICES or (service == "ec2" and _ours(action))):
             fault = AwsFault(
                 "UnsupportedOperation", f"The amishare sandbox does not emulate {action}; see docs/sandbox.md."
             )

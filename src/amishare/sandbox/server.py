@@ -6,6 +6,7 @@ server with keep-alive (``http.Server``), and offers seeding helpers for tests, 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -19,7 +20,7 @@ from typing import Any
 from amishare.sandbox import compat, kms
 from amishare.sandbox.identity import root_credentials
 from amishare.sandbox.orgs import create_organization
-from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id
+from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id, utcnow
 
 
 class Sandbox:
@@ -138,8 +139,10 @@ class Sandbox:
         description: str = "",
         tags: dict[str, str] | None = None,
         architecture: str = "x86_64",
+        created: dt.datetime | None = None,
     ) -> str:
-        """Register an available image over completed snapshots; ``kms_key`` None = unencrypted."""
+        """Register an available image over completed snapshots; ``kms_key`` None = unencrypted; ``created``: its
+        creation date (and its snapshots' start time), in the past for a world with history (default: now)."""
         account = _account(account)
         if not volumes_gib:
             raise ValueError("an image needs at least one volume")
@@ -160,6 +163,7 @@ class Sandbox:
                     size_gib=int(size),
                     kms_key_arn=key_arn,
                     description=f"volume {index} of {name}",
+                    start_time=created or utcnow(),
                 )
                 self.world.snapshots[snapshot.snapshot_id] = snapshot
                 device = "/dev/xvda" if index == 0 else f"/dev/xvd{chr(ord('b') + index - 1)}"
@@ -183,6 +187,7 @@ class Sandbox:
                 description=description,
                 architecture=architecture,
                 tags=dict(tags or {}),
+                created=created or utcnow(),
             )
             self.world.images[image.image_id] = image
         return image.image_id
