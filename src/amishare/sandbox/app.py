@@ -23,6 +23,7 @@ from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
 from amishare.sandbox.ec2_instances import InstanceHandlers
 from amishare.sandbox.ec2_snapshots import SnapshotHandlers
+from amishare.sandbox.ec2_templates import TemplateHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
 from amishare.sandbox.kms import KmsHandlers
 from amishare.sandbox.orgs import OrganizationsHandlers
@@ -82,6 +83,7 @@ class OverlayApp:
                 AccountHandlers(world),
                 AllowedImagesHandlers(world),
                 InstanceHandlers(world),
+                TemplateHandlers(world),
             ),
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
@@ -223,8 +225,9 @@ class OverlayApp:
 
 
 def _ours(action: str) -> bool:
-    """EC2 actions about images, snapshots, EBS encryption, instances and volumes belong to the overlay alone."""
-    return any(word in action for word in ("Image", "Snapshot", "Ebs", "Instance", "Volume"))
+    """EC2 actions about images, snapshots, EBS encryption, instances, volumes and launch templates belong to the
+    overlay alone."""
+    return any(word in action for word in ("Image", "Snapshot", "Ebs", "Instance", "Volume", "LaunchTemplate"))
 
 
 def _credential_scope(authorization: str) -> tuple[str, str, str] | None:

@@ -25,6 +25,7 @@ import functools
 from typing import Any
 
 from amishare.policyeval import Caller
+from amishare.sandbox import ec2_templates as templates
 from amishare.sandbox import kms
 from amishare.sandbox.allowed import allowed, setting
 from amishare.sandbox.ec2_common import (
@@ -134,16 +135,11 @@ class InstanceHandlers:
         self.world = world
 
     def RunInstances(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        if p.get("LaunchTemplate"):
-            raise AwsFault(
-                "UnsupportedOperation",
-                "The amishare sandbox does not emulate launch templates yet; see docs/sandbox.md.",
-            )
         count = int(p.get("MinCount", 1))
         if count < 1 or int(p.get("MaxCount", count)) < count:
             raise AwsFault("InvalidParameterValue", "MinCount must be at least 1 and at most MaxCount")
         with self.world.lock:
-            image = launchable(self.world, caller, region, str(p.get("ImageId", "")))
+            image = launchable(self.world, caller, region, self._image_id(caller, region, p))
             check_dry_run(p)
             failure = launch_failure(self.world, image, caller, region)
             tags = tags_from_specs(p.get("TagSpecifications") or [], "instance")
@@ -153,6 +149,17 @@ class InstanceHandlers:
             instances = [start(failure, tags) for _ in range(count)]
             out = [self.describe(i, pending=True) for i in instances]
         return {"ReservationId": reservation, "OwnerId": caller.account, "Instances": out, "Groups": []}
+
+    def _image_id(self, caller: Caller, region: str, p: dict[str, Any]) -> str:
+        """``ImageId``, else the launch template version's image (an SSM parameter resolved)."""
+        if p.get("ImageId") or not p.get("LaunchTemplate"):
+            return str(p.get("ImageId", ""))
+        spec = p["LaunchTemplate"]
+        template = templates.find(self.world, caller, region, spec)
+        image = templates.image_of(self.world, template, template.version(spec.get("Version")))
+        if not image:
+            raise AwsFault("MissingParameter", "The request must contain the parameter ImageId")
+        return image
 
     def describe(self, instance: Instance, pending: bool = False) -> dict[str, Any]:
         state = "pending" if pending else instance.state

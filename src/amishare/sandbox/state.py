@@ -282,6 +282,7 @@ class World:
         self.organizations: dict[str, Organization] = {}
         self.instances: dict[str, Instance] = {}
         self.parameters: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> ssm.Parameter
+        self.launch_templates: dict[str, Any] = {}  # template id -> ec2_templates.Template
         self.launch_configurations: dict[tuple[str, str, str], dict[str, str]] = {}  # (account, region, name)
         self.autoscaling_groups: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> autoscaling.Group
         self.volumes: dict[str, Volume] = {}
