@@ -22,6 +22,7 @@ from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
 from amishare.sandbox.ec2_images import ImageHandlers
 from amishare.sandbox.ec2_instances import InstanceHandlers
+from amishare.sandbox.ec2_references import ReferenceHandlers
 from amishare.sandbox.ec2_snapshots import SnapshotHandlers
 from amishare.sandbox.ec2_templates import TemplateHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
@@ -84,6 +85,7 @@ class OverlayApp:
                 AllowedImagesHandlers(world),
                 InstanceHandlers(world),
                 TemplateHandlers(world),
+                ReferenceHandlers(world),
             ),
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
