@@ -29,6 +29,7 @@ from amishare.sandbox.identity import StsHandlers, caller_for
 from amishare.sandbox.kms import KmsHandlers
 from amishare.sandbox.orgs import OrganizationsHandlers
 from amishare.sandbox.protocol import AwsFault
+from amishare.sandbox.rbin import RbinHandlers, RecycleBinImageHandlers, route
 from amishare.sandbox.ssm import SsmHandlers
 from amishare.sandbox.state import Call, World
 from amishare.sandbox.throttle import Throttle
@@ -49,13 +50,18 @@ READ_ACTIONS = {
     "Sign",
     "Verify",
 }
-JSON_SERVICES = {"kms", "organizations", "ssm"}
-OWNED_SERVICES = {"autoscaling", "ssm"}  # every call of these is the overlay's: what it does not emulate is refused
+JSON_SERVICES = {"kms", "organizations", "ssm", "rbin"}
+OWNED_SERVICES = {
+    "autoscaling",
+    "ssm",
+    "rbin",
+}  # every call of these is the overlay's: what it does not emulate is refused
 _UNKNOWN_CREDENTIALS = {
     "ec2": ("AuthFailure", "AWS was not able to validate the provided access credentials", 401),
     "kms": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
     "organizations": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
     "ssm": ("UnrecognizedClientException", "The security token included in the request is invalid.", 400),
+    "rbin": ("UnrecognizedClientException", "The security token included in the request is invalid.", 403),
 }
 
 
@@ -86,12 +92,14 @@ class OverlayApp:
                 InstanceHandlers(world),
                 TemplateHandlers(world),
                 ReferenceHandlers(world),
+                RecycleBinImageHandlers(world),
             ),
             "kms": _handler_table(KmsHandlers(world)),
             "sts": _handler_table(StsHandlers(world)),
             "organizations": _handler_table(OrganizationsHandlers(world)),
             "autoscaling": _handler_table(AutoScalingHandlers(world)),
             "ssm": _handler_table(SsmHandlers(world)),
+            "rbin": _handler_table(RbinHandlers(world)),
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -181,6 +189,13 @@ class OverlayApp:
         """The action and its parameters: JSON protocols (KMS, Organizations, SSM, EventBridge, STS's JSON ...)
         name it in ``X-Amz-Target``, query protocols (EC2, SNS, SES, IAM) in the ``Action`` field."""
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if service == "rbin":  # REST-JSON: the action is the method and the path
+            action, path_params = route(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
+            try:
+                params = json.loads(body or b"{}")
+            except json.JSONDecodeError as exc:
+                raise AwsFault("SerializationException", "The request body is not valid JSON") from exc
+            return action, {**params, **path_params}
         if service in JSON_SERVICES or target:
             try:
                 params = json.loads(body or b"{}")

@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from amishare.policyeval import Caller
-from amishare.sandbox import kms
+from amishare.sandbox import kms, rbin
 from amishare.sandbox.allowed import allowed, setting
 from amishare.sandbox.ec2_common import (
     ACCOUNT_ID,
@@ -590,6 +590,7 @@ class ImageHandlers:
             del world.images[image.image_id]
             image.deregistered = True
             world.deregistered[image.image_id] = (image, world.clock())
+            rbin.keep_if_retained(world, image)
             results = []
             if p.get("DeleteAssociatedSnapshots"):  # AWS-RULES.md section 3
                 in_use = {s for other in world.images.values() for s in other.snapshot_ids()}

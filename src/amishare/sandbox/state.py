@@ -283,6 +283,8 @@ class World:
         self.instances: dict[str, Instance] = {}
         self.parameters: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> ssm.Parameter
         self.launch_templates: dict[str, Any] = {}  # template id -> ec2_templates.Template
+        self.rbin_rules: dict[str, Any] = {}  # rule id -> rbin.Rule
+        self.recycle_bin: dict[str, Any] = {}  # image id -> rbin.Binned
         self.launch_configurations: dict[tuple[str, str, str], dict[str, str]] = {}  # (account, region, name)
         self.autoscaling_groups: dict[tuple[str, str, str], Any] = {}  # (account, region, name) -> autoscaling.Group
         self.volumes: dict[str, Volume] = {}
