@@ -48,6 +48,10 @@ class ActionKind(StrEnum):
     COPY_TO_DESTINATION = "CopyToDestination"
     REVOKE_DESTINATION = "RevokeDestination"
     DELETE_STAGING = "DeleteStaging"
+    PUBLISH_PARAMETER = "PublishParameter"
+    UPDATE_LAUNCH_TEMPLATE = "UpdateLaunchTemplate"
+    DEPRECATE_IMAGE = "DeprecateImage"
+    PROTECT_IMAGE = "ProtectImage"
 
 
 # ----------------------------------------------------------------------------- permissions
@@ -73,6 +77,8 @@ class Resource(StrEnum):
     SOURCE_KEY = "source-key"  # a key of the image owner: the image's own key or its share key
     DESTINATION_KEY = "destination-key"  # a destination's own key, which its copies are encrypted with
     ROLE = "role"  # a role amishare assumes
+    PARAMETER = "parameter"  # an SSM parameter of a destination
+    LAUNCH_TEMPLATE = "launch-template"  # a launch template of a destination
     ANY = "*"  # calls that support no resource-level permission (Describe*, ...)
 
 
@@ -82,6 +88,8 @@ RESOURCE_ARNS: dict[Resource, str] = {
     Resource.SOURCE_KEY: "arn:aws:kms:{region}:{source}:key/*",
     Resource.DESTINATION_KEY: "arn:aws:kms:{region}:{destination}:key/*",
     Resource.ROLE: "arn:aws:iam::{destination}:role/{role}",
+    Resource.PARAMETER: "arn:aws:ssm:{region}:{destination}:parameter/*",
+    Resource.LAUNCH_TEMPLATE: "arn:aws:ec2:{region}:{destination}:launch-template/*",
     Resource.ANY: "*",
 }
 
@@ -289,6 +297,7 @@ class CopyImage(Action):
     kms_key: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     key_label: str = ""  # how to name the key for humans (an alias), when known
+    completion_minutes: int | None = None  # a time-based copy: SnapshotCopyCompletionDurationMinutes
 
     symbol: ClassVar[str] = "+"
 
@@ -370,6 +379,85 @@ class DeleteStaging(Action):
 
     def describe(self) -> str:
         return f"delete the staging copy in {self.region} and its snapshots"
+
+
+# -- what a distribution leaves in each destination (EC2 Image Builder's distribution settings)
+@kind(ActionKind.PUBLISH_PARAMETER)
+@dataclass(frozen=True, kw_only=True)
+class PublishParameter(Action):
+    """Create or update an SSM parameter of data type aws:ec2:image with the new image's id, then read it back:
+    AWS checks the image after the call returns and drops a version naming an image the account cannot use."""
+
+    parameter: str
+    image: str
+    symbol: ClassVar[str] = "+"
+    needs: ClassVar[tuple[Permission, ...]] = (
+        _perm("ssm:PutParameter", Resource.PARAMETER),
+        _perm("ssm:GetParameter", Resource.PARAMETER),
+        _perm("ec2:DescribeImages"),  # SSM checks the image with the caller's permission (aws:ec2:image)
+    )
+
+    def describe(self) -> str:
+        return f"SSM parameter {self.parameter} in {self.region} -> the new copy"
+
+
+@kind(ActionKind.UPDATE_LAUNCH_TEMPLATE)
+@dataclass(frozen=True, kw_only=True)
+class UpdateLaunchTemplate(Action):
+    """A new version of a launch template naming the new image (from its latest version), made default when
+    asked; a version that already names it is not made twice."""
+
+    template: str  # name, or id (lt-...)
+    image: str
+    set_default: bool = False
+    symbol: ClassVar[str] = "+"
+    needs: ClassVar[tuple[Permission, ...]] = (
+        _perm("ec2:DescribeLaunchTemplateVersions"),
+        _perm("ec2:CreateLaunchTemplateVersion", Resource.LAUNCH_TEMPLATE),
+        _perm("ec2:ModifyLaunchTemplate", Resource.LAUNCH_TEMPLATE),
+    )
+
+    def describe(self) -> str:
+        default = ", made the default" if self.set_default else ""
+        return f"launch template {self.template} in {self.region}: a version with the new copy{default}"
+
+
+@kind(ActionKind.DEPRECATE_IMAGE)
+@dataclass(frozen=True, kw_only=True)
+class DeprecateImage(Action):
+    """Schedule an image's deprecation ``after_seconds`` from when the step runs (an image already deprecated,
+    or scheduled, keeps its date)."""
+
+    image: str
+    after_seconds: float
+    symbol: ClassVar[str] = "~"
+    needs: ClassVar[tuple[Permission, ...]] = (
+        _perm("ec2:DescribeImages"),
+        _perm("ec2:EnableImageDeprecation", Resource.IMAGE),
+    )
+
+    def describe(self) -> str:
+        return f"deprecate the copy in {self.region} after {_duration_text(self.after_seconds)}"
+
+
+@kind(ActionKind.PROTECT_IMAGE)
+@dataclass(frozen=True, kw_only=True)
+class ProtectImage(Action):
+    """Turn on an image's deregistration protection (with the 24-hour cooldown when it is turned off again)."""
+
+    image: str
+    symbol: ClassVar[str] = "~"
+    needs: ClassVar[tuple[Permission, ...]] = (_perm("ec2:EnableImageDeregistrationProtection", Resource.IMAGE),)
+
+    def describe(self) -> str:
+        return f"protect the copy in {self.region} from deregistration"
+
+
+def _duration_text(seconds: float) -> str:
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    parts = [f"{days}d" * bool(days), f"{hours}h" * bool(hours), f"{rest // 60}m" * bool(rest // 60)]
+    return "".join(parts) or f"{int(seconds)}s"
 
 
 # -- launch permission
@@ -785,5 +873,8 @@ READ_NEEDS: tuple[Permission, ...] = (
     _perm("kms:ListAliases", principal=Principal.SOURCE),
     _perm("kms:GetKeyPolicy", Resource.SOURCE_KEY, principal=Principal.SOURCE),
     _perm("kms:ListGrants", Resource.SOURCE_KEY, principal=Principal.SOURCE),
+    # a transfer's preflight, through each destination's role: its key, and its launch template when one is named
+    _perm("kms:DescribeKey", Resource.DESTINATION_KEY, principal=Principal.DESTINATION),
+    _perm("ec2:DescribeLaunchTemplates", principal=Principal.DESTINATION),
 )
 READ_PERMISSIONS = tuple(p.action for p in READ_NEEDS)

@@ -49,7 +49,7 @@ DEFAULT_KEYS = {
     "retry_mode",
     "endpoint_url",
 }
-ACCOUNT_KEYS = {"id", "role", "external_id", "keys"}
+ACCOUNT_KEYS = {"id", "role", "external_id", "keys", "ssm_parameter", "launch_template"}
 ROLE_ARN_PREFIX = "arn:aws:iam::"
 
 
@@ -60,6 +60,8 @@ class AccountConfig:
     role: str | None = None
     external_id: str | None = None
     keys: dict[str, str] = field(default_factory=dict)
+    ssm_parameter: str | None = None  # its own parameter for transfers (overrides [transfer])
+    launch_template: str | None = None  # its own launch template for transfers
 
     def role_arn(self, default_role_name: str | None) -> str | None:
         role = self.role or default_role_name
@@ -100,6 +102,13 @@ class TransferDefaults:
     ses_sender: str | None = None
     notify_sns: str | None = None
     timeout: str = "24h"
+    ssm_parameter: str | None = None
+    launch_template: str | None = None
+    set_default: bool = False
+    deprecate_after: str | None = None
+    deregistration_protection: bool = False
+    copy_duration: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -283,17 +292,39 @@ def _account(file: Path, name: str, raw: Any) -> AccountConfig:
         role=role,
         external_id=_string(file, section, "external_id", raw["external_id"]) if "external_id" in raw else None,
         keys=_key_table(file, section, "keys", raw["keys"]) if "keys" in raw else {},
+        ssm_parameter=_string(file, section, "ssm_parameter", raw["ssm_parameter"]) if "ssm_parameter" in raw else None,
+        launch_template=(
+            _string(file, section, "launch_template", raw["launch_template"]) if "launch_template" in raw else None
+        ),
     )
 
 
-TRANSFER_STRINGS = {"source", "dest_key", "notify_email", "ses_sender", "notify_sns", "timeout"}
-TRANSFER_FLAGS = {"allow_default_key", "keep_share", "keep_staging", "grant_autoscaling"}
+TRANSFER_STRINGS = {
+    "source",
+    "dest_key",
+    "notify_email",
+    "ses_sender",
+    "notify_sns",
+    "timeout",
+    "ssm_parameter",
+    "launch_template",
+    "deprecate_after",
+    "copy_duration",
+}
+TRANSFER_FLAGS = {
+    "allow_default_key",
+    "keep_share",
+    "keep_staging",
+    "grant_autoscaling",
+    "set_default",
+    "deregistration_protection",
+}
 
 
 def _transfer(file: Path, raw: Any) -> TransferDefaults:
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: transfer must be a table: write [transfer] on its own line")
-    known = TRANSFER_STRINGS | TRANSFER_FLAGS | {"regions"}
+    known = TRANSFER_STRINGS | TRANSFER_FLAGS | {"regions", "tags"}
     values: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in known:
@@ -308,8 +339,14 @@ def _transfer(file: Path, raw: Any) -> TransferDefaults:
             values[key] = tuple(_region(file, "transfer", "regions", r) for r in value)
         elif key == "dest_key":
             values[key] = _key(file, "transfer", key, value)
-        elif key == "timeout":
+        elif key in ("timeout", "deprecate_after", "copy_duration"):
             values[key] = _duration(file, "transfer", key, value)
+        elif key == "tags":
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(
+                    f'{file}: [transfer] tags must be a table of strings, e.g. tags = {{ team = "platform" }}'
+                )
+            values[key] = dict(value)
         else:
             values[key] = _string(file, "transfer", key, value)
     return TransferDefaults(**values)

@@ -105,3 +105,61 @@ def duration(value: str) -> float:
     if seconds <= 0:
         raise UsageError(f"duration {value!r} must be longer than zero")
     return seconds
+
+
+# SSM API Reference, "PutParameter": names of letters, digits and . - _ /, at most 2,048 characters, not
+# beginning with aws or ssm (reserved); a path has at most 15 levels.
+SSM_NAME = re.compile(r"^/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*$")
+# EC2 API Reference, "CreateLaunchTemplate": a name of 3 to 128 of [a-zA-Z0-9().-/_]; an id lt- and 17 hex.
+LAUNCH_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
+LAUNCH_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
+COPY_MINUTES = (15, 2880)  # AWS-RULES.md section 3: time-based copies, 15 minutes to 48 hours, 15-minute steps
+
+
+def ssm_parameter(value: str) -> str:
+    bare = value.lstrip("/")
+    if (
+        not SSM_NAME.match(value)
+        or len(value) > 2048
+        or bare.lower().startswith(("aws", "ssm"))
+        or value.count("/") > 15
+    ):
+        raise UsageError(
+            f"--ssm-parameter {value!r} is not an SSM parameter name: letters, digits, . - _ and / for a path "
+            "(e.g. /golden/al2023), not beginning with aws or ssm"
+        )
+    return value
+
+
+def launch_template(value: str) -> str:
+    if not (LAUNCH_TEMPLATE_ID.match(value) or LAUNCH_TEMPLATE_NAME.match(value)) or (
+        value.startswith("lt-") and (not LAUNCH_TEMPLATE_ID.match(value))
+    ):
+        raise UsageError(
+            f"--launch-template {value!r} is neither a launch template name (3 to 128 of letters, digits and "
+            "( ) . - / _) nor an id (lt- and 17 hex digits)"
+        )
+    return value
+
+
+def tag(value: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (AWS: a key of 1 to 128 characters not beginning with aws:, a value of at most 256)."""
+    key, sep, text = value.partition("=")
+    if not sep or not key or len(key) > 128 or len(text) > 256 or key.lower().startswith("aws:"):
+        raise UsageError(
+            f"--tag {value!r}: write it as KEY=VALUE (a key of 1 to 128 characters, not beginning with aws:; a "
+            "value of at most 256)"
+        )
+    return key, text
+
+
+def copy_minutes(value: str) -> int:
+    """``--copy-duration``: a duration in 15-minute steps between 15 minutes and 48 hours, as minutes."""
+    minutes = duration(value) / 60
+    low, high = COPY_MINUTES
+    if minutes != int(minutes) or int(minutes) % 15 or not low <= minutes <= high:
+        raise UsageError(
+            f"--copy-duration {value!r}: a time-based copy takes 15 minutes to 48 hours in 15-minute steps "
+            "(e.g. 45m, 2h, 1d)"
+        )
+    return int(minutes)

@@ -14,7 +14,7 @@ from amishare import inputs
 from amishare.config import Config
 from amishare.errors import PlanRefused, UsageError
 from amishare.model import TargetKind, arn_region
-from amishare.transfer import Destination, Party, TransferSpec
+from amishare.transfer import Destination, Distribution, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
 
@@ -40,6 +40,13 @@ class TransferRequest:
     timeout: float | None = None  # seconds
     max_parallel: int | None = None
     key_access: str | None = None  # "auto" (default), "policy" or "grant": how destinations reach the source key
+    ssm_parameter: str | None = None  # distribution settings (docs/concepts.md)
+    launch_template: str | None = None
+    set_default: bool | None = None
+    deprecate_after: str | None = None  # a duration: 90d
+    deregistration_protection: bool | None = None
+    tags: tuple[str, ...] = ()  # KEY=VALUE
+    copy_duration: str | None = None  # a duration in 15-minute steps
 
 
 def _flag(value: bool | None, default: bool) -> bool:
@@ -92,6 +99,9 @@ def resolve_transfer(
     for name, ref in share_keys.items():
         if ref:
             _key_in_regions(ref, (name,), "the share key (share_key or share_keys under [defaults])")
+    distribution = _distribution(config, request)
+    for destination in destinations:
+        _distribution_overrides(destination)
     caller = identify(tuple(dict.fromkeys((region, *regions))))
     return TransferSpec(
         source=_party(config, source, caller, "source"),
@@ -108,7 +118,40 @@ def resolve_transfer(
         notify_email=notify_email,
         ses_sender=ses_sender,
         notify_sns=notify_sns,
+        distribution=distribution,
     )
+
+
+def _distribution(config: Config, request: TransferRequest) -> Distribution:
+    """The distribution settings: flags, then ``[transfer]``, each validated."""
+    defaults = config.transfer
+    parameter = request.ssm_parameter or defaults.ssm_parameter
+    template = request.launch_template or defaults.launch_template
+    set_default = _flag(request.set_default, defaults.set_default)
+    if set_default and not (template or any(a.launch_template for a in config.accounts.values())):
+        raise UsageError("--set-default makes the new launch template version the default: add --launch-template")
+    deprecate = request.deprecate_after or defaults.deprecate_after
+    copy = request.copy_duration or defaults.copy_duration
+    tags = dict(defaults.tags)
+    tags.update(inputs.tag(t) for t in request.tags)
+    for key, value in defaults.tags.items():
+        inputs.tag(f"{key}={value}")
+    return Distribution(
+        ssm_parameter=inputs.ssm_parameter(parameter) if parameter else None,
+        launch_template=inputs.launch_template(template) if template else None,
+        set_default=set_default,
+        deprecate_after=inputs.duration(deprecate) if deprecate else None,
+        deregistration_protection=_flag(request.deregistration_protection, defaults.deregistration_protection),
+        tags=tags,
+        copy_minutes=inputs.copy_minutes(copy) if copy else None,
+    )
+
+
+def _distribution_overrides(destination: Destination) -> None:
+    if destination.ssm_parameter:
+        inputs.ssm_parameter(destination.ssm_parameter)
+    if destination.launch_template:
+        inputs.launch_template(destination.launch_template)
 
 
 KEY_ACCESS = ("auto", "policy", "grant")
@@ -180,5 +223,11 @@ def _destination(config: Config, value: str) -> Destination:
     party = _party(config, value, None, "destination")
     named = config.account_by_id(party.account)
     return Destination(
-        party.account, party.role_arn, party.external_id, party.label, keys=dict(named.keys) if named else {}
+        party.account,
+        party.role_arn,
+        party.external_id,
+        party.label,
+        keys=dict(named.keys) if named else {},
+        ssm_parameter=named.ssm_parameter if named else None,
+        launch_template=named.launch_template if named else None,
     )

@@ -23,11 +23,15 @@ from amishare.actions import (
     CopyToDestination,
     CreateGrant,
     DeleteStaging,
+    DeprecateImage,
     Plan,
     Principal,
+    ProtectImage,
+    PublishParameter,
     PutKeyPolicy,
     RevokeDestination,
     StageImage,
+    UpdateLaunchTemplate,
 )
 from amishare.errors import PlanRefused
 from amishare.model import (
@@ -57,6 +61,27 @@ class Party:
 @dataclass(frozen=True)
 class Destination(Party):
     keys: dict[str, str] = field(default_factory=dict)  # region -> key reference for its copies
+    ssm_parameter: str | None = None  # its own parameter name (overrides the transfer's)
+    launch_template: str | None = None  # its own launch template (overrides the transfer's)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """What a transfer leaves in each destination besides the copy (EC2 Image Builder's distribution settings)."""
+
+    ssm_parameter: str | None = None  # an aws:ec2:image parameter set to the new image id
+    launch_template: str | None = None  # a launch template (name or id) given a version with the new image
+    set_default: bool = False  # ... made its default version
+    deprecate_after: float | None = None  # seconds after the copy until it is deprecated
+    deregistration_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # on the copies and their snapshots
+    copy_minutes: int | None = None  # time-based copies (SnapshotCopyCompletionDurationMinutes)
+
+    def template_for(self, destination: Destination) -> str | None:
+        return destination.launch_template or self.launch_template
+
+    def parameter_for(self, destination: Destination) -> str | None:
+        return destination.ssm_parameter or self.ssm_parameter
 
 
 @dataclass(frozen=True)
@@ -77,6 +102,7 @@ class TransferSpec:
     ses_sender: str | None = None
     notify_sns: str | None = None
     key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
+    distribution: Distribution = Distribution()
 
     def dest_key_for(self, destination: Destination, region: str) -> str | None:
         return self.dest_key or destination.keys.get(region)
@@ -92,6 +118,7 @@ class TransferSpec:
         fields["source"] = Party(**data["source"])
         fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
         fields["regions"] = tuple(data["regions"])
+        fields["distribution"] = Distribution(**data.get("distribution", {}))
         return cls(**fields)
 
 
@@ -103,6 +130,7 @@ class DestinationCheck:
     role_error: str | None = None
     keys: dict[str, KeyInfo] = field(default_factory=dict)  # region -> the key its copies will use
     key_errors: dict[str, str] = field(default_factory=dict)  # region -> why that key could not be read
+    template_errors: dict[str, str] = field(default_factory=dict)  # region -> why its launch template is unusable
 
 
 @dataclass(frozen=True)
@@ -207,6 +235,12 @@ def _preflight_problems(obs: TransferObservation, spec: TransferSpec, dest: Dest
             why = _unusable(check.keys[region], region)
             if why:
                 problems.append(f"{who} in {region}: key {ref} {why}")
+        if region in check.template_errors:
+            template = spec.distribution.template_for(dest)
+            problems.append(
+                f"{who} in {region}: launch template {template}: {check.template_errors[region]}. Create it there "
+                "first, or name another (--launch-template, or launch_template under its [accounts.NAME])"
+            )
     return problems
 
 
@@ -392,6 +426,7 @@ def _destination(
     image = obs.image
     dest_key = spec.dest_key_for(dest, region)
     tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
+    tags.update(spec.distribution.tags)
     tags.update({TAG_SOURCE_ACCOUNT: spec.source.account, TAG_SOURCE_IMAGE: image.image_id})
     name = f"{image.image_id}:{dest.account}:{region}"
     copy = CopyToDestination(
@@ -408,6 +443,7 @@ def _destination(
         kms_key=dest_key,
         tags=tags,
         label=dest.label,
+        completion_minutes=spec.distribution.copy_minutes,
         depends_on=(*subject.ready, *gates),
     )
     staging_wait = subject.ready[0] if subject.ready else None
@@ -426,7 +462,7 @@ def _destination(
         label=f"{dest.label or dest.account}'s copy in {region}",
         depends_on=(copy.key,),
     )
-    made: list[Action] = [copy, wait]
+    made: list[Action] = [copy, wait, *_distribution(spec, dest, region, name, copy.key, wait.key)]
     key = subject.keys[0] if subject.keys else None
     if spec.grant_autoscaling and key is not None:
         made.append(
@@ -446,4 +482,35 @@ def _destination(
                 depends_on=(*subject.ready, *((key_policy,) if key_policy else ())),
             )
         )
+    return made
+
+
+def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str, copy: str, wait: str) -> list[Action]:
+    """What the destination gets once its copy is available: its SSM parameter and launch template pointing at
+    the copy, the copy's deprecation and deregistration protection."""
+    dist = spec.distribution
+    where: dict[str, Any] = {
+        "account": dest.account,
+        "region": region,
+        "role_arn": dest.role_arn,
+        "external_id": dest.external_id,
+        "actor": Principal.DESTINATION,
+        "depends_on": (wait,),
+    }
+    image = f"@{copy}"
+    made: list[Action] = []
+    parameter = dist.parameter_for(dest)
+    if parameter:
+        made.append(PublishParameter(key=f"parameter:{name}", parameter=parameter, image=image, **where))
+    template = dist.template_for(dest)
+    if template:
+        made.append(
+            UpdateLaunchTemplate(
+                key=f"template:{name}", template=template, image=image, set_default=dist.set_default, **where
+            )
+        )
+    if dist.deprecate_after:
+        made.append(DeprecateImage(key=f"deprecate:{name}", image=image, after_seconds=dist.deprecate_after, **where))
+    if dist.deregistration_protection:
+        made.append(ProtectImage(key=f"protect:{name}", image=image, **where))
     return made

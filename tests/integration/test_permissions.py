@@ -83,6 +83,22 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
     other = sb.seed_image(OWNER, REGION, "other", volumes_gib=[8], kms_key="aws/ebs")
     request = api.TransferRequest(other, ("dev", "qa"), source=OWNER, regions=(REGION, REGION2))
     check(api.transfer(settings, request))
+    for region in (REGION, REGION2):  # a distribution: parameter, launch template, deprecation, protection
+        sb.session(TARGET, region).client("ec2").create_launch_template(LaunchTemplateName="web", LaunchTemplateData={})
+    shipped = sb.seed_image(OWNER, REGION, "shipped", volumes_gib=[8], kms_key="aws/ebs")
+    distribution = api.TransferRequest(
+        shipped,
+        ("dev",),
+        source=OWNER,
+        regions=(REGION, REGION2),
+        ssm_parameter="/golden",
+        launch_template="web",
+        set_default=True,
+        deprecate_after="30d",
+        deregistration_protection=True,
+        tags=("team=platform",),
+    )
+    check(api.transfer(settings, distribution))
     live = sb.seed_image(OWNER, REGION, "live", volumes_gib=[8], kms_key="aws/ebs")
     check(
         api.transfer(

@@ -93,3 +93,18 @@ def test_rule_image_names_are_unique_per_account_and_region(sb: Sandbox, aws: Cl
     assert error["Code"] == "InvalidAMIName.Duplicate"
     ec2.deregister_image(ImageId=first)  # a deregistered image frees its name
     assert ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy", ClientToken="t-3")["ImageId"]
+
+
+def test_rule_time_based_copies_take_15_minute_steps_up_to_48_hours(sb: Sandbox, aws: Clients) -> None:
+    image = sb.seed_image(OWNER, REGION, "plain", kms_key=None)
+    copy = aws(OWNER, "ec2").copy_image
+    for minutes in (10, 20, 2895):
+        refused = error_of(
+            copy,
+            SourceImageId=image,
+            SourceRegion=REGION,
+            Name=f"c{minutes}",
+            SnapshotCopyCompletionDurationMinutes=minutes,
+        )
+        assert refused["Code"] == "InvalidParameterValue"
+    assert copy(SourceImageId=image, SourceRegion=REGION, Name="timed", SnapshotCopyCompletionDurationMinutes=45)

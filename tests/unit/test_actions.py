@@ -77,6 +77,12 @@ SAMPLES: dict[ActionKind, Action] = {
     ActionKind.REVOKE_DESTINATION: actions.RevokeDestination(
         key="rd", **BASE, image="@s", target="222222222222", key_arn=None, image_access=False
     ),
+    ActionKind.PUBLISH_PARAMETER: actions.PublishParameter(key="pp", **BASE, parameter="/golden", image="@c"),
+    ActionKind.UPDATE_LAUNCH_TEMPLATE: actions.UpdateLaunchTemplate(
+        key="ut", **BASE, template="web", image="@c", set_default=True
+    ),
+    ActionKind.DEPRECATE_IMAGE: actions.DeprecateImage(key="di", **BASE, image="@c", after_seconds=7776000.0),
+    ActionKind.PROTECT_IMAGE: actions.ProtectImage(key="pi", **BASE, image="@c"),
 }
 
 

@@ -8,6 +8,7 @@ the policy as it is now), so a pass after an interruption finds done what was do
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,8 +21,11 @@ from amishare.actions import (
     CopyImage,
     CreateGrant,
     DeleteStaging,
+    DeprecateImage,
     LaunchPermissionChange,
     Plan,
+    ProtectImage,
+    PublishParameter,
     PutKeyPolicy,
     RevokeDestination,
     RevokeGrant,
@@ -30,6 +34,7 @@ from amishare.actions import (
     SnapshotChange,
     StageImage,
     UnshareSnapshots,
+    UpdateLaunchTemplate,
     client_token,
 )
 from amishare.aws.errors import aws_errors
@@ -128,6 +133,9 @@ class AwsSteps:
     def kms(self, action: Action) -> Any:
         return self.sessions.client("kms", action.region, self.who(action))
 
+    def ssm(self, action: Action) -> Any:
+        return self.sessions.client("ssm", action.region, self.who(action))
+
     def now(self) -> float:
         assert self.timers is not None
         return self.timers.now()
@@ -179,6 +187,8 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     }
     if action.kms_key:
         params.update(Encrypted=True, KmsKeyId=action.kms_key)
+    if action.completion_minutes:
+        params["SnapshotCopyCompletionDurationMinutes"] = action.completion_minutes
     started = time.time()
     try:
         with aws_errors("CopyImage", action.account, action.region):
@@ -395,3 +405,85 @@ def revoke_destination(steps: AwsSteps, action: RevokeDestination, context: Step
     if error is not None:
         return Failed(error)
     return Done({"image_id": action.image, "revoked": action.target})
+
+
+# -------------------------------------------------------------------------- distribution
+PARAMETER_CHECK_SECONDS = 60.0  # how long AWS's check of an aws:ec2:image parameter may take before it is failed
+PARAMETER_RECHECK = 1.0
+
+
+@handles(PublishParameter)
+def publish_parameter(steps: AwsSteps, action: PublishParameter, context: StepContext) -> StepResult:
+    """PutParameter (aws:ec2:image), then GetParameter until it names the image: AWS checks the image after the
+    call, and a version naming an image the account cannot use is never created."""
+    ssm = steps.ssm(action)
+    state = dict(context.state)
+    if "put_at" not in state:
+        with aws_errors("PutParameter", action.account, action.region):
+            ssm.put_parameter(
+                Name=action.parameter, Value=action.image, Type="String", DataType="aws:ec2:image", Overwrite=True
+            )
+        state["put_at"] = steps.now()
+    try:
+        with aws_errors("GetParameter", action.account, action.region):
+            value = ssm.get_parameter(Name=action.parameter)["Parameter"]["Value"]
+    except AwsError as exc:
+        if exc.code != "ParameterNotFound":
+            raise
+        value = None
+    if value == action.image:
+        return Done({"parameter": action.parameter, "image_id": action.image})
+    if steps.now() - float(state["put_at"]) > PARAMETER_CHECK_SECONDS:
+        return Failed(
+            f"SSM parameter {action.parameter} in {action.account} {action.region} was not set to {action.image} "
+            f"(it reads {value or 'nothing'}): AWS refused the image for that account"
+        )
+    return InProgress(PARAMETER_RECHECK, state, detail=f"AWS is checking {action.image}")
+
+
+@handles(UpdateLaunchTemplate)
+def update_launch_template(steps: AwsSteps, action: UpdateLaunchTemplate, context: StepContext) -> StepResult:
+    """A version from $Latest with the image (a latest version that names it already is this step, done)."""
+    ec2 = steps.ec2(action)
+    which = (
+        {"LaunchTemplateId": action.template}
+        if action.template.startswith("lt-")
+        else {"LaunchTemplateName": action.template}
+    )
+    with aws_errors("DescribeLaunchTemplateVersions", action.account, action.region):
+        (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
+    version = latest
+    if latest["LaunchTemplateData"].get("ImageId") != action.image:
+        with aws_errors("CreateLaunchTemplateVersion", action.account, action.region):
+            version = ec2.create_launch_template_version(
+                **which,
+                SourceVersion=str(latest["VersionNumber"]),
+                VersionDescription=f"amishare: {action.image} (run {context.run_id})",
+                LaunchTemplateData={"ImageId": action.image},
+            )["LaunchTemplateVersion"]
+    if action.set_default and not version.get("DefaultVersion"):
+        with aws_errors("ModifyLaunchTemplate", action.account, action.region):
+            ec2.modify_launch_template(**which, DefaultVersion=str(version["VersionNumber"]))
+    return Done(
+        {"template": version["LaunchTemplateId"], "version": version["VersionNumber"], "image_id": action.image}
+    )
+
+
+@handles(DeprecateImage)
+def deprecate_image(steps: AwsSteps, action: DeprecateImage, context: StepContext) -> StepResult:
+    ec2 = steps.ec2(action)
+    with aws_errors("DescribeImages", action.account, action.region):
+        (image,) = ec2.describe_images(ImageIds=[action.image])["Images"]
+    if image.get("DeprecationTime"):
+        return Done({"image_id": action.image, "deprecate_at": image["DeprecationTime"]})
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=action.after_seconds)
+    with aws_errors("EnableImageDeprecation", action.account, action.region):
+        ec2.enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
+    return Done({"image_id": action.image, "deprecate_at": when.isoformat()})
+
+
+@handles(ProtectImage)
+def protect_image(steps: AwsSteps, action: ProtectImage, context: StepContext) -> StepResult:
+    with aws_errors("EnableImageDeregistrationProtection", action.account, action.region):
+        steps.ec2(action).enable_image_deregistration_protection(ImageId=action.image, WithCooldown=True)
+    return Done({"image_id": action.image})

@@ -424,12 +424,21 @@ def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: Trans
             for r in spec.regions
             if (ref := spec.dest_key_for(d, r))
         }
+        templates = {
+            (d.account, r): pool.submit(_template_error, sessions, d.account, r, template)
+            for d in spec.destinations
+            if role_errors[d.account] is None and (template := spec.distribution.template_for(d))
+            for r in spec.regions
+        }
         checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
         for (account, name), read in reads.items():
             try:
                 checks[account].keys[name] = read.result()
             except AwsError as exc:
                 checks[account].key_errors[name] = exc.aws_message or str(exc)
+        for (account, name), found in templates.items():
+            if found.result():
+                checks[account].template_errors[name] = str(found.result())
     return replace(source, destinations=checks)
 
 
@@ -438,6 +447,17 @@ def _assume(sessions: Sessions, destination: Destination) -> str | None:
     assert destination.role_arn is not None  # destinations always act through a role (requests.py)
     try:
         sessions.assume(RoleRef(destination.account, destination.role_arn, destination.external_id))
+    except AwsError as exc:
+        return exc.aws_message or str(exc)
+    return None
+
+
+def _template_error(sessions: Sessions, account: str, region: str, template: str) -> str | None:
+    """Why ``account`` has no launch template ``template`` (name or id) in ``region``; None when it has."""
+    which = {"LaunchTemplateIds": [template]} if template.startswith("lt-") else {"LaunchTemplateNames": [template]}
+    try:
+        with aws_errors("DescribeLaunchTemplates", account, region):
+            sessions.client("ec2", region, account).describe_launch_templates(**which)
     except AwsError as exc:
         return exc.aws_message or str(exc)
     return None

@@ -58,6 +58,32 @@ from amishare.cli.progress import progress_view
     default=None,
     help="With --keep-share: each destination grants the source key to its AWSServiceRoleForAutoScaling.",
 )
+@click.option(
+    "--ssm-parameter",
+    default=None,
+    metavar="NAME",
+    help="In each destination and region, set this SSM parameter (data type aws:ec2:image) to the new copy.",
+)
+@click.option(
+    "--launch-template",
+    default=None,
+    metavar="NAME|ID",
+    help="In each destination and region, give this launch template a new version with the new copy.",
+)
+@click.option("--set-default/--no-set-default", default=None, help="Make that version the template's default.")
+@click.option("--deprecate-after", default=None, metavar="DURATION", help="Deprecate each copy after, e.g. 90d.")
+@click.option(
+    "--deregistration-protection/--no-deregistration-protection",
+    default=None,
+    help="Protect each copy from deregistration.",
+)
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the copies and their snapshots.")
+@click.option(
+    "--copy-duration",
+    default=None,
+    metavar="DURATION",
+    help="Time-based copies: done within DURATION (15m steps, 15m to 48h).",
+)
 @click.option("--notify-email", default=None, metavar="ADDR", help="Email the result (SES) to ADDR.")
 @click.option("--ses-sender", default=None, metavar="ADDR", help="Verified SES identity to send from.")
 @click.option("--notify-sns", default=None, metavar="ARN", help="Publish the result to an SNS topic.")
@@ -95,6 +121,13 @@ def transfer(params: dict[str, Any]) -> None:
         notify_sns=params["notify_sns"],
         timeout=timeout,
         max_parallel=params["max_parallel"],
+        ssm_parameter=params["ssm_parameter"],
+        launch_template=params["launch_template"],
+        set_default=params["set_default"],
+        deprecate_after=params["deprecate_after"],
+        deregistration_protection=params["deregistration_protection"],
+        tags=tuple(params["tags"]),
+        copy_duration=params["copy_duration"],
     )
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.transfer(

@@ -56,6 +56,18 @@ def _hidden(world: World, image: Image, caller: Caller, region: str) -> bool:
     )
 
 
+def _check_copy_request(name: str, token: str | None, minutes: Any) -> None:
+    if not AMI_NAME.match(name):
+        raise AwsFault("InvalidAMIName.Malformed", f"AMI name {name!r} is invalid")
+    if token is not None and not (0 < len(token) <= 64 and token.isascii()):
+        raise AwsFault("InvalidParameterValue", "ClientToken must be 1-64 ASCII characters")
+    if minutes is not None and not (15 <= int(minutes) <= 2880 and int(minutes) % 15 == 0):
+        raise AwsFault(  # AWS-RULES.md section 3: time-based copies, 15 minutes to 48 hours in 15-minute steps
+            "InvalidParameterValue",
+            f"SnapshotCopyCompletionDurationMinutes {minutes} must be 15 to 2880 in increments of 15",
+        )
+
+
 class ImageHandlers:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -277,11 +289,8 @@ class ImageHandlers:
         source_region = p.get("SourceRegion", "")
         check_region(source_region)
         name = p.get("Name", "")
-        if not AMI_NAME.match(name):
-            raise AwsFault("InvalidAMIName.Malformed", f"AMI name {name!r} is invalid")
         token = p.get("ClientToken")
-        if token is not None and not (0 < len(token) <= 64 and token.isascii()):
-            raise AwsFault("InvalidParameterValue", "ClientToken must be 1-64 ASCII characters")
+        _check_copy_request(name, token, p.get("SnapshotCopyCompletionDurationMinutes"))
         with world.lock:
             source = visible_image(world, caller, source_region, p.get("SourceImageId", ""))
             fingerprint = hashlib.sha256(

@@ -1,0 +1,145 @@
+"""A transfer's distribution settings through the sandbox: each destination's SSM parameter resolves to its new
+copy, its launch template's new version names it (and is the default when asked), the copies are tagged,
+deprecated on schedule and protected; a destination without the launch template is refused before any change."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from amishare import api
+from amishare.cli.main import cli
+from amishare.errors import PlanRefused
+from amishare.sandbox import Sandbox
+from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
+
+PARAM = "/golden/current"
+DESTINATIONS = (("dev", TARGET), ("qa", OTHER))
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with Sandbox(copy_seconds_per_gib=0.01) as sb:
+        sb.reset()
+        for region in (REGION, REGION2):
+            sb.create_key(OWNER, region, alias="amishare-share")
+        for _, account in DESTINATIONS:
+            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
+            for region in (REGION, REGION2):
+                sb.create_key(account, region, alias="mine")
+                old = sb.seed_image(account, region, "old", kms_key=None)
+                sb.session(account, region).client("ec2").create_launch_template(
+                    LaunchTemplateName="web", LaunchTemplateData={"ImageId": old, "InstanceType": "t3.micro"}
+                )
+        image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
+        (tmp_path / "amishare.toml").write_text(
+            "[defaults]\n"
+            f'region = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'
+            + "".join(
+                f'[accounts.{name}]\nid = "{account}"\nkeys = {{ {REGION} = "alias/mine", {REGION2} = "alias/mine" }}\n'
+                for name, account in DESTINATIONS
+            )
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        yield sb, image, tmp_path
+
+
+def _copies(sb: Sandbox, account: str, region: str, run_id: str) -> list[dict[str, Any]]:
+    ec2 = sb.session(account, region).client("ec2")
+    return list(
+        ec2.describe_images(Owners=["self"], Filters=[{"Name": "tag:amishare:run", "Values": [run_id]}])["Images"]
+    )
+
+
+def test_each_destination_is_left_its_parameter_template_and_a_protected_deprecating_tagged_copy(world: Any) -> None:
+    sb, image, tmp_path = world
+    request = api.TransferRequest(
+        image,
+        ("dev", "qa"),
+        source=OWNER,
+        regions=(REGION, REGION2),
+        ssm_parameter=PARAM,
+        launch_template="web",
+        set_default=True,
+        deprecate_after="90d",
+        deregistration_protection=True,
+        tags=("team=platform",),
+        copy_duration="45m",
+    )
+    outcome = api.transfer(api.settings(cwd=tmp_path), request)
+    assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=90)
+    for _, account in DESTINATIONS:
+        for region in (REGION, REGION2):
+            (copy,) = _copies(sb, account, region, outcome.result.run_id)
+            new = copy["ImageId"]
+            session = sb.session(account, region)
+            assert session.client("ssm").get_parameter(Name=PARAM)["Parameter"]["Value"] == new
+            ec2 = session.client("ec2")
+            (default,) = ec2.describe_launch_template_versions(LaunchTemplateName="web", Versions=["$Default"])[
+                "LaunchTemplateVersions"
+            ]
+            assert default["VersionNumber"] == 2 and default["LaunchTemplateData"]["ImageId"] == new
+            assert default["LaunchTemplateData"]["InstanceType"] == "t3.micro"  # the rest of the template is kept
+            (started,) = ec2.run_instances(LaunchTemplate={"LaunchTemplateName": "web"}, MinCount=1, MaxCount=1)[
+                "Instances"
+            ]
+            assert started["ImageId"] == new
+            deprecated = dt.datetime.fromisoformat(copy["DeprecationTime"].replace("Z", "+00:00"))
+            assert abs((deprecated - soon).total_seconds()) < 600
+            assert copy["DeregistrationProtection"].startswith("enabled")
+            assert {"Key": "team", "Value": "platform"} in copy["Tags"]
+
+
+def test_a_missing_launch_template_is_refused_before_any_change(world: Any) -> None:
+    sb, image, tmp_path = world
+    sb.session(OTHER, REGION2).client("ec2").delete_launch_template(LaunchTemplateName="web")
+    sb.clear_calls()
+    request = api.TransferRequest(image, ("dev", "qa"), source=OWNER, regions=(REGION, REGION2), launch_template="web")
+    with pytest.raises(PlanRefused, match=f"qa \\({OTHER}\\) in {REGION2}: launch template web"):
+        api.transfer(api.settings(cwd=tmp_path), request)
+    assert mutating_calls(sb) == []
+
+
+def test_the_config_names_a_destinations_own_parameter(world: Any) -> None:
+    sb, image, tmp_path = world
+    config = tmp_path / "amishare.toml"
+    config.write_text(config.read_text().replace(f'id = "{OTHER}"', f'id = "{OTHER}"\nssm_parameter = "/qa/golden"'))
+    request = api.TransferRequest(image, ("dev", "qa"), source=OWNER, ssm_parameter=PARAM)
+    outcome = api.transfer(api.settings(cwd=tmp_path), request)
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    assert (
+        sb.session(OTHER, REGION)
+        .client("ssm")
+        .get_parameter(Name="/qa/golden")["Parameter"]["Value"]
+        .startswith("ami-")
+    )
+    assert sb.session(TARGET, REGION).client("ssm").get_parameter(Name=PARAM)["Parameter"]["Value"].startswith("ami-")
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--copy-duration", "20m"], "15-minute steps"),
+        (["--copy-duration", "3d"], "15-minute steps"),
+        (["--set-default"], "add --launch-template"),
+        (["--tag", "aws:owner=me"], "not beginning with aws:"),
+        (["--ssm-parameter", "aws-reserved"], "not beginning with aws or ssm"),
+        (["--launch-template", "lt-123"], "neither a launch template name"),
+        (["--deprecate-after", "soon"], "is not a duration"),
+    ],
+)
+def test_bad_distribution_settings_are_refused_with_no_change(world: Any, flags: list[str], words: str) -> None:
+    sb, image, _ = world
+    sb.clear_calls()
+    result = CliRunner().invoke(cli, ["transfer", image, "--from", OWNER, "--to", "dev", *flags, "--yes"])
+    assert result.exit_code == 2, result.output
+    assert words in result.output
+    assert mutating_calls(sb) == []
