@@ -22,7 +22,7 @@ from amishare import verify as verification
 from amishare.actions import AwaitImage, Plan
 from amishare.apply import SUPERSEDED, ActionResult, Event, RunResult, now_utc
 from amishare.apply import apply as execute
-from amishare.aws import notify
+from amishare.aws import notify, organizations
 from amishare.aws.errors import aws_errors
 from amishare.aws.estate import Party, Progress, observe_estate
 from amishare.aws.handlers import AwsSteps
@@ -37,7 +37,7 @@ from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.config import Config
 from amishare.errors import AmiShareError, AwsError, UsageError
-from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN
+from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Target
 from amishare.plan import ShareOptions
 from amishare.plan import plan_revoke as _plan_revoke
 from amishare.plan import plan_share as _plan_share
@@ -194,10 +194,20 @@ def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Ses
     active = sessions or settings.sessions()
     # the caller's identity is asked, once the request is valid, while its EC2 and KMS clients are built
     spec = resolve_transfer(
-        settings.config, request, lambda regions: active.prepare(("ec2", "kms"), regions), where, known_regions()
+        settings.config,
+        request,
+        lambda regions: active.prepare(("ec2", "kms"), regions),
+        where,
+        known_regions(),
+        expand=lambda target: _expand(active, target),
     )
     observed = observe_transfer(active, request.image, where, spec)
     return _plan_transfer(observed, spec)
+
+
+def _expand(sessions: Sessions, target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    found = organizations.members(sessions, target)
+    return found.active, found.inactive
 
 
 # ------------------------------------------------------------------------------ apply

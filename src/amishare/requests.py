@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from amishare import inputs
 from amishare.config import Config
 from amishare.errors import PlanRefused, UsageError
-from amishare.model import TargetKind, arn_region
+from amishare.model import Target, TargetKind, arn_region
 from amishare.transfer import Destination, Distribution, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
@@ -47,10 +47,19 @@ class TransferRequest:
     deregistration_protection: bool | None = None
     tags: tuple[str, ...] = ()  # KEY=VALUE
     copy_duration: str | None = None  # a duration in 15-minute steps
+    exclude: tuple[str, ...] = ()  # accounts left out of the organizations and OUs in ``destinations``
+
+
+# An organization or OU -> its (active, inactive) member accounts, read when the plan is made.
+Expand = Callable[[Target], tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 def _flag(value: bool | None, default: bool) -> bool:
     return default if value is None else value
+
+
+def _no_expansion(target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    raise UsageError(f"--to {target.value}: an organization or OU cannot be expanded here")
 
 
 def resolve_transfer(
@@ -59,6 +68,7 @@ def resolve_transfer(
     identify: Callable[[tuple[str, ...]], str],
     region: str,
     known_regions: Iterable[str],
+    expand: Expand = _no_expansion,
 ) -> TransferSpec:
     """The transfer ``request`` asks for, with the config's defaults, validated (``UsageError``).
 
@@ -92,7 +102,8 @@ def resolve_transfer(
         raise UsageError("no destination: name at least one with --to")
     regions = wanted or (region,)
     source_account = _party(config, source, None, "source", role_needed=False).account
-    destinations = _destinations(config, request.destinations, source_account)
+    targets = _targets(config, request.destinations)
+    excluded = _excluded(config, request.exclude)
     if dest_key:
         _key_in_regions(dest_key, regions, "--dest-key (or dest_key under [transfer])")
     share_keys = {r: config.defaults.share_key_for(r) for r in regions}
@@ -100,6 +111,7 @@ def resolve_transfer(
         if ref:
             _key_in_regions(ref, (name,), "the share key (share_key or share_keys under [defaults])")
     distribution = _distribution(config, request)
+    destinations, expansions = _destinations(config, targets, source_account, excluded, expand)
     for destination in destinations:
         _distribution_overrides(destination)
     caller = identify(tuple(dict.fromkeys((region, *regions))))
@@ -119,6 +131,7 @@ def resolve_transfer(
         ses_sender=ses_sender,
         notify_sns=notify_sns,
         distribution=distribution,
+        expansions=expansions,
     )
 
 
@@ -180,17 +193,57 @@ def _check_notify(email: str | None, sender: str | None, sns: str | None) -> Non
         raise UsageError(f"{sns!r} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)")
 
 
-def _destinations(config: Config, values: tuple[str, ...], source: str) -> tuple[Destination, ...]:
-    """Each destination once, by account (``--to dev --to <dev's id>`` is one destination)."""
-    found: dict[str, Destination] = {}
+def _targets(config: Config, values: tuple[str, ...]) -> list[tuple[str, Target]]:
+    """Each ``--to`` value as a target: an account, or an organization or OU to expand (never public)."""
+    found = []
     for value in values:
-        destination = _destination(config, value)
-        if destination.account == source:
-            raise PlanRefused(
-                f"--to {value}: account {source} is the source; it already owns the image: remove it from --to"
-            )
-        found.setdefault(destination.account, destination)
-    return tuple(found.values())
+        target = inputs.target(value, config)
+        if target.kind is TargetKind.PUBLIC:
+            raise UsageError("--to public: a transfer hands the image to accounts; public is not one")
+        found.append((value, target))
+    return found
+
+
+def _excluded(config: Config, values: tuple[str, ...]) -> set[str]:
+    out = set()
+    for value in values:
+        target = inputs.target(value, config)
+        if target.kind is not TargetKind.ACCOUNT:
+            raise UsageError(f"--exclude {value!r}: name an account (id or config name)")
+        out.add(target.value)
+    return out
+
+
+def _destinations(
+    config: Config, targets: list[tuple[str, Target]], source: str, excluded: set[str], expand: Expand
+) -> tuple[tuple[Destination, ...], tuple[str, ...]]:
+    """Each destination once, by account (``--to dev --to <dev's id>`` is one destination); organizations and
+    OUs expanded into their active accounts now, minus ``excluded`` and the source; what each expanded to."""
+    found: dict[str, Destination] = {}
+    notes: list[str] = []
+    for value, target in targets:
+        if target.kind is TargetKind.ACCOUNT:
+            if target.value == source:
+                raise PlanRefused(
+                    f"--to {value}: account {source} is the source; it already owns the image: remove it from --to"
+                )
+            if target.value not in excluded:
+                found.setdefault(target.value, _destination(config, target.value))
+            continue
+        active, inactive = expand(target)
+        picked = [a for a in active if a not in excluded and a != source]
+        for account in picked:
+            found.setdefault(account, _destination(config, account))
+        left = [f"{len(inactive)} suspended or closing"] * bool(inactive)
+        left += [f"{len(set(active) & excluded)} excluded (--exclude)"] * bool(set(active) & excluded)
+        left += ["the source"] * (source in active)
+        notes.append(
+            f"{target.value} expands to {len(picked)} active account(s) now: {', '.join(picked) or 'none'}"
+            + (f" (left out: {'; '.join(left)})" if left else "")
+        )
+    if not found:
+        raise UsageError("no destination left: every account named or expanded is the source or excluded")
+    return tuple(found.values()), tuple(notes)
 
 
 def _key_in_regions(ref: str, regions: tuple[str, ...], what: str) -> None:

@@ -103,6 +103,7 @@ class TransferSpec:
     notify_sns: str | None = None
     key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
     distribution: Distribution = Distribution()
+    expansions: tuple[str, ...] = ()  # what each organization or OU of --to expanded to, for the plan's notes
 
     def dest_key_for(self, destination: Destination, region: str) -> str | None:
         return self.dest_key or destination.keys.get(region)
@@ -119,6 +120,7 @@ class TransferSpec:
         fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
         fields["regions"] = tuple(data["regions"])
         fields["distribution"] = Distribution(**data.get("distribution", {}))
+        fields["expansions"] = tuple(data.get("expansions", ()))
         return cls(**fields)
 
 
@@ -146,7 +148,7 @@ class TransferObservation:
 def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
     """Every action of the transfer, in every region (see the module docstring)."""
     missing = _check(obs, spec)
-    notes: list[str] = []
+    notes: list[str] = list(spec.expansions)
     actions: list[Action] = []
     for region in spec.regions:
         actions += _region(obs, spec, region, notes)

@@ -117,10 +117,17 @@ CASES: list[tuple[str, list[str], int, str]] = [
         f"no role to assume in destination account {TARGET}",
     ),
     (
-        "transfer to an OU",
+        "transfer to an OU the caller cannot list",
         ["transfer", "{plain}", "--from", OWNER, "--to", OU, "--yes"],
+        9,
+        "needs its management account",
+    ),
+    ("transfer to public", ["transfer", "{plain}", "--from", OWNER, "--to", "public", "--yes"], 2, "public is not"),
+    (
+        "transfer excluding an OU",
+        ["transfer", "{plain}", "--from", OWNER, "--to", TARGET, "--exclude", OU, "--yes"],
         2,
-        "must be an account (id or name from the config), not ou",
+        "--exclude",
     ),
     ("transfer without a source", ["transfer", "{plain}", "--to", TARGET, "--yes"], 2, "no source account"),
     (

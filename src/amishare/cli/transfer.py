@@ -34,8 +34,16 @@ from amishare.cli.progress import progress_view
     multiple=True,
     required=True,
     metavar="DEST",
-    help="Destination account (id or name from the config). Repeatable, or a comma list.",
+    help="Destination: an account (id or name from the config), or an organization or OU ARN, expanded into its "
+    "active accounts when the plan is made. Repeatable, or a comma list.",
     callback=comma_list,
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="ACCOUNT",
+    callback=comma_list,
+    help="An account to leave out of the organizations and OUs of --to. Repeatable, or a comma list.",
 )
 @click.option("--regions", default=None, metavar="R1,R2", help="Regions to copy into [default: the image's region].")
 @click.option("--dest-key", default=None, metavar="KEY", help="Key for every destination copy (overrides the config).")
@@ -128,6 +136,7 @@ def transfer(params: dict[str, Any]) -> None:
         deregistration_protection=params["deregistration_protection"],
         tags=tuple(params["tags"]),
         copy_duration=params["copy_duration"],
+        exclude=tuple(params["exclude"]),
     )
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.transfer(

@@ -81,7 +81,7 @@ class OrganizationsHandlers:
             "Arn": f"arn:aws:organizations::{org.master}:account/{org.org_id}/{account}",
             "Email": f"{account}@sandbox.invalid",
             "Name": f"account-{account}",
-            "Status": "ACTIVE",
+            "Status": "SUSPENDED" if account in org.suspended else "ACTIVE",
             "JoinedMethod": "CREATED" if account != org.master else "INVITED",
         }
 
@@ -142,6 +142,16 @@ class OrganizationsHandlers:
         else:
             raise AwsFault("ChildNotFoundException", f"We can't find the child {child}.")
         return {"Parents": [{"Id": parent, "Type": "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"}]}
+
+    def CloseAccount(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """The account is closed: listed as SUSPENDED (AWS passes through PENDING_CLOSURE) and stays in its OU."""
+        org = self._org(caller, management_only=True)
+        account = str(p.get("AccountId", ""))
+        if account not in org.parents or account == org.master:
+            raise AwsFault("AccountNotFoundException", f"You specified an account that doesn't exist: {account}")
+        with self.world.lock:
+            org.suspended.add(account)
+        return {}
 
     # ------------------------------------------------------------------ service control policies
     def CreatePolicy(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:

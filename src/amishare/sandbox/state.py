@@ -213,6 +213,7 @@ class Organization:
     policies: dict[str, tuple[str, str]] = field(default_factory=dict)  # SCP id -> (name, content)
     attached: dict[str, set[str]] = field(default_factory=dict)  # root, OU or account id -> SCP ids
     without_full_access: set[str] = field(default_factory=set)  # levels FullAWSAccess was detached from
+    suspended: set[str] = field(default_factory=set)  # accounts closed (CloseAccount): SUSPENDED
 
     @property
     def arn(self) -> str:
