@@ -52,6 +52,8 @@ class ActionKind(StrEnum):
     UPDATE_LAUNCH_TEMPLATE = "UpdateLaunchTemplate"
     DEPRECATE_IMAGE = "DeprecateImage"
     PROTECT_IMAGE = "ProtectImage"
+    DISABLE_IMAGE = "DisableImage"
+    DEREGISTER_IMAGE = "DeregisterImage"
 
 
 # ----------------------------------------------------------------------------- permissions
@@ -451,6 +453,44 @@ class ProtectImage(Action):
 
     def describe(self) -> str:
         return f"protect the copy in {self.region} from deregistration"
+
+
+# -- cleanup
+@kind(ActionKind.DISABLE_IMAGE)
+@dataclass(frozen=True, kw_only=True)
+class DisableImage(Action):
+    """Disable an image (DisableImage also removes every launch permission; an image already disabled is done)."""
+
+    image: str
+    symbol: ClassVar[str] = "-"
+    needs: ClassVar[tuple[Permission, ...]] = (
+        _perm("ec2:DescribeImages"),
+        _perm("ec2:DisableImage", Resource.IMAGE),
+    )
+
+    def describe(self) -> str:
+        return f"disable {self.image} in {self.region}"
+
+
+@kind(ActionKind.DEREGISTER_IMAGE)
+@dataclass(frozen=True, kw_only=True)
+class DeregisterImage(Action):
+    """Deregister an image with its snapshots (DeleteAssociatedSnapshots: AWS keeps one another image uses), after
+    checking it is still there and unprotected (an image already gone is done)."""
+
+    image: str
+    snapshots: tuple[str, ...] = ()  # expected deleted
+    kept_snapshots: tuple[str, ...] = ()  # another image uses them
+    symbol: ClassVar[str] = "-"
+    needs: ClassVar[tuple[Permission, ...]] = (
+        _perm("ec2:DescribeImages"),
+        _perm("ec2:DeregisterImage", Resource.IMAGE),
+        _perm("ec2:DeleteSnapshot", Resource.SNAPSHOT),
+    )
+
+    def describe(self) -> str:
+        kept = f" (keeping {', '.join(self.kept_snapshots)}: another image uses them)" if self.kept_snapshots else ""
+        return f"deregister {self.image} in {self.region} with its snapshots {', '.join(self.snapshots) or '-'}{kept}"
 
 
 def _duration_text(seconds: float) -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amishare import audit as auditing
+from amishare import cleanup as housekeeping
 from amishare import config as config_file
 from amishare import doctor as diagnosis
 from amishare import gates, inputs, journal, redo, render, sharedwithme
@@ -35,6 +36,7 @@ from amishare.aws.observe import (
 )
 from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
+from amishare.aws.usage import observe_cleanup
 from amishare.config import Config
 from amishare.errors import AmiShareError, AwsError, UsageError
 from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Target
@@ -564,6 +566,89 @@ def _enabled_regions(sessions: Sessions) -> list[str]:
     with aws_errors("DescribeRegions", sessions.caller_account(), None):
         found = sessions.client("ec2").describe_regions()["Regions"]
     return sorted(r["RegionName"] for r in found)
+
+
+@dataclass(frozen=True)
+class CleanupRequest:
+    """``amishare cleanup``: which images, what to do with them, and what keeps them (docs/cleanup.md)."""
+
+    action: str  # deprecate | disable | deregister
+    name: str | None = None
+    tag: str | None = None  # KEY=VALUE
+    older_than: str | None = None  # a duration
+    keep_last: int = 0
+    unused_for: str | None = None  # a duration
+    include_shared: bool = False
+    accounts: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+
+def plan_cleanup(settings: Settings, request: CleanupRequest, *, sessions: Sessions | None = None) -> Plan:
+    """The cleanup plan: a decision per matching image (kept and why, or what happens to it), and the actions."""
+    rules = _cleanup_rules(request)
+    regions = [inputs.region(r, known_regions()) for r in request.regions] or [settings.connection.region]
+    active = sessions or settings.sessions()
+    caller = active.caller_account()
+    parties = [_audit_party(settings, value, caller) for value in dict.fromkeys(request.accounts or (caller,))]
+
+    def role(account: str) -> RoleRef | None:
+        if account == caller:
+            return None
+        found = settings.config.role_in(account)
+        return RoleRef(account, found[0], found[1]) if found else None
+
+    reads = observe_cleanup(active, parties, regions, rules, role)
+    now = now_utc()
+    facts = [
+        housekeeping.AccountRegionFacts(
+            account=read.party.account,
+            region=read.region,
+            decisions=tuple(housekeeping.decide(list(read.candidates), rules, now, read.snapshot_users)),
+            keys=read.keys,
+            others=read.others,
+            role_arn=read.party.role.role_arn if read.party.role else None,
+            external_id=read.party.role.external_id if read.party.role else None,
+            recycle_bin_days=read.recycle_bin_days,
+        )
+        for read in reads
+    ]
+    return housekeeping.plan_cleanup(facts, rules, caller)
+
+
+def _cleanup_rules(request: CleanupRequest) -> housekeeping.Rules:
+    if request.action not in housekeeping.ACTIONS:
+        raise UsageError("choose what cleanup does: --deprecate, --disable or --deregister")
+    if not request.name and not request.tag:
+        raise UsageError("choose the images with --name GLOB or --tag KEY=VALUE (cleanup never takes every image)")
+    if request.keep_last < 0:
+        raise UsageError(f"--keep-last {request.keep_last}: must be 0 or more")
+    tag = inputs.tag(request.tag) if request.tag else None
+    return housekeeping.Rules(
+        action=request.action,
+        name=request.name,
+        tag=tag,
+        older_than=inputs.duration(request.older_than) if request.older_than else None,
+        keep_last=request.keep_last,
+        unused_for=inputs.duration(request.unused_for) if request.unused_for else None,
+        include_shared=request.include_shared,
+    )
+
+
+def cleanup(
+    settings: Settings,
+    request: CleanupRequest,
+    *,
+    dry_run: bool = False,
+    confirm: Confirm | None = None,
+    on_event: Event | None = None,
+) -> Outcome:
+    """Deprecate, disable or deregister old images safely: never one in use, protected, among the newest of its
+    family, or shared (unless asked: then its shares are revoked first). Journaled and resumable."""
+    sessions = settings.sessions()
+    plan = plan_cleanup(settings, request, sessions=sessions)
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(settings, plan, confirm=confirm, on_event=on_event, sessions=sessions)
 
 
 def runs(settings: Settings, limit: int = 50) -> list[journal.RunRecord]:

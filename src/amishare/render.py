@@ -32,14 +32,23 @@ def plan_text(plan: Plan) -> str:
     targets = ", ".join(str(t) for t in plan.targets[:10])
     if len(plan.targets) > 10:
         targets += f" and {len(plan.targets) - 10} more"
-    lines = [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
+    if plan.command == "cleanup":
+        lines = [
+            f"amishare cleanup in account {plan.account}:",
+            "",
+            *_decision_lines(plan.extra.get("decisions", [])),
+            "",
+        ]
+    else:
+        lines = [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
     lines += [f"  note: {n}" for n in plan.notes]
     lines += [f"  WARNING: {w}" for w in plan.warnings]
     if plan.notes or plan.warnings:
         lines.append("")
     if not plan.actions:
         verb = "open" if plan.command == "share" else "closed"
-        lines.append(f"No changes: every gate is already {verb} for {targets}.")
+        done = "every image is kept" if plan.command == "cleanup" else f"every gate is already {verb} for {targets}"
+        lines.append(f"No changes: {done}.")
         return "\n".join(lines)
     width = max(len(a.kind.value) for a in plan.actions)
     many = len(plan.actions) > GROUP_ABOVE
@@ -63,6 +72,21 @@ def plan_text(plan: Plan) -> str:
         f"IAM permissions used: {', '.join(plan.permissions())}",
     ]
     return "\n".join(lines)
+
+
+def _decision_lines(decisions: list[dict[str, Any]]) -> list[str]:
+    if not decisions:
+        return ["  no image matches"]
+    lines = []
+    for d in decisions:
+        where = f"{d['image_id']} ({d['name']}) {d['account']} {d['region']}"
+        lines.append(f"  {d['verdict'].upper():<10} {where}")
+        lines += [f"             {reason}" for reason in d["reasons"]]
+        if d["snapshots_kept"]:
+            lines.append(f"             snapshots kept (another image uses them): {', '.join(d['snapshots_kept'])}")
+    kept = sum(1 for d in decisions if d["verdict"] == "keep")
+    lines.append(f"  {len(decisions)} image(s) match: {kept} kept, {len(decisions) - kept} to change")
+    return lines
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

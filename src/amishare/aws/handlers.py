@@ -22,6 +22,8 @@ from amishare.actions import (
     CreateGrant,
     DeleteStaging,
     DeprecateImage,
+    DeregisterImage,
+    DisableImage,
     LaunchPermissionChange,
     Plan,
     ProtectImage,
@@ -487,3 +489,52 @@ def protect_image(steps: AwsSteps, action: ProtectImage, context: StepContext) -
     with aws_errors("EnableImageDeregistrationProtection", action.account, action.region):
         steps.ec2(action).enable_image_deregistration_protection(ImageId=action.image, WithCooldown=True)
     return Done({"image_id": action.image})
+
+
+# ------------------------------------------------------------------------------- cleanup
+def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
+    """The image as its owner sees it now, None when it is gone (AWS-RULES.md section 3: never [0] blindly)."""
+    try:
+        with aws_errors("DescribeImages", action.account, action.region):
+            found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
+    except AwsError as exc:
+        if exc.code == "InvalidAMIID.NotFound":
+            return None
+        raise
+    if not found or found[0].get("State") == "deregistered":
+        return None
+    return dict(found[0])
+
+
+@handles(DisableImage)
+def disable_image(steps: AwsSteps, action: DisableImage, context: StepContext) -> StepResult:
+    image = _current(steps, action, action.image)
+    if image is None:
+        return Done({"image_id": action.image, "disabled": False, "reason": "already gone"})
+    if image.get("State") != "disabled":
+        with aws_errors("DisableImage", action.account, action.region):
+            steps.ec2(action).disable_image(ImageId=action.image)
+    return Done({"image_id": action.image, "disabled": True})
+
+
+@handles(DeregisterImage)
+def deregister_image(steps: AwsSteps, action: DeregisterImage, context: StepContext) -> StepResult:
+    image = _current(steps, action, action.image)
+    if image is None:
+        return Done({"image_id": action.image, "deregistered": False, "reason": "already gone"})
+    protection = str(image.get("DeregistrationProtection", "disabled"))
+    if protection != "disabled":
+        return Failed(
+            f"{action.image} is protected from deregistration ({protection}) since the plan was made: left alone"
+        )
+    with aws_errors("DeregisterImage", action.account, action.region):
+        result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    rows = result.get("DeleteSnapshotResults", [])
+    return Done(
+        {
+            "image_id": action.image,
+            "deregistered": True,
+            "snapshots_deleted": [r["SnapshotId"] for r in rows if r.get("ReturnCode") == "success"],
+            "snapshots_kept": [r["SnapshotId"] for r in rows if r.get("ReturnCode") != "success"],
+        }
+    )

@@ -55,6 +55,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.doctor:doctor",
         "Why ACCOUNT can or cannot see, launch, copy or Auto Scaling-launch IMAGE:...",
     ),
+    "cleanup": (
+        "amishare.cli.cleanup:cleanup",
+        "Deprecate, disable or deregister old images: never one in use (here or, with...",
+    ),
     "demo": (
         "amishare.cli.demo:demo",
         "Run amishare's story on an embedded sandbox (no AWS account needed): plan,...",

@@ -16,7 +16,8 @@ encrypted volumes"):
 
 Emulated: launch configurations and groups (``CreateLaunchConfiguration``, ``CreateAutoScalingGroup`` with
 ``DesiredCapacity`` launched at once, ``DescribeAutoScalingGroups``, ``DescribeScalingActivities``,
-``DeleteAutoScalingGroup``, ``DeleteLaunchConfiguration``). Launch templates and scaling are not.
+``DeleteAutoScalingGroup``, ``DescribeLaunchConfigurations``, ``DeleteLaunchConfiguration``). Launch templates
+and scaling are not.
 """
 
 from __future__ import annotations
@@ -84,6 +85,23 @@ class AutoScalingHandlers:
                 raise AwsFault("ValidationError", f"Invalid image: {fault.message}") from fault
             self.configurations[key] = {"ImageId": str(p["ImageId"]), "InstanceType": str(p.get("InstanceType", ""))}
         return {}
+
+    def DescribeLaunchConfigurations(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        wanted = set(p.get("LaunchConfigurationNames") or [])
+        with self.world.lock:
+            rows = [
+                {
+                    "LaunchConfigurationName": name,
+                    "LaunchConfigurationARN": f"arn:aws:autoscaling:{region}:{account}:launchConfiguration:"
+                    f"{name}:launchConfigurationName/{name}",
+                    "ImageId": config["ImageId"],
+                    "InstanceType": config["InstanceType"] or "m1.small",
+                    "CreatedTime": utcnow(),
+                }
+                for (account, where, name), config in sorted(self.configurations.items())
+                if account == caller.account and where == region and (not wanted or name in wanted)
+            ]
+        return {"LaunchConfigurations": rows}
 
     def DeleteLaunchConfiguration(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:

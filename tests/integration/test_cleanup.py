@@ -1,0 +1,277 @@
+"""amishare cleanup through the sandbox: each kind of use keeps its image (one world per reason, a use in another
+account included), the rest is deregistered with its snapshots (one another image uses is kept), the newest of
+each family are kept, protection and AWS Backup respected, a dry run changes nothing, shared images are revoked
+first only when asked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amishare import api, keypolicy
+from amishare.errors import UsageError
+from amishare.sandbox import Sandbox
+from tests.conftest import OWNER, REGION, TARGET, mutating_calls, share_by_hand
+
+NOW = dt.datetime.now(dt.UTC)
+
+
+def _ago(days: int) -> dt.datetime:
+    return NOW - dt.timedelta(days=days)
+
+
+class World:
+    """Four images of one family, 200, 150 and 120 days old and a recent one; a role in TARGET."""
+
+    def __init__(self, sb: Sandbox, tmp_path: Path) -> None:
+        self.sb, self.tmp_path = sb, tmp_path
+        self.key = sb.create_key(OWNER, REGION, alias="golden", policy=_policy())
+        self.old = [
+            sb.seed_image(
+                OWNER, REGION, f"golden-al2023-2026.0{n}.01", volumes_gib=[8, 16], kms_key=self.key, created=_ago(days)
+            )
+            for n, days in ((1, 200), (2, 150), (3, 120))
+        ]
+        self.recent = sb.seed_image(OWNER, REGION, "golden-al2023-2026.11.01", kms_key=self.key, created=_ago(10))
+        sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nrole_name = "AmiShareRole"\nendpoint_url = "{sb.endpoint_url}"\n'
+            f'journal = "{tmp_path / "journal.sqlite3"}"\n'
+        )
+
+    @property
+    def ec2(self) -> Any:
+        return self.sb.session(OWNER, REGION).client("ec2")
+
+    def cleanup(self, **options: Any) -> api.Outcome:
+        options.setdefault("action", "deregister")
+        options.setdefault("name", "golden-*")
+        options.setdefault("older_than", "90d")
+        options.setdefault("unused_for", "30d")
+        return api.cleanup(api.settings(cwd=self.tmp_path), api.CleanupRequest(**options))
+
+    def left(self) -> set[str]:
+        return {i["ImageId"] for i in self.ec2.describe_images(Owners=["self"])["Images"]}
+
+    def snapshots(self, image: str) -> list[str]:
+        mappings = self.ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
+        return [m["Ebs"]["SnapshotId"] for m in mappings]
+
+
+def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    admin = {
+        "Sid": "Admin",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+    return {"Version": "2012-10-17", "Statement": [admin, *statements]}
+
+
+@pytest.fixture
+def world(sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    for name, value in sb.credentials(OWNER).items():
+        monkeypatch.setenv(name, value)
+    return World(sb, tmp_path)
+
+
+def _decisions(outcome: api.Outcome) -> dict[str, dict[str, Any]]:
+    return {d["image_id"]: d for d in outcome.plan.extra["decisions"]}
+
+
+def test_old_unused_images_go_with_their_snapshots_and_the_recent_one_stays(world: World) -> None:
+    snapshots = world.snapshots(world.old[0])
+    outcome = world.cleanup()
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    assert world.left() == {world.recent}
+    assert world.ec2.describe_snapshots(OwnerIds=["self"], SnapshotIds=[])["Snapshots"] == [
+        s for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] if s["SnapshotId"] not in snapshots
+    ]
+    assert not set(snapshots) & {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert "less than 90 days ago" in " ".join(_decisions(outcome)[world.recent]["reasons"])
+
+
+def test_a_snapshot_another_image_uses_is_kept(world: World) -> None:
+    shared_snapshot = world.snapshots(world.old[0])[1]
+    other = world.ec2.register_image(
+        Name="base-disk",
+        RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": shared_snapshot}}],
+    )["ImageId"]
+    outcome = world.cleanup()
+    assert _decisions(outcome)[world.old[0]]["snapshots_kept"] == [shared_snapshot]
+    assert world.left() == {world.recent, other}
+    assert world.ec2.describe_snapshots(SnapshotIds=[shared_snapshot])["Snapshots"]
+
+
+def _instance(w: World) -> str:
+    w.ec2.run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)
+    return "ec2:Instance"
+
+
+def _template(w: World) -> str:
+    w.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": w.old[0]})
+    return "ec2:LaunchTemplate"
+
+
+def _parameter(w: World) -> str:
+    w.sb.session(OWNER, REGION).client("ssm").put_parameter(
+        Name="/golden", Value=w.old[0], Type="String", DataType="aws:ec2:image"
+    )
+    return "ssm:Parameter"
+
+
+def _launch_configuration(w: World) -> str:
+    w.sb.session(OWNER, REGION).client("autoscaling").create_launch_configuration(
+        LaunchConfigurationName="web", ImageId=w.old[0], InstanceType="t3.micro"
+    )
+    return "autoscaling:LaunchConfiguration"
+
+
+def _launched_lately(w: World) -> str:
+    (instance,) = w.ec2.run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)["Instances"]
+    w.ec2.terminate_instances(InstanceIds=[instance["InstanceId"]])  # gone, but LastLaunchedTime stays
+    return "within 30 days"
+
+
+def _protected(w: World) -> str:
+    w.ec2.enable_image_deregistration_protection(ImageId=w.old[0])
+    return "protected"
+
+
+def _backup(w: World) -> str:
+    w.old[0] = w.sb.seed_image(
+        OWNER,
+        REGION,
+        "golden-backup-2025.01.01",
+        kms_key=None,
+        created=_ago(300),
+        tags={"aws:backup:source-resource": "i-0123456789abcdef0"},
+    )
+    return "AWS Backup"
+
+
+def _shared(w: World) -> str:
+    share_by_hand(w.ec2, w.old[0], TARGET)
+    return "--include-shared"
+
+
+def _used_in_another_account(w: World) -> str:
+    statement = keypolicy.statements_for(REGION, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    w.sb.session(OWNER, REGION).client("kms").put_key_policy(
+        KeyId=w.key, PolicyName="default", Policy=json.dumps(_policy(statement))
+    )
+    share_by_hand(w.ec2, w.old[0], TARGET)
+    w.sb.session(TARGET, REGION).client("ec2").run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)
+    return f"ec2:Instance arn:aws:ec2:{REGION}:{TARGET}:instance/"
+
+
+REASONS: list[tuple[str, Callable[[World], str], dict[str, Any]]] = [
+    ("a live instance", _instance, {}),
+    ("a launch template", _template, {}),
+    ("an SSM parameter", _parameter, {}),
+    ("an Auto Scaling launch configuration", _launch_configuration, {}),
+    ("launched within --unused-for", _launched_lately, {}),
+    ("deregistration protection", _protected, {}),
+    ("AWS Backup", _backup, {"name": "golden-*"}),
+    ("shared, without --include-shared", _shared, {}),
+    ("in use in the account it is shared with", _used_in_another_account, {"include_shared": True}),
+]
+
+
+@pytest.mark.parametrize(("why", "make", "options"), REASONS, ids=[r[0] for r in REASONS])
+def test_each_use_keeps_its_image_and_only_it(
+    world: World, why: str, make: Callable[[World], str], options: dict[str, Any]
+) -> None:
+    words = make(world)
+    outcome = world.cleanup(**options)
+    decision = _decisions(outcome)[world.old[0]]
+    assert decision["verdict"] == "keep" and words in " ".join(decision["reasons"]), decision
+    assert world.left() == {world.old[0], world.recent}
+
+
+def test_include_shared_revokes_every_gate_first(world: World) -> None:
+    statement = keypolicy.statements_for(REGION, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    kms = world.sb.session(OWNER, REGION).client("kms")
+    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(_policy(statement)))
+    share_by_hand(world.ec2, world.old[0], TARGET)
+    outcome = world.cleanup(include_shared=True)
+    assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
+    kinds = [a.kind.value for a in outcome.plan.actions]
+    assert {"UnshareImage", "UnshareSnapshots", "PutKeyPolicy"} <= set(kinds)
+    assert world.left() == {world.recent}
+    policy = json.loads(kms.get_key_policy(KeyId=world.key, PolicyName="default")["Policy"])
+    assert TARGET not in json.dumps(policy)  # no key access left behind for an image that is gone
+
+
+def test_keep_last_keeps_the_newest_of_each_family(world: World) -> None:
+    web = [world.sb.seed_image(OWNER, REGION, f"golden-web-{n}", kms_key=None, created=_ago(300 - n)) for n in range(3)]
+    outcome = world.cleanup(older_than=None, keep_last=2)
+    left = world.left()
+    assert left == {world.recent, world.old[2], web[2], web[1]}
+    families = {d["family"] for d in _decisions(outcome).values()}
+    assert families == {"golden-al2023", "golden-web"}
+
+
+def test_deprecate_and_disable_leave_the_images(world: World) -> None:
+    outcome = world.cleanup(action="deprecate")
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    described = world.ec2.describe_images(ImageIds=world.old)["Images"]
+    assert all(i.get("DeprecationTime") for i in described)
+    world.cleanup(action="disable")
+    described = world.ec2.describe_images(ImageIds=world.old, IncludeDisabled=True)["Images"]
+    assert {i["State"] for i in described} == {"disabled"}
+
+
+def test_a_dry_run_changes_nothing_and_says_why(sb: Sandbox, world: World) -> None:
+    _template(world)
+    sb.clear_calls()
+    outcome = (
+        world.cleanup(dry_run=None)
+        if False
+        else api.cleanup(
+            api.settings(cwd=world.tmp_path),
+            api.CleanupRequest(action="deregister", name="golden-*", older_than="90d"),
+            dry_run=True,
+        )
+    )
+    assert outcome.result is None and mutating_calls(sb) == []
+    verdicts = {d["image_id"]: d["verdict"] for d in outcome.plan.extra["decisions"]}
+    assert verdicts == {
+        world.old[0]: "keep",
+        world.old[1]: "deregister",
+        world.old[2]: "deregister",
+        world.recent: "keep",
+    }
+
+
+def test_the_recycle_bin_is_noted(world: World) -> None:
+    world.sb.session(OWNER, REGION).client("rbin").create_rule(
+        ResourceType="EC2_IMAGE", RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"}
+    )
+    outcome = world.cleanup()
+    assert any("Recycle Bin rule keeps deregistered images 7 days" in n for n in outcome.plan.notes)
+    binned = {i["ImageId"] for i in world.ec2.list_images_in_recycle_bin()["Images"]}
+    assert binned == set(world.old)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"action": "delete"}, "--deprecate, --disable or --deregister"),
+        ({"name": None}, "--name GLOB or --tag"),
+        ({"older_than": "soon"}, "is not a duration"),
+        ({"tag": "aws:x=1", "name": None}, "not beginning with aws:"),
+    ],
+)
+def test_bad_requests_make_no_change(sb: Sandbox, world: World, options: dict[str, Any], words: str) -> None:
+    sb.clear_calls()
+    with pytest.raises(UsageError, match=words):
+        world.cleanup(**options)
+    assert mutating_calls(sb) == []

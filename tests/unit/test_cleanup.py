@@ -1,0 +1,71 @@
+"""Cleanup's decisions (pure), table-driven: families, and what keeps an image."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from amishare.cleanup import Candidate, Rules, Use, decide, family
+from amishare.model import ImageInfo, LaunchPermissions, SnapshotInfo
+
+NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("golden-al2023-2026.11.22", "golden-al2023"),
+        ("web-2026.11", "web"),
+        ("app-1.2.3-20261122", "app"),
+        ("app_v12", "app"),
+        ("base 20261122T101010Z", "base"),
+        ("golden123", "golden123"),
+        ("2026.11.22", "2026.11.22"),
+    ],
+)
+def test_family(name: str, expected: str) -> None:
+    assert family(name) == expected
+
+
+def _candidate(image_id: str, days: int, **fields: object) -> Candidate:
+    image = ImageInfo(
+        image_id,
+        f"golden-{days}",
+        "111111111111",
+        "us-east-1",
+        "available",
+        (SnapshotInfo(f"snap-{image_id}", 8, None),),
+        launch=fields.pop("launch", LaunchPermissions()),
+    )  # type: ignore[arg-type]
+    return Candidate(image, NOW - dt.timedelta(days=days), **fields)  # type: ignore[arg-type]
+
+
+RULES = Rules(action="deregister", name="golden-*", older_than=90 * 86400.0, unused_for=30 * 86400.0)
+CASES: list[tuple[str, Candidate, str]] = [
+    ("old and unused", _candidate("a", 200), "deregister"),
+    ("young", _candidate("a", 30), "keep"),
+    ("in use", _candidate("a", 200, uses=(Use("111111111111", "ec2:Instance", "arn:i"),)), "keep"),
+    ("launched lately", _candidate("a", 200, last_launched=NOW - dt.timedelta(days=3)), "keep"),
+    ("launched long ago", _candidate("a", 200, last_launched=NOW - dt.timedelta(days=60)), "deregister"),
+    ("protected", _candidate("a", 200, protection="enabled"), "keep"),
+    ("shared", _candidate("a", 200, launch=LaunchPermissions(accounts=frozenset({"222222222222"}))), "keep"),
+]
+
+
+@pytest.mark.parametrize(("candidate", "verdict"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_decide(candidate: Candidate, verdict: str) -> None:
+    (decision,) = decide([candidate], RULES, NOW, {})
+    assert decision.verdict == verdict
+    assert decision.reasons
+
+
+def test_shared_with_include_shared_is_revoked_unless_use_is_unseen() -> None:
+    shared = LaunchPermissions(accounts=frozenset({"222222222222"}))
+    rules = Rules(action="deregister", name="golden-*", include_shared=True)
+    (go,) = decide([_candidate("a", 200, launch=shared)], rules, NOW, {})
+    assert go.verdict == "deregister" and go.revoke
+    (kept,) = decide(
+        [_candidate("a", 200, launch=shared, unseen=("222222222222 (no role configured)",))], rules, NOW, {}
+    )
+    assert kept.verdict == "keep" and "cannot read" in kept.reasons[0]
