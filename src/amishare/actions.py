@@ -916,5 +916,11 @@ READ_NEEDS: tuple[Permission, ...] = (
     # a transfer's preflight, through each destination's role: its key, and its launch template when one is named
     _perm("kms:DescribeKey", Resource.DESTINATION_KEY, principal=Principal.DESTINATION),
     _perm("ec2:DescribeLaunchTemplates", principal=Principal.DESTINATION),
+    # cleanup: what still uses an image, in its owner's account and the accounts it is shared with
+    _perm("ec2:DescribeImageReferences", principal=Principal.SOURCE),
+    _perm("autoscaling:DescribeLaunchConfigurations", principal=Principal.SOURCE),
+    _perm("rbin:ListRules", principal=Principal.SOURCE),
+    _perm("ec2:DescribeImageReferences", principal=Principal.DESTINATION),
+    _perm("autoscaling:DescribeLaunchConfigurations", principal=Principal.DESTINATION),
 )
 READ_PERMISSIONS = tuple(p.action for p in READ_NEEDS)

@@ -234,6 +234,11 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("audit: unknown region", ["audit", "--regions", "us-east-9"], 2, "unknown region 'us-east-9'"),
     ("audit: no role for an account", ["audit", "--accounts", TARGET], 2, "no role to read account"),
     ("audit: unknown output", ["audit", "--output", "xml"], 2, "'xml' is not one of"),
+    ("cleanup: no action", ["cleanup", "--name", "golden-*"], 2, "--deprecate, --disable or --deregister"),
+    ("cleanup: no name or tag", ["cleanup", "--deregister"], 2, "--name GLOB or --tag"),
+    ("cleanup: bad age", ["cleanup", "--name", "x*", "--deregister", "--older-than", "old"], 2, "not a duration"),
+    ("cleanup: negative keep-last", ["cleanup", "--name", "x*", "--deregister", "--keep-last", "-1"], 2, "-1"),
+    ("cleanup: bad tag", ["cleanup", "--tag", "team", "--deregister"], 2, "KEY=VALUE"),
 ]
 
 CONFIGS = {

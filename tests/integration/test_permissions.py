@@ -99,6 +99,14 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
         tags=("team=platform",),
     )
     check(api.transfer(settings, distribution))
+    for n in range(2):  # a cleanup: disable one family, deregister another (its shares revoked first)
+        sb.seed_image(OWNER, REGION, f"old-a-{n}", volumes_gib=[8], kms_key=None)
+    retired = sb.seed_image(OWNER, REGION, "old-b-1", volumes_gib=[8], kms_key=app_key)
+    sb.session(OWNER, REGION).client("ec2").modify_image_attribute(
+        ImageId=retired, LaunchPermission={"Add": [{"UserId": TARGET}]}
+    )
+    check(api.cleanup(settings, api.CleanupRequest(action="disable", name="old-a-*")))
+    check(api.cleanup(settings, api.CleanupRequest(action="deregister", name="old-b-*", include_shared=True)))
     live = sb.seed_image(OWNER, REGION, "live", volumes_gib=[8], kms_key="aws/ebs")
     check(
         api.transfer(

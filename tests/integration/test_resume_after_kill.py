@@ -3,6 +3,7 @@ no duplicate copies, no orphaned staging images or snapshots, no forgotten revoc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -26,8 +27,21 @@ Rows = dict[str, str]
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """``amishare sandbox serve`` in a process of its own (the transfer is killed, not the AWS)."""
+    with _serve("--copy-seconds-per-gib", "0.05") as found:
+        yield found
+
+
+@pytest.fixture
+def served_slowly(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The same, answering every request 100 ms late: a run of quick steps lasts long enough to be killed."""
+    with _serve("--copy-seconds-per-gib", "0.01", "--latency-ms", "100") as found:
+        yield found
+
+
+@contextlib.contextmanager
+def _serve(*flags: str) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "amishare", "sandbox", "serve", "--copy-seconds-per-gib", "0.05"],
+        [sys.executable, "-m", "amishare", "sandbox", "serve", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -252,3 +266,42 @@ def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
         kms = _client(endpoint, demo.BUILDER, region, "kms")
         policy = json.loads(kms.get_key_policy(KeyId=demo.SHARE_KEY_ALIAS, PolicyName="default")["Policy"])
         assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no leaked key access
+
+
+def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple[str, str], tmp_path: Path) -> None:
+    endpoint, golden = served_slowly
+    ec2 = _client(endpoint, demo.BUILDER, demo.REGION, "ec2")
+    old = [
+        ec2.copy_image(SourceImageId=golden, SourceRegion=demo.REGION, Name=f"old-{n}")["ImageId"] for n in range(12)
+    ]
+    while any(i["State"] != "available" for i in ec2.describe_images(ImageIds=old)["Images"]):
+        time.sleep(0.1)
+    snapshots = {
+        m["Ebs"]["SnapshotId"] for i in ec2.describe_images(ImageIds=old)["Images"] for m in i["BlockDeviceMappings"]
+    }
+    journal = tmp_path / "journal.sqlite3"
+    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amishare", "cleanup", "--name", "old-*", "--deregister", "--yes"],
+        cwd=tmp_path,
+        env=_env(endpoint),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(
+        journal, process, lambda rows: any(k.startswith("deregister:") and s == "succeeded" for k, s in rows.items())
+    )
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert not all(s == "succeeded" for s in _actions(journal).values())  # really interrupted
+    run_id, status = _run(journal)
+    assert status == "running"
+    _resume(endpoint, tmp_path, run_id)
+    assert set(_actions(journal).values()) == {"succeeded"}
+    left = {i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]}
+    assert left == {golden}  # every old image gone, the golden one untouched
+    remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert not snapshots & remaining  # their snapshots with them
+    again = _amishare(endpoint, tmp_path, "cleanup", "--name", "old-*", "--deregister", "--dry-run")
+    assert again.returncode == 0 and "no image matches" in again.stdout

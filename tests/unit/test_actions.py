@@ -83,6 +83,10 @@ SAMPLES: dict[ActionKind, Action] = {
     ),
     ActionKind.DEPRECATE_IMAGE: actions.DeprecateImage(key="di", **BASE, image="@c", after_seconds=7776000.0),
     ActionKind.PROTECT_IMAGE: actions.ProtectImage(key="pi", **BASE, image="@c"),
+    ActionKind.DISABLE_IMAGE: actions.DisableImage(key="dis", **BASE, image="ami-1"),
+    ActionKind.DEREGISTER_IMAGE: actions.DeregisterImage(
+        key="der", **BASE, image="ami-1", snapshots=("snap-1",), kept_snapshots=("snap-2",)
+    ),
 }
 
 
