@@ -33,25 +33,31 @@ from amishare.aws.observe import (
     observe_images,
     observe_shared_with_me,
     observe_transfer,
+    template_error,
 )
 from amishare.aws.poller import Poll
 from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.aws.usage import observe_cleanup
 from amishare.config import Config
-from amishare.errors import AmiShareError, AwsError, UsageError
-from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Target
+from amishare.errors import AmiShareError, AwsError, PlanRefused, UsageError
+from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Distribution, Target
 from amishare.plan import ShareOptions
 from amishare.plan import plan_revoke as _plan_revoke
 from amishare.plan import plan_share as _plan_share
-from amishare.requests import DEFAULT_TIMEOUT, TransferRequest, resolve_transfer
+from amishare.requests import DEFAULT_TIMEOUT, TransferRequest, resolve_transfer, share_distribution
 from amishare.transfer import TransferSpec
 from amishare.transfer import plan_transfer as _plan_transfer
 
 __all__ = [
+    "CleanupRequest",
     "Outcome",
     "Settings",
     "TransferRequest",
     "apply",
+    "audit",
+    "cleanup",
+    "doctor",
+    "plan_cleanup",
     "plan_revoke",
     "plan_share",
     "plan_transfer",
@@ -61,8 +67,11 @@ __all__ = [
     "runs",
     "settings",
     "share",
+    "share_distribution",
+    "shared_with_me",
     "show",
     "transfer",
+    "verify",
 ]
 
 Confirm = Callable[[Plan], bool]
@@ -152,8 +161,11 @@ def plan_share(
     reencrypt_key: str | None = None,
     allow_public: bool = False,
     sessions: Sessions | None = None,
+    distribution: Distribution | None = None,
 ) -> Plan:
-    """The plan that shares ``image_id`` with ``targets`` (all three gates; aws/ebs images re-encrypted first)."""
+    """The plan that shares ``image_id`` with ``targets`` (all three gates; aws/ebs images re-encrypted first),
+    and what ``distribution`` leaves behind (the target accounts' parameters and launch templates, through their
+    roles; the re-encrypted copy's deprecation, protection and tags)."""
     inputs.image_id(image_id)
     wanted = inputs.targets(targets, settings.config)
     where = _region(settings, region)
@@ -169,8 +181,56 @@ def plan_share(
             "refusing to share publicly without --allow-public (every AWS account could launch the "
             "image): add --allow-public if that is what you want"
         )
-    observed = observe(sessions or settings.sessions(), image_id, where, share_key=share_key, public=public)
-    return _plan_share(observed, wanted, ShareOptions(key_access=access, allow_public=allow_public))
+    dist = distribution or Distribution()
+    roles = _share_roles(settings, wanted, dist)
+    active = sessions or settings.sessions()
+    observed = observe(active, image_id, where, share_key=share_key, public=public)
+    _check_templates(active, roles, where, dist)
+    options = ShareOptions(key_access=access, allow_public=allow_public, distribution=dist, roles=roles)
+    return _plan_share(observed, wanted, options)
+
+
+def _share_roles(
+    settings: Settings, targets: tuple[Target, ...], dist: Distribution
+) -> dict[str, tuple[str, str | None]]:
+    """The role of each account target, needed when the share sets their parameters or launch templates."""
+    if not (dist.ssm_parameter or dist.launch_template):
+        return {}
+    roles, missing = {}, []
+    for target in targets:
+        if target.kind.value != "account":
+            continue
+        found = settings.config.role_in(target.value)
+        if found is None:
+            missing.append(target.value)
+        else:
+            roles[target.value] = found
+    if missing:
+        raise UsageError(
+            f"--ssm-parameter/--launch-template act in each target account through its role, and none is configured "
+            f"for {', '.join(missing)}: set role under [accounts.NAME] or role_name under [defaults]"
+        )
+    return roles
+
+
+def _check_templates(
+    sessions: Sessions, roles: dict[str, tuple[str, str | None]], region: str, dist: Distribution
+) -> None:
+    """Before any change: every target has the launch template (read through its role)."""
+    if not dist.launch_template:
+        return
+    problems = []
+    for account, (role_arn, external_id) in sorted(roles.items()):
+        try:
+            sessions.assume(RoleRef(account, role_arn, external_id))
+        except AwsError as exc:
+            problems.append(f"{account}: cannot assume {role_arn}: {exc.aws_message or exc}")
+            continue
+        error = template_error(sessions, account, region, dist.launch_template)
+        if error:
+            problems.append(f"{account} in {region}: launch template {dist.launch_template}: {error}")
+    if problems:
+        raise PlanRefused("the share's distribution cannot be done; nothing was changed:\n  " + "\n  ".join(problems))
 
 
 def plan_revoke(
@@ -276,6 +336,7 @@ def share(
     dry_run: bool = False,
     confirm: Confirm | None = None,
     on_event: Event | None = None,
+    distribution: Distribution | None = None,
 ) -> Outcome:
     """Share ``image_id`` with ``targets`` (all three gates), re-encrypting aws/ebs images first."""
     sessions = settings.sessions()
@@ -288,6 +349,7 @@ def share(
         reencrypt_key=reencrypt_key,
         allow_public=allow_public,
         sessions=sessions,
+        distribution=distribution,
     )
     if dry_run:
         return Outcome(plan, None)

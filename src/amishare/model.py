@@ -104,6 +104,27 @@ PUBLIC = Target(TargetKind.PUBLIC, "all")
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """What a transfer leaves in each destination besides the copy (EC2 Image Builder's distribution settings)."""
+
+    ssm_parameter: str | None = None  # an aws:ec2:image parameter set to the new image id
+    launch_template: str | None = None  # a launch template (name or id) given a version with the new image
+    set_default: bool = False  # ... made its default version
+    deprecate_after: float | None = None  # seconds after the copy until it is deprecated
+    deregistration_protection: bool = False
+    tags: dict[str, str] = field(default_factory=dict)  # on the copies and their snapshots
+    copy_minutes: int | None = None  # time-based copies (SnapshotCopyCompletionDurationMinutes)
+
+    def template_for(self, destination: Any) -> str | None:
+        """The launch template of ``destination`` (its own, from the config, else the run's)."""
+        return getattr(destination, "launch_template", None) or self.launch_template
+
+    def parameter_for(self, destination: Any) -> str | None:
+        """The SSM parameter of ``destination`` (its own, from the config, else the run's)."""
+        return getattr(destination, "ssm_parameter", None) or self.ssm_parameter
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     """A KMS key as observed: who manages it, and its policy and grants when readable."""
 

@@ -10,7 +10,7 @@ it is usable). Key policy edits are computed here, so every dry run shows them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from amishare import keypolicy
@@ -19,7 +19,11 @@ from amishare.actions import (
     Action,
     AwaitImage,
     CreateGrant,
+    DeprecateImage,
     Plan,
+    Principal,
+    ProtectImage,
+    PublishParameter,
     PutKeyPolicy,
     ReEncryptImage,
     RevokeGrant,
@@ -28,12 +32,14 @@ from amishare.actions import (
     SnapshotChange,
     UnshareImage,
     UnshareSnapshots,
+    UpdateLaunchTemplate,
 )
 from amishare.errors import PlanRefused
 from amishare.keypolicy import KeyAccess
 from amishare.model import (
     TAG_MANAGED,
     TAG_SOURCE_IMAGE,
+    Distribution,
     ImageInfo,
     KeyInfo,
     Observation,
@@ -54,6 +60,10 @@ SHARE_KEY_HOWTO = (
 class ShareOptions:
     key_access: str = "policy"  # "policy" (key policy statements) or "grant" (KMS grants)
     allow_public: bool = False
+    # What the share leaves behind (docs/concepts.md): the targets' SSM parameters and launch templates, through
+    # their roles (account -> (role ARN, external id)); deprecation, protection and tags of a re-encrypted copy.
+    distribution: Distribution = field(default_factory=Distribution)
+    roles: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -298,7 +308,7 @@ def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOpti
             f"--to {image.owner}: that account owns {image.image_id}, so it can already use it: remove it from --to"
         )
     _check_public(obs, audience.public, options, warnings)
-    subject, made = _share_subject(obs, notes)
+    subject, made = _share_subject(obs, notes, options.distribution.tags)
     if audience.public and (subject.keys or image.encrypted):
         raise PlanRefused(f"image {subject.image} is encrypted: AWS does not allow encrypted images to be public")
     acting = Acting(obs.caller_account, obs.region, subject.image)
@@ -308,6 +318,7 @@ def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOpti
             "snapshots cannot be shared with organizations or OUs (AWS): their members can launch the "
             "image but not copy it; name accounts (--to ACCOUNT) to let them copy"
         )
+    gates += _share_distribution(obs, subject, audience, options, made, gates)
     already = [t for t in targets if subject.info is not None and subject.info.launch.includes(t)]
     if already:
         notes.append(f"launch permission already open for {', '.join(str(t) for t in already)}")
@@ -324,7 +335,66 @@ def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOpti
     )
 
 
-def _share_subject(obs: Observation, notes: list[str]) -> tuple[Subject, list[Action]]:
+def _share_distribution(
+    obs: Observation,
+    subject: Subject,
+    audience: Audience,
+    options: ShareOptions,
+    made: list[Action],
+    gates: list[Action],
+) -> list[Action]:
+    """Each target account's SSM parameter and launch template pointed at the shared image (through its role, once
+    every gate is open), and the re-encrypted copy's deprecation and protection (amishare never alters the
+    user's own image)."""
+    dist = options.distribution
+    after = tuple(a.key for a in (*made, *gates) if not a.key.startswith("await:")) + subject.ready
+    actions: list[Action] = []
+    for account in audience.accounts:
+        role = options.roles.get(account)
+        if role is None:
+            continue
+        where: dict[str, Any] = {
+            "account": account,
+            "region": obs.region,
+            "role_arn": role[0],
+            "external_id": role[1],
+            "actor": Principal.DESTINATION,
+            "depends_on": after,
+        }
+        scope = f"{subject.image.lstrip('@')}:{account}"
+        if dist.ssm_parameter:
+            actions.append(
+                PublishParameter(key=f"parameter:{scope}", parameter=dist.ssm_parameter, image=subject.image, **where)
+            )
+        if dist.launch_template:
+            actions.append(
+                UpdateLaunchTemplate(
+                    key=f"template:{scope}",
+                    template=dist.launch_template,
+                    image=subject.image,
+                    set_default=dist.set_default,
+                    **where,
+                )
+            )
+    if subject.info is None:  # a re-encrypted copy this plan makes
+        mine: dict[str, Any] = {"account": obs.caller_account, "region": obs.region, "depends_on": subject.ready}
+        if dist.deprecate_after:
+            actions.append(
+                DeprecateImage(
+                    key=f"deprecate:{subject.image.lstrip('@')}",
+                    image=subject.image,
+                    after_seconds=dist.deprecate_after,
+                    **mine,
+                )
+            )
+        if dist.deregistration_protection:
+            actions.append(ProtectImage(key=f"protect:{subject.image.lstrip('@')}", image=subject.image, **mine))
+    return actions
+
+
+def _share_subject(
+    obs: Observation, notes: list[str], tags: dict[str, str] | None = None
+) -> tuple[Subject, list[Action]]:
     """What is shared: the image, its re-encrypted copy, or a copy this plan makes (aws/ebs)."""
     image = obs.image
     keys = tuple(obs.keys[arn] for arn in image.key_arns)
@@ -339,7 +409,7 @@ def _share_subject(obs: Observation, notes: list[str]) -> tuple[Subject, list[Ac
         )
         return Subject(copy.image_id, copy, copy.image_id, keys), []
     share_key = _usable_share_key(obs)
-    copy_action, wait = _reencrypt(obs, share_key)
+    copy_action, wait = _reencrypt(obs, share_key, tags)
     notes.append(
         f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: amishare copies it "
         f"re-encrypted with {share_key.display} into a new image (tagged {TAG_SOURCE_IMAGE}) "
@@ -391,10 +461,13 @@ def _usable_share_key(obs: Observation) -> KeyInfo:
     return usable_share_key(obs.share_key, obs.region, obs.image.image_id)
 
 
-def _reencrypt(obs: Observation, key: KeyInfo) -> tuple[ReEncryptImage, AwaitImage]:
+def _reencrypt(
+    obs: Observation, key: KeyInfo, extra_tags: dict[str, str] | None = None
+) -> tuple[ReEncryptImage, AwaitImage]:
     image = obs.image
     key_name = f"reencrypt:{image.image_id}:{obs.region}:{key.key_id}"
     tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
+    tags.update(extra_tags or {})
     tags.update({TAG_SOURCE_IMAGE: image.image_id, TAG_MANAGED: "true"})
     copy = ReEncryptImage(
         key=key_name,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from amishare import inputs
 from amishare.config import Config
 from amishare.errors import PlanRefused, UsageError
-from amishare.model import Target, TargetKind, arn_region
-from amishare.transfer import Destination, Distribution, Party, TransferSpec
+from amishare.model import Distribution, Target, TargetKind, arn_region
+from amishare.transfer import Destination, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
 
@@ -157,6 +157,28 @@ def _distribution(config: Config, request: TransferRequest) -> Distribution:
         deregistration_protection=_flag(request.deregistration_protection, defaults.deregistration_protection),
         tags=tags,
         copy_minutes=inputs.copy_minutes(copy) if copy else None,
+    )
+
+
+def share_distribution(
+    ssm_parameter: str | None = None,
+    launch_template: str | None = None,
+    set_default: bool = False,
+    deprecate_after: str | None = None,
+    deregistration_protection: bool = False,
+    tags: tuple[str, ...] = (),
+) -> Distribution:
+    """``share``'s distribution flags, validated: the targets' parameter and launch template; the deprecation,
+    protection and tags of a re-encrypted copy (time-based copies do not apply: the copy is in-region)."""
+    if set_default and not launch_template:
+        raise UsageError("--set-default makes the new launch template version the default: add --launch-template")
+    return Distribution(
+        ssm_parameter=inputs.ssm_parameter(ssm_parameter) if ssm_parameter else None,
+        launch_template=inputs.launch_template(launch_template) if launch_template else None,
+        set_default=set_default,
+        deprecate_after=inputs.duration(deprecate_after) if deprecate_after else None,
+        deregistration_protection=deregistration_protection,
+        tags=dict(inputs.tag(t) for t in tags),
     )
 
 

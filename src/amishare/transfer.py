@@ -39,6 +39,7 @@ from amishare.model import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_IMAGE,
     TAG_STAGING,
+    Distribution,
     ImageInfo,
     KeyInfo,
     Target,
@@ -66,25 +67,6 @@ class Destination(Party):
 
 
 @dataclass(frozen=True)
-class Distribution:
-    """What a transfer leaves in each destination besides the copy (EC2 Image Builder's distribution settings)."""
-
-    ssm_parameter: str | None = None  # an aws:ec2:image parameter set to the new image id
-    launch_template: str | None = None  # a launch template (name or id) given a version with the new image
-    set_default: bool = False  # ... made its default version
-    deprecate_after: float | None = None  # seconds after the copy until it is deprecated
-    deregistration_protection: bool = False
-    tags: dict[str, str] = field(default_factory=dict)  # on the copies and their snapshots
-    copy_minutes: int | None = None  # time-based copies (SnapshotCopyCompletionDurationMinutes)
-
-    def template_for(self, destination: Destination) -> str | None:
-        return destination.launch_template or self.launch_template
-
-    def parameter_for(self, destination: Destination) -> str | None:
-        return destination.ssm_parameter or self.ssm_parameter
-
-
-@dataclass(frozen=True)
 class TransferSpec:
     """A transfer, validated and resolved: who, where, with which keys and options."""
 
@@ -102,7 +84,7 @@ class TransferSpec:
     ses_sender: str | None = None
     notify_sns: str | None = None
     key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
-    distribution: Distribution = Distribution()
+    distribution: Distribution = field(default_factory=Distribution)
     expansions: tuple[str, ...] = ()  # what each organization or OU of --to expanded to, for the plan's notes
 
     def dest_key_for(self, destination: Destination, region: str) -> str | None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from amishare import api
 from amishare.cli.main import cli
-from amishare.errors import PlanRefused
+from amishare.errors import PlanRefused, UsageError
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
@@ -142,4 +142,52 @@ def test_bad_distribution_settings_are_refused_with_no_change(world: Any, flags:
     result = CliRunner().invoke(cli, ["transfer", image, "--from", OWNER, "--to", "dev", *flags, "--yes"])
     assert result.exit_code == 2, result.output
     assert words in result.output
+    assert mutating_calls(sb) == []
+
+
+def test_share_points_the_targets_parameters_and_templates_at_the_shared_copy(world: Any) -> None:
+    sb, image, tmp_path = world
+    outcome = api.share(
+        api.settings(cwd=tmp_path),
+        image,
+        ["dev", "qa"],
+        distribution=api.share_distribution(
+            ssm_parameter=PARAM,
+            launch_template="web",
+            set_default=True,
+            deprecate_after="30d",
+            deregistration_protection=True,
+            tags=("team=platform",),
+        ),
+    )
+    assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
+    shared = outcome.result.subject_image
+    assert shared and shared != image  # the re-encrypted copy
+    for _, account in DESTINATIONS:
+        session = sb.session(account, REGION)
+        assert session.client("ssm").get_parameter(Name=PARAM)["Parameter"]["Value"] == shared
+        (started,) = session.client("ec2").run_instances(
+            LaunchTemplate={"LaunchTemplateName": "web"}, MinCount=1, MaxCount=1
+        )["Instances"]
+        assert started["ImageId"] == shared
+    (copy,) = sb.session(OWNER, REGION).client("ec2").describe_images(ImageIds=[shared])["Images"]
+    assert copy["DeprecationTime"] and copy["DeregistrationProtection"].startswith("enabled")
+    assert {"Key": "team", "Value": "platform"} in copy["Tags"]
+    (original,) = sb.session(OWNER, REGION).client("ec2").describe_images(ImageIds=[image])["Images"]
+    assert "DeprecationTime" not in original  # the user's own image is never altered
+
+
+def test_share_refuses_a_parameter_for_a_target_without_a_role(world: Any) -> None:
+    sb, image, tmp_path = world
+    config = tmp_path / "amishare.toml"
+    text = config.read_text().replace('role_name = "AmiShareRole"\n', "")
+    config.write_text(text.replace(f'id = "{TARGET}"', f'id = "{TARGET}"\nrole = "AmiShareRole"'))
+    sb.clear_calls()
+    with pytest.raises(UsageError, match="none is configured for 444444444444"):
+        api.share(
+            api.settings(cwd=tmp_path),
+            image,
+            ["dev", "444444444444"],
+            distribution=api.share_distribution(ssm_parameter=PARAM),
+        )
     assert mutating_calls(sb) == []

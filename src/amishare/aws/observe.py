@@ -425,7 +425,7 @@ def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: Trans
             if (ref := spec.dest_key_for(d, r))
         }
         templates = {
-            (d.account, r): pool.submit(_template_error, sessions, d.account, r, template)
+            (d.account, r): pool.submit(template_error, sessions, d.account, r, template)
             for d in spec.destinations
             if role_errors[d.account] is None and (template := spec.distribution.template_for(d))
             for r in spec.regions
@@ -452,7 +452,7 @@ def _assume(sessions: Sessions, destination: Destination) -> str | None:
     return None
 
 
-def _template_error(sessions: Sessions, account: str, region: str, template: str) -> str | None:
+def template_error(sessions: Sessions, account: str, region: str, template: str) -> str | None:
     """Why ``account`` has no launch template ``template`` (name or id) in ``region``; None when it has."""
     which = {"LaunchTemplateIds": [template]} if template.startswith("lt-") else {"LaunchTemplateNames": [template]}
     try:

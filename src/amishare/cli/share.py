@@ -38,6 +38,16 @@ TARGET_HELP = "Account id, account name from the config, organization ARN, OU AR
     help="Customer managed key to re-encrypt aws/ebs images with [default: share_key in the config].",
 )
 @click.option("--allow-public", is_flag=True, help="Allow TARGET 'public' (every AWS account can launch the image).")
+@click.option(
+    "--ssm-parameter", default=None, metavar="NAME", help="In each target account (its role), set NAME to the image."
+)
+@click.option(
+    "--launch-template", default=None, metavar="NAME|ID", help="In each target account, a template version with it."
+)
+@click.option("--set-default", is_flag=True, help="Make that version the template's default.")
+@click.option("--deprecate-after", default=None, metavar="DURATION", help="Deprecate the re-encrypted copy after.")
+@click.option("--deregistration-protection", is_flag=True, help="Protect the re-encrypted copy from deregistration.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the re-encrypted copy.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking.")
 @connection_options
@@ -46,8 +56,17 @@ def share(params: dict[str, Any]) -> None:
     """Share IMAGE with accounts, organizations or OUs: launch permission, snapshot permission and KMS key
     access together. Images on aws/ebs are first re-encrypted with the share key."""
     from amishare import api
+    from amishare.requests import share_distribution
 
     output, dry_run = params.pop("output"), params.pop("dry_run")
+    distribution = share_distribution(
+        params["ssm_parameter"],
+        params["launch_template"],
+        params["set_default"],
+        params["deprecate_after"],
+        params["deregistration_protection"],
+        tuple(params["tags"]),
+    )
     settings = load_settings(params)
     with progress_view(output == "text", live=False) as view:
         outcome = api.share(
@@ -60,6 +79,7 @@ def share(params: dict[str, Any]) -> None:
             dry_run=dry_run,
             confirm=confirmer(params["yes"], output),
             on_event=view.event,
+            distribution=distribution,
         )
     finish(outcome, output, dry_run)
 
