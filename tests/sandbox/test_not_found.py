@@ -90,7 +90,11 @@ def test_rule_unknown_keys_are_not_found(sb: Sandbox, aws: Clients) -> None:
 
 
 def test_rule_ec2_calls_the_sandbox_does_not_emulate_say_so(sb: Sandbox, aws: Clients) -> None:
-    error = error_of(aws(OWNER, "ec2").describe_image_references, ImageIds=[MISSING_IMAGE])
+    error = error_of(
+        aws(OWNER, "ec2").create_image_usage_report,
+        ImageId=MISSING_IMAGE,
+        ResourceTypes=[{"ResourceType": "ec2:Instance"}],
+    )
     assert error["Code"] == "UnsupportedOperation"
     assert "sandbox.md" in error["Message"]
 
