@@ -31,6 +31,8 @@ ACTIONS = ("deprecate", "disable", "deregister")
 BACKUP_TAG = "aws:backup:source-resource"  # AWS Backup tags the images it makes
 # A family is the name without its trailing version, date or timestamp: golden-al2023-2026.11.22 -> golden-al2023.
 _VERSION_TAIL = re.compile(r"[-_. ]+v?\d[\d.:\-_TZ]*$")
+# What amishare appends to the copies it names: a re-encrypted copy, a transfer's copy.
+_AMISHARE_TAIL = re.compile(r"(-amishare-[0-9a-f]{8}|-from-ami-[0-9a-f]{8,17})+$")
 DEPRECATE_SOON = 60.0  # seconds: a deprecation time must lie in the future
 
 
@@ -99,7 +101,7 @@ class Decision:
 
 def family(name: str) -> str:
     """The family of an image name: the name without its trailing version, date or timestamp."""
-    stripped = _VERSION_TAIL.sub("", name)
+    stripped = _VERSION_TAIL.sub("", _AMISHARE_TAIL.sub("", name))
     return stripped if any(c.isalpha() for c in stripped) else name  # a name that is all version is its own family
 
 

@@ -21,6 +21,7 @@ ROLE_NAME = "AmiShareRole"  # the role amishare assumes in each consumer (trusts
 EXTERNAL_ID = "amishare-demo"
 SHARE_KEY_ALIAS = "alias/amishare-share"
 CONSUMER_KEY_ALIAS = "alias/consumer-amis"
+PARAMETER = "/golden/al2023"  # the SSM parameter a transfer leaves in each destination
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,28 @@ def seed(sandbox: Sandbox) -> DemoWorld:
         organization_arn=org_arn,
         ou_arns=ou_arns,
     )
+
+
+def seed_old_builds(sandbox: Sandbox) -> list[str]:
+    """Three older builds of the golden family (90, 60 and 45 days old); a launch template uses the oldest."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC)
+    old = [
+        sandbox.seed_image(
+            BUILDER,
+            REGION,
+            f"golden-al2023-2026.{8 + n:02d}.01",
+            volumes_gib=[8],
+            kms_key="aws/ebs",
+            created=now - dt.timedelta(days=days),
+        )
+        for n, days in enumerate((90, 60, 45))
+    ]
+    sandbox.session(BUILDER, REGION).client("ec2").create_launch_template(
+        LaunchTemplateName="legacy-app", LaunchTemplateData={"ImageId": old[0], "InstanceType": "t3.micro"}
+    )
+    return old
 
 
 _PROOFS = itertools.count(1)

@@ -21,6 +21,8 @@ NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
         ("app_v12", "app"),
         ("base 20261122T101010Z", "base"),
         ("golden123", "golden123"),
+        ("golden-al2023-2026.11.22-amishare-e4fb1e41", "golden-al2023"),
+        ("golden-al2023-2026.11.22-from-ami-0123456789abcdef0", "golden-al2023"),
         ("2026.11.22", "2026.11.22"),
     ],
 )

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
     """Run amishare's story on an embedded sandbox (no AWS account needed): plan, re-encrypt, share with two
     accounts and an OU, show the gates, prove a consumer can copy, revoke one account; then hand the image over
-    to three accounts in two regions (transfer); verify, doctor and audit the result."""
+    to three accounts in two regions (transfer); verify, doctor and audit the result; clean up old builds."""
     from amishare import api
     from amishare.sandbox import Sandbox
 
@@ -96,6 +96,7 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
         _verify(console, world, settings)
         _doctor(console, sb, world, settings, shared)
         _audit(console, sb, world, settings, shared, report_path)
+        _cleanup(console, sb, world, settings)
 
 
 def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
@@ -106,7 +107,14 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
     with progress_view(True) as view:
         outcome = api.transfer(
             settings,
-            api.TransferRequest(world.golden_image, tuple(names), source=world.builder, regions=story.REGIONS),
+            api.TransferRequest(
+                world.golden_image,
+                tuple(names),
+                source=world.builder,
+                regions=story.REGIONS,
+                ssm_parameter=story.PARAMETER,
+                tags=("distributed-by=amishare",),
+            ),
             confirm=view.confirm(lambda plan: True),
             on_event=view.event,
             on_poll=view.poll,
@@ -114,8 +122,8 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
         )
     assert outcome.result is not None
     console.print(render.transfer_text(outcome.result), markup=False)
-    table = Table(title="Copies now owned by their destinations (each with its own key)")
-    for column in ("account", "region", "image", "state", "encrypted with"):
+    table = Table(title=f"Copies now owned by their destinations (each with its own key; {story.PARAMETER} names it)")
+    for column in ("account", "region", "image", "state", "encrypted with", story.PARAMETER):
         table.add_column(column)
     for account in world.consumers:
         for region in story.REGIONS:
@@ -124,6 +132,7 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
             images = session.client("ec2").describe_images(
                 Owners=["self"], Filters=[{"Name": "tag:amishare:run", "Values": [outcome.result.run_id]}]
             )["Images"]
+            parameter = session.client("ssm").get_parameter(Name=story.PARAMETER)["Parameter"]["Value"]
             for image in images:
                 keys = {m["Ebs"]["KmsKeyId"].rsplit("/", 1)[-1] for m in image["BlockDeviceMappings"] if "Ebs" in m}
                 table.add_row(
@@ -132,6 +141,7 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
                     image["ImageId"],
                     image["State"],
                     ", ".join(aliases.get(k, k) for k in sorted(keys)),
+                    parameter,
                 )
     console.print(table)
 
@@ -196,6 +206,24 @@ def _audit(
     if report_path:
         Path(report_path).write_text(reports.audit_html(found, title="amishare audit: the demo organization"))
         console.print(f"HTML report: {report_path}", markup=False)
+
+
+def _cleanup(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
+    from amishare import api
+
+    console.print(Rule("13. Old builds go, what is in use stays (amishare cleanup --older-than 30d --keep-last 1)"))
+    old = story.seed_old_builds(sb)
+    console.print(
+        f"The builder also has {len(old)} older builds of the golden image; a launch template still uses {old[0]}.",
+        markup=False,
+    )
+    request = api.CleanupRequest(
+        action="deregister", name="golden-al2023-*", older_than="30d", keep_last=1, unused_for="30d"
+    )
+    outcome = api.cleanup(settings, request)
+    console.print(render.plan_text(outcome.plan), markup=False)
+    if outcome.result is not None:
+        console.print(render.result_text(outcome.result), markup=False)
 
 
 def _a_snapshot(sb: Any, world: story.DemoWorld, image_id: str) -> str:
