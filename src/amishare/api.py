@@ -521,9 +521,11 @@ def doctor(
     *,
     region: str | None = None,
     dest_key: str | None = None,
+    probe: bool = False,
 ) -> diagnosis.Diagnosis:
     """Why ``account`` can or cannot see, launch, copy and Auto Scaling-launch ``image_id``: the owner's view,
-    and the target's through its configured role when the config names one. Read-only (dry runs only)."""
+    and the target's through its configured role when the config names one. Read-only: with ``probe``, the
+    target's launch and copy are tried as dry runs through its role (what its SCPs allow)."""
     inputs.image_id(image_id)
     target = inputs.target(account, settings.config)
     if target.kind.value != "account":
@@ -535,7 +537,7 @@ def doctor(
     found = settings.config.role_in(target.value)
     role = RoleRef(target.value, found[0], found[1]) if found else None
     key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
-    facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key)
+    facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key, probe)
     return diagnosis.diagnose(facts, now_utc())
 
 

@@ -158,7 +158,7 @@ def _deleted_role(w: World) -> None:
     w.put_policy(statement)
 
 
-def _scp_denies_launch(w: World) -> None:
+def _scp_denies_launch(w: World) -> tuple[str, ...]:
     """An SCP of the target's organization: nothing the owner can read, and every gate it can is open."""
     w.sb.create_organization(OWNER, {"workloads": [TARGET]})
     org = w.aws(OWNER, "organizations")
@@ -167,6 +167,7 @@ def _scp_denies_launch(w: World) -> None:
     )
     policy = org.create_policy(Content=content, Description="", Name="no-launch", Type="SERVICE_CONTROL_POLICY")
     org.attach_policy(PolicyId=policy["Policy"]["PolicySummary"]["Id"], TargetId=TARGET)
+    return ("--probe",)  # the dry runs that find it
 
 
 Breaker = Callable[[World], Any]

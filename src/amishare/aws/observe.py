@@ -497,6 +497,7 @@ def observe_doctor(
     account: str,
     role: RoleRef | None,
     dest_key: str | None,
+    probe: bool = False,
 ) -> DoctorFacts:
     """The owner's view of ``image_id`` in ``region`` (permissions, snapshots, keys with policies and grants, the
     target's organization when the owner can read it) and, through ``role``, the target's. Read-only: the
@@ -506,7 +507,9 @@ def observe_doctor(
     raw = _owned_raw(observer, image_id, caller)
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="amishare-doctor") as pool:
         membership = pool.submit(_membership, sessions, account)
-        view = pool.submit(_target_view, sessions, raw, image_id, region, account, role, dest_key) if role else None
+        view = (
+            pool.submit(_target_view, sessions, raw, image_id, region, account, role, dest_key, probe) if role else None
+        )
         image: ImageInfo | None = None
         keys: dict[str, KeyInfo] = {}
         elsewhere: tuple[str, ...] = ()
@@ -603,6 +606,7 @@ def _target_view(
     account: str,
     role: RoleRef,
     dest_key: str | None,
+    probe: bool,
 ) -> _Seen | str:
     """What ``account`` sees through ``role``, or why it could not be read (the owner's view stands)."""
     try:
@@ -618,7 +622,7 @@ def _target_view(
     setting = observer._call(observer.ec2, "get_allowed_images_settings")
     snapshots = tuple(m.snapshot_id for m in map(_mapping, (raw or {}).get("BlockDeviceMappings", [])) if m.snapshot_id)
     refused = {} if seen is not None else {"see": "its DescribeImages by id does not find the image"}
-    if seen is not None:
+    if seen is not None and probe:
         refused.update(_dry_runs(observer, image_id, region))
     key, key_error = None, None
     if dest_key:

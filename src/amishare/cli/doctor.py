@@ -24,6 +24,12 @@ from amishare.errors import EXIT_DOCTOR_FAILED, UsageError
     help=f"Capabilities that must work ({', '.join(CAPABILITIES)}; default {','.join(DEFAULT_NEEDS)}).",
 )
 @click.option("--dest-key", default=None, help="The target's own key for its copy (default: its key in the config).")
+@click.option(
+    "--probe",
+    is_flag=True,
+    help="Also try the target's launch and copy as dry runs through its role: what its SCPs allow (the role needs "
+    "ec2:RunInstances and ec2:CopyImage; nothing is launched or copied).",
+)
 @connection_options
 @wrap
 def doctor(params: dict[str, Any]) -> None:
@@ -37,7 +43,9 @@ def doctor(params: dict[str, Any]) -> None:
     if unknown:
         raise UsageError(f"--need {','.join(unknown)}: choose from {', '.join(CAPABILITIES)}")
     settings = load_settings(params)
-    result = api.doctor(settings, params["image"], params["account"], dest_key=params["dest_key"])
+    result = api.doctor(
+        settings, params["image"], params["account"], dest_key=params["dest_key"], probe=params["probe"]
+    )
     emit(output, render.doctor_text(result, needs), render.doctor_json(result, needs))
     if not result.works(needs):
         sys.exit(EXIT_DOCTOR_FAILED)
