@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import json
+
 from amishare.actions import KINDS, READ_NEEDS, RESOURCE_ARNS, Permission, Principal, Resource
 
 HEADER = """# IAM permissions
@@ -34,9 +36,31 @@ def _row(principal: Principal | str, permission: Permission) -> str:
     return f"| {principal} | `{permission.action}` | {_resources(permission)} | {_conditions(permission)} |"
 
 
+def _policies() -> list[str]:
+    """Each role's generated policy for every command (``amishare iam --role ROLE``)."""
+    from amishare import iam
+
+    lines = [
+        "## Policies by role",
+        "",
+        "`amishare iam [--role ROLE] [--for COMMAND,...] [--regions R] [--source ACCOUNT] [--output json]` prints",
+        "these, for the commands a role runs and scoped to the regions and accounts given (`*` otherwise). They",
+        "are derived from the declarations below; a test checks that every call the share, revoke, transfer and",
+        "cleanup flows make on the local AWS is among them. `doctor --probe` also needs `ec2:RunInstances` and",
+        "`ec2:CopyImage` in the auditor role (dry runs).",
+        "",
+    ]
+    for role in iam.ROLES:
+        commands = [c for c in iam.COMMANDS if iam.policy(role, [c])["Statement"]]
+        lines += [f"### {role}", "", f"For: {', '.join(commands)}.", "", "```json"]
+        lines += json.dumps(iam.policy(role, iam.COMMANDS), indent=2).splitlines()
+        lines += ["```", ""]
+    return lines
+
+
 def render() -> str:
     """The whole page."""
-    lines = [HEADER, "## Reading (every command, `--dry-run` included)", "", "<!-- permissions:read -->"]
+    lines = [HEADER, *_policies(), "## Reading (every command, `--dry-run` included)", "", "<!-- permissions:read -->"]
     lines += ["| principal | IAM action | resources | conditions |", "|---|---|---|---|"]
     lines += [_row(p.principal or Principal.SOURCE, p) for p in READ_NEEDS]
     lines += ["", "## Changing, by action kind", "", "<!-- permissions:actions -->"]

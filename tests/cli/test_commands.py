@@ -105,3 +105,17 @@ def test_partial_failure_exits_7(sb: Sandbox, run: Any, monkeypatch: pytest.Monk
     assert result.exit_code == 7, result.output
     assert "partial" in result.output and "RequestLimitExceeded" in result.output
     assert "amishare runs show" in result.output
+
+
+def test_iam_prints_each_role_s_policy_as_json() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from amishare.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["iam", "--for", "transfer", "--regions", "eu-west-1", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert set(document["policies"]) == {"source", "destination"}
+    assert "ec2.eu-west-1.amazonaws.com" in json.dumps(document["policies"]["destination"])

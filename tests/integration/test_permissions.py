@@ -134,3 +134,27 @@ def test_every_call_of_every_step_is_among_its_declared_permissions(world: Any) 
     assert undeclared == []
     steps_seen = {_step(c) for c in ours}
     assert steps_seen >= {k.value for k in ActionKind} - {"AwaitImage"} | {"observe"}
+
+
+def test_the_generated_policies_allow_every_call_the_flows_make(world: Any) -> None:
+    """``amishare iam``: each call a flow makes is among the actions of the generated policy of the role that made
+    it (the caller: source; another account: its role, which in this world serves as destination and auditor)."""
+    from amishare import iam
+
+    sb, settings = world
+    sb.clear_calls()
+    _flows(sb, settings)
+    commands = ["share", "revoke", "transfer", "cleanup"]
+    allowed = {
+        role: {a for r in roles for s in iam.policy(r, commands)["Statement"] for a in s["Action"]}
+        for role, roles in (("source", ("source",)), ("destination", ("destination", "auditor")))
+    }
+    missing = sorted(
+        {
+            (role, f"{c.service}:{c.action}")
+            for c in sb.calls()
+            if "amishare/" in c.user_agent
+            and f"{c.service}:{c.action}" not in allowed[role := "source" if c.account == OWNER else "destination"]
+        }
+    )
+    assert missing == []

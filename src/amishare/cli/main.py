@@ -51,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.verify:verify",
         "Check that every volume of IMAGE is EBS-backed and encrypted (with --key when...",
     ),
+    "iam": (
+        "amishare.cli.iam:iam",
+        "The identity policy each role needs for the commands it runs, derived from the...",
+    ),
     "doctor": (
         "amishare.cli.doctor:doctor",
         "Why ACCOUNT can or cannot see, launch, copy or Auto Scaling-launch IMAGE:...",

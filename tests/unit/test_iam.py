@@ -1,0 +1,58 @@
+"""The generated policies: valid, least privilege, and covering every permission the kinds declare."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from amishare import iam
+from amishare.actions import KINDS, Principal
+from amishare.policyeval import parse_policy
+
+ADMIN = ("kms:*", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:CreateKey", "iam:")
+
+
+@pytest.mark.parametrize("role", iam.ROLES)
+def test_every_policy_parses_and_grants_no_wildcard_action_nor_key_administration(role: str) -> None:
+    document = iam.policy(role, iam.COMMANDS)
+    parse_policy(json.dumps(document))
+    actions = [a for s in document["Statement"] for a in s["Action"]]
+    assert actions and all(
+        "*" not in a.split(":")[1] or a == "kms:ReEncrypt*" or a == "kms:GenerateDataKey*" for a in actions
+    )
+    # the source writes amishare's own statements into its share keys: PutKeyPolicy, on its own keys only
+    assert not [
+        a for a in actions if a.startswith(ADMIN) and not (role in ("source", "cleanup") and a == "kms:PutKeyPolicy")
+    ]
+
+
+@pytest.mark.parametrize("command", ["audit", "doctor", "verify", "shared-with-me", "show"])
+def test_reading_commands_need_only_reads(command: str) -> None:
+    for role in iam.ROLES:
+        actions = {a for s in iam.policy(role, [command])["Statement"] for a in s["Action"]}
+        assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) or a == "sts:AssumeRole" for a in actions), (
+            role,
+            actions,
+        )
+
+
+def test_every_declared_permission_is_in_some_policy() -> None:
+    granted = {a for r in iam.ROLES for s in iam.policy(r, iam.COMMANDS)["Statement"] for a in s["Action"]}
+    declared = {p.action for cls in KINDS.values() for p in cls.needs if p.principal is not Principal.CALLER}
+    assert declared <= granted, declared - granted
+
+
+def test_scope_fills_regions_accounts_and_view_service() -> None:
+    document = iam.policy("destination", ["transfer"], iam.Scope(regions=("eu-west-1",), source="111111111111"))
+    text = json.dumps(document)
+    assert "ec2.eu-west-1.amazonaws.com" in text and "arn:aws:kms:eu-west-1:111111111111:key/*" in text
+    assert "ec2.*.amazonaws.com" not in text
+    unscoped = json.dumps(iam.policy("destination", ["transfer"]))
+    assert '"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}' in unscoped
+
+
+def test_a_role_a_command_does_not_use_gets_nothing() -> None:
+    assert iam.policy("destination", ["audit"])["Statement"] == []
+    with pytest.raises(ValueError, match="unknown role"):
+        iam.policy("admin", ["share"])
