@@ -56,3 +56,17 @@ def test_a_role_a_command_does_not_use_gets_nothing() -> None:
     assert iam.policy("destination", ["audit"])["Statement"] == []
     with pytest.raises(ValueError, match="unknown role"):
         iam.policy("admin", ["share"])
+
+
+# Actions newer than parliament's list of IAM actions (1.6.4), each checked against the EC2 API reference.
+PARLIAMENT_UNKNOWN = {"ec2:DescribeImageReferences"}
+
+
+@pytest.mark.parametrize("role", iam.ROLES)
+def test_parliament_finds_nothing_but_the_documented_unknown_actions(role: str) -> None:
+    from parliament import analyze_policy_string
+
+    findings = analyze_policy_string(json.dumps(iam.policy(role, iam.COMMANDS))).findings
+    unknown = {f.detail.removeprefix("Unknown action ") for f in findings if f.issue == "UNKNOWN_ACTION"}
+    assert unknown <= PARLIAMENT_UNKNOWN
+    assert [f.issue for f in findings if f.issue != "UNKNOWN_ACTION"] == []
