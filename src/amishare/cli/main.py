@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.doctor:doctor",
         "Why ACCOUNT can or cannot see, launch, copy or Auto Scaling-launch IMAGE:...",
     ),
+    "bootstrap": (
+        "amishare.cli.bootstrap:bootstrap",
+        "Write the CloudFormation templates (destination role, source role, share key,...",
+    ),
     "cleanup": (
         "amishare.cli.cleanup:cleanup",
         "Deprecate, disable or deregister old images: never one in use (here or, with...",
