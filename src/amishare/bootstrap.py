@@ -3,8 +3,8 @@
 Four templates, each with parameters, outputs and a README section:
 
 * ``destination-role.json``: the role amishare assumes in each destination account (a StackSet across an
-  organization or OUs), trusted by the source's role with an external id, carrying the generated destination
-  and auditor policies; its output is the statement the account's own key needs for that role;
+  organization or OUs), trusted by the source's role with an external id, carrying the generated policy of the
+  destination, auditor and cleanup roles it plays; its output is the statement the account's own key needs;
 * ``source-role.json``: the role amishare runs as in the image owner's account (for a pipeline to assume), with
   the generated source policy (or attach that policy to the pipeline's own role);
 * ``share-key.json``: the customer managed key images are re-encrypted with before sharing: rotation on,
@@ -80,10 +80,7 @@ def destination_role(commands: tuple[str, ...] = iam.COMMANDS) -> dict[str, Any]
             }
         ],
     }
-    policies = [
-        _inline("amishare-destination", iam.policy("destination", commands)),
-        _inline("amishare-auditor", iam.policy("auditor", commands)),
-    ]
+    policies = [_inline("amishare", iam.policy(iam.TARGET_ROLES, commands))]
     key_statement = {
         "Sid": "AmiShareCopiesWithThisKey",
         "Effect": "Allow",

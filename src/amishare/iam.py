@@ -93,7 +93,13 @@ def _read(action: str, *resources: Resource) -> Permission:
     return Permission(action, resources or (Resource.ANY,))
 
 
-_OWNER_READS = tuple(p for p in READ_NEEDS if (p.principal or Principal.SOURCE) is not Principal.DESTINATION)
+# sts:GetCallerIdentity needs no permission (STS API Reference: it cannot even be denied): in no policy.
+NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
+_OWNER_READS = tuple(
+    p
+    for p in READ_NEEDS
+    if (p.principal or Principal.SOURCE) is not Principal.DESTINATION and p.action not in NO_PERMISSION_NEEDED
+)
 _IMAGE_READS = (
     _read("ec2:DescribeImages"),
     _read("ec2:DescribeImageAttribute", Resource.IMAGE),
@@ -116,7 +122,13 @@ COMMAND_READS: dict[str, dict[str, tuple[Permission, ...]]] = {
         "source": _OWNER_READS,
         "destination": (_read("kms:DescribeKey", Resource.DESTINATION_KEY), _read("ec2:DescribeLaunchTemplates")),
     },
-    "verify": {"source": (_read("ec2:DescribeImages"), _read("ec2:DescribeSnapshots"), _read("kms:DescribeKey"))},
+    "verify": {
+        "source": (
+            _read("ec2:DescribeImages"),
+            _read("ec2:DescribeSnapshots"),
+            _read("kms:DescribeKey", Resource.SOURCE_KEY),
+        )
+    },
     "shared-with-me": {
         "source": (
             _read("ec2:GetAllowedImagesSettings"),
@@ -196,17 +208,31 @@ def _assumes_roles(command: str) -> bool:
     return any(r != "source" for r in (*COMMAND_KINDS.get(command, {}), *COMMAND_READS.get(command, {})))
 
 
-def policy(role: str, commands: Iterable[str], scope: Scope = Scope()) -> dict[str, Any]:
-    """The identity policy of ``role`` for ``commands``: one statement per set of resources and conditions."""
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+# amishare assumes one role per account (its config names one): in a destination account that role copies,
+# audits and cleans up, so it carries these three roles' permissions in one policy.
+TARGET_ROLES = ("destination", "auditor", "cleanup")
+
+
+def policy(role: str | tuple[str, ...], commands: Iterable[str], scope: Scope = Scope()) -> dict[str, Any]:
+    """The identity policy of ``role`` (or of one principal playing several roles) for ``commands``: one
+    statement per set of resources and conditions, each action once."""
+    roles = (role,) if isinstance(role, str) else role
+    for name in roles:
+        if name not in ROLES:
+            raise ValueError(f"unknown role {name!r}: one of {', '.join(ROLES)}")
+    wanted = list(commands)
     groups: dict[tuple[tuple[str, ...], tuple[tuple[str, str, str], ...]], list[str]] = {}
-    for permission in needs(role, commands):
+    for permission in dict.fromkeys(p for name in roles for p in needs(name, wanted)):
         resources = tuple(sorted({arn for r in permission.resources for arn in _arns(r, scope)}))
         conditions = tuple(permission.conditions)
         groups.setdefault((resources, conditions), [])
         if permission.action not in groups[(resources, conditions)]:
             groups[(resources, conditions)].append(permission.action)
+    # An action allowed on the same resources without a condition needs no conditional statement as well.
+    for (resources, conditions), actions in groups.items():
+        if conditions and (resources, ()) in groups:
+            actions[:] = [a for a in actions if a not in groups[(resources, ())]]
+    groups = {k: v for k, v in groups.items() if v}
     statements = []
     for number, ((resources, conditions), actions) in enumerate(sorted(groups.items(), key=_order), 1):
         statement: dict[str, Any] = {

@@ -27,9 +27,8 @@ def test_cfn_lint_is_really_looking() -> None:
 
 def test_the_roles_carry_the_generated_policies_and_the_trust_needs_the_external_id() -> None:
     role = bootstrap.destination_role()["Resources"]["Role"]["Properties"]
-    policies = {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
-    assert policies["amishare-destination"] == iam.policy("destination", iam.COMMANDS)
-    assert policies["amishare-auditor"] == iam.policy("auditor", iam.COMMANDS)
+    (inline,) = role["Policies"]
+    assert inline["PolicyDocument"] == iam.policy(iam.TARGET_ROLES, iam.COMMANDS)
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
     source = bootstrap.source_role()["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]

@@ -39,16 +39,30 @@ def sandbox() -> None:
     help="EC2 token-bucket throttling (RequestLimitExceeded) with AWS's bucket sizes.",
 )
 @click.option(
+    "--enforce-iam/--no-enforce-iam",
+    default=False,
+    show_default=True,
+    help="Enforce the identity policies of assumed roles (AccessDenied / UnauthorizedOperation as AWS words them).",
+)
+@click.option(
     "--seed/--empty",
     default=True,
     show_default=True,
     help="Seed the demo accounts, key, organization and golden image.",
 )
-def serve(port: int, copy_seconds_per_gib: float, latency_ms: float, throttle: bool, seed: bool) -> None:
+def serve(
+    port: int, copy_seconds_per_gib: float, latency_ms: float, throttle: bool, enforce_iam: bool, seed: bool
+) -> None:
     """Serve the local AWS until interrupted, printing the endpoint and credentials to export."""
     from amishare.sandbox import Sandbox
 
-    with Sandbox(copy_seconds_per_gib=copy_seconds_per_gib, latency_ms=latency_ms, throttle=throttle, port=port) as sb:
+    with Sandbox(
+        copy_seconds_per_gib=copy_seconds_per_gib,
+        latency_ms=latency_ms,
+        throttle=throttle,
+        port=port,
+        enforce_iam=enforce_iam,
+    ) as sb:
         click.echo(f"endpoint: {sb.endpoint_url}")
         accounts: tuple[str, ...] = (demo_world.BUILDER, *demo_world.CONSUMERS, demo_world.OUTSIDER)
         if seed:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from amishare.policyeval import Caller
-from amishare.sandbox import compat, protocol, scp
+from amishare.sandbox import authz, compat, protocol, scp
 from amishare.sandbox.allowed import AllowedImagesHandlers
 from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2_account import AccountHandlers, Delegate
@@ -160,12 +160,16 @@ class OverlayApp:
             refused = scp.denies(self.world, caller, f"{service}:{action}", region)
         if refused:
             return self._fault(service, scp.refusal(service, action, caller), start_response, call)
+        try:
+            self._authorize(caller, region, service, action, params)
+        except AwsFault as denied:
+            return self._fault(service, denied, start_response, call)
         handler = self.handlers.get(service, {}).get(action)
         if handler is None and (service in OWNED_SERVICES or (service == "ec2" and _ours(action))):
-            fault = AwsFault(
+            unsupported = AwsFault(
                 "UnsupportedOperation", f"The amishare sandbox does not emulate {action}; see docs/sandbox.md."
             )
-            return self._fault(service, fault, start_response, call)
+            return self._fault(service, unsupported, start_response, call)
         if handler is not None:
             try:
                 decoded = protocol.decode_query(service, action, params) if service not in JSON_SERVICES else params
@@ -183,6 +187,16 @@ class OverlayApp:
             return start_response(status, headers, *rest)
 
         return list(self.moto(environ, recording_start))
+
+    def _authorize(self, caller: Caller, region: str, service: str, action: str, params: dict[str, Any]) -> None:
+        """Identity policies of role sessions, when the sandbox enforces them (sandbox/authz.py)."""
+        if not authz.enforced(self.world, caller):
+            return
+        decoded = params
+        if service not in JSON_SERVICES and service in ("ec2", "sts"):
+            decoded = protocol.decode_query(service, action, params)
+        with self.world.lock:
+            authz.authorize(self.world, caller, service, action, region, decoded)
 
     @staticmethod
     def _read(service: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:

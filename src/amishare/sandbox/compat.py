@@ -123,3 +123,18 @@ def published(topic_arn: str) -> list[dict[str, Any]]:
     _, _, _, region, account, _ = topic_arn.split(":", 5)
     topic = sns_backends[account][region].topics.get(topic_arn)
     return [{"message_id": n[0], "message": n[1], "subject": n[2]} for n in (topic.sent_notifications if topic else [])]
+
+
+def role_policies(account: str, role_name: str) -> list[tuple[str, str]]:
+    """The identity policies of an IAM role held by moto, as (name, document): inline, then attached managed
+    (default versions). Empty when the role does not exist."""
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["aws"].get_role(role_name)
+    except Exception:  # moto raises its own IAMNotFoundException
+        return []
+    documents = [(str(name), str(d)) for name, d in role.policies.items()]
+    for arn, policy in role.managed_policies.items():
+        documents += [(str(arn), str(v.document)) for v in policy.versions if v.is_default]
+    return documents

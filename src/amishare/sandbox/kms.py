@@ -24,10 +24,11 @@ import json
 import re
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy, parsed_policy
-from amishare.sandbox import scp
+from amishare.sandbox import authz, scp
 from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import RANDOM, Grant, Key, World, new_id, utcnow
 
@@ -207,21 +208,29 @@ def _by_alias(world: World, account: str, region: str, alias: str) -> Key | None
 
 def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> bool:
     """SCPs over the caller's account, then the key policy, then grants (KMS Developer Guide, "Authentication
-    and access control"; an SCP limits what EC2 does with the caller's credentials too)."""
+    and access control"; an SCP limits what EC2 does with the caller's credentials too). A statement or grant
+    naming the account delegates to IAM: when the sandbox enforces identity policies, the role's must allow it."""
     if scp.denies(world, caller, f"kms:{action}", key.region):
         return False
     context: dict[str, Any] = world.principal_context(caller)
     context["kms:CallerAccount"] = caller.account
     context.update(extra or {})
-    decision = evaluate(parsed_policy(key.policy), Request(caller, f"kms:{action}", key.arn, context))
+    policy = parsed_policy(key.policy)
+    decision = evaluate(policy, Request(caller, f"kms:{action}", key.arn, context))
     if decision == "Deny":
         return False
+    delegated = authz.Check(f"kms:{action}", (key.arn,), dict(extra or {}))
     if decision == "Allow":
+        if not authz.enforced(world, caller):
+            return True
+        direct = evaluate(policy, Request(replace(caller, delegated=False), f"kms:{action}", key.arn, context))
+        return direct == "Allow" or authz.allows(world, caller, delegated)
+    named = {caller.arn} | ({caller.role_arn} if caller.role_arn else set())
+    root = f"arn:aws:iam::{caller.account}:root"
+    grants = [g for g in key.grants if action in g.operations]
+    if any(g.grantee in named for g in grants):
         return True
-    grantees = {caller.arn} | ({caller.role_arn} if caller.role_arn else set())
-    if caller.delegated:
-        grantees.add(f"arn:aws:iam::{caller.account}:root")
-    return any(action in g.operations and g.grantee in grantees for g in key.grants)
+    return caller.delegated and any(g.grantee == root for g in grants) and authz.allows(world, caller, delegated)
 
 
 def usable_via_ec2(world: World, key: Key, caller: Caller, ec2_region: str, actions: list[str]) -> str | None:

@@ -38,6 +38,7 @@ class Sandbox:
         snapshot_copy_limit: int | None = None,
         block_public_access_default: str = "unblocked",
         clock: Callable[[], float] = time.monotonic,
+        enforce_iam: bool = False,
     ) -> None:
         compat.check_moto_version()
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
@@ -46,6 +47,7 @@ class Sandbox:
             latency_ms=latency_ms,
             throttle=throttle,
             block_public_access_default=block_public_access_default,
+            enforce_iam=enforce_iam,
         )
         if ami_copy_limit is not None:
             settings.ami_copy_limit = ami_copy_limit

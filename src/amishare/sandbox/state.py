@@ -261,6 +261,7 @@ class Settings:
     snapshot_copy_limit: int = SNAPSHOT_COPY_LIMIT
     block_public_access_default: str = "unblocked"
     deregistered_visible_seconds: float = 60.0  # DescribeImages by id shows a deregistered image this long
+    enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
 
 
 class World:
@@ -291,6 +292,7 @@ class World:
         self.volumes: dict[str, Volume] = {}
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
+        self.authorizations: list[Any] = []  # authz.Authorization of each identity check (enforce_iam only)
 
     # ------------------------------------------------------------------ organizations
     def organization_of(self, account: str) -> Organization | None:
