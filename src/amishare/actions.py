@@ -109,7 +109,11 @@ class Permission:
 
 
 def _perm(action: str, *resources: Resource, principal: Principal | None = None, via_ec2: bool = False) -> Permission:
-    conditions = (("StringEquals", "kms:ViaService", "ec2.{region}.amazonaws.com"),) if via_ec2 else ()
+    conditions: tuple[tuple[str, str, str], ...] = ()
+    if via_ec2:
+        conditions = (("StringEquals", "kms:ViaService", "ec2.{region}.amazonaws.com"),)
+        if action == "kms:CreateGrant":  # EC2 creates grants for AWS resources only (AWS-RULES.md section 2)
+            conditions += (("Bool", "kms:GrantIsForAWSResource", "true"),)
     return Permission(action, resources or (Resource.ANY,), principal, conditions)
 
 

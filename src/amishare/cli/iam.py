@@ -17,6 +17,9 @@ from amishare.errors import UsageError
 @click.option("--regions", multiple=True, callback=comma_list, help="Regions to scope ARNs and kms:ViaService to.")
 @click.option("--source", default=None, metavar="ACCOUNT", help="The image owner's account (scopes its key ARNs).")
 @click.option("--destination", default=None, metavar="ACCOUNT", help="The destination's account (its key ARNs).")
+@click.option(
+    "--role-name", "role_names", multiple=True, callback=comma_list, help="Roles the source may assume [default: any]."
+)
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @wrap
 def iam(params: dict[str, Any]) -> None:
@@ -36,7 +39,10 @@ def iam(params: dict[str, Any]) -> None:
         if account and not ACCOUNT_ID.match(account):
             raise UsageError(f"{account!r} is not an account id (12 digits)")
     scope = policies.Scope(
-        regions=tuple(region(r) for r in params["regions"]), source=params["source"], destination=params["destination"]
+        regions=tuple(region(r) for r in params["regions"]),
+        source=params["source"],
+        destination=params["destination"],
+        role_names=tuple(params["role_names"]),
     )
     found = {r: policies.policy(r, commands, scope) for r in roles}
     found = {r: p for r, p in found.items() if p["Statement"]}
