@@ -45,14 +45,21 @@ def _policies() -> list[str]:
         "",
         "`amishare iam [--role ROLE] [--for COMMAND,...] [--regions R] [--source ACCOUNT] [--output json]` prints",
         "these, for the commands a role runs and scoped to the regions and accounts given (`*` otherwise). They",
-        "are derived from the declarations below; a test checks that every call the share, revoke, transfer and",
-        "cleanup flows make on the local AWS is among them. `doctor --probe` also needs `ec2:RunInstances` and",
-        "`ec2:CopyImage` in the auditor role (dry runs).",
+        "are derived from the declarations below, and proved on the local AWS: with `Sandbox(enforce_iam=True)`",
+        "(`amishare sandbox serve --enforce-iam`) enforcing identity policies, share, revoke, show, transfer (with",
+        "its distribution), verify, doctor, audit and cleanup run end to end as roles that carry exactly these",
+        "policies, and every action of every statement is the only one allowing some call they make",
+        "(`tests/integration/test_least_privilege.py`). `sts:GetCallerIdentity` needs no permission. `doctor --probe`",
+        "also needs `ec2:RunInstances` and `ec2:CopyImage` in the auditor role (dry runs).",
+        "",
+        "amishare assumes one role per account, so the role a destination account gives it plays the",
+        "destination, auditor and cleanup roles: `amishare bootstrap` gives it their merged policy (below, last).",
         "",
     ]
-    for role in iam.ROLES:
+    for role in (*iam.ROLES, iam.TARGET_ROLES):
         commands = [c for c in iam.COMMANDS if iam.policy(role, [c])["Statement"]]
-        lines += [f"### {role}", "", f"For: {', '.join(commands)}.", "", "```json"]
+        title = role if isinstance(role, str) else f"a destination account's role ({', '.join(role)})"
+        lines += [f"### {title}", "", f"For: {', '.join(commands)}.", "", "```json"]
         lines += json.dumps(iam.policy(role, iam.COMMANDS), indent=2).splitlines()
         lines += ["```", ""]
     return lines

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
     """Run amishare's story on an embedded sandbox (no AWS account needed): plan, re-encrypt, share with two
     accounts and an OU, show the gates, prove a consumer can copy, revoke one account; then hand the image over
-    to three accounts in two regions (transfer); verify, doctor and audit the result; clean up old builds."""
+    to three accounts in two regions (transfer); verify, doctor and audit the result; clean up old builds; the
+    policies and stacks it needs."""
     from amishare import api
     from amishare.sandbox import Sandbox
 
@@ -97,6 +98,7 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
         _doctor(console, sb, world, settings, shared)
         _audit(console, sb, world, settings, shared, report_path)
         _cleanup(console, sb, world, settings)
+        _least_privilege(console)
 
 
 def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:
@@ -224,6 +226,29 @@ def _cleanup(console: Console, sb: Any, world: story.DemoWorld, settings: Settin
     console.print(render.plan_text(outcome.plan), markup=False)
     if outcome.result is not None:
         console.print(render.result_text(outcome.result), markup=False)
+
+
+def _least_privilege(console: Console) -> None:
+    from amishare import bootstrap, iam
+
+    console.print(Rule("14. What it all needed: the generated policies and the stacks to deploy (iam, bootstrap)"))
+    table = Table(title="Least-privilege policies, derived from the calls above (amishare iam)")
+    for column in ("role", "statements", "IAM actions", "e.g."):
+        table.add_column(column)
+    for name, role in (("source", "source"), ("destination account", iam.TARGET_ROLES)):
+        document = iam.policy(role, iam.COMMANDS)
+        actions = sorted({a for s in document["Statement"] for a in s["Action"]})
+        table.add_row(name, str(len(document["Statement"])), str(len(actions)), ", ".join(actions[:3]) + " ...")
+    console.print(table)
+    console.print("amishare bootstrap --out DIR would write:", markup=False)
+    for file, template in bootstrap.templates().items():
+        kinds = sorted({r["Type"] for r in template["Resources"].values()})
+        console.print(f"  {file:<22} {', '.join(kinds)}", markup=False)
+    console.print(
+        "Run by roles carrying exactly these policies on a local AWS that enforces them, these commands succeed, and "
+        "every action in them is the only one allowing some call (tests/integration/test_least_privilege.py).",
+        markup=False,
+    )
 
 
 def _a_snapshot(sb: Any, world: story.DemoWorld, image_id: str) -> str:
