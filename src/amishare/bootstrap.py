@@ -52,6 +52,19 @@ def _inline(name: str, document: dict[str, Any]) -> dict[str, Any]:
     return {"PolicyName": name, "PolicyDocument": document}
 
 
+def _role(trust: dict[str, Any], policies: list[dict[str, Any]]) -> dict[str, Any]:
+    """An IAM role named by the ``RoleName`` parameter, with its trust policy and inline policies."""
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": {"Ref": "RoleName"},
+            "AssumeRolePolicyDocument": trust,
+            "Policies": policies,
+            "Tags": [{"Key": "managed-by", "Value": "amishare"}],
+        },
+    }
+
+
 def destination_role(commands: tuple[str, ...] = iam.COMMANDS) -> dict[str, Any]:
     parameters = {
         "SourceAccountId": {
@@ -93,17 +106,7 @@ def destination_role(commands: tuple[str, ...] = iam.COMMANDS) -> dict[str, Any]
     return _template(
         "amishare: the role amishare assumes in a destination account (deploy as a StackSet across the organization)",
         parameters,
-        {
-            "Role": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": {"Ref": "RoleName"},
-                    "AssumeRolePolicyDocument": trust,
-                    "Policies": policies,
-                    "Tags": [{"Key": "managed-by", "Value": "amishare"}],
-                },
-            }
-        },
+        {"Role": _role(trust, policies)},
         {
             "RoleArn": {"Description": "The role amishare assumes here", "Value": {"Fn::GetAtt": ["Role", "Arn"]}},
             "KeyPolicyStatement": {
@@ -132,17 +135,7 @@ def source_role(commands: tuple[str, ...] = iam.COMMANDS) -> dict[str, Any]:
     return _template(
         "amishare: the role amishare runs as in the image owner's account",
         parameters,
-        {
-            "Role": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": {"Ref": "RoleName"},
-                    "AssumeRolePolicyDocument": trust,
-                    "Policies": [_inline("amishare-source", iam.policy("source", commands))],
-                    "Tags": [{"Key": "managed-by", "Value": "amishare"}],
-                },
-            }
-        },
+        {"Role": _role(trust, [_inline("amishare-source", iam.policy("source", commands))])},
         {"RoleArn": {"Description": "Give it to amishare (--profile)", "Value": {"Fn::GetAtt": ["Role", "Arn"]}}},
     )
 

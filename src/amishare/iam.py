@@ -28,6 +28,15 @@ ROLES = ("source", "destination", "auditor", "cleanup")
 COMMANDS = ("share", "revoke", "show", "transfer", "verify", "shared-with-me", "doctor", "audit", "cleanup")
 
 K = ActionKind
+_CLEANUP_KINDS = (
+    K.DEPRECATE_IMAGE,
+    K.DISABLE_IMAGE,
+    K.DEREGISTER_IMAGE,
+    K.UNSHARE_IMAGE,
+    K.UNSHARE_SNAPSHOTS,
+    K.PUT_KEY_POLICY,
+    K.REVOKE_GRANT,
+)
 # The kinds each command's plans contain, by the role that runs them.
 COMMAND_KINDS: dict[str, dict[str, tuple[ActionKind, ...]]] = {
     "share": {
@@ -66,26 +75,8 @@ COMMAND_KINDS: dict[str, dict[str, tuple[ActionKind, ...]]] = {
             K.PROTECT_IMAGE,
         ),
     },
-    "cleanup": {
-        "source": (
-            K.DEPRECATE_IMAGE,
-            K.DISABLE_IMAGE,
-            K.DEREGISTER_IMAGE,
-            K.UNSHARE_IMAGE,
-            K.UNSHARE_SNAPSHOTS,
-            K.PUT_KEY_POLICY,
-            K.REVOKE_GRANT,
-        ),
-        "cleanup": (
-            K.DEPRECATE_IMAGE,
-            K.DISABLE_IMAGE,
-            K.DEREGISTER_IMAGE,
-            K.UNSHARE_IMAGE,
-            K.UNSHARE_SNAPSHOTS,
-            K.PUT_KEY_POLICY,
-            K.REVOKE_GRANT,
-        ),
-    },
+    # the source cleans its own account; the cleanup role, another account (cleanup --accounts): the same steps
+    "cleanup": dict.fromkeys(("source", "cleanup"), _CLEANUP_KINDS),
 }
 
 
