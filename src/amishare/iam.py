@@ -140,7 +140,6 @@ COMMAND_READS: dict[str, dict[str, tuple[Permission, ...]]] = {
             _read("ec2:GetAllowedImagesSettings"),
             _read("ec2:DescribeSnapshots"),
             _read("kms:DescribeKey", Resource.DESTINATION_KEY),
-            _read("organizations:DescribeOrganization"),
         ),
     },
     "audit": {

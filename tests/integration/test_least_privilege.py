@@ -114,7 +114,12 @@ def _flows(sb: Sandbox, settings: api.Settings) -> None:
     for n in range(2):
         _old(sb, f"old-{n}")
         _old(sb, f"older-{n}")
-    _ok(api.cleanup(settings, api.CleanupRequest(action="deregister", name="old-*", older_than="90d")))
+    sb.session(OWNER, REGION).client("rbin").create_rule(
+        ResourceType="EC2_IMAGE", RetentionPeriod={"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"}
+    )
+    cleaned = api.cleanup(settings, api.CleanupRequest(action="deregister", name="old-*", older_than="90d"))
+    _ok(cleaned)
+    assert any("Recycle Bin" in n for n in cleaned.plan.notes)  # read with rbin:ListRules
     _ok(api.cleanup(settings, api.CleanupRequest(action="disable", name="older-*", older_than="90d")))
     _cleanup_in_another_account(sb, settings)
     retired = _old(sb, "retired-1")

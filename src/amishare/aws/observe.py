@@ -214,8 +214,15 @@ class Observer:
                     )
                     for g in grants_call.result()["Grants"]
                 )
-            except AccessDenied:
-                grants = ()
+            except AccessDenied as exc:  # a grant amishare cannot list, it cannot revoke: never guess there is none
+                raise AccessDenied(
+                    f"cannot list the grants of key {arn} ({exc.code}): amishare needs kms:ListGrants on it to know "
+                    "who the key admits (amishare iam prints the policy)",
+                    operation="ListGrants",
+                    code=exc.code,
+                    account=caller,
+                    region=self.region,
+                ) from exc
         else:
             policy_error = (
                 f"the key belongs to account {meta['AWSAccountId']}: only its owner can read or edit its policy"
@@ -530,7 +537,7 @@ def observe_doctor(
         elsewhere=elsewhere,
         deprecation_time=raw.get("DeprecationTime") if raw else None,
         created=raw.get("CreationDate") if raw else None,
-        org_id=org_id or (target.org_id if isinstance(target, _Seen) else None),
+        org_id=org_id,
         org_paths=paths,
         target=target.view if isinstance(target, _Seen) else None,
         **({"target_note": target} if isinstance(target, str) else {}),
@@ -575,9 +582,15 @@ def _regions_with(sessions: Sessions, observer: Observer, image_id: str, caller:
 def _membership(sessions: Sessions, account: str) -> tuple[str | None, tuple[str, ...]]:
     """The target's organization id and OU path (``o-x/r-x/ou-a/``), when the caller is its management account."""
     client = sessions.client("organizations", "us-east-1")
+    caller = sessions.caller_account()
     try:
-        with aws_errors("DescribeOrganization", sessions.caller_account(), "us-east-1"):
+        with aws_errors("DescribeOrganization", caller, "us-east-1"):
             org = client.describe_organization()["Organization"]
+    except AwsError:
+        return None, ()  # not in an organization: the target's view may tell
+    if org.get("MasterAccountId") != caller:
+        return None, ()  # only the management account may list an account's parents
+    try:
         chain: list[str] = []
         child = account
         while True:
@@ -587,15 +600,16 @@ def _membership(sessions: Sessions, account: str) -> tuple[str | None, tuple[str
             if parent["Type"] == "ROOT":
                 break
             child = parent["Id"]
-    except AwsError:
-        return None, ()  # not in an organization, or not its management account: the target's view may tell
+    except AwsError as exc:
+        if exc.code == "AccessDeniedException":  # the management account, without organizations:ListParents
+            raise
+        return None, ()  # the account is not a member
     return str(org["Id"]), (f"{org['Id']}/" + "".join(f"{p}/" for p in reversed(chain)),)
 
 
 @dataclass(frozen=True)
 class _Seen:
     view: TargetView
-    org_id: str | None
 
 
 def _target_view(
@@ -642,7 +656,6 @@ def _target_view(
             refused=refused,
             criteria=tuple(setting.get("ImageCriteria") or ()),
         ),
-        _org_of(sessions, account),
     )
 
 
@@ -662,12 +675,3 @@ def _dry_runs(observer: Observer, image_id: str, region: str) -> dict[str, str]:
     if "launch" in refused:
         refused["autoscaling-launch"] = refused["launch"]
     return refused
-
-
-def _org_of(sessions: Sessions, account: str) -> str | None:
-    try:
-        with aws_errors("DescribeOrganization", account, "us-east-1"):
-            org = sessions.client("organizations", "us-east-1", account).describe_organization()["Organization"]
-    except AwsError:
-        return None
-    return str(org["Id"])
