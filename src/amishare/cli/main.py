@@ -53,7 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "iam": (
         "amishare.cli.iam:iam",
-        "The identity policy each role needs for the commands it runs, derived from the...",
+        "The identity policy each role needs for the commands it runs, derived from...",
     ),
     "doctor": (
         "amishare.cli.doctor:doctor",
