@@ -13,7 +13,8 @@
     └── RunBusy                    exit 11  another live process holds the run's lease
 
 Exit code 12 means ``amishare verify`` found an image not encrypted as it should be; 13 that
-``amishare doctor`` found a capability asked for (``--need``) that does not work.
+``amishare doctor`` found a capability asked for (``--need``) that does not work; 14 that ``amishare audit``
+found a finding at or above ``--fail-on``.
 Exit code 7 means partial: the run applied some actions and others failed (not an
 exception: the CLI reads it from the run's result). 130 means interrupted (Ctrl-C); 0
 success. The CLI maps errors to codes through ``exit_code`` and nothing else.
@@ -100,4 +101,5 @@ class RunInterrupted(KeyboardInterrupt):
 EXIT_PARTIAL = 7
 EXIT_VERIFY_FAILED = 12  # amishare verify: some image is not encrypted as it should be
 EXIT_DOCTOR_FAILED = 13  # amishare doctor: a capability asked for does not work
+EXIT_AUDIT_FINDINGS = 14  # amishare audit --fail-on: a finding at or above that severity
 EXIT_INTERRUPTED = 130

@@ -201,3 +201,23 @@ def test_an_account_whose_role_cannot_be_assumed_is_reported_and_the_rest_is_rea
     report = json.loads(output)
     assert len(report["errors"]) == 4 and all("NoSuchRole" in e or "AssumeRole" in e for e in report["errors"])
     assert report["scanned"]["accounts"] == 1
+
+
+def test_fail_on_gates_a_pipeline_on_the_severity_asked(sb: Sandbox, aws: Clients, estate: Estate) -> None:
+    _seed_findings(sb, aws, estate)
+    assert estate.audit("--fail-on", "critical", "--output", "json")[0] == 14  # PUBLIC_IMAGE
+    estate.aws(OWNER, "ec2").modify_image_attribute(
+        ImageId=next(
+            i["ImageId"] for i in aws(OWNER, "ec2").describe_images(Owners=["self"])["Images"] if i["Name"] == "public"
+        ),
+        LaunchPermission={"Remove": [{"Group": "all"}]},
+    )
+    for snapshot in aws(OWNER, "ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+        aws(OWNER, "ec2").modify_snapshot_attribute(
+            SnapshotId=snapshot["SnapshotId"],
+            Attribute="createVolumePermission",
+            OperationType="remove",
+            GroupNames=["all"],
+        )
+    assert estate.audit("--fail-on", "critical")[0] == 0
+    assert estate.audit("--fail-on", "high")[0] == 14

@@ -9,7 +9,9 @@ from typing import Any
 import click
 
 from amishare import render, report
+from amishare.audit import SEVERITIES
 from amishare.cli.common import comma_list, emit, load_settings, with_connection, wrap
+from amishare.errors import EXIT_AUDIT_FINDINGS
 
 
 @click.command()
@@ -21,6 +23,12 @@ from amishare.cli.common import comma_list, emit, load_settings, with_connection
     "--allow", multiple=True, callback=comma_list, help="Accounts, organizations or OUs that may be given access."
 )
 @click.option("--report", "report_path", default=None, help="Also write the report to FILE (.html, .csv or .json).")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["critical", "high", "medium", "low"]),
+    default=None,
+    help="Exit 14 when a finding is at least this severe (for CI pipelines).",
+)
 @with_connection(("text", "table", "json", "csv", "html"))
 @wrap
 def audit(params: dict[str, Any]) -> None:
@@ -29,7 +37,7 @@ def audit(params: dict[str, Any]) -> None:
     Findings carry a stable code and severity (docs/audit.md)."""
     from amishare import api
 
-    output, path = params.pop("output"), params.pop("report_path")
+    output, path, fail_on = params.pop("output"), params.pop("report_path"), params.pop("fail_on")
     settings = load_settings(params)
     found = api.audit(
         settings,
@@ -51,6 +59,8 @@ def audit(params: dict[str, Any]) -> None:
         click.echo(report.audit_html(found), nl=False)
     else:
         emit(output, render.audit_text(found), document)
+    if fail_on and any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in found.findings):
+        sys.exit(EXIT_AUDIT_FINDINGS)
 
 
 def _progress(done: int, total: int, images: int) -> None:
