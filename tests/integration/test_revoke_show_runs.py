@@ -139,3 +139,14 @@ def test_profile_from_the_shared_credentials_file(sb: Sandbox, tmp_path: Any, mo
     image = sb.seed_image(OWNER, REGION, "plain", kms_key=None)
     result = api.share(settings, image, [TARGET]).result
     assert result is not None and result.status == "succeeded"
+
+
+def test_a_just_deregistered_image_is_not_found_with_the_reason(sb: Sandbox, builder: Any) -> None:
+    from amishare.errors import NotFound
+
+    image = sb.seed_image(OWNER, REGION, "gone", kms_key=None)
+    sb.session(OWNER, REGION).client("ec2").deregister_image(ImageId=image)  # still described, as deregistered
+    sb.clear_calls()
+    with pytest.raises(NotFound, match="it was deregistered"):
+        api.revoke(builder, image, [TARGET])
+    assert mutating_calls(sb) == []

@@ -77,9 +77,10 @@ class Observer:
                 account=caller,
                 region=self.region,
             ) from exc
-        if not images:
+        if not images or images[0].get("State") == "deregistered":  # AWS-RULES.md section 3: a short tail
+            gone = " (it was deregistered)" if images else ""
             raise NotFound(
-                f"image {image_id} not found in {self.region}",
+                f"image {image_id} not found in {self.region}{gone}",
                 operation="DescribeImages",
                 account=caller,
                 region=self.region,

@@ -148,8 +148,8 @@ class Revoker:
         try:
             with aws_errors("RevokeDestination", who, region):
                 images = ec2.describe_images(ImageIds=[image_id])["Images"]
-                if not images:
-                    return  # deregistered meanwhile: nobody can use it any more
+                if not images or images[0].get("State") == "deregistered":
+                    return  # deregistered meanwhile (AWS-RULES.md section 3): nobody can use it any more
                 mappings = images[0].get("BlockDeviceMappings", [])
                 snapshots = [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]
                 calls: list[Callable[[], Any]] = [
