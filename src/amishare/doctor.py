@@ -239,7 +239,7 @@ def _image_causes(facts: DoctorFacts) -> list[Cause]:
     if facts.state != "available":
         return [
             Cause(
-                "NOT_IN_REGION" if facts.image is None else "DEREGISTERED",
+                "DEREGISTERED",
                 f"{facts.image_id} is {facts.state} {where}",
                 "wait for a pending image; a failed one must be built or copied again",
             )

@@ -276,27 +276,34 @@ def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> St
     return InProgress(None, {"image_id": action.image, "progress": progress}, detail=progress)
 
 
+def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
+    """The image as its owner sees it now, None when it is gone (AWS-RULES.md section 3: never [0] blindly)."""
+    try:
+        with aws_errors("DescribeImages", action.account, action.region):
+            found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
+    except AwsError as exc:
+        if exc.code == "InvalidAMIID.NotFound":
+            return None
+        raise
+    if not found or found[0].get("State") == "deregistered":
+        return None
+    return dict(found[0])
+
+
 @handles(DeleteStaging)
 def delete_staging(steps: AwsSteps, action: DeleteStaging, context: StepContext) -> StepResult:
     """Deregister a staging image and its snapshots, only when its tags prove this run made it."""
-    ec2 = steps.ec2(action)
-    try:
-        with aws_errors("DescribeImages", action.account, action.region):
-            images = ec2.describe_images(ImageIds=[action.image])["Images"]
-    except AwsError as exc:
-        if exc.code == "InvalidAMIID.NotFound":
-            return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
-        raise
-    if not images or images[0].get("State") == "deregistered":
+    image = _current(steps, action, action.image)
+    if image is None:
         return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
-    tags = {t["Key"]: t["Value"] for t in images[0].get("Tags", [])}
+    tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
     if tags.get(TAG_RUN) != context.run_id or tags.get(TAG_STAGING) != "true":
         return Failed(
             f"refusing to delete {action.image}: its tags do not prove that run {context.run_id} made it "
             f"({TAG_RUN}={tags.get(TAG_RUN)}, {TAG_STAGING}={tags.get(TAG_STAGING)})"
         )
     with aws_errors("DeregisterImage", action.account, action.region):
-        result = ec2.deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+        result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
     return Done(
         {
             "image_id": action.image,
@@ -473,14 +480,14 @@ def update_launch_template(steps: AwsSteps, action: UpdateLaunchTemplate, contex
 
 @handles(DeprecateImage)
 def deprecate_image(steps: AwsSteps, action: DeprecateImage, context: StepContext) -> StepResult:
-    ec2 = steps.ec2(action)
-    with aws_errors("DescribeImages", action.account, action.region):
-        (image,) = ec2.describe_images(ImageIds=[action.image])["Images"]
+    image = _current(steps, action, action.image)
+    if image is None:
+        return Failed(f"image {action.image} is gone: nothing left to deprecate")
     if image.get("DeprecationTime"):
         return Done({"image_id": action.image, "deprecate_at": image["DeprecationTime"]})
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=action.after_seconds)
     with aws_errors("EnableImageDeprecation", action.account, action.region):
-        ec2.enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
+        steps.ec2(action).enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
     return Done({"image_id": action.image, "deprecate_at": when.isoformat()})
 
 
@@ -489,21 +496,6 @@ def protect_image(steps: AwsSteps, action: ProtectImage, context: StepContext) -
     with aws_errors("EnableImageDeregistrationProtection", action.account, action.region):
         steps.ec2(action).enable_image_deregistration_protection(ImageId=action.image, WithCooldown=True)
     return Done({"image_id": action.image})
-
-
-# ------------------------------------------------------------------------------- cleanup
-def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
-    """The image as its owner sees it now, None when it is gone (AWS-RULES.md section 3: never [0] blindly)."""
-    try:
-        with aws_errors("DescribeImages", action.account, action.region):
-            found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
-    except AwsError as exc:
-        if exc.code == "InvalidAMIID.NotFound":
-            return None
-        raise
-    if not found or found[0].get("State") == "deregistered":
-        return None
-    return dict(found[0])
 
 
 @handles(DisableImage)

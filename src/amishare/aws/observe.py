@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from amishare.actions import READ_PERMISSIONS
@@ -540,7 +540,7 @@ def observe_doctor(
         created=raw.get("CreationDate") if raw else None,
         org_id=org_id,
         org_paths=paths,
-        target=target.view if isinstance(target, _Seen) else None,
+        target=target if isinstance(target, TargetView) else None,
         **({"target_note": target} if isinstance(target, str) else {}),
     )
 
@@ -608,11 +608,6 @@ def _membership(sessions: Sessions, account: str) -> tuple[str | None, tuple[str
     return str(org["Id"]), (f"{org['Id']}/" + "".join(f"{p}/" for p in reversed(chain)),)
 
 
-@dataclass(frozen=True)
-class _Seen:
-    view: TargetView
-
-
 def _target_view(
     sessions: Sessions,
     raw: dict[str, Any] | None,
@@ -622,7 +617,7 @@ def _target_view(
     role: RoleRef,
     dest_key: str | None,
     probe: bool,
-) -> _Seen | str:
+) -> TargetView | str:
     """What ``account`` sees through ``role``, or why it could not be read (the owner's view stands)."""
     try:
         sessions.assume(role)
@@ -645,18 +640,16 @@ def _target_view(
             key = observer.described_key(dest_key, account)
         except AwsError as exc:
             key_error = exc.aws_message or str(exc)
-    return _Seen(
-        TargetView(
-            sees_image=seen is not None,
-            allowed_state=str(setting.get("State", "disabled")),
-            image_allowed=seen.get("ImageAllowed") if seen else None,
-            visible_snapshots=_visible_snapshots(observer, snapshots) if seen is not None else frozenset(),
-            dest_key_ref=dest_key,
-            dest_key=key,
-            dest_key_error=key_error,
-            refused=refused,
-            criteria=tuple(setting.get("ImageCriteria") or ()),
-        ),
+    return TargetView(
+        sees_image=seen is not None,
+        allowed_state=str(setting.get("State", "disabled")),
+        image_allowed=seen.get("ImageAllowed") if seen else None,
+        visible_snapshots=_visible_snapshots(observer, snapshots) if seen is not None else frozenset(),
+        dest_key_ref=dest_key,
+        dest_key=key,
+        dest_key_error=key_error,
+        refused=refused,
+        criteria=tuple(setting.get("ImageCriteria") or ()),
     )
 
 
