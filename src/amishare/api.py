@@ -534,8 +534,7 @@ def doctor(
         inputs.key_ref(dest_key, "destination key")
     where = _region(settings, region)
     named = settings.config.account_by_id(target.value)
-    found = settings.config.role_in(target.value)
-    role = RoleRef(target.value, found[0], found[1]) if found else None
+    role = _role_ref(settings, target.value)
     key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
     facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key, probe)
     return diagnosis.diagnose(facts, now_utc())
@@ -617,13 +616,19 @@ def _audit_party(settings: Settings, value: str, caller: str) -> Party:
         raise UsageError(f"--accounts {value!r}: name accounts (ids or config names), not {target}")
     if target.value == caller:
         return Party(caller, None)
-    role = settings.config.role_in(target.value)
+    role = _role_ref(settings, target.value)
     if role is None:
         raise UsageError(
             f'no role to read account {target.value} through: set role = "..." under [accounts.NAME] (with id = '
             f'"{target.value}") or role_name under [defaults]'
         )
-    return Party(target.value, RoleRef(target.value, role[0], role[1]))
+    return Party(target.value, role)
+
+
+def _role_ref(settings: Settings, account: str) -> RoleRef | None:
+    """The role amishare assumes in ``account`` (``Config.role_in``), None when the config names none."""
+    found = settings.config.role_in(account)
+    return RoleRef(account, found[0], found[1]) if found else None
 
 
 def _enabled_regions(sessions: Sessions) -> list[str]:
@@ -655,13 +660,9 @@ def plan_cleanup(settings: Settings, request: CleanupRequest, *, sessions: Sessi
     caller = active.caller_account()
     parties = [_audit_party(settings, value, caller) for value in dict.fromkeys(request.accounts or (caller,))]
 
-    def role(account: str) -> RoleRef | None:
-        if account == caller:
-            return None
-        found = settings.config.role_in(account)
-        return RoleRef(account, found[0], found[1]) if found else None
-
-    reads = observe_cleanup(active, parties, regions, rules, role)
+    reads = observe_cleanup(
+        active, parties, regions, rules, lambda account: None if account == caller else _role_ref(settings, account)
+    )
     now = now_utc()
     facts = [
         housekeeping.AccountRegionFacts(

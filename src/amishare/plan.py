@@ -335,6 +335,33 @@ def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOpti
     )
 
 
+def pointer_actions(
+    dist: Distribution, parameter: str | None, template: str | None, image: str, scope: str, where: dict[str, Any]
+) -> list[Action]:
+    """An account's SSM parameter and launch template version pointed at ``image`` (keys named for ``scope``;
+    ``where``: account, region, role, actor, dependencies)."""
+    made: list[Action] = []
+    if parameter:
+        made.append(PublishParameter(key=f"parameter:{scope}", parameter=parameter, image=image, **where))
+    if template:
+        made.append(
+            UpdateLaunchTemplate(
+                key=f"template:{scope}", template=template, image=image, set_default=dist.set_default, **where
+            )
+        )
+    return made
+
+
+def copy_settings(dist: Distribution, image: str, scope: str, where: dict[str, Any]) -> list[Action]:
+    """The deprecation and deregistration protection of a copy amishare makes (never of a user's own image)."""
+    made: list[Action] = []
+    if dist.deprecate_after:
+        made.append(DeprecateImage(key=f"deprecate:{scope}", image=image, after_seconds=dist.deprecate_after, **where))
+    if dist.deregistration_protection:
+        made.append(ProtectImage(key=f"protect:{scope}", image=image, **where))
+    return made
+
+
 def _share_distribution(
     obs: Observation,
     subject: Subject,
@@ -362,33 +389,10 @@ def _share_distribution(
             "depends_on": after,
         }
         scope = f"{subject.image.lstrip('@')}:{account}"
-        if dist.ssm_parameter:
-            actions.append(
-                PublishParameter(key=f"parameter:{scope}", parameter=dist.ssm_parameter, image=subject.image, **where)
-            )
-        if dist.launch_template:
-            actions.append(
-                UpdateLaunchTemplate(
-                    key=f"template:{scope}",
-                    template=dist.launch_template,
-                    image=subject.image,
-                    set_default=dist.set_default,
-                    **where,
-                )
-            )
+        actions += pointer_actions(dist, dist.ssm_parameter, dist.launch_template, subject.image, scope, where)
     if subject.info is None:  # a re-encrypted copy this plan makes
         mine: dict[str, Any] = {"account": obs.caller_account, "region": obs.region, "depends_on": subject.ready}
-        if dist.deprecate_after:
-            actions.append(
-                DeprecateImage(
-                    key=f"deprecate:{subject.image.lstrip('@')}",
-                    image=subject.image,
-                    after_seconds=dist.deprecate_after,
-                    **mine,
-                )
-            )
-        if dist.deregistration_protection:
-            actions.append(ProtectImage(key=f"protect:{subject.image.lstrip('@')}", image=subject.image, **mine))
+        actions += copy_settings(dist, subject.image, subject.image.lstrip("@"), mine)
     return actions
 
 

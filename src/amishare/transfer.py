@@ -23,15 +23,11 @@ from amishare.actions import (
     CopyToDestination,
     CreateGrant,
     DeleteStaging,
-    DeprecateImage,
     Plan,
     Principal,
-    ProtectImage,
-    PublishParameter,
     PutKeyPolicy,
     RevokeDestination,
     StageImage,
-    UpdateLaunchTemplate,
 )
 from amishare.errors import PlanRefused
 from amishare.model import (
@@ -46,7 +42,7 @@ from amishare.model import (
     TargetKind,
     arn_account,
 )
-from amishare.plan import SHARE_KEY_HOWTO, Acting, Audience, Subject, open_gates
+from amishare.plan import SHARE_KEY_HOWTO, Acting, Audience, Subject, copy_settings, open_gates, pointer_actions
 
 
 @dataclass(frozen=True)
@@ -482,19 +478,5 @@ def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str,
         "depends_on": (wait,),
     }
     image = f"@{copy}"
-    made: list[Action] = []
-    parameter = dist.parameter_for(dest)
-    if parameter:
-        made.append(PublishParameter(key=f"parameter:{name}", parameter=parameter, image=image, **where))
-    template = dist.template_for(dest)
-    if template:
-        made.append(
-            UpdateLaunchTemplate(
-                key=f"template:{name}", template=template, image=image, set_default=dist.set_default, **where
-            )
-        )
-    if dist.deprecate_after:
-        made.append(DeprecateImage(key=f"deprecate:{name}", image=image, after_seconds=dist.deprecate_after, **where))
-    if dist.deregistration_protection:
-        made.append(ProtectImage(key=f"protect:{name}", image=image, **where))
-    return made
+    pointers = pointer_actions(dist, dist.parameter_for(dest), dist.template_for(dest), image, name, where)
+    return pointers + copy_settings(dist, image, name, where)
