@@ -17,6 +17,7 @@ from amishare import api, keypolicy
 from amishare.errors import UsageError
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, TARGET, mutating_calls, share_by_hand
+from tests.sandbox.test_cross_account_copy import _policy
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -61,17 +62,6 @@ class World:
     def snapshots(self, image: str) -> list[str]:
         mappings = self.ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
         return [m["Ebs"]["SnapshotId"] for m in mappings]
-
-
-def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
-    admin = {
-        "Sid": "Admin",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
-    return {"Version": "2012-10-17", "Statement": [admin, *statements]}
 
 
 @pytest.fixture
