@@ -6,6 +6,7 @@ accounts and regions are read concurrently (each has its own buckets).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,13 +47,16 @@ def observe_estate(
     pacers = pacers or Pacers()
     total = len(parties) * len(regions)
     done = [0, 0]
+    counting = threading.Lock()  # account-regions finish on several threads at once
 
     def one(party: Party, region: str) -> AccountRegion:
         read = _account_region(sessions, party, region, pacers(party.account, region))
-        done[0] += 1
-        done[1] += len(read.images)
+        with counting:
+            done[0] += 1
+            done[1] += len(read.images)
+            counted = (done[0], total, done[1])
         if on_progress is not None:
-            on_progress(done[0], total, done[1])
+            on_progress(*counted)
         return read
 
     pairs = [(p, r) for p in parties for r in regions]
