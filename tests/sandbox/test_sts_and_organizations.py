@@ -102,3 +102,13 @@ def test_rule_iam_is_served_by_moto_per_account(sb: Sandbox, aws: Clients) -> No
     document = aws(TARGET, "iam").get_role(RoleName="AmiCopyRole")["Role"]["AssumeRolePolicyDocument"]
     trust = document if isinstance(document, dict) else json.loads(document)
     assert trust["Statement"][0]["Principal"] == {"AWS": f"arn:aws:iam::{OWNER}:root"}
+
+
+def test_rule_a_closed_account_is_listed_suspended_by_the_management_account_alone(sb: Sandbox, aws: Clients) -> None:
+    sb.create_organization(OWNER, {"workloads": [TARGET, OTHER]})
+    org = aws(OWNER, "organizations")
+    org.close_account(AccountId=TARGET)
+    statuses = {a["Id"]: a["Status"] for a in org.list_accounts()["Accounts"]}
+    assert statuses[TARGET] == "SUSPENDED" and statuses[OTHER] == "ACTIVE"
+    assert error_of(aws(OTHER, "organizations").close_account, AccountId=TARGET)["Code"] == "AccessDeniedException"
+    assert error_of(org.close_account, AccountId="999999999999")["Code"] == "AccountNotFoundException"
