@@ -92,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(conn: Connection, endpoint: str, *, paced: bool, retry_mode: str = "standard") -> dict[str, Any]:
     from amishare import api
-    from amishare.audit import Allowlist, audit
-    from amishare.aws.estate import Party, observe_estate
     from amishare.aws.pacer import Pacer, Pacers
+    from amishare.aws.reads.estate import Party, observe_estate
+    from amishare.checks.audit import Allowlist, audit
 
     conn.send("next")
     conn.recv()

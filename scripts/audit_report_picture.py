@@ -24,7 +24,9 @@ def main() -> int:
     parser.add_argument("--html", type=Path, default=Path(tempfile.gettempdir()) / "audit-report.html")
     parser.add_argument("--png", type=Path, default=docs / "audit-report.png")
     args = parser.parse_args()
-    from amishare import api, keypolicy, report
+    from amishare import api
+    from amishare.policy import key_policy
+    from amishare.render import audit_report
     from amishare.sandbox import Sandbox
 
     with Sandbox() as sb, tempfile.TemporaryDirectory() as scratch:
@@ -40,8 +42,8 @@ def main() -> int:
                 "Action": "kms:*",
                 "Resource": "*",
             }
-            access = keypolicy.KeyAccess(accounts=frozenset(accounts))
-            statements = [admin, *keypolicy.statements_for(region, access)] if accounts else [admin]
+            access = key_policy.KeyAccess(accounts=frozenset(accounts))
+            statements = [admin, *key_policy.statements_for(region, access)] if accounts else [admin]
             return sb.create_key(BUILDER, region, policy={"Version": "2012-10-17", "Statement": statements})
 
         def share(region: str, image: str, account: str, *, snapshots: bool = True) -> None:
@@ -83,7 +85,7 @@ def main() -> int:
             f'journal = "{Path(scratch) / "journal.sqlite3"}"\n'
         )
         found = api.audit(api.settings(cwd=Path(scratch)), org=True, regions=REGIONS)
-        args.html.write_text(report.audit_html(found, title="amishare audit: an organization of four accounts"))
+        args.html.write_text(audit_report.audit_html(found, title="amishare audit: an organization of four accounts"))
         print(json.dumps({"scanned": dict(found.scanned), "findings": len(found.findings)}))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:
-    from amishare.actions import Action, ActionKind, Plan
     from amishare.api import (
         Outcome,
         Settings,
@@ -35,7 +34,9 @@ if TYPE_CHECKING:
         show,
         transfer,
     )
-    from amishare.apply import ActionResult, RunResult
+    from amishare.checks.gates import Gate, GateReport
+    from amishare.engine.actions import Action, ActionKind, Plan
+    from amishare.engine.executor import ActionResult, RunResult
     from amishare.errors import (
         AccessDenied,
         AmiShareError,
@@ -47,12 +48,18 @@ if TYPE_CHECKING:
         SandboxError,
         UsageError,
     )
-    from amishare.gates import Gate, GateReport
     from amishare.model import Target, TargetKind
 
 # Where the exported names live, lightest first: a name is taken from the first module that has it, so
 # ``amishare.PlanRefused`` loads the exception tree only, and ``amishare.share`` loads the AWS layer.
-_MODULES = ("amishare.errors", "amishare.model", "amishare.actions", "amishare.apply", "amishare.gates", "amishare.api")
+_MODULES = (
+    "amishare.errors",
+    "amishare.model",
+    "amishare.engine.actions",
+    "amishare.engine.executor",
+    "amishare.checks.gates",
+    "amishare.api",
+)
 
 __all__ = [
     "AccessDenied",

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from amishare import keypolicy
-from amishare.audit import CODES
+from amishare.checks.audit import CODES
 from amishare.cli.main import cli
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
 
@@ -37,7 +37,7 @@ def _admin(account: str) -> dict[str, Any]:
 def _key(sb: Sandbox, account: str, region: str, *admits: str, extra: tuple[dict[str, Any], ...] = ()) -> str:
     statements = [_admin(account)]
     if admits:
-        statements += keypolicy.statements_for(region, keypolicy.KeyAccess(accounts=frozenset(admits)))
+        statements += key_policy.statements_for(region, key_policy.KeyAccess(accounts=frozenset(admits)))
     return sb.create_key(account, region, policy={"Version": "2012-10-17", "Statement": [*statements, *extra]})
 
 

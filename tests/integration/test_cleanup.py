@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from amishare import api, keypolicy
+from amishare import api
 from amishare.errors import UsageError
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, TARGET, mutating_calls, share_by_hand
 from tests.sandbox.test_cross_account_copy import _policy
@@ -153,7 +154,7 @@ def _shared(w: World) -> str:
 
 
 def _used_in_another_account(w: World) -> str:
-    statement = keypolicy.statements_for(REGION, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     w.sb.session(OWNER, REGION).client("kms").put_key_policy(
         KeyId=w.key, PolicyName="default", Policy=json.dumps(_policy(statement))
     )
@@ -187,7 +188,7 @@ def test_each_use_keeps_its_image_and_only_it(
 
 
 def test_include_shared_revokes_every_gate_first(world: World) -> None:
-    statement = keypolicy.statements_for(REGION, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     kms = world.sb.session(OWNER, REGION).client("kms")
     kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(_policy(statement)))
     share_by_hand(world.ec2, world.old[0], TARGET)

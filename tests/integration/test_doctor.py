@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from amishare import keypolicy
-from amishare.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.cli.main import cli
+from amishare.policy import key_policy
+from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
 
@@ -26,7 +26,7 @@ ADMIN = {
     "Action": "kms:*",
     "Resource": "*",
 }
-TARGET_ACCESS = keypolicy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
+TARGET_ACCESS = key_policy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
 
 
 def _policy(*statements: dict[str, Any]) -> str:
@@ -39,7 +39,7 @@ class World:
     def __init__(self, sb: Sandbox, aws: Clients, tmp_path: Path) -> None:
         self.sb, self.aws, self.tmp_path = sb, aws, tmp_path
         self.key = sb.create_key(
-            OWNER, REGION, alias="share", policy=json.loads(_policy(*keypolicy.statements_for(REGION, TARGET_ACCESS)))
+            OWNER, REGION, alias="share", policy=json.loads(_policy(*key_policy.statements_for(REGION, TARGET_ACCESS)))
         )
         self.image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=self.key)
         share_by_hand(aws(OWNER, "ec2"), self.image, TARGET)
@@ -78,7 +78,7 @@ class World:
 
 
 def _scoped(via_region: str = REGION) -> dict[str, Any]:
-    statement = keypolicy.statements_for(via_region, keypolicy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    statement = key_policy.statements_for(via_region, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     return dict(statement)
 
 
@@ -128,7 +128,7 @@ def _explicit_deny(w: World) -> None:
         "Action": "kms:Decrypt",
         "Resource": "*",
     }
-    w.put_policy(*keypolicy.statements_for(REGION, TARGET_ACCESS), deny)
+    w.put_policy(*key_policy.statements_for(REGION, TARGET_ACCESS), deny)
 
 
 def _key_disabled(w: World) -> None:
@@ -224,7 +224,7 @@ def test_each_code_has_a_world_that_produces_it_and_only_it(
 
 
 def test_every_code_has_a_world() -> None:
-    from amishare.doctor import CODES
+    from amishare.checks.doctor import CODES
 
     assert sorted(w[0] for w in WORLDS) == sorted(CODES)
 
@@ -307,6 +307,8 @@ def test_the_statement_doctor_prints_is_the_fix(world: World) -> None:
     _, report = world.doctor("--account", TARGET)
     (cause,) = report["capabilities"]["launch"]["causes"]
     statement = json.loads(cause["fix"].split(": ", 1)[1])
-    world.put_policy(statement, *keypolicy.statements_for(REGION, keypolicy.KeyAccess(autoscaling=frozenset({TARGET}))))
+    world.put_policy(
+        statement, *key_policy.statements_for(REGION, key_policy.KeyAccess(autoscaling=frozenset({TARGET})))
+    )
     exit_code, report = world.doctor("--account", TARGET)
     assert exit_code == 0, json.dumps(report, indent=1)

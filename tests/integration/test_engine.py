@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from amishare import api, keypolicy
-from amishare.actions import Plan
+from amishare import api
 from amishare.api import Settings
+from amishare.engine.actions import Plan
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, mutating_calls
 
@@ -49,4 +50,4 @@ def test_a_plan_applied_again_finds_its_work_done(sb: Sandbox, aws: Clients, bui
     assert again.result.output(plan.actions[0].key) == {"key": key, "changed": False}
     assert "kms:PutKeyPolicy" not in mutating_calls(sb)  # the policy already said it
     assert aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"] == policy
-    assert keypolicy.granted(json.loads(policy)).accounts == {TARGET}
+    assert key_policy.granted(json.loads(policy)).accounts == {TARGET}

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 
-from amishare import api, iam, keypolicy
+from amishare import api
+from amishare.generate import iam_policy
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
 
@@ -36,10 +38,10 @@ def enforced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             sb.create_key(OWNER, region, alias="amishare-share")
         sb.create_organization(OWNER, {"workloads": [TARGET, OTHER]})
         sb.create_role(OWNER, SOURCE_ROLE, trusted_account=OWNER)
-        _put(sb, OWNER, SOURCE_ROLE, "amishare-source", iam.policy("source", SOURCE_COMMANDS))
+        _put(sb, OWNER, SOURCE_ROLE, "amishare-source", iam_policy.policy("source", SOURCE_COMMANDS))
         for account in (TARGET, OTHER):
             sb.create_role(account, ROLE, trusted_account=OWNER)
-            _put(sb, account, ROLE, "amishare-target", iam.policy(iam.TARGET_ROLES, TARGET_COMMANDS))
+            _put(sb, account, ROLE, "amishare-target", iam_policy.policy(iam_policy.TARGET_ROLES, TARGET_COMMANDS))
             for region in (REGION, REGION2):
                 sb.create_key(account, region, alias="mine")
                 old = sb.seed_image(account, region, "base", kms_key=None)
@@ -141,7 +143,7 @@ def _cleanup_in_another_account(sb: Sandbox, settings: api.Settings) -> None:
     dev.modify_snapshot_attribute(
         SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="add", UserIds=[OTHER]
     )
-    statement = keypolicy.statements_for(REGION, keypolicy.KeyAccess(accounts=frozenset({OTHER})))[0]
+    statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({OTHER})))[0]
     kms = sb.session(TARGET, REGION).client("kms")
     policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     policy["Statement"].append(statement)
@@ -192,7 +194,7 @@ def test_every_flow_runs_as_roles_with_exactly_the_generated_policies_and_each_a
     assert refused == [], refused
     for role, name, policy_name, commands in (
         ("source", SOURCE_ROLE, "amishare-source", SOURCE_COMMANDS),
-        (iam.TARGET_ROLES, ROLE, "amishare-target", TARGET_COMMANDS),
+        (iam_policy.TARGET_ROLES, ROLE, "amishare-target", TARGET_COMMANDS),
     ):
         alone = {
             (next(iter(r.statements)), r.action)
@@ -201,7 +203,7 @@ def test_every_flow_runs_as_roles_with_exactly_the_generated_policies_and_each_a
         }
         superfluous = [
             (statement["Sid"], action)
-            for statement in iam.policy(role, commands)["Statement"]
+            for statement in iam_policy.policy(role, commands)["Statement"]
             for action in statement["Action"]
             if not any(
                 where == (policy_name, statement["Sid"]) and fnmatch.fnmatchcase(used, action) for where, used in alone
@@ -212,7 +214,7 @@ def test_every_flow_runs_as_roles_with_exactly_the_generated_policies_and_each_a
 
 def test_taking_an_action_away_makes_a_flow_fail(enforced: Any) -> None:
     sb, settings = enforced
-    lean = iam.policy(iam.TARGET_ROLES, TARGET_COMMANDS)
+    lean = iam_policy.policy(iam_policy.TARGET_ROLES, TARGET_COMMANDS)
     for statement in lean["Statement"]:
         statement["Action"] = [a for a in statement["Action"] if a != "ec2:CopyImage"]
     lean["Statement"] = [s for s in lean["Statement"] if s["Action"]]

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from amishare import api
-from amishare.actions import KINDS, READ_NEEDS, ActionKind, Principal
+from amishare.engine.actions import KINDS, READ_NEEDS, ActionKind, Principal
 from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Call
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
@@ -139,14 +139,14 @@ def test_every_call_of_every_step_is_among_its_declared_permissions(world: Any) 
 def test_the_generated_policies_allow_every_call_the_flows_make(world: Any) -> None:
     """``amishare iam``: each call a flow makes is among the actions of the generated policy of the role that made
     it (the caller: source; another account: its role, which in this world serves as destination and auditor)."""
-    from amishare import iam
+    from amishare.generate import iam_policy
 
     sb, settings = world
     sb.clear_calls()
     _flows(sb, settings)
     commands = ["share", "revoke", "transfer", "cleanup"]
     allowed = {
-        role: {a for r in roles for s in iam.policy(r, commands)["Statement"] for a in s["Action"]}
+        role: {a for r in roles for s in iam_policy.policy(r, commands)["Statement"] for a in s["Action"]}
         for role, roles in (("source", ("source",)), ("destination", ("destination", "auditor")))
     }
     missing = sorted(
@@ -154,7 +154,7 @@ def test_the_generated_policies_allow_every_call_the_flows_make(world: Any) -> N
             (role, f"{c.service}:{c.action}")
             for c in sb.calls()
             if "amishare/" in c.user_agent
-            and f"{c.service}:{c.action}" not in iam.NO_PERMISSION_NEEDED
+            and f"{c.service}:{c.action}" not in iam_policy.NO_PERMISSION_NEEDED
             and f"{c.service}:{c.action}" not in allowed[role := "source" if c.account == OWNER else "destination"]
         }
     )

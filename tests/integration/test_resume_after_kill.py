@@ -18,8 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
-from amishare import demo, keypolicy
 from amishare.model import TAG_STAGING
+from amishare.policy import key_policy
+from amishare.sandbox import demo_world
 
 Rows = dict[str, str]
 
@@ -65,7 +66,7 @@ def _serve(*flags: str) -> Iterator[tuple[str, str]]:
 
 
 def _env(endpoint: str) -> dict[str, str]:
-    account = demo.BUILDER
+    account = demo_world.BUILDER
     return {
         **os.environ,
         "AWS_ACCESS_KEY_ID": f"AKIA{account}SBOX",
@@ -109,11 +110,11 @@ REVOKING: Callable[[Rows], bool] = lambda rows: any(  # noqa: E731
 def _start_transfer(endpoint: str, golden: str, tmp_path: Path, consumers: int) -> tuple[subprocess.Popen[str], Path]:
     """``amishare transfer`` of the golden image to the first ``consumers`` demo accounts, in both regions."""
     journal = tmp_path / "journal.sqlite3"
-    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
-    command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo.BUILDER]
+    (tmp_path / "amishare.toml").write_text(demo_world.config_text(endpoint, str(journal)))
+    command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo_world.BUILDER]
     for number in range(1, consumers + 1):
         command += ["--to", f"consumer-{number}"]
-    command += ["--regions", ",".join(demo.REGIONS), "--yes", "--no-progress"]
+    command += ["--regions", ",".join(demo_world.REGIONS), "--yes", "--no-progress"]
     process = subprocess.Popen(
         command, cwd=tmp_path, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -170,13 +171,13 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
     assert status == "running"  # nobody could record the end
     _resume(endpoint, tmp_path, run_id)
     assert set(_actions(journal).values()) == {"succeeded"}
-    for consumer in demo.CONSUMERS:
-        for region in demo.REGIONS:
+    for consumer in demo_world.CONSUMERS:
+        for region in demo_world.REGIONS:
             images = _client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]
             assert len(images) == 1, (consumer, region, images)  # no duplicate copy
             assert images[0]["State"] == "available"
-    for region in demo.REGIONS:
-        ec2 = _client(endpoint, demo.BUILDER, region, "ec2")
+    for region in demo_world.REGIONS:
+        ec2 = _client(endpoint, demo_world.BUILDER, region, "ec2")
         staging = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
         assert staging["Images"] == []  # no orphaned staging image
         snapshots = ec2.describe_snapshots(
@@ -184,11 +185,11 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
         )["Snapshots"]
         assert snapshots == []  # nor its snapshots
         policy = json.loads(
-            _client(endpoint, demo.BUILDER, region, "kms").get_key_policy(
-                KeyId=demo.SHARE_KEY_ALIAS, PolicyName="default"
+            _client(endpoint, demo_world.BUILDER, region, "kms").get_key_policy(
+                KeyId=demo_world.SHARE_KEY_ALIAS, PolicyName="default"
             )["Policy"]
         )
-        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no forgotten revocation
+        assert not any(key_policy.is_amishare(s) for s in policy["Statement"])  # no forgotten revocation
 
 
 def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str], tmp_path: Path) -> None:
@@ -205,8 +206,8 @@ def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str]
     assert status == "interrupted"
     assert f"amishare resume {run_id}" in stderr  # what to type next
     _resume(endpoint, tmp_path, run_id)
-    for consumer in demo.CONSUMERS[:2]:
-        for region in demo.REGIONS:
+    for consumer in demo_world.CONSUMERS[:2]:
+        for region in demo_world.REGIONS:
             assert len(_client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]) == 1
 
 
@@ -242,10 +243,10 @@ def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
     for name, consumers in (("a", ["consumer-1", "consumer-2"]), ("b", ["consumer-2", "consumer-3"])):
         home = tmp_path / name
         home.mkdir()
-        (home / "amishare.toml").write_text(demo.config_text(endpoint, str(home / "journal.sqlite3")))
-        command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo.BUILDER]
+        (home / "amishare.toml").write_text(demo_world.config_text(endpoint, str(home / "journal.sqlite3")))
+        command = [sys.executable, "-m", "amishare", "transfer", golden, "--from", demo_world.BUILDER]
         command += [a for c in consumers for a in ("--to", c)]
-        command += ["--regions", ",".join(demo.REGIONS), "--yes", "--no-progress"]
+        command += ["--regions", ",".join(demo_world.REGIONS), "--yes", "--no-progress"]
         runs.append(
             subprocess.Popen(
                 command, cwd=home, env=_env(endpoint), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -254,25 +255,26 @@ def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
     for process in runs:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, out + err
-    for consumer in demo.CONSUMERS[:3]:
-        for region in demo.REGIONS:
+    for consumer in demo_world.CONSUMERS[:3]:
+        for region in demo_world.REGIONS:
             images = _client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]
             assert len(images) == 1, (consumer, region, images)  # consumer-2: one copy, the other run kept it
             assert images[0]["State"] == "available"
-    for region in demo.REGIONS:
-        ec2 = _client(endpoint, demo.BUILDER, region, "ec2")
+    for region in demo_world.REGIONS:
+        ec2 = _client(endpoint, demo_world.BUILDER, region, "ec2")
         staging = ec2.describe_images(Owners=["self"], Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
         assert staging["Images"] == []
-        kms = _client(endpoint, demo.BUILDER, region, "kms")
-        policy = json.loads(kms.get_key_policy(KeyId=demo.SHARE_KEY_ALIAS, PolicyName="default")["Policy"])
-        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # no leaked key access
+        kms = _client(endpoint, demo_world.BUILDER, region, "kms")
+        policy = json.loads(kms.get_key_policy(KeyId=demo_world.SHARE_KEY_ALIAS, PolicyName="default")["Policy"])
+        assert not any(key_policy.is_amishare(s) for s in policy["Statement"])  # no leaked key access
 
 
 def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple[str, str], tmp_path: Path) -> None:
     endpoint, golden = served_slowly
-    ec2 = _client(endpoint, demo.BUILDER, demo.REGION, "ec2")
+    ec2 = _client(endpoint, demo_world.BUILDER, demo_world.REGION, "ec2")
     old = [
-        ec2.copy_image(SourceImageId=golden, SourceRegion=demo.REGION, Name=f"old-{n}")["ImageId"] for n in range(12)
+        ec2.copy_image(SourceImageId=golden, SourceRegion=demo_world.REGION, Name=f"old-{n}")["ImageId"]
+        for n in range(12)
     ]
     while any(i["State"] != "available" for i in ec2.describe_images(ImageIds=old)["Images"]):
         time.sleep(0.1)
@@ -280,7 +282,7 @@ def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple
         m["Ebs"]["SnapshotId"] for i in ec2.describe_images(ImageIds=old)["Images"] for m in i["BlockDeviceMappings"]
     }
     journal = tmp_path / "journal.sqlite3"
-    (tmp_path / "amishare.toml").write_text(demo.config_text(endpoint, str(journal)))
+    (tmp_path / "amishare.toml").write_text(demo_world.config_text(endpoint, str(journal)))
     process = subprocess.Popen(
         [sys.executable, "-m", "amishare", "cleanup", "--name", "old-*", "--deregister", "--yes"],
         cwd=tmp_path,

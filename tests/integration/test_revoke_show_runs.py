@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from amishare import api, keypolicy
+from amishare import api
 from amishare.api import Settings
 from amishare.aws.session import Connection, RoleRef, Sessions
 from amishare.errors import AccessDenied, JournalError
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
 
@@ -49,7 +50,7 @@ def test_revoke_closes_all_three_gates_for_the_named_target_only(
     assert _copy_state(aws, copy, OTHER) == "available"
     key = aws(OWNER, "kms").describe_key(KeyId="alias/amishare-share")["KeyMetadata"]["Arn"]
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-    assert keypolicy.granted(policy).accounts == {OTHER}
+    assert key_policy.granted(policy).accounts == {OTHER}
     for mapping in aws(OWNER, "ec2").describe_images(ImageIds=[copy])["Images"][0]["BlockDeviceMappings"]:
         perms = aws(OWNER, "ec2").describe_snapshot_attribute(
             SnapshotId=mapping["Ebs"]["SnapshotId"], Attribute="createVolumePermission"
@@ -75,7 +76,7 @@ def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws:
     outcome = api.revoke(builder, second, [TARGET])
     assert "PutKeyPolicy" in [a.kind.value for a in outcome.plan.actions]
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-    assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+    assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
 
 
 def test_show_reports_each_gate_and_why(sb: Sandbox, builder: Settings, shared: tuple[str, str]) -> None:
@@ -104,7 +105,7 @@ def test_runs_are_journaled_with_the_previous_key_policy(
     assert [a.state for a in record.actions] == ["succeeded"] * 5
     (policy_action,) = [a for a in record.plan["actions"] if a["kind"] == "PutKeyPolicy"]
     previous = json.loads(policy_action["params"]["previous"])
-    assert not any(keypolicy.is_amishare(s) for s in previous["Statement"])
+    assert not any(key_policy.is_amishare(s) for s in previous["Statement"])
     with pytest.raises(JournalError, match="amishare runs"):
         api.run(builder, "no-such-run")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from amishare import api, keypolicy
+from amishare import api
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION
 
@@ -39,7 +40,7 @@ def test_a_transfer_to_a_thousand_accounts(tmp_path: Path, monkeypatch: pytest.M
         kms = sb.session(OWNER, REGION).client("kms")
         assert kms.list_grants(KeyId=share_key)["Grants"] == []  # every destination's grant revoked
         policy = json.loads(kms.get_key_policy(KeyId=share_key, PolicyName="default")["Policy"])
-        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+        assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
         for account in accounts[:: DESTINATIONS // 10]:  # a sample: each owns one copy, on its own key
             (copy,) = sb.session(account, REGION).client("ec2").describe_images(Owners=["self"])["Images"]
             assert copy["State"] == "available"

@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from amishare import api, keypolicy
+from amishare import api
 from amishare.api import Settings
 from amishare.errors import AmiShareError, PlanRefused
 from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
 
@@ -71,9 +72,9 @@ def test_customer_key_image_opens_key_access_and_keeps_other_statements(
     assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
     api.share(builder, image, [TARGET, OTHER])
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-    assert [s for s in policy["Statement"] if not keypolicy.is_amishare(s)] == original["Statement"]
+    assert [s for s in policy["Statement"] if not key_policy.is_amishare(s)] == original["Statement"]
     assert policy["Id"] == original["Id"]
-    (mine,) = [s for s in policy["Statement"] if keypolicy.is_amishare(s)]
+    (mine,) = [s for s in policy["Statement"] if key_policy.is_amishare(s)]
     assert mine["Condition"]["StringEquals"] == {
         "kms:ViaService": f"ec2.{REGION}.amazonaws.com",
         "kms:CallerAccount": [TARGET, OTHER],
@@ -174,7 +175,7 @@ def test_organization_and_ou_targets(sb: Sandbox, aws: Clients, builder: Setting
     assert aws(TARGET, "ec2").describe_images(ImageIds=[image])["Images"]
     assert error_of(aws(OTHER, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
     statements = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])["Statement"]
-    assert [s["Sid"] for s in statements if keypolicy.is_amishare(s)] == ["amishare-ous"]
+    assert [s["Sid"] for s in statements if key_policy.is_amishare(s)] == ["amishare-ous"]
     # members can see (and launch) but not copy: snapshots cannot be shared with an OU
     assert (
         error_of(
@@ -306,7 +307,7 @@ def test_a_key_policy_edited_meanwhile_keeps_the_edit(
     assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     assert audit in policy["Statement"]
-    assert keypolicy.granted(policy).accounts == {TARGET}
+    assert key_policy.granted(policy).accounts == {TARGET}
     assert _target_copies(aws, image) == "available"
 
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from amishare import api, keypolicy
+from amishare import api
 from amishare.errors import PlanRefused, UsageError
 from amishare.model import TAG_RUN, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_STAGING
+from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
@@ -115,7 +116,7 @@ def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) 
         assert all(s.get("Tags") is None or TAG_STAGING not in {t["Key"] for t in s["Tags"]} for s in snapshots)
         kms = sb.session(OWNER, region).client("kms")
         policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
-        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])  # the statements it added are gone
+        assert not any(key_policy.is_amishare(s) for s in policy["Statement"])  # the statements it added are gone
     assert len(_owned(sb, OWNER, REGION)) == 1  # the original image is untouched
 
 
@@ -260,7 +261,7 @@ def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
     assert [(g["GranteePrincipal"], g["IssuingAccount"]) for g in grants] == [(role, f"arn:aws:iam::{TARGET}:root")]
     assert "Decrypt" in grants[0]["Operations"] and "CreateGrant" in grants[0]["Operations"]
     policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
-    assert keypolicy.granted(policy).autoscaling == {TARGET}  # the live share keeps its key access
+    assert key_policy.granted(policy).autoscaling == {TARGET}  # the live share keeps its key access
     # the staging copy stays: it carries the live share
     (staging,) = _owned(sb, OWNER, REGION, Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}])
     assert staging["ImageId"]
@@ -292,7 +293,7 @@ def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
     assert any("already had access" in n and TARGET in n for n in outcome.plan.notes)
     kms = sb.session(OWNER, REGION).client("kms")
     policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
-    assert keypolicy.granted(policy).accounts == {TARGET}  # qa's access (this run's) is gone, dev's stays
+    assert key_policy.granted(policy).accounts == {TARGET}  # qa's access (this run's) is gone, dev's stays
     ec2 = sb.session(TARGET, REGION).client("ec2")
     copy = ec2.copy_image(
         SourceImageId=shared.subject_image,
@@ -324,7 +325,7 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
     policy = json.loads(
         sb.session(OWNER, REGION).client("kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
     )
-    assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+    assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
 
 
 def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -429,7 +430,7 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
         assert _owned(sb, OWNER, region, Filters=[{"Name": f"tag:{TAG_STAGING}", "Values": ["true"]}]) == []
         kms = sb.session(OWNER, region).client("kms")
         policy = json.loads(kms.get_key_policy(KeyId="alias/amishare-share", PolicyName="default")["Policy"])
-        assert not any(keypolicy.is_amishare(s) for s in policy["Statement"])
+        assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
     states = {r.key: r.state for r in result.results}
     assert states[f"copy:{image}:{THIRD}:{REGION}"] == "superseded"
     assert states[f"copy:{image}:{THIRD}:{REGION}~2"] == "succeeded"
@@ -440,7 +441,7 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
 def test_the_live_view_gets_each_copy_s_image_and_progress_long_before_it_is_done(
     fleet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from amishare.aws import poller
+    from amishare.aws.steps import poller
     from amishare.cli.progress import ProgressView
 
     sb, _, settings = fleet

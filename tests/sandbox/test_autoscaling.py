@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from amishare import keypolicy
-from amishare.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
+from amishare.policy import key_policy
+from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 from tests.sandbox.test_cross_account_copy import _policy
@@ -31,8 +31,8 @@ def _group(aws: Clients, image: str, name: str) -> tuple[list[dict[str, Any]], l
 
 
 def _shared(sb: Sandbox, aws: Clients) -> tuple[str, str]:
-    access = keypolicy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
-    key = sb.create_key(OWNER, REGION, policy=_policy(*keypolicy.statements_for(REGION, access)))
+    access = key_policy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
+    key = sb.create_key(OWNER, REGION, policy=_policy(*key_policy.statements_for(REGION, access)))
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
     share_by_hand(aws(OWNER, "ec2"), image, TARGET)
     return key, image

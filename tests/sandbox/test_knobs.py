@@ -9,7 +9,7 @@ import time
 from botocore.exceptions import ClientError
 
 from amishare.sandbox import Sandbox
-from amishare.sandbox.throttle import Throttle
+from amishare.sandbox.wire.throttle import Throttle
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 

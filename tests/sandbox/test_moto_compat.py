@@ -11,15 +11,16 @@ import moto
 import pytest
 
 from amishare.errors import UnsupportedMoto
-from amishare.sandbox import Sandbox, compat
+from amishare.sandbox import Sandbox
+from amishare.sandbox.wire import moto_compat
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_installed_moto_is_the_supported_minor_version() -> None:
-    assert compat.moto_version() == compat.SUPPORTED_MOTO, (
+    assert moto_compat.moto_version() == moto_compat.SUPPORTED_MOTO, (
         f"moto {moto.__version__} is installed but the sandbox overlay supports "
-        f"{compat.SUPPORTED_MOTO}: re-check every hook in amishare/sandbox/compat.py, then move SUPPORTED_MOTO "
+        f"{moto_compat.SUPPORTED_MOTO}: re-check every hook in amishare/sandbox/compat.py, then move SUPPORTED_MOTO "
         "and the pin in pyproject.toml together"
     )
 
@@ -27,7 +28,7 @@ def test_installed_moto_is_the_supported_minor_version() -> None:
 def test_pyproject_pins_the_supported_minor_version() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     (pin,) = [d for d in extras["sandbox"] if d.startswith("moto")]
-    major, minor = compat.SUPPORTED_MOTO
+    major, minor = moto_compat.SUPPORTED_MOTO
     assert re.sub(r"\s", "", pin) == f"moto[server]>={major}.{minor},<{major}.{minor + 1}"
 
 
@@ -38,14 +39,14 @@ def test_another_moto_minor_version_refuses_to_start(monkeypatch: pytest.MonkeyP
 
 
 def test_moto_hooks_still_work(sb: Sandbox) -> None:
-    compat.install_account_header()
-    compat.install_account_header()  # idempotent
+    moto_compat.install_account_header()
+    moto_compat.install_account_header()  # idempotent
     from moto.core.responses import BaseResponse
 
     assert getattr(BaseResponse.get_current_account, "_amishare", False)
-    assert compat.role_trust_policy("222222222222", "Missing") is None
+    assert moto_compat.role_trust_policy("222222222222", "Missing") is None
     sb.create_role("222222222222", "Present", trusted_account="111111111111")
-    found = compat.role_trust_policy("222222222222", "Present")
+    found = moto_compat.role_trust_policy("222222222222", "Present")
     assert found is not None
     assert found[1] == 3600
     assert found[0]["Statement"][0]["Action"] == "sts:AssumeRole"
@@ -58,5 +59,5 @@ def test_moto_hooks_still_work(sb: Sandbox) -> None:
         .assume_role(RoleArn="arn:aws:iam::222222222222:role/Present", RoleSessionName="check")
     )
     assert assumed["AssumedRoleUser"]["Arn"].startswith("arn:aws:sts::222222222222:assumed-role/Present/")
-    compat.reset_moto()
-    assert compat.role_trust_policy("222222222222", "Present") is None
+    moto_compat.reset_moto()
+    assert moto_compat.role_trust_policy("222222222222", "Present") is None

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from amishare import actions
-from amishare.actions import KINDS, Action, ActionKind, Principal
-from amishare.keypolicy import KeyAccess
+from amishare.engine import actions
+from amishare.engine.actions import KINDS, Action, ActionKind, Principal
+from amishare.policy.key_policy import KeyAccess
 
 BASE = {"account": "111111111111", "region": "us-east-1", "depends_on": ("x",), "after": ("y",)}
 SAMPLES: dict[ActionKind, Action] = {

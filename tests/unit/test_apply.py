@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from amishare.actions import Action, AwaitImage, Plan, ShareImage
-from amishare.apply import ActionResult, RunLog, apply
-from amishare.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
+from amishare.engine.actions import Action, AwaitImage, Plan, ShareImage
+from amishare.engine.executor import ActionResult, RunLog, apply
+from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 
 
 @dataclass

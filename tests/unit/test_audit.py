@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from amishare.audit import AccountRegion, Allowlist, admitted, audit
-from amishare.keypolicy import KeyAccess, statements_for
+from amishare.checks.audit import AccountRegion, Allowlist, admitted, audit
 from amishare.model import GrantInfo, KeyInfo
+from amishare.policy.key_policy import KeyAccess, statements_for
 
 OWNER, A, B = "111111111111", "222222222222", "333333333333"
 REGION = "us-east-1"

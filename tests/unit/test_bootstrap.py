@@ -9,8 +9,8 @@ import pytest
 from cfnlint.api import lint
 from click.testing import CliRunner
 
-from amishare import bootstrap, iam
 from amishare.cli.main import cli
+from amishare.generate import bootstrap, iam_policy
 
 
 @pytest.mark.parametrize("name", sorted(bootstrap.templates()))
@@ -28,11 +28,11 @@ def test_cfn_lint_is_really_looking() -> None:
 def test_the_roles_carry_the_generated_policies_and_the_trust_needs_the_external_id() -> None:
     role = bootstrap.destination_role()["Resources"]["Role"]["Properties"]
     (inline,) = role["Policies"]
-    assert inline["PolicyDocument"] == iam.policy(iam.TARGET_ROLES, iam.COMMANDS)
+    assert inline["PolicyDocument"] == iam_policy.policy(iam_policy.TARGET_ROLES, iam_policy.COMMANDS)
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": {"Ref": "ExternalId"}}}
     source = bootstrap.source_role()["Resources"]["Role"]["Properties"]["Policies"][0]["PolicyDocument"]
-    assert source == iam.policy("source", iam.COMMANDS)
+    assert source == iam_policy.policy("source", iam_policy.COMMANDS)
 
 
 def test_the_share_key_rotates_and_admits_no_target() -> None:

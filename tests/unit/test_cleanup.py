@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from amishare.cleanup import Candidate, Rules, Use, decide, family
 from amishare.model import ImageInfo, LaunchPermissions, SnapshotInfo
+from amishare.planners.cleanup import Candidate, Rules, Use, decide, family
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 

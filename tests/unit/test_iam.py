@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from amishare import iam
-from amishare.actions import KINDS, Principal
-from amishare.policyeval import parse_policy
+from amishare.engine.actions import KINDS, Principal
+from amishare.generate import iam_policy
+from amishare.policy.evaluate import parse_policy
 
 ADMIN = ("kms:*", "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:CreateKey", "iam:")
 
 
-@pytest.mark.parametrize("role", iam.ROLES)
+@pytest.mark.parametrize("role", iam_policy.ROLES)
 def test_every_policy_parses_and_grants_no_wildcard_action_nor_key_administration(role: str) -> None:
-    document = iam.policy(role, iam.COMMANDS)
+    document = iam_policy.policy(role, iam_policy.COMMANDS)
     parse_policy(json.dumps(document))
     actions = [a for s in document["Statement"] for a in s["Action"]]
     assert actions and all(
@@ -29,8 +29,8 @@ def test_every_policy_parses_and_grants_no_wildcard_action_nor_key_administratio
 
 @pytest.mark.parametrize("command", ["audit", "doctor", "verify", "shared-with-me", "show"])
 def test_reading_commands_need_only_reads(command: str) -> None:
-    for role in iam.ROLES:
-        actions = {a for s in iam.policy(role, [command])["Statement"] for a in s["Action"]}
+    for role in iam_policy.ROLES:
+        actions = {a for s in iam_policy.policy(role, [command])["Statement"] for a in s["Action"]}
         assert all(a.split(":")[1].startswith(("Describe", "Get", "List")) or a == "sts:AssumeRole" for a in actions), (
             role,
             actions,
@@ -38,35 +38,39 @@ def test_reading_commands_need_only_reads(command: str) -> None:
 
 
 def test_every_declared_permission_is_in_some_policy() -> None:
-    granted = {a for r in iam.ROLES for s in iam.policy(r, iam.COMMANDS)["Statement"] for a in s["Action"]}
+    granted = {
+        a for r in iam_policy.ROLES for s in iam_policy.policy(r, iam_policy.COMMANDS)["Statement"] for a in s["Action"]
+    }
     declared = {p.action for cls in KINDS.values() for p in cls.needs if p.principal is not Principal.CALLER}
     assert declared <= granted, declared - granted
 
 
 def test_scope_fills_regions_accounts_and_view_service() -> None:
-    document = iam.policy("destination", ["transfer"], iam.Scope(regions=("eu-west-1",), source="111111111111"))
+    document = iam_policy.policy(
+        "destination", ["transfer"], iam_policy.Scope(regions=("eu-west-1",), source="111111111111")
+    )
     text = json.dumps(document)
     assert "ec2.eu-west-1.amazonaws.com" in text and "arn:aws:kms:eu-west-1:111111111111:key/*" in text
     assert "ec2.*.amazonaws.com" not in text
-    unscoped = json.dumps(iam.policy("destination", ["transfer"]))
+    unscoped = json.dumps(iam_policy.policy("destination", ["transfer"]))
     assert '"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}' in unscoped
 
 
 def test_a_role_a_command_does_not_use_gets_nothing() -> None:
-    assert iam.policy("destination", ["audit"])["Statement"] == []
+    assert iam_policy.policy("destination", ["audit"])["Statement"] == []
     with pytest.raises(ValueError, match="unknown role"):
-        iam.policy("admin", ["share"])
+        iam_policy.policy("admin", ["share"])
 
 
 # Actions newer than parliament's list of IAM actions (1.6.4), each checked against the EC2 API reference.
 PARLIAMENT_UNKNOWN = {"ec2:DescribeImageReferences"}
 
 
-@pytest.mark.parametrize("role", iam.ROLES)
+@pytest.mark.parametrize("role", iam_policy.ROLES)
 def test_parliament_finds_nothing_but_the_documented_unknown_actions(role: str) -> None:
     from parliament import analyze_policy_string
 
-    findings = analyze_policy_string(json.dumps(iam.policy(role, iam.COMMANDS))).findings
+    findings = analyze_policy_string(json.dumps(iam_policy.policy(role, iam_policy.COMMANDS))).findings
     unknown = {f.detail.removeprefix("Unknown action ") for f in findings if f.issue == "UNKNOWN_ACTION"}
     assert unknown <= PARLIAMENT_UNKNOWN
     assert [f.issue for f in findings if f.issue != "UNKNOWN_ACTION"] == []

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from amishare import keypolicy
-from amishare.keypolicy import KeyAccess
+from amishare.policy import key_policy
+from amishare.policy.key_policy import KeyAccess
 
 REGION = "us-east-1"
 ADMIN_ACTIONS = {
@@ -72,35 +72,35 @@ policies = st.builds(
 
 @given(policies, access)
 def test_adding_then_removing_gives_back_the_original_policy(policy: dict[str, Any], wanted: KeyAccess) -> None:
-    added = keypolicy.with_access(policy, REGION, wanted)
-    assert keypolicy.without_access(added, REGION, wanted) == policy
+    added = key_policy.with_access(policy, REGION, wanted)
+    assert key_policy.without_access(added, REGION, wanted) == policy
 
 
 @given(policies, access)
 def test_other_statements_are_kept_exactly_and_in_order(policy: dict[str, Any], wanted: KeyAccess) -> None:
-    added = keypolicy.with_access(policy, REGION, wanted)
-    assert [s for s in added["Statement"] if not keypolicy.is_amishare(s)] == policy["Statement"]
+    added = key_policy.with_access(policy, REGION, wanted)
+    assert [s for s in added["Statement"] if not key_policy.is_amishare(s)] == policy["Statement"]
     assert {k: v for k, v in added.items() if k != "Statement"} == {k: v for k, v in policy.items() if k != "Statement"}
 
 
 @given(policies, access, access)
 def test_adding_is_idempotent_and_accumulates(policy: dict[str, Any], first: KeyAccess, second: KeyAccess) -> None:
-    once = keypolicy.with_access(policy, REGION, first)
-    assert keypolicy.with_access(once, REGION, first) == once
-    both = keypolicy.with_access(once, REGION, second)
-    assert keypolicy.granted(both) == first | second
-    assert keypolicy.without_access(both, REGION, second) == keypolicy.with_access(policy, REGION, first - second)
+    once = key_policy.with_access(policy, REGION, first)
+    assert key_policy.with_access(once, REGION, first) == once
+    both = key_policy.with_access(once, REGION, second)
+    assert key_policy.granted(both) == first | second
+    assert key_policy.without_access(both, REGION, second) == key_policy.with_access(policy, REGION, first - second)
 
 
 @given(access)
 def test_target_statements_never_carry_kms_star_or_administration(wanted: KeyAccess) -> None:
-    for statement in keypolicy.statements_for(REGION, wanted):
+    for statement in key_policy.statements_for(REGION, wanted):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not set(actions) & ADMIN_ACTIONS
-        assert set(actions) <= set(keypolicy.TARGET_ACTIONS)
+        assert set(actions) <= set(key_policy.TARGET_ACTIONS)
         assert statement["Effect"] == "Allow"
         condition = statement["Condition"]["StringEquals"]
-        if statement["Sid"] == keypolicy.SID_AUTOSCALING:  # only grants to the accounts' Auto Scaling roles
+        if statement["Sid"] == key_policy.SID_AUTOSCALING:  # only grants to the accounts' Auto Scaling roles
             assert actions == ["kms:CreateGrant"]
             assert all(p.endswith("/AWSServiceRoleForAutoScaling") for p in condition["kms:GranteePrincipal"])
         else:
@@ -109,8 +109,8 @@ def test_target_statements_never_carry_kms_star_or_administration(wanted: KeyAcc
 
 @given(access)
 def test_account_statements_are_scoped_to_the_caller_accounts(wanted: KeyAccess) -> None:
-    for statement in keypolicy.statements_for(REGION, wanted):
-        if statement["Sid"] == keypolicy.SID_ACCOUNTS:
+    for statement in key_policy.statements_for(REGION, wanted):
+        if statement["Sid"] == key_policy.SID_ACCOUNTS:
             principals = {p.split(":")[4] for p in statement["Principal"]["AWS"]}
             assert principals == set(statement["Condition"]["StringEquals"]["kms:CallerAccount"]) == wanted.accounts
 
@@ -119,10 +119,10 @@ def test_account_statements_are_scoped_to_the_caller_accounts(wanted: KeyAccess)
 @given(st.integers(min_value=700, max_value=1000))
 def test_over_32_kb_is_refused_before_any_call(count: int) -> None:
     many = KeyAccess(accounts=frozenset(f"{n:012d}" for n in range(count)))
-    policy = keypolicy.with_access({"Version": "2012-10-17", "Statement": []}, REGION, many)
-    assert len(keypolicy.compact(policy).encode()) > keypolicy.MAX_POLICY_BYTES
-    with pytest.raises(keypolicy.KeyPolicyTooLarge, match="32768"):
-        keypolicy.check_size(policy)
+    policy = key_policy.with_access({"Version": "2012-10-17", "Statement": []}, REGION, many)
+    assert len(key_policy.compact(policy).encode()) > key_policy.MAX_POLICY_BYTES
+    with pytest.raises(key_policy.KeyPolicyTooLarge, match="32768"):
+        key_policy.check_size(policy)
 
 
 def test_a_policy_without_amishare_statements_is_returned_unchanged() -> None:
@@ -130,10 +130,10 @@ def test_a_policy_without_amishare_statements_is_returned_unchanged() -> None:
         "Version": "2012-10-17",
         "Statement": {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"},
     }
-    assert keypolicy.without_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"}))) == single
-    added = keypolicy.with_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"})))
+    assert key_policy.without_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"}))) == single
+    added = key_policy.with_access(single, REGION, KeyAccess(accounts=frozenset({"222222222222"})))
     assert added["Statement"][0] == single["Statement"]
-    assert json.loads(keypolicy.check_size(added)) == added
+    assert json.loads(key_policy.check_size(added)) == added
 
 
 def test_how_many_accounts_fit_in_one_policy() -> None:
@@ -142,13 +142,13 @@ def test_how_many_accounts_fit_in_one_policy() -> None:
         n
         for n in range(50, 700, 10)
         if len(
-            keypolicy.render(
-                keypolicy.with_access(
+            key_policy.render(
+                key_policy.with_access(
                     {"Statement": []}, REGION, KeyAccess(accounts=frozenset(f"{i:012d}" for i in range(n)))
                 )
             ).encode()
         )
-        <= keypolicy.MAX_POLICY_BYTES
+        <= key_policy.MAX_POLICY_BYTES
     )
     assert fits >= 600  # measured on what is sent: compact once the indented form is over the limit
 
@@ -158,10 +158,10 @@ def test_how_many_accounts_fit_in_one_policy() -> None:
 def test_the_size_is_measured_on_the_document_sent(count: int) -> None:
     """Refused exactly when the smallest document KMS would accept is over the limit; else sent as measured."""
     many = KeyAccess(accounts=frozenset(f"{n:012d}" for n in range(count)))
-    policy = keypolicy.with_access({"Version": "2012-10-17", "Statement": []}, REGION, many)
-    if len(keypolicy.compact(policy).encode()) > keypolicy.MAX_POLICY_BYTES:
-        with pytest.raises(keypolicy.KeyPolicyTooLarge):
-            keypolicy.check_size(policy)
+    policy = key_policy.with_access({"Version": "2012-10-17", "Statement": []}, REGION, many)
+    if len(key_policy.compact(policy).encode()) > key_policy.MAX_POLICY_BYTES:
+        with pytest.raises(key_policy.KeyPolicyTooLarge):
+            key_policy.check_size(policy)
     else:
-        sent = keypolicy.check_size(policy)
-        assert len(sent.encode()) <= keypolicy.MAX_POLICY_BYTES and json.loads(sent) == policy
+        sent = key_policy.check_size(policy)
+        assert len(sent.encode()) <= key_policy.MAX_POLICY_BYTES and json.loads(sent) == policy

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from amishare.engine.lease import STALE_AFTER, Leases
 from amishare.errors import RunBusy
-from amishare.lease import STALE_AFTER, Leases
 
 
 def _dead_pid() -> int:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from amishare import keypolicy, redo
-from amishare.actions import CopyToDestination, Plan, PutKeyPolicy, ShareImage
+from amishare.engine.actions import CopyToDestination, Plan, PutKeyPolicy, ShareImage
 from amishare.errors import PlanRefused
 from amishare.model import (
     PUBLIC,
@@ -23,8 +22,10 @@ from amishare.model import (
     TargetKind,
     account_target,
 )
-from amishare.plan import ShareOptions, plan_revoke, plan_share
-from amishare.transfer import Destination, Party, TransferObservation, TransferSpec, plan_transfer
+from amishare.planners import redo
+from amishare.planners.share import ShareOptions, plan_revoke, plan_share
+from amishare.planners.transfer import Destination, Party, TransferObservation, TransferSpec, plan_transfer
+from amishare.policy import key_policy
 
 OWNER, DEV, QA = "111111111111", "222222222222", "333333333333"
 REGION, REGION2 = "us-east-1", "eu-west-1"
@@ -182,8 +183,8 @@ def test_the_key_policy_change_is_in_the_plan() -> None:
     plan = plan_share(_obs(_image(APP), APP), (account_target(DEV), account_target(QA)))
     (edit,) = [a for a in plan.actions if isinstance(a, PutKeyPolicy)]
     policy = json.loads(edit.policy)
-    assert keypolicy.granted(policy).accounts == {DEV, QA}
-    assert [s for s in policy["Statement"] if not keypolicy.is_amishare(s)] == POLICY["Statement"]
+    assert key_policy.granted(policy).accounts == {DEV, QA}
+    assert [s for s in policy["Statement"] if not key_policy.is_amishare(s)] == POLICY["Statement"]
     assert edit.add.accounts == {DEV, QA} and not edit.remove
 
 
@@ -192,7 +193,9 @@ REVOKES: list[tuple[str, Observation, list[str]]] = [
         "all three gates",
         _obs(
             _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV})), shared=frozenset({DEV})),
-            replace(APP, policy=keypolicy.with_access(POLICY, REGION, keypolicy.KeyAccess(accounts=frozenset({DEV})))),
+            replace(
+                APP, policy=key_policy.with_access(POLICY, REGION, key_policy.KeyAccess(accounts=frozenset({DEV})))
+            ),
         ),
         ["UnshareImage", "UnshareSnapshots", "PutKeyPolicy"],
     ),
@@ -200,7 +203,9 @@ REVOKES: list[tuple[str, Observation, list[str]]] = [
         "key access another image still needs is kept",
         _obs(
             _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV})), shared=frozenset({DEV})),
-            replace(APP, policy=keypolicy.with_access(POLICY, REGION, keypolicy.KeyAccess(accounts=frozenset({DEV})))),
+            replace(
+                APP, policy=key_policy.with_access(POLICY, REGION, key_policy.KeyAccess(accounts=frozenset({DEV})))
+            ),
             siblings=(
                 replace(
                     _image(APP, launch=LaunchPermissions(accounts=frozenset({DEV}))), image_id="ami-0fedcba9876543210"

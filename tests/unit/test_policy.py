@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amishare.policyeval import Caller, PolicyError, Request, UnsupportedCondition, evaluate, like, parse_policy
+from amishare.policy.evaluate import Caller, PolicyError, Request, UnsupportedCondition, evaluate, like, parse_policy
 
 ROOT = Caller(account="222222222222", arn="arn:aws:iam::222222222222:root")
 SESSION = Caller(

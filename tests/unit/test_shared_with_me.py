@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from amishare.sharedwithme import SharedImageFacts, judge
+from amishare.checks.shared_with_me import SharedImageFacts, judge
 
 NOW = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 BASE = SharedImageFacts(

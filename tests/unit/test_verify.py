@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from amishare.checks.verify import verify
 from amishare.model import ImageInfo, KeyInfo, MappingInfo, SnapshotInfo
-from amishare.verify import verify
 
 GOLDEN = KeyInfo("arn:aws:kms:us-east-1:111111111111:key/" + "1" * 36, "111111111111", "us-east-1", "CUSTOMER")
 OTHER = KeyInfo("arn:aws:kms:us-east-1:111111111111:key/" + "2" * 36, "111111111111", "us-east-1", "CUSTOMER")

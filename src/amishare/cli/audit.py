@@ -8,10 +8,11 @@ from typing import Any
 
 import click
 
-from amishare import render, report
-from amishare.audit import SEVERITIES
+from amishare import render
+from amishare.checks.audit import SEVERITIES
 from amishare.cli.common import comma_list, emit, load_settings, with_connection, wrap
 from amishare.errors import EXIT_AUDIT_FINDINGS
+from amishare.render import audit_report
 
 
 @click.command()
@@ -52,11 +53,11 @@ def audit(params: dict[str, Any]) -> None:
         click.echo("", err=True)
     document = render.audit_json(found)
     if path:
-        Path(path).write_text(report.report_for(path, found, document))
+        Path(path).write_text(audit_report.report_for(path, found, document))
     if output == "csv":
-        click.echo(report.audit_csv(found), nl=False)
+        click.echo(audit_report.audit_csv(found), nl=False)
     elif output == "html":
-        click.echo(report.audit_html(found), nl=False)
+        click.echo(audit_report.audit_html(found), nl=False)
     else:
         emit(output, render.audit_text(found), document)
     if fail_on and any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in found.findings):

@@ -22,7 +22,7 @@ from amishare.errors import UsageError
 def bootstrap(params: dict[str, Any]) -> None:
     """Write the CloudFormation templates (destination role, source role, share key, monitoring) and a README,
     with the policies amishare's calls need (amishare iam)."""
-    from amishare import bootstrap as templates
+    from amishare.generate import bootstrap as templates
     from amishare.inputs import region
     from amishare.model import ACCOUNT_ID
 

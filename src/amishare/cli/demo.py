@@ -14,9 +14,9 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from amishare import demo as story
 from amishare import render
 from amishare.cli.progress import progress_view
+from amishare.sandbox import demo_world as story
 
 if TYPE_CHECKING:
     from amishare.api import Settings
@@ -194,7 +194,7 @@ def _audit(
     console: Console, sb: Any, world: story.DemoWorld, settings: Settings, shared: str, report_path: str | None
 ) -> None:
     from amishare import api
-    from amishare import report as reports
+    from amishare.render import audit_report as reports
 
     console.print(Rule("12. Who can use what, across the organization (amishare audit --org --regions ...)"))
     sb.session(world.builder, world.region).client("ec2").modify_snapshot_attribute(
@@ -229,14 +229,14 @@ def _cleanup(console: Console, sb: Any, world: story.DemoWorld, settings: Settin
 
 
 def _least_privilege(console: Console) -> None:
-    from amishare import bootstrap, iam
+    from amishare.generate import bootstrap, iam_policy
 
     console.print(Rule("14. What it all needed: the generated policies and the stacks to deploy (iam, bootstrap)"))
     table = Table(title="Least-privilege policies, derived from the calls above (amishare iam)")
     for column in ("role", "statements", "IAM actions", "e.g."):
         table.add_column(column)
-    for name, role in (("source", "source"), ("destination account", iam.TARGET_ROLES)):
-        document = iam.policy(role, iam.COMMANDS)
+    for name, role in (("source", "source"), ("destination account", iam_policy.TARGET_ROLES)):
+        document = iam_policy.policy(role, iam_policy.COMMANDS)
         actions = sorted({a for s in document["Statement"] for a in s["Action"]})
         table.add_row(name, str(len(document["Statement"])), str(len(actions)), ", ".join(actions[:3]) + " ...")
     console.print(table)

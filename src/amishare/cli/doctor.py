@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from amishare import render
+from amishare.checks.doctor import CAPABILITIES, DEFAULT_NEEDS
 from amishare.cli.common import comma_list, connection_options, emit, load_settings, wrap
-from amishare.doctor import CAPABILITIES, DEFAULT_NEEDS
 from amishare.errors import EXIT_DOCTOR_FAILED, UsageError
 
 

@@ -25,7 +25,7 @@ from amishare.errors import UsageError
 def iam(params: dict[str, Any]) -> None:
     """The identity policy each role needs for the commands it runs, derived from the calls amishare makes
     (docs/iam.md); resources scoped to image, snapshot, key, parameter and template ARNs, key use to EC2."""
-    from amishare import iam as policies
+    from amishare.generate import iam_policy as policies
     from amishare.inputs import region
     from amishare.model import ACCOUNT_ID
 

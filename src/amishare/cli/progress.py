@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from amishare.actions import Action, ActionKind, Plan
+from amishare.engine.actions import Action, ActionKind, Plan
 
 
 @dataclass

@@ -6,7 +6,7 @@ import threading
 
 import click
 
-from amishare import demo as demo_world
+from amishare.sandbox import demo_world
 
 
 @click.group()

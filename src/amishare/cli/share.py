@@ -56,7 +56,7 @@ def share(params: dict[str, Any]) -> None:
     """Share IMAGE with accounts, organizations or OUs: launch permission, snapshot permission and KMS key
     access together. Images on aws/ebs are first re-encrypted with the share key."""
     from amishare import api
-    from amishare.requests import share_distribution
+    from amishare.planners.transfer_request import share_distribution
 
     output, dry_run = params.pop("output"), params.pop("dry_run")
     distribution = share_distribution(

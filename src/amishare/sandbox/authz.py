@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.policyeval import Caller, Request, evaluate, parsed_policy, statement_matches
-from amishare.sandbox import compat
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller, Request, evaluate, parsed_policy, statement_matches
 from amishare.sandbox.state import World
+from amishare.sandbox.wire import moto_compat
+from amishare.sandbox.wire.protocol import AwsFault
 
 REFUSALS = {
     "ec2": ("UnauthorizedOperation", 403),
@@ -87,7 +87,7 @@ def allows(world: World, caller: Caller, check: Check) -> bool:
         return True
     assert caller.role_arn is not None
     account, name = caller.role_arn.split(":")[4], caller.role_arn.rsplit("/", 1)[-1]
-    documents = [(n, parsed_policy(d)) for n, d in compat.role_policies(account, name)]
+    documents = [(n, parsed_policy(d)) for n, d in moto_compat.role_policies(account, name)]
     context = {**world.principal_context(caller), **check.context}
     for resource in check.resources:
         request = Request(caller, check.action, resource, context)

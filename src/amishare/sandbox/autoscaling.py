@@ -26,10 +26,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.policyeval import Caller
-from amishare.sandbox.ec2_instances import launch_failure, launchable, start_instance
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller
+from amishare.sandbox.ec2.instances import launch_failure, launchable, start_instance
 from amishare.sandbox.state import World, new_id, utcnow
+from amishare.sandbox.wire.protocol import AwsFault
 
 SERVICE_ROLE = "arn:aws:iam::{account}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
 UNHEALTHY = (

@@ -17,10 +17,10 @@ import re
 import string
 from typing import Any
 
-from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy
-from amishare.sandbox import compat
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller, PolicyError, Request, evaluate, parse_policy
 from amishare.sandbox.state import World, random_text, utcnow
+from amishare.sandbox.wire import moto_compat
+from amishare.sandbox.wire.protocol import AwsFault
 
 _ROOT_KEY = re.compile(r"^AKIA(\d{12})SBOX$")
 _ROLE_ARN = re.compile(r"^arn:aws:iam::(\d{12}):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]{1,64})$")
@@ -73,7 +73,7 @@ class StsHandlers:
             f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
             403,
         )
-        found = compat.role_trust_policy(account, role_name)
+        found = moto_compat.role_trust_policy(account, role_name)
         if found is None:
             raise denied
         trust, max_duration = found

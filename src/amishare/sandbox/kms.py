@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from amishare.policyeval import Caller, PolicyError, Request, evaluate, parse_policy, parsed_policy
+from amishare.policy.evaluate import Caller, PolicyError, Request, evaluate, parse_policy, parsed_policy
 from amishare.sandbox import authz, scp
-from amishare.sandbox.protocol import AwsFault
 from amishare.sandbox.state import RANDOM, Grant, Key, World, new_id, utcnow
+from amishare.sandbox.wire.protocol import AwsFault
 
 KEY_POLICY_MAX_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
 EBS_ALIAS = "alias/aws/ebs"

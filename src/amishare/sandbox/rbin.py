@@ -20,10 +20,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.policyeval import Caller
-from amishare.sandbox.ec2_common import check_dry_run, check_image_id
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller
+from amishare.sandbox.ec2.common import check_dry_run, check_image_id
 from amishare.sandbox.state import Image, World, random_text, utcnow
+from amishare.sandbox.wire.protocol import AwsFault
 
 RESOURCE_TYPES = ("EC2_IMAGE", "EBS_SNAPSHOT")
 _ID = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

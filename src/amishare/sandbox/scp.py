@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from amishare.policyeval import Caller, Request, evaluate, parsed_policy
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller, Request, evaluate, parsed_policy
 from amishare.sandbox.state import Organization, World
+from amishare.sandbox.wire.protocol import AwsFault
 
 FULL_ACCESS_ID = "p-FullAWSAccess"
 FULL_ACCESS = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'

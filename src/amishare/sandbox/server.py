@@ -17,10 +17,11 @@ from functools import cache
 from types import TracebackType
 from typing import Any
 
-from amishare.sandbox import compat, kms
+from amishare.sandbox import kms
 from amishare.sandbox.identity import root_credentials
-from amishare.sandbox.orgs import create_organization
+from amishare.sandbox.organizations import create_organization
 from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id, utcnow
+from amishare.sandbox.wire import moto_compat
 
 
 class Sandbox:
@@ -40,7 +41,7 @@ class Sandbox:
         clock: Callable[[], float] = time.monotonic,
         enforce_iam: bool = False,
     ) -> None:
-        compat.check_moto_version()
+        moto_compat.check_moto_version()
         os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
         settings = Settings(
             copy_seconds_per_gib=copy_seconds_per_gib,
@@ -61,11 +62,11 @@ class Sandbox:
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
-        from amishare.sandbox.app import OverlayApp
-        from amishare.sandbox.http import Server
+        from amishare.sandbox.wire.app import OverlayApp
+        from amishare.sandbox.wire.http import Server
 
-        compat.install_account_header()
-        self._app = OverlayApp(self.world, compat.new_moto_app())
+        moto_compat.install_account_header()
+        self._app = OverlayApp(self.world, moto_compat.new_moto_app())
         self._server = Server(self._host, self._port, self._app)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="amishare-sandbox", daemon=True
@@ -212,7 +213,7 @@ class Sandbox:
             if external_id is not None:
                 statement["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
             trust_policy = {"Version": "2012-10-17", "Statement": [statement]}
-        return compat.create_role(_account(account), name, trust_policy)
+        return moto_compat.create_role(_account(account), name, trust_policy)
 
     def create_organization(
         self, management_account: str, members: dict[str, list[str]] | None = None
@@ -237,11 +238,11 @@ class Sandbox:
 
     def sent_emails(self, account: str, region: str = "us-east-1") -> list[dict[str, Any]]:
         """Emails sent through SES by ``account`` in ``region``: source, subject, body, destinations."""
-        return compat.sent_emails(_account(account), region)
+        return moto_compat.sent_emails(_account(account), region)
 
     def published(self, topic_arn: str) -> list[dict[str, Any]]:
         """Messages published to an SNS topic: message_id, message, subject."""
-        return compat.published(topic_arn)
+        return moto_compat.published(topic_arn)
 
     # --------------------------------------------------------------- inspection
     def calls(self) -> list[Call]:
@@ -261,7 +262,7 @@ class Sandbox:
             self.world.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
         if self._app is not None:
             self._app.throttle.reset()
-        compat.reset_moto()
+        moto_compat.reset_moto()
 
 
 def sandbox_session(

@@ -22,10 +22,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.policyeval import Caller
-from amishare.sandbox.ec2_common import can_launch, image_state
-from amishare.sandbox.protocol import AwsFault
+from amishare.policy.evaluate import Caller
+from amishare.sandbox.ec2.common import can_launch, image_state
 from amishare.sandbox.state import World, utcnow
+from amishare.sandbox.wire.protocol import AwsFault
 
 IMAGE_DATA_TYPE = "aws:ec2:image"
 _AMI = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.policyeval import Caller
+from amishare.policy.evaluate import Caller
 
 AMI_COPY_LIMIT_DEFAULT = 100  # AWS-RULES.md section 4 (UNVERIFIED: older docs say 50)
 SNAPSHOT_COPY_LIMIT = 20  # AWS-RULES.md section 4: not adjustable

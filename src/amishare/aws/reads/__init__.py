@@ -1,0 +1,1 @@
+"""Read-only AWS calls: observations for the planners and checks."""

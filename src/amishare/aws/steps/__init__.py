@@ -1,0 +1,1 @@
+"""The AWS side of the engine: a handler per action kind, the poller, the revoker, notifications."""

@@ -1,0 +1,1 @@
+"""The engine: action kinds with their permissions, plans, re-entrant steps, the executor, journal and lease."""

@@ -1,0 +1,442 @@
+"""The executor: runs a plan's re-entrant steps, event-driven, journaled.
+
+Scheduling is by dependency counters and a ready queue, never a rescan: each action counts the
+actions it still waits for (``depends_on``: must succeed; ``after``: must finish, whatever their
+outcome); a finished action decrements its dependents' counters, and those at zero become ready (or
+are skipped, with the reason, when something they depend on did not succeed). Ready passes run on
+``max_workers`` threads (``0``: a serial walker in the calling thread, for tests). A pass that
+returns ``InProgress`` holds no thread: it is looked at again after its delay, or when a handler
+wakes it (the image poller, a revocation batch). Handlers' background work (poll ticks, batches)
+runs on the same workers through ``Timers.call_later``.
+
+One failing action does not stop the others. The library prints nothing: progress goes to an
+optional ``on_event`` callback. Every state change goes to the journal (``journal.RunLog``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import heapq
+import itertools
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from amishare.engine.actions import Action, Plan
+from amishare.engine.steps import Done, Failed, StepContext, StepResult, Steps
+from amishare.errors import AmiShareError, RunInterrupted
+
+SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (redo.py): neither done nor failed
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """How one action of a run ended (``succeeded``, ``failed``, ``skipped``; ``interrupted`` when the run was)."""
+
+    key: str
+    state: str
+    output: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "state": self.state, "output": self.output, "error": self.error}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A plan and how each of its actions ended."""
+
+    run_id: str
+    plan: Plan
+    results: tuple[ActionResult, ...]
+
+    @property
+    def status(self) -> str:
+        states = {r.state for r in self.results} - {SUPERSEDED}
+        if states <= {"succeeded"}:
+            return "succeeded"
+        if "succeeded" in states:
+            return "partial"
+        return "failed"
+
+    @property
+    def failures(self) -> tuple[ActionResult, ...]:
+        return tuple(r for r in self.results if r.state == "failed")
+
+    def output(self, key: str) -> dict[str, Any]:
+        for result in self.results:
+            if result.key == key:
+                return result.output
+        return {}
+
+    @property
+    def subject_image(self) -> str | None:
+        """The image that was shared or revoked (the re-encrypted copy's id once it exists)."""
+        subject = self.plan.subject
+        if subject.startswith("@"):
+            return self.output(subject[1:]).get("image_id")
+        return subject
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "subject_image": self.subject_image,
+            "results": [r.to_dict() for r in self.results],
+        }
+
+
+# (action, state, detail): running, progress (detail: how far), succeeded (detail: the image it made, if any),
+# failed (detail: the error), skipped, interrupted
+Event = Callable[[Action, str, str | None], None]
+
+
+class RunLog:
+    """Where the executor records a run (``journal.Journal`` writes SQLite; this one keeps nothing)."""
+
+    def start(self, run_id: str, plan: Plan, now: dt.datetime) -> None:
+        """A new run of ``plan``."""
+
+    def resume(self, run_id: str, keys: list[str]) -> None:
+        """The run starts again; ``keys`` are the actions still to do."""
+
+    def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
+        """The first pass of ``action`` begins."""
+
+    def action_progress(self, run_id: str, action: Action, output: dict[str, Any]) -> None:
+        """A pass of ``action`` returned ``InProgress`` with ``output``."""
+
+    def action_finished(
+        self,
+        run_id: str,
+        action: Action,
+        state: str,
+        now: dt.datetime,
+        output: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """``action`` ended in ``state``."""
+
+    def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
+        """The run ended (or was interrupted)."""
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+_Task = Callable[[], None]
+
+
+class _Executor:
+    """The event loop of one run: counters, ready queue, timers, workers (see the module docstring)."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        steps: Steps,
+        log: RunLog,
+        run_id: str,
+        results: dict[str, ActionResult],
+        *,
+        workers: int,
+        on_event: Event | None,
+        clock: Callable[[], dt.datetime],
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.plan, self.steps, self.log, self.run_id = plan, steps, log, run_id
+        self.results = results
+        self.workers = workers
+        self.on_event, self.clock, self.monotonic, self.sleep = on_event, clock, monotonic, sleep
+        self.actions = {a.key: a for a in plan.actions}
+        self.outputs: dict[str, dict[str, Any]] = {k: r.output for k, r in results.items() if r.state == "succeeded"}
+        self.remaining: dict[str, int] = {}
+        self.dependents: dict[str, list[str]] = {}
+        self.blocked: dict[str, str] = {}  # action -> the dependency that did not succeed
+        self.ready: deque[str] = deque()
+        self.timers: list[tuple[float, int, str, Any]] = []
+        self.sequence = itertools.count()
+        self.events: queue.SimpleQueue[tuple[str, Any, Any]] = queue.SimpleQueue()
+        self.tasks: queue.SimpleQueue[tuple[str, Any] | None] = queue.SimpleQueue()
+        self.states: dict[str, dict[str, Any]] = {}  # the last InProgress output per action
+        self.attempts: dict[str, int] = {}
+        self.details: dict[str, str] = {}
+        self.parked: set[str] = set()  # InProgress, waiting to be woken
+        self.running: set[str] = set()
+        self.woken: set[str] = set()  # woken while a pass was running
+        self.in_flight = 0
+        self.threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ Timers (any thread)
+    def call_later(self, delay: float, task: _Task) -> None:
+        self.events.put(("timer", self.monotonic() + max(0.0, delay), task))
+
+    def wake(self, key: str) -> None:
+        self.events.put(("wake", key, None))
+
+    def now(self) -> float:
+        return self.monotonic()
+
+    # ------------------------------------------------------------------------- the graph
+    def build(self) -> None:
+        for action in self.plan.actions:
+            if action.key in self.results:
+                continue
+            waiting_for = {*action.depends_on, *action.after}
+            unknown = [d for d in waiting_for if d not in self.actions]
+            if unknown:  # a planner bug: say so rather than hang
+                self.results[action.key] = ActionResult(
+                    action.key, "skipped", error=f"skipped: unknown dependency {unknown[0]}"
+                )
+                continue
+            count = 0
+            for dependency in waiting_for:
+                finished = self.results.get(dependency)
+                if finished is None:
+                    self.dependents.setdefault(dependency, []).append(action.key)
+                    count += 1
+                elif finished.state != "succeeded" and dependency in action.depends_on:
+                    self.blocked.setdefault(action.key, dependency)
+            self.remaining[action.key] = count
+        for action in self.plan.actions:
+            if self.remaining.get(action.key) == 0:
+                self._become_ready(action.key)
+
+    def _become_ready(self, key: str) -> None:
+        if key in self.blocked:
+            self._finish(key, ActionResult(key, "skipped", error=f"skipped: {self.blocked[key]} did not succeed"))
+        else:
+            self.ready.append(key)
+
+    def _finish(self, key: str, result: ActionResult) -> None:
+        self.results[key] = result
+        self.states.pop(key, None)
+        if result.state == "succeeded":
+            self.outputs[key] = result.output
+        action = self.actions[key]
+        self.log.action_finished(self.run_id, action, result.state, self.clock(), result.output, result.error)
+        # detail: the error of a failure; for a success, the image it made (a copy's id, as soon as AWS gives it)
+        made = result.output.get("image_id") if result.state == "succeeded" else None
+        self._notify(action, result.state, result.error if result.state != "succeeded" else made)
+        for dependent in self.dependents.pop(key, ()):
+            if result.state != "succeeded" and key in self.actions[dependent].depends_on:
+                self.blocked.setdefault(dependent, key)
+            self.remaining[dependent] -= 1
+            if self.remaining[dependent] == 0:
+                self._become_ready(dependent)
+
+    def _notify(self, action: Action, state: str, detail: str | None) -> None:
+        if self.on_event is not None:
+            self.on_event(action, state, detail)
+
+    # ---------------------------------------------------------------------------- passes
+    def _pass(self, key: str) -> StepResult:
+        action = self.actions[key].resolved(self.outputs)
+        missing = action.unresolved()
+        if missing is not None:
+            return Failed(f"{missing} produced no image")
+        attempt = self.attempts.get(key, 0) + 1
+        self.attempts[key] = attempt
+        context = StepContext(self.run_id, self, attempt, self.states.get(key, {}))
+        try:
+            return self.steps.step(action, context)
+        except AmiShareError as exc:
+            return Failed(str(exc))
+        except Exception as exc:  # the per-action boundary: one failure must not stop the others
+            return Failed(f"{type(exc).__name__}: {exc}")
+
+    def _dispatch(self, key: str) -> None:
+        action = self.actions[key]
+        if key not in self.attempts:
+            self.log.action_started(self.run_id, action, self.clock())
+            self._notify(action, "running", None)
+        self.running.add(key)
+        self.in_flight += 1
+        if self.workers == 0:
+            self.events.put(("result", key, self._pass(key)))
+        else:
+            self.tasks.put(("step", key))
+
+    def _run_task(self, task: _Task) -> None:
+        self.in_flight += 1
+        if self.workers == 0:
+            self._guarded(task)
+            self.events.put(("task", None, None))
+        else:
+            self.tasks.put(("task", task))
+
+    @staticmethod
+    def _guarded(task: _Task) -> None:
+        try:
+            task()
+        except Exception:  # a background task reports through the steps it serves; never kill a worker
+            return
+
+    def _worker(self) -> None:
+        while True:
+            item = self.tasks.get()
+            if item is None:
+                return
+            what, payload = item
+            if what == "step":
+                self.events.put(("result", payload, self._pass(payload)))
+            else:
+                self._guarded(payload)
+                self.events.put(("task", None, None))
+
+    # ----------------------------------------------------------------------------- events
+    def _on_result(self, key: str, result: StepResult) -> None:
+        self.running.discard(key)
+        action = self.actions[key]
+        if isinstance(result, Done):
+            self._finish(key, ActionResult(key, "succeeded", output=result.output))
+        elif isinstance(result, Failed):
+            self._finish(key, ActionResult(key, "failed", output=self.states.get(key, {}), error=result.reason))
+        else:
+            if result.output != self.states.get(key):
+                self.log.action_progress(self.run_id, action, result.output)
+            self.states[key] = result.output
+            if result.detail and result.detail != self.details.get(key):
+                self.details[key] = result.detail
+                self._notify(action, "progress", result.detail)
+            if key in self.woken:
+                self.woken.discard(key)
+                self.ready.append(key)
+            elif result.recheck_after is None:
+                self.parked.add(key)
+            else:
+                self._push_timer(self.monotonic() + result.recheck_after, "step", key)
+
+    def _push_timer(self, when: float, what: str, payload: Any) -> None:
+        heapq.heappush(self.timers, (when, next(self.sequence), what, payload))
+
+    def _on_event(self, what: str, first: Any, second: Any) -> None:
+        if what == "result":
+            self.in_flight -= 1
+            self._on_result(first, second)
+        elif what == "task":
+            self.in_flight -= 1
+        elif what == "timer":
+            self._push_timer(first, "task", second)
+        elif what == "wake":
+            if first in self.parked:
+                self.parked.discard(first)
+                self.ready.append(first)
+            elif first in self.running:
+                self.woken.add(first)
+
+    def _due_timers(self) -> None:
+        now = self.monotonic()
+        while self.timers and self.timers[0][0] <= now:
+            _, _, what, payload = heapq.heappop(self.timers)
+            if what == "step":
+                if payload not in self.results:
+                    self.ready.append(payload)
+            else:
+                self._run_task(payload)
+
+    def _idle(self) -> bool:
+        return not (self.ready or self.in_flight or self.timers)
+
+    def loop(self) -> None:
+        for _ in range(self.workers):
+            thread = threading.Thread(target=self._worker, name="amishare-step", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        while True:
+            while self.ready:
+                key = self.ready.popleft()
+                if key not in self.results and key not in self.running:
+                    self._dispatch(key)
+            self._drain()
+            if len(self.results) >= len(self.actions):  # timers left (a poll tick, a batch window) serve no one
+                return
+            if self._idle():
+                if not self.parked:
+                    return
+                for key in sorted(self.parked):  # nothing can wake them any more: a handler bug, not a hang
+                    self._finish(key, ActionResult(key, "failed", error="stopped waiting: nothing left to wake it"))
+                self.parked.clear()
+                continue
+            self._wait()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._on_event(*self.events.get_nowait())
+            except queue.Empty:
+                return
+
+    def _wait(self) -> None:
+        if self.ready:
+            return
+        timeout = None if not self.timers else max(0.0, self.timers[0][0] - self.monotonic())
+        if self.workers == 0 and not self.in_flight:
+            if timeout:
+                self.sleep(timeout)  # the serial walker: nothing runs meanwhile
+        else:
+            with contextlib.suppress(queue.Empty):
+                self._on_event(*self.events.get(timeout=timeout))
+        self._due_timers()
+
+    def stop(self) -> None:
+        for _ in self.threads:
+            self.tasks.put(None)
+
+
+def apply(
+    plan: Plan,
+    steps: Steps,
+    log: RunLog,
+    run_id: str,
+    *,
+    max_workers: int = 8,
+    on_event: Event | None = None,
+    clock: Callable[[], dt.datetime] = now_utc,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    done: dict[str, ActionResult] | None = None,
+) -> RunResult:
+    """Run ``plan``: each action once what it depends on succeeded (and what it comes ``after`` finished).
+
+    ``done`` holds the results of a previous attempt of the same run (resume): those actions are not
+    run again; every other action is (its steps re-read AWS, so nothing is assumed). ``max_workers``
+    0 runs every pass in the calling thread (a serial walker; ``sleep`` advances a test's clock)."""
+    results: dict[str, ActionResult] = dict(done or {})
+    if done is None:
+        log.start(run_id, plan, clock())
+    else:
+        log.resume(run_id, [a.key for a in plan.actions if a.key not in results])
+    executor = _Executor(
+        plan,
+        steps,
+        log,
+        run_id,
+        results,
+        workers=max(0, max_workers),
+        on_event=on_event,
+        clock=clock,
+        monotonic=monotonic,
+        sleep=sleep,
+    )
+    try:
+        steps.begin(plan, executor, frozenset(results))
+        executor.build()
+        executor.loop()
+    except BaseException as exc:  # Ctrl-C (KeyboardInterrupt) included: leave a resumable run behind
+        steps.cancel()
+        executor.stop()
+        log.finish(run_id, "interrupted", clock())
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
+            raise RunInterrupted(run_id) from exc
+        raise
+    executor.stop()
+    result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))
+    log.finish(run_id, result.status, clock())
+    return result

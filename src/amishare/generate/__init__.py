@@ -1,0 +1,1 @@
+"""Generated artefacts: least-privilege IAM policies, their documentation, CloudFormation templates."""

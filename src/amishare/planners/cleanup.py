@@ -1,0 +1,320 @@
+"""Cleanup of old images, safely (pure): what happens to each image and why, and the plan that does it.
+
+An image is kept when anything could still need it (docs/cleanup.md):
+
+* it is in use: an instance (any state but terminated), a launch template version, an SSM parameter or an Auto
+  Scaling launch configuration refers to it, in the owner's account or, through the configured roles, in an
+  account it is shared with; or it was launched within ``--unused-for`` (``LastLaunchedTime``);
+* it is among the ``--keep-last`` newest of its family (its name without the trailing version or date);
+* it is protected (deregistration protection), managed by AWS Backup, or not available;
+* it is shared, unless ``--include-shared`` (then its shares are revoked first, key access included, and its
+  use in every account it is shared with must be readable);
+* it is younger than ``--older-than``.
+
+The rest is deprecated, disabled or deregistered with its snapshots (a snapshot another image uses is kept:
+``DeleteAssociatedSnapshots`` skips it). Nothing here reads AWS or the clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from amishare.engine.actions import Action, DeprecateImage, DeregisterImage, DisableImage, Plan
+from amishare.model import ImageInfo, KeyInfo, Observation, Target, TargetKind, account_target
+from amishare.planners.share import plan_revoke
+
+ACTIONS = ("deprecate", "disable", "deregister")
+BACKUP_TAG = "aws:backup:source-resource"  # AWS Backup tags the images it makes
+# A family is the name without its trailing version, date or timestamp: golden-al2023-2026.11.22 -> golden-al2023.
+_VERSION_TAIL = re.compile(r"[-_. ]+v?\d[\d.:\-_TZ]*$")
+# What amishare appends to the copies it names: a re-encrypted copy, a transfer's copy.
+_AMISHARE_TAIL = re.compile(r"(-amishare-[0-9a-f]{8}|-from-ami-[0-9a-f]{8,17})+$")
+DEPRECATE_SOON = 60.0  # seconds: a deprecation time must lie in the future
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What to clean and how (``amishare cleanup`` flags)."""
+
+    action: str  # deprecate | disable | deregister
+    name: str | None = None  # a glob on the image name
+    tag: tuple[str, str] | None = None
+    older_than: float | None = None  # seconds
+    keep_last: int = 0
+    unused_for: float | None = None  # seconds since LastLaunchedTime
+    include_shared: bool = False
+
+
+@dataclass(frozen=True)
+class Use:
+    """Something that refers to an image."""
+
+    account: str
+    kind: str  # ec2:Instance | ec2:LaunchTemplate | ssm:Parameter | autoscaling:LaunchConfiguration
+    arn: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An image of the audited account that the name or tag picks, and what was read about it."""
+
+    image: ImageInfo
+    created: dt.datetime
+    protection: str = "disabled"  # DeregistrationProtection
+    last_launched: dt.datetime | None = None
+    deprecated_at: dt.datetime | None = None
+    uses: tuple[Use, ...] = ()
+    unseen: tuple[str, ...] = ()  # accounts it is shared with whose use could not be read (no role), with why
+
+    @property
+    def backup(self) -> bool:
+        return BACKUP_TAG in self.image.tags or self.image.description.startswith(
+            "This image is created by the AWS Backup"
+        )
+
+    @property
+    def shared(self) -> bool:
+        launch = self.image.launch
+        return bool(launch.accounts or launch.organizations or launch.ous or launch.public) or any(
+            s.shared_with or s.public for s in self.image.snapshots
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    image: ImageInfo
+    verdict: str  # keep | deprecate | disable | deregister
+    reasons: tuple[str, ...]
+    family: str
+    snapshots_deleted: tuple[str, ...] = ()
+    snapshots_kept: tuple[str, ...] = ()  # another image uses them
+    revoke: bool = False  # its shares are revoked first (--include-shared)
+
+    @property
+    def kept(self) -> bool:
+        return self.verdict == "keep"
+
+
+def family(name: str) -> str:
+    """The family of an image name: the name without its trailing version, date or timestamp."""
+    stripped = _VERSION_TAIL.sub("", _AMISHARE_TAIL.sub("", name))
+    return stripped if any(c.isalpha() for c in stripped) else name  # a name that is all version is its own family
+
+
+def matches(image: ImageInfo, rules: Rules) -> bool:
+    if rules.name is not None and not fnmatch.fnmatchcase(image.name, rules.name):
+        return False
+    return not (rules.tag is not None and image.tags.get(rules.tag[0]) != rules.tag[1])
+
+
+def decide(
+    candidates: list[Candidate], rules: Rules, now: dt.datetime, snapshot_users: dict[str, set[str]]
+) -> list[Decision]:
+    """A decision per candidate. ``snapshot_users``: snapshot id -> every image of the account using it."""
+    newest = _newest(candidates, rules.keep_last)
+    decisions = []
+    for candidate in sorted(candidates, key=lambda c: (family(c.image.name), c.created, c.image.image_id)):
+        reasons = _keep_reasons(candidate, rules, now, newest)
+        name = family(candidate.image.name)
+        if reasons:
+            decisions.append(Decision(candidate.image, "keep", tuple(reasons), name))
+            continue
+        deleted, kept = _snapshots(candidate.image, snapshot_users) if rules.action == "deregister" else ((), ())
+        why = _why(candidate, rules, now)
+        decisions.append(Decision(candidate.image, rules.action, why, name, deleted, kept, revoke=candidate.shared))
+    return decisions
+
+
+def _newest(candidates: list[Candidate], keep_last: int) -> set[str]:
+    families: dict[str, list[Candidate]] = {}
+    for candidate in candidates:
+        families.setdefault(family(candidate.image.name), []).append(candidate)
+    kept: set[str] = set()
+    for members in families.values():
+        members.sort(key=lambda c: (c.created, c.image.image_id), reverse=True)
+        kept |= {c.image.image_id for c in members[:keep_last]}
+    return kept
+
+
+def _keep_reasons(candidate: Candidate, rules: Rules, now: dt.datetime, newest: set[str]) -> list[str]:
+    image = candidate.image
+    reasons = []
+    if candidate.protection != "disabled":
+        reasons.append(f"protected: deregistration protection is {candidate.protection}")
+    if candidate.backup:
+        reasons.append("managed by AWS Backup (delete it through its backup plan)")
+    if image.state != "available" and not (image.state == "disabled" and rules.action == "deregister"):
+        reasons.append(f"it is {image.state}")
+    if image.image_id in newest:
+        reasons.append(f"among the {rules.keep_last} newest of its family {family(image.name)}")
+    if rules.older_than is not None and now - candidate.created < dt.timedelta(seconds=rules.older_than):
+        reasons.append(f"created {candidate.created:%Y-%m-%d}, less than {_days(rules.older_than)} ago")
+    if candidate.uses:
+        reasons.append("in use: " + ", ".join(f"{u.kind} {u.arn}" for u in candidate.uses[:5]))
+    if (
+        rules.unused_for is not None
+        and candidate.last_launched is not None
+        and now - candidate.last_launched < dt.timedelta(seconds=rules.unused_for)
+    ):
+        reasons.append(f"launched {candidate.last_launched:%Y-%m-%d}, within {_days(rules.unused_for)}")
+    if candidate.shared and not rules.include_shared:
+        reasons.append(f"shared with {_shared_with(image)} (--include-shared to revoke and clean it)")
+    elif candidate.shared and candidate.unseen:
+        reasons.append(f"shared with accounts whose use amishare cannot read: {', '.join(candidate.unseen)}")
+    if rules.action == "deprecate" and candidate.deprecated_at is not None:
+        reasons.append(f"already deprecated ({candidate.deprecated_at:%Y-%m-%d})")
+    if rules.action == "disable" and image.state == "disabled":
+        reasons.append("already disabled")
+    return reasons
+
+
+def _why(candidate: Candidate, rules: Rules, now: dt.datetime) -> tuple[str, ...]:
+    age = (now - candidate.created).days
+    why = [f"{age} days old"]
+    if rules.unused_for is not None:
+        why.append(
+            "never launched" if candidate.last_launched is None else f"last launched {candidate.last_launched:%Y-%m-%d}"
+        )
+    if rules.keep_last:
+        why.append(f"older than the {rules.keep_last} newest of its family")
+    if candidate.shared:
+        why.append(f"its shares with {_shared_with(candidate.image)} are revoked first")
+    return tuple(why)
+
+
+def _shared_with(image: ImageInfo) -> str:
+    names = [*sorted(image.launch.accounts), *(a.rsplit("/", 1)[-1] for a in sorted(image.launch.organizations))]
+    names += [a.rsplit("/", 1)[-1] for a in sorted(image.launch.ous)] + ["public"] * image.launch.public
+    names += sorted({a for s in image.snapshots for a in s.shared_with} - set(names))
+    return ", ".join(names) or "no one"
+
+
+def _snapshots(image: ImageInfo, users: dict[str, set[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    deleted: list[str] = []
+    kept: list[str] = []
+    for snapshot in image.snapshots:
+        others = users.get(snapshot.snapshot_id, set()) - {image.image_id}
+        (kept if others else deleted).append(snapshot.snapshot_id)
+    return tuple(deleted), tuple(kept)
+
+
+def _days(seconds: float) -> str:
+    days = seconds / 86400
+    return f"{days:g} days" if days >= 1 else f"{seconds / 3600:g} hours"
+
+
+# ------------------------------------------------------------------------------------ the plan
+@dataclass(frozen=True)
+class AccountRegionFacts:
+    """What the planner needs of one account and region: its candidates' decisions and keys."""
+
+    account: str
+    region: str
+    decisions: tuple[Decision, ...]
+    keys: dict[str, KeyInfo] = field(default_factory=dict)  # keys of the images whose shares are revoked
+    others: tuple[ImageInfo, ...] = ()  # the account's other images in the region (key access still needed)
+    role_arn: str | None = None
+    external_id: str | None = None
+    recycle_bin_days: int | None = None  # an EC2_IMAGE retention rule applies
+
+
+def plan_cleanup(facts: list[AccountRegionFacts], rules: Rules, caller: str) -> Plan:
+    """Revocations first (--include-shared), then the action on each image that is not kept."""
+    actions: list[Action] = []
+    notes: list[str] = []
+    for where in facts:
+        actions += _account_region(where, rules, notes)
+        if where.recycle_bin_days and rules.action == "deregister":
+            notes.append(
+                f"{where.account} {where.region}: a Recycle Bin rule keeps deregistered images "
+                f"{where.recycle_bin_days} days (they still count toward the AMI quota, and can be restored)"
+            )
+    first = next(iter(facts), None)
+    return Plan(
+        command="cleanup",
+        account=caller,
+        region=first.region if first else "",
+        image_id="",
+        targets=(),
+        actions=tuple(actions),
+        subject="",
+        notes=tuple(notes),
+        extra={"decisions": [_decision_dict(w, d) for w in facts for d in w.decisions], "rules": vars(rules)},
+    )
+
+
+def _account_region(where: AccountRegionFacts, rules: Rules, notes: list[str]) -> list[Action]:
+    cleaned = {d.image.image_id for d in where.decisions if not d.kept}
+    others = tuple(i for i in where.others if i.image_id not in cleaned)  # their access goes with them
+    actions: list[Action] = []
+    acting: dict[str, Any] = {
+        "account": where.account,
+        "region": where.region,
+        "role_arn": where.role_arn,
+        "external_id": where.external_id,
+    }
+    for decision in where.decisions:
+        if decision.kept:
+            continue
+        first: tuple[str, ...] = ()
+        if decision.revoke:
+            revoking = _revoke(where, decision.image, others)
+            actions += [replace(a, role_arn=where.role_arn, external_id=where.external_id) for a in revoking.actions]
+            notes += [f"{decision.image.image_id}: {n}" for n in revoking.notes]
+            first = tuple(a.key for a in revoking.actions)
+        image = decision.image.image_id
+        if decision.verdict == "deregister":
+            actions.append(
+                DeregisterImage(
+                    key=f"deregister:{where.account}:{where.region}:{image}",
+                    image=image,
+                    snapshots=decision.snapshots_deleted,
+                    kept_snapshots=decision.snapshots_kept,
+                    depends_on=first,
+                    **acting,
+                )
+            )
+        elif decision.verdict == "disable":
+            actions.append(
+                DisableImage(
+                    key=f"disable:{where.account}:{where.region}:{image}", image=image, depends_on=first, **acting
+                )
+            )
+        else:
+            actions.append(
+                DeprecateImage(
+                    key=f"deprecate:{where.account}:{where.region}:{image}",
+                    image=image,
+                    after_seconds=DEPRECATE_SOON,
+                    depends_on=first,
+                    **acting,
+                )
+            )
+    return actions
+
+
+def _revoke(where: AccountRegionFacts, image: ImageInfo, others: tuple[ImageInfo, ...]) -> Plan:
+    targets: list[Target] = image.launch.targets()
+    targets += [account_target(a) for s in image.snapshots for a in sorted(s.shared_with)]
+    unique = tuple(dict.fromkeys(t for t in targets if t.kind is not TargetKind.PUBLIC or image.launch.public))
+    obs = Observation(where.account, where.region, image, dict(where.keys), siblings=others)
+    return plan_revoke(obs, unique)
+
+
+def _decision_dict(where: AccountRegionFacts, decision: Decision) -> dict[str, object]:
+    return {
+        "account": where.account,
+        "region": where.region,
+        "image_id": decision.image.image_id,
+        "name": decision.image.name,
+        "family": decision.family,
+        "verdict": decision.verdict,
+        "reasons": list(decision.reasons),
+        "snapshots_deleted": list(decision.snapshots_deleted),
+        "snapshots_kept": list(decision.snapshots_kept),
+        "revoke_shares": decision.revoke,
+    }

@@ -1,0 +1,109 @@
+"""Copying snapshots (alone or under an image): encryption outcome, key checks, timing.
+
+Rules (AWS-RULES.md sections 2 and 3; EBS User Guide "Encryption by default",
+"Copy an Amazon EBS snapshot"; EC2 User Guide "Copy an AMI"):
+
+* ``KmsKeyId`` without ``Encrypted`` is refused (``InvalidParameterDependency``);
+* an encrypted source stays encrypted; an unencrypted source is encrypted when
+  ``Encrypted`` is set or the destination account encrypts by default;
+* the key is ``KmsKeyId`` (key id, key ARN, alias name or alias ARN) or, when none is given,
+  the destination account's default EBS key for the region;
+* a key that does not exist, lives in another region, is not enabled, or that the copying
+  principal may not use through EC2 is NOT refused at call time: the copy starts and then
+  fails (``Given key ID is not accessible``). The same holds for the source snapshot's key;
+* a copy is ``pending`` for ``copy_seconds_per_gib`` x its size, its progress rising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from amishare.policy.evaluate import Caller
+from amishare.sandbox import kms
+from amishare.sandbox.state import Key, Snapshot, Transition, World, new_id
+from amishare.sandbox.wire.protocol import AwsFault
+
+# AWS-RULES.md section 2: what the copying principal needs on each key.
+SOURCE_KEY_ACTIONS = ["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"]
+DESTINATION_KEY_ACTIONS = ["DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptTo"]
+
+
+@dataclass(frozen=True)
+class Encryption:
+    key_arn: str | None  # None: the copy is unencrypted
+    failure: str | None  # why the copy will fail (decided when it starts)
+
+
+def default_key_ref(world: World, account: str, region: str) -> str:
+    return world.default_key.get((account, region), kms.EBS_ALIAS)
+
+
+def copy_encryption(
+    world: World, caller: Caller, region: str, params: Mapping[str, Any], sources: list[Snapshot]
+) -> Encryption:
+    """Decide the encryption of copies of ``sources`` made by ``caller`` into ``region``."""
+    wanted = bool(params.get("Encrypted"))
+    key_ref = params.get("KmsKeyId")
+    if key_ref and not wanted:
+        raise AwsFault(
+            "InvalidParameterDependency", "The parameter KmsKeyId requires the parameter Encrypted to be set."
+        )
+    encrypted = (
+        wanted or any(s.encrypted for s in sources) or world.encryption_by_default.get((caller.account, region), False)
+    )
+    failure = None
+    for source in sources:
+        if source.encrypted:
+            source_key = find_by_arn(world, source.kms_key_arn)
+            failure = failure or (
+                f"Given key ID is not accessible: source key {source.kms_key_arn} does not exist"
+                if source_key is None
+                else kms.usable_via_ec2(world, source_key, caller, source.region, SOURCE_KEY_ACTIONS)
+            )
+    if not encrypted:
+        return Encryption(None, failure)
+    ref = key_ref or default_key_ref(world, caller.account, region)
+    key = kms.find_key(world, caller.account, region, ref)
+    if key is None:
+        return Encryption(ref, failure or f"Given key ID is not accessible: {ref} does not exist in {region}")
+    return Encryption(key.arn, failure or kms.usable_via_ec2(world, key, caller, region, DESTINATION_KEY_ACTIONS))
+
+
+def find_by_arn(world: World, arn: str | None) -> Key | None:
+    if not arn:
+        return None
+    key_id = arn.rsplit("/", 1)[-1]
+    return world.keys.get(key_id)
+
+
+def start_snapshot_copy(
+    world: World,
+    caller: Caller,
+    region: str,
+    source: Snapshot,
+    encryption: Encryption,
+    description: str,
+    tags: dict[str, str],
+    duration: float,
+    via_copy_snapshot: bool,
+) -> Snapshot:
+    copy = Snapshot(
+        snapshot_id=new_id("snap"),
+        account=caller.account,
+        region=region,
+        size_gib=source.size_gib,
+        kms_key_arn=encryption.key_arn,
+        description=description,
+        tags=dict(tags),
+        transition=Transition(world.clock(), duration, encryption.failure),
+        source_snapshot_id=source.snapshot_id,
+        via_copy_snapshot=via_copy_snapshot,
+    )
+    world.snapshots[copy.snapshot_id] = copy
+    return copy
+
+
+def copy_duration(world: World, size_gib: int) -> float:
+    return world.settings.copy_seconds_per_gib * size_gib
