@@ -1,7 +1,7 @@
 """Audit benchmark: 1,000 images with 2 snapshots each in one account and region, EC2 throttling on.
 
 The audit must read every image's launch permission and every snapshot's createVolumePermission: one call
-each, all in EC2's non-mutating token bucket (100 tokens, refilled at 20 a second: AWS-RULES.md section 4).
+each, all in EC2's non-mutating token bucket (100 tokens, refilled at 20 a second: docs/aws-facts.md section 4).
 So no reader can beat ``(calls - 100) / 20`` seconds: that is the bound, and the measure is wall / bound
 (the issue's target: 1.2). The same audit without amishare's pacer (botocore's standard retries alone, as a
 hand-written boto3 script would do) is the peer it is compared with.
@@ -32,7 +32,7 @@ OWNER = "111111111111"
 PEER = "222222222222"
 REGION = "us-east-1"
 RESULTS = Path(__file__).resolve().parent / "results"
-BUCKET_SIZE, BUCKET_RATE = 100, 20.0  # EC2 non-mutating calls (AWS-RULES.md section 4)
+BUCKET_SIZE, BUCKET_RATE = 100, 20.0  # EC2 non-mutating calls (docs/aws-facts.md section 4)
 TARGET = 1.2
 
 

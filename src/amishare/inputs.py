@@ -113,7 +113,7 @@ SSM_NAME = re.compile(r"^/?[a-zA-Z0-9_.\-]+(/[a-zA-Z0-9_.\-]+)*$")
 # EC2 API Reference, "CreateLaunchTemplate": a name of 3 to 128 of [a-zA-Z0-9().-/_]; an id lt- and 17 hex.
 LAUNCH_TEMPLATE_NAME = re.compile(r"^[a-zA-Z0-9().\-/_]{3,128}$")
 LAUNCH_TEMPLATE_ID = re.compile(r"^lt-[0-9a-f]{17}$")
-COPY_MINUTES = (15, 2880)  # AWS-RULES.md section 3: time-based copies, 15 minutes to 48 hours, 15-minute steps
+COPY_MINUTES = (15, 2880)  # docs/aws-facts.md section 3: time-based copies, 15 minutes to 48 hours, 15-minute steps
 
 
 def ssm_parameter(value: str) -> str:

@@ -51,7 +51,7 @@ def arn_account(ref: str) -> str | None:
     return parts[4] if ref.startswith("arn:") and len(parts) > 4 and parts[4] else None
 
 
-# Tags amishare puts on what it creates (AWS-RULES.md: never delete what amishare did not create).
+# Tags amishare puts on what it creates (never delete what amishare did not create: the tags prove it).
 TAG_SOURCE_IMAGE = "amishare:source-image"
 TAG_RUN = "amishare:run"
 TAG_MANAGED = "amishare:managed"

@@ -1,4 +1,4 @@
-"""share: the three gates opened together, through the sandbox (AWS-RULES.md sections 1 and 2)."""
+"""share: the three gates opened together, through the sandbox (docs/aws-facts.md sections 1 and 2)."""
 
 from __future__ import annotations
 

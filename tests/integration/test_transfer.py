@@ -1,5 +1,5 @@
 """transfer: share -> copy -> re-encrypt -> revoke into several accounts and regions, through the sandbox,
-with copies that take time (AWS-RULES.md sections 2 to 4)."""
+with copies that take time (docs/aws-facts.md sections 2 to 4)."""
 
 from __future__ import annotations
 
@@ -329,7 +329,7 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
 
 
 def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """AWS-RULES.md section 4: a destination already at its concurrent AMI copy limit gets its copy later."""
+    """docs/aws-facts.md section 4: a destination already at its concurrent AMI copy limit gets its copy later."""
     with Sandbox(copy_seconds_per_gib=0.1, ami_copy_limit=1) as sb:
         sb.reset()
         sb.create_key(OWNER, REGION, alias="amishare-share")

@@ -1,6 +1,6 @@
 """Rules: image block public access, deprecation, deregistration protection,
 DeregisterImage(DeleteAssociatedSnapshots), snapshots in use, and launch permission checks
-(AWS-RULES.md sections 3 and 5)."""
+(docs/aws-facts.md sections 3 and 5)."""
 
 from __future__ import annotations
 

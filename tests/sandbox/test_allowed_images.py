@@ -1,4 +1,4 @@
-"""Rule: Allowed AMIs, a consumer account's criteria for the AMIs it may discover (AWS-RULES.md section 5).
+"""Rule: Allowed AMIs, a consumer account's criteria for the AMIs it may discover (docs/aws-facts.md section 5).
 
 Off by default; ``enabled`` hides the images its criteria do not allow, ``audit-mode`` only reports them;
 either way DescribeImages says ``ImageAllowed``; an account's own images are never restricted."""

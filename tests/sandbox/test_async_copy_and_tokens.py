@@ -1,5 +1,5 @@
 """Rules: copies are asynchronous (pending with rising Progress for copy_seconds_per_gib x size),
-and CopyImage's ClientToken is idempotent (AWS-RULES.md section 3)."""
+and CopyImage's ClientToken is idempotent (docs/aws-facts.md section 3)."""
 
 from __future__ import annotations
 

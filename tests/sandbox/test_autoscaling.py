@@ -1,7 +1,7 @@
 """Rule: Auto Scaling launches as the account's service-linked role (AWSServiceRoleForAutoScaling), which a
 key policy statement naming the account does not cover: an encrypted image shared from another account
 launches through a group only once the target grants its service-linked role the key; without the grant the
-instance is terminated and the scaling activity fails with Client error on launch (AWS-RULES.md section 2;
+instance is terminated and the scaling activity fails with Client error on launch (docs/aws-facts.md section 2;
 EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with encrypted volumes")."""
 
 from __future__ import annotations

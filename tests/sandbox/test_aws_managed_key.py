@@ -1,5 +1,5 @@
 """Rule: every account and region has an AWS managed key ``alias/aws/ebs`` (KeyManager AWS);
-images and snapshots encrypted with it cannot be shared (AWS-RULES.md section 2)."""
+images and snapshots encrypted with it cannot be shared (docs/aws-facts.md section 2)."""
 
 from __future__ import annotations
 

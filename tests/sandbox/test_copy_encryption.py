@@ -1,5 +1,5 @@
 """Rule: CopyImage/CopySnapshot honour Encrypted and KmsKeyId; bad keys fail asynchronously
-(AWS-RULES.md section 2)."""
+(docs/aws-facts.md section 2)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Rule: a cross-account copy needs the launch permission, createVolumePermission on every
 snapshot, and KMS access for the copying principal on the source key and on the destination
 key, judged by key policy (Allow/Deny, principals, wildcards, conditions) and grants
-(AWS-RULES.md sections 1, 2 and 7)."""
+(docs/aws-facts.md sections 1, 2 and 7)."""
 
 from __future__ import annotations
 

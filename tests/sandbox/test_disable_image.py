@@ -1,4 +1,4 @@
-"""Rule: DisableImage and EnableImage (AWS-RULES.md section 5).
+"""Rule: DisableImage and EnableImage (docs/aws-facts.md section 5).
 
 A disabled image cannot be launched or copied, is listed only with IncludeDisabled, and loses ALL
 its launch permissions; EnableImage makes it available again but does not restore them."""

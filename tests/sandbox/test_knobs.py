@@ -1,6 +1,6 @@
 """Rules for benchmarks: per-request latency; EC2 token-bucket throttling per account, region and
 action (RequestLimitExceeded); concurrent copy limits per destination account and region
-(ResourceLimitExceeded) (AWS-RULES.md section 4)."""
+(ResourceLimitExceeded) (docs/aws-facts.md section 4)."""
 
 from __future__ import annotations
 

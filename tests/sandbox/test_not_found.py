@@ -1,5 +1,5 @@
 """Rule: unknown images and snapshots get a proper NotFound/Malformed error, never an HTTP 500,
-on every call amishare uses (AWS-RULES.md section 8)."""
+on every call amishare uses (docs/aws-facts.md section 8)."""
 
 from __future__ import annotations
 

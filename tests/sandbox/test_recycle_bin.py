@@ -1,6 +1,6 @@
 """Rule: a deregistered image that a Recycle Bin retention rule covers (Region-level, or by tag) is kept in the
 bin: listed by ListImagesInRecycleBin, gone from DescribeImages, restorable (Recycle Bin User Guide, "Recycle
-Bin for AMIs"; AWS-RULES.md section 3)."""
+Bin for AMIs"; docs/aws-facts.md section 3)."""
 
 from __future__ import annotations
 

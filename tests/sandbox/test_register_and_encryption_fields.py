@@ -1,5 +1,5 @@
 """Rule: RegisterImage keeps its block device mappings; images and snapshots report
-``Encrypted`` and ``KmsKeyId`` (the key ARN) per volume (AWS-RULES.md section 8)."""
+``Encrypted`` and ``KmsKeyId`` (the key ARN) per volume (docs/aws-facts.md section 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rule: launching an instance from an image (AWS-RULES.md sections 1, 2, 5 and 7).
+"""Rule: launching an instance from an image (docs/aws-facts.md sections 1, 2, 5 and 7).
 
 Launch needs the image's launch permission (not the snapshots'), an available image, the Allowed AMIs
 setting's consent, and the launching principal's access to every volume's key through EC2 in the region.

@@ -1,5 +1,5 @@
 """Rule: ModifySnapshotAttribute in both request forms; adding and removing in one call is
-refused; at most 500 changes per call; encrypted snapshots are never public (AWS-RULES.md
+refused; at most 500 changes per call; encrypted snapshots are never public (docs/aws-facts.md
 sections 1, 4 and 8)."""
 
 from __future__ import annotations

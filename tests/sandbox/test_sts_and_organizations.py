@@ -1,5 +1,5 @@
 """Rules: STS AssumeRole succeeds only for an existing role whose trust policy allows the caller,
-ExternalId enforced; MOTO_ACCOUNT_ID never overrides assumed credentials (AWS-RULES.md section 8);
+ExternalId enforced; MOTO_ACCOUNT_ID never overrides assumed credentials (docs/aws-facts.md section 8);
 Organizations read calls reflect the emulated membership."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rule: who can see and copy an image or snapshot (AWS-RULES.md section 1).
+"""Rule: who can see and copy an image or snapshot (docs/aws-facts.md section 1).
 
 Images are visible to their owner, to accounts in the launch permission, to everyone when
 public, and to members of an organization or OU named in it; snapshots likewise through

@@ -137,7 +137,7 @@ def test_a_policy_without_amishare_statements_is_returned_unchanged() -> None:
 
 
 def test_how_many_accounts_fit_in_one_policy() -> None:
-    """The grouped statement keeps a policy under the limit far past 60-80 accounts (AWS-RULES.md section 2)."""
+    """The grouped statement keeps a policy under the limit far past 60-80 accounts (docs/aws-facts.md section 2)."""
     fits = max(
         n
         for n in range(50, 700, 10)

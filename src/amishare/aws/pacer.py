@@ -1,4 +1,4 @@
-"""Client-side pacing of EC2 reads to the token buckets AWS documents (AWS-RULES.md section 4).
+"""Client-side pacing of EC2 reads to the token buckets AWS documents (docs/aws-facts.md section 4).
 
 EC2 refuses a request over its bucket with ``RequestLimitExceeded``; botocore then backs off for a while
 that grows with each refusal, so a reader that fires freely spends much of its time asleep. A reader that

@@ -1,7 +1,7 @@
 """Credentials and clients: boto3's chain, profiles, assume-role with refreshable credentials,
 and one client per account, region and service.
 
-botocore's ``standard`` or ``adaptive`` retry mode absorbs throttling (AWS-RULES.md section 4).
+botocore's ``standard`` or ``adaptive`` retry mode absorbs throttling (docs/aws-facts.md section 4).
 """
 
 from __future__ import annotations

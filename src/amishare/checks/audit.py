@@ -1,6 +1,6 @@
 """Who can use which image, across accounts and regions, and what is wrong with it (pure; ``amishare audit``).
 
-An image is usable by a principal only when three gates are open in its region (AWS-RULES.md section 1):
+An image is usable by a principal only when three gates are open in its region (docs/aws-facts.md section 1):
 launch permission, snapshot permission, key access. Tools that read launch permissions alone miss the
 other two; this reads all three for every image the audited accounts own, plus the snapshots and keys
 themselves, and reports findings with a stable code (docs/audit.md):

@@ -4,7 +4,7 @@ From the owner's view (the image, its launch and snapshot permissions, its keys'
 and, when the target has a configured role, the target's view (what it sees of the image and its
 snapshots, its Allowed AMIs setting, its own key for copies, a dry run of the launch and the copy), each
 capability gets a verdict and, when it does not work, every cause with a stable code and the fix.
-AWS-RULES.md sections 1, 2, 5 and 7 are the rules; the codes are documented in docs/doctor.md:
+docs/aws-facts.md sections 1, 2, 5 and 7 are the rules; the codes are documented in docs/doctor.md:
 
     NOT_IN_REGION              no such image in the region (the regions where it does exist are named)
     DEREGISTERED               the image was deregistered

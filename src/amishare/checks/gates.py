@@ -1,6 +1,6 @@
 """The three gates of a share, per target, open or closed and why (pure; ``amishare show``).
 
-AWS-RULES.md section 1: a target can use an image only when its launch permission, the
+docs/aws-facts.md section 1: a target can use an image only when its launch permission, the
 snapshot permission on every snapshot (needed to copy, not to launch) and access to the
 key(s) are all open in the same region. Key access is judged by evaluating the key policy as
 KMS would for a principal of the target acting through EC2, then the key's grants.

@@ -112,14 +112,14 @@ def _perm(action: str, *resources: Resource, principal: Principal | None = None,
     conditions: tuple[tuple[str, str, str], ...] = ()
     if via_ec2:
         conditions = (("StringEquals", "kms:ViaService", "ec2.{region}.amazonaws.com"),)
-        if action == "kms:CreateGrant":  # EC2 creates grants for AWS resources only (AWS-RULES.md section 2)
+        if action == "kms:CreateGrant":  # EC2 creates grants for AWS resources only (docs/aws-facts.md section 2)
             conditions += (("Bool", "kms:GrantIsForAWSResource", "true"),)
     return Permission(action, resources or (Resource.ANY,), principal, conditions)
 
 
 def _copy_permissions(target_key: Resource) -> tuple[Permission, ...]:
     """CopyImage: the call (authorized against the source image and snapshots as well as the new ones,
-    AWS-RULES.md section 3), its tags, and the key the copy is encrypted with, through EC2."""
+    docs/aws-facts.md section 3), its tags, and the key the copy is encrypted with, through EC2."""
     return (
         _perm("ec2:CopyImage", Resource.IMAGE, Resource.SNAPSHOT),
         _perm("ec2:DescribeImages"),  # a name in use: is that image already this copy (another run's)?
@@ -587,7 +587,7 @@ class UnshareSnapshots(Action):
         return f"createVolumePermission on the snapshots of {self.image} for {', '.join(accounts)}"
 
 
-MAX_SNAPSHOT_CHANGES = 500  # AWS-RULES.md section 4: per ModifySnapshotAttribute call
+MAX_SNAPSHOT_CHANGES = 500  # docs/aws-facts.md section 4: per ModifySnapshotAttribute call
 
 
 # -- keys

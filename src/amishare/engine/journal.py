@@ -1,6 +1,6 @@
 """The journal: a durable record of runs and their actions, in SQLite.
 
-AWS is the source of truth; the journal is a record and a shortcut (``../shared/DESIGN.md``).
+AWS is the source of truth; the journal is a record and a shortcut (docs/architecture.md).
 The run and its plan are committed before the first call to AWS. Action state changes are
 committed by a writer thread in batches (one transaction every ``flush_interval``, 20 ms): a process
 killed meanwhile loses at most the last batch, which is safe because every step is re-entrant (a

@@ -1,5 +1,5 @@
 """The planner (pure): from an observation and the desired targets, the actions that open or
-close the three gates of an AMI share (AWS-RULES.md section 1) together.
+close the three gates of an AMI share (docs/aws-facts.md section 1) together.
 
 No boto3, no clock, no I/O: ``plan_share`` and ``plan_revoke`` are functions of their inputs.
 ``open_gates`` is the one gate-opening helper, shared with the transfer planner: key access and

@@ -454,7 +454,7 @@ def _destination(
     key = subject.keys[0] if subject.keys else None
     if spec.grant_autoscaling and key is not None:
         made.append(
-            CreateGrant(  # AWS-RULES.md section 2: Auto Scaling launching from the live share
+            CreateGrant(  # docs/aws-facts.md section 2: Auto Scaling launching from the live share
                 key=f"autoscaling-grant:{name}",
                 account=dest.account,
                 region=region,

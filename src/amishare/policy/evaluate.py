@@ -1,7 +1,7 @@
 """Evaluation of resource policies (KMS key policies, IAM role trust policies): pure.
 
 Implements the parts of the IAM policy evaluation logic that key policies and trust
-policies use (AWS-RULES.md sections 2 and 7; IAM User Guide, "Policy evaluation logic"
+policies use (docs/aws-facts.md sections 2 and 7; IAM User Guide, "Policy evaluation logic"
 and "IAM JSON policy elements: Condition operators"):
 
 * an explicit ``Deny`` wins over any ``Allow``; no matching ``Allow`` is an implicit deny;

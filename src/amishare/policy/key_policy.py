@@ -3,7 +3,7 @@
 amishare recognises its statements by their ``Sid`` prefix ``amishare-`` and never touches
 any other statement: they are kept exactly, in order. Its statements are rebuilt from the set
 of targets they grant, one statement per kind of target, so that a policy scales to hundreds
-of accounts within the 32 KB limit (AWS-RULES.md section 2):
+of accounts within the 32 KB limit (docs/aws-facts.md section 2):
 
 * ``amishare-accounts``: the accounts' roots as principals, scoped with ``kms:ViaService`` =
   ``ec2.<key region>.amazonaws.com`` and ``kms:CallerAccount`` in the same accounts;
@@ -29,7 +29,7 @@ SID_ACCOUNTS = "amishare-accounts"
 SID_ORGANIZATIONS = "amishare-organizations"
 SID_OUS = "amishare-ous"
 SID_AUTOSCALING = "amishare-autoscaling"
-MAX_POLICY_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
+MAX_POLICY_BYTES = 32_768  # docs/aws-facts.md section 2: not adjustable
 TARGET_ACTIONS = SOURCE_KEY_ACTIONS  # what a target needs on the SOURCE key (access.py)
 _OU_PATH = re.compile(r"^(o-[a-z0-9]{10,32})/\*/(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32})/\*$")
 
@@ -172,7 +172,7 @@ def statements_for(region: str, access: KeyAccess) -> list[dict[str, Any]]:
     if access.autoscaling:
         accounts = sorted(access.autoscaling)
         out.append(
-            {  # AWS-RULES.md section 2: the target grants the key to its Auto Scaling role itself
+            {  # docs/aws-facts.md section 2: the target grants the key to its Auto Scaling role itself
                 "Sid": SID_AUTOSCALING,
                 "Effect": "Allow",
                 "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},

@@ -1,7 +1,7 @@
 """A local AWS for amishare's demo, tests and benchmarks: moto's server plus AMI-sharing truth.
 
 moto (the standard AWS emulator) gets cross-account image sharing, encryption and KMS
-wrong (AWS-RULES.md section 8); this package runs moto behind an overlay that answers those
+wrong (docs/aws-facts.md section 8); this package runs moto behind an overlay that answers those
 calls as AWS documents them. See docs/sandbox.md for every rule and its source.
 
     from amishare.sandbox import Sandbox

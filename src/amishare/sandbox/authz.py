@@ -7,7 +7,7 @@ Rules (IAM User Guide, "Policy evaluation logic"; EC2 API Reference, "Authorizat
   managed) allows the action on every resource the request is authorized against, and none denies it; the
   account's root credentials are not limited (they are not subject to IAM policies);
 * EC2 authorizes a request against the resources it names: an image, its snapshots, a launch template;
-  ``CopyImage`` against the source image and its snapshots as well as the new ones (AWS-RULES.md section 3),
+  ``CopyImage`` against the source image and its snapshots as well as the new ones (docs/aws-facts.md section 3),
   and the tags it puts on them as ``ec2:CreateTags`` with ``ec2:CreateAction`` = ``CopyImage``; KMS against the
   key, SSM against the parameter, STS against the role;
 * a key policy statement naming the account (its root) delegates to IAM: the role's identity policy must also

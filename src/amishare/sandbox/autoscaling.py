@@ -1,6 +1,6 @@
 """Auto Scaling: groups that launch instances through the account's service-linked role.
 
-Rules (AWS-RULES.md section 2; Amazon EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with
+Rules (docs/aws-facts.md section 2; Amazon EC2 Auto Scaling User Guide, "Required AWS KMS key policy for use with
 encrypted volumes"; AWS Knowledge Center, "Why does my Auto Scaling group fail to launch instances with
 encrypted volumes"):
 

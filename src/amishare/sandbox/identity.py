@@ -6,7 +6,7 @@
   policy allows the caller, including its ``sts:ExternalId`` condition; otherwise
   ``AccessDenied`` (STS API Reference, "AssumeRole"; IAM User Guide, "How to use an
   external ID"). The session's account is the role's account, whatever ``MOTO_ACCOUNT_ID``
-  says (AWS-RULES.md section 8).
+  says (docs/aws-facts.md section 8).
 * Unknown credentials are refused as AWS refuses them.
 """
 

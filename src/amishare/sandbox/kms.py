@@ -1,6 +1,6 @@
 """KMS: multi-account keys, aliases, enforced key policies and grants.
 
-Rules (AWS-RULES.md section 2; KMS Developer Guide "Key policies", "Grants",
+Rules (docs/aws-facts.md section 2; KMS Developer Guide "Key policies", "Grants",
 "Allowing users in other accounts to use a KMS key", "AWS managed keys"):
 
 * every account and region has an AWS managed key ``alias/aws/ebs`` (``KeyManager: AWS``)
@@ -32,7 +32,7 @@ from amishare.sandbox import authz, scp
 from amishare.sandbox.state import RANDOM, Grant, Key, World, new_id, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
 
-KEY_POLICY_MAX_BYTES = 32_768  # AWS-RULES.md section 2: not adjustable
+KEY_POLICY_MAX_BYTES = 32_768  # docs/aws-facts.md section 2: not adjustable
 EBS_ALIAS = "alias/aws/ebs"
 CROSS_ACCOUNT_OPERATIONS = {
     # KMS Developer Guide, "Permissions reference", column "Cross-account use".

@@ -1,6 +1,6 @@
 """AWS Organizations: an organization with OUs (nested by ``/`` in names) and member accounts.
 
-Membership feeds image visibility (launch permissions naming an organization or OU, AWS-RULES.md
+Membership feeds image visibility (launch permissions naming an organization or OU, docs/aws-facts.md
 section 1) and the ``aws:PrincipalOrgID`` / ``aws:PrincipalOrgPaths`` condition keys.
 Read calls are answered from the same data (Organizations API Reference).
 """

@@ -1,7 +1,7 @@
 """Recycle Bin for AMIs: retention rules, and deregistered images kept in the bin.
 
 Rules (Recycle Bin User Guide, "Recycle Bin for AMIs"; Recycle Bin API Reference; EC2 API Reference,
-"ListImagesInRecycleBin", "RestoreImageFromRecycleBin"; AWS-RULES.md section 3):
+"ListImagesInRecycleBin", "RestoreImageFromRecycleBin"; docs/aws-facts.md section 3):
 
 * a rule (``CreateRule``) of resource type ``EC2_IMAGE`` retains, for its retention period, the images
   deregistered in its account and region: all of them (a Region-level rule, minus ``ExcludeResourceTags``),

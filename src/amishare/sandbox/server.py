@@ -42,7 +42,7 @@ class Sandbox:
         enforce_iam: bool = False,
     ) -> None:
         moto_compat.check_moto_version()
-        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # AWS-RULES.md section 8
+        os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")  # docs/aws-facts.md section 8
         settings = Settings(
             copy_seconds_per_gib=copy_seconds_per_gib,
             latency_ms=latency_ms,

@@ -18,8 +18,8 @@ from typing import Any
 
 from amishare.policy.evaluate import Caller
 
-AMI_COPY_LIMIT_DEFAULT = 100  # AWS-RULES.md section 4 (UNVERIFIED: older docs say 50)
-SNAPSHOT_COPY_LIMIT = 20  # AWS-RULES.md section 4: not adjustable
+AMI_COPY_LIMIT_DEFAULT = 100  # docs/aws-facts.md section 4: the documented figure moved (50, 100, now 300); a knob
+SNAPSHOT_COPY_LIMIT = 20  # docs/aws-facts.md section 4: not adjustable
 
 
 # Identifiers need to be unique, not secret: a seeded PRNG makes them without a system call (os.urandom
@@ -91,7 +91,7 @@ class Transition:
 
     @property
     def fail_after(self) -> float:
-        # A bad key is not rejected at call time (AWS-RULES.md section 2): the copy starts,
+        # A bad key is not rejected at call time (docs/aws-facts.md section 2): the copy starts,
         # then fails a little later.
         return min(self.duration, max(0.0, self.duration * 0.25))
 

@@ -77,7 +77,7 @@ class Observer:
                 account=caller,
                 region=self.region,
             ) from exc
-        if not images or images[0].get("State") == "deregistered":  # AWS-RULES.md section 3: a short tail
+        if not images or images[0].get("State") == "deregistered":  # docs/aws-facts.md section 3: a short tail
             gone = " (it was deregistered)" if images else ""
             raise NotFound(
                 f"image {image_id} not found in {self.region}{gone}",

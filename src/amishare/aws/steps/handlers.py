@@ -51,7 +51,7 @@ COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent 
 COPY_LIMIT_RETRY_MAX = 60.0
 NAME_FREED_RETRY = 0.2  # seconds before copying again once an image name was freed
 WARM_THREADS = 8  # roles assumed at once in the background
-MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # AWS-RULES.md section 4
+MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # docs/aws-facts.md section 4
 
 A = TypeVar("A", bound=Action)
 Handler = Callable[["AwsSteps", Any, StepContext], StepResult]
@@ -198,7 +198,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
     except AwsError as exc:
         if exc.code == "InvalidAMIName.Duplicate":
             return _name_in_use(steps, action, name, context, started)
-        # AWS-RULES.md section 4: too many copies in flight in that account and region. Not a throttling
+        # docs/aws-facts.md section 4: too many copies in flight in that account and region. Not a throttling
         # error botocore retries: ask again later (the ClientToken keeps a late success from making two).
         if exc.code != "ResourceLimitExceeded":
             raise
@@ -215,7 +215,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
 
 
 def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepContext, started: float) -> StepResult:
-    """Image names are unique per account and region (AWS-RULES.md section 3). A destination that already owns
+    """Image names are unique per account and region (docs/aws-facts.md section 3). A destination that already owns
     a copy of this source image (its lineage tag says so: an earlier transfer, or one running now) keeps it:
     it is reused, never copied again. A failed copy this run made is deregistered, so a resumed attempt can
     copy again under its name. Anything else of that name is the user's to rename or remove."""
@@ -277,7 +277,7 @@ def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> St
 
 
 def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
-    """The image as its owner sees it now, None when it is gone (AWS-RULES.md section 3: never [0] blindly)."""
+    """The image as its owner sees it now, None when it is gone (docs/aws-facts.md section 3: never [0] blindly)."""
     try:
         with aws_errors("DescribeImages", action.account, action.region):
             found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
@@ -340,7 +340,7 @@ def share_snapshots(steps: AwsSteps, action: ShareSnapshots, context: StepContex
     if changes is None:  # the snapshots of an image made by this run
         with aws_errors("DescribeImages", action.account, action.region):
             found = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"]
-        if not found or found[0].get("State") == "deregistered":  # AWS-RULES.md section 3: never [0] blindly
+        if not found or found[0].get("State") == "deregistered":  # docs/aws-facts.md section 3: never [0] blindly
             return Failed(f"image {action.image} was deregistered before its snapshots could be shared")
         image = found[0]
         changes = tuple(

@@ -3,7 +3,7 @@
 AwaitImage steps ``watch`` their image and return ``InProgress`` without holding a thread. For each
 (account, region) with watched images, one tick is scheduled on the executor's workers
 (``Timers.call_later``); it describes ALL the watched ids of that account and region in one call
-(AWS-RULES.md section 4: never one call per image), records what it saw, and wakes the steps whose
+(docs/aws-facts.md section 4: never one call per image), records what it saw, and wakes the steps whose
 image became available or failed (or, with progress shown, whose progress moved). The cadence follows
 the age of the copies (0.1 x age within [poll_min, poll_max]; a copy of seconds is checked often, a
 copy of hours every ``poll_max``); no 10-minute cap; each watch has its deadline. A watch with an

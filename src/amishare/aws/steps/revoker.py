@@ -149,7 +149,7 @@ class Revoker:
             with aws_errors("RevokeDestination", who, region):
                 images = ec2.describe_images(ImageIds=[image_id])["Images"]
                 if not images or images[0].get("State") == "deregistered":
-                    return  # deregistered meanwhile (AWS-RULES.md section 3): nobody can use it any more
+                    return  # deregistered meanwhile (docs/aws-facts.md section 3): nobody can use it any more
                 mappings = images[0].get("BlockDeviceMappings", [])
                 snapshots = [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]
                 calls: list[Callable[[], Any]] = [
@@ -172,7 +172,7 @@ class Revoker:
 
 def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], operation: str) -> list[Callable[[], Any]]:
     """The ModifySnapshotAttribute calls that make ``changes`` (``add`` or ``remove``), at most
-    ``MAX_SNAPSHOT_CHANGES`` accounts each (AWS-RULES.md section 4)."""
+    ``MAX_SNAPSHOT_CHANGES`` accounts each (docs/aws-facts.md section 4)."""
     return [
         functools.partial(
             ec2.modify_snapshot_attribute,

@@ -1,4 +1,4 @@
-"""Allowed AMIs (AWS-RULES.md section 5): a consumer account's criteria for the AMIs it may discover and use.
+"""Allowed AMIs (docs/aws-facts.md section 5): a consumer account's criteria for the AMIs it may discover and use.
 
 Per account and region: ``disabled`` (the default), ``enabled`` or ``audit-mode``, and up to 10 criteria.
 An image is allowed when it is the account's own (never restricted) or matches ANY criterion; within a

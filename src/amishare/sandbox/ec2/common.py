@@ -1,6 +1,6 @@
 """What EC2 handlers share: id checks, who may see what, copy states, filters, tags.
 
-Visibility (AWS-RULES.md section 1; EC2 User Guide "Shared AMIs", "Share a snapshot"):
+Visibility (docs/aws-facts.md section 1; EC2 User Guide "Shared AMIs", "Share a snapshot"):
 an image is visible to and launchable by its owner, everyone when public, accounts in its
 launch permission, and members of an organization or OU (or a child OU) named in it. A
 snapshot is visible to its owner, everyone when public, and accounts in its

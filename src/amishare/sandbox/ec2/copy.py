@@ -1,6 +1,6 @@
 """Copying snapshots (alone or under an image): encryption outcome, key checks, timing.
 
-Rules (AWS-RULES.md sections 2 and 3; EBS User Guide "Encryption by default",
+Rules (docs/aws-facts.md sections 2 and 3; EBS User Guide "Encryption by default",
 "Copy an Amazon EBS snapshot"; EC2 User Guide "Copy an AMI"):
 
 * ``KmsKeyId`` without ``Encrypted`` is refused (``InvalidParameterDependency``);
@@ -25,7 +25,7 @@ from amishare.sandbox import kms
 from amishare.sandbox.state import Key, Snapshot, Transition, World, new_id
 from amishare.sandbox.wire.protocol import AwsFault
 
-# AWS-RULES.md section 2: what the copying principal needs on each key.
+# docs/aws-facts.md section 2: what the copying principal needs on each key.
 SOURCE_KEY_ACTIONS = ["DescribeKey", "CreateGrant", "Decrypt", "ReEncryptFrom"]
 DESTINATION_KEY_ACTIONS = ["DescribeKey", "CreateGrant", "GenerateDataKeyWithoutPlaintext", "ReEncryptTo"]
 

@@ -1,6 +1,6 @@
 """EC2 images: describe, register, copy, share, deprecate, protect, deregister.
 
-Each rule cites AWS-RULES.md; the details follow the EC2 API Reference of each action.
+Each rule cites docs/aws-facts.md; the details follow the EC2 API Reference of each action.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ from amishare.sandbox.ec2.copy import copy_duration, copy_encryption, start_snap
 from amishare.sandbox.state import Image, Transition, World, new_id, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
 
-MAX_SHARES_PER_IMAGE = 1000  # AWS-RULES.md section 4: accounts + orgs + OUs (adjustable)
-MAX_USER_IDS_PER_CALL = 10_000  # AWS-RULES.md section 4
+MAX_SHARES_PER_IMAGE = 1000  # docs/aws-facts.md section 4: accounts + orgs + OUs (adjustable)
+MAX_USER_IDS_PER_CALL = 10_000  # docs/aws-facts.md section 4
 AMI_NAME = re.compile(r"^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$")
-EBS_SHARE_REFUSED = AwsFault(  # AWS-RULES.md section 2
+EBS_SHARE_REFUSED = AwsFault(  # docs/aws-facts.md section 2
     "InvalidParameter", "Snapshots encrypted with the AWS Managed CMK can't be shared. Specify another snapshot."
 )
 
@@ -62,7 +62,7 @@ def _check_copy_request(name: str, token: str | None, minutes: Any) -> None:
     if token is not None and not (0 < len(token) <= 64 and token.isascii()):
         raise AwsFault("InvalidParameterValue", "ClientToken must be 1-64 ASCII characters")
     if minutes is not None and not (15 <= int(minutes) <= 2880 and int(minutes) % 15 == 0):
-        raise AwsFault(  # AWS-RULES.md section 3: time-based copies, 15 minutes to 48 hours in 15-minute steps
+        raise AwsFault(  # docs/aws-facts.md section 3: time-based copies, 15 minutes to 48 hours in 15-minute steps
             "InvalidParameterValue",
             f"SnapshotCopyCompletionDurationMinutes {minutes} must be 15 to 2880 in increments of 15",
         )
@@ -202,7 +202,7 @@ class ImageHandlers:
         return out
 
     def _recently_deregistered(self, caller: Caller, region: str, ids: list[str]) -> dict[str, Image]:
-        """AWS-RULES.md section 3: by id, a deregistered image is still described (state ``deregistered``) to its
+        """docs/aws-facts.md section 3: by id, a deregistered image is still described (state ``deregistered``) to its
         owner for a short while (``deregistered_visible_seconds``), then not at all."""
         now = self.world.clock()
         window = self.world.settings.deregistered_visible_seconds
@@ -234,7 +234,7 @@ class ImageHandlers:
             raise AwsFault("InvalidParameterValue", "An EBS-backed image needs BlockDeviceMappings")
         with world.lock:
             kept = []
-            for mapping in mappings:  # RegisterImage keeps the mappings it is given (AWS-RULES.md section 8)
+            for mapping in mappings:  # RegisterImage keeps the mappings it is given (docs/aws-facts.md section 8)
                 row = json.loads(json.dumps(mapping, default=str))
                 ebs = row.get("Ebs")
                 if ebs is not None:
@@ -300,7 +300,7 @@ class ImageHandlers:
                     default=str,
                 ).encode()
             ).hexdigest()
-            if token is not None:  # CopyImage ClientToken idempotency (AWS-RULES.md section 3)
+            if token is not None:  # CopyImage ClientToken idempotency (docs/aws-facts.md section 3)
                 seen = world.client_tokens.get((caller.account, region, token))
                 if seen is not None:
                     if seen[0] != fingerprint:
@@ -314,13 +314,13 @@ class ImageHandlers:
             self._unique_name(caller.account, region, name)  # after the token: a repeat is not a duplicate
             sources = [world.snapshots[s] for s in source.snapshot_ids()]
             if caller.account != source.account and not all(can_restore(s, caller.account) for s in sources):
-                # AWS-RULES.md section 1: copying a shared AMI needs createVolumePermission on every snapshot
+                # docs/aws-facts.md section 1: copying a shared AMI needs createVolumePermission on every snapshot
                 raise AwsFault("InvalidRequest", "You do not have permission to access the storage of this ami")
             encryption = copy_encryption(world, caller, region, p, sources)
             check_dry_run(p)
             if pending_copies(world, caller.account, region, images=True) >= world.settings.ami_copy_limit:
                 raise AwsFault(
-                    "ResourceLimitExceeded",  # AWS-RULES.md section 4
+                    "ResourceLimitExceeded",  # docs/aws-facts.md section 4
                     f"You have reached the limit of {world.settings.ami_copy_limit} concurrent AMI copies in {region}",
                 )
             image_tags = dict(source.tags) if p.get("CopyImageTags") and caller.account == source.account else {}
@@ -482,12 +482,12 @@ class ImageHandlers:
         for snapshot in snapshots:
             key = kms.find_key(world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
             if key is not None and key.manager == "AWS":
-                raise EBS_SHARE_REFUSED  # AWS-RULES.md section 2: aws/ebs images cannot be shared
+                raise EBS_SHARE_REFUSED  # docs/aws-facts.md section 2: aws/ebs images cannot be shared
         if any(e.get("Group") == "all" for e in add):
             if any(s.encrypted for s in snapshots):
                 raise AwsFault("InvalidParameter", "Encrypted AMIs cannot be made public.")
             state = world.block_public_access.get((caller.account, region), world.settings.block_public_access_default)
-            if state == "block-new-sharing":  # AWS-RULES.md section 5: image block public access
+            if state == "block-new-sharing":  # docs/aws-facts.md section 5: image block public access
                 raise AwsFault(
                     "OperationNotPermitted",
                     "You can't publicly share this image because image block public access is enabled "
@@ -526,7 +526,7 @@ class ImageHandlers:
 
     # ------------------------------------------------------------ disable / enable
     def DisableImage(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        """AWS-RULES.md section 5: a disabled image cannot be launched or copied, is listed only with
+        """docs/aws-facts.md section 5: a disabled image cannot be launched or copied, is listed only with
         IncludeDisabled, and loses ALL its launch permissions (accounts, organizations, OUs, public)."""
         with self.world.lock:
             image = owned_image(self.world, caller, region, p.get("ImageId", ""))
@@ -601,7 +601,7 @@ class ImageHandlers:
             world.deregistered[image.image_id] = (image, world.clock())
             rbin.keep_if_retained(world, image)
             results = []
-            if p.get("DeleteAssociatedSnapshots"):  # AWS-RULES.md section 3
+            if p.get("DeleteAssociatedSnapshots"):  # docs/aws-facts.md section 3
                 in_use = {s for other in world.images.values() for s in other.snapshot_ids()}
                 for snapshot_id in image.snapshot_ids():
                     if snapshot_id in in_use:

@@ -1,6 +1,6 @@
 """Launching instances from images: who may launch what, with which keys (RunInstances and friends).
 
-Rules (AWS-RULES.md sections 1, 2, 5 and 7; sources in docs/sandbox.md):
+Rules (docs/aws-facts.md sections 1, 2, 5 and 7; sources in docs/sandbox.md):
 
 * the image must be visible to the caller in the region: its own, public, or shared with its account,
   organization or one of its OUs (EC2 User Guide, "Share an AMI"); otherwise ``InvalidAMIID.NotFound``;

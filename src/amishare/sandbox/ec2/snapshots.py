@@ -26,7 +26,7 @@ from amishare.sandbox.ec2.copy import copy_duration, copy_encryption, start_snap
 from amishare.sandbox.state import Snapshot, World
 from amishare.sandbox.wire.protocol import AwsFault
 
-MAX_CHANGES_PER_CALL = 500  # AWS-RULES.md section 4
+MAX_CHANGES_PER_CALL = 500  # docs/aws-facts.md section 4
 
 
 class SnapshotHandlers:
@@ -70,7 +70,7 @@ class SnapshotHandlers:
                         raise snapshot_not_found(snapshot_id)
                 rows = [s for s in rows if s.snapshot_id in ids]
             owners = p.get("OwnerIds") or []
-            if owners:  # OwnerIds honoured (AWS-RULES.md section 8)
+            if owners:  # OwnerIds honoured (docs/aws-facts.md section 8)
                 wanted = {caller.account if o == "self" else o for o in owners}
                 rows = [s for s in rows if s.account in wanted]
             restorable = p.get("RestorableByUserIds") or []
@@ -135,7 +135,7 @@ class SnapshotHandlers:
         return {}
 
     def _check_changes(self, snapshot: Any, add: list[dict[str, str]], remove: list[dict[str, str]]) -> None:
-        """What ModifySnapshotAttribute refuses (AWS-RULES.md sections 2 and 4)."""
+        """What ModifySnapshotAttribute refuses (docs/aws-facts.md sections 2 and 4)."""
         if add and remove:
             raise AwsFault(
                 "InvalidParameterCombination",
@@ -150,14 +150,14 @@ class SnapshotHandlers:
                 raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
         if add and snapshot.encrypted:
             key = kms.find_key(self.world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
-            if key is not None and key.manager == "AWS":  # AWS-RULES.md section 2
+            if key is not None and key.manager == "AWS":  # docs/aws-facts.md section 2
                 raise AwsFault("OperationNotPermitted", "Encrypted snapshots with EBS default key cannot be shared")
             if any(e.get("Group") == "all" for e in add):
                 raise AwsFault("OperationNotPermitted", "Encrypted snapshots cannot be made public")
 
     @staticmethod
     def _changes(p: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
-        """Both request forms (AWS-RULES.md section 8: moto ignores the structured one)."""
+        """Both request forms (docs/aws-facts.md section 8: moto ignores the structured one)."""
         if "CreateVolumePermission" in p:
             cvp = p["CreateVolumePermission"]
             return list(cvp.get("Add") or []), list(cvp.get("Remove") or [])
@@ -193,7 +193,7 @@ class SnapshotHandlers:
             check_dry_run(p)
             if pending_copies(world, caller.account, region, images=False) >= world.settings.snapshot_copy_limit:
                 raise AwsFault(
-                    "ResourceLimitExceeded",  # AWS-RULES.md section 4: not adjustable
+                    "ResourceLimitExceeded",  # docs/aws-facts.md section 4: not adjustable
                     f"Too many snapshot copies in progress. The limit is "
                     f"{world.settings.snapshot_copy_limit} for this destination region.",
                 )
@@ -219,7 +219,7 @@ class SnapshotHandlers:
         with world.lock:
             snapshot = owned_snapshot(world, caller, region, p.get("SnapshotId", ""))
             for image in world.images.values():
-                if snapshot.snapshot_id in image.snapshot_ids():  # AWS-RULES.md section 3
+                if snapshot.snapshot_id in image.snapshot_ids():  # docs/aws-facts.md section 3
                     raise AwsFault(
                         "InvalidSnapshot.InUse",
                         f"The snapshot {snapshot.snapshot_id} is currently in use by {image.image_id}",

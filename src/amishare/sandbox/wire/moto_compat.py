@@ -41,7 +41,7 @@ def install_account_header() -> None:
     """Make moto take the account from the overlay's header before ``MOTO_ACCOUNT_ID``.
 
     moto's ``BaseResponse.get_current_account`` prefers the environment variable
-    ``MOTO_ACCOUNT_ID`` over the caller's credentials (AWS-RULES.md section 8); the overlay
+    ``MOTO_ACCOUNT_ID`` over the caller's credentials (docs/aws-facts.md section 8); the overlay
     knows the caller's account and passes it in ``ACCOUNT_HEADER``.
     """
     from moto.core.responses import BaseResponse

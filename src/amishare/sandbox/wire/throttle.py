@@ -1,4 +1,4 @@
-"""EC2 request throttling: token buckets per account, region and action (AWS-RULES.md section 4).
+"""EC2 request throttling: token buckets per account, region and action (docs/aws-facts.md section 4).
 
 EC2 API Reference, "Request throttling": each bucket holds ``size`` tokens, refilled at
 ``rate`` tokens a second; a request takes one token or fails with ``RequestLimitExceeded``.
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# action -> (size, refill per second), from AWS-RULES.md section 4
+# action -> (size, refill per second), from docs/aws-facts.md section 4
 ACTION_BUCKETS: dict[str, tuple[float, float]] = {
     "CopyImage": (100, 1),
     "ModifyImageAttribute": (100, 5),
