@@ -35,8 +35,9 @@ if TYPE_CHECKING:
         transfer,
     )
     from amishare.checks.gates import Gate, GateReport
-    from amishare.engine.actions import Action, ActionKind, Plan
+    from amishare.engine.action import Action, ActionKind
     from amishare.engine.executor import ActionResult, RunResult
+    from amishare.engine.plan import Plan
     from amishare.errors import (
         AccessDenied,
         AmiShareError,
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 _MODULES = (
     "amishare.errors",
     "amishare.model",
-    "amishare.engine.actions",
+    "amishare.engine.action",
+    "amishare.engine.plan",
     "amishare.engine.executor",
     "amishare.checks.gates",
     "amishare.api",

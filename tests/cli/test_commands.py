@@ -93,7 +93,7 @@ def test_json_output_is_stable_and_documented(sb: Sandbox, run: Any) -> None:
 def test_partial_failure_exits_7(sb: Sandbox, run: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The exit code of a partial run (the executor's partial runs are proven in tests/integration)."""
     from amishare.aws.steps import handlers
-    from amishare.engine.actions import LaunchPermissionChange
+    from amishare.engine.kinds.gates import LaunchPermissionChange
     from amishare.errors import AwsError
 
     def refuse(steps: Any, action: Any, context: Any) -> Any:

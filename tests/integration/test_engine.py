@@ -7,7 +7,7 @@ import json
 
 from amishare import api
 from amishare.api import Settings
-from amishare.engine.actions import Plan
+from amishare.engine.plan import Plan
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, mutating_calls

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from amishare import api
-from amishare.engine.actions import KINDS, READ_NEEDS, ActionKind, Principal
+from amishare.engine.action import ActionKind
+from amishare.engine.kinds import KINDS
+from amishare.engine.permissions import READ_NEEDS, Principal
 from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Call
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET

@@ -6,13 +6,28 @@ import json
 
 import pytest
 
-from amishare.engine import actions
-from amishare.engine.actions import KINDS, Action, ActionKind, Principal
+from amishare.engine.action import Action, ActionKind
+from amishare.engine.kinds import KINDS
+from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
+from amishare.engine.kinds.copies import AwaitImage, CopyToDestination, DeleteStaging, ReEncryptImage, StageImage
+from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
+from amishare.engine.kinds.gates import (
+    CreateGrant,
+    PutKeyPolicy,
+    RevokeDestination,
+    RevokeGrant,
+    ShareImage,
+    ShareSnapshots,
+    SnapshotChange,
+    UnshareImage,
+    UnshareSnapshots,
+)
+from amishare.engine.permissions import Principal
 from amishare.policy.key_policy import KeyAccess
 
 BASE = {"account": "111111111111", "region": "us-east-1", "depends_on": ("x",), "after": ("y",)}
 SAMPLES: dict[ActionKind, Action] = {
-    ActionKind.REENCRYPT_IMAGE: actions.ReEncryptImage(
+    ActionKind.REENCRYPT_IMAGE: ReEncryptImage(
         key="r",
         **BASE,
         source_image="ami-1",
@@ -23,7 +38,7 @@ SAMPLES: dict[ActionKind, Action] = {
         tags={"a": "b"},
         source_name="golden",
     ),
-    ActionKind.STAGE_IMAGE: actions.StageImage(
+    ActionKind.STAGE_IMAGE: StageImage(
         key="s",
         **BASE,
         source_image="ami-1",
@@ -33,7 +48,7 @@ SAMPLES: dict[ActionKind, Action] = {
         role_arn="arn:aws:iam::111111111111:role/R",
         external_id="e",
     ),
-    ActionKind.COPY_TO_DESTINATION: actions.CopyToDestination(
+    ActionKind.COPY_TO_DESTINATION: CopyToDestination(
         key="c",
         **BASE,
         source_image="@s",
@@ -45,23 +60,23 @@ SAMPLES: dict[ActionKind, Action] = {
         role_arn="arn:aws:iam::222222222222:role/R",
         label="dev",
     ),
-    ActionKind.AWAIT_IMAGE: actions.AwaitImage(key="w", **BASE, image="@c", timeout=60.0, expected="@w0#seconds"),
-    ActionKind.DELETE_STAGING: actions.DeleteStaging(key="d", **BASE, image="@s"),
-    ActionKind.SHARE_IMAGE: actions.ShareImage(
+    ActionKind.AWAIT_IMAGE: AwaitImage(key="w", **BASE, image="@c", timeout=60.0, expected="@w0#seconds"),
+    ActionKind.DELETE_STAGING: DeleteStaging(key="d", **BASE, image="@s"),
+    ActionKind.SHARE_IMAGE: ShareImage(
         key="si", **BASE, image="ami-1", accounts=("222222222222",), organizations=("arn:o",), public=False
     ),
-    ActionKind.UNSHARE_IMAGE: actions.UnshareImage(key="ui", **BASE, image="ami-1", ous=("arn:ou",), public=True),
-    ActionKind.SHARE_SNAPSHOTS: actions.ShareSnapshots(
+    ActionKind.UNSHARE_IMAGE: UnshareImage(key="ui", **BASE, image="ami-1", ous=("arn:ou",), public=True),
+    ActionKind.SHARE_SNAPSHOTS: ShareSnapshots(
         key="ss",
         **BASE,
         image="ami-1",
         accounts=("222222222222",),
-        changes=(actions.SnapshotChange("snap-1", ("222222222222",)),),
+        changes=(SnapshotChange("snap-1", ("222222222222",)),),
     ),
-    ActionKind.UNSHARE_SNAPSHOTS: actions.UnshareSnapshots(
-        key="us", **BASE, image="ami-1", changes=(actions.SnapshotChange("snap-1", ("222222222222",)),)
+    ActionKind.UNSHARE_SNAPSHOTS: UnshareSnapshots(
+        key="us", **BASE, image="ami-1", changes=(SnapshotChange("snap-1", ("222222222222",)),)
     ),
-    ActionKind.PUT_KEY_POLICY: actions.PutKeyPolicy(
+    ActionKind.PUT_KEY_POLICY: PutKeyPolicy(
         key="p",
         **BASE,
         key_arn="arn:k",
@@ -70,21 +85,21 @@ SAMPLES: dict[ActionKind, Action] = {
         policy="{}",
         previous="{}",
     ),
-    ActionKind.CREATE_GRANT: actions.CreateGrant(
+    ActionKind.CREATE_GRANT: CreateGrant(
         key="g", **BASE, key_arn="arn:k", grantee="arn:g", operations=("Decrypt",), name="n"
     ),
-    ActionKind.REVOKE_GRANT: actions.RevokeGrant(key="rg", **BASE, key_arn="arn:k", grant_id="g1"),
-    ActionKind.REVOKE_DESTINATION: actions.RevokeDestination(
+    ActionKind.REVOKE_GRANT: RevokeGrant(key="rg", **BASE, key_arn="arn:k", grant_id="g1"),
+    ActionKind.REVOKE_DESTINATION: RevokeDestination(
         key="rd", **BASE, image="@s", target="222222222222", key_arn=None, image_access=False
     ),
-    ActionKind.PUBLISH_PARAMETER: actions.PublishParameter(key="pp", **BASE, parameter="/golden", image="@c"),
-    ActionKind.UPDATE_LAUNCH_TEMPLATE: actions.UpdateLaunchTemplate(
+    ActionKind.PUBLISH_PARAMETER: PublishParameter(key="pp", **BASE, parameter="/golden", image="@c"),
+    ActionKind.UPDATE_LAUNCH_TEMPLATE: UpdateLaunchTemplate(
         key="ut", **BASE, template="web", image="@c", set_default=True
     ),
-    ActionKind.DEPRECATE_IMAGE: actions.DeprecateImage(key="di", **BASE, image="@c", after_seconds=7776000.0),
-    ActionKind.PROTECT_IMAGE: actions.ProtectImage(key="pi", **BASE, image="@c"),
-    ActionKind.DISABLE_IMAGE: actions.DisableImage(key="dis", **BASE, image="ami-1"),
-    ActionKind.DEREGISTER_IMAGE: actions.DeregisterImage(
+    ActionKind.DEPRECATE_IMAGE: DeprecateImage(key="di", **BASE, image="@c", after_seconds=7776000.0),
+    ActionKind.PROTECT_IMAGE: ProtectImage(key="pi", **BASE, image="@c"),
+    ActionKind.DISABLE_IMAGE: DisableImage(key="dis", **BASE, image="ami-1"),
+    ActionKind.DEREGISTER_IMAGE: DeregisterImage(
         key="der", **BASE, image="ami-1", snapshots=("snap-1",), kept_snapshots=("snap-2",)
     ),
 }

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from amishare.engine.actions import Action, AwaitImage, Plan, ShareImage
+from amishare.engine.action import Action
 from amishare.engine.executor import ActionResult, RunLog, apply
+from amishare.engine.kinds.copies import AwaitImage
+from amishare.engine.kinds.gates import ShareImage
+from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 
 

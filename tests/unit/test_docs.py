@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amishare.engine.actions import KINDS, READ_PERMISSIONS
+from amishare.engine.kinds import KINDS
+from amishare.engine.permissions import READ_PERMISSIONS
 from amishare.generate import iam_doc
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from amishare.engine.actions import KINDS, Principal
+from amishare.engine.kinds import KINDS
+from amishare.engine.permissions import Principal
 from amishare.generate import iam_policy
 from amishare.policy.evaluate import parse_policy
 

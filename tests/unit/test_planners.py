@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from amishare.engine.actions import CopyToDestination, Plan, PutKeyPolicy, ShareImage
+from amishare.engine.kinds.copies import CopyToDestination
+from amishare.engine.kinds.gates import PutKeyPolicy, ShareImage
+from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
 from amishare.model import (
     PUBLIC,

@@ -39,9 +39,10 @@ from amishare.checks import shared_with_me as consumer_view
 from amishare.checks import verify as verification
 from amishare.config import Config
 from amishare.engine import journal
-from amishare.engine.actions import AwaitImage, Plan
 from amishare.engine.executor import SUPERSEDED, ActionResult, Event, RunResult, now_utc
 from amishare.engine.executor import apply as execute
+from amishare.engine.kinds.copies import AwaitImage
+from amishare.engine.plan import Plan
 from amishare.errors import AmiShareError, AwsError, PlanRefused, UsageError
 from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Distribution, Target
 from amishare.planners import cleanup as housekeeping

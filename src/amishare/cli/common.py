@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from amishare import inputs, render
-from amishare.engine.actions import Plan
+from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
 
 if TYPE_CHECKING:

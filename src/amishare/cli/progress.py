@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from amishare.engine.actions import Action, ActionKind, Plan
+from amishare.engine.action import Action, ActionKind
+from amishare.engine.plan import Plan
 
 
 @dataclass

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.engine.actions import Action, Plan
+from amishare.engine.action import Action
+from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, StepContext, StepResult, Steps
 from amishare.errors import AmiShareError, RunInterrupted
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from amishare.engine.actions import Action, Plan
+from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
 from amishare.engine.lease import Leases
+from amishare.engine.plan import Plan
 from amishare.errors import JournalError
 
 SCHEMA = """

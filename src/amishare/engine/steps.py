@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from amishare.engine.actions import Action, Plan
+from amishare.engine.action import Action
+from amishare.engine.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 
-from amishare.engine.actions import KINDS, READ_NEEDS, RESOURCE_ARNS, Permission, Principal, Resource
+from amishare.engine.kinds import KINDS
+from amishare.engine.permissions import READ_NEEDS, RESOURCE_ARNS, Permission, Principal, Resource
 
 HEADER = """# IAM permissions
 

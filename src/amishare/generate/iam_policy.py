@@ -22,7 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from amishare.engine.actions import KINDS, READ_NEEDS, RESOURCE_ARNS, ActionKind, Permission, Principal, Resource
+from amishare.engine.action import ActionKind
+from amishare.engine.kinds import KINDS
+from amishare.engine.permissions import READ_NEEDS, RESOURCE_ARNS, Permission, Principal, Resource
 
 ROLES = ("source", "destination", "auditor", "cleanup")
 COMMANDS = ("share", "revoke", "show", "transfer", "verify", "shared-with-me", "doctor", "audit", "cleanup")

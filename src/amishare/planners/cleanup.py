@@ -23,7 +23,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from amishare.engine.actions import Action, DeprecateImage, DeregisterImage, DisableImage, Plan
+from amishare.engine.action import Action
+from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
+from amishare.engine.kinds.distribution import DeprecateImage
+from amishare.engine.plan import Plan
 from amishare.model import ImageInfo, KeyInfo, Observation, Target, TargetKind, account_target
 from amishare.planners.share import plan_revoke
 

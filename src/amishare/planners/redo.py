@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from amishare.engine.actions import AwaitImage, CopyToDestination, Plan, RevokeDestination
 from amishare.engine.executor import SUPERSEDED
+from amishare.engine.kinds.copies import AwaitImage, CopyToDestination
+from amishare.engine.kinds.gates import RevokeDestination
+from amishare.engine.plan import Plan
 
 
 @dataclass(frozen=True)

@@ -13,25 +13,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.engine.actions import (
-    Action,
-    AwaitImage,
+from amishare.engine.action import Action
+from amishare.engine.kinds.copies import AwaitImage, ReEncryptImage
+from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
+from amishare.engine.kinds.gates import (
     CreateGrant,
-    DeprecateImage,
-    Plan,
-    Principal,
-    ProtectImage,
-    PublishParameter,
     PutKeyPolicy,
-    ReEncryptImage,
     RevokeGrant,
     ShareImage,
     ShareSnapshots,
     SnapshotChange,
     UnshareImage,
     UnshareSnapshots,
-    UpdateLaunchTemplate,
 )
+from amishare.engine.permissions import Principal
+from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
 from amishare.model import (
     TAG_MANAGED,

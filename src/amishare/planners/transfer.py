@@ -15,18 +15,11 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from amishare.engine.actions import (
-    Action,
-    AwaitImage,
-    CopyToDestination,
-    CreateGrant,
-    DeleteStaging,
-    Plan,
-    Principal,
-    PutKeyPolicy,
-    RevokeDestination,
-    StageImage,
-)
+from amishare.engine.action import Action
+from amishare.engine.kinds.copies import AwaitImage, CopyToDestination, DeleteStaging, StageImage
+from amishare.engine.kinds.gates import CreateGrant, PutKeyPolicy, RevokeDestination
+from amishare.engine.permissions import Principal
+from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
 from amishare.model import (
     TAG_MANAGED,

@@ -13,9 +13,10 @@ from amishare.checks.doctor import Diagnosis
 from amishare.checks.gates import GateReport
 from amishare.checks.shared_with_me import SharedImage
 from amishare.checks.verify import Verification
-from amishare.engine.actions import AwaitImage, CopyToDestination, Plan, StageImage
 from amishare.engine.executor import SUPERSEDED, RunResult
 from amishare.engine.journal import RunRecord
+from amishare.engine.kinds.copies import AwaitImage, CopyToDestination, StageImage
+from amishare.engine.plan import Plan
 from amishare.errors import AmiShareError
 
 PLAN_SCHEMA = "amishare.plan/1"

@@ -16,7 +16,7 @@ from amishare.aws.errors import aws_errors
 from amishare.aws.session import RoleRef, Sessions
 from amishare.checks.doctor import DoctorFacts, TargetView
 from amishare.checks.shared_with_me import SharedImageFacts
-from amishare.engine.actions import READ_PERMISSIONS
+from amishare.engine.permissions import READ_PERMISSIONS
 from amishare.errors import AccessDenied, AwsError, NotFound
 from amishare.model import (
     TAG_SOURCE_IMAGE,

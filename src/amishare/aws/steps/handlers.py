@@ -19,30 +19,22 @@ from amishare.aws.errors import aws_errors
 from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.aws.steps.poller import ImagePoller, Poll
 from amishare.aws.steps.revoker import Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
-from amishare.engine.actions import (
-    Action,
-    AwaitImage,
-    CopyImage,
+from amishare.engine.action import Action, client_token
+from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
+from amishare.engine.kinds.copies import AwaitImage, CopyImage, DeleteStaging, StageImage
+from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
+from amishare.engine.kinds.gates import (
     CreateGrant,
-    DeleteStaging,
-    DeprecateImage,
-    DeregisterImage,
-    DisableImage,
     LaunchPermissionChange,
-    Plan,
-    ProtectImage,
-    PublishParameter,
     PutKeyPolicy,
     RevokeDestination,
     RevokeGrant,
     ShareImage,
     ShareSnapshots,
     SnapshotChange,
-    StageImage,
     UnshareSnapshots,
-    UpdateLaunchTemplate,
-    client_token,
 )
+from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING

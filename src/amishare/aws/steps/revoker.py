@@ -22,7 +22,8 @@ from typing import Any
 
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions, as_step
-from amishare.engine.actions import MAX_SNAPSHOT_CHANGES, Plan, RevokeDestination, SnapshotChange
+from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
+from amishare.engine.plan import Plan
 from amishare.engine.steps import Timers
 from amishare.errors import AwsError
 from amishare.policy import key_policy
