@@ -107,7 +107,7 @@ def run(conn: Connection, endpoint: str, *, paced: bool, retry_mode: str = "stan
     cpu = time.process_time()
     started = time.monotonic()
     if paced:  # the command's own path
-        report = api.audit(settings)
+        report = api.audit(settings, api.AuditRequest())
     else:
         sessions = settings.sessions()
         reads = observe_estate(sessions, [Party(sessions.caller_account(), None)], [REGION], pacers=pacers)

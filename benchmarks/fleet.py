@@ -122,8 +122,10 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
     outcome = api.transfer(
         settings,
         api.TransferRequest(image, tuple(accounts), source=BUILDER, regions=tuple(regions)),
-        on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
-        on_event=lambda action, state, detail: events.append((time.time(), action.key, state)),
+        hooks=api.Hooks(
+            on_poll=lambda account, region, images: ticks.append((account, region, len(images))),
+            on_event=lambda action, state, detail: events.append((time.time(), action.key, state)),
+        ),
     )
     wall = time.monotonic() - started
     client_cpu = time.process_time() - cpu_started

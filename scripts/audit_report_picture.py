@@ -84,7 +84,7 @@ def main() -> int:
             f'[defaults]\nregion = "{REGIONS[0]}"\nrole_name = "AuditRole"\nendpoint_url = "{sb.endpoint_url}"\n'
             f'journal = "{Path(scratch) / "journal.sqlite3"}"\n'
         )
-        found = api.audit(api.settings(cwd=Path(scratch)), org=True, regions=REGIONS)
+        found = api.audit(api.settings(cwd=Path(scratch)), api.AuditRequest(org=True, regions=tuple(REGIONS)))
         args.html.write_text(audit_report.audit_html(found, title="amishare audit: an organization of four accounts"))
         print(json.dumps({"scanned": dict(found.scanned), "findings": len(found.findings)}))
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -59,7 +59,7 @@ def builder(sb: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.setenv("AMISHARE_JOURNAL", str(tmp_path / "journal.sqlite3"))
     monkeypatch.chdir(tmp_path)
-    return api.settings(region=REGION, endpoint_url=sb.endpoint_url, cwd=tmp_path)
+    return api.settings(api.Flags(region=REGION, endpoint_url=sb.endpoint_url), cwd=tmp_path)
 
 
 def mutating_calls(sb: Sandbox) -> list[str]:

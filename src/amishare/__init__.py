@@ -4,9 +4,13 @@ The library's entry points are in ``amishare.api`` and re-exported here (loaded 
 that ``import amishare.keypolicy`` or ``amishare --help`` does not load boto3)::
 
     import amishare
-    settings = amishare.settings(region="us-east-1")
-    plan = amishare.plan_share(settings, "ami-0123456789abcdef0", ["222222222222"])   # observe + plan
-    outcome = amishare.apply(settings, plan)                                         # apply
+    settings = amishare.settings(amishare.Flags(region="us-east-1"))
+    request = amishare.ShareRequest("ami-0123456789abcdef0", ("222222222222",))
+    plan = amishare.plan_share(settings, request)      # validate, observe, plan
+    outcome = amishare.apply(settings, plan)            # apply (journaled)
+
+Each command takes the settings and one request value (``ShareRequest``, ``TransferRequest``,
+``AuditRequest`` ...); a run reports to ``Hooks`` (confirm, events, polls).
 """
 
 from __future__ import annotations
@@ -18,10 +22,22 @@ __version__ = "0.2.0"
 
 if TYPE_CHECKING:
     from amishare.api import (
+        AuditRequest,
+        CleanupRequest,
+        DoctorRequest,
+        Flags,
+        Hooks,
         Outcome,
+        RevokeRequest,
         Settings,
+        ShareRequest,
+        ShowRequest,
         TransferRequest,
+        VerifyRequest,
         apply,
+        audit,
+        cleanup,
+        doctor,
         plan_revoke,
         plan_share,
         plan_transfer,
@@ -33,6 +49,7 @@ if TYPE_CHECKING:
         share,
         show,
         transfer,
+        verify,
     )
     from amishare.checks.gates import Gate, GateReport
     from amishare.engine.action import Action, ActionKind
@@ -69,24 +86,36 @@ __all__ = [
     "ActionKind",
     "ActionResult",
     "AmiShareError",
+    "AuditRequest",
     "AwsError",
+    "CleanupRequest",
     "ConfigError",
+    "DoctorRequest",
+    "Flags",
     "Gate",
     "GateReport",
+    "Hooks",
     "JournalError",
     "NotFound",
     "Outcome",
     "Plan",
     "PlanRefused",
+    "RevokeRequest",
     "RunResult",
     "SandboxError",
     "Settings",
+    "ShareRequest",
+    "ShowRequest",
     "Target",
     "TargetKind",
     "TransferRequest",
     "UsageError",
+    "VerifyRequest",
     "__version__",
     "apply",
+    "audit",
+    "cleanup",
+    "doctor",
     "plan_revoke",
     "plan_share",
     "plan_transfer",
@@ -98,6 +127,7 @@ __all__ = [
     "share",
     "show",
     "transfer",
+    "verify",
 ]
 
 

@@ -25,14 +25,19 @@ Every error names the file, the key and the fix.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from amishare.errors import ConfigError
 from amishare.model import ACCOUNT_ID, KEY_REF, REGION, arn_account, arn_region, duration_seconds
+
+_R = TypeVar("_R")
 
 DEFAULT_FILE = "amishare.toml"
 KEY_ACCESS = ("policy", "grant")
@@ -359,3 +364,35 @@ def _duration(file: Path, section: str, key: str, value: Any) -> str:
         why = "is not a duration" if seconds is None else "must be longer than zero"
         raise ConfigError(f'{file}: [{section}] {key} = {text!r} {why}: write it like "30m", "24h" or "1d12h"')
     return text
+
+
+def with_defaults(request: _R, *tables: object) -> _R:
+    """``request`` (a dataclass) with each field the user left unset (``None``, or an empty tuple) taken from
+    the first of ``tables`` (a config table such as ``[transfer]``, or any object) that sets a field of the
+    same name to a value of the field's type; everything else as it was. The one place where a command's
+    defaults meet what was asked."""
+    hints = typing.get_type_hints(type(request))
+    changes: dict[str, Any] = {}
+    for item in dataclasses.fields(request):  # type: ignore[arg-type]
+        if getattr(request, item.name) not in (None, ()):
+            continue
+        for table in tables:
+            value = getattr(table, item.name, None)
+            if value not in (None, ()) and _is_of(value, hints[item.name]):
+                changes[item.name] = value
+                break
+    return dataclasses.replace(request, **changes) if changes else request  # type: ignore[type-var]
+
+
+def _is_of(value: object, hint: Any) -> bool:
+    """Whether ``value`` is of the type ``hint`` names (``X | None``, ``tuple[str, ...]``, ``bool`` ...)."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin is type(None):
+            continue
+        if origin is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if isinstance(origin, type) and isinstance(value, origin):
+            return True
+    return False

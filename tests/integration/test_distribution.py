@@ -149,15 +149,17 @@ def test_share_points_the_targets_parameters_and_templates_at_the_shared_copy(wo
     sb, image, tmp_path = world
     outcome = api.share(
         api.settings(cwd=tmp_path),
-        image,
-        ["dev", "qa"],
-        distribution=api.share_distribution(
-            ssm_parameter=PARAM,
-            launch_template="web",
-            set_default=True,
-            deprecate_after="30d",
-            deregistration_protection=True,
-            tags=("team=platform",),
+        api.ShareRequest(
+            image,
+            ("dev", "qa"),
+            distribution=api.share_distribution(
+                ssm_parameter=PARAM,
+                launch_template="web",
+                set_default=True,
+                deprecate_after="30d",
+                deregistration_protection=True,
+                tags=("team=platform",),
+            ),
         ),
     )
     assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
@@ -186,8 +188,6 @@ def test_share_refuses_a_parameter_for_a_target_without_a_role(world: Any) -> No
     with pytest.raises(UsageError, match="none is configured for 444444444444"):
         api.share(
             api.settings(cwd=tmp_path),
-            image,
-            ["dev", "444444444444"],
-            distribution=api.share_distribution(ssm_parameter=PARAM),
+            api.ShareRequest(image, ("dev", "444444444444"), distribution=api.share_distribution(ssm_parameter=PARAM)),
         )
     assert mutating_calls(sb) == []

@@ -19,8 +19,8 @@ def test_one_plan_over_several_images_runs_once(sb: Sandbox, aws: Clients, build
     golden = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
     app = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8, 16], kms_key=key)
     plans = [
-        api.plan_share(builder, golden, [TARGET], reencrypt_key="alias/amishare-share"),
-        api.plan_share(builder, app, [TARGET, OTHER]),
+        api.plan_share(builder, api.ShareRequest(golden, (TARGET,), reencrypt_key="alias/amishare-share")),
+        api.plan_share(builder, api.ShareRequest(app, (TARGET, OTHER))),
     ]
     merged = Plan.merge("share", plans)
     assert merged.extra["images"] == [golden, app]
@@ -39,7 +39,7 @@ def test_a_plan_applied_again_finds_its_work_done(sb: Sandbox, aws: Clients, bui
     """What a resume meets when a step reached AWS before the process died: done, not failed."""
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
-    plan = api.plan_share(builder, image, [TARGET])
+    plan = api.plan_share(builder, api.ShareRequest(image, (TARGET,)))
     assert [a.kind.value for a in plan.actions] == ["PutKeyPolicy", "ShareSnapshots", "ShareImage"]
     first = api.apply(builder, plan)
     assert first.result is not None and first.result.status == "succeeded"

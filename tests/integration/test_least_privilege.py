@@ -84,13 +84,13 @@ def _flows(sb: Sandbox, settings: api.Settings) -> None:
     root = sb.session(OWNER, REGION).client("ec2")  # the owner's root credentials: setting up, never amishare
     golden = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
     shared = api.share_distribution(ssm_parameter="/shared", deprecate_after="30d", deregistration_protection=True)
-    _ok(api.share(settings, golden, ["dev", "qa"], distribution=shared))
-    api.show(settings, golden)
-    _ok(api.revoke(settings, golden, ["qa"]))
+    _ok(api.share(settings, api.ShareRequest(golden, ("dev", "qa"), distribution=shared)))
+    api.show(settings, api.ShowRequest(golden))
+    _ok(api.revoke(settings, api.RevokeRequest(golden, ("qa",))))
     app_key = sb.create_key(OWNER, REGION, alias="app")
     app = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=app_key)
-    _ok(api.share(settings, app, ["qa"], key_access="grant"))
-    _ok(api.revoke(settings, app, ["qa"]))
+    _ok(api.share(settings, api.ShareRequest(app, ("qa",), key_access="grant")))
+    _ok(api.revoke(settings, api.RevokeRequest(app, ("qa",))))
     shipped = sb.seed_image(OWNER, REGION, "shipped", volumes_gib=[8], kms_key="aws/ebs")
     request = api.TransferRequest(
         shipped,
@@ -108,10 +108,10 @@ def _flows(sb: Sandbox, settings: api.Settings) -> None:
     # a customer managed source key, staged into another region (its key is read to re-encrypt it)
     _ok(api.transfer(settings, api.TransferRequest(app, ("dev",), source=OWNER, regions=(REGION, REGION2))))
     _failed_copy_made_again(sb, settings)
-    assert api.verify(settings, [golden])
-    api.doctor(settings, golden, "dev")
-    api.doctor(settings, golden, "dev", region=REGION2)  # not in that region: where is it?
-    report = api.audit(settings, org=True, regions=(REGION,))
+    assert api.verify(settings, api.VerifyRequest(images=(golden,)))
+    api.doctor(settings, api.DoctorRequest(golden, "dev"))
+    api.doctor(settings, api.DoctorRequest(golden, "dev", region=REGION2))  # not in that region: where is it?
+    report = api.audit(settings, api.AuditRequest(org=True, regions=(REGION,)))
     assert report.errors == ()
     for n in range(2):
         _old(sb, f"old-{n}")

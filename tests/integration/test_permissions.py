@@ -76,12 +76,12 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
         ran.update(a.kind.value for a in outcome.plan.actions)
 
     golden = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
-    check(api.share(settings, golden, ["dev", "qa"]))
-    check(api.revoke(settings, golden, ["qa"]))
+    check(api.share(settings, api.ShareRequest(golden, ("dev", "qa"))))
+    check(api.revoke(settings, api.RevokeRequest(golden, ("qa",))))
     app_key = sb.create_key(OWNER, REGION, alias="app")
     app = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=app_key)
-    check(api.share(settings, app, ["qa"], key_access="grant"))
-    check(api.revoke(settings, app, ["qa"]))
+    check(api.share(settings, api.ShareRequest(app, ("qa",), key_access="grant")))
+    check(api.revoke(settings, api.RevokeRequest(app, ("qa",))))
     other = sb.seed_image(OWNER, REGION, "other", volumes_gib=[8], kms_key="aws/ebs")
     request = api.TransferRequest(other, ("dev", "qa"), source=OWNER, regions=(REGION, REGION2))
     check(api.transfer(settings, request))
@@ -112,8 +112,7 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
     live = sb.seed_image(OWNER, REGION, "live", volumes_gib=[8], kms_key="aws/ebs")
     check(
         api.transfer(
-            settings,
-            api.TransferRequest(live, ("dev",), source=OWNER, keep_share=True, grant_autoscaling=True),
+            settings, api.TransferRequest(live, ("dev",), source=OWNER, keep_share=True, grant_autoscaling=True)
         )
     )
     return ran

@@ -33,7 +33,7 @@ def shared(sb: Sandbox, builder: Settings) -> tuple[str, str]:
         sb.create_key(account, REGION, alias="mine")
     sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
-    result = api.share(builder, image, [TARGET, OTHER], reencrypt_key="alias/amishare-share").result
+    result = api.share(builder, api.ShareRequest(image, (TARGET, OTHER), reencrypt_key="alias/amishare-share")).result
     assert result is not None and result.subject_image
     return image, result.subject_image
 
@@ -43,7 +43,7 @@ def test_revoke_closes_all_three_gates_for_the_named_target_only(
 ) -> None:
     image, copy = shared
     assert _copy_state(aws, copy, TARGET) == "available"
-    outcome = api.revoke(builder, image, [TARGET])  # the original's id finds the re-encrypted copy
+    outcome = api.revoke(builder, api.RevokeRequest(image, (TARGET,)))  # the original's id finds the re-encrypted copy
     assert outcome.result is not None and outcome.result.status == "succeeded"
     assert _copy_state(aws, copy, TARGET).startswith("refused")
     assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[copy])["Code"] == "InvalidAMIID.NotFound"
@@ -57,7 +57,7 @@ def test_revoke_closes_all_three_gates_for_the_named_target_only(
         )
         assert perms["CreateVolumePermissions"] == [{"UserId": OTHER}]
     sb.clear_calls()
-    again = api.revoke(builder, image, [TARGET])
+    again = api.revoke(builder, api.RevokeRequest(image, (TARGET,)))
     assert again.plan.actions == ()
     assert mutating_calls(sb) == []
 
@@ -67,13 +67,13 @@ def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws:
     key = sb.create_key(OWNER, REGION, alias="app")
     first = sb.seed_image(OWNER, REGION, "app-1", kms_key=key)
     second = sb.seed_image(OWNER, REGION, "app-2", kms_key=key)
-    api.share(builder, first, [TARGET])
-    api.share(builder, second, [TARGET])
-    outcome = api.revoke(builder, first, [TARGET])
+    api.share(builder, api.ShareRequest(first, (TARGET,)))
+    api.share(builder, api.ShareRequest(second, (TARGET,)))
+    outcome = api.revoke(builder, api.RevokeRequest(first, (TARGET,)))
     assert [a.kind.value for a in outcome.plan.actions] == ["UnshareImage", "UnshareSnapshots"]
     assert any(second in note and "kept" in note for note in outcome.plan.notes)
     assert _copy_state(aws, second, TARGET) == "available"
-    outcome = api.revoke(builder, second, [TARGET])
+    outcome = api.revoke(builder, api.RevokeRequest(second, (TARGET,)))
     assert "PutKeyPolicy" in [a.kind.value for a in outcome.plan.actions]
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
@@ -81,16 +81,16 @@ def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws:
 
 def test_show_reports_each_gate_and_why(sb: Sandbox, builder: Settings, shared: tuple[str, str]) -> None:
     image, copy = shared
-    reports = api.show(builder, image, share_key="alias/amishare-share")
+    reports = api.show(builder, api.ShowRequest(image, share_key="alias/amishare-share"))
     by_target = {(r.image_id, r.target.value): r for r in reports}
     row = by_target[(copy, TARGET)]
     assert (row.launch.state, row.snapshots.state, row.key.state) == ("open", "open", "open")
     assert row.can_copy
     assert "amishare-accounts" in row.key.reason
-    (stranger,) = api.show(builder, copy, ["444444444444"])
+    (stranger,) = api.show(builder, api.ShowRequest(copy, ("444444444444",)))
     assert (stranger.launch.state, stranger.snapshots.state, stranger.key.state) == ("closed", "closed", "closed")
     assert not stranger.can_launch
-    (original,) = api.show(builder, image, [TARGET])[:1]
+    (original,) = api.show(builder, api.ShowRequest(image, (TARGET,)))[:1]
     assert original.key.state == "closed"
     assert "aws/ebs" in original.key.reason
 
@@ -135,10 +135,10 @@ def test_profile_from_the_shared_credentials_file(sb: Sandbox, tmp_path: Any, mo
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AMISHARE_JOURNAL", str(tmp_path / "journal.sqlite3"))
-    settings = api.settings(profile="builder", endpoint_url=sb.endpoint_url, cwd=tmp_path)
+    settings = api.settings(api.Flags(profile="builder", endpoint_url=sb.endpoint_url), cwd=tmp_path)
     assert settings.connection.region == REGION  # the profile's region
     image = sb.seed_image(OWNER, REGION, "plain", kms_key=None)
-    result = api.share(settings, image, [TARGET]).result
+    result = api.share(settings, api.ShareRequest(image, (TARGET,))).result
     assert result is not None and result.status == "succeeded"
 
 
@@ -149,5 +149,5 @@ def test_a_just_deregistered_image_is_not_found_with_the_reason(sb: Sandbox, bui
     sb.session(OWNER, REGION).client("ec2").deregister_image(ImageId=image)  # still described, as deregistered
     sb.clear_calls()
     with pytest.raises(NotFound, match="it was deregistered"):
-        api.revoke(builder, image, [TARGET])
+        api.revoke(builder, api.RevokeRequest(image, (TARGET,)))
     assert mutating_calls(sb) == []

@@ -36,7 +36,7 @@ def test_unencrypted_image_shared_target_can_copy(
 ) -> None:
     image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8, 16], kms_key=None)
     assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
-    outcome = api.share(builder, image, [TARGET])
+    outcome = api.share(builder, api.ShareRequest(image, (TARGET,)))
     assert outcome.result is not None and outcome.result.status == "succeeded"
     assert [a.kind.value for a in outcome.plan.actions] == ["ShareSnapshots", "ShareImage"]
     assert _target_copies(aws, image) == "available"
@@ -70,7 +70,7 @@ def test_customer_key_image_opens_key_access_and_keeps_other_statements(
     key = sb.create_key(OWNER, REGION, alias="app", policy=original)
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
     assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
-    api.share(builder, image, [TARGET, OTHER])
+    api.share(builder, api.ShareRequest(image, (TARGET, OTHER)))
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     assert [s for s in policy["Statement"] if not key_policy.is_amishare(s)] == original["Statement"]
     assert policy["Id"] == original["Id"]
@@ -89,7 +89,7 @@ def test_aws_ebs_image_is_reencrypted_tagged_and_the_copy_shared(
 ) -> None:
     share_key = sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs", tags={"team": "platform"})
-    outcome = api.share(builder, image, [TARGET], reencrypt_key="alias/amishare-share")
+    outcome = api.share(builder, api.ShareRequest(image, (TARGET,), reencrypt_key="alias/amishare-share"))
     result = outcome.result
     assert result is not None and result.status == "succeeded", result
     copy = result.subject_image
@@ -115,10 +115,10 @@ def test_second_identical_share_plans_no_changes_and_makes_no_mutating_call(
 ) -> None:
     sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
-    first = api.share(builder, image, [TARGET, OTHER], reencrypt_key="alias/amishare-share")
+    first = api.share(builder, api.ShareRequest(image, (TARGET, OTHER), reencrypt_key="alias/amishare-share"))
     assert first.result is not None and first.result.status == "succeeded"
     sb.clear_calls()
-    second = api.share(builder, image, [TARGET, OTHER], reencrypt_key="alias/amishare-share")
+    second = api.share(builder, api.ShareRequest(image, (TARGET, OTHER), reencrypt_key="alias/amishare-share"))
     assert second.plan.actions == ()
     assert second.result is None
     assert mutating_calls(sb) == []
@@ -128,7 +128,7 @@ def test_dry_run_makes_no_mutating_call(sb: Sandbox, builder: Settings) -> None:
     sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
     sb.clear_calls()
-    outcome = api.share(builder, image, [TARGET], reencrypt_key="alias/amishare-share", dry_run=True)
+    outcome = api.share(builder, api.ShareRequest(image, (TARGET,), reencrypt_key="alias/amishare-share"), dry_run=True)
     assert len(outcome.plan.actions) == 5
     assert outcome.result is None
     assert sb.calls(), "observing reads AWS"
@@ -140,7 +140,7 @@ def test_calls_are_batched(sb: Sandbox, builder: Settings) -> None:
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8, 16, 32], kms_key=key)
     accounts = [f"{n:012d}" for n in range(700_000_000_000, 700_000_000_040)]
     sb.clear_calls()
-    result = api.share(builder, image, accounts).result
+    result = api.share(builder, api.ShareRequest(image, tuple(accounts))).result
     assert result is not None and result.status == "succeeded"
     assert sorted(mutating_calls(sb)) == sorted(
         ["ec2:ModifyImageAttribute"] + ["ec2:ModifySnapshotAttribute"] * 3 + ["kms:PutKeyPolicy"]
@@ -153,7 +153,7 @@ def test_grants_give_key_access_instead_of_policy(
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", kms_key=key)
     before = aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
-    result = api.share(builder, image, [TARGET], key_access="grant").result
+    result = api.share(builder, api.ShareRequest(image, (TARGET,), key_access="grant")).result
     assert result is not None and result.status == "succeeded"
     assert aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"] == before
     grants = aws(OWNER, "kms").list_grants(KeyId=key)["Grants"]
@@ -161,8 +161,8 @@ def test_grants_give_key_access_instead_of_policy(
         (f"amishare-{TARGET}", f"arn:aws:iam::{TARGET}:root")
     ]
     assert _target_copies(aws, image) == "available"
-    assert api.share(builder, image, [TARGET], key_access="grant").plan.actions == ()
-    api.revoke(builder, image, [TARGET])
+    assert api.share(builder, api.ShareRequest(image, (TARGET,), key_access="grant")).plan.actions == ()
+    api.revoke(builder, api.RevokeRequest(image, (TARGET,)))
     assert aws(OWNER, "kms").list_grants(KeyId=key)["Grants"] == []
 
 
@@ -170,7 +170,7 @@ def test_organization_and_ou_targets(sb: Sandbox, aws: Clients, builder: Setting
     org_arn, ous = sb.create_organization(OWNER, {"dev": [TARGET], "prod": [OTHER]})
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", kms_key=key)
-    outcome = api.share(builder, image, [ous["dev"]])
+    outcome = api.share(builder, api.ShareRequest(image, (ous["dev"],)))
     assert any("cannot be shared with organizations" in n for n in outcome.plan.notes)
     assert aws(TARGET, "ec2").describe_images(ImageIds=[image])["Images"]
     assert error_of(aws(OTHER, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
@@ -188,7 +188,7 @@ def test_organization_and_ou_targets(sb: Sandbox, aws: Clients, builder: Setting
         )["Code"]
         == "InvalidRequest"
     )
-    api.share(builder, image, [org_arn])
+    api.share(builder, api.ShareRequest(image, (org_arn,)))
     assert aws(OTHER, "ec2").describe_images(ImageIds=[image])["Images"]
 
 
@@ -196,7 +196,7 @@ def test_aws_ebs_without_share_key_is_refused_before_any_change(sb: Sandbox, bui
     image = sb.seed_image(OWNER, REGION, "golden", kms_key="aws/ebs")
     sb.clear_calls()
     with pytest.raises(PlanRefused, match="aws kms create-key") as caught:
-        api.share(builder, image, [TARGET])
+        api.share(builder, api.ShareRequest(image, (TARGET,)))
     assert "share_key" in str(caught.value)
     assert mutating_calls(sb) == []
 
@@ -227,7 +227,7 @@ def test_key_of_another_account_is_refused_with_the_statement_to_add(sb: Sandbox
     image = sb.seed_image(OWNER, REGION, "app", kms_key=foreign)
     sb.clear_calls()
     with pytest.raises(PlanRefused) as caught:
-        api.share(builder, image, [TARGET])
+        api.share(builder, api.ShareRequest(image, (TARGET,)))
     message = str(caught.value)
     assert f"account {OTHER}" in message
     statement = json.loads(message[message.index("[") :])
@@ -241,14 +241,14 @@ def test_public_needs_the_flag_checks_block_public_access_and_never_shares_snaps
 ) -> None:
     image = sb.seed_image(OWNER, REGION, "public", volumes_gib=[8], kms_key=None)
     with pytest.raises(AmiShareError, match="--allow-public"):
-        api.share(builder, image, ["public"])
+        api.share(builder, api.ShareRequest(image, ("public",)))
     aws(OWNER, "ec2").enable_image_block_public_access(ImageBlockPublicAccessState="block-new-sharing")
     sb.clear_calls()
     with pytest.raises(PlanRefused, match="block public access"):
-        api.share(builder, image, ["public"], allow_public=True)
+        api.share(builder, api.ShareRequest(image, ("public",), allow_public=True))
     assert mutating_calls(sb) == []
     aws(OWNER, "ec2").disable_image_block_public_access()
-    outcome = api.share(builder, image, ["public"], allow_public=True)
+    outcome = api.share(builder, api.ShareRequest(image, ("public",), allow_public=True))
     assert any("PUBLIC" in w for w in outcome.plan.warnings)
     assert aws(OTHER, "ec2").describe_images(ImageIds=[image])["Images"][0]["Public"] is True
     snapshot = aws(OWNER, "ec2").describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]
@@ -258,7 +258,7 @@ def test_public_needs_the_flag_checks_block_public_access_and_never_shares_snaps
     assert perms["CreateVolumePermissions"] == []
     encrypted = sb.seed_image(OWNER, REGION, "secret", kms_key=sb.create_key(OWNER, REGION))
     with pytest.raises(PlanRefused, match="encrypted"):
-        api.share(builder, encrypted, ["public"], allow_public=True)
+        api.share(builder, api.ShareRequest(encrypted, ("public",), allow_public=True))
 
 
 def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, builder: Settings) -> None:
@@ -269,7 +269,9 @@ def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, 
         aws(OWNER, "kms").schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
         return True
 
-    result = api.share(builder, image, [TARGET], confirm=break_key_then_confirm).result
+    result = api.share(
+        builder, api.ShareRequest(image, (TARGET,)), hooks=api.Hooks(confirm=break_key_then_confirm)
+    ).result
     assert result is not None
     states = {r.key.split(":")[0]: r.state for r in result.results}
     assert states == {"key-policy": "failed", "share-snapshots": "succeeded", "share-image": "skipped"}
@@ -277,7 +279,7 @@ def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, 
     assert "pending deletion" in (result.failures[0].error or "")
     aws(OWNER, "kms").cancel_key_deletion(KeyId=key)
     aws(OWNER, "kms").enable_key(KeyId=key)
-    retry = api.share(builder, image, [TARGET]).result  # running again finishes the job
+    retry = api.share(builder, api.ShareRequest(image, (TARGET,))).result  # running again finishes the job
     assert retry is not None and retry.status == "succeeded"
     assert [r.key.split(":")[0] for r in retry.results] == ["key-policy", "share-image"]
 
@@ -303,7 +305,9 @@ def test_a_key_policy_edited_meanwhile_keeps_the_edit(
         kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
         return True
 
-    result = api.share(builder, image, [TARGET], confirm=edit_policy_then_confirm).result
+    result = api.share(
+        builder, api.ShareRequest(image, (TARGET,)), hooks=api.Hooks(confirm=edit_policy_then_confirm)
+    ).result
     assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
     policy = json.loads(aws(OWNER, "kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     assert audit in policy["Statement"]
@@ -317,5 +321,5 @@ def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: 
     accounts = [f"{n:012d}" for n in range(800_000_000_000, 800_000_000_700)]
     sb.clear_calls()
     with pytest.raises(PlanRefused, match="32768"):
-        api.share(builder, image, accounts)
+        api.share(builder, api.ShareRequest(image, tuple(accounts)))
     assert mutating_calls(sb) == []

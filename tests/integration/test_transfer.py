@@ -51,8 +51,10 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 def _transfer(settings: Any, image: str, source: str | None, destinations: list[str], **options: Any) -> api.Outcome:
     """``api.transfer`` with the request's fields as keywords (the run's own options apart)."""
-    run = {k: options.pop(k) for k in ("dry_run", "on_poll", "on_event", "confirm", "progress") if k in options}
-    return api.transfer(settings, api.TransferRequest(image, tuple(destinations), source=source, **options), **run)
+    hooks = {k: options.pop(k) for k in ("on_poll", "on_event", "confirm", "progress") if k in options}
+    dry_run = options.pop("dry_run", False)
+    request = api.TransferRequest(image, tuple(destinations), source=source, **options)
+    return api.transfer(settings, request, dry_run=dry_run, hooks=api.Hooks(**hooks))
 
 
 def _with_keys(settings: Any, account: str, keys: dict[str, str]) -> Any:
@@ -286,7 +288,7 @@ def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
     sb, image, settings = fleet
     # another image, live-shared with dev through the same share key by `amishare share`
     other = sb.seed_image(OWNER, REGION, "other", volumes_gib=[8], kms_key="aws/ebs")
-    shared = api.share(settings, other, ["dev"], reencrypt_key="alias/amishare-share").result
+    shared = api.share(settings, api.ShareRequest(other, ("dev",), reencrypt_key="alias/amishare-share")).result
     assert shared is not None and shared.subject_image
     outcome = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION])
     assert outcome.result is not None and outcome.result.status == "succeeded"

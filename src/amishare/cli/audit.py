@@ -42,11 +42,13 @@ def audit(params: dict[str, Any]) -> None:
     settings = load_settings(params)
     found = api.audit(
         settings,
-        accounts=params["accounts"],
-        org=params["org"],
-        regions=params["regions"],
-        all_regions=params["all_regions"],
-        allow=params["allow"],
+        api.AuditRequest(
+            accounts=tuple(params["accounts"]),
+            org=params["org"],
+            regions=tuple(params["regions"]),
+            all_regions=params["all_regions"],
+            allow=tuple(params["allow"]),
+        ),
         on_progress=_progress if sys.stderr.isatty() else None,
     )
     if sys.stderr.isatty():

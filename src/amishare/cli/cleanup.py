@@ -46,5 +46,5 @@ def cleanup(params: dict[str, Any]) -> None:
         accounts=tuple(params["accounts"]),
         regions=tuple(params["regions"]),
     )
-    outcome = api.cleanup(settings, request, dry_run=dry_run, confirm=confirmer(params["yes"], output))
+    outcome = api.cleanup(settings, request, dry_run=dry_run, hooks=api.Hooks(confirm=confirmer(params["yes"], output)))
     finish(outcome, output, dry_run)

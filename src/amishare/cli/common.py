@@ -65,14 +65,15 @@ def _connection(func: F, outputs: tuple[str, ...]) -> F:
 def load_settings(params: dict[str, Any], **extra: Any) -> Settings:
     from amishare import api  # loads boto3: only when a command runs, never for --help
 
-    return api.settings(
-        params.pop("config_path"),
+    flags = api.Flags(
+        config_path=params.pop("config_path"),
         profile=params.pop("profile"),
         region=params.pop("region"),
         endpoint_url=params.pop("endpoint_url"),
         journal_path=params.pop("journal_path"),
         **extra,
     )
+    return api.settings(flags)
 
 
 def emit(output: str, text: str, document: dict[str, Any]) -> None:

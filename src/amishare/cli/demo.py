@@ -63,20 +63,26 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
             f"configuration:\n{story.config_text(sb.endpoint_url, 'journal.sqlite3')}"
         )
         console.print(Rule("2. The plan (amishare share --dry-run)"))
-        planned = api.share(settings, world.golden_image, targets, reencrypt_key=story.SHARE_KEY_ALIAS, dry_run=True)
+        planned = api.share(
+            settings,
+            api.ShareRequest(world.golden_image, tuple(targets), reencrypt_key=story.SHARE_KEY_ALIAS),
+            dry_run=True,
+        )
         say(render.plan_text(planned.plan))
         console.print(Rule("3. Apply: re-encrypt, then open all three gates"))
-        outcome = api.share(settings, world.golden_image, targets, reencrypt_key=story.SHARE_KEY_ALIAS)
+        outcome = api.share(
+            settings, api.ShareRequest(world.golden_image, tuple(targets), reencrypt_key=story.SHARE_KEY_ALIAS)
+        )
         assert outcome.result is not None
         say(render.result_text(outcome.result))
         shared = outcome.result.subject_image or world.golden_image
         console.print(Rule("4. The gates (amishare show)"))
-        say(render.gates_text(api.show(settings, shared)))
+        say(render.gates_text(api.show(settings, api.ShowRequest(shared))))
         console.print(Rule("5. Proof: consumers copy the image into their own accounts"))
         for account in (*world.consumers, world.outsider):
             _proof(console, story.prove_copy(sb, world, account, shared))
         console.print(Rule(f"6. Revoke {world.consumers[0]} (amishare revoke)"))
-        revoked = api.revoke(settings, world.golden_image, [world.consumers[0]])
+        revoked = api.revoke(settings, api.RevokeRequest(world.golden_image, (world.consumers[0],)))
         say(render.result_text(revoked.result) if revoked.result else render.plan_text(revoked.plan))
         for account in world.consumers:
             _proof(console, story.prove_copy(sb, world, account, shared))
@@ -85,9 +91,7 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
             render.plan_text(
                 api.share(
                     settings,
-                    world.golden_image,
-                    [world.consumers[1]],
-                    reencrypt_key=story.SHARE_KEY_ALIAS,
+                    api.ShareRequest(world.golden_image, (world.consumers[1],), reencrypt_key=story.SHARE_KEY_ALIAS),
                     dry_run=True,
                 ).plan
             )
@@ -117,10 +121,9 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
                 ssm_parameter=story.PARAMETER,
                 tags=("distributed-by=amishare",),
             ),
-            confirm=view.confirm(lambda plan: True),
-            on_event=view.event,
-            on_poll=view.poll,
-            progress=view.live,
+            hooks=api.Hooks(
+                confirm=view.confirm(lambda plan: True), on_event=view.event, on_poll=view.poll, progress=view.live
+            ),
         )
     assert outcome.result is not None
     console.print(render.transfer_text(outcome.result), markup=False)
@@ -162,7 +165,7 @@ def _preflight(console: Console, sb: Any, world: story.DemoWorld, settings: Sett
         dest_key=story.CONSUMER_KEY_ALIAS,
     )
     try:
-        api.transfer(settings, request, confirm=lambda plan: True)
+        api.transfer(settings, request, hooks=api.Hooks(confirm=lambda plan: True))
     except PlanRefused as refused:
         console.print(f"refused (exit {refused.exit_code}): {refused}", markup=False)
     changed = [c for c in sb.calls() if c.mutating]
@@ -173,9 +176,10 @@ def _verify(console: Console, world: story.DemoWorld, settings: Settings) -> Non
     from amishare import api
 
     console.print(Rule("10. Verify encryption for CI (amishare verify --shareable)"))
-    golden = api.verify(settings, [world.golden_image], shareable=True)
+    golden = api.verify(settings, api.VerifyRequest(images=(world.golden_image,), shareable=True))
     copies = api.verify(
-        settings, tag=f"amishare:source-image={world.golden_image}", key=story.SHARE_KEY_ALIAS, shareable=True
+        settings,
+        api.VerifyRequest(tag=f"amishare:source-image={world.golden_image}", key=story.SHARE_KEY_ALIAS, shareable=True),
     )
     console.print(render.verify_text(golden + copies), markup=False)
 
@@ -186,8 +190,8 @@ def _doctor(console: Console, sb: Any, world: story.DemoWorld, settings: Setting
     revoked, kept = world.consumers[0], world.consumers[1]
     console.print(Rule(f"11. Why can't {revoked} use the image any more? (amishare doctor)"))
     needs = ("see", "launch", "copy")
-    console.print(render.doctor_text(api.doctor(settings, shared, revoked), needs), markup=False)
-    console.print(render.doctor_text(api.doctor(settings, shared, kept), needs), markup=False)
+    console.print(render.doctor_text(api.doctor(settings, api.DoctorRequest(shared, revoked)), needs), markup=False)
+    console.print(render.doctor_text(api.doctor(settings, api.DoctorRequest(shared, kept)), needs), markup=False)
 
 
 def _audit(
@@ -203,7 +207,7 @@ def _audit(
         OperationType="add",
         UserIds=[world.outsider],
     )  # a hand-made share amishare never made: the audit must find it
-    found = api.audit(settings, org=True, regions=story.REGIONS)
+    found = api.audit(settings, api.AuditRequest(org=True, regions=tuple(story.REGIONS)))
     console.print(render.audit_text(found), markup=False)
     if report_path:
         Path(report_path).write_text(reports.audit_html(found, title="amishare audit: the demo organization"))

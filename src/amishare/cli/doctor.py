@@ -44,7 +44,8 @@ def doctor(params: dict[str, Any]) -> None:
         raise UsageError(f"--need {','.join(unknown)}: choose from {', '.join(CAPABILITIES)}")
     settings = load_settings(params)
     result = api.doctor(
-        settings, params["image"], params["account"], dest_key=params["dest_key"], probe=params["probe"]
+        settings,
+        api.DoctorRequest(params["image"], params["account"], dest_key=params["dest_key"], probe=params["probe"]),
     )
     emit(output, render.doctor_text(result, needs), render.doctor_json(result, needs))
     if not result.works(needs):

@@ -71,15 +71,16 @@ def share(params: dict[str, Any]) -> None:
     with progress_view(output == "text", live=False) as view:
         outcome = api.share(
             settings,
-            params["image"],
-            params["targets"],
-            key_access=params["key_access"],
-            reencrypt_key=params["reencrypt_key"],
-            allow_public=params["allow_public"],
+            api.ShareRequest(
+                params["image"],
+                tuple(params["targets"]),
+                key_access=params["key_access"],
+                reencrypt_key=params["reencrypt_key"],
+                allow_public=params["allow_public"],
+                distribution=distribution,
+            ),
             dry_run=dry_run,
-            confirm=confirmer(params["yes"], output),
-            on_event=view.event,
-            distribution=distribution,
+            hooks=api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event),
         )
     finish(outcome, output, dry_run)
 
@@ -103,11 +104,9 @@ def revoke(params: dict[str, Any]) -> None:
     with progress_view(output == "text", live=False) as view:
         outcome = api.revoke(
             settings,
-            params["image"],
-            params["targets"],
+            api.RevokeRequest(params["image"], tuple(params["targets"])),
             dry_run=dry_run,
-            confirm=confirmer(params["yes"], output),
-            on_event=view.event,
+            hooks=api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event),
         )
     finish(outcome, output, dry_run)
 
@@ -130,5 +129,5 @@ def show(params: dict[str, Any]) -> None:
 
     output = params.pop("output")
     settings = load_settings(params)
-    reports = api.show(settings, params["image"], params["targets"])
+    reports = api.show(settings, api.ShowRequest(params["image"], tuple(params["targets"])))
     emit(output, render.gates_text(reports), render.gates_json(reports))

@@ -143,10 +143,12 @@ def transfer(params: dict[str, Any]) -> None:
             settings,
             request,
             dry_run=dry_run,
-            confirm=view.confirm(confirmer(params["yes"], output)),
-            on_event=view.event,
-            on_poll=view.poll,
-            progress=view.live,
+            hooks=api.Hooks(
+                confirm=view.confirm(confirmer(params["yes"], output)),
+                on_event=view.event,
+                on_poll=view.poll,
+                progress=view.live,
+            ),
         )
     finish(outcome, output, dry_run)
 
@@ -163,5 +165,7 @@ def resume(params: dict[str, Any]) -> None:
     output = params.pop("output")
     settings = load_settings(params)
     with progress_view(not params["no_progress"] and output == "text") as view:
-        outcome = api.resume(settings, params["run_id"], on_event=view.event, on_poll=view.poll, progress=view.live)
+        outcome = api.resume(
+            settings, params["run_id"], hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.live)
+        )
     finish(outcome, output, False)

@@ -28,7 +28,10 @@ def verify(params: dict[str, Any]) -> None:
     if every != bool(tag):
         raise UsageError("--all needs --tag KEY=VALUE (and --tag goes with --all): e.g. --all --tag role=golden")
     settings = load_settings(params)
-    results = api.verify(settings, params["images"], tag=tag, key=params["key"], shareable=params["shareable"])
+    results = api.verify(
+        settings,
+        api.VerifyRequest(images=tuple(params["images"]), tag=tag, key=params["key"], shareable=params["shareable"]),
+    )
     emit(output, render.verify_text(results), render.verify_json(results))
     if not all(r.ok for r in results):
         sys.exit(EXIT_VERIFY_FAILED)

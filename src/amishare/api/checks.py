@@ -1,0 +1,119 @@
+"""The reading commands: ``verify``, ``shared_with_me``, ``doctor`` and ``audit``. Each observes (read-only)
+and hands the facts to its pure check in ``amishare.checks``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+
+from amishare import inputs
+from amishare.api.accounts import enabled_regions, organization, party
+from amishare.api.context import Settings
+from amishare.api.requests import AuditRequest, DoctorRequest, VerifyRequest
+from amishare.aws.reads.estate import Progress, observe_estate
+from amishare.aws.reads.observe import observe_doctor, observe_images, observe_shared_with_me
+from amishare.aws.session import known_regions
+from amishare.checks import audit as auditing
+from amishare.checks import doctor as diagnosis
+from amishare.checks import shared_with_me as consumer_view
+from amishare.checks import verify as verification
+from amishare.engine.executor import now_utc
+from amishare.errors import UsageError
+from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN
+
+
+def verify(settings: Settings, request: VerifyRequest) -> list[verification.Verification]:
+    """Check the encryption of images (by id, or every image of the caller's with ``tag`` K=V): every volume
+    EBS-backed and encrypted, with ``key`` when given, never aws/ebs when ``shareable``. Read-only."""
+    for image_id in request.images:
+        inputs.image_id(image_id)
+    if bool(request.images) == bool(request.tag):
+        raise UsageError("name the images to verify (IMAGE ...) or --all --tag KEY=VALUE, not both")
+    wanted = None
+    if request.tag is not None:
+        name, sep, value = request.tag.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--tag {request.tag!r}: write it as KEY=VALUE, e.g. --tag role=golden")
+        wanted = (name, value)
+    if request.key:
+        inputs.key_ref(request.key, "expected key")
+    where = settings.region(request.region)
+    images, keys, expected = observe_images(
+        settings.sessions(), where, tuple(request.images), wanted, expected_key=request.key
+    )
+    return [verification.verify(i, keys, expected=expected, shareable=request.shareable) for i in images]
+
+
+def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[consumer_view.SharedImage]]:
+    """The images shared with the caller's account in the region, and whether it can launch and copy each;
+    with the account's Allowed AMIs state (``enabled``: images its criteria do not allow are hidden)."""
+    state, facts = observe_shared_with_me(settings.sessions(), settings.region(region))
+    now = now_utc()
+    return state, sorted(
+        (consumer_view.judge(f, now, state) for f in facts), key=lambda s: (s.facts.owner, s.facts.name)
+    )
+
+
+def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
+    """Why an account can or cannot see, launch, copy and Auto Scaling-launch an image: the owner's view,
+    and the target's through its configured role when the config names one. Read-only: with ``probe``, the
+    target's launch and copy are tried as dry runs through its role (what its SCPs allow)."""
+    inputs.image_id(request.image)
+    target = inputs.target(request.account, settings.config)
+    if target.kind.value != "account":
+        raise UsageError(
+            f"--account {request.account!r}: doctor diagnoses one account (an id or a config name), not {target}"
+        )
+    if request.dest_key:
+        inputs.key_ref(request.dest_key, "destination key")
+    where = settings.region(request.region)
+    named = settings.config.account_by_id(target.value)
+    role = settings.role_in(target.value)
+    key = request.dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
+    facts = observe_doctor(settings.sessions(), request.image, where, target.value, role, key, request.probe)
+    return diagnosis.diagnose(facts, now_utc())
+
+
+def audit(settings: Settings, request: AuditRequest, *, on_progress: Progress | None = None) -> auditing.AuditReport:
+    """Every image the audited accounts own in the regions, who can use it through each of the three gates,
+    and the findings (docs/audit.md). Accounts: the caller's alone, ``accounts`` (ids or config names, read
+    through their configured roles) or every active account of the caller's organization (``org``).
+    Read-only."""
+    if request.accounts and request.org:
+        raise UsageError("--accounts or --org, not both")
+    if request.regions and request.all_regions:
+        raise UsageError("--regions or --all-regions, not both")
+    where = [inputs.region(r, known_regions()) for r in request.regions] or (
+        [] if request.all_regions else [settings.connection.region]
+    )
+    allowlist = _allowlist(settings, request.allow)  # checks --allow before any AWS call
+    sessions = settings.sessions()
+    caller = sessions.caller_account()
+    members, own_org = organization(sessions)
+    wanted = list(request.accounts) if request.accounts else (sorted(members or ()) if request.org else [caller])
+    if request.org and members is None:
+        raise UsageError("--org needs the organization's management account (or a delegated administrator)")
+    parties = [party(settings, value, caller) for value in dict.fromkeys(wanted)]
+    if request.all_regions:
+        where = enabled_regions(sessions)
+    reads = observe_estate(sessions, parties, where, on_progress)
+    return auditing.audit(reads, replace(allowlist, own_org=own_org, members=members))
+
+
+def _allowlist(settings: Settings, values: Sequence[str]) -> auditing.Allowlist:
+    accounts, orgs, ous = {a.id for a in settings.config.accounts.values()}, set(), set()
+    for value in values:
+        text = value.strip()
+        if ACCOUNT_ID.match(text):
+            accounts.add(text)
+        elif ORG_ARN.match(text) or re.fullmatch(r"o-[a-z0-9]{10,32}", text):
+            orgs.add(text.rsplit("/", 1)[-1])
+        elif OU_ARN.match(text) or re.fullmatch(r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}", text):
+            ous.add(text.rsplit("/", 1)[-1])
+        else:
+            raise UsageError(
+                f"--allow {value!r}: give an account id (12 digits), an organization (ARN or o-...) or an OU "
+                "(ARN or ou-...)"
+            )
+    return auditing.Allowlist(frozenset(accounts), frozenset(orgs), frozenset(ous))

@@ -1,0 +1,95 @@
+"""Settings: the configuration file and the global flags, merged once (flags win), and what is derived
+from them for every command (the region, the role amishare assumes in an account)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from amishare import config as config_file
+from amishare import inputs
+from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
+from amishare.config import Config
+from amishare.engine import journal
+from amishare.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Flags:
+    """The global flags of every command (``--config``, ``--profile``, ``--region`` ...); ``None`` leaves the
+    value to amishare.toml, then to amishare's default."""
+
+    config_path: str | Path | None = None
+    profile: str | None = None
+    region: str | None = None
+    endpoint_url: str | None = None
+    journal_path: str | Path | None = None
+    max_parallel: int | None = None
+    retry_mode: str | None = None
+    key_access: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration file and command-line flags, merged (flags win)."""
+
+    config: Config
+    connection: Connection
+    key_access: str
+    journal_path: Path
+    max_parallel: int
+
+    def sessions(self) -> Sessions:
+        """A fresh set of AWS sessions (one per account, credentials refreshed as needed)."""
+        return Sessions(self.connection)
+
+    def journal(self) -> journal.Journal:
+        """The journal the runs are recorded in (open: close it when done)."""
+        return journal.Journal(self.journal_path)
+
+    def region(self, asked: str | None = None) -> str:
+        """``asked`` validated, else the settings' region."""
+        return inputs.region(asked, known_regions()) if asked else self.connection.region
+
+    def role_in(self, account: str) -> RoleRef | None:
+        """The role amishare assumes in ``account`` (``Config.role_in``), None when the config names none."""
+        found = self.config.role_in(account)
+        return RoleRef(account, found[0], found[1]) if found else None
+
+
+def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings:
+    """Load the config (``flags.config_path``, else ``amishare.toml`` in ``cwd``) and apply the flags."""
+    flags = flags or Flags()
+    cfg = config_file.load(flags.config_path, cwd)
+    defaults = cfg.defaults
+    profile = flags.profile or defaults.profile
+    chosen = flags.region or defaults.region or default_region(profile)
+    if not chosen:
+        raise UsageError("no region: pass --region, set region under [defaults] in amishare.toml, or export AWS_REGION")
+    inputs.region(chosen, known_regions())
+    access = flags.key_access or defaults.key_access
+    check_key_access(access)
+    endpoint = flags.endpoint_url or defaults.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+    if endpoint and not endpoint.startswith(("http://", "https://")):
+        raise UsageError(f"--endpoint-url {endpoint!r}: must start with http:// or https://")
+    path = Path(flags.journal_path or defaults.journal or journal.default_path()).expanduser()
+    return Settings(
+        config=cfg,
+        connection=Connection(
+            region=chosen,
+            profile=profile,
+            endpoint_url=endpoint,
+            retry_mode=flags.retry_mode or defaults.retry_mode,
+        ),
+        key_access=access,
+        journal_path=path,
+        max_parallel=flags.max_parallel or defaults.max_parallel,
+    )
+
+
+def check_key_access(value: str) -> str:
+    """``value`` when it is a key access mode amishare knows (``policy`` or ``grant``)."""
+    if value not in config_file.KEY_ACCESS:
+        raise UsageError(f"--key-access {value!r}: must be policy or grant")
+    return value

@@ -1,0 +1,94 @@
+"""``apply``: any plan run by the one executor, journaled, with the run's notifications; ``Outcome`` is
+what every mutating command returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amishare import render
+from amishare.api.context import Settings
+from amishare.api.requests import NO_HOOKS, Hooks
+from amishare.aws.session import Sessions
+from amishare.aws.steps import notify
+from amishare.aws.steps.handlers import AwsSteps
+from amishare.engine import journal
+from amishare.engine.executor import RunResult, now_utc
+from amishare.engine.executor import apply as execute
+from amishare.engine.kinds.copies import AwaitImage
+from amishare.engine.plan import Plan
+from amishare.errors import AmiShareError
+from amishare.planners.transfer_request import DEFAULT_TIMEOUT
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A plan, and how its run went (``result`` None: a dry run, or declined)."""
+
+    plan: Plan
+    result: RunResult | None
+    notified: tuple[str, ...] = ()  # what notifications were sent (transfer)
+    notify_error: str | None = None
+
+    @property
+    def applied(self) -> bool:
+        """Whether the plan ran (not a dry run, not declined, not empty)."""
+        return self.result is not None
+
+
+def apply(
+    settings: Settings,
+    plan: Plan,
+    *,
+    hooks: Hooks = NO_HOOKS,
+    max_parallel: int | None = None,
+    sessions: Sessions | None = None,
+) -> Outcome:
+    """Run ``plan`` (from any ``plan_*``, or several merged with ``Plan.merge``), journaled; nothing happens
+    when it has no action or ``hooks.confirm`` says no."""
+    if not plan.actions or (hooks.confirm is not None and not hooks.confirm(plan)):
+        return Outcome(plan, None)
+    sessions = sessions or settings.sessions()
+    log = settings.journal()
+    try:
+        result = execute(
+            plan,
+            steps_for(sessions, plan, hooks),
+            log,
+            journal.new_run_id(now_utc()),
+            max_workers=max_parallel or settings.max_parallel,
+            on_event=hooks.on_event,
+        )
+    finally:
+        log.close()
+    return with_notifications(sessions, Outcome(plan, result))
+
+
+def planned_or_applied(settings: Settings, plan: Plan, *, dry_run: bool, hooks: Hooks, sessions: Sessions) -> Outcome:
+    """``plan`` alone when ``dry_run``, else ``plan`` applied: the end of every plan-then-apply command."""
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(settings, plan, hooks=hooks, sessions=sessions)
+
+
+def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks) -> AwsSteps:
+    """The AWS steps that run ``plan``: its waits bounded by its longest timeout."""
+    timeouts = [a.timeout for a in plan.actions if isinstance(a, AwaitImage)]
+    return AwsSteps(
+        sessions,
+        wait_timeout=max(timeouts or [DEFAULT_TIMEOUT]),
+        on_poll=hooks.on_poll,
+        snapshot_progress=hooks.progress,
+    )
+
+
+def with_notifications(sessions: Sessions, outcome: Outcome) -> Outcome:
+    """``outcome`` with the notifications its plan asks for sent (a failure to send is reported, not raised)."""
+    spec = outcome.plan.extra.get("notify") or {}
+    if outcome.result is None or not (spec.get("email") or spec.get("sns")):
+        return outcome
+    subject, body = render.notification(outcome.result)
+    try:
+        sent = notify.send(sessions, spec, subject, body)
+    except AmiShareError as exc:
+        return Outcome(outcome.plan, outcome.result, notify_error=str(exc))
+    return Outcome(outcome.plan, outcome.result, notified=tuple(sent))

@@ -1,0 +1,99 @@
+"""``transfer`` and ``resume``: ownership handed over to many accounts and regions, and a run finished
+after an interruption or a fixed failure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from amishare.api.context import Settings
+from amishare.api.execute import Outcome, apply, steps_for, with_notifications
+from amishare.api.requests import NO_HOOKS, Hooks
+from amishare.aws.reads import organizations
+from amishare.aws.reads.observe import observe_transfer
+from amishare.aws.session import Sessions, known_regions
+from amishare.engine.executor import SUPERSEDED, ActionResult
+from amishare.engine.executor import apply as execute
+from amishare.engine.plan import Plan
+from amishare.model import Target
+from amishare.planners import redo
+from amishare.planners.transfer import TransferSpec
+from amishare.planners.transfer import plan_transfer as _plan_transfer
+from amishare.planners.transfer_request import TransferRequest, resolve_transfer
+
+
+def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Sessions | None = None) -> Plan:
+    """The plan that hands ``request.image`` over to its destinations, in every region asked."""
+    where = settings.region(request.region)
+    active = sessions or settings.sessions()
+    # the caller's identity is asked, once the request is valid, while its EC2 and KMS clients are built
+    spec = resolve_transfer(
+        settings.config,
+        request,
+        lambda regions: active.prepare(("ec2", "kms"), regions),
+        where,
+        known_regions(),
+        expand=lambda target: _expand(active, target),
+    )
+    observed = observe_transfer(active, request.image, where, spec)
+    return _plan_transfer(observed, spec)
+
+
+def _expand(sessions: Sessions, target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    found = organizations.members(sessions, target)
+    return found.active, found.inactive
+
+
+def transfer(
+    settings: Settings, request: TransferRequest, *, dry_run: bool = False, hooks: Hooks = NO_HOOKS
+) -> Outcome:
+    """Hand ``request.image`` over: each destination ends up owning a copy encrypted with its own key."""
+    sessions = settings.sessions()
+    plan = plan_transfer(settings, request, sessions=sessions)
+    if dry_run:
+        return Outcome(plan, None)
+    return apply(settings, plan, hooks=hooks, max_parallel=request.max_parallel, sessions=sessions)
+
+
+def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_parallel: int | None = None) -> Outcome:
+    """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone."""
+    log = settings.journal()
+    sessions = settings.sessions()
+    try:
+        record = log.run(run_id)
+        plan = Plan.from_dict(record.plan)
+        states = {a.key: a.state for a in record.actions}
+        failed = redo.failed_copies(plan, states)
+        if failed and "spec" in plan.extra:
+            log.leases.acquire(run_id)  # before anything is planned or written: one process per run
+            plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
+            log.revise(run_id, plan, superseded)
+            record = log.run(run_id)
+        finished = ("succeeded", SUPERSEDED)
+        done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
+        result = execute(
+            plan,
+            steps_for(sessions, plan, hooks),
+            log,
+            run_id,
+            max_workers=max_parallel or settings.max_parallel,
+            on_event=hooks.on_event,
+            done=done,
+        )
+    finally:
+        log.close()
+    return with_notifications(sessions, Outcome(plan, result))
+
+
+def _plan_again(sessions: Sessions, plan: Plan, failed: list[redo.FailedCopy]) -> Plan:
+    """The transfer of ``plan`` again, for the destinations whose copies failed, in their regions: observed
+    afresh (preflight included), so a cause fixed since shows, and a cause still there is refused before
+    any change."""
+    spec = TransferSpec.from_dict(plan.extra["spec"])
+    plans = []
+    for region in dict.fromkeys(f.region for f in failed):
+        accounts = {f.account for f in failed if f.region == region}
+        again = replace(
+            spec, regions=(region,), destinations=tuple(d for d in spec.destinations if d.account in accounts)
+        )
+        plans.append(_plan_transfer(observe_transfer(sessions, plan.image_id, plan.region, again), again))
+    return Plan.merge("transfer", plans)
