@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from amishare.engine.action import Action
-from amishare.engine.executor import ActionResult, RunLog, apply
+from amishare.engine.executor import ActionResult, RunLog, RunOptions, apply
 from amishare.engine.kinds.copies import AwaitImage
 from amishare.engine.kinds.gates import ShareImage
 from amishare.engine.plan import Plan
@@ -75,9 +75,7 @@ def _run(plan: Plan, steps: FakeSteps, done: dict[str, ActionResult] | None = No
         steps,
         RunLog(),
         "run-1",
-        max_workers=0,
-        monotonic=steps.clock.monotonic,
-        sleep=steps.clock.sleep,
+        options=RunOptions(max_workers=0, monotonic=steps.clock.monotonic, sleep=steps.clock.sleep),
         done=done,
     )
     return {r.key: r for r in result.results}

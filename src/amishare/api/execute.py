@@ -12,7 +12,7 @@ from amishare.aws.session import Sessions
 from amishare.aws.steps import notify
 from amishare.aws.steps.handlers import AwsSteps
 from amishare.engine import journal
-from amishare.engine.executor import RunResult, now_utc
+from amishare.engine.executor import RunOptions, RunResult, now_utc
 from amishare.engine.executor import apply as execute
 from amishare.engine.kinds.copies import AwaitImage
 from amishare.engine.plan import Plan
@@ -55,8 +55,7 @@ def apply(
             steps_for(sessions, plan, hooks),
             log,
             journal.new_run_id(now_utc()),
-            max_workers=max_parallel or settings.max_parallel,
-            on_event=hooks.on_event,
+            options=RunOptions(max_workers=max_parallel or settings.max_parallel, on_event=hooks.on_event),
         )
     finally:
         log.close()

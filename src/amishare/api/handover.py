@@ -11,7 +11,7 @@ from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.aws.reads import organizations
 from amishare.aws.reads.observe import observe_transfer
 from amishare.aws.session import Sessions, known_regions
-from amishare.engine.executor import SUPERSEDED, ActionResult
+from amishare.engine.executor import SUPERSEDED, ActionResult, RunOptions
 from amishare.engine.executor import apply as execute
 from amishare.engine.plan import Plan
 from amishare.model import Target
@@ -75,8 +75,7 @@ def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_para
             steps_for(sessions, plan, hooks),
             log,
             run_id,
-            max_workers=max_parallel or settings.max_parallel,
-            on_event=hooks.on_event,
+            options=RunOptions(max_workers=max_parallel or settings.max_parallel, on_event=hooks.on_event),
             done=done,
         )
     finally:

@@ -391,24 +391,32 @@ class _Executor:
             self.tasks.put(None)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run is driven: ``max_workers`` threads for passes (0: every pass in the calling thread, a serial
+    walker), who hears its events, and its clocks (``sleep`` advances a test's fake ``monotonic``)."""
+
+    max_workers: int = 8
+    on_event: Event | None = None
+    clock: Callable[[], dt.datetime] = now_utc
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
 def apply(
     plan: Plan,
     steps: Steps,
     log: RunLog,
     run_id: str,
     *,
-    max_workers: int = 8,
-    on_event: Event | None = None,
-    clock: Callable[[], dt.datetime] = now_utc,
-    monotonic: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    options: RunOptions = RunOptions(),
     done: dict[str, ActionResult] | None = None,
 ) -> RunResult:
     """Run ``plan``: each action once what it depends on succeeded (and what it comes ``after`` finished).
 
     ``done`` holds the results of a previous attempt of the same run (resume): those actions are not
-    run again; every other action is (its steps re-read AWS, so nothing is assumed). ``max_workers``
-    0 runs every pass in the calling thread (a serial walker; ``sleep`` advances a test's clock)."""
+    run again; every other action is (its steps re-read AWS, so nothing is assumed)."""
+    clock = options.clock
     results: dict[str, ActionResult] = dict(done or {})
     if done is None:
         log.start(run_id, plan, clock())
@@ -420,11 +428,11 @@ def apply(
         log,
         run_id,
         results,
-        workers=max(0, max_workers),
-        on_event=on_event,
+        workers=max(0, options.max_workers),
+        on_event=options.on_event,
         clock=clock,
-        monotonic=monotonic,
-        sleep=sleep,
+        monotonic=options.monotonic,
+        sleep=options.sleep,
     )
     try:
         steps.begin(plan, executor, frozenset(results))
