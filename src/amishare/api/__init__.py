@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from amishare import config as config_file
-from amishare import inputs, render
+from amishare import inputs
 from amishare.aws.errors import aws_errors
 from amishare.aws.reads import organizations
 from amishare.aws.reads.estate import Party, Progress, observe_estate
@@ -46,12 +46,13 @@ from amishare.errors import AmiShareError, AwsError, PlanRefused, UsageError
 from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN, Distribution, Target
 from amishare.planners import cleanup as housekeeping
 from amishare.planners import redo
+from amishare.planners.revoke import plan_revoke as _plan_revoke
 from amishare.planners.share import ShareOptions
-from amishare.planners.share import plan_revoke as _plan_revoke
 from amishare.planners.share import plan_share as _plan_share
-from amishare.planners.transfer import TransferSpec
 from amishare.planners.transfer import plan_transfer as _plan_transfer
 from amishare.planners.transfer_request import DEFAULT_TIMEOUT, TransferRequest, resolve_transfer, share_distribution
+from amishare.planners.transfer_spec import TransferSpec
+from amishare.render.transfer import notification
 
 __all__ = [
     "CleanupRequest",
@@ -320,7 +321,7 @@ def _notify(sessions: Sessions, outcome: Outcome) -> Outcome:
     spec = outcome.plan.extra.get("notify") or {}
     if outcome.result is None or not (spec.get("email") or spec.get("sns")):
         return outcome
-    subject, body = render.notification(outcome.result)
+    subject, body = notification(outcome.result)
     try:
         sent = notify.send(sessions, spec, subject, body)
     except AmiShareError as exc:

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.cli.common import connection_options, emit, load_settings, wrap
 from amishare.errors import EXIT_VERIFY_FAILED, UsageError
+from amishare.render.checks import verify_json, verify_text
 
 
 @click.command()
@@ -29,6 +29,6 @@ def verify(params: dict[str, Any]) -> None:
         raise UsageError("--all needs --tag KEY=VALUE (and --tag goes with --all): e.g. --all --tag role=golden")
     settings = load_settings(params)
     results = api.verify(settings, params["images"], tag=tag, key=params["key"], shareable=params["shareable"])
-    emit(output, render.verify_text(results), render.verify_json(results))
+    emit(output, verify_text(results), verify_json(results))
     if not all(r.ok for r in results):
         sys.exit(EXIT_VERIFY_FAILED)
