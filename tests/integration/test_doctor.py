@@ -224,7 +224,7 @@ def test_each_code_has_a_world_that_produces_it_and_only_it(
 
 
 def test_every_code_has_a_world() -> None:
-    from amishare.checks.doctor import CODES
+    from amishare.checks.doctor.cause import CODES
 
     assert sorted(w[0] for w in WORLDS) == sorted(CODES)
 

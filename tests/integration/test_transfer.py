@@ -130,9 +130,9 @@ def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     outcome = _transfer(settings, image, OWNER, ["dev", "prod"], regions=[REGION])
     result = outcome.result
     assert result is not None and result.status == "partial"
-    from amishare import render
+    from amishare.render.transfer import destination_rows
 
-    rows = {r["account"]: r for r in render.destination_rows(result)}
+    rows = {r["account"]: r for r in destination_rows(result)}
     assert rows[TARGET]["state"] == "available" and rows[TARGET]["image_id"]
     assert rows[THIRD]["state"] == "failed"
     assert "Given key ID is not accessible" in rows[THIRD]["error"]
@@ -385,9 +385,9 @@ def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet:
     assert copies[f"copy:{image}:{TARGET}:{REGION}"]["reused"] is True
     assert copies[f"copy:{image}:{TARGET}:{REGION}"]["made_by"] == first.result.run_id
     assert "reused" not in copies[f"copy:{image}:{OTHER}:{REGION}"]
-    from amishare import render
+    from amishare.render.transfer import destination_rows
 
-    rows = {r["account"]: r for r in render.destination_rows(result)}
+    rows = {r["account"]: r for r in destination_rows(result)}
     assert rows[TARGET]["image_id"] == made["ImageId"] and rows[TARGET]["state"] == "available"
 
 
@@ -420,9 +420,9 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
     outcome = api.resume(settings, run_id)
     result = outcome.result
     assert result is not None and result.status == "succeeded", [(r.key, r.error) for r in result.failures]
-    from amishare import render
+    from amishare.render.transfer import destination_rows
 
-    rows = {(r["account"], r["region"]): r for r in render.destination_rows(result)}
+    rows = {(r["account"], r["region"]): r for r in destination_rows(result)}
     assert len(rows) == 4 and {r["state"] for r in rows.values()} == {"available"}
     (prod_copy,) = _owned(sb, THIRD, REGION)  # the failed copy is gone, one new copy in its place
     assert prod_copy["State"] == "available" and rows[(THIRD, REGION)]["image_id"] == prod_copy["ImageId"]

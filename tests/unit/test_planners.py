@@ -25,8 +25,10 @@ from amishare.model import (
     account_target,
 )
 from amishare.planners import redo
-from amishare.planners.share import ShareOptions, plan_revoke, plan_share
-from amishare.planners.transfer import Destination, Party, TransferObservation, TransferSpec, plan_transfer
+from amishare.planners.revoke import plan_revoke
+from amishare.planners.share import ShareOptions, plan_share
+from amishare.planners.transfer import plan_transfer
+from amishare.planners.transfer_spec import Destination, Party, TransferObservation, TransferSpec
 from amishare.policy import key_policy
 
 OWNER, DEV, QA = "111111111111", "222222222222", "333333333333"

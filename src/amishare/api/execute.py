@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amishare import render
 from amishare.api.context import Settings
 from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.aws.session import Sessions
@@ -18,6 +17,7 @@ from amishare.engine.kinds.copies import AwaitImage
 from amishare.engine.plan import Plan
 from amishare.errors import AmiShareError
 from amishare.planners.transfer_request import DEFAULT_TIMEOUT
+from amishare.render.transfer import notification
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def with_notifications(sessions: Sessions, outcome: Outcome) -> Outcome:
     spec = outcome.plan.extra.get("notify") or {}
     if outcome.result is None or not (spec.get("email") or spec.get("sns")):
         return outcome
-    subject, body = render.notification(outcome.result)
+    subject, body = notification(outcome.result)
     try:
         sent = notify.send(sessions, spec, subject, body)
     except AmiShareError as exc:

@@ -16,8 +16,8 @@ from amishare.config import with_defaults
 from amishare.engine.plan import Plan
 from amishare.errors import AwsError, PlanRefused, UsageError
 from amishare.model import Distribution, Target
+from amishare.planners.revoke import plan_revoke as _plan_revoke
 from amishare.planners.share import ShareOptions
-from amishare.planners.share import plan_revoke as _plan_revoke
 from amishare.planners.share import plan_share as _plan_share
 
 

@@ -16,9 +16,9 @@ from amishare.engine.executor import apply as execute
 from amishare.engine.plan import Plan
 from amishare.model import Target
 from amishare.planners import redo
-from amishare.planners.transfer import TransferSpec
 from amishare.planners.transfer import plan_transfer as _plan_transfer
 from amishare.planners.transfer_request import TransferRequest, resolve_transfer
+from amishare.planners.transfer_spec import TransferSpec
 
 
 def plan_transfer(settings: Settings, request: TransferRequest, *, sessions: Sessions | None = None) -> Plan:

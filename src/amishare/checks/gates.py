@@ -22,6 +22,8 @@ UNKNOWN_ACCOUNT = "000000000000"  # stands for "some member" of an organization 
 
 @dataclass(frozen=True)
 class Gate:
+    """One gate for one target: its state and why."""
+
     state: str  # "open", "closed", "n/a" or "unknown"
     reason: str
 
@@ -32,6 +34,8 @@ class Gate:
 
 @dataclass(frozen=True)
 class GateReport:
+    """The three gates of one image for one target, and what they let it do."""
+
     image_id: str
     target: Target
     launch: Gate
@@ -72,6 +76,7 @@ def known_targets(image: ImageInfo, keys: dict[str, KeyInfo]) -> list[Target]:
 
 
 def report(obs: Observation, image: ImageInfo, targets: list[Target]) -> list[GateReport]:
+    """The three gates of ``image`` for each of ``targets``."""
     return [
         GateReport(image.image_id, t, _launch(image, t), _snapshots(image, t), _key(obs, image, t)) for t in targets
     ]
@@ -120,8 +125,31 @@ def _key(obs: Observation, image: ImageInfo, target: Target) -> Gate:
 
 
 def _one_key(key: KeyInfo, region: str, target: Target) -> Gate:
+    """Whether ``target`` can use ``key`` through EC2 in ``region``: a grant of its own, else the key policy."""
     if key.state != "Enabled":
         return Gate("closed", f"key {key.display} is {key.state}")
+    granted = _grant_gate(key, target)
+    if granted is not None:
+        return granted
+    if key.policy is None:
+        return Gate("unknown", f"policy of {key.display} not readable: {key.policy_error}")
+    return _policy_gate(key, key.policy, region, target)
+
+
+def _grant_gate(key: KeyInfo, target: Target) -> Gate | None:
+    """An open gate when a grant of ``key`` gives an account target every operation EC2 needs (None: none does)."""
+    if target.kind is not TargetKind.ACCOUNT:
+        return None
+    root = account_root(target.value)
+    grants = [g for g in key.grants if g.grantee == root and set(KEY_ACTIONS) <= set(g.operations)]
+    if not grants:
+        return None
+    return Gate("open", f"grant {grants[0].name or grants[0].grant_id} on {key.display}")
+
+
+def _caller(target: Target, region: str) -> tuple[Caller, dict[str, Any]]:
+    """The principal of ``target`` acting through EC2 in ``region``, and its request context (an organization or
+    OU stands for some member of it)."""
     account = target.value if target.kind is TargetKind.ACCOUNT else UNKNOWN_ACCOUNT
     caller = Caller(account=account, arn=account_root(account))
     context: dict[str, Any] = {
@@ -134,18 +162,18 @@ def _one_key(key: KeyInfo, region: str, target: Target) -> Gate:
     if target.kind in (TargetKind.ORGANIZATION, TargetKind.OU):
         context["aws:PrincipalOrgID"] = target.org_id or ""
         context["aws:PrincipalOrgPaths"] = [f"{target.org_id}/r-0000/" + (f"{target.ou_id}/" if target.ou_id else "")]
-    if target.kind is TargetKind.ACCOUNT:
-        root = account_root(account)
-        grants = [g for g in key.grants if g.grantee == root and set(KEY_ACTIONS) <= set(g.operations)]
-        if grants:
-            return Gate("open", f"grant {grants[0].name or grants[0].grant_id} on {key.display}")
-    if key.policy is None:
-        return Gate("unknown", f"policy of {key.display} not readable: {key.policy_error}")
+    return caller, context
+
+
+def _policy_gate(key: KeyInfo, policy: dict[str, Any], region: str, target: Target) -> Gate:
+    """The key policy evaluated as KMS would for each operation EC2 needs: closed at the first one denied or not
+    allowed, unknown at a condition amishare cannot judge."""
+    caller, context = _caller(target, region)
     sids: set[str] = set()
     for action in KEY_ACTIONS:
         request = Request(caller, f"kms:{action}", key.arn, context)
         try:
-            matched = [s for s in _statements(key.policy) if statement_matches(s, request)]
+            matched = [s for s in _statements(policy) if statement_matches(s, request)]
         except UnsupportedCondition as exc:
             return Gate("unknown", f"policy of {key.display} uses a condition amishare cannot judge: {exc}")
         denied = [s for s in matched if s.get("Effect") == "Deny"]

@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.checks.audit import SEVERITIES
 from amishare.cli.common import comma_list, emit, load_settings, with_connection, wrap
 from amishare.errors import EXIT_AUDIT_FINDINGS
 from amishare.render import audit_report
+from amishare.render.checks import audit_json, audit_text
 
 
 @click.command()
@@ -53,7 +53,7 @@ def audit(params: dict[str, Any]) -> None:
     )
     if sys.stderr.isatty():
         click.echo("", err=True)
-    document = render.audit_json(found)
+    document = audit_json(found)
     if path:
         Path(path).write_text(audit_report.report_for(path, found, document))
     if output == "csv":
@@ -61,7 +61,7 @@ def audit(params: dict[str, Any]) -> None:
     elif output == "html":
         click.echo(audit_report.audit_html(found), nl=False)
     else:
-        emit(output, render.audit_text(found), document)
+        emit(output, audit_text(found), document)
     if fail_on and any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in found.findings):
         sys.exit(EXIT_AUDIT_FINDINGS)
 

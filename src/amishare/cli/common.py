@@ -10,9 +10,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from amishare import inputs, render
+from amishare import inputs
 from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
+from amishare.render.plan import plan_json, plan_text, result_json, result_text
+from amishare.render.table import table_text
+from amishare.render.transfer import transfer_json, transfer_text
 
 if TYPE_CHECKING:
     from amishare.api import Outcome, Settings
@@ -80,7 +83,7 @@ def emit(output: str, text: str, document: dict[str, Any]) -> None:
     if output == "json":
         click.echo(json.dumps(document, indent=2, default=str))
     elif output == "table":
-        click.echo(render.table_text(document))
+        click.echo(table_text(document))
     else:
         click.echo(text)
 
@@ -101,7 +104,7 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
 
     def confirm(plan: Plan) -> bool:
         if output == "text":
-            click.echo(render.plan_text(plan))
+            click.echo(plan_text(plan))
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -120,22 +123,22 @@ def finish(outcome: Outcome, output: str, dry_run: bool) -> None:
     plan, result = outcome.plan, outcome.result
     if result is None:
         if output in ("json", "table"):
-            emit(output, "", render.plan_json(plan))
+            emit(output, "", plan_json(plan))
         elif dry_run or not plan.actions:
-            click.echo(render.plan_text(plan))
+            click.echo(plan_text(plan))
         if not dry_run and plan.actions:
             click.echo("Not applied.", err=True)
             sys.exit(1)
         return
     if plan.command == "transfer":
-        text = render.transfer_text(result)
+        text = transfer_text(result)
         document = {
-            **render.transfer_json(result),
+            **transfer_json(result),
             "notified": list(outcome.notified),
             "notify_error": outcome.notify_error,
         }
     else:
-        text, document = render.result_text(result), render.result_json(result)
+        text, document = result_text(result), result_json(result)
     if outcome.notified:
         text += "\nNotified: " + ", ".join(outcome.notified)
     if outcome.notify_error:

@@ -14,8 +14,10 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from amishare import render
 from amishare.cli.progress import progress_view
+from amishare.render.checks import audit_text, doctor_text, gates_text, verify_text
+from amishare.render.plan import plan_text, result_text
+from amishare.render.transfer import transfer_text
 from amishare.sandbox import demo_world as story
 
 if TYPE_CHECKING:
@@ -68,27 +70,27 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
             api.ShareRequest(world.golden_image, tuple(targets), reencrypt_key=story.SHARE_KEY_ALIAS),
             dry_run=True,
         )
-        say(render.plan_text(planned.plan))
+        say(plan_text(planned.plan))
         console.print(Rule("3. Apply: re-encrypt, then open all three gates"))
         outcome = api.share(
             settings, api.ShareRequest(world.golden_image, tuple(targets), reencrypt_key=story.SHARE_KEY_ALIAS)
         )
         assert outcome.result is not None
-        say(render.result_text(outcome.result))
+        say(result_text(outcome.result))
         shared = outcome.result.subject_image or world.golden_image
         console.print(Rule("4. The gates (amishare show)"))
-        say(render.gates_text(api.show(settings, api.ShowRequest(shared))))
+        say(gates_text(api.show(settings, api.ShowRequest(shared))))
         console.print(Rule("5. Proof: consumers copy the image into their own accounts"))
         for account in (*world.consumers, world.outsider):
             _proof(console, story.prove_copy(sb, world, account, shared))
         console.print(Rule(f"6. Revoke {world.consumers[0]} (amishare revoke)"))
         revoked = api.revoke(settings, api.RevokeRequest(world.golden_image, (world.consumers[0],)))
-        say(render.result_text(revoked.result) if revoked.result else render.plan_text(revoked.plan))
+        say(result_text(revoked.result) if revoked.result else plan_text(revoked.plan))
         for account in world.consumers:
             _proof(console, story.prove_copy(sb, world, account, shared))
         console.print(Rule("7. Again: nothing left to do"))
         say(
-            render.plan_text(
+            plan_text(
                 api.share(
                     settings,
                     api.ShareRequest(world.golden_image, (world.consumers[1],), reencrypt_key=story.SHARE_KEY_ALIAS),
@@ -126,7 +128,7 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
             ),
         )
     assert outcome.result is not None
-    console.print(render.transfer_text(outcome.result), markup=False)
+    console.print(transfer_text(outcome.result), markup=False)
     table = Table(title=f"Copies now owned by their destinations (each with its own key; {story.PARAMETER} names it)")
     for column in ("account", "region", "image", "state", "encrypted with", story.PARAMETER):
         table.add_column(column)
@@ -181,7 +183,7 @@ def _verify(console: Console, world: story.DemoWorld, settings: Settings) -> Non
         settings,
         api.VerifyRequest(tag=f"amishare:source-image={world.golden_image}", key=story.SHARE_KEY_ALIAS, shareable=True),
     )
-    console.print(render.verify_text(golden + copies), markup=False)
+    console.print(verify_text(golden + copies), markup=False)
 
 
 def _doctor(console: Console, sb: Any, world: story.DemoWorld, settings: Settings, shared: str) -> None:
@@ -190,8 +192,8 @@ def _doctor(console: Console, sb: Any, world: story.DemoWorld, settings: Setting
     revoked, kept = world.consumers[0], world.consumers[1]
     console.print(Rule(f"11. Why can't {revoked} use the image any more? (amishare doctor)"))
     needs = ("see", "launch", "copy")
-    console.print(render.doctor_text(api.doctor(settings, api.DoctorRequest(shared, revoked)), needs), markup=False)
-    console.print(render.doctor_text(api.doctor(settings, api.DoctorRequest(shared, kept)), needs), markup=False)
+    console.print(doctor_text(api.doctor(settings, api.DoctorRequest(shared, revoked)), needs), markup=False)
+    console.print(doctor_text(api.doctor(settings, api.DoctorRequest(shared, kept)), needs), markup=False)
 
 
 def _audit(
@@ -208,7 +210,7 @@ def _audit(
         UserIds=[world.outsider],
     )  # a hand-made share amishare never made: the audit must find it
     found = api.audit(settings, api.AuditRequest(org=True, regions=tuple(story.REGIONS)))
-    console.print(render.audit_text(found), markup=False)
+    console.print(audit_text(found), markup=False)
     if report_path:
         Path(report_path).write_text(reports.audit_html(found, title="amishare audit: the demo organization"))
         console.print(f"HTML report: {report_path}", markup=False)
@@ -227,9 +229,9 @@ def _cleanup(console: Console, sb: Any, world: story.DemoWorld, settings: Settin
         action="deregister", name="golden-al2023-*", older_than="30d", keep_last=1, unused_for="30d"
     )
     outcome = api.cleanup(settings, request)
-    console.print(render.plan_text(outcome.plan), markup=False)
+    console.print(plan_text(outcome.plan), markup=False)
     if outcome.result is not None:
-        console.print(render.result_text(outcome.result), markup=False)
+        console.print(result_text(outcome.result), markup=False)
 
 
 def _least_privilege(console: Console) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.checks.doctor import CAPABILITIES, DEFAULT_NEEDS
 from amishare.cli.common import comma_list, connection_options, emit, load_settings, wrap
 from amishare.errors import EXIT_DOCTOR_FAILED, UsageError
+from amishare.render.checks import doctor_json, doctor_text
 
 
 @click.command()
@@ -47,6 +47,6 @@ def doctor(params: dict[str, Any]) -> None:
         settings,
         api.DoctorRequest(params["image"], params["account"], dest_key=params["dest_key"], probe=params["probe"]),
     )
-    emit(output, render.doctor_text(result, needs), render.doctor_json(result, needs))
+    emit(output, doctor_text(result, needs), doctor_json(result, needs))
     if not result.works(needs):
         sys.exit(EXIT_DOCTOR_FAILED)

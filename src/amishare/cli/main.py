@@ -107,9 +107,9 @@ class AmiShareGroup(click.Group):
         except AmiShareError as exc:
             click.echo(f"error: {exc}", err=True)
             if _wants_json(args):  # a machine reading stdout gets the error there too
-                from amishare import render
+                from amishare.render.errors import error_json
 
-                click.echo(json.dumps({"error": render.error_json(exc)}, indent=2))
+                click.echo(json.dumps({"error": error_json(exc)}, indent=2))
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             run_id = getattr(exc, "run_id", None)  # errors.RunInterrupted: a run was under way

@@ -20,10 +20,29 @@ from amishare.engine.plan import Plan
 
 @dataclass
 class _Row:
+    """One destination and region: where its copy stands."""
+
     state: str = "waiting"
     image_id: str = ""
     progress: str = ""
     detail: str = ""
+
+    def copy_event(self, state: str, detail: str | None) -> None:
+        """An event of the destination's CopyImage."""
+        self.state = {"running": "starting", "succeeded": "copying"}.get(state, state)
+        if state == "succeeded":  # CopyImage answered: the new image's id, long before it is ready
+            self.image_id, self.progress, self.detail = detail or self.image_id, self.progress or "0%", ""
+        else:
+            self.detail = detail or ""
+
+    def await_event(self, state: str, detail: str | None) -> None:
+        """An event of the wait for the destination's copy: its progress, then its end."""
+        if state == "progress":
+            self.progress = detail or self.progress
+        elif state == "succeeded":
+            self.state, self.progress = "available", "100%"
+        elif state in ("failed", "skipped"):
+            self.state, self.detail = state, detail or ""
 
 
 @dataclass
@@ -58,31 +77,24 @@ class ProgressView:
                 self.rows[(action.account, action.region)] = _Row()
 
     def event(self, action: Action, state: str, detail: str | None) -> None:
+        """An event of the executor: the destination's row, a step's line, or a plain line without a live view."""
         if self.quiet or (state == "progress" and self._live is None):
             return
         with self._lock:
-            row = self.rows.get((action.account, action.region))
-            if row is not None and action.kind is ActionKind.COPY_TO_DESTINATION:
-                row.state = {"running": "starting", "succeeded": "copying"}.get(state, state)
-                if state == "succeeded":  # CopyImage answered: the new image's id, long before it is ready
-                    row.image_id, row.progress, row.detail = detail or row.image_id, row.progress or "0%", ""
-                else:
-                    row.detail = detail or ""
-            elif row is not None and action.kind is ActionKind.AWAIT_IMAGE:
-                if state == "progress":
-                    row.progress = detail or row.progress
-                elif state == "succeeded":
-                    row.state, row.progress = "available", "100%"
-                elif state in ("failed", "skipped"):
-                    row.state, row.detail = state, detail or ""
-            elif state not in ("running", "progress"):
-                self.steps.append(f"[{state}] {action.summary}" + (f": {detail}" if detail else ""))
+            self._record(action, state, detail)
         if self._live is not None:
             self._live.update(self._table())
         elif state != "running":
-            mark = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped"}.get(state, state)
-            said = (f" -> {detail}" if state == "succeeded" else f": {detail}") if detail else ""
-            click.echo(f"[{mark}] {action.summary}{said}", err=True)
+            click.echo(_plain_line(action, state, detail), err=True)
+
+    def _record(self, action: Action, state: str, detail: str | None) -> None:
+        row = self.rows.get((action.account, action.region))
+        if row is not None and action.kind is ActionKind.COPY_TO_DESTINATION:
+            row.copy_event(state, detail)
+        elif row is not None and action.kind is ActionKind.AWAIT_IMAGE:
+            row.await_event(state, detail)
+        elif state not in ("running", "progress"):
+            self.steps.append(f"[{state}] {action.summary}" + (f": {detail}" if detail else ""))
 
     def poll(self, account: str | None, region: str, images: list[dict[str, Any]]) -> None:
         if not self.rows:
@@ -119,6 +131,13 @@ class ProgressView:
         if self._live is not None:
             self._live.stop()
             self._live = None
+
+
+def _plain_line(action: Action, state: str, detail: str | None) -> str:
+    """An event as one line: ``[ok] <summary> -> <detail>``, ``[FAILED] <summary>: <error>``."""
+    mark = {"succeeded": "ok", "failed": "FAILED", "skipped": "skipped"}.get(state, state)
+    said = (f" -> {detail}" if state == "succeeded" else f": {detail}") if detail else ""
+    return f"[{mark}] {action.summary}{said}"
 
 
 @contextmanager

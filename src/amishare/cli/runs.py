@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.cli.common import connection_options, emit, load_settings, wrap
+from amishare.render.runs import run_json, run_text, runs_json, runs_text
 
 
 @click.group(invoke_without_command=True)
@@ -22,7 +22,7 @@ def runs(ctx: click.Context, /, **params: Any) -> None:
         return
     output, limit = params.pop("output"), params.pop("limit")
     records = api.runs(load_settings(params), limit)
-    emit(output, render.runs_text(records), render.runs_json(records))
+    emit(output, runs_text(records), runs_json(records))
 
 
 @runs.command("show")
@@ -35,4 +35,4 @@ def show_run(params: dict[str, Any]) -> None:
 
     output = params.pop("output")
     record = api.run(load_settings(params), params["run_id"])
-    emit(output, render.run_text(record), render.run_json(record))
+    emit(output, run_text(record), run_json(record))

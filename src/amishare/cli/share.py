@@ -6,7 +6,6 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.cli.common import (
     comma_list,
     confirmer,
@@ -18,6 +17,7 @@ from amishare.cli.common import (
     wrap,
 )
 from amishare.cli.progress import progress_view
+from amishare.render.checks import gates_json, gates_text
 
 TARGET_HELP = "Account id, account name from the config, organization ARN, OU ARN, or 'public'. Repeatable."
 
@@ -130,4 +130,4 @@ def show(params: dict[str, Any]) -> None:
     output = params.pop("output")
     settings = load_settings(params)
     reports = api.show(settings, api.ShowRequest(params["image"], tuple(params["targets"])))
-    emit(output, render.gates_text(reports), render.gates_json(reports))
+    emit(output, gates_text(reports), gates_json(reports))

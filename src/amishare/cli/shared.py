@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.cli.common import connection_options, emit, load_settings, wrap
+from amishare.render.checks import shared_json, shared_text
 
 
 @click.command("shared-with-me")
@@ -19,4 +19,4 @@ def shared_with_me(params: dict[str, Any]) -> None:
 
     output = params.pop("output")
     state, images = api.shared_with_me(load_settings(params))
-    emit(output, render.shared_text(state, images), render.shared_json(state, images))
+    emit(output, shared_text(state, images), shared_json(state, images))

@@ -7,9 +7,9 @@ from typing import Any
 
 import click
 
-from amishare import render
 from amishare.cli.common import connection_options, emit, load_settings, wrap
 from amishare.errors import EXIT_VERIFY_FAILED, UsageError
+from amishare.render.checks import verify_json, verify_text
 
 
 @click.command()
@@ -32,6 +32,6 @@ def verify(params: dict[str, Any]) -> None:
         settings,
         api.VerifyRequest(images=tuple(params["images"]), tag=tag, key=params["key"], shareable=params["shareable"]),
     )
-    emit(output, render.verify_text(results), render.verify_json(results))
+    emit(output, verify_text(results), verify_json(results))
     if not all(r.ok for r in results):
         sys.exit(EXIT_VERIFY_FAILED)

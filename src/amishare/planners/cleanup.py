@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,7 +29,7 @@ from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.distribution import DeprecateImage
 from amishare.engine.plan import Plan
 from amishare.model import ImageInfo, KeyInfo, Observation, Target, TargetKind, account_target
-from amishare.planners.share import plan_revoke
+from amishare.planners.revoke import plan_revoke
 
 ACTIONS = ("deprecate", "disable", "deregister")
 BACKUP_TAG = "aws:backup:source-resource"  # AWS Backup tags the images it makes
@@ -89,6 +90,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Decision:
+    """What happens to one image (keep, or the rules' action) and why; its snapshots' fate."""
+
     image: ImageInfo
     verdict: str  # keep | deprecate | disable | deregister
     reasons: tuple[str, ...]
@@ -109,6 +112,7 @@ def family(name: str) -> str:
 
 
 def matches(image: ImageInfo, rules: Rules) -> bool:
+    """Whether ``image`` is picked by the rules' name glob and tag."""
     if rules.name is not None and not fnmatch.fnmatchcase(image.name, rules.name):
         return False
     return not (rules.tag is not None and image.tags.get(rules.tag[0]) != rules.tag[1])
@@ -143,36 +147,96 @@ def _newest(candidates: list[Candidate], keep_last: int) -> set[str]:
     return kept
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """One candidate, judged by the rules at ``now`` (``newest``: the images among the newest of their family)."""
+
+    candidate: Candidate
+    rules: Rules
+    now: dt.datetime
+    newest: set[str]
+
+    @property
+    def image(self) -> ImageInfo:
+        return self.candidate.image
+
+
+def _protected(j: _Judged) -> str | None:
+    protection = j.candidate.protection
+    return f"protected: deregistration protection is {protection}" if protection != "disabled" else None
+
+
+def _backup(j: _Judged) -> str | None:
+    return "managed by AWS Backup (delete it through its backup plan)" if j.candidate.backup else None
+
+
+def _not_available(j: _Judged) -> str | None:
+    state = j.image.state
+    cleanable = state == "available" or (state == "disabled" and j.rules.action == "deregister")
+    return None if cleanable else f"it is {state}"
+
+
+def _among_newest(j: _Judged) -> str | None:
+    if j.image.image_id not in j.newest:
+        return None
+    return f"among the {j.rules.keep_last} newest of its family {family(j.image.name)}"
+
+
+def _too_young(j: _Judged) -> str | None:
+    older_than, created = j.rules.older_than, j.candidate.created
+    if older_than is None or j.now - created >= dt.timedelta(seconds=older_than):
+        return None
+    return f"created {created:%Y-%m-%d}, less than {_days(older_than)} ago"
+
+
+def _in_use(j: _Judged) -> str | None:
+    uses = j.candidate.uses
+    return "in use: " + ", ".join(f"{u.kind} {u.arn}" for u in uses[:5]) if uses else None
+
+
+def _launched_recently(j: _Judged) -> str | None:
+    unused_for, launched = j.rules.unused_for, j.candidate.last_launched
+    if unused_for is None or launched is None or j.now - launched >= dt.timedelta(seconds=unused_for):
+        return None
+    return f"launched {launched:%Y-%m-%d}, within {_days(unused_for)}"
+
+
+def _shared(j: _Judged) -> str | None:
+    if not j.candidate.shared:
+        return None
+    if not j.rules.include_shared:
+        return f"shared with {_shared_with(j.image)} (--include-shared to revoke and clean it)"
+    if j.candidate.unseen:
+        return f"shared with accounts whose use amishare cannot read: {', '.join(j.candidate.unseen)}"
+    return None
+
+
+def _already_done(j: _Judged) -> str | None:
+    deprecated_at = j.candidate.deprecated_at
+    if j.rules.action == "deprecate" and deprecated_at is not None:
+        return f"already deprecated ({deprecated_at:%Y-%m-%d})"
+    if j.rules.action == "disable" and j.image.state == "disabled":
+        return "already disabled"
+    return None
+
+
+# Why an image is kept: each rule names its reason, or None when it does not keep the image (docs/cleanup.md).
+KEEP_RULES: tuple[Callable[[_Judged], str | None], ...] = (
+    _protected,
+    _backup,
+    _not_available,
+    _among_newest,
+    _too_young,
+    _in_use,
+    _launched_recently,
+    _shared,
+    _already_done,
+)
+
+
 def _keep_reasons(candidate: Candidate, rules: Rules, now: dt.datetime, newest: set[str]) -> list[str]:
-    image = candidate.image
-    reasons = []
-    if candidate.protection != "disabled":
-        reasons.append(f"protected: deregistration protection is {candidate.protection}")
-    if candidate.backup:
-        reasons.append("managed by AWS Backup (delete it through its backup plan)")
-    if image.state != "available" and not (image.state == "disabled" and rules.action == "deregister"):
-        reasons.append(f"it is {image.state}")
-    if image.image_id in newest:
-        reasons.append(f"among the {rules.keep_last} newest of its family {family(image.name)}")
-    if rules.older_than is not None and now - candidate.created < dt.timedelta(seconds=rules.older_than):
-        reasons.append(f"created {candidate.created:%Y-%m-%d}, less than {_days(rules.older_than)} ago")
-    if candidate.uses:
-        reasons.append("in use: " + ", ".join(f"{u.kind} {u.arn}" for u in candidate.uses[:5]))
-    if (
-        rules.unused_for is not None
-        and candidate.last_launched is not None
-        and now - candidate.last_launched < dt.timedelta(seconds=rules.unused_for)
-    ):
-        reasons.append(f"launched {candidate.last_launched:%Y-%m-%d}, within {_days(rules.unused_for)}")
-    if candidate.shared and not rules.include_shared:
-        reasons.append(f"shared with {_shared_with(image)} (--include-shared to revoke and clean it)")
-    elif candidate.shared and candidate.unseen:
-        reasons.append(f"shared with accounts whose use amishare cannot read: {', '.join(candidate.unseen)}")
-    if rules.action == "deprecate" and candidate.deprecated_at is not None:
-        reasons.append(f"already deprecated ({candidate.deprecated_at:%Y-%m-%d})")
-    if rules.action == "disable" and image.state == "disabled":
-        reasons.append("already disabled")
-    return reasons
+    judged = _Judged(candidate, rules, now, newest)
+    return [reason for rule in KEEP_RULES if (reason := rule(judged)) is not None]
 
 
 def _why(candidate: Candidate, rules: Rules, now: dt.datetime) -> tuple[str, ...]:

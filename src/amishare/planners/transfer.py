@@ -10,9 +10,7 @@ access as its copy completes, and delete the staging copies this run made.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from amishare.engine.action import Action
@@ -26,107 +24,24 @@ from amishare.model import (
     TAG_SOURCE_ACCOUNT,
     TAG_SOURCE_IMAGE,
     TAG_STAGING,
-    Distribution,
     ImageInfo,
     KeyInfo,
     Target,
     TargetKind,
     arn_account,
 )
-from amishare.planners.share import (
-    SHARE_KEY_HOWTO,
-    Acting,
-    Audience,
-    Subject,
-    copy_settings,
-    open_gates,
-    pointer_actions,
-)
+from amishare.planners.distribution import copy_settings, pointer_actions
+from amishare.planners.gates import Acting, Audience, Subject, open_gates
+from amishare.planners.share import SHARE_KEY_HOWTO
+from amishare.planners.transfer_preflight import check_transfer
+from amishare.planners.transfer_spec import Destination, TransferObservation, TransferSpec
 from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 
 
-@dataclass(frozen=True)
-class Party:
-    """An account amishare acts in, and how to get there."""
-
-    account: str
-    role_arn: str | None = None  # None: the caller's own credentials
-    external_id: str | None = None
-    label: str = ""
-
-
-@dataclass(frozen=True)
-class Destination(Party):
-    keys: dict[str, str] = field(default_factory=dict)  # region -> key reference for its copies
-    ssm_parameter: str | None = None  # its own parameter name (overrides the transfer's)
-    launch_template: str | None = None  # its own launch template (overrides the transfer's)
-
-
-@dataclass(frozen=True)
-class TransferSpec:
-    """A transfer, validated and resolved: who, where, with which keys and options."""
-
-    source: Party
-    destinations: tuple[Destination, ...]
-    regions: tuple[str, ...]
-    share_keys: dict[str, str] = field(default_factory=dict)  # region -> the source's share key reference
-    dest_key: str | None = None  # one key reference for every destination (overrides their config)
-    allow_default_key: bool = False
-    keep_share: bool = False
-    keep_staging: bool = False
-    grant_autoscaling: bool = False
-    timeout: float = 24 * 3600
-    notify_email: str | None = None
-    ses_sender: str | None = None
-    notify_sns: str | None = None
-    key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
-    distribution: Distribution = field(default_factory=Distribution)
-    expansions: tuple[str, ...] = ()  # what each organization or OU of --to expanded to, for the plan's notes
-
-    def dest_key_for(self, destination: Destination, region: str) -> str | None:
-        return self.dest_key or destination.keys.get(region)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON data (kept in the plan, so that a resume can plan a destination's part again)."""
-        data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as stored
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TransferSpec:
-        fields = dict(data)
-        fields["source"] = Party(**data["source"])
-        fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
-        fields["regions"] = tuple(data["regions"])
-        fields["distribution"] = Distribution(**data.get("distribution", {}))
-        fields["expansions"] = tuple(data.get("expansions", ()))
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class DestinationCheck:
-    """What the preflight found in one destination: can its role be assumed, and its key in each region."""
-
-    account: str
-    role_error: str | None = None
-    keys: dict[str, KeyInfo] = field(default_factory=dict)  # region -> the key its copies will use
-    key_errors: dict[str, str] = field(default_factory=dict)  # region -> why that key could not be read
-    template_errors: dict[str, str] = field(default_factory=dict)  # region -> why its launch template is unusable
-
-
-@dataclass(frozen=True)
-class TransferObservation:
-    caller_account: str
-    source_region: str
-    image: ImageInfo
-    keys: dict[str, KeyInfo]  # the image's keys
-    share_keys: dict[str, KeyInfo]  # region -> the source account's share key there
-    destinations: dict[str, DestinationCheck] = field(default_factory=dict)  # account -> its preflight
-
-
 def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
     """Every action of the transfer, in every region (see the module docstring)."""
-    missing = _check(obs, spec)
+    missing = check_transfer(obs, spec)
     notes: list[str] = list(spec.expansions)
     actions: list[Action] = []
     for region in spec.regions:
@@ -159,85 +74,25 @@ def plan_transfer(obs: TransferObservation, spec: TransferSpec) -> Plan:
     )
 
 
-def _check(obs: TransferObservation, spec: TransferSpec) -> list[tuple[str, str]]:
-    """Refuse what cannot work; return the (account, region) copies that will use a default key."""
-    if obs.image.state != "available":
-        raise PlanRefused(
-            f"image {obs.image.image_id} is {obs.image.state}: only an available image can be transferred"
-        )
-    if not spec.destinations:
-        raise PlanRefused("no destination: name at least one with --to")
-    if any(d.account == spec.source.account for d in spec.destinations):
-        raise PlanRefused(f"account {spec.source.account} is the source: it cannot also be a destination")
-    missing = [(d.account, r) for d in spec.destinations for r in spec.regions if not spec.dest_key_for(d, r)]
-    if missing and not spec.allow_default_key:
-        shown = ", ".join(f"{a} in {r}" for a, r in missing[:6]) + (" ..." if len(missing) > 6 else "")
-        raise PlanRefused(
-            f"no destination key for {shown}: a copy without an explicit key is encrypted with the destination "
-            "account's default EBS key, often aws/ebs, which can never be shared onward. Give each account a key "
-            'per region (keys = { <region> = "alias/..." } under [accounts.NAME]) or --dest-key, or pass '
-            "--allow-default-key to accept the default"
-        )
-    problems = [p for d in spec.destinations for p in _preflight_problems(obs, spec, d)]
-    if problems:
-        listed = problems[:MAX_PROBLEMS_SHOWN] + [f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more"] * (
-            len(problems) > MAX_PROBLEMS_SHOWN
-        )
-        raise PlanRefused(
-            f"{len(problems)} problem(s) in the destinations; nothing was changed. Fix them, then run again:\n  "
-            + "\n  ".join(listed)
-        )
-    return missing
+@dataclass(frozen=True)
+class _Opened:
+    """The gates opened in one region: what each destination's copy waits for, and what its revocation undoes
+    (only what this run opened: access a destination had before stays)."""
 
+    region: str
+    scope: str  # the image and region, which names the region's actions
+    subject: Subject  # what the destinations copy
+    key: KeyInfo | None  # the key that encrypts it
+    key_before: frozenset[str]  # accounts its key policy admitted before this run
+    image_before: frozenset[str]  # accounts that could already copy the image before this run
+    by_grant: bool  # the destinations reach the key through grants of their own, not its policy
+    grants: dict[str | None, str]  # destination account -> the key of its grant's action
+    shared: tuple[str, ...]  # the gates every destination waits for
+    policy_edit: str | None  # the key policy edit, when there is one
 
-MAX_PROBLEMS_SHOWN = 25
-
-
-def _preflight_problems(obs: TransferObservation, spec: TransferSpec, dest: Destination) -> list[str]:
-    """Why ``dest`` cannot receive its copies, each with its fix (empty: it can)."""
-    check = obs.destinations.get(dest.account)
-    if check is None:  # not checked (a plan made without the preflight)
-        return []
-    who = f"{dest.label} ({dest.account})" if dest.label else dest.account
-    if check.role_error is not None:
-        return [
-            f"{who}: cannot assume {dest.role_arn}: {check.role_error}. Fix the role's name ([accounts.NAME] role, "
-            f"or role_name under [defaults]) or its trust policy (it must trust account {obs.caller_account})"
-        ]
-    problems = []
-    for region in spec.regions:
-        ref = spec.dest_key_for(dest, region)
-        if region in check.key_errors:
-            problems.append(
-                f"{who} in {region}: key {ref}: {check.key_errors[region]}. Create it, or fix keys.{region} "
-                "under its [accounts.NAME] (or --dest-key)"
-            )
-        elif region in check.keys:
-            why = _unusable(check.keys[region], region)
-            if why:
-                problems.append(f"{who} in {region}: key {ref} {why}")
-        if region in check.template_errors:
-            template = spec.distribution.template_for(dest)
-            problems.append(
-                f"{who} in {region}: launch template {template}: {check.template_errors[region]}. Create it there "
-                "first, or name another (--launch-template, or launch_template under its [accounts.NAME])"
-            )
-    return problems
-
-
-def _unusable(key: KeyInfo, region: str) -> str | None:
-    """Why a destination's copies cannot be encrypted with ``key`` in ``region`` (None: they can)."""
-    if key.aws_managed:
-        return (
-            "is AWS managed (aws/ebs): a copy encrypted with it can never be shared onward; give a customer managed key"
-        )
-    if key.region != region:
-        return f"is a key of {key.region}: KMS keys are regional; give the key of {region}"
-    if key.state != "Enabled":
-        return f"is {key.state}: enable it (or cancel its deletion), or give another key"
-    if key.spec != "SYMMETRIC_DEFAULT" or key.usage != "ENCRYPT_DECRYPT":
-        return f"is {key.spec} for {key.usage}: EBS encrypts with symmetric encryption keys only"
-    return None
+    def gates_of(self, account: str) -> tuple[str, ...]:
+        """What the copy of ``account`` waits for: the shared gates and its own grant."""
+        return (*self.shared, *((self.grants[account],) if account in self.grants else ()))
 
 
 def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:
@@ -245,17 +100,32 @@ def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:
 
 
 def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: list[str]) -> list[Action]:
-    image = obs.image
-    scope = f"{image.image_id}:{region}"
+    """The region's staging copy (when needed), its gates, each destination's part, and the clean-up."""
     actions, subject = _subject(obs, spec, region)
-    staged = subject.info is None
+    gates, opened = _open_gates(obs, spec, region, subject, notes)
+    actions += gates
+    waits: list[str] = []
+    for dest in spec.destinations:
+        made = _destination(obs, spec, dest, opened)
+        waits.append(made[1].key)
+        actions += made
+        if not spec.keep_share:
+            actions.append(_revoke(obs.image, spec, dest, opened, made[1].key))
+    if subject.info is None and not spec.keep_staging and not spec.keep_share:
+        actions.append(_delete_staging(spec, opened, tuple(waits)))
+    return actions
+
+
+def _open_gates(
+    obs: TransferObservation, spec: TransferSpec, region: str, subject: Subject, notes: list[str]
+) -> tuple[list[Action], _Opened]:
+    """The gates of ``region`` for every destination at once, and what they opened."""
+    scope = f"{obs.image.image_id}:{region}"
     accounts = tuple(d.account for d in spec.destinations)
     key = subject.keys[0] if subject.keys else None
-    key_before = key_policy.granted(key.policy).accounts if key and key.policy else frozenset()
-    image_before = (
-        set() if staged else {a for a in image.launch.accounts if all(a in s.shared_with for s in image.snapshots)}
-    )
-    kept = sorted((set(key_before) | image_before) & set(accounts))
+    key_before = frozenset(key_policy.granted(key.policy).accounts) if key and key.policy else frozenset()
+    image_before = frozenset() if subject.info is None else _could_copy(obs.image)
+    kept = sorted((key_before | image_before) & set(accounts))
     if kept and not spec.keep_share:
         notes.append(f"{', '.join(kept)} already had access in {region} before this run: it is kept")
     by_grant = _key_access(spec, key, region, accounts, notes) == "grant"
@@ -269,49 +139,58 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
     )
     # a transfer's grants are its own (named for the run): another run never revokes them, nor they its
     gates = [replace(g, run_scoped=True) if isinstance(g, CreateGrant) else g for g in gates]
-    actions += gates
-    grants = {arn_account(g.grantee): g.key for g in gates if isinstance(g, CreateGrant)}
-    shared = tuple(a.key for a in gates if not isinstance(a, CreateGrant))  # every destination waits for these
-    policy_edit = next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None)
-    waits: list[str] = []
-    for dest in spec.destinations:
-        own = (grants[dest.account],) if dest.account in grants else ()
-        made = _destination(obs, spec, region, dest, subject, (*shared, *own), policy_edit)
-        waits.append(made[1].key)
-        actions += made
-        if not spec.keep_share:
-            actions.append(
-                RevokeDestination(
-                    key=f"revoke:{image.image_id}:{dest.account}:{region}",
-                    account=spec.source.account,
-                    region=region,
-                    role_arn=spec.source.role_arn,
-                    external_id=spec.source.external_id,
-                    image=subject.image,
-                    target=dest.account,
-                    label=dest.label,
-                    # only what this run opened is closed: access the destination had before stays
-                    key_arn=key.arn if key and not by_grant and dest.account not in key_before else None,
-                    grant_key_arn=key.arn if key and dest.account in grants else None,
-                    image_access=dest.account not in image_before,
-                    depends_on=subject.ready,
-                    after=(made[1].key,),
-                )
-            )
-    if staged and not spec.keep_staging and not spec.keep_share:
-        actions.append(
-            DeleteStaging(
-                key=f"delete-staging:{scope}",
-                account=spec.source.account,
-                region=region,
-                role_arn=spec.source.role_arn,
-                external_id=spec.source.external_id,
-                image=subject.image,
-                depends_on=(f"stage:{scope}",),
-                after=tuple(waits),  # revocations of a deleted image are moot (their key access still goes)
-            )
-        )
-    return actions
+    opened = _Opened(
+        region=region,
+        scope=scope,
+        subject=subject,
+        key=key,
+        key_before=key_before,
+        image_before=image_before,
+        by_grant=by_grant,
+        grants={arn_account(g.grantee): g.key for g in gates if isinstance(g, CreateGrant)},
+        shared=tuple(a.key for a in gates if not isinstance(a, CreateGrant)),
+        policy_edit=next((a.key for a in gates if isinstance(a, PutKeyPolicy)), None),
+    )
+    return gates, opened
+
+
+def _could_copy(image: ImageInfo) -> frozenset[str]:
+    """The accounts that can already launch and copy ``image`` (its launch and every snapshot permission)."""
+    return frozenset(a for a in image.launch.accounts if all(a in s.shared_with for s in image.snapshots))
+
+
+def _revoke(image: ImageInfo, spec: TransferSpec, dest: Destination, opened: _Opened, wait: str) -> RevokeDestination:
+    """The revocation of what this run opened for ``dest``, once its copy (``wait``) is done."""
+    key = opened.key
+    return RevokeDestination(
+        key=f"revoke:{image.image_id}:{dest.account}:{opened.region}",
+        account=spec.source.account,
+        region=opened.region,
+        role_arn=spec.source.role_arn,
+        external_id=spec.source.external_id,
+        image=opened.subject.image,
+        target=dest.account,
+        label=dest.label,
+        # only what this run opened is closed: access the destination had before stays
+        key_arn=key.arn if key and not opened.by_grant and dest.account not in opened.key_before else None,
+        grant_key_arn=key.arn if key and dest.account in opened.grants else None,
+        image_access=dest.account not in opened.image_before,
+        depends_on=opened.subject.ready,
+        after=(wait,),
+    )
+
+
+def _delete_staging(spec: TransferSpec, opened: _Opened, waits: tuple[str, ...]) -> DeleteStaging:
+    return DeleteStaging(
+        key=f"delete-staging:{opened.scope}",
+        account=spec.source.account,
+        region=opened.region,
+        role_arn=spec.source.role_arn,
+        external_id=spec.source.external_id,
+        image=opened.subject.image,
+        depends_on=(f"stage:{opened.scope}",),
+        after=waits,  # revocations of a deleted image are moot (their key access still goes)
+    )
 
 
 GRANT_HOWTO = (
@@ -394,17 +273,10 @@ def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple
     return [stage, wait], Subject(f"@{stage.key}", None, f"the staging copy in {region}", (key,), (wait.key,))
 
 
-def _destination(
-    obs: TransferObservation,
-    spec: TransferSpec,
-    region: str,
-    dest: Destination,
-    subject: Subject,
-    gates: tuple[str, ...],
-    policy_edit: str | None,
-) -> list[Action]:
+def _destination(obs: TransferObservation, spec: TransferSpec, dest: Destination, opened: _Opened) -> list[Action]:
     """A destination's copy, its wait, and (live shares) its Auto Scaling grant on the source key."""
     image = obs.image
+    region, subject = opened.region, opened.subject
     dest_key = spec.dest_key_for(dest, region)
     tags = {k: v for k, v in image.tags.items() if not k.startswith("aws:")}
     tags.update(spec.distribution.tags)
@@ -425,7 +297,7 @@ def _destination(
         tags=tags,
         label=dest.label,
         completion_minutes=spec.distribution.copy_minutes,
-        depends_on=(*subject.ready, *gates),
+        depends_on=(*subject.ready, *opened.gates_of(dest.account)),
     )
     staging_wait = subject.ready[0] if subject.ready else None
     wait = AwaitImage(
@@ -444,26 +316,29 @@ def _destination(
         depends_on=(copy.key,),
     )
     made: list[Action] = [copy, wait, *_distribution(spec, dest, region, name, copy.key, wait.key)]
-    key = subject.keys[0] if subject.keys else None
-    if spec.grant_autoscaling and key is not None:
-        made.append(
-            CreateGrant(  # docs/aws-facts.md section 2: Auto Scaling launching from the live share
-                key=f"autoscaling-grant:{name}",
-                account=dest.account,
-                region=region,
-                role_arn=dest.role_arn,
-                external_id=dest.external_id,
-                actor=Principal.DESTINATION,
-                key_arn=key.arn,
-                key_label=key.display,
-                grantee=AUTOSCALING_ROLE.format(account=dest.account),
-                operations=AUTOSCALING_GRANT_OPERATIONS,
-                name="amishare-autoscaling",
-                purpose=f"{dest.label or dest.account} grants the source key to its Auto Scaling role in {region}",
-                depends_on=(*subject.ready, *((policy_edit,) if policy_edit else ())),
-            )
-        )
+    if spec.grant_autoscaling and opened.key is not None:
+        made.append(_autoscaling_grant(dest, opened, opened.key, name))
     return made
+
+
+def _autoscaling_grant(dest: Destination, opened: _Opened, key: KeyInfo, name: str) -> CreateGrant:
+    """The destination's grant of the source key to its Auto Scaling role, for launches from the live share."""
+    policy_edit = opened.policy_edit
+    return CreateGrant(  # docs/aws-facts.md section 2: Auto Scaling launching from the live share
+        key=f"autoscaling-grant:{name}",
+        account=dest.account,
+        region=opened.region,
+        role_arn=dest.role_arn,
+        external_id=dest.external_id,
+        actor=Principal.DESTINATION,
+        key_arn=key.arn,
+        key_label=key.display,
+        grantee=AUTOSCALING_ROLE.format(account=dest.account),
+        operations=AUTOSCALING_GRANT_OPERATIONS,
+        name="amishare-autoscaling",
+        purpose=f"{dest.label or dest.account} grants the source key to its Auto Scaling role in {opened.region}",
+        depends_on=(*opened.subject.ready, *((policy_edit,) if policy_edit else ())),
+    )
 
 
 def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str, copy: str, wait: str) -> list[Action]:

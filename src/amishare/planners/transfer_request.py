@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from amishare import inputs
-from amishare.config import Config
+from amishare.config import Config, TransferDefaults
 from amishare.errors import PlanRefused, UsageError
 from amishare.model import Distribution, Target, TargetKind, arn_region
-from amishare.planners.transfer import Destination, Party, TransferSpec
+from amishare.planners.transfer_spec import Destination, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
 
@@ -81,6 +81,55 @@ def resolve_transfer(
         raise UsageError("no source account: pass --from ACCOUNT or set source under [transfer]")
     known = list(known_regions)
     wanted = tuple(dict.fromkeys(inputs.region(r, known) for r in (request.regions or defaults.regions)))
+    options = _options(request, defaults)
+    if not request.destinations:
+        raise UsageError("no destination: name at least one with --to")
+    regions = wanted or (region,)
+    source_account = _party(config, source, None, "source", role_needed=False).account
+    targets = _targets(config, request.destinations)
+    excluded = _excluded(config, request.exclude)
+    share_keys = _keys_in_regions(config, options.dest_key, regions)
+    distribution = _distribution(config, request)
+    destinations, expansions = _destinations(config, targets, source_account, excluded, expand)
+    for destination in destinations:
+        _distribution_overrides(destination)
+    caller = identify(tuple(dict.fromkeys((region, *regions))))
+    return TransferSpec(
+        source=_party(config, source, caller, "source"),
+        destinations=destinations,
+        regions=regions,
+        share_keys=share_keys,
+        dest_key=options.dest_key,
+        allow_default_key=_flag(request.allow_default_key, defaults.allow_default_key),
+        keep_share=options.keep_share,
+        keep_staging=_flag(request.keep_staging, defaults.keep_staging),
+        grant_autoscaling=options.grant_autoscaling,
+        key_access=_key_access(request.key_access, options.grant_autoscaling),
+        timeout=options.timeout,
+        notify_email=options.notify_email,
+        ses_sender=options.ses_sender,
+        notify_sns=options.notify_sns,
+        distribution=distribution,
+        expansions=expansions,
+    )
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The options of a request checked before its accounts are: flags first, then ``[transfer]``."""
+
+    dest_key: str | None
+    keep_share: bool
+    grant_autoscaling: bool
+    notify_email: str | None
+    ses_sender: str | None
+    notify_sns: str | None
+    timeout: float
+
+
+def _options(request: TransferRequest, defaults: TransferDefaults) -> _Options:
+    """The destination key, the live share and its Auto Scaling grant, the notification and the timeout of
+    ``request``, each validated."""
     dest_key = request.dest_key or defaults.dest_key
     if dest_key:
         inputs.key_ref(dest_key, "destination key")
@@ -98,41 +147,19 @@ def resolve_transfer(
     timeout = inputs.duration(defaults.timeout) if request.timeout is None else request.timeout
     if timeout <= 0:
         raise UsageError(f"--timeout {timeout}: must be positive")
-    if not request.destinations:
-        raise UsageError("no destination: name at least one with --to")
-    regions = wanted or (region,)
-    source_account = _party(config, source, None, "source", role_needed=False).account
-    targets = _targets(config, request.destinations)
-    excluded = _excluded(config, request.exclude)
+    return _Options(dest_key, keep_share, grant_autoscaling, notify_email, ses_sender, notify_sns, timeout)
+
+
+def _keys_in_regions(config: Config, dest_key: str | None, regions: tuple[str, ...]) -> dict[str, str]:
+    """Check that the destination key and the share keys named by ARN are keys of the regions they serve; the
+    share key of each region that has one."""
     if dest_key:
         _key_in_regions(dest_key, regions, "--dest-key (or dest_key under [transfer])")
     share_keys = {r: config.defaults.share_key_for(r) for r in regions}
     for name, ref in share_keys.items():
         if ref:
             _key_in_regions(ref, (name,), "the share key (share_key or share_keys under [defaults])")
-    distribution = _distribution(config, request)
-    destinations, expansions = _destinations(config, targets, source_account, excluded, expand)
-    for destination in destinations:
-        _distribution_overrides(destination)
-    caller = identify(tuple(dict.fromkeys((region, *regions))))
-    return TransferSpec(
-        source=_party(config, source, caller, "source"),
-        destinations=destinations,
-        regions=regions,
-        share_keys={r: ref for r, ref in share_keys.items() if ref},
-        dest_key=dest_key,
-        allow_default_key=_flag(request.allow_default_key, defaults.allow_default_key),
-        keep_share=keep_share,
-        keep_staging=_flag(request.keep_staging, defaults.keep_staging),
-        grant_autoscaling=grant_autoscaling,
-        key_access=_key_access(request.key_access, grant_autoscaling),
-        timeout=timeout,
-        notify_email=notify_email,
-        ses_sender=ses_sender,
-        notify_sns=notify_sns,
-        distribution=distribution,
-        expansions=expansions,
-    )
+    return {r: ref for r, ref in share_keys.items() if ref}
 
 
 def _distribution(config: Config, request: TransferRequest) -> Distribution:

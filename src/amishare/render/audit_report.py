@@ -22,6 +22,7 @@ _SEVERITY_COLOURS = {"critical": "#b00020", "high": "#d9480f", "medium": "#e0a80
 
 
 def audit_csv(report: AuditReport) -> str:
+    """The findings as CSV, one row each (``CSV_FIELDS``)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -31,6 +32,7 @@ def audit_csv(report: AuditReport) -> str:
 
 
 def audit_html(report: AuditReport, title: str = "amishare audit") -> str:
+    """The self-contained HTML report: the matrix of images x principals, then the findings."""
     counts = " ".join(
         f'<span class="badge" style="background:{_SEVERITY_COLOURS[s]}">{report.count(s)} {s}</span>'
         for s in SEVERITIES

@@ -14,7 +14,7 @@ from typing import Any
 
 from amishare.aws.errors import aws_errors
 from amishare.aws.session import RoleRef, Sessions
-from amishare.checks.doctor import DoctorFacts, TargetView
+from amishare.checks.doctor.facts import DoctorFacts, TargetView
 from amishare.checks.shared_with_me import SharedImageFacts
 from amishare.engine.permissions import READ_PERMISSIONS
 from amishare.errors import AccessDenied, AwsError, NotFound
@@ -28,7 +28,7 @@ from amishare.model import (
     Observation,
     SnapshotInfo,
 )
-from amishare.planners.transfer import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
+from amishare.planners.transfer_spec import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
 
 __all__ = ["READ_PERMISSIONS", "Observer", "observe", "observe_transfer"]
 

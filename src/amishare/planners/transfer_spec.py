@@ -1,0 +1,94 @@
+"""What a transfer is (pure data): who hands the image over, to whom, in which regions, with which keys and options
+(``TransferSpec``, resolved from a request by ``planners.transfer_request``), and what the preflight observed
+of the image and the destinations (``TransferObservation``), the two inputs of ``planners.transfer``."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from amishare.model import Distribution, ImageInfo, KeyInfo
+
+
+@dataclass(frozen=True)
+class Party:
+    """An account amishare acts in, and how to get there."""
+
+    account: str
+    role_arn: str | None = None  # None: the caller's own credentials
+    external_id: str | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Destination(Party):
+    """An account the image is handed to: its keys per region and its own distribution names."""
+
+    keys: dict[str, str] = field(default_factory=dict)  # region -> key reference for its copies
+    ssm_parameter: str | None = None  # its own parameter name (overrides the transfer's)
+    launch_template: str | None = None  # its own launch template (overrides the transfer's)
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """A transfer, validated and resolved: who, where, with which keys and options."""
+
+    source: Party
+    destinations: tuple[Destination, ...]
+    regions: tuple[str, ...]
+    share_keys: dict[str, str] = field(default_factory=dict)  # region -> the source's share key reference
+    dest_key: str | None = None  # one key reference for every destination (overrides their config)
+    allow_default_key: bool = False
+    keep_share: bool = False
+    keep_staging: bool = False
+    grant_autoscaling: bool = False
+    timeout: float = 24 * 3600
+    notify_email: str | None = None
+    ses_sender: str | None = None
+    notify_sns: str | None = None
+    key_access: str = "auto"  # "policy", "grant", or "auto": the key policy while the destinations fit in it
+    distribution: Distribution = field(default_factory=Distribution)
+    expansions: tuple[str, ...] = ()  # what each organization or OU of --to expanded to, for the plan's notes
+
+    def dest_key_for(self, destination: Destination, region: str) -> str | None:
+        return self.dest_key or destination.keys.get(region)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (kept in the plan, so that a resume can plan a destination's part again)."""
+        data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as stored
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TransferSpec:
+        fields = dict(data)
+        fields["source"] = Party(**data["source"])
+        fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
+        fields["regions"] = tuple(data["regions"])
+        fields["distribution"] = Distribution(**data.get("distribution", {}))
+        fields["expansions"] = tuple(data.get("expansions", ()))
+        return cls(**fields)
+
+
+@dataclass(frozen=True)
+class DestinationCheck:
+    """What the preflight found in one destination: can its role be assumed, and its key in each region."""
+
+    account: str
+    role_error: str | None = None
+    keys: dict[str, KeyInfo] = field(default_factory=dict)  # region -> the key its copies will use
+    key_errors: dict[str, str] = field(default_factory=dict)  # region -> why that key could not be read
+    template_errors: dict[str, str] = field(default_factory=dict)  # region -> why its launch template is unusable
+
+
+@dataclass(frozen=True)
+class TransferObservation:
+    """What the preflight read: the image and its keys, the share keys per region, each destination's check."""
+
+    caller_account: str
+    source_region: str
+    image: ImageInfo
+    keys: dict[str, KeyInfo]  # the image's keys
+    share_keys: dict[str, KeyInfo]  # region -> the source account's share key there
+    destinations: dict[str, DestinationCheck] = field(default_factory=dict)  # account -> its preflight

@@ -1,0 +1,122 @@
+"""A plan and the result of applying it, as text or as JSON documents (``amishare.plan/1``, ``amishare.run/1``);
+a cleanup's plan shows its decision for each image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amishare.engine.executor import RunResult
+from amishare.engine.plan import Plan
+
+PLAN_SCHEMA = "amishare.plan/1"
+RUN_SCHEMA = "amishare.run/1"
+
+
+GROUP_ABOVE = 40  # a plan longer than this shows per-destination actions grouped by kind and region
+PER_DESTINATION = {"CopyToDestination", "AwaitImage", "RevokeDestination", "CreateGrant"}
+
+
+def plan_text(plan: Plan) -> str:
+    """The plan as a human reads it: what it is about, its notes and warnings, each action, what it costs."""
+    targets = ", ".join(str(t) for t in plan.targets[:10])
+    if len(plan.targets) > 10:
+        targets += f" and {len(plan.targets) - 10} more"
+    lines = _heading(plan, targets)
+    lines += [f"  note: {n}" for n in plan.notes]
+    lines += [f"  WARNING: {w}" for w in plan.warnings]
+    if plan.notes or plan.warnings:
+        lines.append("")
+    if not plan.actions:
+        verb = "open" if plan.command == "share" else "closed"
+        done = "every image is kept" if plan.command == "cleanup" else f"every gate is already {verb} for {targets}"
+        lines.append(f"No changes: {done}.")
+        return "\n".join(lines)
+    lines += _action_lines(plan)
+    changes = sum(1 for a in plan.actions if a.symbol != "…")
+    lines += [
+        "",
+        f"Plan: {len(plan.actions)} action(s), {changes} change(s). "
+        f"IAM permissions used: {', '.join(plan.permissions())}",
+    ]
+    return "\n".join(lines)
+
+
+def _heading(plan: Plan, targets: str) -> list[str]:
+    """What the plan is about: its image and targets, or a cleanup's decision for each image."""
+    if plan.command == "cleanup":
+        return [
+            f"amishare cleanup in account {plan.account}:",
+            "",
+            *_decision_lines(plan.extra.get("decisions", [])),
+            "",
+        ]
+    return [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
+
+
+def _action_lines(plan: Plan) -> list[str]:
+    """One line per action; in a long plan, one per kind and region of the per-destination actions."""
+    width = max(len(a.kind.value) for a in plan.actions)
+    many = len(plan.actions) > GROUP_ABOVE
+    shown: set[tuple[str, str]] = set()
+    lines = []
+    for action in plan.actions:
+        group = (action.kind.value, action.region)
+        if many and action.kind.value in PER_DESTINATION:
+            if group in shown:
+                continue
+            shown.add(group)
+            count = sum(1 for a in plan.actions if (a.kind.value, a.region) == group)
+            lines.append(
+                f"  {action.symbol} {action.kind.value:<{width}}  x{count} in {action.region}, e.g. {action.summary}"
+            )
+            continue
+        lines.append(f"  {action.symbol} {action.kind.value:<{width}}  {action.summary}")
+    return lines
+
+
+def _decision_lines(decisions: list[dict[str, Any]]) -> list[str]:
+    if not decisions:
+        return ["  no image matches"]
+    lines = []
+    for d in decisions:
+        where = f"{d['image_id']} ({d['name']}) {d['account']} {d['region']}"
+        lines.append(f"  {d['verdict'].upper():<10} {where}")
+        lines += [f"             {reason}" for reason in d["reasons"]]
+        if d["snapshots_kept"]:
+            lines.append(f"             snapshots kept (another image uses them): {', '.join(d['snapshots_kept'])}")
+    kept = sum(1 for d in decisions if d["verdict"] == "keep")
+    lines.append(f"  {len(decisions)} image(s) match: {kept} kept, {len(decisions) - kept} to change")
+    return lines
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """``amishare.plan/1``: the plan."""
+    return {"schema": PLAN_SCHEMA, "plan": plan.to_dict()}
+
+
+def result_text(result: RunResult) -> str:
+    """Each action's outcome, its error when it failed, and what to do next."""
+    lines = [f"run {result.run_id}: {result.status}"]
+    lines += [f"  note: {n}" for n in result.plan.notes]
+    lines += [f"  WARNING: {w}" for w in result.plan.warnings]
+    for action, outcome in zip(result.plan.actions, result.results, strict=True):
+        mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome.state]
+        detail = (
+            f" -> {outcome.output['image_id']}"
+            if outcome.output.get("image_id") and action.kind.value in ("ReEncryptImage",)
+            else ""
+        )
+        lines.append(f"  {mark} {action.kind.value}: {action.summary}{detail}")
+        if outcome.error:
+            lines.append(f"       {outcome.error}")
+    subject = result.subject_image
+    if subject and result.plan.command == "share" and result.status == "succeeded":
+        lines.append(f"Shared {subject} with {', '.join(str(t) for t in result.plan.targets)}.")
+    if result.status != "succeeded":
+        lines.append(f"See `amishare runs show {result.run_id}`; run the same command again to retry what failed.")
+    return "\n".join(lines)
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """``amishare.run/1``: the plan and its outcome, action by action."""
+    return {"schema": RUN_SCHEMA, "plan": result.plan.to_dict(), **result.to_dict()}
