@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.policy.evaluate import Caller, Request, evaluate, parsed_policy, statement_matches
+from amishare.sandbox.kms.keys import find_key
 from amishare.sandbox.state import World
 from amishare.sandbox.wire import moto_compat
 from amishare.sandbox.wire.protocol import AwsFault
@@ -146,11 +147,7 @@ def _snapshot(region: str, snapshot_id: str) -> str:
 def _ec2(world: World, caller: Caller, action: str, region: str, p: dict[str, Any]) -> list[Check]:
     name = f"ec2:{action}"
     if action == "DeregisterImage" and p.get("DeleteAssociatedSnapshots") and p.get("ImageId"):
-        # the snapshots go with the image: deleting them is authorized as ec2:DeleteSnapshot
-        image = world.images.get(str(p["ImageId"]))
-        snapshots = tuple(_snapshot(region, s) for s in (image.snapshot_ids() if image else []))
-        found = [Check(name, (_image(region, str(p["ImageId"])),))]
-        return found + ([Check("ec2:DeleteSnapshot", snapshots)] if snapshots else [])
+        return _deregister_with_snapshots(world, region, str(p["ImageId"]))
     if action in _IMAGE_ID_ACTIONS and p.get("ImageId"):
         return [Check(name, (_image(region, str(p["ImageId"])),))]
     if action in _SNAPSHOT_ID_ACTIONS and p.get("SnapshotId"):
@@ -162,6 +159,14 @@ def _ec2(world: World, caller: Caller, action: str, region: str, p: dict[str, An
     if action == "CreateTags":
         return [Check(name, tuple(_resource(world, region, r) for r in p.get("Resources") or []) or ("*",))]
     return [Check(name)]
+
+
+def _deregister_with_snapshots(world: World, region: str, image_id: str) -> list[Check]:
+    """The snapshots go with the image: deleting them is authorized as ec2:DeleteSnapshot."""
+    image = world.images.get(image_id)
+    snapshots = tuple(_snapshot(region, s) for s in (image.snapshot_ids() if image else []))
+    found = [Check("ec2:DeregisterImage", (_image(region, image_id),))]
+    return found + ([Check("ec2:DeleteSnapshot", snapshots)] if snapshots else [])
 
 
 def _copy(world: World, region: str, p: dict[str, Any]) -> list[Check]:
@@ -201,11 +206,9 @@ def _template(world: World, caller: Caller, region: str, p: dict[str, Any]) -> s
 
 
 def _key_arn(world: World, caller: Caller, region: str, ref: str) -> str:
-    from amishare.sandbox import kms
-
     if ref.startswith("arn:") and ":key/" in ref:
         return ref
     account = ref.split(":")[4] if ref.startswith("arn:") else caller.account
     name = ref.split(":", 5)[5] if ref.startswith("arn:") else ref
-    key = kms.find_key(world, account, region, name)
+    key = find_key(world, account, region, name)
     return key.arn if key else f"arn:aws:kms:{region}:{account}:key/{ref}"

@@ -17,8 +17,8 @@ from functools import cache
 from types import TracebackType
 from typing import Any
 
-from amishare.sandbox import kms
 from amishare.sandbox.identity import root_credentials
+from amishare.sandbox.kms import keys
 from amishare.sandbox.organizations import create_organization
 from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id, utcnow
 from amishare.sandbox.wire import moto_compat
@@ -122,7 +122,7 @@ class Sandbox:
     ) -> str:
         """Create a customer managed key (default key policy unless ``policy``); return its ARN."""
         text = json.dumps(policy) if isinstance(policy, dict) else policy
-        key = kms.create_key(self.world, _account(account), region, text, description)
+        key = keys.create_key(self.world, _account(account), region, text, description)
         if alias is not None:
             name = alias if alias.startswith("alias/") else f"alias/{alias}"
             with self.world.lock:
@@ -152,8 +152,8 @@ class Sandbox:
         with self.world.lock:
             key_arn = None
             if kms_key is not None:
-                ref = kms.EBS_ALIAS if kms_key in ("aws/ebs", kms.EBS_ALIAS) else kms_key
-                key = kms.find_key(self.world, account, region, ref)
+                ref = keys.EBS_ALIAS if kms_key in ("aws/ebs", keys.EBS_ALIAS) else kms_key
+                key = keys.find_key(self.world, account, region, ref)
                 if key is None:
                     raise ValueError(f"no key {kms_key!r} in account {account} region {region}")
                 key_arn = key.arn
@@ -229,7 +229,7 @@ class Sandbox:
         with self.world.lock:
             self.world.encryption_by_default[(_account(account), region)] = enabled
             if key is not None:
-                found = kms.find_key(self.world, account, region, key)
+                found = keys.find_key(self.world, account, region, key)
                 self.world.default_key[(account, region)] = found.arn if found else key
 
     def verify_email(self, account: str, region: str, address: str) -> None:

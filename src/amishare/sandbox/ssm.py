@@ -77,6 +77,11 @@ def resolve(world: World, account: str, region: str, reference: str) -> str | No
     return parameter.versions[-1].value
 
 
+def _next_version(parameter: Parameter | None) -> int:
+    """The number a new version of ``parameter`` gets: 1 for a new parameter."""
+    return (parameter.versions[-1].number if parameter and parameter.versions else 0) + 1
+
+
 class SsmHandlers:
     def __init__(self, world: World) -> None:
         self.world = world
@@ -102,7 +107,7 @@ class SsmHandlers:
                 raise AwsFault("ValidationException", "A parameter type is required when you create a parameter.")
             if data_type == IMAGE_DATA_TYPE:
                 self._check_image_form(kind, value)
-            number = (parameter.versions[-1].number if parameter and parameter.versions else 0) + 1
+            number = _next_version(parameter)
             if data_type == IMAGE_DATA_TYPE and not self._usable(caller, region, value):
                 return {"Version": number, "Tier": "Standard"}  # AWS's asynchronous check refuses it afterwards
             if parameter is None:

@@ -5,22 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import kms
 from amishare.sandbox.ec2.common import (
     IMAGE_ID,
     SNAPSHOT_ID,
-    apply_filters,
     check_dry_run,
     owned_image,
     owned_snapshot,
 )
 from amishare.sandbox.ec2.copy import default_key_ref
+from amishare.sandbox.ec2.filters import apply_filters
+from amishare.sandbox.kms.keys import EBS_ALIAS, find_key, managed_ebs_key
 from amishare.sandbox.state import Image, Snapshot, World
 from amishare.sandbox.wire.protocol import AwsFault
 
 
 class Delegate(Exception):
     """The request is not the overlay's: hand it to moto unchanged."""
+
+
+def _about_images_or_snapshots(filters: list[dict[str, Any]]) -> bool:
+    """Whether DescribeTags' filters may select images or snapshots (the overlay's); if not, moto answers."""
+    types = {v for f in filters if f.get("Name") == "resource-type" for v in f.get("Values", [])}
+    ids = {v for f in filters if f.get("Name") == "resource-id" for v in f.get("Values", [])}
+    if types and not types & {"image", "snapshot"}:
+        return False
+    return not ids or any(i.startswith(("ami-", "snap-")) for i in ids)
+
+
+def _tag_rows(resource: Image | Snapshot) -> list[dict[str, str]]:
+    """One DescribeTags row per tag of an image or snapshot."""
+    kind = "image" if isinstance(resource, Image) else "snapshot"
+    rid = resource.image_id if isinstance(resource, Image) else resource.snapshot_id
+    return [{"ResourceId": rid, "ResourceType": kind, "Key": k, "Value": v} for k, v in sorted(resource.tags.items())]
 
 
 class AccountHandlers:
@@ -47,8 +63,8 @@ class AccountHandlers:
         check_dry_run(p)
         with self.world.lock:
             ref = default_key_ref(self.world, caller.account, region)
-            key = kms.find_key(self.world, caller.account, region, ref)
-        return {"KmsKeyId": key.arn if key and ref != kms.EBS_ALIAS else ref}
+            key = find_key(self.world, caller.account, region, ref)
+        return {"KmsKeyId": key.arn if key and ref != EBS_ALIAS else ref}
 
     def ModifyEbsDefaultKmsKeyId(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         ref = p.get("KmsKeyId", "")
@@ -57,7 +73,7 @@ class AccountHandlers:
         check_dry_run(p)
         with self.world.lock:
             # An unusable key is accepted here and fails the volumes and copies that use it.
-            key = kms.find_key(self.world, caller.account, region, ref)
+            key = find_key(self.world, caller.account, region, ref)
             self.world.default_key[(caller.account, region)] = key.arn if key else ref
         return {"KmsKeyId": key.arn if key else ref}
 
@@ -65,7 +81,7 @@ class AccountHandlers:
         check_dry_run(p)
         with self.world.lock:
             self.world.default_key.pop((caller.account, region), None)
-            key = kms.managed_ebs_key(self.world, caller.account, region)
+            key = managed_ebs_key(self.world, caller.account, region)
         return {"KmsKeyId": key.arn}
 
     # ------------------------------------------ image block public access (section 5)
@@ -136,23 +152,14 @@ class AccountHandlers:
 
     def DescribeTags(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         filters = p.get("Filters") or []
-        types = {v for f in filters if f.get("Name") == "resource-type" for v in f.get("Values", [])}
-        ids = {v for f in filters if f.get("Name") == "resource-id" for v in f.get("Values", [])}
-        ours = {"image", "snapshot"}
-        if (types and not types & ours) or (ids and not any(i.startswith(("ami-", "snap-")) for i in ids)):
+        if not _about_images_or_snapshots(filters):
             raise Delegate()
         with self.world.lock:
             rows = []
             resources: list[Image | Snapshot] = [*self.world.images.values(), *self.world.snapshots.values()]
             for resource in resources:
-                if resource.account != caller.account or resource.region != region:
-                    continue
-                kind = "image" if isinstance(resource, Image) else "snapshot"
-                rid = resource.image_id if isinstance(resource, Image) else resource.snapshot_id
-                rows += [
-                    {"ResourceId": rid, "ResourceType": kind, "Key": k, "Value": v}
-                    for k, v in sorted(resource.tags.items())
-                ]
+                if resource.account == caller.account and resource.region == region:
+                    rows += _tag_rows(resource)
             rows = apply_filters(
                 rows,
                 filters,

@@ -67,6 +67,12 @@ def _matches(image: Image, criterion: dict[str, Any]) -> bool:
     names = criterion.get("ImageNames") or []
     if names and not any(fnmatch.fnmatchcase(image.name, pattern) for pattern in names):
         return False
+    return _recent_enough(image, criterion)
+
+
+def _recent_enough(image: Image, criterion: dict[str, Any]) -> bool:
+    """``CreationDateCondition`` and ``DeprecationTimeCondition``: at most so many days since created, since
+    deprecated."""
     now = utcnow()
     created = (criterion.get("CreationDateCondition") or {}).get("MaximumDaysSinceCreated")
     if created is not None and now - image.created > dt.timedelta(days=int(created)):

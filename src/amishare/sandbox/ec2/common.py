@@ -1,4 +1,4 @@
-"""What EC2 handlers share: id checks, who may see what, copy states, filters, tags.
+"""What EC2 handlers share: id and name checks, who may see what, copy states, pages, tags.
 
 Visibility (docs/aws-facts.md section 1; EC2 User Guide "Shared AMIs", "Share a snapshot"):
 an image is visible to and launchable by its owner, everyone when public, accounts in its
@@ -10,12 +10,13 @@ see the owner's tags.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from amishare.policy.evaluate import Caller, like
-from amishare.sandbox.state import Image, Snapshot, World
+from amishare.policy.evaluate import Caller
+from amishare.sandbox.state import Image, Snapshot, World, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
 
 IMAGE_ID = re.compile(r"^ami-[0-9a-f]{8}([0-9a-f]{9})?$")
@@ -24,6 +25,7 @@ ACCOUNT_ID = re.compile(r"^\d{12}$")
 ORG_ARN = re.compile(r"^arn:aws:organizations::\d{12}:organization/o-[a-z0-9]{10,32}$")
 OU_ARN = re.compile(r"^arn:aws:organizations::\d{12}:ou/o-[a-z0-9]{10,32}/ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+AMI_NAME = re.compile(r"^[a-zA-Z0-9()\[\] ./\-'@_]{3,128}$")
 DRY_RUN_OK = AwsFault("DryRunOperation", "Request would have succeeded, but DryRun flag is set.", 412)
 
 
@@ -45,6 +47,13 @@ def check_snapshot_id(snapshot_id: str) -> None:
 def check_region(region: str) -> None:
     if not REGION.match(region or ""):
         raise AwsFault("InvalidParameterValue", f"Invalid region: {region!r}")
+
+
+def check_unique_name(world: World, account: str, region: str, name: str) -> None:
+    """Image names are unique per account and region (docs/aws-facts.md section 3)."""
+    for image in world.images.values():
+        if image.account == account and image.region == region and image.name == name:
+            raise AwsFault("InvalidAMIName.Duplicate", f"AMI name {name} is already in use by AMI {image.image_id}")
 
 
 def image_not_found(image_ids: Iterable[str]) -> AwsFault:
@@ -126,6 +135,14 @@ def image_state(world: World, image: Image) -> tuple[str, dict[str, str] | None]
     return "available", None
 
 
+def deregistration_protection(image: Image) -> str:
+    """``DeregistrationProtection`` as EC2 reports it: ``disabled-until-<time>`` during the 24-hour cooldown."""
+    until = image.protection_until
+    if image.deregistration_protection == "disabled" and until and until > utcnow():
+        return f"disabled-until-{timestamp(until)}"
+    return image.deregistration_protection
+
+
 def snapshot_state(world: World, snapshot: Snapshot) -> tuple[str, str, str | None]:
     """(State, Progress, StateMessage)."""
     transition = snapshot.transition
@@ -158,32 +175,10 @@ def pending_copies(world: World, account: str, region: str, images: bool) -> int
     )
 
 
-# ------------------------------------------------------------------------------ filters
-def apply_filters(
-    items: list[Any],
-    filters: list[dict[str, Any]],
-    fields: Mapping[str, Callable[[Any], Iterable[str]]],
-    tags: Callable[[Any], dict[str, str]],
-) -> list[Any]:
-    """EC2 ``Filters``: names ANDed, values ORed, ``*``/``?`` wildcards."""
-    for flt in filters:
-        name, values = flt.get("Name", ""), [str(v) for v in flt.get("Values", [])]
-        getter = _filter_field(name, fields, tags)
-        items = [i for i in items if any(like(v, got) for v in values for got in getter(i))]
-    return items
-
-
-def _filter_field(
-    name: str, fields: Mapping[str, Callable[[Any], Iterable[str]]], tags: Callable[[Any], dict[str, str]]
-) -> Callable[[Any], Iterable[str]]:
-    if name.startswith("tag:"):
-        tag_key = name[4:]
-        return lambda item: [tags(item)[tag_key]] if tag_key in tags(item) else []
-    if name == "tag-key":
-        return lambda item: list(tags(item))
-    if name in fields:
-        return fields[name]
-    raise AwsFault("InvalidParameterValue", f"The filter '{name}' is invalid")
+# ------------------------------------------------------------------------ pages and tags
+def timestamp(when: dt.datetime) -> str:
+    """A time as EC2 writes it, to the millisecond (``2024-05-01T12:00:00.000Z``)."""
+    return when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def paginate(

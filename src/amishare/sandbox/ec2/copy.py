@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import kms
+from amishare.sandbox.kms.access import usable_via_ec2
+from amishare.sandbox.kms.keys import EBS_ALIAS, find_key
 from amishare.sandbox.state import Key, Snapshot, Transition, World, new_id
 from amishare.sandbox.wire.protocol import AwsFault
 
@@ -37,7 +38,7 @@ class Encryption:
 
 
 def default_key_ref(world: World, account: str, region: str) -> str:
-    return world.default_key.get((account, region), kms.EBS_ALIAS)
+    return world.default_key.get((account, region), EBS_ALIAS)
 
 
 def copy_encryption(
@@ -60,15 +61,15 @@ def copy_encryption(
             failure = failure or (
                 f"Given key ID is not accessible: source key {source.kms_key_arn} does not exist"
                 if source_key is None
-                else kms.usable_via_ec2(world, source_key, caller, source.region, SOURCE_KEY_ACTIONS)
+                else usable_via_ec2(world, source_key, caller, source.region, SOURCE_KEY_ACTIONS)
             )
     if not encrypted:
         return Encryption(None, failure)
     ref = key_ref or default_key_ref(world, caller.account, region)
-    key = kms.find_key(world, caller.account, region, ref)
+    key = find_key(world, caller.account, region, ref)
     if key is None:
         return Encryption(ref, failure or f"Given key ID is not accessible: {ref} does not exist in {region}")
-    return Encryption(key.arn, failure or kms.usable_via_ec2(world, key, caller, region, DESTINATION_KEY_ACTIONS))
+    return Encryption(key.arn, failure or usable_via_ec2(world, key, caller, region, DESTINATION_KEY_ACTIONS))
 
 
 def find_by_arn(world: World, arn: str | None) -> Key | None:

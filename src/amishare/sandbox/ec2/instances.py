@@ -25,11 +25,9 @@ import functools
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import kms
 from amishare.sandbox.ec2 import templates
 from amishare.sandbox.ec2.allowed_images import allowed, setting
 from amishare.sandbox.ec2.common import (
-    apply_filters,
     check_dry_run,
     image_state,
     tag_list,
@@ -37,6 +35,8 @@ from amishare.sandbox.ec2.common import (
     visible_image,
 )
 from amishare.sandbox.ec2.copy import find_by_arn
+from amishare.sandbox.ec2.filters import apply_filters
+from amishare.sandbox.kms.access import usable_via_ec2
 from amishare.sandbox.state import Image, Instance, Volume, World, new_id, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
 
@@ -57,7 +57,7 @@ def launch_failure(world: World, image: Image, caller: Caller, region: str) -> s
         key = find_by_arn(world, snapshot.kms_key_arn)
         if key is None:
             return f"key {snapshot.kms_key_arn} does not exist"
-        why = kms.usable_via_ec2(world, key, caller, region, LAUNCH_KEY_ACTIONS)
+        why = usable_via_ec2(world, key, caller, region, LAUNCH_KEY_ACTIONS)
         if why:
             return why
     return None

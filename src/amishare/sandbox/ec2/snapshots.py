@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import kms
 from amishare.sandbox.ec2.common import (
     ACCOUNT_ID,
-    apply_filters,
     can_restore,
     check_dry_run,
     check_region,
@@ -23,10 +21,20 @@ from amishare.sandbox.ec2.common import (
     visible_snapshot,
 )
 from amishare.sandbox.ec2.copy import copy_duration, copy_encryption, start_snapshot_copy
+from amishare.sandbox.ec2.filters import SNAPSHOT_FILTERS, SNAPSHOT_PARAMETERS, filter_resources, select
+from amishare.sandbox.kms.keys import find_key
 from amishare.sandbox.state import Snapshot, World
 from amishare.sandbox.wire.protocol import AwsFault
 
 MAX_CHANGES_PER_CALL = 500  # docs/aws-facts.md section 4
+
+
+def _check_entry(entry: dict[str, str]) -> None:
+    """A createVolumePermission entry names a 12-digit account or the group ``all``."""
+    if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
+        raise AwsFault("InvalidUserID.Malformed", f'Invalid user id: "{entry["UserId"]}"')
+    if "Group" in entry and entry["Group"] != "all":
+        raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
 
 
 class SnapshotHandlers:
@@ -59,48 +67,29 @@ class SnapshotHandlers:
         check_dry_run(p)
         world = self.world
         with world.lock:
-            ids = p.get("SnapshotIds") or []
-            for snapshot_id in ids:
-                check_snapshot_id(snapshot_id)
-            rows = [s for s in world.snapshots.values() if s.region == region and can_restore(s, caller.account)]
-            if ids:
-                found = {s.snapshot_id for s in rows}
-                for snapshot_id in ids:
-                    if snapshot_id not in found:
-                        raise snapshot_not_found(snapshot_id)
-                rows = [s for s in rows if s.snapshot_id in ids]
-            owners = p.get("OwnerIds") or []
-            if owners:  # OwnerIds honoured (docs/aws-facts.md section 8)
-                wanted = {caller.account if o == "self" else o for o in owners}
-                rows = [s for s in rows if s.account in wanted]
-            restorable = p.get("RestorableByUserIds") or []
-            if restorable:  # who can create volumes from it: the owner always, then createVolumePermission
-                users = {caller.account if u == "self" else u for u in restorable}
-                rows = [
-                    s for s in rows if s.account in users or (s.shared_with & users) or (s.public and "all" in users)
-                ]
-            rows = apply_filters(
-                rows,
-                p.get("Filters") or [],
-                {
-                    "snapshot-id": lambda s: [s.snapshot_id],
-                    "owner-id": lambda s: [s.account],
-                    "status": lambda s: [snapshot_state(world, s)[0]],
-                    "encrypted": lambda s: ["true" if s.encrypted else "false"],
-                    "kms-key-id": lambda s: [s.kms_key_arn or ""],
-                    "volume-size": lambda s: [str(s.size_gib)],
-                    "description": lambda s: [s.description],
-                    "volume-id": lambda s: [s.volume_id],
-                    "start-time": lambda s: [s.start_time.strftime("%Y-%m-%dT%H:%M:%S.000Z")],
-                },
-                lambda s: s.tags if s.account == caller.account else {},
-            )
+            rows = self._visible(caller, region, p.get("SnapshotIds") or [])
+            rows = select(world, caller, rows, p, SNAPSHOT_PARAMETERS)
+            rows = filter_resources(world, caller, rows, p.get("Filters") or [], SNAPSHOT_FILTERS)
             rows.sort(key=lambda s: (s.start_time, s.snapshot_id))
             page, token = paginate(rows, p)
             out: dict[str, Any] = {"Snapshots": [self.describe(caller, s) for s in page]}
         if token:
             out["NextToken"] = token
         return out
+
+    def _visible(self, caller: Caller, region: str, ids: list[str]) -> list[Snapshot]:
+        """The snapshots the caller may restore in ``region``; those of ``ids`` when given, each of which must be
+        one of them (else ``InvalidSnapshot.NotFound``)."""
+        for snapshot_id in ids:
+            check_snapshot_id(snapshot_id)
+        rows = [s for s in self.world.snapshots.values() if s.region == region and can_restore(s, caller.account)]
+        if not ids:
+            return rows
+        found = {s.snapshot_id for s in rows}
+        for snapshot_id in ids:
+            if snapshot_id not in found:
+                raise snapshot_not_found(snapshot_id)
+        return [s for s in rows if s.snapshot_id in ids]
 
     # --------------------------------------------------------------- attributes
     def DescribeSnapshotAttribute(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +123,7 @@ class SnapshotHandlers:
                     snapshot.public = False
         return {}
 
-    def _check_changes(self, snapshot: Any, add: list[dict[str, str]], remove: list[dict[str, str]]) -> None:
+    def _check_changes(self, snapshot: Snapshot, add: list[dict[str, str]], remove: list[dict[str, str]]) -> None:
         """What ModifySnapshotAttribute refuses (docs/aws-facts.md sections 2 and 4)."""
         if add and remove:
             raise AwsFault(
@@ -144,16 +133,16 @@ class SnapshotHandlers:
         if len(add) + len(remove) > MAX_CHANGES_PER_CALL:
             raise AwsFault("InvalidParameterValue", f"At most {MAX_CHANGES_PER_CALL} permission changes per request")
         for entry in add + remove:
-            if "UserId" in entry and not ACCOUNT_ID.match(entry["UserId"]):
-                raise AwsFault("InvalidUserID.Malformed", f'Invalid user id: "{entry["UserId"]}"')
-            if "Group" in entry and entry["Group"] != "all":
-                raise AwsFault("InvalidParameterValue", f'Invalid group: "{entry["Group"]}"')
+            _check_entry(entry)
         if add and snapshot.encrypted:
-            key = kms.find_key(self.world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
-            if key is not None and key.manager == "AWS":  # docs/aws-facts.md section 2
-                raise AwsFault("OperationNotPermitted", "Encrypted snapshots with EBS default key cannot be shared")
-            if any(e.get("Group") == "all" for e in add):
-                raise AwsFault("OperationNotPermitted", "Encrypted snapshots cannot be made public")
+            self._check_encrypted_share(snapshot, add)
+
+    def _check_encrypted_share(self, snapshot: Snapshot, add: list[dict[str, str]]) -> None:
+        key = find_key(self.world, snapshot.account, snapshot.region, snapshot.kms_key_arn or "")
+        if key is not None and key.manager == "AWS":  # docs/aws-facts.md section 2
+            raise AwsFault("OperationNotPermitted", "Encrypted snapshots with EBS default key cannot be shared")
+        if any(e.get("Group") == "all" for e in add):
+            raise AwsFault("OperationNotPermitted", "Encrypted snapshots cannot be made public")
 
     @staticmethod
     def _changes(p: dict[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:

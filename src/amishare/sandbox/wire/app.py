@@ -20,13 +20,19 @@ from amishare.sandbox import authz, scp
 from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2.account import AccountHandlers, Delegate
 from amishare.sandbox.ec2.allowed_images import AllowedImagesHandlers
-from amishare.sandbox.ec2.images import ImageHandlers
+from amishare.sandbox.ec2.images.copy import CopyImageHandlers
+from amishare.sandbox.ec2.images.describe import DescribeImageHandlers
+from amishare.sandbox.ec2.images.lifecycle import ImageLifecycleHandlers
+from amishare.sandbox.ec2.images.permissions import ImagePermissionHandlers
 from amishare.sandbox.ec2.instances import InstanceHandlers
 from amishare.sandbox.ec2.references import ReferenceHandlers
 from amishare.sandbox.ec2.snapshots import SnapshotHandlers
 from amishare.sandbox.ec2.templates import TemplateHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
-from amishare.sandbox.kms import KmsHandlers
+from amishare.sandbox.kms.crypto_handlers import CryptoHandlers
+from amishare.sandbox.kms.grant_handlers import GrantHandlers
+from amishare.sandbox.kms.key_handlers import KeyHandlers
+from amishare.sandbox.kms.policy_handlers import KeyPolicyHandlers
 from amishare.sandbox.organizations import OrganizationsHandlers
 from amishare.sandbox.rbin import RbinHandlers, RecycleBinImageHandlers, route
 from amishare.sandbox.ssm import SsmHandlers
@@ -73,9 +79,15 @@ def is_mutating(action: str, params: dict[str, Any]) -> bool:
 
 
 def _handler_table(*groups: Any) -> dict[str, Handler]:
+    """Action name -> handler: every public method whose name is capitalized (an AWS action) of every group;
+    an action two groups both answer is a mistake."""
     table: dict[str, Handler] = {}
     for group in groups:
-        table.update({name: getattr(group, name) for name in dir(group) if name[:1].isupper()})
+        actions = {name: getattr(group, name) for name in dir(group) if name[:1].isupper()}
+        twice = sorted(actions.keys() & table.keys())
+        if twice:
+            raise ValueError(f"{type(group).__name__} answers actions another handler group answers: {twice}")
+        table.update(actions)
     return table
 
 
@@ -86,7 +98,10 @@ class OverlayApp:
         self.throttle = Throttle(world.clock)
         self.handlers: dict[str, dict[str, Handler]] = {
             "ec2": _handler_table(
-                ImageHandlers(world),
+                DescribeImageHandlers(world),
+                CopyImageHandlers(world),
+                ImagePermissionHandlers(world),
+                ImageLifecycleHandlers(world),
                 SnapshotHandlers(world),
                 AccountHandlers(world),
                 AllowedImagesHandlers(world),
@@ -95,7 +110,9 @@ class OverlayApp:
                 ReferenceHandlers(world),
                 RecycleBinImageHandlers(world),
             ),
-            "kms": _handler_table(KmsHandlers(world)),
+            "kms": _handler_table(
+                KeyHandlers(world), KeyPolicyHandlers(world), GrantHandlers(world), CryptoHandlers(world)
+            ),
             "sts": _handler_table(StsHandlers(world)),
             "organizations": _handler_table(OrganizationsHandlers(world)),
             "autoscaling": _handler_table(AutoScalingHandlers(world)),
@@ -141,30 +158,14 @@ class OverlayApp:
         start_response: StartResponse,
         call: Call,
     ) -> Iterable[bytes]:
-        settings = self.world.settings
         if caller is None:
             code, message, status = _UNKNOWN_CREDENTIALS.get(
                 service, ("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
             )
             return self._fault(service, AwsFault(code, message, status), start_response, call)
-        if settings.latency_ms > 0:
-            time.sleep(settings.latency_ms / 1000)
-        if (
-            service == "ec2"
-            and settings.throttle
-            and not self.throttle.admit(caller.account, region, action, call.mutating)
-        ):
-            return self._fault(
-                service, AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503), start_response, call
-            )
-        with self.world.lock:
-            refused = scp.denies(self.world, caller, f"{service}:{action}", region)
-        if refused:
-            return self._fault(service, scp.refusal(service, action, caller), start_response, call)
-        try:
-            self._authorize(caller, region, service, action, params)
-        except AwsFault as denied:
-            return self._fault(service, denied, start_response, call)
+        refused = self._gate(caller, region, service, action, params, call)
+        if refused is not None:
+            return self._fault(service, refused, start_response, call)
         handler = self.handlers.get(service, {}).get(action)
         if handler is None and (service in OWNED_SERVICES or (service == "ec2" and _ours(action))):
             unsupported = AwsFault(
@@ -188,6 +189,30 @@ class OverlayApp:
             return start_response(status, headers, *rest)
 
         return list(self.moto(environ, recording_start))
+
+    def _gate(
+        self, caller: Caller, region: str, service: str, action: str, params: dict[str, Any], call: Call
+    ) -> AwsFault | None:
+        """What a known caller's call goes through before it is answered: the latency knob, then why it is refused
+        (EC2 throttling, an SCP, the identity policies), None when it is not."""
+        settings = self.world.settings
+        if settings.latency_ms > 0:
+            time.sleep(settings.latency_ms / 1000)
+        if (
+            service == "ec2"
+            and settings.throttle
+            and not self.throttle.admit(caller.account, region, action, call.mutating)
+        ):
+            return AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503)
+        with self.world.lock:
+            refused = scp.denies(self.world, caller, f"{service}:{action}", region)
+        if refused:
+            return scp.refusal(service, action, caller)
+        try:
+            self._authorize(caller, region, service, action, params)
+        except AwsFault as denied:
+            return denied
+        return None
 
     def _authorize(self, caller: Caller, region: str, service: str, action: str, params: dict[str, Any]) -> None:
         """Identity policies of role sessions, when the sandbox enforces them (sandbox/authz.py)."""
