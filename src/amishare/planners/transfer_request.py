@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from amishare import inputs
-from amishare.config import Config, TransferDefaults
+from amishare.config import Config, TransferDefaults, with_defaults
 from amishare.errors import PlanRefused, UsageError
 from amishare.model import Distribution, Target, TargetKind, arn_region
 from amishare.planners.transfer_spec import Destination, Party, TransferSpec
@@ -54,10 +54,6 @@ class TransferRequest:
 Expand = Callable[[Target], tuple[tuple[str, ...], tuple[str, ...]]]
 
 
-def _flag(value: bool | None, default: bool) -> bool:
-    return default if value is None else value
-
-
 def _no_expansion(target: Target) -> tuple[tuple[str, ...], tuple[str, ...]]:
     raise UsageError(f"--to {target.value}: an organization or OU cannot be expanded here")
 
@@ -74,14 +70,14 @@ def resolve_transfer(
 
     ``identify(regions)`` returns the caller's account; it is called after every check passed, with the
     regions the transfer reads in (the image's first), so that their clients can be built meanwhile."""
-    defaults = config.transfer
+    request = with_defaults(request, config.transfer)  # flags first, then [transfer]
     inputs.image_id(request.image)
-    source = request.source or defaults.source
+    source = request.source
     if not source:
         raise UsageError("no source account: pass --from ACCOUNT or set source under [transfer]")
     known = list(known_regions)
-    wanted = tuple(dict.fromkeys(inputs.region(r, known) for r in (request.regions or defaults.regions)))
-    options = _options(request, defaults)
+    wanted = tuple(dict.fromkeys(inputs.region(r, known) for r in request.regions))
+    options = _options(request, config.transfer)
     if not request.destinations:
         raise UsageError("no destination: name at least one with --to")
     regions = wanted or (region,)
@@ -100,9 +96,9 @@ def resolve_transfer(
         regions=regions,
         share_keys=share_keys,
         dest_key=options.dest_key,
-        allow_default_key=_flag(request.allow_default_key, defaults.allow_default_key),
+        allow_default_key=bool(request.allow_default_key),
         keep_share=options.keep_share,
-        keep_staging=_flag(request.keep_staging, defaults.keep_staging),
+        keep_staging=bool(request.keep_staging),
         grant_autoscaling=options.grant_autoscaling,
         key_access=_key_access(request.key_access, options.grant_autoscaling),
         timeout=options.timeout,
@@ -129,20 +125,18 @@ class _Options:
 
 def _options(request: TransferRequest, defaults: TransferDefaults) -> _Options:
     """The destination key, the live share and its Auto Scaling grant, the notification and the timeout of
-    ``request``, each validated."""
-    dest_key = request.dest_key or defaults.dest_key
+    ``request`` (its unset fields already taken from ``[transfer]``), each validated."""
+    dest_key = request.dest_key
     if dest_key:
         inputs.key_ref(dest_key, "destination key")
-    keep_share = _flag(request.keep_share, defaults.keep_share)
-    grant_autoscaling = _flag(request.grant_autoscaling, defaults.grant_autoscaling)
+    keep_share = bool(request.keep_share)
+    grant_autoscaling = bool(request.grant_autoscaling)
     if grant_autoscaling and not keep_share:
         raise UsageError(
             "--grant-autoscaling is for live shares: add --keep-share (Auto Scaling launches from the "
             "shared image, which a transfer otherwise revokes)"
         )
-    notify_email = request.notify_email or defaults.notify_email
-    ses_sender = request.ses_sender or defaults.ses_sender
-    notify_sns = request.notify_sns or defaults.notify_sns
+    notify_email, ses_sender, notify_sns = request.notify_email, request.ses_sender, request.notify_sns
     _check_notify(notify_email, ses_sender, notify_sns)
     timeout = inputs.duration(defaults.timeout) if request.timeout is None else request.timeout
     if timeout <= 0:
@@ -163,15 +157,13 @@ def _keys_in_regions(config: Config, dest_key: str | None, regions: tuple[str, .
 
 
 def _distribution(config: Config, request: TransferRequest) -> Distribution:
-    """The distribution settings: flags, then ``[transfer]``, each validated."""
+    """The distribution settings of ``request`` (flags, then ``[transfer]``), each validated."""
     defaults = config.transfer
-    parameter = request.ssm_parameter or defaults.ssm_parameter
-    template = request.launch_template or defaults.launch_template
-    set_default = _flag(request.set_default, defaults.set_default)
+    parameter, template = request.ssm_parameter, request.launch_template
+    set_default = bool(request.set_default)
     if set_default and not (template or any(a.launch_template for a in config.accounts.values())):
         raise UsageError("--set-default makes the new launch template version the default: add --launch-template")
-    deprecate = request.deprecate_after or defaults.deprecate_after
-    copy = request.copy_duration or defaults.copy_duration
+    deprecate, copy = request.deprecate_after, request.copy_duration
     tags = dict(defaults.tags)
     tags.update(inputs.tag(t) for t in request.tags)
     for key, value in defaults.tags.items():
@@ -181,7 +173,7 @@ def _distribution(config: Config, request: TransferRequest) -> Distribution:
         launch_template=inputs.launch_template(template) if template else None,
         set_default=set_default,
         deprecate_after=inputs.duration(deprecate) if deprecate else None,
-        deregistration_protection=_flag(request.deregistration_protection, defaults.deregistration_protection),
+        deregistration_protection=bool(request.deregistration_protection),
         tags=tags,
         copy_minutes=inputs.copy_minutes(copy) if copy else None,
     )
