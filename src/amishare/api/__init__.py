@@ -18,15 +18,11 @@ from amishare import config as config_file
 from amishare import inputs, render
 from amishare.aws.errors import aws_errors
 from amishare.aws.reads import organizations
+from amishare.aws.reads.doctor import DoctorTarget, observe_doctor
 from amishare.aws.reads.estate import Party, Progress, observe_estate
-from amishare.aws.reads.observe import (
-    observe,
-    observe_doctor,
-    observe_images,
-    observe_shared_with_me,
-    observe_transfer,
-    template_error,
-)
+from amishare.aws.reads.image import AlsoRead, observe, observe_images
+from amishare.aws.reads.preflight import observe_transfer, template_error
+from amishare.aws.reads.shared_with_me import observe_shared_with_me
 from amishare.aws.reads.usage import observe_cleanup
 from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
 from amishare.aws.steps import notify
@@ -189,7 +185,7 @@ def plan_share(
     dist = distribution or Distribution()
     roles = _share_roles(settings, wanted, dist)
     active = sessions or settings.sessions()
-    observed = observe(active, image_id, where, share_key=share_key, public=public)
+    observed = observe(active, image_id, where, AlsoRead(share_key=share_key, public=public))
     _check_templates(active, roles, where, dist)
     options = ShareOptions(key_access=access, allow_public=allow_public, distribution=dist, roles=roles)
     return _plan_share(observed, wanted, options)
@@ -251,7 +247,7 @@ def plan_revoke(
     wanted = inputs.targets(targets, settings.config)
     where = _region(settings, region)
     share_key = settings.config.defaults.share_key_for(where)
-    observed = observe(sessions or settings.sessions(), image_id, where, share_key=share_key, siblings=True)
+    observed = observe(sessions or settings.sessions(), image_id, where, AlsoRead(share_key=share_key, siblings=True))
     return _plan_revoke(observed, wanted)
 
 
@@ -472,7 +468,7 @@ def show(
     wanted = list(inputs.targets(targets, settings.config)) if targets else []
     where = _region(settings, region)
     observed = observe(
-        settings.sessions(), image_id, where, share_key=share_key or settings.config.defaults.share_key_for(where)
+        settings.sessions(), image_id, where, AlsoRead(share_key or settings.config.defaults.share_key_for(where))
     )
     images = [observed.image] + ([observed.reencrypted] if observed.reencrypted else [])
     reports: list[gates.GateReport] = []
@@ -541,7 +537,7 @@ def doctor(
     named = settings.config.account_by_id(target.value)
     role = _role_ref(settings, target.value)
     key = dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
-    facts = observe_doctor(settings.sessions(), image_id, where, target.value, role, key, probe)
+    facts = observe_doctor(settings.sessions(), image_id, where, DoctorTarget(target.value, role, key, probe))
     return diagnosis.diagnose(facts, now_utc())
 
 
