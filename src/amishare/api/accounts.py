@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from amishare import inputs
 from amishare.api.context import Settings
-from amishare.aws.errors import aws_errors
 from amishare.aws.reads.estate import Party
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, UsageError
@@ -31,15 +30,12 @@ def party(settings: Settings, value: str, caller: str) -> Party:
 def organization(sessions: Sessions) -> tuple[frozenset[str] | None, str | None]:
     """The caller's organization's active accounts (None when it cannot list them) and its id."""
     client = sessions.client("organizations", "us-east-1")
-    caller = sessions.caller_account()
     try:
-        with aws_errors("DescribeOrganization", caller, "us-east-1"):
-            org_id = str(client.describe_organization()["Organization"]["Id"])
+        org_id = str(client.describe_organization()["Organization"]["Id"])
     except AwsError:  # not in an organization (or not allowed to ask): nothing to add
         return None, None
     try:
-        with aws_errors("ListAccounts", caller, "us-east-1"):
-            listed = [a for page in client.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
+        listed = [a for page in client.get_paginator("list_accounts").paginate() for a in page["Accounts"]]
     except AwsError:  # a member account: it cannot list the others
         return None, org_id
     return frozenset(a["Id"] for a in listed if a.get("Status", "ACTIVE") == "ACTIVE"), org_id
@@ -47,6 +43,5 @@ def organization(sessions: Sessions) -> tuple[frozenset[str] | None, str | None]
 
 def enabled_regions(sessions: Sessions) -> list[str]:
     """The regions enabled for the caller's account."""
-    with aws_errors("DescribeRegions", sessions.caller_account(), None):
-        found = sessions.client("ec2").describe_regions()["Regions"]
+    found = sessions.client("ec2").describe_regions()["Regions"]
     return sorted(r["RegionName"] for r in found)

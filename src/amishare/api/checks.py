@@ -11,8 +11,10 @@ from amishare import inputs
 from amishare.api.accounts import enabled_regions, organization, party
 from amishare.api.context import Settings
 from amishare.api.requests import AuditRequest, DoctorRequest, VerifyRequest
+from amishare.aws.reads.doctor import DoctorTarget, observe_doctor
 from amishare.aws.reads.estate import Progress, observe_estate
-from amishare.aws.reads.observe import observe_doctor, observe_images, observe_shared_with_me
+from amishare.aws.reads.image import observe_images
+from amishare.aws.reads.shared_with_me import observe_shared_with_me
 from amishare.aws.session import known_regions
 from amishare.checks import audit as auditing
 from amishare.checks import doctor as diagnosis
@@ -71,7 +73,9 @@ def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
     named = settings.config.account_by_id(target.value)
     role = settings.role_in(target.value)
     key = request.dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
-    facts = observe_doctor(settings.sessions(), request.image, where, target.value, role, key, request.probe)
+    facts = observe_doctor(
+        settings.sessions(), request.image, where, DoctorTarget(target.value, role, key, request.probe)
+    )
     return diagnosis.diagnose(facts, now_utc())
 
 

@@ -9,7 +9,8 @@ from amishare import inputs
 from amishare.api.context import Settings, check_key_access
 from amishare.api.execute import Outcome, planned_or_applied
 from amishare.api.requests import NO_HOOKS, Hooks, RevokeRequest, ShareRequest, ShowRequest
-from amishare.aws.reads.observe import observe, template_error
+from amishare.aws.reads.image import AlsoRead, observe
+from amishare.aws.reads.preflight import template_error
 from amishare.aws.session import RoleRef, Sessions
 from amishare.checks import gates
 from amishare.config import with_defaults
@@ -43,7 +44,7 @@ def plan_share(settings: Settings, request: ShareRequest, *, sessions: Sessions 
     dist = request.distribution or Distribution()
     roles = _share_roles(settings, wanted, dist)
     active = sessions or settings.sessions()
-    observed = observe(active, request.image, where, share_key=request.reencrypt_key, public=public)
+    observed = observe(active, request.image, where, AlsoRead(share_key=request.reencrypt_key, public=public))
     _check_templates(active, roles, where, dist)
     options = ShareOptions(key_access=access, allow_public=request.allow_public, distribution=dist, roles=roles)
     return _plan_share(observed, wanted, options)
@@ -102,7 +103,7 @@ def plan_revoke(settings: Settings, request: RevokeRequest, *, sessions: Session
     wanted = inputs.targets(request.targets, settings.config)
     where = settings.region(request.region)
     observed = observe(
-        sessions or settings.sessions(), request.image, where, share_key=_share_key(settings, where), siblings=True
+        sessions or settings.sessions(), request.image, where, AlsoRead(_share_key(settings, where), siblings=True)
     )
     return _plan_revoke(observed, wanted)
 
@@ -127,7 +128,7 @@ def show(settings: Settings, request: ShowRequest) -> list[gates.GateReport]:
     wanted = list(inputs.targets(request.targets, settings.config)) if request.targets else []
     where = settings.region(request.region)
     share_key = request.share_key or _share_key(settings, where)
-    observed = observe(settings.sessions(), request.image, where, share_key=share_key)
+    observed = observe(settings.sessions(), request.image, where, AlsoRead(share_key))
     images = [observed.image] + ([observed.reencrypted] if observed.reencrypted else [])
     reports: list[gates.GateReport] = []
     for image in images:

@@ -9,7 +9,7 @@ from amishare.api.context import Settings
 from amishare.api.execute import Outcome, apply, steps_for, with_notifications
 from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.aws.reads import organizations
-from amishare.aws.reads.observe import observe_transfer
+from amishare.aws.reads.preflight import observe_transfer
 from amishare.aws.session import Sessions, known_regions
 from amishare.engine.executor import SUPERSEDED, ActionResult, RunOptions
 from amishare.engine.executor import apply as execute

@@ -1,9 +1,16 @@
-"""The one place botocore errors become amishare errors: ``aws_errors`` around every call."""
+"""The one place botocore errors become amishare errors.
+
+Every client ``Sessions`` hands out translates its own errors (``aws.client.Client`` runs each call, and
+each page of a paginator, in ``aws_errors``): a ``ClientError`` becomes the ``AwsError`` it means, named
+by the operation botocore reports (``ClientError.operation_name``) and the client's account and region.
+Code that knows more than the call (which role it was assuming) adds it with ``error_context``; code that
+branches on AWS's error code reads ``AwsError.code``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
@@ -20,6 +27,7 @@ ACCESS_DENIED = {
     "ExpiredTokenException",
     "SignatureDoesNotMatch",
 }
+CONFIGURE = "configure"  # the operation named by errors of making a session or client (no AWS call yet)
 
 
 def error_code(exc: BaseException) -> str:
@@ -29,7 +37,9 @@ def error_code(exc: BaseException) -> str:
 
 
 def translate(exc: ClientError | BotoCoreError, operation: str, account: str | None, region: str | None) -> AwsError:
-    """Turn a botocore error into the amishare error it means, naming who, where and what."""
+    """Turn a botocore error into the amishare error it means, naming who, where and what (a ``ClientError``
+    names its operation itself; ``operation`` is the one that was called)."""
+    operation = str(getattr(exc, "operation_name", "") or operation)
     where = " ".join(part for part in (f"account {account}" if account else "", region or "") if part)
     if isinstance(exc, NoCredentialsError):
         return AccessDenied(
@@ -69,8 +79,25 @@ def translate(exc: ClientError | BotoCoreError, operation: str, account: str | N
 @contextmanager
 def aws_errors(operation: str, account: str | None = None, region: str | None = None) -> Iterator[None]:
     """Turn a botocore error raised inside the block into the amishare error it means (``AwsError.code``
-    keeps AWS's error code for callers that branch on it)."""
+    keeps AWS's error code for callers that branch on it). ``Client`` runs every call in it: only a client
+    that ``Sessions`` did not make (the sandbox's own) needs it around its calls."""
     try:
         yield
     except (ClientError, BotoCoreError) as exc:
         raise translate(exc, operation, account, region) from exc
+
+
+def configuring(region: str | None = None) -> AbstractContextManager[None]:
+    """Errors of making a session or a client (an unknown profile, no region) as amishare errors."""
+    return aws_errors(CONFIGURE, None, region)
+
+
+@contextmanager
+def error_context(what: str) -> Iterator[None]:
+    """Add ``what`` (what amishare was doing, in words a user reads) to an ``AwsError`` raised in the block,
+    already translated by the client: the error keeps its kind, code, operation, account and region."""
+    try:
+        yield
+    except AwsError as exc:
+        exc.args = (f"{exc} (while {what})", *exc.args[1:])
+        raise

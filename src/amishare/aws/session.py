@@ -22,7 +22,8 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 
 from amishare import __version__
-from amishare.aws.errors import aws_errors
+from amishare.aws.client import ACTING_AS, Client
+from amishare.aws.errors import configuring, error_context
 from amishare.errors import AwsError
 
 
@@ -45,7 +46,6 @@ class RoleRef:
     external_id: str | None = None
 
 
-ACTING_AS: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_acting_as")
 # What amishare is doing when it calls AWS (an action kind, or "observe"): sent in the User-Agent as
 # ``amishare-step/<what>``, so CloudTrail (and the sandbox's call log) tell which step made each call.
 STEP: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_step", default="observe")
@@ -85,7 +85,7 @@ class RoutedCredentials:
     def _current(self) -> RefreshableCredentials:
         account = ACTING_AS.get(None)
         if account is None:
-            raise RuntimeError("a routed client was called outside AccountClient")
+            raise RuntimeError("a routed client was called outside Client")
         return self._lookup(account)
 
     def get_frozen_credentials(self) -> Any:
@@ -108,37 +108,12 @@ class RoutedCredentials:
         return str(token) if token else None
 
 
-class AccountClient:
-    """A client of a shared, routed botocore client that acts as one account."""
-
-    def __init__(self, client: Any, account: str) -> None:
-        self._client = client
-        self._account = account
-        self.meta = client.meta
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if name.startswith("_") or not callable(attribute):
-            return attribute
-        if name in ("get_paginator", "get_waiter"):
-            raise NotImplementedError(f"{name} is not available on a routed client")
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            token = ACTING_AS.set(self._account)
-            try:
-                return attribute(*args, **kwargs)
-            finally:
-                ACTING_AS.reset(token)
-
-        return call
-
-
 class Sessions:
     """boto3 sessions and clients for the caller and for roles assumed in other accounts.
 
     The caller's clients are cached per (region, service). Every assumed account shares one routed
-    client per (region, service) (``RoutedCredentials``), wrapped per account (``AccountClient``).
+    client per (region, service) (``RoutedCredentials``), wrapped per account (``Client``). Every client
+    handed out is a ``Client``: its calls raise amishare's errors.
     botocore clients are thread-safe, sessions are not: client creation holds a lock per session.
     """
 
@@ -158,7 +133,10 @@ class Sessions:
         self._routed = boto3.Session(botocore_session=routed, region_name=connection.region)
         self._assumed: dict[str, RefreshableCredentials] = {}
         self._session_locks: dict[str, threading.Lock] = {}
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str], Client] = {}  # by (account or "caller", region, service)
+        self._botocore: dict[
+            tuple[str, str, str], Any
+        ] = {}  # the botocore clients they share, by (who, region, service)
         self._caller: str | None = None
         self._config = Config(
             retries={"mode": connection.retry_mode, "max_attempts": connection.max_attempts},
@@ -189,9 +167,7 @@ class Sessions:
     def caller_account(self) -> str:
         """The account of the base credentials (one GetCallerIdentity, then cached)."""
         if self._caller is None:
-            sts = self.client("sts")
-            with aws_errors("GetCallerIdentity", None, self.connection.region):
-                account = str(sts.get_caller_identity()["Account"])
+            account = str(self.client("sts").get_caller_identity()["Account"])
             with self._lock:
                 self._caller = account
         return self._caller
@@ -211,7 +187,7 @@ class Sessions:
                 params: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": self.session_name}
                 if role.external_id:
                     params["ExternalId"] = role.external_id
-                with aws_errors("AssumeRole", role.account, self.connection.region):
+                with error_context(f"assuming {role.role_arn} to act in account {role.account}"):
                     creds = sts.assume_role(**params)["Credentials"]
                 return {
                     "access_key": creds["AccessKeyId"],
@@ -226,8 +202,12 @@ class Sessions:
                 self._assumed[role.account] = credentials
 
     # ----------------------------------------------------------------- clients
-    def client(self, service: str, region: str | None = None, account: str | None = None) -> Any:
-        """A client for ``service`` in ``region``, as ``account`` (None or the caller: base credentials)."""
+    def _known_caller(self) -> str | None:
+        return self._caller  # None until caller_account() has asked
+
+    def client(self, service: str, region: str | None = None, account: str | None = None) -> Client:
+        """A client for ``service`` in ``region``, as ``account`` (None or the caller: base credentials); its
+        calls raise amishare's errors."""
         region = region or self.connection.region
         own = account is None or account == self._caller
         key = ("caller" if own else str(account), region, service)
@@ -241,30 +221,32 @@ class Sessions:
                 f"no credentials for account {account}: configure a role to assume", account=account, region=region
             )
         if own:
-            found = self._shared_client(self._base, "caller", service, region)
+            found = Client(
+                self._shared_client(self._base, "caller", service, region), region, caller=self._known_caller
+            )
         else:
-            found = AccountClient(self._shared_client(self._routed, "routed", service, region), str(account))
+            found = Client(self._shared_client(self._routed, "routed", service, region), region, str(account))
         with self._lock:
             return self._clients.setdefault(key, found)
 
     def _shared_client(self, session: boto3.Session, who: str, service: str, region: str) -> Any:
-        key = (f"@{who}", region, service)
+        key = (who, region, service)
         with self._lock:
-            found = self._clients.get(key)
+            found = self._botocore.get(key)
         if found is not None:
             return found
         with self._session_lock(who):
             with self._lock:
-                found = self._clients.get(key)
+                found = self._botocore.get(key)
             if found is None:
                 kwargs: dict[str, Any] = {"region_name": region, "config": self._config}
                 if self.connection.endpoint_url:
                     kwargs["endpoint_url"] = self.connection.endpoint_url
-                with aws_errors("configure", None, region):  # a missing --profile surfaces here
+                with configuring(region):  # a missing --profile surfaces here
                     found = session.client(service, **kwargs)
                 found.meta.events.register("before-sign.*.*", _tag_step)
                 with self._lock:
-                    self._clients[key] = found
+                    self._botocore[key] = found
         return found
 
 
@@ -284,6 +266,6 @@ def default_region(profile: str | None) -> str | None:
     profile's region)."""
     if os.environ.get("AWS_REGION"):
         return os.environ["AWS_REGION"]
-    with aws_errors("configure"):
+    with configuring():
         region = boto3.Session(profile_name=profile).region_name
     return str(region) if region else None

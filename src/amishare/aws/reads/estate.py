@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from amishare.aws.errors import aws_errors
 from amishare.aws.pacer import Pacer, Pacers
-from amishare.aws.reads.observe import Observer, image_info, launch_permissions, snapshot_info
+from amishare.aws.reads.convert import image_info, launch_permissions, snapshot_info
+from amishare.aws.reads.observer import Observer
 from amishare.aws.session import RoleRef, Sessions
 from amishare.checks.audit import AccountRegion
 from amishare.errors import AwsError
@@ -79,9 +79,7 @@ def _read(sessions: Sessions, party: Party, region: str, pacer: Pacer) -> Accoun
 
     def call(operation: str, **params: Any) -> Any:
         pacer.take()
-        name = "".join(p.title() for p in operation.split("_"))
-        with aws_errors(name, party.account, region):
-            return getattr(ec2, operation)(**params)
+        return getattr(ec2, operation)(**params)
 
     with ThreadPoolExecutor(max_workers=READS_AT_ONCE, thread_name_prefix="amishare-reads") as pool:
         raw_images = pool.submit(

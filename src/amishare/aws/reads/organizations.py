@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, PlanRefused
 from amishare.model import Target, TargetKind
@@ -32,19 +31,17 @@ class Members:
 def members(sessions: Sessions, target: Target) -> Members:
     """The member accounts of an organization or OU (nested OUs included)."""
     client = sessions.client("organizations", ORGANIZATIONS_REGION)
-    caller = sessions.caller_account()
     try:
         if target.kind is TargetKind.ORGANIZATION:
-            with aws_errors("DescribeOrganization", caller, ORGANIZATIONS_REGION):
-                org = client.describe_organization()["Organization"]
+            org = client.describe_organization()["Organization"]
             if org["Id"] != target.org_id:
                 raise PlanRefused(
                     f"--to {target.value}: the caller's organization is {org['Id']}, not {target.org_id}: run as "
                     "that organization's management account to expand it"
                 )
-            accounts = list(_pages(client, "list_accounts", "Accounts", caller))
+            accounts = list(_pages(client, "list_accounts", "Accounts"))
         else:
-            accounts = list(_under(client, str(target.ou_id), caller))
+            accounts = list(_under(client, str(target.ou_id)))
     except AwsError as exc:
         if exc.code not in ("AccessDeniedException", "AWSOrganizationsNotInUseException"):
             raise
@@ -57,18 +54,16 @@ def members(sessions: Sessions, target: Target) -> Members:
     return Members(target, active, inactive)
 
 
-def _under(client: Any, parent: str, caller: str) -> Iterator[dict[str, Any]]:
-    yield from _pages(client, "list_accounts_for_parent", "Accounts", caller, ParentId=parent)
-    for unit in _pages(client, "list_organizational_units_for_parent", "OrganizationalUnits", caller, ParentId=parent):
-        yield from _under(client, unit["Id"], caller)
+def _under(client: Any, parent: str) -> Iterator[dict[str, Any]]:
+    yield from _pages(client, "list_accounts_for_parent", "Accounts", ParentId=parent)
+    for unit in _pages(client, "list_organizational_units_for_parent", "OrganizationalUnits", ParentId=parent):
+        yield from _under(client, unit["Id"])
 
 
-def _pages(client: Any, operation: str, field: str, caller: str, **params: Any) -> Iterator[dict[str, Any]]:
-    name = "".join(p.title() for p in operation.split("_"))
+def _pages(client: Any, operation: str, field: str, **params: Any) -> Iterator[dict[str, Any]]:
     token = None
     while True:
-        with aws_errors(name, caller, ORGANIZATIONS_REGION):
-            page = getattr(client, operation)(**params, **({"NextToken": token} if token else {}))
+        page = getattr(client, operation)(**params, **({"NextToken": token} if token else {}))
         yield from page[field]
         token = page.get("NextToken")
         if not token:

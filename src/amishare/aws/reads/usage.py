@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from amishare.aws.errors import aws_errors
+from amishare.aws.reads.convert import image_info
 from amishare.aws.reads.estate import Party
-from amishare.aws.reads.observe import Observer, image_info
+from amishare.aws.reads.observer import Observer
 from amishare.aws.session import RoleRef, Sessions
 from amishare.errors import AwsError
 from amishare.model import ImageInfo, KeyInfo, LaunchPermissions
@@ -66,13 +66,13 @@ def _read(sessions: Sessions, party: Party, region: str, rules: Rules, roles: Ro
                 users.setdefault(mapping["Ebs"]["SnapshotId"], set()).add(raw["ImageId"])
     picked = [r for r in everything if matches(_bare(r, region), rules)]
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="amishare-cleanup-reads") as pool:
-        infos = list(pool.map(observer._image_info, picked))
+        infos = list(pool.map(observer.image_of, picked))
         owner_uses = _uses(observer, [i.image_id for i in infos], party.account)
         shared_uses = _shared_uses(sessions, infos, region, rules, roles) if rules.include_shared else {}
     arns = sorted({a for i in infos if _shared(i) for a in i.key_arns})
     keys = {a: observer.key(a, party.account) for a in arns}
     others = tuple(
-        observer._image_info(r) for r in everything if r["ImageId"] not in {i.image_id for i in infos} and _on(r, arns)
+        observer.image_of(r) for r in everything if r["ImageId"] not in {i.image_id for i in infos} and _on(r, arns)
     )
     candidates = tuple(
         _candidate(raw, info, owner_uses.get(info.image_id, []), shared_uses.get(info.image_id, ([], [])))
@@ -118,14 +118,13 @@ def _uses(observer: Observer, image_ids: list[str], account: str) -> dict[str, l
     found: dict[str, list[Use]] = {}
     for start in range(0, len(image_ids), REFERENCES_PER_CALL):
         batch = image_ids[start : start + REFERENCES_PER_CALL]
-        rows = observer._call(observer.ec2, "describe_image_references", ImageIds=batch, ResourceTypes=REFERENCE_TYPES)
+        rows = observer.ec2.describe_image_references(ImageIds=batch, ResourceTypes=REFERENCE_TYPES)
         for row in rows["ImageReferences"]:
             found.setdefault(row["ImageId"], []).append(Use(account, row["ResourceType"], row["Arn"]))
     if image_ids:
         wanted = set(image_ids)
         autoscaling = observer.sessions.client("autoscaling", observer.region, _who(observer, account))
-        with aws_errors("DescribeLaunchConfigurations", account, observer.region):
-            configurations = autoscaling.describe_launch_configurations()["LaunchConfigurations"]
+        configurations = autoscaling.describe_launch_configurations()["LaunchConfigurations"]
         for config in configurations:
             if config.get("ImageId") in wanted:
                 found.setdefault(config["ImageId"], []).append(
@@ -176,8 +175,7 @@ def _shared_uses(
 def _recycle_bin(sessions: Sessions, region: str, who: str | None) -> int | None:
     """The longest retention of the account's EC2_IMAGE Recycle Bin rules in the region (None: none, or unreadable)."""
     try:
-        with aws_errors("ListRules", who, region):
-            rules = sessions.client("rbin", region, who).list_rules(ResourceType="EC2_IMAGE")["Rules"]
+        rules = sessions.client("rbin", region, who).list_rules(ResourceType="EC2_IMAGE")["Rules"]
     except AwsError:
         return None
     days = [int(r.get("RetentionPeriod", {}).get("RetentionPeriodValue", 0)) for r in rules]
@@ -187,7 +185,7 @@ def _recycle_bin(sessions: Sessions, region: str, who: str | None) -> int | None
 def _pages(observer: Observer, operation: str, field: str, **params: Any) -> Iterator[dict[str, Any]]:
     token = None
     while True:
-        page = observer._call(observer.ec2, operation, **params, **({"NextToken": token} if token else {}))
+        page = getattr(observer.ec2, operation)(**params, **({"NextToken": token} if token else {}))
         yield from page[field]
         token = page.get("NextToken")
         if not token:

@@ -15,10 +15,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from amishare.aws.errors import aws_errors
 from amishare.aws.session import STEP, RoleRef, Sessions, as_step
 from amishare.aws.steps.poller import ImagePoller, Poll
-from amishare.aws.steps.revoker import Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
+from amishare.aws.steps.revoker import KeyEdit, Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
 from amishare.engine.action import Action, client_token
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.copies import AwaitImage, CopyImage, DeleteStaging, StageImage
@@ -185,8 +184,7 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
         params["SnapshotCopyCompletionDurationMinutes"] = action.completion_minutes
     started = time.time()
     try:
-        with aws_errors("CopyImage", action.account, action.region):
-            response = steps.ec2(action).copy_image(**params)
+        response = steps.ec2(action).copy_image(**params)
     except AwsError as exc:
         if exc.code == "InvalidAMIName.Duplicate":
             return _name_in_use(steps, action, name, context, started)
@@ -212,8 +210,7 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepCon
     it is reused, never copied again. A failed copy this run made is deregistered, so a resumed attempt can
     copy again under its name. Anything else of that name is the user's to rename or remove."""
     ec2 = steps.ec2(action)
-    with aws_errors("DescribeImages", action.account, action.region):
-        found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+    found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     where = f"{action.account} in {action.region}"
     if not found:  # deregistered meanwhile: the name is free again
         return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {name} was just freed")
@@ -224,8 +221,7 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepCon
     ours = made_by == context.run_id and tags.get(TAG_SOURCE_IMAGE) == source
     state = image.get("State")
     if ours and state == "failed":  # an earlier attempt of this run: it holds the name and nothing else
-        with aws_errors("DeregisterImage", action.account, action.region):
-            ec2.deregister_image(ImageId=image["ImageId"])
+        ec2.deregister_image(ImageId=image["ImageId"])
         return InProgress(NAME_FREED_RETRY, {}, detail=f"removed the failed copy {image['ImageId']}")
     reused = Done({"image_id": image["ImageId"], "kms_key": action.kms_key, "started_at": started, "reused": True})
     if isinstance(action, StageImage) or tags.get(TAG_STAGING) == "true":
@@ -271,8 +267,7 @@ def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> St
 def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
     """The image as its owner sees it now, None when it is gone (docs/aws-facts.md section 3: never [0] blindly)."""
     try:
-        with aws_errors("DescribeImages", action.account, action.region):
-            found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
+        found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
     except AwsError as exc:
         if exc.code == "InvalidAMIID.NotFound":
             return None
@@ -294,8 +289,7 @@ def delete_staging(steps: AwsSteps, action: DeleteStaging, context: StepContext)
             f"refusing to delete {action.image}: its tags do not prove that run {context.run_id} made it "
             f"({TAG_RUN}={tags.get(TAG_RUN)}, {TAG_STAGING}={tags.get(TAG_STAGING)})"
         )
-    with aws_errors("DeregisterImage", action.account, action.region):
-        result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
     return Done(
         {
             "image_id": action.image,
@@ -320,8 +314,7 @@ def modify_launch_permission(steps: AwsSteps, action: LaunchPermissionChange, co
         entries = [{"UserId": a} for a in accounts[start : start + MAX_ACCOUNTS_PER_IMAGE_CALL]]
         entries += others if calls == 0 else []
         if entries:
-            with aws_errors("ModifyImageAttribute", action.account, action.region):
-                steps.ec2(action).modify_image_attribute(ImageId=action.image, LaunchPermission={verb: entries})
+            steps.ec2(action).modify_image_attribute(ImageId=action.image, LaunchPermission={verb: entries})
             calls += 1
     return Done({"image_id": action.image, "calls": calls})
 
@@ -330,8 +323,7 @@ def modify_launch_permission(steps: AwsSteps, action: LaunchPermissionChange, co
 def share_snapshots(steps: AwsSteps, action: ShareSnapshots, context: StepContext) -> StepResult:
     changes = action.changes
     if changes is None:  # the snapshots of an image made by this run
-        with aws_errors("DescribeImages", action.account, action.region):
-            found = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"]
+        found = steps.ec2(action).describe_images(ImageIds=[action.image])["Images"]
         if not found or found[0].get("State") == "deregistered":  # docs/aws-facts.md section 3: never [0] blindly
             return Failed(f"image {action.image} was deregistered before its snapshots could be shared")
         image = found[0]
@@ -353,8 +345,7 @@ def _modify_snapshots(
 ) -> dict[str, Any]:
     calls = snapshot_permission_calls(steps.ec2(action), changes, operation)
     for call in calls:
-        with aws_errors("ModifySnapshotAttribute", action.account, action.region):
-            call()
+        call()
     return {"snapshots": [c.snapshot for c in changes], "calls": len(calls)}
 
 
@@ -366,10 +357,7 @@ def put_key_policy(steps: AwsSteps, action: PutKeyPolicy, context: StepContext) 
         edit_key_access(
             steps.sessions,
             steps.who(action),
-            action.region,
-            action.key_arn,
-            add=action.add,
-            remove=action.remove,
+            KeyEdit(action.key_arn, action.region, add=action.add, remove=action.remove),
             locks=steps.key_locks,
         )
     )
@@ -379,16 +367,15 @@ def put_key_policy(steps: AwsSteps, action: PutKeyPolicy, context: StepContext) 
 def create_grant(steps: AwsSteps, action: CreateGrant, context: StepContext) -> StepResult:
     """Named: KMS answers a repeated CreateGrant with the same grant (AWS KMS CreateGrant, ``Name``)."""
     name = f"{action.name}-{context.run_id}" if action.run_scoped else action.name
-    with aws_errors("CreateGrant", action.account, action.region):
-        response = steps.kms(action).create_grant(
-            KeyId=action.key_arn, GranteePrincipal=action.grantee, Operations=list(action.operations), Name=name
-        )
+    response = steps.kms(action).create_grant(
+        KeyId=action.key_arn, GranteePrincipal=action.grantee, Operations=list(action.operations), Name=name
+    )
     return Done({"grant_id": response["GrantId"], "name": name})
 
 
 @handles(RevokeGrant)
 def revoke_a_grant(steps: AwsSteps, action: RevokeGrant, context: StepContext) -> StepResult:
-    if not revoke_grant(steps.kms(action), action.key_arn, action.grant_id, action.account, action.region):
+    if not revoke_grant(steps.kms(action), action.key_arn, action.grant_id):
         return Done({"grant_id": action.grant_id, "revoked": False, "reason": "already gone"})
     return Done({"grant_id": action.grant_id})
 
@@ -420,14 +407,12 @@ def publish_parameter(steps: AwsSteps, action: PublishParameter, context: StepCo
     ssm = steps.ssm(action)
     state = dict(context.state)
     if "put_at" not in state:
-        with aws_errors("PutParameter", action.account, action.region):
-            ssm.put_parameter(
-                Name=action.parameter, Value=action.image, Type="String", DataType="aws:ec2:image", Overwrite=True
-            )
+        ssm.put_parameter(
+            Name=action.parameter, Value=action.image, Type="String", DataType="aws:ec2:image", Overwrite=True
+        )
         state["put_at"] = steps.now()
     try:
-        with aws_errors("GetParameter", action.account, action.region):
-            value = ssm.get_parameter(Name=action.parameter)["Parameter"]["Value"]
+        value = ssm.get_parameter(Name=action.parameter)["Parameter"]["Value"]
     except AwsError as exc:
         if exc.code != "ParameterNotFound":
             raise
@@ -451,20 +436,17 @@ def update_launch_template(steps: AwsSteps, action: UpdateLaunchTemplate, contex
         if action.template.startswith("lt-")
         else {"LaunchTemplateName": action.template}
     )
-    with aws_errors("DescribeLaunchTemplateVersions", action.account, action.region):
-        (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
+    (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
     version = latest
     if latest["LaunchTemplateData"].get("ImageId") != action.image:
-        with aws_errors("CreateLaunchTemplateVersion", action.account, action.region):
-            version = ec2.create_launch_template_version(
-                **which,
-                SourceVersion=str(latest["VersionNumber"]),
-                VersionDescription=f"amishare: {action.image} (run {context.run_id})",
-                LaunchTemplateData={"ImageId": action.image},
-            )["LaunchTemplateVersion"]
+        version = ec2.create_launch_template_version(
+            **which,
+            SourceVersion=str(latest["VersionNumber"]),
+            VersionDescription=f"amishare: {action.image} (run {context.run_id})",
+            LaunchTemplateData={"ImageId": action.image},
+        )["LaunchTemplateVersion"]
     if action.set_default and not version.get("DefaultVersion"):
-        with aws_errors("ModifyLaunchTemplate", action.account, action.region):
-            ec2.modify_launch_template(**which, DefaultVersion=str(version["VersionNumber"]))
+        ec2.modify_launch_template(**which, DefaultVersion=str(version["VersionNumber"]))
     return Done(
         {"template": version["LaunchTemplateId"], "version": version["VersionNumber"], "image_id": action.image}
     )
@@ -478,15 +460,13 @@ def deprecate_image(steps: AwsSteps, action: DeprecateImage, context: StepContex
     if image.get("DeprecationTime"):
         return Done({"image_id": action.image, "deprecate_at": image["DeprecationTime"]})
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=action.after_seconds)
-    with aws_errors("EnableImageDeprecation", action.account, action.region):
-        steps.ec2(action).enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
+    steps.ec2(action).enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
     return Done({"image_id": action.image, "deprecate_at": when.isoformat()})
 
 
 @handles(ProtectImage)
 def protect_image(steps: AwsSteps, action: ProtectImage, context: StepContext) -> StepResult:
-    with aws_errors("EnableImageDeregistrationProtection", action.account, action.region):
-        steps.ec2(action).enable_image_deregistration_protection(ImageId=action.image, WithCooldown=True)
+    steps.ec2(action).enable_image_deregistration_protection(ImageId=action.image, WithCooldown=True)
     return Done({"image_id": action.image})
 
 
@@ -496,8 +476,7 @@ def disable_image(steps: AwsSteps, action: DisableImage, context: StepContext) -
     if image is None:
         return Done({"image_id": action.image, "disabled": False, "reason": "already gone"})
     if image.get("State") != "disabled":
-        with aws_errors("DisableImage", action.account, action.region):
-            steps.ec2(action).disable_image(ImageId=action.image)
+        steps.ec2(action).disable_image(ImageId=action.image)
     return Done({"image_id": action.image, "disabled": True})
 
 
@@ -511,8 +490,7 @@ def deregister_image(steps: AwsSteps, action: DeregisterImage, context: StepCont
         return Failed(
             f"{action.image} is protected from deregistration ({protection}) since the plan was made: left alone"
         )
-    with aws_errors("DeregisterImage", action.account, action.region):
-        result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
     rows = result.get("DeleteSnapshotResults", [])
     return Done(
         {

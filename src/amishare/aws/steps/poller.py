@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.steps import Timers
 from amishare.errors import AmiShareError, AwsError
@@ -160,8 +159,7 @@ class ImagePoller:
         ids = sorted({w.image_id for w in due.values()})
         ec2 = self.sessions.client("ec2", region, account)
         try:
-            with aws_errors("DescribeImages", account, region):
-                images = ec2.describe_images(ImageIds=ids)["Images"]
+            images = ec2.describe_images(ImageIds=ids)["Images"]
         except AwsError as exc:
             message = str(exc)
             if exc.code != "InvalidAMIID.NotFound":
@@ -215,8 +213,7 @@ class ImagePoller:
         if not pending:
             return
         try:
-            with aws_errors("DescribeSnapshots"):
-                snapshots = ec2.describe_snapshots(SnapshotIds=sorted(pending))["Snapshots"]
+            snapshots = ec2.describe_snapshots(SnapshotIds=sorted(pending))["Snapshots"]
         except AmiShareError:
             return  # progress is a nicety: never fail a wait over it
         for snapshot in snapshots:

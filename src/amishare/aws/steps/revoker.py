@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.aws.errors import aws_errors
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
 from amishare.engine.plan import Plan
@@ -109,11 +108,10 @@ class Revoker:
             access = (
                 pool.submit(
                     step.copy().run,
-                    functools.partial(edit_key_access, remove=remove, locks=self.key_locks),
+                    functools.partial(edit_key_access, locks=self.key_locks),
                     self.sessions,
                     who,
-                    region,
-                    key_arn,
+                    KeyEdit(key_arn, region, remove=remove),
                 )
                 if key_arn
                 else None
@@ -134,37 +132,35 @@ class Revoker:
         kms = self.sessions.client("kms", region, who)
         found: list[str] = []
         marker: str | None = None
-        with aws_errors("ListGrants", who, region):
-            while True:
-                page = kms.list_grants(KeyId=key_arn, **({"Marker": marker} if marker else {}))
-                found += [g["GrantId"] for g in page.get("Grants", []) if g.get("Name") in wanted]
-                marker = page.get("NextMarker") if page.get("Truncated") else None
-                if not marker:
-                    break
+        while True:
+            page = kms.list_grants(KeyId=key_arn, **({"Marker": marker} if marker else {}))
+            found += [g["GrantId"] for g in page.get("Grants", []) if g.get("Name") in wanted]
+            marker = page.get("NextMarker") if page.get("Truncated") else None
+            if not marker:
+                break
         for grant_id in found:
-            revoke_grant(kms, key_arn, grant_id, who, region)
+            revoke_grant(kms, key_arn, grant_id)
 
     def _remove_image_access(self, who: str | None, region: str, image_id: str, targets: list[str]) -> None:
         ec2 = self.sessions.client("ec2", region, who)
         try:
-            with aws_errors("RevokeDestination", who, region):
-                images = ec2.describe_images(ImageIds=[image_id])["Images"]
-                if not images or images[0].get("State") == "deregistered":
-                    return  # deregistered meanwhile (docs/aws-facts.md section 3): nobody can use it any more
-                mappings = images[0].get("BlockDeviceMappings", [])
-                snapshots = [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]
-                calls: list[Callable[[], Any]] = [
-                    functools.partial(
-                        ec2.modify_image_attribute,
-                        ImageId=image_id,
-                        LaunchPermission={"Remove": [{"UserId": t} for t in targets]},
-                    ),
-                    *snapshot_permission_calls(ec2, [SnapshotChange(s, tuple(targets)) for s in snapshots], "remove"),
-                ]
-                with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # independent changes: at once
-                    step = contextvars.copy_context()
-                    for future in [pool.submit(step.copy().run, call) for call in calls]:
-                        future.result()
+            images = ec2.describe_images(ImageIds=[image_id])["Images"]
+            if not images or images[0].get("State") == "deregistered":
+                return  # deregistered meanwhile (docs/aws-facts.md section 3): nobody can use it any more
+            mappings = images[0].get("BlockDeviceMappings", [])
+            snapshots = [m["Ebs"]["SnapshotId"] for m in mappings if m.get("Ebs", {}).get("SnapshotId")]
+            calls: list[Callable[[], Any]] = [
+                functools.partial(
+                    ec2.modify_image_attribute,
+                    ImageId=image_id,
+                    LaunchPermission={"Remove": [{"UserId": t} for t in targets]},
+                ),
+                *snapshot_permission_calls(ec2, [SnapshotChange(s, tuple(targets)) for s in snapshots], "remove"),
+            ]
+            with ThreadPoolExecutor(max_workers=len(calls)) as pool:  # independent changes: at once
+                step = contextvars.copy_context()
+                for future in [pool.submit(step.copy().run, call) for call in calls]:
+                    future.result()
         except AwsError as exc:
             # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
             if not exc.code.startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
@@ -187,11 +183,10 @@ def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], opera
     ]
 
 
-def revoke_grant(kms: Any, key_arn: str, grant_id: str, who: str | None, region: str) -> bool:
+def revoke_grant(kms: Any, key_arn: str, grant_id: str) -> bool:
     """Revoke a grant; False when it was already gone (revoking is then done, not failed)."""
     try:
-        with aws_errors("RevokeGrant", who, region):
-            kms.revoke_grant(KeyId=key_arn, GrantId=grant_id)
+        kms.revoke_grant(KeyId=key_arn, GrantId=grant_id)
     except AwsError as exc:
         if exc.code != "NotFoundException":
             raise
@@ -203,18 +198,25 @@ KEY_VERIFY_AFTER = 0.5  # seconds: longer than another writer's read-modify-writ
 KEY_EDIT_ATTEMPTS = 5
 
 
+@dataclass(frozen=True)
+class KeyEdit:
+    """An edit of amishare's statements in the policy of the key ``key_arn`` (of ``region``)."""
+
+    key_arn: str
+    region: str
+    add: key_policy.KeyAccess = key_policy.NO_ACCESS
+    remove: key_policy.KeyAccess = key_policy.NO_ACCESS
+
+
 def edit_key_access(
     sessions: Sessions,
     who: str | None,
-    region: str,
-    key_arn: str,
+    edit: KeyEdit,
     *,
-    add: key_policy.KeyAccess = key_policy.NO_ACCESS,
-    remove: key_policy.KeyAccess = key_policy.NO_ACCESS,
     locks: dict[str, threading.Lock],
     verify_after: float = KEY_VERIFY_AFTER,
 ) -> dict[str, Any]:
-    """Apply the edit to amishare's statements of the key policy, and make sure it holds.
+    """Apply ``edit`` to amishare's statements of the key policy, as ``who``, and make sure it holds.
 
     A key policy is one document: another writer (another run, another machine) that read it before this
     write and writes after it would drop this edit. So after writing, read it again ``verify_after`` seconds
@@ -223,41 +225,35 @@ def edit_key_access(
     made again); a policy that already says it is done."""
     changed = False
     for attempt in range(KEY_EDIT_ATTEMPTS):
-        if not _edit_once(sessions, who, region, key_arn, add, remove, locks):
+        if not _edit_once(sessions, who, edit, locks):
             lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
-            return {"key": key_arn, "changed": changed, **({"rewritten": lost} if lost else {})}
+            return {"key": edit.key_arn, "changed": changed, **({"rewritten": lost} if lost else {})}
         changed = True
         time.sleep(verify_after)
     raise AwsError(
-        f"key {key_arn}: the policy lost amishare's edit {KEY_EDIT_ATTEMPTS} times in a row: something keeps "
+        f"key {edit.key_arn}: the policy lost amishare's edit {KEY_EDIT_ATTEMPTS} times in a row: something keeps "
         "rewriting it from an older copy; find that writer (CloudTrail: PutKeyPolicy), then resume",
         operation="PutKeyPolicy",
         account=who,
-        region=region,
+        region=edit.region,
     )
 
 
-def _edit_once(
-    sessions: Sessions,
-    who: str | None,
-    region: str,
-    key_arn: str,
-    add: key_policy.KeyAccess,
-    remove: key_policy.KeyAccess,
-    locks: dict[str, threading.Lock],
-) -> bool:
+def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: dict[str, threading.Lock]) -> bool:
     """Read the key policy, apply the edit, write it back when it changed (one writer per key in this
     process). Whether it wrote."""
-    lock = locks.setdefault(key_arn, threading.Lock())
-    kms = sessions.client("kms", region, who)
-    with lock, aws_errors("PutKeyPolicy", who, region):
-        current = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
-        updated = key_policy.edited(current, region, add, remove)
+    lock = locks.setdefault(edit.key_arn, threading.Lock())
+    kms = sessions.client("kms", edit.region, who)
+    with lock:
+        current = json.loads(kms.get_key_policy(KeyId=edit.key_arn, PolicyName="default")["Policy"])
+        updated = key_policy.edited(current, edit.region, edit.add, edit.remove)
         if updated == current:
             return False
         try:
             text = key_policy.check_size(updated)
         except key_policy.KeyPolicyTooLarge as exc:
-            raise AwsError(f"key {key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=region) from exc
-        kms.put_key_policy(KeyId=key_arn, PolicyName="default", Policy=text)
+            raise AwsError(
+                f"key {edit.key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=edit.region
+            ) from exc
+        kms.put_key_policy(KeyId=edit.key_arn, PolicyName="default", Policy=text)
     return True

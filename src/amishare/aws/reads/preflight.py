@@ -1,0 +1,96 @@
+"""The reads of a transfer: the image and its keys as the source sees them, each region's share key, and every
+destination's preflight (its role assumed, its key in each region described through that role, its launch
+template looked up). Read-only; everything is read concurrently."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from amishare.aws.reads.observer import Observer
+from amishare.aws.session import RoleRef, Sessions
+from amishare.errors import AwsError
+from amishare.model import KeyInfo
+from amishare.planners.transfer_spec import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
+
+__all__ = ["observe_transfer", "template_error"]
+
+PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network
+
+
+def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: TransferSpec) -> TransferObservation:
+    """What the transfer planner needs: the image and its keys (as the source), each region's share key, and
+    every destination's preflight (its role assumed, its key in each region described through that role).
+
+    Everything is read concurrently; nothing is changed."""
+    with ThreadPoolExecutor(max_workers=PREFLIGHT_THREADS, thread_name_prefix="amishare-preflight") as pool:
+        roles = {d.account: pool.submit(_assume, sessions, d) for d in spec.destinations}
+        source = _observe_source(sessions, image_id, region, spec.source, spec.share_keys)
+        role_errors = {account: role.result() for account, role in roles.items()}
+        reads = {
+            (d.account, r): pool.submit(_describe_as, sessions, d.account, r, ref)
+            for d in spec.destinations
+            if role_errors[d.account] is None
+            for r in spec.regions
+            if (ref := spec.dest_key_for(d, r))
+        }
+        templates = {
+            (d.account, r): pool.submit(template_error, sessions, d.account, r, template)
+            for d in spec.destinations
+            if role_errors[d.account] is None and (template := spec.distribution.template_for(d))
+            for r in spec.regions
+        }
+        checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
+        for (account, name), read in reads.items():
+            try:
+                checks[account].keys[name] = read.result()
+            except AwsError as exc:
+                checks[account].key_errors[name] = exc.aws_message or str(exc)
+        for (account, name), found in templates.items():
+            if found.result():
+                checks[account].template_errors[name] = str(found.result())
+    return replace(source, destinations=checks)
+
+
+def _assume(sessions: Sessions, destination: Destination) -> str | None:
+    """None once ``destination``'s role is assumed, else why not."""
+    assert destination.role_arn is not None  # destinations always act through a role (requests.py)
+    try:
+        sessions.assume(RoleRef(destination.account, destination.role_arn, destination.external_id))
+    except AwsError as exc:
+        return exc.aws_message or str(exc)
+    return None
+
+
+def template_error(sessions: Sessions, account: str, region: str, template: str) -> str | None:
+    """Why ``account`` has no launch template ``template`` (name or id) in ``region``; None when it has."""
+    which = {"LaunchTemplateIds": [template]} if template.startswith("lt-") else {"LaunchTemplateNames": [template]}
+    try:
+        sessions.client("ec2", region, account).describe_launch_templates(**which)
+    except AwsError as exc:
+        return exc.aws_message or str(exc)
+    return None
+
+
+def _describe_as(sessions: Sessions, account: str, region: str, ref: str) -> KeyInfo:
+    return Observer(sessions, region, account).described_key(ref, account)
+
+
+def _observe_source(
+    sessions: Sessions, image_id: str, region: str, source: Party, share_keys: dict[str, str]
+) -> TransferObservation:
+    """The image and its keys (as the source), and each region's share key, read concurrently."""
+    caller = sessions.caller_account()
+    if source.role_arn:
+        sessions.assume(RoleRef(source.account, source.role_arn, source.external_id))
+    who = None if source.role_arn is None else source.account
+
+    def share_key(name: str, ref: str) -> KeyInfo:
+        return Observer(sessions, name, who).key(ref, source.account)
+
+    with ThreadPoolExecutor(max_workers=1 + len(share_keys)) as pool:  # clients are built in the threads too
+        found = {name: pool.submit(share_key, name, ref) for name, ref in share_keys.items()}
+        observer = Observer(sessions, region, who)
+        image = observer.image(image_id, source.account)
+        keys = {arn: observer.key(arn, source.account) for arn in image.key_arns}
+    return TransferObservation(caller, region, image, keys, {name: f.result() for name, f in found.items()})
