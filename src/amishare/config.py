@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from amishare.errors import ConfigError
-from amishare.model import ACCOUNT_ID, KEY_REF, REGION, arn_account, arn_region, duration_seconds
+from amishare.model import ACCOUNT_ID, KEY_REF, REGION, RoleRef, arn_account, arn_region, duration_seconds
 
 _R = TypeVar("_R")
 
@@ -129,15 +129,15 @@ class Config:
     def account_by_id(self, account_id: str) -> AccountConfig | None:
         return next((a for a in self.accounts.values() if a.id == account_id), None)
 
-    def role_in(self, account_id: str) -> tuple[str, str | None] | None:
+    def role_in(self, account_id: str) -> RoleRef | None:
         """The role ARN to assume in ``account_id`` and its external id: its ``[accounts.NAME] role``, else
         ``[defaults] role_name``; None when neither names one."""
         named = self.account_by_id(account_id)
         default_role = self.defaults.role_name
         if named is not None:
             arn = named.role_arn(default_role)
-            return (arn, named.external_id) if arn else None
-        return (f"arn:aws:iam::{account_id}:role/{default_role}", None) if default_role else None
+            return RoleRef(account_id, arn, named.external_id) if arn else None
+        return RoleRef(account_id, f"arn:aws:iam::{account_id}:role/{default_role}") if default_role else None
 
 
 def load(path: str | Path | None = None, cwd: Path | None = None) -> Config:

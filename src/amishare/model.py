@@ -66,6 +66,17 @@ class TargetKind(StrEnum):
     PUBLIC = "public"
 
 
+@dataclass(frozen=True)
+class RoleRef:
+    """Which account a call is made in, through which role: the one value for "as whom" wherever amishare
+    acts in or reads another account (actions, a transfer's parties, cleanup's accounts, the config's roles).
+    ``None`` in its place means the caller's own credentials."""
+
+    account: str
+    role_arn: str
+    external_id: str | None = None
+
+
 @dataclass(frozen=True, order=True)
 class Target:
     """Someone an image is shared with: an account, an organization, an OU, or everyone."""

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from amishare.aws.session import Connection, RoleRef, Sessions
+from amishare.aws.session import Connection, Sessions
 from amishare.errors import AccessDenied, NotFound
+from amishare.model import RoleRef
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION, TARGET
 

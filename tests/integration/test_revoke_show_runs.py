@@ -9,8 +9,9 @@ import pytest
 
 from amishare import api
 from amishare.api import Settings
-from amishare.aws.session import Connection, RoleRef, Sessions
+from amishare.aws.session import Connection, Sessions
 from amishare.errors import AccessDenied, JournalError
+from amishare.model import RoleRef
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls

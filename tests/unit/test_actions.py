@@ -23,6 +23,7 @@ from amishare.engine.kinds.gates import (
     UnshareSnapshots,
 )
 from amishare.engine.permissions import Principal
+from amishare.model import RoleRef
 from amishare.policy.key_policy import KeyAccess
 
 BASE = {"account": "111111111111", "region": "us-east-1", "depends_on": ("x",), "after": ("y",)}
@@ -45,8 +46,7 @@ SAMPLES: dict[ActionKind, Action] = {
         source_region="us-east-1",
         name="n",
         description="d",
-        role_arn="arn:aws:iam::111111111111:role/R",
-        external_id="e",
+        role=RoleRef(BASE["account"], "arn:aws:iam::111111111111:role/R", "e"),
     ),
     ActionKind.COPY_TO_DESTINATION: CopyToDestination(
         key="c",
@@ -57,7 +57,7 @@ SAMPLES: dict[ActionKind, Action] = {
         description="d",
         kms_key=None,
         actor=Principal.DESTINATION,
-        role_arn="arn:aws:iam::222222222222:role/R",
+        role=RoleRef(BASE["account"], "arn:aws:iam::222222222222:role/R"),
         label="dev",
     ),
     ActionKind.AWAIT_IMAGE: AwaitImage(key="w", **BASE, image="@c", timeout=60.0, expected="@w0#seconds"),

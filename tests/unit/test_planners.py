@@ -19,6 +19,7 @@ from amishare.model import (
     KeyInfo,
     LaunchPermissions,
     Observation,
+    RoleRef,
     SnapshotInfo,
     Target,
     TargetKind,
@@ -230,7 +231,9 @@ def test_plan_revoke(obs: Observation, expected: list[str]) -> None:
 
 def _spec(**kw: Any) -> TransferSpec:
     dests = (
-        Destination(DEV, f"arn:aws:iam::{DEV}:role/R", None, "dev", {REGION: "alias/mine", REGION2: "alias/mine"}),
+        Destination(
+            DEV, RoleRef(DEV, f"arn:aws:iam::{DEV}:role/R"), "dev", {REGION: "alias/mine", REGION2: "alias/mine"}
+        ),
     )
     return TransferSpec(
         source=Party(OWNER), destinations=kw.pop("destinations", dests), regions=kw.pop("regions", (REGION,)), **kw
@@ -304,7 +307,7 @@ TRANSFERS: list[tuple[str, TransferObservation, TransferSpec, list[str] | str]] 
     (
         "no destination key",
         _tobs(_image(EBS), EBS),
-        _spec(destinations=(Destination(DEV, "arn:aws:iam::222222222222:role/R"),)),
+        _spec(destinations=(Destination(DEV, RoleRef(DEV, "arn:aws:iam::222222222222:role/R")),)),
         "default EBS key",
     ),
     (
@@ -340,7 +343,12 @@ def test_plan_transfer(obs: TransferObservation, spec: TransferSpec, expected: l
 
 # ----------------------------------------------------------------------------- redo (resume of failed copies)
 def _two_destinations() -> Plan:
-    qa = Destination("333333333333", "arn:aws:iam::333333333333:role/R", label="qa", keys={REGION: "alias/mine"})
+    qa = Destination(
+        "333333333333",
+        RoleRef("333333333333", "arn:aws:iam::333333333333:role/R"),
+        label="qa",
+        keys={REGION: "alias/mine"},
+    )
     base = _spec()
     return plan_transfer(_tobs(_image(EBS), EBS), _spec(destinations=(*base.destinations, qa)))
 

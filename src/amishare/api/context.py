@@ -9,10 +9,11 @@ from pathlib import Path
 
 from amishare import config as config_file
 from amishare import inputs
-from amishare.aws.session import Connection, RoleRef, Sessions, default_region, known_regions
+from amishare.aws.session import Connection, Sessions, default_region, known_regions
 from amishare.config import Config
 from amishare.engine import journal
 from amishare.errors import UsageError
+from amishare.model import RoleRef
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ class Settings:
 
     def role_in(self, account: str) -> RoleRef | None:
         """The role amishare assumes in ``account`` (``Config.role_in``), None when the config names none."""
-        found = self.config.role_in(account)
-        return RoleRef(account, found[0], found[1]) if found else None
+        return self.config.role_in(account)
 
 
 def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings:

@@ -11,12 +11,12 @@ from amishare.api.execute import Outcome, planned_or_applied
 from amishare.api.requests import NO_HOOKS, Hooks, RevokeRequest, ShareRequest, ShowRequest
 from amishare.aws.reads.image import AlsoRead, observe
 from amishare.aws.reads.preflight import template_error
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import Sessions
 from amishare.checks import gates
 from amishare.config import with_defaults
 from amishare.engine.plan import Plan
 from amishare.errors import AwsError, PlanRefused, UsageError
-from amishare.model import Distribution, Target
+from amishare.model import Distribution, RoleRef, Target
 from amishare.planners.revoke import plan_revoke as _plan_revoke
 from amishare.planners.share import ShareOptions
 from amishare.planners.share import plan_share as _plan_share
@@ -54,13 +54,12 @@ def _share_key(settings: Settings, region: str) -> str | None:
     return settings.config.defaults.share_key_for(region)
 
 
-def _share_roles(
-    settings: Settings, targets: tuple[Target, ...], dist: Distribution
-) -> dict[str, tuple[str, str | None]]:
+def _share_roles(settings: Settings, targets: tuple[Target, ...], dist: Distribution) -> dict[str, RoleRef]:
     """The role of each account target, needed when the share sets their parameters or launch templates."""
     if not (dist.ssm_parameter or dist.launch_template):
         return {}
-    roles, missing = {}, []
+    roles: dict[str, RoleRef] = {}
+    missing = []
     for target in targets:
         if target.kind.value != "account":
             continue
@@ -77,18 +76,16 @@ def _share_roles(
     return roles
 
 
-def _check_templates(
-    sessions: Sessions, roles: dict[str, tuple[str, str | None]], region: str, dist: Distribution
-) -> None:
+def _check_templates(sessions: Sessions, roles: dict[str, RoleRef], region: str, dist: Distribution) -> None:
     """Before any change: every target has the launch template (read through its role)."""
     if not dist.launch_template:
         return
     problems = []
-    for account, (role_arn, external_id) in sorted(roles.items()):
+    for account, role in sorted(roles.items()):
         try:
-            sessions.assume(RoleRef(account, role_arn, external_id))
+            sessions.assume(role)
         except AwsError as exc:
-            problems.append(f"{account}: cannot assume {role_arn}: {exc.aws_message or exc}")
+            problems.append(f"{account}: cannot assume {role.role_arn}: {exc.aws_message or exc}")
             continue
         error = template_error(sessions, account, region, dist.launch_template)
         if error:

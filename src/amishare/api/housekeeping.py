@@ -34,8 +34,7 @@ def plan_cleanup(settings: Settings, request: CleanupRequest, *, sessions: Sessi
             decisions=tuple(housekeeping.decide(list(read.candidates), rules, now, read.snapshot_users)),
             keys=read.keys,
             others=read.others,
-            role_arn=read.party.role.role_arn if read.party.role else None,
-            external_id=read.party.role.external_id if read.party.role else None,
+            role=read.party.role,
             recycle_bin_days=read.recycle_bin_days,
         )
         for read in reads

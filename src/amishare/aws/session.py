@@ -25,6 +25,7 @@ from amishare import __version__
 from amishare.aws.client import ACTING_AS, Client
 from amishare.aws.errors import configuring, error_context
 from amishare.errors import AwsError
+from amishare.model import RoleRef
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,6 @@ class Connection:
     retry_mode: str = "standard"  # or "adaptive"
     max_attempts: int = 10
     max_pool_connections: int = 50
-
-
-@dataclass(frozen=True)
-class RoleRef:
-    account: str
-    role_arn: str
-    external_id: str | None = None
 
 
 # What amishare is doing when it calls AWS (an action kind, or "observe"): sent in the User-Agent as

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from amishare.engine.codec import decode, encode, field_hints
 from amishare.engine.permissions import Permission, Principal, Resource, permission
 from amishare.engine.refs import collect_refs, rekey, resolve
+from amishare.model import RoleRef
 
 
 class ActionKind(StrEnum):
@@ -60,8 +61,7 @@ class Action:
     depends_on: tuple[str, ...] = ()  # must have succeeded
     after: tuple[str, ...] = ()  # must have finished, whatever their outcome (clean-up, revocation)
     actor: Principal = Principal.SOURCE  # who the call is made as (its permissions' principal)
-    role_arn: str | None = None  # the role assumed in ``account`` (None: the caller's credentials)
-    external_id: str | None = None
+    role: RoleRef | None = None  # the role assumed in ``account`` (None: the caller's credentials)
 
     kind: ClassVar[ActionKind]  # set by each concrete kind (``amishare.engine.kinds`` registers it)
     symbol: ClassVar[str] = "~"
@@ -80,14 +80,14 @@ class Action:
     def permissions(self) -> tuple[str, ...]:
         """The IAM actions this action's calls need (its own, then ``sts:AssumeRole`` when it assumes a role)."""
         names = [p.action for p in self.needs]
-        if self.role_arn:
+        if self.role:
             names.append("sts:AssumeRole")
         return tuple(dict.fromkeys(names))
 
     def declared(self) -> tuple[tuple[Principal, Permission], ...]:
         """Each permission with the principal that needs it."""
         found = [(p.principal or self.actor, p) for p in self.needs]
-        if self.role_arn:
+        if self.role:
             found.append((Principal.CALLER, permission("sts:AssumeRole", Resource.ROLE)))
         return tuple(found)
 
@@ -97,10 +97,10 @@ class Action:
         out = {f.name: encode(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name not in BASE_FIELDS}
         if self.actor is not Principal.SOURCE:
             out["actor"] = self.actor.value
-        if self.role_arn:
-            out["role_arn"] = self.role_arn
-            if self.external_id:
-                out["external_id"] = self.external_id
+        if self.role:  # flat in the document (amishare.plan/1), as it always was
+            out["role_arn"] = self.role.role_arn
+            if self.role.external_id:
+                out["external_id"] = self.role.external_id
         return out
 
     def resolved(self, outputs: dict[str, dict[str, Any]]) -> Action:
@@ -172,13 +172,19 @@ class Action:
             depends_on=tuple(data.get("depends_on", ())),
             after=tuple(data.get("after", ())),
             actor=Principal(params.get("actor", Principal.SOURCE.value)),
-            role_arn=params.get("role_arn"),
-            external_id=params.get("external_id"),
+            role=RoleRef(data["account"], params["role_arn"], params.get("external_id"))
+            if params.get("role_arn")
+            else None,
             **values,
         )
 
 
-BASE_FIELDS = frozenset({"key", "account", "region", "depends_on", "after", "actor", "role_arn", "external_id"})
+def _role(account: str, params: dict[str, Any]) -> RoleRef | None:
+    """The role of an action's document (kept flat: ``role_arn`` and ``external_id``), None when it has none."""
+    return RoleRef(account, params["role_arn"], params.get("external_id")) if params.get("role_arn") else None
+
+
+BASE_FIELDS = frozenset({"key", "account", "region", "depends_on", "after", "actor", "role"})
 
 
 def client_token(run_id: str, action_key: str, attempt: int = 0) -> str:

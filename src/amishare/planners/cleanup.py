@@ -28,7 +28,7 @@ from amishare.engine.action import Action
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.distribution import DeprecateImage
 from amishare.engine.plan import Plan
-from amishare.model import ImageInfo, KeyInfo, Observation, Target, TargetKind, account_target
+from amishare.model import ImageInfo, KeyInfo, Observation, RoleRef, Target, TargetKind, account_target
 from amishare.planners.revoke import plan_revoke
 
 ACTIONS = ("deprecate", "disable", "deregister")
@@ -284,8 +284,7 @@ class AccountRegionFacts:
     decisions: tuple[Decision, ...]
     keys: dict[str, KeyInfo] = field(default_factory=dict)  # keys of the images whose shares are revoked
     others: tuple[ImageInfo, ...] = ()  # the account's other images in the region (key access still needed)
-    role_arn: str | None = None
-    external_id: str | None = None
+    role: RoleRef | None = None  # how amishare reads and acts in the account (None: the caller's credentials)
     recycle_bin_days: int | None = None  # an EC2_IMAGE retention rule applies
 
 
@@ -321,8 +320,7 @@ def _account_region(where: AccountRegionFacts, rules: Rules, notes: list[str]) -
     acting: dict[str, Any] = {
         "account": where.account,
         "region": where.region,
-        "role_arn": where.role_arn,
-        "external_id": where.external_id,
+        "role": where.role,
     }
     for decision in where.decisions:
         if decision.kept:
@@ -330,7 +328,7 @@ def _account_region(where: AccountRegionFacts, rules: Rules, notes: list[str]) -
         first: tuple[str, ...] = ()
         if decision.revoke:
             revoking = _revoke(where, decision.image, others)
-            actions += [replace(a, role_arn=where.role_arn, external_id=where.external_id) for a in revoking.actions]
+            actions += [replace(a, role=where.role) for a in revoking.actions]
             notes += [f"{decision.image.image_id}: {n}" for n in revoking.notes]
             first = tuple(a.key for a in revoking.actions)
         image = decision.image.image_id

@@ -14,7 +14,7 @@ from typing import Any
 from amishare.engine.action import Action
 from amishare.engine.kinds.gates import CreateGrant, PutKeyPolicy, ShareImage, ShareSnapshots, SnapshotChange
 from amishare.errors import PlanRefused
-from amishare.model import ImageInfo, KeyInfo, Target, TargetKind
+from amishare.model import ImageInfo, KeyInfo, RoleRef, Target, TargetKind
 from amishare.policy import key_policy
 from amishare.policy.access import SOURCE_KEY_GRANT_OPERATIONS, account_root, grant_name
 from amishare.policy.key_policy import KeyAccess
@@ -76,8 +76,7 @@ class Acting:
     account: str
     region: str
     scope: str  # what names the actions' keys (an image, or an image and region)
-    role_arn: str | None = None
-    external_id: str | None = None
+    role: RoleRef | None = None
 
 
 def open_gates(
@@ -124,8 +123,7 @@ def _share_image(subject: Subject, missing: Audience, acting: Acting, depends_on
         key=f"share-image:{acting.scope}",
         account=acting.account,
         region=acting.region,
-        role_arn=acting.role_arn,
-        external_id=acting.external_id,
+        role=acting.role,
         image=subject.image,
         image_label=subject.pending_label,
         accounts=missing.accounts,
@@ -179,8 +177,7 @@ def key_policy_edit(
             key=f"key-policy:{acting.scope}:{key.arn}",
             account=acting.account,
             region=key.region,
-            role_arn=acting.role_arn,
-            external_id=acting.external_id,
+            role=acting.role,
             key_arn=key.arn,
             key_label=key.display,
             add=add - before,
@@ -251,8 +248,7 @@ def _share_snapshots(subject: Subject, accounts: tuple[str, ...], acting: Acting
             key=f"share-snapshots:{acting.scope}",
             account=acting.account,
             region=acting.region,
-            role_arn=acting.role_arn,
-            external_id=acting.external_id,
+            role=acting.role,
             image=subject.image,
             image_label=subject.pending_label,
             accounts=accounts,

@@ -16,7 +16,7 @@ from amishare.engine.kinds.copies import AwaitImage, ReEncryptImage
 from amishare.engine.permissions import Principal
 from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
-from amishare.model import TAG_MANAGED, TAG_SOURCE_IMAGE, Distribution, KeyInfo, Observation, Target
+from amishare.model import TAG_MANAGED, TAG_SOURCE_IMAGE, Distribution, KeyInfo, Observation, RoleRef, Target
 from amishare.planners.distribution import copy_settings, pointer_actions
 from amishare.planners.gates import Acting, Audience, Subject, open_gates
 
@@ -36,9 +36,9 @@ class ShareOptions:
     key_access: str = "policy"  # "policy" (key policy statements) or "grant" (KMS grants)
     allow_public: bool = False
     # What the share leaves behind (docs/concepts.md): the targets' SSM parameters and launch templates, through
-    # their roles (account -> (role ARN, external id)); deprecation, protection and tags of a re-encrypted copy.
+    # their roles (account -> the role amishare assumes there); deprecation, protection and tags of a re-encrypted copy.
     distribution: Distribution = field(default_factory=Distribution)
-    roles: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    roles: dict[str, RoleRef] = field(default_factory=dict)
 
 
 def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOptions = ShareOptions()) -> Plan:
@@ -102,8 +102,7 @@ def _share_distribution(
         where: dict[str, Any] = {
             "account": account,
             "region": obs.region,
-            "role_arn": role[0],
-            "external_id": role[1],
+            "role": role,
             "actor": Principal.DESTINATION,
             "depends_on": after,
         }

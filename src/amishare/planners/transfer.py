@@ -96,7 +96,7 @@ class _Opened:
 
 
 def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:
-    return Acting(spec.source.account, region, scope, spec.source.role_arn, spec.source.external_id)
+    return Acting(spec.source.account, region, scope, spec.source.role)
 
 
 def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: list[str]) -> list[Action]:
@@ -166,8 +166,7 @@ def _revoke(image: ImageInfo, spec: TransferSpec, dest: Destination, opened: _Op
         key=f"revoke:{image.image_id}:{dest.account}:{opened.region}",
         account=spec.source.account,
         region=opened.region,
-        role_arn=spec.source.role_arn,
-        external_id=spec.source.external_id,
+        role=spec.source.role,
         image=opened.subject.image,
         target=dest.account,
         label=dest.label,
@@ -185,8 +184,7 @@ def _delete_staging(spec: TransferSpec, opened: _Opened, waits: tuple[str, ...])
         key=f"delete-staging:{opened.scope}",
         account=spec.source.account,
         region=opened.region,
-        role_arn=spec.source.role_arn,
-        external_id=spec.source.external_id,
+        role=spec.source.role,
         image=opened.subject.image,
         depends_on=(f"stage:{opened.scope}",),
         after=waits,  # revocations of a deleted image are moot (their key access still goes)
@@ -249,8 +247,7 @@ def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple
         key=f"stage:{scope}",
         account=source.account,
         region=region,
-        role_arn=source.role_arn,
-        external_id=source.external_id,
+        role=source.role,
         source_image=image.image_id,
         source_region=obs.source_region,
         name=f"{image.name[:60]}-amishare-staging-{region}",  # + "-<run id>" (AMI names: 128 characters)
@@ -263,8 +260,7 @@ def _subject(obs: TransferObservation, spec: TransferSpec, region: str) -> tuple
         key=f"await-stage:{scope}",
         account=source.account,
         region=region,
-        role_arn=source.role_arn,
-        external_id=source.external_id,
+        role=source.role,
         image=f"@{stage.key}",
         timeout=spec.timeout,
         label=f"the staging copy in {region}",
@@ -286,8 +282,7 @@ def _destination(obs: TransferObservation, spec: TransferSpec, dest: Destination
         key=f"copy:{name}",
         account=dest.account,
         region=region,
-        role_arn=dest.role_arn,
-        external_id=dest.external_id,
+        role=dest.role,
         actor=Principal.DESTINATION,
         source_image=subject.image,
         source_region=region,
@@ -304,8 +299,7 @@ def _destination(obs: TransferObservation, spec: TransferSpec, dest: Destination
         key=f"await:{name}",
         account=dest.account,
         region=region,
-        role_arn=dest.role_arn,
-        external_id=dest.external_id,
+        role=dest.role,
         actor=Principal.DESTINATION,
         image=f"@{copy.key}",
         timeout=spec.timeout,
@@ -328,8 +322,7 @@ def _autoscaling_grant(dest: Destination, opened: _Opened, key: KeyInfo, name: s
         key=f"autoscaling-grant:{name}",
         account=dest.account,
         region=opened.region,
-        role_arn=dest.role_arn,
-        external_id=dest.external_id,
+        role=dest.role,
         actor=Principal.DESTINATION,
         key_arn=key.arn,
         key_label=key.display,
@@ -348,8 +341,7 @@ def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str,
     where: dict[str, Any] = {
         "account": dest.account,
         "region": region,
-        "role_arn": dest.role_arn,
-        "external_id": dest.external_id,
+        "role": dest.role,
         "actor": Principal.DESTINATION,
         "depends_on": (wait,),
     }

@@ -48,8 +48,9 @@ def preflight_problems(obs: TransferObservation, spec: TransferSpec, dest: Desti
         return []
     who = f"{dest.label} ({dest.account})" if dest.label else dest.account
     if check.role_error is not None:
+        role = dest.role.role_arn if dest.role else "its role"
         return [
-            f"{who}: cannot assume {dest.role_arn}: {check.role_error}. Fix the role's name ([accounts.NAME] role, "
+            f"{who}: cannot assume {role}: {check.role_error}. Fix the role's name ([accounts.NAME] role, "
             f"or role_name under [defaults]) or its trust policy (it must trust account {obs.caller_account})"
         ]
     problems = []

@@ -303,14 +303,14 @@ def _party(config: Config, value: str, caller: str | None, what: str, *, role_ne
     if target.kind is not TargetKind.ACCOUNT:
         raise UsageError(f"{what} {value!r} must be an account (id or name from the config), not {target.kind.value}")
     if (caller is not None and target.value == caller) or not role_needed:
-        return Party(target.value, None, None, target.label)
+        return Party(target.value, None, target.label)
     role = config.role_in(target.value)
     if role is None:
         raise UsageError(
             f'no role to assume in {what} account {target.value}: set role = "..." under '
             f'[accounts.NAME] (with id = "{target.value}") or role_name under [defaults]'
         )
-    return Party(target.value, role[0], role[1], target.label)
+    return Party(target.value, role, target.label)
 
 
 def _destination(config: Config, value: str) -> Destination:
@@ -318,8 +318,7 @@ def _destination(config: Config, value: str) -> Destination:
     named = config.account_by_id(party.account)
     return Destination(
         party.account,
-        party.role_arn,
-        party.external_id,
+        party.role,
         party.label,
         keys=dict(named.keys) if named else {},
         ssm_parameter=named.ssm_parameter if named else None,

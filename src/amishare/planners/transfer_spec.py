@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from amishare.model import Distribution, ImageInfo, KeyInfo
+from amishare.model import Distribution, ImageInfo, KeyInfo, RoleRef
 
 
 @dataclass(frozen=True)
@@ -17,9 +17,20 @@ class Party:
     """An account amishare acts in, and how to get there."""
 
     account: str
-    role_arn: str | None = None  # None: the caller's own credentials
-    external_id: str | None = None
+    role: RoleRef | None = None  # None: the caller's own credentials
     label: str = ""
+
+    @staticmethod
+    def fields_from(data: dict[str, Any]) -> dict[str, Any]:
+        """The constructor's fields from ``to_dict``'s JSON (runs journaled before 0.3 kept the role flat)."""
+        fields = {k: v for k, v in data.items() if k not in ("role", "role_arn", "external_id")}
+        role = data.get("role") or (
+            {"account": data["account"], "role_arn": data["role_arn"], "external_id": data.get("external_id")}
+            if data.get("role_arn")
+            else None
+        )
+        fields["role"] = RoleRef(**role) if role else None
+        return fields
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,8 @@ class TransferSpec:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TransferSpec:
         fields = dict(data)
-        fields["source"] = Party(**data["source"])
-        fields["destinations"] = tuple(Destination(**d) for d in data["destinations"])
+        fields["source"] = Party(**Party.fields_from(data["source"]))
+        fields["destinations"] = tuple(Destination(**Party.fields_from(d)) for d in data["destinations"])
         fields["regions"] = tuple(data["regions"])
         fields["distribution"] = Distribution(**data.get("distribution", {}))
         fields["expansions"] = tuple(data.get("expansions", ()))

@@ -11,10 +11,10 @@ from typing import Any
 from amishare.aws.reads.convert import mapping_info
 from amishare.aws.reads.observer import Observer
 from amishare.aws.reads.organizations import ORGANIZATIONS_REGION
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import Sessions
 from amishare.checks.doctor.facts import DoctorFacts, TargetView
 from amishare.errors import AccessDenied, AwsError, NotFound
-from amishare.model import ImageInfo, KeyInfo
+from amishare.model import ImageInfo, KeyInfo, RoleRef
 
 __all__ = ["DoctorTarget", "observe_doctor"]
 

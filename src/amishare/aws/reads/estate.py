@@ -15,10 +15,10 @@ from typing import Any
 from amishare.aws.pacer import Pacer, Pacers
 from amishare.aws.reads.convert import image_info, launch_permissions, snapshot_info
 from amishare.aws.reads.observer import Observer
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import Sessions
 from amishare.checks.audit import AccountRegion
 from amishare.errors import AwsError
-from amishare.model import KeyInfo, SnapshotInfo
+from amishare.model import KeyInfo, RoleRef, SnapshotInfo
 
 ACCOUNT_REGIONS_AT_ONCE = 8  # account-regions read at once
 READS_AT_ONCE = 24  # attribute reads at once in one account-region (the pacer decides the rate)

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from amishare.aws.reads.observer import Observer
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import Sessions
 from amishare.errors import AwsError
 from amishare.model import KeyInfo
 from amishare.planners.transfer_spec import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
@@ -54,9 +54,9 @@ def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: Trans
 
 def _assume(sessions: Sessions, destination: Destination) -> str | None:
     """None once ``destination``'s role is assumed, else why not."""
-    assert destination.role_arn is not None  # destinations always act through a role (requests.py)
+    assert destination.role is not None  # destinations always act through a role (transfer_request.py)
     try:
-        sessions.assume(RoleRef(destination.account, destination.role_arn, destination.external_id))
+        sessions.assume(destination.role)
     except AwsError as exc:
         return exc.aws_message or str(exc)
     return None
@@ -81,9 +81,9 @@ def _observe_source(
 ) -> TransferObservation:
     """The image and its keys (as the source), and each region's share key, read concurrently."""
     caller = sessions.caller_account()
-    if source.role_arn:
-        sessions.assume(RoleRef(source.account, source.role_arn, source.external_id))
-    who = None if source.role_arn is None else source.account
+    if source.role:
+        sessions.assume(source.role)
+    who = None if source.role is None else source.account
 
     def share_key(name: str, ref: str) -> KeyInfo:
         return Observer(sessions, name, who).key(ref, source.account)

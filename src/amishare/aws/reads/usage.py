@@ -14,9 +14,9 @@ from typing import Any
 from amishare.aws.reads.convert import image_info
 from amishare.aws.reads.estate import Party
 from amishare.aws.reads.observer import Observer
-from amishare.aws.session import RoleRef, Sessions
+from amishare.aws.session import Sessions
 from amishare.errors import AwsError
-from amishare.model import ImageInfo, KeyInfo, LaunchPermissions
+from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, RoleRef
 from amishare.planners.cleanup import Candidate, Rules, Use, matches
 
 REFERENCES_PER_CALL = 10  # DescribeImageReferences takes at most 10 image ids

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from amishare.aws.session import STEP, RoleRef, Sessions, as_step
+from amishare.aws.session import STEP, Sessions, as_step
 from amishare.aws.steps.poller import ImagePoller, Poll
 from amishare.aws.steps.revoker import KeyEdit, Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
 from amishare.engine.action import Action, client_token
@@ -36,7 +36,7 @@ from amishare.engine.kinds.gates import (
 from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 from amishare.errors import AwsError
-from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING
+from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING, RoleRef
 
 COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
 COPY_LIMIT_RETRY_MAX = 60.0
@@ -91,7 +91,7 @@ class AwsSteps:
         )
         self.revoker = Revoker(sessions, window=revoke_window, key_locks=self.key_locks)
         self.timers: Timers | None = None
-        self._warmed: set[tuple[str, str | None, str | None, str]] = set()
+        self._warmed: set[tuple[RoleRef, str]] = set()
 
     # ------------------------------------------------------------------ Steps protocol
     def begin(self, plan: Plan, timers: Timers, finished: frozenset[str]) -> None:
@@ -116,8 +116,8 @@ class AwsSteps:
         """None for the caller's own credentials, else the account (its role assumed on first use)."""
         if action.account == self.sessions.caller_account():
             return None
-        if action.role_arn:
-            self.sessions.assume(RoleRef(action.account, action.role_arn, action.external_id))
+        if action.role:
+            self.sessions.assume(action.role)
         return action.account
 
     def ec2(self, action: Action) -> Any:
@@ -137,24 +137,20 @@ class AwsSteps:
         """In the background, assume each role the ``actions`` act through and build its EC2 client for their
         region, while the run's first steps go on (a client costs ~20 ms of CPU; a fleet needs one per account
         and region). A failure here is left for the action to report."""
-        needs = {
-            (a.account, a.role_arn, a.external_id, a.region): a.kind.value
-            for a in actions
-            if a.role_arn and (a.account, a.role_arn, a.external_id, a.region) not in self._warmed
-        }
+        needs = {(a.role, a.region): a.kind.value for a in actions if a.role and (a.role, a.region) not in self._warmed}
         self._warmed.update(needs)
         if not needs:
             return
 
-        def warm_one(account: str, role: str, external_id: str | None, region: str) -> None:
-            if account != self.sessions.caller_account():
-                self.sessions.assume(RoleRef(account, role, external_id))
-                self.sessions.client("ec2", region, account)
+        def warm_one(role: RoleRef, region: str) -> None:
+            if role.account != self.sessions.caller_account():
+                self.sessions.assume(role)
+                self.sessions.client("ec2", region, role.account)
 
-        def warm(need: tuple[str, str | None, str | None, str], kind: str) -> None:
-            account, role, external_id, region = need
+        def warm(need: tuple[RoleRef, str], kind: str) -> None:
+            role, region = need
             with contextlib.suppress(Exception):
-                as_step(kind, warm_one, account, str(role), external_id, region)
+                as_step(kind, warm_one, role, region)
 
         # AssumeRole waits on the network: a few threads at once (one alone took 6 s for 250 roles)
         pool = ThreadPoolExecutor(max_workers=WARM_THREADS, thread_name_prefix="amishare-warm")
