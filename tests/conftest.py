@@ -1,4 +1,4 @@
-"""Shared fixtures: a fresh sandbox per test, and boto3 clients acting as sandbox accounts."""
+"""Shared fixtures: a fresh sandbox per test, boto3 clients acting as sandbox accounts; the hypothesis profile."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from hypothesis import settings as hypothesis_settings
 
 from amishare.sandbox import Sandbox
 
@@ -18,6 +19,11 @@ REGION = "us-east-1"
 REGION2 = "eu-west-1"
 
 Clients = Callable[..., Any]
+
+# Property tests judge what the code does, not how fast: no per-example deadline (hypothesis' default, 200 ms,
+# fails correct code on a loaded machine). A profile, so that every @given, today's and tomorrow's, has it.
+hypothesis_settings.register_profile("amishare", deadline=None)
+hypothesis_settings.load_profile("amishare")
 
 
 @pytest.fixture

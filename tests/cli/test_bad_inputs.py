@@ -300,7 +300,28 @@ def world(sb: Sandbox, tmp_path: Path) -> dict[str, str]:
     return ids
 
 
-@pytest.mark.parametrize(("case", "args", "code", "text"), CASES, ids=[c[0] for c in CASES])
+# The heaviest cases (those the AWS state refuses, half a second each and more) are left to the whole suite.
+SLOW_CASES = {
+    "missing share key",
+    "share key is aws/ebs",
+    "aws/ebs image and no share key",
+    "public encrypted image",
+    "public with block public access on",
+    "share with the owner",
+    "image in another region",
+    "image owned by another account",
+    "key the caller cannot edit",
+    "grant with an OU target",
+    "apply without --yes, non-interactive",
+    "transfer with a role that cannot be assumed",
+    "doctor: another owner's image",
+}
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "code", "text"),
+    [pytest.param(*c, id=c[0], marks=pytest.mark.slow if c[0] in SLOW_CASES else ()) for c in CASES],
+)
 def test_bad_input(
     sb: Sandbox,
     world: dict[str, str],

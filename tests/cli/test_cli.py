@@ -6,6 +6,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from amishare import __version__
 
 
@@ -31,6 +33,7 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert "No such command" in result.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_on_the_embedded_sandbox() -> None:
     result = _amishare("demo")
     assert result.returncode == 0, result.stderr
@@ -47,6 +50,7 @@ def test_demo_runs_on_the_embedded_sandbox() -> None:
     assert "AWS_MANAGED_KEY" in text and "1 of 2 image(s) pass" in text  # verify: golden fails, its copy passes
 
 
+@pytest.mark.slow
 def test_sandbox_serve_prints_endpoint_first_then_credentials_and_serves() -> None:
     import boto3
 

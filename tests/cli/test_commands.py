@@ -36,6 +36,7 @@ def run(sb: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     return invoke
 
 
+@pytest.mark.slow
 def test_share_show_revoke_runs_in_text(sb: Sandbox, run: Any) -> None:
     sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
@@ -60,6 +61,7 @@ def test_share_show_revoke_runs_in_text(sb: Sandbox, run: Any) -> None:
     assert detail.exit_code == 0 and "UnshareImage" in detail.output
 
 
+@pytest.mark.slow
 def test_json_output_is_stable_and_documented(sb: Sandbox, run: Any) -> None:
     image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
     dry = run("share", image, "--to", "dev", "--dry-run", "--output", "json")

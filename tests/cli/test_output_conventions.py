@@ -25,6 +25,7 @@ def image(sb: Sandbox) -> str:
     return sb.seed_image(OWNER, REGION, "app", kms_key=sb.create_key(OWNER, REGION, alias="app"))
 
 
+@pytest.mark.slow
 def test_to_and_from_take_comma_lists_as_well_as_repeats(sb: Sandbox, image: str, tmp_path: Path) -> None:
     planned = _run(sb, tmp_path, "share", image, "--to", f"{TARGET}, {OTHER}", "--dry-run", "--output", "json")
     assert planned.exit_code == 0, planned.output
@@ -57,6 +58,7 @@ def test_errors_are_json_on_stdout_with_output_json(
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_every_reading_command_has_a_table(sb: Sandbox, image: str, tmp_path: Path) -> None:
     assert _run(sb, tmp_path, "share", image, "--to", TARGET, "--yes").exit_code == 0
     shown = _run(sb, tmp_path, "show", image, "--output", "table")

@@ -151,12 +151,14 @@ def test_a_seeded_estate_holds_every_finding_code_where_it_was_planted(
     assert all(f["fix"] and f["detail"] for f in report["findings"])
 
 
+@pytest.mark.slow
 def test_allowing_the_stranger_silences_its_findings(sb: Sandbox, aws: Clients, estate: Estate) -> None:
     _seed_findings(sb, aws, estate)
     _, output = estate.audit("--output", "json", "--allow", STRANGER)
     assert "OUTSIDE_ALLOWLIST" not in {f["code"] for f in json.loads(output)["findings"]}
 
 
+@pytest.mark.slow
 def test_a_clean_estate_has_no_finding(sb: Sandbox, aws: Clients, estate: Estate) -> None:
     for account, region, to in ((OWNER, REGION, TARGET), (TARGET, REGION2, OTHER), (OTHER, REGION, OWNER)):
         image = sb.seed_image(account, region, f"golden-{account}", kms_key=_key(sb, account, region, to))
@@ -172,6 +174,7 @@ def test_a_clean_estate_has_no_finding(sb: Sandbox, aws: Clients, estate: Estate
     assert len(cells) == 3 and all(c["open"] == c["of"] == 3 for c in cells)
 
 
+@pytest.mark.slow
 def test_every_output_format_carries_the_findings(sb: Sandbox, aws: Clients, estate: Estate, tmp_path: Path) -> None:
     expected = _seed_findings(sb, aws, estate)
     codes = {code for code, _, _ in expected}
@@ -192,6 +195,7 @@ def test_every_output_format_carries_the_findings(sb: Sandbox, aws: Clients, est
     assert (tmp_path / "audit.csv").read_text() == rows
 
 
+@pytest.mark.slow
 def test_an_account_whose_role_cannot_be_assumed_is_reported_and_the_rest_is_read(
     sb: Sandbox, aws: Clients, estate: Estate
 ) -> None:
@@ -203,6 +207,7 @@ def test_an_account_whose_role_cannot_be_assumed_is_reported_and_the_rest_is_rea
     assert report["scanned"]["accounts"] == 1
 
 
+@pytest.mark.slow
 def test_fail_on_gates_a_pipeline_on_the_severity_asked(sb: Sandbox, aws: Clients, estate: Estate) -> None:
     _seed_findings(sb, aws, estate)
     assert estate.audit("--fail-on", "critical", "--output", "json")[0] == 14  # PUBLIC_IMAGE

@@ -88,6 +88,7 @@ def test_old_unused_images_go_with_their_snapshots_and_the_recent_one_stays(worl
     assert "less than 90 days ago" in " ".join(_decisions(outcome)[world.recent]["reasons"])
 
 
+@pytest.mark.slow
 def test_a_snapshot_another_image_uses_is_kept(world: World) -> None:
     shared_snapshot = world.snapshots(world.old[0])[1]
     other = world.ec2.register_image(
@@ -176,7 +177,10 @@ REASONS: list[tuple[str, Callable[[World], str], dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize(("why", "make", "options"), REASONS, ids=[r[0] for r in REASONS])
+@pytest.mark.parametrize(
+    ("why", "make", "options"),
+    [pytest.param(*r, id=r[0], marks=() if r[0] == "a live instance" else pytest.mark.slow) for r in REASONS],
+)
 def test_each_use_keeps_its_image_and_only_it(
     world: World, why: str, make: Callable[[World], str], options: dict[str, Any]
 ) -> None:
@@ -187,6 +191,7 @@ def test_each_use_keeps_its_image_and_only_it(
     assert world.left() == {world.old[0], world.recent}
 
 
+@pytest.mark.slow
 def test_include_shared_revokes_every_gate_first(world: World) -> None:
     statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     kms = world.sb.session(OWNER, REGION).client("kms")
@@ -201,6 +206,7 @@ def test_include_shared_revokes_every_gate_first(world: World) -> None:
     assert TARGET not in json.dumps(policy)  # no key access left behind for an image that is gone
 
 
+@pytest.mark.slow
 def test_keep_last_keeps_the_newest_of_each_family(world: World) -> None:
     web = [world.sb.seed_image(OWNER, REGION, f"golden-web-{n}", kms_key=None, created=_ago(300 - n)) for n in range(3)]
     outcome = world.cleanup(older_than=None, keep_last=2)
@@ -210,6 +216,7 @@ def test_keep_last_keeps_the_newest_of_each_family(world: World) -> None:
     assert families == {"golden-al2023", "golden-web"}
 
 
+@pytest.mark.slow
 def test_deprecate_and_disable_leave_the_images(world: World) -> None:
     outcome = world.cleanup(action="deprecate")
     assert outcome.result is not None and outcome.result.status == "succeeded"

@@ -58,6 +58,7 @@ def _copies(sb: Sandbox, account: str, region: str, run_id: str) -> list[dict[st
     )
 
 
+@pytest.mark.slow
 def test_each_destination_is_left_its_parameter_template_and_a_protected_deprecating_tagged_copy(world: Any) -> None:
     sb, image, tmp_path = world
     request = api.TransferRequest(
@@ -98,6 +99,7 @@ def test_each_destination_is_left_its_parameter_template_and_a_protected_depreca
             assert {"Key": "team", "Value": "platform"} in copy["Tags"]
 
 
+@pytest.mark.slow
 def test_a_missing_launch_template_is_refused_before_any_change(world: Any) -> None:
     sb, image, tmp_path = world
     sb.session(OTHER, REGION2).client("ec2").delete_launch_template(LaunchTemplateName="web")
@@ -108,6 +110,7 @@ def test_a_missing_launch_template_is_refused_before_any_change(world: Any) -> N
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_the_config_names_a_destinations_own_parameter(world: Any) -> None:
     sb, image, tmp_path = world
     config = tmp_path / "amishare.toml"
@@ -145,6 +148,7 @@ def test_bad_distribution_settings_are_refused_with_no_change(world: Any, flags:
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_share_points_the_targets_parameters_and_templates_at_the_shared_copy(world: Any) -> None:
     sb, image, tmp_path = world
     outcome = api.share(

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from amishare import api
 from amishare.api import Settings
 from amishare.engine.plan import Plan
@@ -13,6 +15,7 @@ from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, mutating_calls
 
 
+@pytest.mark.slow
 def test_one_plan_over_several_images_runs_once(sb: Sandbox, aws: Clients, builder: Settings) -> None:
     sb.create_key(OWNER, REGION, alias="amishare-share")
     key = sb.create_key(OWNER, REGION, alias="app")
@@ -35,6 +38,7 @@ def test_one_plan_over_several_images_runs_once(sb: Sandbox, aws: Clients, build
     assert {p["UserId"] for p in launch["LaunchPermissions"]} == {TARGET}
 
 
+@pytest.mark.slow
 def test_a_plan_applied_again_finds_its_work_done(sb: Sandbox, aws: Clients, builder: Settings) -> None:
     """What a resume meets when a step reached AWS before the process died: done, not failed."""
     key = sb.create_key(OWNER, REGION, alias="app")

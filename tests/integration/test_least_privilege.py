@@ -18,6 +18,7 @@ from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
 
+pytestmark = pytest.mark.slow  # every flow, run again as roles holding only the generated policies
 SOURCE_ROLE = "AmiShareSource"
 ROLE = "AmiShareRole"
 SOURCE_COMMANDS = ("share", "revoke", "show", "transfer", "verify", "doctor", "audit", "cleanup")

@@ -42,6 +42,7 @@ def _destinations(plan: Any) -> set[str]:
     return {a.account for a in plan.actions if a.kind.value == "CopyToDestination"}
 
 
+@pytest.mark.slow
 def test_an_ou_expands_to_its_active_members_nested_ous_included(org: Any) -> None:
     sb, image, _, ous, settings = org
     sb.session(OWNER).client("organizations").close_account(AccountId=THIRD)
@@ -64,6 +65,7 @@ def test_the_organization_expands_to_every_active_account_but_the_source_and_the
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_accounts_and_ous_together_are_each_one_destination(org: Any) -> None:
     _, image, _, ous, settings = org
     request = api.TransferRequest(image, (ous["workloads/prod"], OTHER, OUTSIDE), source=OWNER)

@@ -21,6 +21,7 @@ from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Call
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
 
+pytestmark = pytest.mark.slow  # every flow, with every call checked against the declared permissions
 STEP = " amishare-step/"
 
 

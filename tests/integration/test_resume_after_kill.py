@@ -154,8 +154,11 @@ def _resume(endpoint: str, tmp_path: Path, run_id: str) -> None:
 
 @pytest.mark.parametrize(
     "kill_when",
-    [STAGING_STARTED, SOME_COPIES_DONE, REVOKING],
-    ids=["while-staging", "after-some-copies", "during-revocation"],
+    [
+        pytest.param(STAGING_STARTED, id="while-staging", marks=pytest.mark.slow),
+        pytest.param(SOME_COPIES_DONE, id="after-some-copies"),
+        pytest.param(REVOKING, id="during-revocation", marks=pytest.mark.slow),
+    ],
 )
 def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
     served: tuple[str, str], tmp_path: Path, kill_when: Callable[[Rows], bool]
@@ -192,6 +195,7 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(
         assert not any(key_policy.is_amishare(s) for s in policy["Statement"])  # no forgotten revocation
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str], tmp_path: Path) -> None:
     endpoint, golden = served
     process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=2)
@@ -211,6 +215,7 @@ def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str]
             assert len(_client(endpoint, consumer, region, "ec2").describe_images(Owners=["self"])["Images"]) == 1
 
 
+@pytest.mark.slow
 def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_is_gone(
     served: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -233,6 +238,7 @@ def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_
     assert set(_actions(journal).values()) == {"succeeded"}
 
 
+@pytest.mark.slow
 def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
     served: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -269,6 +275,7 @@ def test_two_transfers_of_one_image_at_once_with_overlapping_destinations(
         assert not any(key_policy.is_amishare(s) for s in policy["Statement"])  # no leaked key access
 
 
+@pytest.mark.slow
 def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple[str, str], tmp_path: Path) -> None:
     endpoint, golden = served_slowly
     ec2 = _client(endpoint, demo_world.BUILDER, demo_world.REGION, "ec2")

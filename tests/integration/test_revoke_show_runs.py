@@ -39,6 +39,7 @@ def shared(sb: Sandbox, builder: Settings) -> tuple[str, str]:
     return image, result.subject_image
 
 
+@pytest.mark.slow
 def test_revoke_closes_all_three_gates_for_the_named_target_only(
     sb: Sandbox, aws: Clients, builder: Settings, shared: tuple[str, str]
 ) -> None:
@@ -63,6 +64,7 @@ def test_revoke_closes_all_three_gates_for_the_named_target_only(
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws: Clients, builder: Settings) -> None:
     sb.create_key(TARGET, REGION, alias="mine")
     key = sb.create_key(OWNER, REGION, alias="app")
@@ -80,6 +82,7 @@ def test_revoke_keeps_key_access_still_needed_by_another_image(sb: Sandbox, aws:
     assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
 
 
+@pytest.mark.slow
 def test_show_reports_each_gate_and_why(sb: Sandbox, builder: Settings, shared: tuple[str, str]) -> None:
     image, copy = shared
     reports = api.show(builder, api.ShowRequest(image, share_key="alias/amishare-share"))
@@ -96,6 +99,7 @@ def test_show_reports_each_gate_and_why(sb: Sandbox, builder: Settings, shared: 
     assert "aws/ebs" in original.key.reason
 
 
+@pytest.mark.slow
 def test_runs_are_journaled_with_the_previous_key_policy(
     sb: Sandbox, builder: Settings, shared: tuple[str, str]
 ) -> None:
@@ -124,6 +128,7 @@ def test_sessions_assume_roles_with_external_id(sb: Sandbox, builder: Settings) 
     assert sessions.client("ec2", "eu-west-1", account=TARGET) is not sessions.client("ec2", account=TARGET)
 
 
+@pytest.mark.slow
 def test_profile_from_the_shared_credentials_file(sb: Sandbox, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     creds = sb.credentials(OWNER)
     (tmp_path / "credentials").write_text(

@@ -13,6 +13,7 @@ from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.conftest import OWNER, REGION
 
+pytestmark = pytest.mark.slow  # a thousand destinations
 DESTINATIONS = 1000
 
 

@@ -31,6 +31,7 @@ def target_keys(sb: Sandbox) -> None:
         sb.create_key(account, REGION, alias="mine")
 
 
+@pytest.mark.slow
 def test_unencrypted_image_shared_target_can_copy(
     sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
 ) -> None:
@@ -84,6 +85,7 @@ def test_customer_key_image_opens_key_access_and_keeps_other_statements(
     assert _target_copies(aws, image, OTHER) == "available"
 
 
+@pytest.mark.slow
 def test_aws_ebs_image_is_reencrypted_tagged_and_the_copy_shared(
     sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
 ) -> None:
@@ -110,6 +112,7 @@ def test_aws_ebs_image_is_reencrypted_tagged_and_the_copy_shared(
     assert owner.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == []
 
 
+@pytest.mark.slow
 def test_second_identical_share_plans_no_changes_and_makes_no_mutating_call(
     sb: Sandbox, builder: Settings, target_keys: None
 ) -> None:
@@ -124,6 +127,7 @@ def test_second_identical_share_plans_no_changes_and_makes_no_mutating_call(
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_dry_run_makes_no_mutating_call(sb: Sandbox, builder: Settings) -> None:
     sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key="aws/ebs")
@@ -135,6 +139,7 @@ def test_dry_run_makes_no_mutating_call(sb: Sandbox, builder: Settings) -> None:
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_calls_are_batched(sb: Sandbox, builder: Settings) -> None:
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8, 16, 32], kms_key=key)
@@ -147,6 +152,7 @@ def test_calls_are_batched(sb: Sandbox, builder: Settings) -> None:
     )
 
 
+@pytest.mark.slow
 def test_grants_give_key_access_instead_of_policy(
     sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
 ) -> None:
@@ -166,6 +172,7 @@ def test_grants_give_key_access_instead_of_policy(
     assert aws(OWNER, "kms").list_grants(KeyId=key)["Grants"] == []
 
 
+@pytest.mark.slow
 def test_organization_and_ou_targets(sb: Sandbox, aws: Clients, builder: Settings, target_keys: None) -> None:
     org_arn, ous = sb.create_organization(OWNER, {"dev": [TARGET], "prod": [OTHER]})
     key = sb.create_key(OWNER, REGION, alias="app")
@@ -192,6 +199,7 @@ def test_organization_and_ou_targets(sb: Sandbox, aws: Clients, builder: Setting
     assert aws(OTHER, "ec2").describe_images(ImageIds=[image])["Images"]
 
 
+@pytest.mark.slow
 def test_aws_ebs_without_share_key_is_refused_before_any_change(sb: Sandbox, builder: Settings) -> None:
     image = sb.seed_image(OWNER, REGION, "golden", kms_key="aws/ebs")
     sb.clear_calls()
@@ -236,6 +244,7 @@ def test_key_of_another_account_is_refused_with_the_statement_to_add(sb: Sandbox
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_public_needs_the_flag_checks_block_public_access_and_never_shares_snapshots(
     sb: Sandbox, aws: Clients, builder: Settings
 ) -> None:
@@ -261,6 +270,7 @@ def test_public_needs_the_flag_checks_block_public_access_and_never_shares_snaps
         api.share(builder, api.ShareRequest(encrypted, ("public",), allow_public=True))
 
 
+@pytest.mark.slow
 def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, builder: Settings) -> None:
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
@@ -284,6 +294,7 @@ def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, 
     assert [r.key.split(":")[0] for r in retry.results] == ["key-policy", "share-image"]
 
 
+@pytest.mark.slow
 def test_a_key_policy_edited_meanwhile_keeps_the_edit(
     sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
 ) -> None:
@@ -315,6 +326,7 @@ def test_a_key_policy_edited_meanwhile_keeps_the_edit(
     assert _target_copies(aws, image) == "available"
 
 
+@pytest.mark.slow
 def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: Settings) -> None:
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", kms_key=key)

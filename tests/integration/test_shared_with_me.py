@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from amishare.cli.main import cli
@@ -24,6 +25,7 @@ def _share(sb: Sandbox, image: str, *, snapshots: bool = True) -> None:
     share_by_hand(sb.session(OWNER, REGION).client("ec2"), image, TARGET, snapshots=snapshots)
 
 
+@pytest.mark.slow
 def test_shared_with_me_says_what_this_account_can_do_with_each_image(sb: Sandbox, tmp_path: Path) -> None:
     full = sb.seed_image(OWNER, REGION, "full", volumes_gib=[8], kms_key=None)
     launch_only = sb.seed_image(OWNER, REGION, "launch-only", volumes_gib=[8, 16], kms_key=None)
@@ -56,6 +58,7 @@ def test_shared_with_me_says_what_this_account_can_do_with_each_image(sb: Sandbo
     assert f"{launch_only} launch-only from {OWNER}" in text.stdout and "(deprecated)" in text.stdout
 
 
+@pytest.mark.slow
 def test_allowed_amis_criteria_that_exclude_the_owner(sb: Sandbox, tmp_path: Path) -> None:
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
     _share(sb, image)

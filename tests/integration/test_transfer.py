@@ -96,6 +96,7 @@ def _owned(sb: Sandbox, account: str, region: str, **filters: Any) -> list[dict[
     return list(sb.session(account, region).client("ec2").describe_images(Owners=["self"], **filters)["Images"])
 
 
+@pytest.mark.slow
 def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) -> None:
     sb, image, settings = fleet
     outcome = _transfer(settings, image, OWNER, ["dev", "qa", "prod"], regions=[REGION, REGION2])
@@ -122,6 +123,7 @@ def test_transfer_gives_each_destination_its_own_copy_and_cleans_up(fleet: Any) 
     assert len(_owned(sb, OWNER, REGION)) == 1  # the original image is untouched
 
 
+@pytest.mark.slow
 def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     sb, image, settings = fleet
     # a key the preflight can see (DescribeKey is allowed) but prod cannot encrypt with: only the copy finds out
@@ -140,6 +142,7 @@ def test_one_destination_failing_does_not_stop_the_others(fleet: Any) -> None:
     assert len(_owned(sb, TARGET, REGION)) == 1
 
 
+@pytest.mark.slow
 def test_every_destination_is_checked_before_the_first_change(fleet: Any) -> None:
     """Roles that cannot be assumed and keys that cannot be used, all reported at once, and nothing changed."""
     sb, image, settings = fleet
@@ -176,6 +179,7 @@ def test_every_destination_is_checked_before_the_first_change(fleet: Any) -> Non
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_a_destination_named_twice_is_one_destination(fleet: Any) -> None:
     _, image, settings = fleet
     plan = _transfer(settings, image, OWNER, ["dev", TARGET, " dev"], regions=[REGION], dry_run=True).plan
@@ -183,6 +187,7 @@ def test_a_destination_named_twice_is_one_destination(fleet: Any) -> None:
     assert sum(1 for a in plan.actions if a.kind.value == "CopyToDestination") == 1
 
 
+@pytest.mark.slow
 def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None:
     sb, image, settings = fleet
     ticks: list[tuple[str | None, str, int]] = []
@@ -208,6 +213,7 @@ def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None
     assert len(copies) == 2 + 3 * 2  # two staging copies, one copy per destination and region
 
 
+@pytest.mark.slow
 def test_notifications_by_email_and_sns(fleet: Any) -> None:
     sb, image, settings = fleet
     sb.verify_email(OWNER, REGION, "images@example.com")
@@ -233,6 +239,7 @@ def test_notifications_by_email_and_sns(fleet: Any) -> None:
     assert copy in message["message"] and "succeeded" in message["subject"]
 
 
+@pytest.mark.slow
 def test_dry_run_and_refusals(fleet: Any) -> None:
     sb, image, settings = fleet
     sb.clear_calls()
@@ -251,6 +258,7 @@ def test_dry_run_and_refusals(fleet: Any) -> None:
         _transfer(settings, image, OWNER, ["dev"], notify_email="a@example.com")
 
 
+@pytest.mark.slow
 def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
     sb, image, settings = fleet
     outcome = _transfer(settings, image, OWNER, ["dev"], regions=[REGION], keep_share=True, grant_autoscaling=True)
@@ -269,6 +277,7 @@ def test_live_share_with_auto_scaling_grants(fleet: Any) -> None:
     assert staging["ImageId"]
 
 
+@pytest.mark.slow
 def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> None:
     _, image, _ = fleet
     config = (tmp_path / "amishare.toml").read_text()
@@ -284,6 +293,7 @@ def test_transfer_settings_come_from_the_config(fleet: Any, tmp_path: Path) -> N
     assert any(a.kind.value == "DeleteStaging" for a in flagged.plan.actions)
 
 
+@pytest.mark.slow
 def test_transfer_keeps_access_that_existed_before_it(fleet: Any) -> None:
     sb, image, settings = fleet
     # another image, live-shared with dev through the same share key by `amishare share`
@@ -330,6 +340,7 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
     assert not any(key_policy.is_amishare(s) for s in policy["Statement"])
 
 
+@pytest.mark.slow
 def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/aws-facts.md section 4: a destination already at its concurrent AMI copy limit gets its copy later."""
     with Sandbox(copy_seconds_per_gib=0.1, ami_copy_limit=1) as sb:
@@ -355,6 +366,7 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         assert len(_owned(sb, TARGET, REGION, Filters=[{"Name": "tag:amishare:run", "Values": [result.run_id]}])) == 1
 
 
+@pytest.mark.slow
 def test_revocations_of_a_staged_image_are_one_batch_per_region(fleet: Any) -> None:
     """The revoker counts the revocations the plan expects of a staging image (named ``@stage...`` in the plan,
     by its id when they run): when the last asks, one call per gate serves all of them."""
@@ -369,6 +381,7 @@ def test_revocations_of_a_staged_image_are_one_batch_per_region(fleet: Any) -> N
         assert [c.action for c in revoking].count("ModifyImageAttribute") <= 1
 
 
+@pytest.mark.slow
 def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet: Any) -> None:
     """Image names are unique per account and region: a destination that owns a copy of this source image
     (lineage tag) keeps it, and the run says so, instead of failing on InvalidAMIName.Duplicate."""
@@ -391,6 +404,7 @@ def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet:
     assert rows[TARGET]["image_id"] == made["ImageId"] and rows[TARGET]["state"] == "available"
 
 
+@pytest.mark.slow
 def test_an_image_of_the_same_name_that_is_not_a_copy_is_left_alone(fleet: Any) -> None:
     sb, image, settings = fleet
     name = sb.session(OWNER, REGION).client("ec2").describe_images(ImageIds=[image])["Images"][0]["Name"]
@@ -402,6 +416,7 @@ def test_an_image_of_the_same_name_that_is_not_a_copy_is_left_alone(fleet: Any) 
     assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [squatter]
 
 
+@pytest.mark.slow
 def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
     """A copy that failed (a key prod may describe but not use) is made again by resume once the key policy is
     fixed: new staging copy, gates for prod only, a fresh copy, then revocation and clean-up."""
@@ -440,6 +455,7 @@ def test_resume_after_a_fixed_failure_ends_like_a_clean_run(fleet: Any) -> None:
     assert api.resume(settings, run_id).result.status == "succeeded"  # type: ignore[union-attr]  # nothing left
 
 
+@pytest.mark.slow
 def test_the_live_view_gets_each_copy_s_image_and_progress_long_before_it_is_done(
     fleet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -483,6 +499,7 @@ def test_the_live_view_gets_each_copy_s_image_and_progress_long_before_it_is_don
     assert any(int(progress.rstrip("%") or 100) <= 50 and progress == shown for _, shown, _, progress in pending), seen
 
 
+@pytest.mark.slow
 def test_key_access_by_grant_leaves_the_policy_alone_and_no_grant_behind(fleet: Any) -> None:
     sb, image, settings = fleet
     kms = sb.session(OWNER, REGION).client("kms")

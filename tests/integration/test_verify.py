@@ -54,9 +54,19 @@ CASES: list[tuple[str, str, list[str], int, list[str]]] = [
     ("another key", "other", ["--key", "alias/golden"], 12, ["WRONG_KEY"]),
     ("an instance store volume", "store", [], 12, ["NOT_EBS"]),
 ]
+SLOW_CASES = {
+    "encrypted with the key expected",
+    "aws/ebs is encrypted",
+    "aws/ebs cannot be shared",
+    "another key",
+    "an instance store volume",
+}
 
 
-@pytest.mark.parametrize(("image", "flags", "code", "codes"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("image", "flags", "code", "codes"),
+    [pytest.param(*c[1:], id=c[0], marks=pytest.mark.slow if c[0] in SLOW_CASES else ()) for c in CASES],
+)
 def test_verify(
     sb: Sandbox, images: dict[str, str], tmp_path: Path, image: str, flags: list[str], code: int, codes: list[str]
 ) -> None:

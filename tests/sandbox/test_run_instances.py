@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from amishare.sandbox import Sandbox
 from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
 from tests.sandbox.test_cross_account_copy import SCOPED, _allow, _policy
@@ -47,6 +49,7 @@ def test_rule_launch_needs_the_launch_permission_in_the_region(sb: Sandbox, aws:
     )
 
 
+@pytest.mark.slow
 def test_rule_an_unusable_key_terminates_the_instance_with_client_error_on_launch(sb: Sandbox, aws: Clients) -> None:
     key = sb.create_key(OWNER, REGION, alias="share", policy=_policy())  # the owner alone
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
@@ -126,6 +129,7 @@ def test_rule_a_launch_sets_last_launched_time_for_the_owner(sb: Sandbox, aws: C
     assert "LastLaunchedTime" not in aws(TARGET, "ec2").describe_images(ImageIds=[image])["Images"][0]
 
 
+@pytest.mark.slow
 def test_rule_terminate_and_filters(sb: Sandbox, aws: Clients) -> None:
     image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
     instance = _launch(aws, OWNER, image)

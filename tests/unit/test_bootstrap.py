@@ -13,12 +13,14 @@ from amishare.cli.main import cli
 from amishare.generate import bootstrap, iam_policy
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(bootstrap.templates()))
 def test_every_template_passes_cfn_lint(name: str) -> None:
     template = bootstrap.templates()[name]
     assert lint(json.dumps(template), regions=["us-east-1", "eu-west-1"]) == []
 
 
+@pytest.mark.slow
 def test_cfn_lint_is_really_looking() -> None:
     broken = bootstrap.share_key()
     broken["Resources"]["Key"]["Properties"]["EnableKeyRotation"] = "sometimes"

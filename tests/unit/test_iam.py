@@ -67,6 +67,7 @@ def test_a_role_a_command_does_not_use_gets_nothing() -> None:
 PARLIAMENT_UNKNOWN = {"ec2:DescribeImageReferences"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("role", iam_policy.ROLES)
 def test_parliament_finds_nothing_but_the_documented_unknown_actions(role: str) -> None:
     from parliament import analyze_policy_string

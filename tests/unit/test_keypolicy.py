@@ -70,12 +70,14 @@ policies = st.builds(
 )
 
 
+@pytest.mark.slow
 @given(policies, access)
 def test_adding_then_removing_gives_back_the_original_policy(policy: dict[str, Any], wanted: KeyAccess) -> None:
     added = key_policy.with_access(policy, REGION, wanted)
     assert key_policy.without_access(added, REGION, wanted) == policy
 
 
+@pytest.mark.slow
 @given(policies, access)
 def test_other_statements_are_kept_exactly_and_in_order(policy: dict[str, Any], wanted: KeyAccess) -> None:
     added = key_policy.with_access(policy, REGION, wanted)
@@ -83,6 +85,7 @@ def test_other_statements_are_kept_exactly_and_in_order(policy: dict[str, Any], 
     assert {k: v for k, v in added.items() if k != "Statement"} == {k: v for k, v in policy.items() if k != "Statement"}
 
 
+@pytest.mark.slow
 @given(policies, access, access)
 def test_adding_is_idempotent_and_accumulates(policy: dict[str, Any], first: KeyAccess, second: KeyAccess) -> None:
     once = key_policy.with_access(policy, REGION, first)
@@ -107,6 +110,7 @@ def test_target_statements_never_carry_kms_star_or_administration(wanted: KeyAcc
             assert condition["kms:ViaService"] == f"ec2.{REGION}.amazonaws.com"
 
 
+@pytest.mark.slow
 @given(access)
 def test_account_statements_are_scoped_to_the_caller_accounts(wanted: KeyAccess) -> None:
     for statement in key_policy.statements_for(REGION, wanted):
