@@ -407,3 +407,14 @@ def test_a_redo_joins_the_plan_under_new_names_and_supersedes_the_failed_copy() 
     assert copy.source_image == f"@stage:{image}:{REGION}~2"
     assert redo.generation(extended) == 3
     assert Plan.from_dict(json.loads(json.dumps(extended.to_dict()))) == extended
+
+
+def test_a_spec_is_data_and_one_journaled_before_roles_were_one_value_still_loads() -> None:
+    spec = _spec()
+    assert TransferSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    legacy = spec.to_dict()
+    for party in (legacy["source"], *legacy["destinations"]):
+        role = party.pop("role")
+        if role:
+            party.update(role_arn=role["role_arn"], external_id=role["external_id"])
+    assert TransferSpec.from_dict(legacy) == spec
