@@ -1,24 +1,17 @@
-"""Shared fixtures: a fresh sandbox per test, boto3 clients acting as sandbox accounts; the hypothesis profile."""
+"""Shared fixtures: a fresh sandbox per test, boto3 clients acting as sandbox accounts, amishare's settings on
+the sandbox; the hypothesis profile. Helpers and constants live in ``tests/support``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 from hypothesis import settings as hypothesis_settings
 
 from amishare.sandbox import Sandbox
-
-OWNER = "111111111111"
-TARGET = "222222222222"
-OTHER = "333333333333"
-REGION = "us-east-1"
-REGION2 = "eu-west-1"
-
-Clients = Callable[..., Any]
+from tests.support.world import OWNER, REGION, Clients
 
 # Property tests judge what the code does, not how fast: no per-example deadline (hypothesis' default, 200 ms,
 # fails correct code on a loaded machine). A profile, so that every @given, today's and tomorrow's, has it.
@@ -48,13 +41,6 @@ def aws(sb: Sandbox) -> Clients:
     return client
 
 
-def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, str]:
-    """Run a call that must fail with a ClientError; return its ``Error`` (Code, Message)."""
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    return dict(caught.value.response["Error"])
-
-
 @pytest.fixture
 def builder(sb: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
     """amishare's settings acting as OWNER on the sandbox, with a journal and a config dir of its own."""
@@ -66,21 +52,3 @@ def builder(sb: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Any:
     monkeypatch.setenv("AMISHARE_JOURNAL", str(tmp_path / "journal.sqlite3"))
     monkeypatch.chdir(tmp_path)
     return api.settings(api.Flags(region=REGION, endpoint_url=sb.endpoint_url), cwd=tmp_path)
-
-
-def mutating_calls(sb: Sandbox) -> list[str]:
-    return [f"{c.service}:{c.action}" for c in sb.calls() if c.mutating]
-
-
-def share_by_hand(ec2: Any, image: str, account: str, *, snapshots: bool = True) -> None:
-    """The owner's ``ec2`` client opens launch permission (and, unless not ``snapshots``, createVolumePermission
-    on every snapshot) of ``image`` for ``account``, as a user would with the CLI: no amishare involved."""
-    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": account}]})
-    if snapshots:
-        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
-            ec2.modify_snapshot_attribute(
-                SnapshotId=mapping["Ebs"]["SnapshotId"],
-                Attribute="createVolumePermission",
-                OperationType="add",
-                UserIds=[account],
-            )

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
 OU = "arn:aws:organizations::111111111111:ou/o-abcdefghij/ou-abcd-12345678"
 

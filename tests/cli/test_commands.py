@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls
 
 
 @pytest.fixture

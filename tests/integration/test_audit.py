@@ -17,7 +17,7 @@ from amishare.checks.audit import CODES
 from amishare.cli.main import cli
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
 
 STRANGER = "444444444444"  # in no organization amishare knows, and not allowed
 REGIONS = (REGION, REGION2)

@@ -12,7 +12,7 @@ from amishare.aws.session import Connection, Sessions
 from amishare.errors import AccessDenied, NotFound
 from amishare.model import RoleRef
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET
+from tests.support.world import OWNER, REGION, TARGET
 
 MISSING_IMAGE = "ami-0123456789abcdef0"
 MISSING_SNAPSHOT = "snap-0123456789abcdef0"

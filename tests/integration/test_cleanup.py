@@ -17,8 +17,8 @@ from amishare import api
 from amishare.errors import UsageError
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, mutating_calls, share_by_hand
-from tests.sandbox.test_cross_account_copy import _policy
+from tests.support.key_policies import policy_document
+from tests.support.world import OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -32,7 +32,7 @@ class World:
 
     def __init__(self, sb: Sandbox, tmp_path: Path) -> None:
         self.sb, self.tmp_path = sb, tmp_path
-        self.key = sb.create_key(OWNER, REGION, alias="golden", policy=_policy())
+        self.key = sb.create_key(OWNER, REGION, alias="golden", policy=policy_document())
         self.old = [
             sb.seed_image(
                 OWNER, REGION, f"golden-al2023-2026.0{n}.01", volumes_gib=[8, 16], kms_key=self.key, created=_ago(days)
@@ -157,7 +157,7 @@ def _shared(w: World) -> str:
 def _used_in_another_account(w: World) -> str:
     statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     w.sb.session(OWNER, REGION).client("kms").put_key_policy(
-        KeyId=w.key, PolicyName="default", Policy=json.dumps(_policy(statement))
+        KeyId=w.key, PolicyName="default", Policy=json.dumps(policy_document(statement))
     )
     share_by_hand(w.ec2, w.old[0], TARGET)
     w.sb.session(TARGET, REGION).client("ec2").run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)
@@ -195,7 +195,7 @@ def test_each_use_keeps_its_image_and_only_it(
 def test_include_shared_revokes_every_gate_first(world: World) -> None:
     statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
     kms = world.sb.session(OWNER, REGION).client("kms")
-    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(_policy(statement)))
+    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(policy_document(statement)))
     share_by_hand(world.ec2, world.old[0], TARGET)
     outcome = world.cleanup(include_shared=True)
     assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result

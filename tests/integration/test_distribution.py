@@ -15,7 +15,7 @@ from amishare import api
 from amishare.cli.main import cli
 from amishare.errors import PlanRefused, UsageError
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
 PARAM = "/golden/current"
 DESTINATIONS = (("dev", TARGET), ("qa", OTHER))

@@ -17,7 +17,7 @@ from amishare.cli.main import cli
 from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
 
 ADMIN = {
     "Sid": "Admin",

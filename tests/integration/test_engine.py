@@ -12,7 +12,7 @@ from amishare.api import Settings
 from amishare.engine.plan import Plan
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, mutating_calls
 
 
 @pytest.mark.slow

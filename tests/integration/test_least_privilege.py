@@ -16,7 +16,7 @@ from amishare import api
 from amishare.generate import iam_policy
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
 
 pytestmark = pytest.mark.slow  # every flow, run again as roles holding only the generated policies
 SOURCE_ROLE = "AmiShareSource"

@@ -11,7 +11,7 @@ import pytest
 from amishare import api
 from amishare.errors import PlanRefused, UsageError
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls
 
 THIRD, FOURTH, OUTSIDE = "555555555555", "666666666666", "777777777777"
 

@@ -19,7 +19,7 @@ from amishare.engine.kinds import KINDS
 from amishare.engine.permissions import READ_NEEDS, Principal
 from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Call
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
 
 pytestmark = pytest.mark.slow  # every flow, with every call checked against the declared permissions
 STEP = " amishare-step/"

@@ -14,7 +14,7 @@ from amishare.errors import AccessDenied, JournalError
 from amishare.model import RoleRef
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
 
 
 def _copy_state(aws: Clients, image: str, account: str) -> str:

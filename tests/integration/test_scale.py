@@ -11,7 +11,7 @@ import pytest
 from amishare import api
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION
+from tests.support.world import OWNER, REGION
 
 pytestmark = pytest.mark.slow  # a thousand destinations
 DESTINATIONS = 1000

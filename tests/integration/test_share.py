@@ -13,7 +13,7 @@ from amishare.errors import AmiShareError, PlanRefused
 from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of, mutating_calls
 
 
 def _target_copies(aws: Clients, image: str, account: str = TARGET) -> str:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
+from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
 
 def _as_target(sb: Sandbox, tmp_path: Path, *args: str) -> Any:

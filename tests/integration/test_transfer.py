@@ -15,7 +15,7 @@ from amishare.errors import PlanRefused, UsageError
 from amishare.model import TAG_RUN, TAG_SOURCE_ACCOUNT, TAG_SOURCE_IMAGE, TAG_STAGING
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
 
 THIRD = "555555555555"
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, mutating_calls
+from tests.support.world import OWNER, REGION, mutating_calls
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of
 
 
 def test_rule_image_block_public_access_refuses_public_sharing(sb: Sandbox, aws: Clients) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def _shared(sb: Sandbox, aws: Clients, name: str = "golden") -> str:

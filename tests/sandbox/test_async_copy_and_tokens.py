@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, Clients, error_of
 
 
 def test_rule_copies_are_pending_with_rising_progress_then_available() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
-from tests.sandbox.test_cross_account_copy import _policy
+from tests.support.key_policies import policy_document
+from tests.support.world import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 
 
 def _group(aws: Clients, image: str, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -32,7 +32,7 @@ def _group(aws: Clients, image: str, name: str) -> tuple[list[dict[str, Any]], l
 
 def _shared(sb: Sandbox, aws: Clients) -> tuple[str, str]:
     access = key_policy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
-    key = sb.create_key(OWNER, REGION, policy=_policy(*key_policy.statements_for(REGION, access)))
+    key = sb.create_key(OWNER, REGION, policy=policy_document(*key_policy.statements_for(REGION, access)))
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
     share_by_hand(aws(OWNER, "ec2"), image, TARGET)
     return key, image

@@ -4,7 +4,7 @@ images and snapshots encrypted with it cannot be shared (docs/aws-facts.md secti
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def test_rule_aws_ebs_is_an_aws_managed_key_per_account_and_region(sb: Sandbox, aws: Clients) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def _volumes(ec2: Any, image: str) -> list[dict[str, Any]]:

@@ -12,34 +12,8 @@ from typing import Any
 import pytest
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of, share_by_hand
-
-USE_ACTIONS = ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
-
-
-def _policy(*statements: dict[str, Any]) -> dict[str, Any]:
-    admin = {
-        "Sid": "Admin",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
-    return {"Version": "2012-10-17", "Statement": [admin, *statements]}
-
-
-def _allow(
-    principal: Any = None, condition: dict[str, Any] | None = None, actions: Any = None, effect: str = "Allow"
-) -> dict[str, Any]:
-    statement: dict[str, Any] = {
-        "Effect": effect,
-        "Principal": principal or {"AWS": f"arn:aws:iam::{TARGET}:root"},
-        "Action": actions or USE_ACTIONS,
-        "Resource": "*",
-    }
-    if condition:
-        statement["Condition"] = condition
-    return statement
+from tests.support.key_policies import SCOPED, allow, policy_document
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 
 
 def _shared_image(sb: Sandbox, aws: Clients, policy: dict[str, Any] | None, *, snapshots: bool = True) -> str:
@@ -66,11 +40,8 @@ def dest_key(sb: Sandbox) -> str:
     return sb.create_key(TARGET, REGION, alias="mine")
 
 
-SCOPED = {"StringEquals": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com", "kms:CallerAccount": TARGET}}
-
-
 def test_rule_all_three_gates_open_lets_the_target_copy(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED)))
+    image = _shared_image(sb, aws, policy_document(allow(condition=SCOPED)))
     copy = _copy_state(aws, image)
     assert copy["State"] == "available"
     assert copy["OwnerId"] == TARGET
@@ -78,13 +49,13 @@ def test_rule_all_three_gates_open_lets_the_target_copy(sb: Sandbox, aws: Client
 
 
 def test_rule_copy_needs_the_launch_permission(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED)))
+    image = _shared_image(sb, aws, policy_document(allow(condition=SCOPED)))
     error = error_of(aws(OTHER, "ec2").copy_image, SourceImageId=image, SourceRegion=REGION, Name="copy")
     assert error["Code"] == "InvalidAMIID.NotFound"
 
 
 def test_rule_copy_needs_create_volume_permission_on_every_snapshot(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED)), snapshots=False)
+    image = _shared_image(sb, aws, policy_document(allow(condition=SCOPED)), snapshots=False)
     ec2 = aws(OWNER, "ec2")
     first = ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     ec2.modify_snapshot_attribute(SnapshotId=first, CreateVolumePermission={"Add": [{"UserId": TARGET}]})
@@ -101,14 +72,14 @@ def test_rule_copy_needs_create_volume_permission_on_every_snapshot(sb: Sandbox,
 
 
 def test_rule_copy_fails_without_source_key_access(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    image = _shared_image(sb, aws, _policy())
+    image = _shared_image(sb, aws, policy_document())
     copy = _copy_state(aws, image)
     assert copy["State"] == "failed"
     assert "Given key ID is not accessible" in copy["StateReason"]["Message"]
 
 
 def test_rule_copy_fails_without_destination_key_access(sb: Sandbox, aws: Clients) -> None:
-    image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED)))
+    image = _shared_image(sb, aws, policy_document(allow(condition=SCOPED)))
     own_only = {
         "Version": "2012-10-17",
         "Statement": [
@@ -129,39 +100,39 @@ def test_rule_copy_fails_without_destination_key_access(sb: Sandbox, aws: Client
 @pytest.mark.parametrize(
     ("name", "statement", "works"),
     [
-        ("account root principal", _allow(), True),
-        ("bare account id principal", _allow(principal={"AWS": TARGET}), True),
-        ("star principal", _allow(principal="*"), True),
-        ("another account", _allow(principal={"AWS": f"arn:aws:iam::{OTHER}:root"}), False),
-        ("action wildcard", _allow(actions="kms:*"), True),
+        ("account root principal", allow(), True),
+        ("bare account id principal", allow(principal={"AWS": TARGET}), True),
+        ("star principal", allow(principal="*"), True),
+        ("another account", allow(principal={"AWS": f"arn:aws:iam::{OTHER}:root"}), False),
+        ("action wildcard", allow(actions="kms:*"), True),
         (
             "partial action wildcard",
-            _allow(actions=["kms:Describe*", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*"]),
+            allow(actions=["kms:Describe*", "kms:CreateGrant", "kms:Decrypt", "kms:ReEncrypt*"]),
             True,
         ),
-        ("missing decrypt", _allow(actions=["kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]), False),
-        ("ViaService of the region", _allow(condition=SCOPED), True),
+        ("missing decrypt", allow(actions=["kms:DescribeKey", "kms:CreateGrant", "kms:ReEncrypt*"]), False),
+        ("ViaService of the region", allow(condition=SCOPED), True),
         (
             "ViaService of another region",
-            _allow(condition={"StringEquals": {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}}),
+            allow(condition={"StringEquals": {"kms:ViaService": "ec2.eu-west-1.amazonaws.com"}}),
             False,
         ),
-        ("ViaService StringLike", _allow(condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}), True),
-        ("CallerAccount of another account", _allow(condition={"StringEquals": {"kms:CallerAccount": OTHER}}), False),
+        ("ViaService StringLike", allow(condition={"StringLike": {"kms:ViaService": "ec2.*.amazonaws.com"}}), True),
+        ("CallerAccount of another account", allow(condition={"StringEquals": {"kms:CallerAccount": OTHER}}), False),
         (
             "ViaService IfExists",
-            _allow(condition={"StringEqualsIfExists": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}),
+            allow(condition={"StringEqualsIfExists": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}),
             True,
         ),
-        ("StringNotEquals negation", _allow(condition={"StringNotEquals": {"kms:CallerAccount": OTHER}}), True),
+        ("StringNotEquals negation", allow(condition={"StringNotEquals": {"kms:CallerAccount": OTHER}}), True),
         (
             "PrincipalArn ArnLike root",
-            _allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:*"}}),
+            allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:*"}}),
             True,
         ),
         (
             "PrincipalArn ArnLike role",
-            _allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:role/Copy*"}}),
+            allow(condition={"ArnLike": {"aws:PrincipalArn": f"arn:aws:iam::{TARGET}:role/Copy*"}}),
             False,
         ),
     ],
@@ -169,15 +140,15 @@ def test_rule_copy_fails_without_destination_key_access(sb: Sandbox, aws: Client
 def test_rule_key_policy_evaluation(
     sb: Sandbox, aws: Clients, dest_key: str, name: str, statement: dict[str, Any], works: bool
 ) -> None:
-    image = _shared_image(sb, aws, _policy(statement))
+    image = _shared_image(sb, aws, policy_document(statement))
     assert (_copy_state(aws, image)["State"] == "available") is works, name
 
 
 def test_rule_explicit_deny_wins(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    deny = _allow(
+    deny = allow(
         principal="*", actions="kms:Decrypt", effect="Deny", condition={"StringEquals": {"kms:CallerAccount": TARGET}}
     )
-    image = _shared_image(sb, aws, _policy(_allow(condition=SCOPED), deny))
+    image = _shared_image(sb, aws, policy_document(allow(condition=SCOPED), deny))
     assert _copy_state(aws, image)["State"] == "failed"
 
 
@@ -185,18 +156,18 @@ def test_rule_principal_org_id_and_org_paths(sb: Sandbox, aws: Clients, dest_key
     org_arn, ous = sb.create_organization(OWNER, {"dev": [TARGET], "prod": [OTHER]})
     org_id = org_arn.rsplit("/", 1)[1]
     ou_id = ous["dev"].rsplit("/", 1)[1]
-    by_org = _allow(principal="*", condition={"StringEquals": {"aws:PrincipalOrgID": org_id}})
-    image = _shared_image(sb, aws, _policy(by_org))
+    by_org = allow(principal="*", condition={"StringEquals": {"aws:PrincipalOrgID": org_id}})
+    image = _shared_image(sb, aws, policy_document(by_org))
     assert _copy_state(aws, image)["State"] == "available"
     sb.reset()
     sb.create_key(TARGET, REGION, alias="mine")
     sb.create_key(OTHER, REGION, alias="mine")
     org_arn, ous = sb.create_organization(OWNER, {"dev": [TARGET], "prod": [OTHER]})
     org_id, ou_id = org_arn.rsplit("/", 1)[1], ous["dev"].rsplit("/", 1)[1]
-    by_ou = _allow(
+    by_ou = allow(
         principal="*", condition={"ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": f"{org_id}/*/{ou_id}/*"}}
     )
-    image = _shared_image(sb, aws, _policy(by_ou))
+    image = _shared_image(sb, aws, policy_document(by_ou))
     aws(OWNER, "ec2").modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": OTHER}]})
     for mapping in aws(OWNER, "ec2").describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
         aws(OWNER, "ec2").modify_snapshot_attribute(
@@ -208,7 +179,7 @@ def test_rule_principal_org_id_and_org_paths(sb: Sandbox, aws: Clients, dest_key
 
 def test_rule_role_principal_matches_sessions_of_that_role(sb: Sandbox, aws: Clients, dest_key: str) -> None:
     role_arn = sb.create_role(TARGET, "CopyRole", trusted_account=TARGET)
-    image = _shared_image(sb, aws, _policy(_allow(principal={"AWS": role_arn}, condition=SCOPED)))
+    image = _shared_image(sb, aws, policy_document(allow(principal={"AWS": role_arn}, condition=SCOPED)))
     assert _copy_state(aws, image)["State"] == "failed"  # the account's root is not the role
     creds = aws(TARGET, "sts").assume_role(RoleArn=role_arn, RoleSessionName="copier")["Credentials"]
     from amishare.sandbox.server import sandbox_session
@@ -224,7 +195,7 @@ def test_rule_role_principal_matches_sessions_of_that_role(sb: Sandbox, aws: Cli
 
 
 def test_rule_grants_give_key_access(sb: Sandbox, aws: Clients, dest_key: str) -> None:
-    image = _shared_image(sb, aws, _policy())
+    image = _shared_image(sb, aws, policy_document())
     kms = aws(OWNER, "kms")
     key = kms.describe_key(KeyId="alias/share")["KeyMetadata"]["Arn"]
     grant = kms.create_grant(
@@ -251,7 +222,7 @@ def test_rule_grants_give_key_access(sb: Sandbox, aws: Clients, dest_key: str) -
 
 def test_rule_kms_calls_on_another_accounts_key_by_arn(sb: Sandbox, aws: Clients) -> None:
     key = sb.create_key(
-        OWNER, REGION, alias="share", policy=_policy(_allow(actions=["kms:DescribeKey", "kms:Encrypt"]))
+        OWNER, REGION, alias="share", policy=policy_document(allow(actions=["kms:DescribeKey", "kms:Encrypt"]))
     )
     target = aws(TARGET, "kms")
     assert target.describe_key(KeyId=key)["KeyMetadata"]["Arn"] == key
@@ -269,12 +240,12 @@ def test_rule_kms_calls_on_another_accounts_key_by_arn(sb: Sandbox, aws: Clients
 def test_rule_key_policy_size_and_lockout_checks(sb: Sandbox, aws: Clients) -> None:
     kms = aws(OWNER, "kms")
     key = sb.create_key(OWNER, REGION)
-    big = _policy(*[_allow(principal={"AWS": f"arn:aws:iam::{n:012d}:root"}) for n in range(200)])
+    big = policy_document(*[allow(principal={"AWS": f"arn:aws:iam::{n:012d}:root"}) for n in range(200)])
     assert len(json.dumps(big)) > 32_768
     error = error_of(kms.put_key_policy, KeyId=key, PolicyName="default", Policy=json.dumps(big))
     assert error["Code"] == "LimitExceededException"
-    lockout = {"Version": "2012-10-17", "Statement": [_allow()]}
+    lockout = {"Version": "2012-10-17", "Statement": [allow()]}
     error = error_of(kms.put_key_policy, KeyId=key, PolicyName="default", Policy=json.dumps(lockout))
     assert error["Code"] == "MalformedPolicyDocumentException"
-    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(_policy(_allow())))
-    assert json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]) == _policy(_allow())
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy_document(allow())))
+    assert json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]) == policy_document(allow())

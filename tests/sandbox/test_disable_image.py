@@ -6,7 +6,7 @@ its launch permissions; EnableImage makes it available again but does not restor
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def _listed(aws: Clients, account: str, image_id: str, **kwargs: object) -> bool:

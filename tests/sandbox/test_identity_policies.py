@@ -15,7 +15,7 @@ import pytest
 from botocore.config import Config
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, error_of, share_by_hand
+from tests.support.world import OWNER, REGION, TARGET, error_of, share_by_hand
 
 ROLE = "Worker"
 

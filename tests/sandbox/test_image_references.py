@@ -5,7 +5,7 @@ versions) and SSM parameters (current value) that refer to an image, in its own 
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
+from tests.support.world import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 
 
 def _kinds(aws: Clients, account: str, image: str, **kwargs: object) -> list[str]:

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from amishare.sandbox import Sandbox
 from amishare.sandbox.wire.throttle import Throttle
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def test_rule_latency_is_added_to_every_request(sb: Sandbox, aws: Clients) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, TARGET, Clients, error_of
 
 PARAM = "/golden/web"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, Clients, error_of
+from tests.support.world import OWNER, REGION, Clients, error_of
 
 MISSING_IMAGE = "ami-0123456789abcdef0"
 MISSING_SNAPSHOT = "snap-0123456789abcdef0"

@@ -5,7 +5,7 @@ Bin for AMIs"; docs/aws-facts.md section 3)."""
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 DAYS = {"RetentionPeriodValue": 7, "RetentionPeriodUnit": "DAYS"}
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, Clients, error_of
+from tests.support.world import OWNER, REGION, TARGET, Clients, error_of
 
 
 def _snapshots(aws: Clients, image: str) -> list[str]:

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
-from tests.sandbox.test_cross_account_copy import SCOPED, _allow, _policy
+from tests.support.key_policies import SCOPED, allow, policy_document
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
 
 
 def _launch(aws: Clients, account: str, image: str, region: str = REGION) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_rule_launch_needs_the_launch_permission_in_the_region(sb: Sandbox, aws:
 
 @pytest.mark.slow
 def test_rule_an_unusable_key_terminates_the_instance_with_client_error_on_launch(sb: Sandbox, aws: Clients) -> None:
-    key = sb.create_key(OWNER, REGION, alias="share", policy=_policy())  # the owner alone
+    key = sb.create_key(OWNER, REGION, alias="share", policy=policy_document())  # the owner alone
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
     share_by_hand(aws(OWNER, "ec2"), image, TARGET)
     instance = _launch(aws, TARGET, image)
@@ -66,7 +66,7 @@ def test_rule_an_unusable_key_terminates_the_instance_with_client_error_on_launc
 def test_rule_key_access_is_judged_for_ec2_in_the_launch_region(sb: Sandbox, aws: Clients) -> None:
     other_region = {"StringEquals": {"kms:ViaService": f"ec2.{REGION2}.amazonaws.com"}}
     for condition, state in ((other_region, "terminated"), (SCOPED, "running")):
-        key = sb.create_key(OWNER, REGION, policy=_policy(_allow(condition=condition)))
+        key = sb.create_key(OWNER, REGION, policy=policy_document(allow(condition=condition)))
         image = sb.seed_image(OWNER, REGION, f"golden-{state}", volumes_gib=[8], kms_key=key)
         share_by_hand(aws(OWNER, "ec2"), image, TARGET, snapshots=False)
         assert _launch(aws, TARGET, image)["State"]["Name"] == state
@@ -75,7 +75,7 @@ def test_rule_key_access_is_judged_for_ec2_in_the_launch_region(sb: Sandbox, aws
 
 
 def test_rule_a_grant_to_the_target_opens_the_key(sb: Sandbox, aws: Clients) -> None:
-    key = sb.create_key(OWNER, REGION, policy=_policy())
+    key = sb.create_key(OWNER, REGION, policy=policy_document())
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
     share_by_hand(aws(OWNER, "ec2"), image, TARGET)
     aws(OWNER, "kms").create_grant(

@@ -9,8 +9,8 @@ import json
 from typing import Any
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
-from tests.sandbox.test_cross_account_copy import SCOPED, _allow, _policy
+from tests.support.key_policies import SCOPED, allow, policy_document
+from tests.support.world import OWNER, REGION, TARGET, Clients, error_of, share_by_hand
 
 
 def _scp(aws: Clients, target: str, *statements: dict[str, Any]) -> str:
@@ -65,7 +65,7 @@ def test_rule_every_level_must_allow(sb: Sandbox, aws: Clients) -> None:
 
 def test_rule_a_kms_deny_makes_an_encrypted_launch_fail_though_the_key_policy_allows(sb: Sandbox, aws: Clients) -> None:
     sb.create_organization(OWNER, {"workloads": [TARGET]})
-    key = sb.create_key(OWNER, REGION, policy=_policy(_allow(condition=SCOPED)))
+    key = sb.create_key(OWNER, REGION, policy=policy_document(allow(condition=SCOPED)))
     image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
     share_by_hand(aws(OWNER, "ec2"), image, TARGET)
     assert _state(aws, image) == "running"

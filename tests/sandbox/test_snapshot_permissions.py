@@ -5,7 +5,7 @@ sections 1, 4 and 8)."""
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of
 
 
 def _snapshot(sb: Sandbox, aws: Clients, kms_key: str | None = None) -> str:

@@ -6,7 +6,7 @@ answered with a version. Parameters are versioned; anything else in SSM is refus
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of, share_by_hand
 
 PARAM = "/golden/al2023"
 

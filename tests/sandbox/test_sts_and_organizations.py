@@ -10,7 +10,7 @@ import pytest
 
 from amishare.sandbox import Sandbox
 from amishare.sandbox.server import sandbox_session
-from tests.conftest import OTHER, OWNER, REGION, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, TARGET, Clients, error_of
 
 
 def test_rule_assume_role_needs_an_existing_role_and_a_trusting_policy(sb: Sandbox, aws: Clients) -> None:

@@ -8,7 +8,7 @@ createVolumePermission; attributes are readable by the owner alone.
 from __future__ import annotations
 
 from amishare.sandbox import Sandbox
-from tests.conftest import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def _unencrypted(sb: Sandbox) -> str:

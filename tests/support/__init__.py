@@ -1,0 +1,1 @@
+"""Helpers shared by the tests (``conftest.py`` keeps the fixtures)."""

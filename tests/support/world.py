@@ -1,0 +1,45 @@
+"""The accounts and regions every test uses, and what tests do to the sandbox by hand (no amishare involved):
+assert on a refusal, read the mutating calls from the call log, share an image the way a user would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from amishare.sandbox import Sandbox
+
+OWNER = "111111111111"
+TARGET = "222222222222"
+OTHER = "333333333333"
+REGION = "us-east-1"
+REGION2 = "eu-west-1"
+
+Clients = Callable[..., Any]
+
+
+def error_of(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, str]:
+    """Run a call that must fail with a ClientError; return its ``Error`` (Code, Message)."""
+    with pytest.raises(ClientError) as caught:
+        call(*args, **kwargs)
+    return dict(caught.value.response["Error"])
+
+
+def mutating_calls(sb: Sandbox) -> list[str]:
+    return [f"{c.service}:{c.action}" for c in sb.calls() if c.mutating]
+
+
+def share_by_hand(ec2: Any, image: str, account: str, *, snapshots: bool = True) -> None:
+    """The owner's ``ec2`` client opens launch permission (and, unless not ``snapshots``, createVolumePermission
+    on every snapshot) of ``image`` for ``account``, as a user would with the CLI: no amishare involved."""
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": account}]})
+    if snapshots:
+        for mapping in ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]:
+            ec2.modify_snapshot_attribute(
+                SnapshotId=mapping["Ebs"]["SnapshotId"],
+                Attribute="createVolumePermission",
+                OperationType="add",
+                UserIds=[account],
+            )
