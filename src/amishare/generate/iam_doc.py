@@ -1,6 +1,6 @@
 """docs/iam.md, generated from the action registry's declared permissions (pure).
 
-``python -m amishare.iamdoc > docs/iam.md`` rewrites the page; a test keeps it in step with the code.
+``python -m amishare.generate.iam_doc > docs/iam.md`` rewrites the page; a test keeps it in step with the code.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from amishare.engine.permissions import READ_NEEDS, RESOURCE_ARNS, Permission, P
 HEADER = """# IAM permissions
 
 Every action kind amishare plans declares the IAM actions its calls need, with the principal that
-makes them and the resources they are authorized against (`src/amishare/actions.py`); observation
+makes them and the resources they are authorized against (`src/amishare/engine/kinds/`); observation
 declares its reads the same way. This page is generated from those declarations
-(`python -m amishare.iamdoc > docs/iam.md`) and a test keeps it in step. A plan lists the IAM actions
+(`python -m amishare.generate.iam_doc > docs/iam.md`) and a test keeps it in step. A plan lists the IAM actions
 of each of its actions (`permissions`, also in `--output json`).
 
 Principals: **caller** is the credentials amishare runs with (it assumes the roles); **source** the

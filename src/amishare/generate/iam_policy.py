@@ -1,7 +1,7 @@
 """Least-privilege IAM policies, derived from what amishare calls (pure; ``amishare iam``).
 
 Every action kind declares the IAM actions its calls need, on which resources and under which conditions
-(``actions.py``); every command's reads are declared here. A role's policy for some commands is the union of
+(``engine/kinds/``); every command's reads are declared here. A role's policy for some commands is the union of
 what those commands' steps need when that role runs them, grouped into statements by resources and conditions,
 with the ARN patterns filled in (``*`` where a value is not given).
 
