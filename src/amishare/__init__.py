@@ -1,7 +1,7 @@
 """amishare: share Amazon Machine Images across accounts, organizations and regions securely.
 
 The library's entry points are in ``amishare.api`` and re-exported here (loaded on first use, so
-that ``import amishare.keypolicy`` or ``amishare --help`` does not load boto3)::
+that ``import amishare.policy.key_policy`` or ``amishare --help`` does not load boto3)::
 
     import amishare
     settings = amishare.settings(amishare.Flags(region="us-east-1"))

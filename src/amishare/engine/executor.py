@@ -32,7 +32,7 @@ from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, StepContext, StepResult, Steps
 from amishare.errors import AmiShareError, RunInterrupted
 
-SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (redo.py): neither done nor failed
+SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (planners/redo.py): not done, not failed
 
 
 @dataclass(frozen=True)

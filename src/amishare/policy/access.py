@@ -1,7 +1,7 @@
 """What a principal needs on a KMS key to copy or launch an encrypted image: the one definition.
 
 docs/aws-facts.md section 2. Everything else derives from these tuples: the statements amishare writes
-into a source key's policy (``keypolicy``), the operations of the grants it creates (share with
+into a source key's policy (``policy.key_policy``), the operations of the grants it creates (share with
 ``--key-access grant``, Auto Scaling), how ``show`` judges key access (``gates``), and the IAM
 permissions the action kinds declare (``actions``). Pure data.
 """
