@@ -2,8 +2,8 @@
 
 docs/aws-facts.md section 2. Everything else derives from these tuples: the statements amishare writes
 into a source key's policy (``policy.key_policy``), the operations of the grants it creates (share with
-``--key-access grant``, Auto Scaling), how ``show`` judges key access (``gates``), and the IAM
-permissions the action kinds declare (``actions``). Pure data.
+``--key-access grant``, Auto Scaling), how ``show`` judges key access (``checks.gates``), and the IAM
+permissions the action kinds declare (``engine.kinds``). Pure data.
 """
 
 from __future__ import annotations
