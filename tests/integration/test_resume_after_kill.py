@@ -33,6 +33,14 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
+def served_with_long_copies(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The same, with copies that take seconds: a run still lives while another process is started beside it,
+    however loaded the machine."""
+    with _serve("--copy-seconds-per-gib", "0.5") as found:
+        yield found
+
+
+@pytest.fixture
 def served_slowly(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The same, answering every request 100 ms late: a run of quick steps lasts long enough to be killed."""
     with _serve("--copy-seconds-per-gib", "0.01", "--latency-ms", "100") as found:
@@ -217,9 +225,9 @@ def test_ctrl_c_exits_at_once_and_leaves_a_resumable_run(served: tuple[str, str]
 
 @pytest.mark.slow
 def test_resume_is_refused_while_the_run_s_process_lives_and_taken_over_once_it_is_gone(
-    served: tuple[str, str], tmp_path: Path
+    served_with_long_copies: tuple[str, str], tmp_path: Path
 ) -> None:
-    endpoint, golden = served
+    endpoint, golden = served_with_long_copies
     process, journal = _start_transfer(endpoint, golden, tmp_path, consumers=2)
     _wait_for(journal, process, STAGING_STARTED)
     run_id, _ = _run(journal)
