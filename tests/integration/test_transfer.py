@@ -349,9 +349,10 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
         sb.create_key(TARGET, REGION, alias="mine")
         image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
-        busy = sb.seed_image(TARGET, REGION, "busy", volumes_gib=[40], kms_key=None)
+        busy = sb.seed_image(TARGET, REGION, "busy", volumes_gib=[150], kms_key=None)
         ec2 = sb.session(TARGET, REGION).client("ec2")
-        ec2.copy_image(SourceImageId=busy, SourceRegion=REGION, Name="in-flight")  # 4 s: the limit is taken
+        ec2.copy_image(SourceImageId=busy, SourceRegion=REGION, Name="in-flight")  # 15 s: the limit is taken
+        # (long enough that the transfer's own copy meets it, however loaded the machine)
         (tmp_path / "amishare.toml").write_text(
             f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
             f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "j.sqlite3"}"\n'
