@@ -57,4 +57,6 @@ def test_a_role_that_cannot_be_assumed_says_which_and_for_whom(sb: Sandbox, sess
     with pytest.raises(AccessDenied) as caught:
         sessions.assume(RoleRef(TARGET, role, external_id="wrong"))
     assert caught.value.operation == "AssumeRole"
+    assert caught.value.account == TARGET  # the role's account fails, not the caller's
+    assert f"AssumeRole failed in account {TARGET}" in str(caught.value)
     assert str(caught.value).endswith(f"(while assuming {role} to act in account {TARGET})")

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_installed_moto_is_the_supported_minor_version() -> None:
     assert moto_compat.moto_version() == moto_compat.SUPPORTED_MOTO, (
         f"moto {moto.__version__} is installed but the sandbox overlay supports "
-        f"{moto_compat.SUPPORTED_MOTO}: re-check every hook in amishare/sandbox/compat.py, then move SUPPORTED_MOTO "
-        "and the pin in pyproject.toml together"
+        f"{moto_compat.SUPPORTED_MOTO}: re-check every hook in amishare/sandbox/wire/moto_compat.py, then move "
+        "SUPPORTED_MOTO and the pin in pyproject.toml together"
     )
 
 

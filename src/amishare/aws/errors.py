@@ -93,11 +93,16 @@ def configuring(region: str | None = None) -> AbstractContextManager[None]:
 
 
 @contextmanager
-def error_context(what: str) -> Iterator[None]:
+def error_context(what: str, *, account: str | None = None) -> Iterator[None]:
     """Add ``what`` (what amishare was doing, in words a user reads) to an ``AwsError`` raised in the block,
-    already translated by the client: the error keeps its kind, code, operation, account and region."""
+    already translated by the client: the error keeps its kind, code, operation and region, and its account
+    unless ``account`` says whose the failure is (an AssumeRole the caller makes fails for the role's account)."""
     try:
         yield
     except AwsError as exc:
-        exc.args = (f"{exc} (while {what})", *exc.args[1:])
+        text = str(exc)
+        if account and exc.account and account != exc.account:
+            text = text.replace(f"account {exc.account}", f"account {account}", 1)
+            exc.account = account
+        exc.args = (f"{text} (while {what})", *exc.args[1:])
         raise

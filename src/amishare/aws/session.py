@@ -181,7 +181,7 @@ class Sessions:
                 params: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": self.session_name}
                 if role.external_id:
                     params["ExternalId"] = role.external_id
-                with error_context(f"assuming {role.role_arn} to act in account {role.account}"):
+                with error_context(f"assuming {role.role_arn} to act in account {role.account}", account=role.account):
                     creds = sts.assume_role(**params)["Credentials"]
                 return {
                     "access_key": creds["AccessKeyId"],

@@ -172,9 +172,7 @@ class Action:
             depends_on=tuple(data.get("depends_on", ())),
             after=tuple(data.get("after", ())),
             actor=Principal(params.get("actor", Principal.SOURCE.value)),
-            role=RoleRef(data["account"], params["role_arn"], params.get("external_id"))
-            if params.get("role_arn")
-            else None,
+            role=_role(data["account"], params),
             **values,
         )
 

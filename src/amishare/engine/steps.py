@@ -72,7 +72,7 @@ class StepContext:
 
 
 class Steps(Protocol):
-    """Carries out one pass of an action (for AWS: ``amishare.aws.handlers.AwsSteps``)."""
+    """Carries out one pass of an action (for AWS: ``amishare.aws.steps.handlers.AwsSteps``)."""
 
     def begin(self, plan: Plan, timers: Timers, finished: frozenset[str]) -> None:
         """The run starts (or resumes): ``plan`` is what it runs; ``finished`` were done by an earlier attempt."""
