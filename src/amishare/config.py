@@ -30,6 +30,7 @@ import difflib
 import tomllib
 import types
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -366,21 +367,32 @@ def _duration(file: Path, section: str, key: str, value: Any) -> str:
     return text
 
 
-def with_defaults(request: _R, *tables: object) -> _R:
-    """``request`` (a dataclass) with each field the user left unset (``None``, or an empty tuple) taken from
-    the first of ``tables`` (a config table such as ``[transfer]``, or any object) that sets a field of the
-    same name to a value of the field's type; everything else as it was. The one place where a command's
-    defaults meet what was asked."""
+UNSET: tuple[object, ...] = (None, (), "")  # what a user leaves unset: no value, no item, an empty word
+
+
+def with_defaults(request: _R, *tables: object, by_hand: Collection[str] = ()) -> _R:
+    """``request`` (a dataclass) with each field the user left unset (``UNSET``) taken from the first of
+    ``tables`` (a config table such as ``[transfer]``, or any object) that sets a field of the same name;
+    everything else as it was. The one place where a command's defaults meet what was asked.
+
+    A same-named field of another type (``[transfer] timeout = "24h"`` for a request's seconds) is a
+    mistake unless the caller converts it itself and says so in ``by_hand``: ``TypeError``, never a default
+    silently dropped."""
     hints = typing.get_type_hints(type(request))
     changes: dict[str, Any] = {}
     for item in dataclasses.fields(request):  # type: ignore[arg-type]
-        if getattr(request, item.name) not in (None, ()):
+        if item.name in by_hand or getattr(request, item.name) not in UNSET:
             continue
         for table in tables:
             value = getattr(table, item.name, None)
-            if value not in (None, ()) and _is_of(value, hints[item.name]):
-                changes[item.name] = value
-                break
+            if value in UNSET:
+                continue
+            if not _is_of(value, hints[item.name]):
+                raise TypeError(
+                    f"{type(table).__name__}.{item.name} is {value!r}, not of {type(request).__name__}'s type"
+                )
+            changes[item.name] = value
+            break
     return dataclasses.replace(request, **changes) if changes else request  # type: ignore[type-var]
 
 

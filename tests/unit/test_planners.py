@@ -409,12 +409,10 @@ def test_a_redo_joins_the_plan_under_new_names_and_supersedes_the_failed_copy() 
     assert Plan.from_dict(json.loads(json.dumps(extended.to_dict()))) == extended
 
 
-def test_a_spec_is_data_and_one_journaled_before_roles_were_one_value_still_loads() -> None:
+def test_a_spec_is_data_and_its_parties_keep_their_flat_role_fields() -> None:
     spec = _spec()
-    assert TransferSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
-    legacy = spec.to_dict()
-    for party in (legacy["source"], *legacy["destinations"]):
-        role = party.pop("role")
-        if role:
-            party.update(role_arn=role["role_arn"], external_id=role["external_id"])
-    assert TransferSpec.from_dict(legacy) == spec
+    document = json.loads(json.dumps(spec.to_dict()))
+    assert TransferSpec.from_dict(document) == spec
+    (dev,) = document["destinations"]
+    assert dev["account"] == DEV and dev["role_arn"] == f"arn:aws:iam::{DEV}:role/R" and "role" not in dev
+    assert "role_arn" not in document["source"] and "role" not in document["source"]  # the caller's own

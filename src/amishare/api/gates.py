@@ -124,8 +124,8 @@ def show(settings: Settings, request: ShowRequest) -> list[gates.GateReport]:
     inputs.image_id(request.image)
     wanted = list(inputs.targets(request.targets, settings.config)) if request.targets else []
     where = settings.region(request.region)
-    share_key = request.share_key or _share_key(settings, where)
-    observed = observe(settings.sessions(), request.image, where, AlsoRead(share_key))
+    request = with_defaults(request, SimpleNamespace(share_key=_share_key(settings, where)))
+    observed = observe(settings.sessions(), request.image, where, AlsoRead(request.share_key))
     images = [observed.image] + ([observed.reencrypted] if observed.reencrypted else [])
     reports: list[gates.GateReport] = []
     for image in images:

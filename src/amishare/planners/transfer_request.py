@@ -17,6 +17,8 @@ from amishare.model import Distribution, Target, TargetKind, arn_region
 from amishare.planners.transfer_spec import Destination, Party, TransferSpec
 
 DEFAULT_TIMEOUT = 24 * 3600.0
+# [transfer] keys whose form differs from the request's, converted here: a duration, and a table of tags
+TRANSFER_BY_HAND = ("timeout", "tags")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def resolve_transfer(
 
     ``identify(regions)`` returns the caller's account; it is called after every check passed, with the
     regions the transfer reads in (the image's first), so that their clients can be built meanwhile."""
-    request = with_defaults(request, config.transfer)  # flags first, then [transfer]
+    request = with_defaults(request, config.transfer, by_hand=TRANSFER_BY_HAND)  # flags first, then [transfer]
     inputs.image_id(request.image)
     source = request.source
     if not source:

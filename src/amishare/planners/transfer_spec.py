@@ -22,14 +22,11 @@ class Party:
 
     @staticmethod
     def fields_from(data: dict[str, Any]) -> dict[str, Any]:
-        """The constructor's fields from ``to_dict``'s JSON (runs journaled before 0.3 kept the role flat)."""
-        fields = {k: v for k, v in data.items() if k not in ("role", "role_arn", "external_id")}
-        role = data.get("role") or (
-            {"account": data["account"], "role_arn": data["role_arn"], "external_id": data.get("external_id")}
-            if data.get("role_arn")
-            else None
-        )
-        fields["role"] = RoleRef(**role) if role else None
+        """The constructor's fields from a party of ``TransferSpec.to_dict``'s JSON, where the role is flat
+        (``role_arn``, ``external_id``)."""
+        fields = {k: v for k, v in data.items() if k not in ("role_arn", "external_id")}
+        role_arn = data.get("role_arn")
+        fields["role"] = RoleRef(data["account"], role_arn, data.get("external_id")) if role_arn else None
         return fields
 
 
@@ -69,6 +66,12 @@ class TransferSpec:
     def to_dict(self) -> dict[str, Any]:
         """JSON data (kept in the plan, so that a resume can plan a destination's part again)."""
         data: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))  # tuples as lists, as stored
+        for party in (data["source"], *data["destinations"]):  # a party's role stays flat, as it always was
+            role = party.pop("role")
+            if role:
+                party["role_arn"] = role["role_arn"]
+                if role["external_id"]:
+                    party["external_id"] = role["external_id"]
         return data
 
     @classmethod
