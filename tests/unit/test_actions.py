@@ -133,3 +133,10 @@ def test_acting_through_a_role_needs_assume_role_by_the_caller() -> None:
     declared = {(principal, p.action) for principal, p in action.declared()}
     assert (Principal.CALLER, "sts:AssumeRole") in declared
     assert (Principal.DESTINATION, "ec2:CopyImage") in declared
+
+
+def test_every_kind_has_an_aws_handler() -> None:
+    from amishare.aws.steps.handlers import handler_for
+
+    for kind, sample in SAMPLES.items():
+        assert handler_for(sample), kind  # raises TypeError for a kind without one

@@ -20,10 +20,17 @@ import amishare
 
 PACKAGE = Path(amishare.__file__).parent  # src/amishare
 REPOSITORY = PACKAGE.parent.parent
-PURE_PACKAGES = ("amishare.planners", "amishare.checks", "amishare.policy", "amishare.render")
+PURE_PACKAGES = (
+    "amishare.planners",
+    "amishare.checks",
+    "amishare.policy",
+    "amishare.render",
+    "amishare.generate",
+    "amishare.engine",
+)
 PURE_MODULES = ("amishare.model", "amishare.errors", "amishare.inputs", "amishare.config")
 IMPURE = ("boto3", "botocore", "click", "rich", "moto")
-EXEMPT = ("sandbox", "cli")  # the local AWS and the command line may be large and take many parameters
+EXEMPT = ("sandbox", "cli")  # the local AWS and the command line may take many parameters (click, boto3's names)
 MAX_LINES = 600
 MAX_TOP_LEVEL_MODULES = 12
 MIN_SUBPACKAGES = 6
@@ -86,9 +93,9 @@ def test_the_pure_modules_load_no_aws_cli_or_sandbox_library() -> None:
     assert not impure, "pure modules that load an AWS, CLI or sandbox library:\n" + "\n".join(impure)
 
 
-def _source_files() -> list[Path]:
-    """The package's Python files outside the exempt subpackages."""
-    return [path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PACKAGE).parts[0] not in EXEMPT]
+def _source_files(*, exempt: tuple[str, ...] = ()) -> list[Path]:
+    """The package's Python files, outside the ``exempt`` subpackages."""
+    return [path for path in sorted(PACKAGE.rglob("*.py")) if path.relative_to(PACKAGE).parts[0] not in exempt]
 
 
 def test_no_source_file_exceeds_600_lines() -> None:
@@ -112,7 +119,7 @@ def _parameters(function: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
 
 def test_no_public_function_takes_more_than_6_parameters() -> None:
     too_many = []
-    for path in _source_files():
+    for path in _source_files(exempt=EXEMPT):
         for node in ast.parse(path.read_text()).body:
             is_function = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
             if is_function and not node.name.startswith("_") and _parameters(node) > MAX_PARAMETERS:

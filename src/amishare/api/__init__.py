@@ -8,19 +8,18 @@ command, plans over many images and regions included) with the journal; ``share`
 ``verify``, ``shared_with_me``, ``doctor`` and ``audit`` read and explain.
 
 One module per family: ``context`` (config and flags: Settings), ``requests`` (what each command asks, and the
-``Hooks`` a run reports to), ``execute`` (apply), ``gates`` (share, revoke, show), ``handover`` (transfer, resume),
-``checks`` (verify, shared-with-me, doctor, audit), ``housekeeping`` (cleanup), ``history`` (runs).
+``Hooks`` a run reports to), ``execute`` (apply), ``sharing`` (share, revoke, show), ``handover`` (transfer, resume),
+``inspection`` (verify, shared-with-me, doctor, audit), ``housekeeping`` (cleanup), ``history`` (runs).
 """
 
 from __future__ import annotations
 
-from amishare.api.checks import audit, doctor, shared_with_me, verify
 from amishare.api.context import Flags, Settings, settings
 from amishare.api.execute import Outcome, apply
-from amishare.api.gates import plan_revoke, plan_share, revoke, share, show
 from amishare.api.handover import plan_transfer, resume, transfer
 from amishare.api.history import run, runs
 from amishare.api.housekeeping import cleanup, plan_cleanup
+from amishare.api.inspection import audit, doctor, shared_with_me, verify
 from amishare.api.requests import (
     AuditRequest,
     CleanupRequest,
@@ -32,6 +31,7 @@ from amishare.api.requests import (
     ShowRequest,
     VerifyRequest,
 )
+from amishare.api.sharing import plan_revoke, plan_share, revoke, share, show
 from amishare.planners.transfer_request import TransferRequest, share_distribution
 
 __all__ = [

@@ -55,7 +55,8 @@ def transfer(
 
 
 def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_parallel: int | None = None) -> Outcome:
-    """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone."""
+    """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone.
+    The run was confirmed when it started: ``hooks.confirm`` is not asked again."""
     log = settings.journal()
     sessions = settings.sessions()
     try:
