@@ -335,3 +335,33 @@ def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: 
     with pytest.raises(PlanRefused, match="32768"):
         api.share(builder, api.ShareRequest(image, tuple(accounts)))
     assert mutating_calls(sb) == []
+
+
+def test_a_share_run_again_while_its_reencrypted_copy_is_pending_waits_for_it(
+    sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
+) -> None:
+    """An interrupted share leaves its re-encrypted copy pending: the next run waits for it before opening the
+    gates (AWS refuses to share a pending image, and a consumer could not launch it yet), and show says so."""
+    share_key = sb.create_key(OWNER, REGION, alias="amishare-share")
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
+    sb.settings.copy_seconds_per_gib = 0.25  # the copy takes 2 s
+    owner = aws(OWNER, "ec2")
+    copy = owner.copy_image(
+        SourceImageId=image, SourceRegion=REGION, Name="golden-reencrypted", Encrypted=True, KmsKeyId=share_key
+    )["ImageId"]
+    owner.create_tags(Resources=[copy], Tags=[{"Key": TAG_SOURCE_IMAGE, "Value": image}])  # as amishare tags it
+    request = api.ShareRequest(image, (TARGET,), reencrypt_key="alias/amishare-share")
+
+    (report,) = api.show(builder, api.ShowRequest(image, (TARGET,)))[1:]
+    assert (report.image_id, report.image_state, report.can_launch) == (copy, "pending", False)
+
+    outcome = api.share(builder, request)
+    first = [a.kind.value for a in outcome.plan.actions]
+    assert first[0] == "AwaitImage" and "ShareImage" in first and "ReEncryptImage" not in first
+    assert any(f"{copy} is still pending" in n for n in outcome.plan.notes)
+    result = outcome.result
+    assert result is not None and result.status == "succeeded", result
+    assert result.subject_image == copy
+    (instance,) = aws(TARGET, "ec2").run_instances(ImageId=copy, MinCount=1, MaxCount=1)["Instances"]
+    described = aws(TARGET, "ec2").describe_instances(InstanceIds=[instance["InstanceId"]])
+    assert described["Reservations"][0]["Instances"][0]["State"]["Name"] != "terminated"

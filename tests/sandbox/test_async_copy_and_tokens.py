@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from amishare.sandbox import Sandbox
-from tests.support.world import OWNER, REGION, REGION2, Clients, error_of
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
 
 
 def test_rule_copies_are_pending_with_rising_progress_then_available() -> None:
@@ -53,6 +53,25 @@ def test_rule_a_pending_image_cannot_be_copied_yet(sb: Sandbox, aws: Clients) ->
     assert error_of(ec2.copy_image, SourceImageId=copy, SourceRegion=REGION, Name="copy-of-copy")["Code"] == (
         "IncorrectState"
     )
+
+
+def test_rule_a_pending_image_cannot_be_shared_yet(sb: Sandbox, aws: Clients) -> None:
+    """docs/aws-facts.md section 9: ModifyImageAttribute refuses a pending image with InvalidAMIID.Unavailable
+    (observed: app-sre/qontract-reconcile#2222); once available, the same call succeeds."""
+    sb.settings.copy_seconds_per_gib = 0.1
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    copy = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="copy")["ImageId"]
+    share = {"ImageId": copy, "LaunchPermission": {"Add": [{"UserId": TARGET}]}}
+    error = error_of(ec2.modify_image_attribute, **share)
+    assert error["Code"] == "InvalidAMIID.Unavailable"
+    assert "is currently pending and may not be used for this operation" in error["Message"]
+    while ec2.describe_images(ImageIds=[copy])["Images"][0]["State"] != "available":
+        time.sleep(0.1)
+    ec2.modify_image_attribute(**share)
+    assert ec2.describe_image_attribute(ImageId=copy, Attribute="launchPermission")["LaunchPermissions"] == [
+        {"UserId": TARGET}
+    ]
 
 
 def test_rule_client_token_makes_copy_image_idempotent(sb: Sandbox, aws: Clients) -> None:

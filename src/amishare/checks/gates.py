@@ -41,11 +41,13 @@ class GateReport:
     launch: Gate
     snapshots: Gate
     key: Gate
+    image_state: str = "available"  # a pending (or failed) image cannot be launched or copied, gates open or not
 
     @property
     def can_launch(self) -> bool:
-        """Launching needs the launch permission and key access, not the snapshot permission."""
-        return not self.launch.blocks and not self.key.blocks
+        """Launching needs an available image, the launch permission and key access, not the snapshot
+        permission."""
+        return self.image_state == "available" and not self.launch.blocks and not self.key.blocks
 
     @property
     def can_copy(self) -> bool:
@@ -54,6 +56,7 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "image_id": self.image_id,
+            "image_state": self.image_state,
             "target": {"kind": self.target.kind.value, "value": self.target.value},
             "launch": vars(self.launch),
             "snapshots": vars(self.snapshots),
@@ -78,7 +81,8 @@ def known_targets(image: ImageInfo, keys: dict[str, KeyInfo]) -> list[Target]:
 def report(obs: Observation, image: ImageInfo, targets: list[Target]) -> list[GateReport]:
     """The three gates of ``image`` for each of ``targets``."""
     return [
-        GateReport(image.image_id, t, _launch(image, t), _snapshots(image, t), _key(obs, image, t)) for t in targets
+        GateReport(image.image_id, t, _launch(image, t), _snapshots(image, t), _key(obs, image, t), image.state)
+        for t in targets
     ]
 
 

@@ -129,7 +129,13 @@ def _share_subject(
             f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: sharing its "
             f"re-encrypted copy {copy.image_id} ({', '.join(k.display for k in keys)}) instead"
         )
-        return Subject(copy.image_id, copy, copy.image_id, keys), []
+        if copy.state == "available":
+            return Subject(copy.image_id, copy, copy.image_id, keys), []
+        # still being made (an earlier run was interrupted): AWS refuses to share a pending image
+        # (InvalidAMIID.Unavailable, docs/aws-facts.md section 9), and a consumer could not launch it yet
+        notes.append(f"{copy.image_id} is still {copy.state}: the share waits until it is available")
+        wait = _await(obs, copy.image_id, f"the re-encrypted copy {copy.image_id} of {image.image_id}", ())
+        return Subject(copy.image_id, copy, copy.image_id, keys, (wait.key,)), [wait]
     share_key = _usable_share_key(obs)
     copy_action, wait = _reencrypt(obs, share_key, tags)
     notes.append(
@@ -204,12 +210,16 @@ def _reencrypt(
         key_label=key.display,
         tags=tags,
     )
-    wait = AwaitImage(
-        key=f"await:{key_name}",
+    return copy, _await(obs, f"@{key_name}", f"the re-encrypted copy of {image.image_id}", (key_name,))
+
+
+def _await(obs: Observation, image: str, label: str, depends_on: tuple[str, ...]) -> AwaitImage:
+    """Wait for ``image`` (an id, or ``@<copy>`` made by this plan) to be available before it is shared."""
+    return AwaitImage(
+        key=f"await:{image.lstrip('@')}",
         account=obs.caller_account,
         region=obs.region,
-        image=f"@{key_name}",
-        label=f"the re-encrypted copy of {image.image_id} to be available",
-        depends_on=(key_name,),
+        image=image,
+        label=f"{label} to be available",
+        depends_on=depends_on,
     )
-    return copy, wait

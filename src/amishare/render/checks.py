@@ -28,7 +28,8 @@ def gates_text(reports: list[GateReport]) -> str:
     for row in reports:
         if row.image_id != current:
             current = row.image_id
-            lines += ([""] if lines else []) + [f"{row.image_id}:"]
+            state = "" if row.image_state == "available" else f" ({row.image_state}: usable once available)"
+            lines += ([""] if lines else []) + [f"{row.image_id}:{state}"]
         verdict = "can copy" if row.can_copy else "can launch, not copy" if row.can_launch else "cannot use it"
         lines.append(f"  {row.target}: {verdict}")
         for name, gate in (("launch", row.launch), ("snapshots", row.snapshots), ("key", row.key)):

@@ -17,6 +17,7 @@ from amishare.sandbox.ec2.common import (
     OU_ARN,
     check_dry_run,
     deregistration_protection,
+    image_state,
     owned_image,
     timestamp,
 )
@@ -174,6 +175,7 @@ class ImagePermissionHandlers:
             for entry in add + remove:
                 _check_permission(entry)
             if add:
+                _check_not_pending(world, image)
                 _check_can_share(world, image, add, caller, region)
             if len(_shares_after(image, add, remove)) > MAX_SHARES_PER_IMAGE:
                 raise AwsFault(
@@ -193,3 +195,14 @@ class ImagePermissionHandlers:
             check_dry_run(p)
             image.make_private()
         return {}
+
+
+def _check_not_pending(world: World, image: Image) -> None:
+    """A pending image cannot be shared yet (``InvalidAMIID.Unavailable``, docs/aws-facts.md section 9): the copy
+    must finish first."""
+    state, _ = image_state(world, image)
+    if state == "pending":
+        raise AwsFault(
+            "InvalidAMIID.Unavailable",
+            f"The image ID '{image.image_id}' is currently pending and may not be used for this operation",
+        )
