@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Finish an interrupted or partly failed run: what succeeded is not redone (AWS...",
     ),
     "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
+    "manifest": (
+        "amishare.cli.manifest:manifest",
+        "The manifest of desired state (docs/manifest.md): validate one (plan, apply...",
+    ),
     "shared-with-me": (
         "amishare.cli.shared:shared_with_me",
         "Images shared with this account in the region: owner, how shared, and whether...",
