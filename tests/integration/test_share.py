@@ -337,6 +337,7 @@ def test_key_policy_over_32_kb_is_refused_before_any_call(sb: Sandbox, builder: 
     assert mutating_calls(sb) == []
 
 
+@pytest.mark.slow
 def test_a_share_run_again_while_its_reencrypted_copy_is_pending_waits_for_it(
     sb: Sandbox, aws: Clients, builder: Settings, target_keys: None
 ) -> None:
@@ -344,7 +345,7 @@ def test_a_share_run_again_while_its_reencrypted_copy_is_pending_waits_for_it(
     gates (AWS refuses to share a pending image, and a consumer could not launch it yet), and show says so."""
     share_key = sb.create_key(OWNER, REGION, alias="amishare-share")
     image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
-    sb.settings.copy_seconds_per_gib = 0.25  # the copy takes 2 s
+    sb.settings.copy_seconds_per_gib = 1.0  # the copy takes 8 s: still pending when the share is planned
     owner = aws(OWNER, "ec2")
     copy = owner.copy_image(
         SourceImageId=image, SourceRegion=REGION, Name="golden-reencrypted", Encrypted=True, KmsKeyId=share_key

@@ -204,7 +204,11 @@ def test_transfer_polls_once_per_account_and_region_per_tick(fleet: Any) -> None
     for account in (TARGET, OTHER, THIRD):  # destinations describe images only through the batched poller
         for region in (REGION, REGION2):
             calls = [
-                c for c in sb.calls() if c.action == "DescribeImages" and (c.account, c.region) == (account, region)
+                c
+                for c in sb.calls()
+                if c.action == "DescribeImages"
+                and (c.account, c.region) == (account, region)
+                and "amishare-step/observe" not in c.user_agent  # the preflight's one look for a copy it owns
             ]
             assert len(calls) == sum(1 for t in ticks if t[:2] == (account, region)) >= 1
     staging_ticks = [t for t in ticks if t[0] is None]
@@ -384,8 +388,8 @@ def test_revocations_of_a_staged_image_are_one_batch_per_region(fleet: Any) -> N
 
 @pytest.mark.slow
 def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet: Any) -> None:
-    """Image names are unique per account and region: a destination that owns a copy of this source image
-    (lineage tag) keeps it, and the run says so, instead of failing on InvalidAMIName.Duplicate."""
+    """A destination that owns a copy of this source image (lineage tag) keeps it: the next transfer plans
+    nothing for it (no copy, no gate), says so, and copies only to the destinations that own none."""
     sb, image, settings = fleet
     first = _transfer(settings, image, OWNER, ["dev"], regions=[REGION])
     assert first.result is not None and first.result.status == "succeeded"
@@ -395,14 +399,33 @@ def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet:
     assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
     assert [i["ImageId"] for i in _owned(sb, TARGET, REGION)] == [made["ImageId"]]  # no second copy
     assert len(_owned(sb, OTHER, REGION)) == 1
-    copies = {r.key: r.output for r in result.results if r.key.startswith("copy:")}
-    assert copies[f"copy:{image}:{TARGET}:{REGION}"]["reused"] is True
-    assert copies[f"copy:{image}:{TARGET}:{REGION}"]["made_by"] == first.result.run_id
-    assert "reused" not in copies[f"copy:{image}:{OTHER}:{REGION}"]
-    from amishare.render.transfer import destination_rows
+    assert not [a for a in second.plan.actions if a.account == TARGET]  # nothing planned for dev
+    assert any(a.key == f"copy:{image}:{OTHER}:{REGION}" for a in second.plan.actions)
+    assert "dev already own(s) a copy in us-east-1: not copied again" in second.plan.notes
 
-    rows = {r["account"]: r for r in destination_rows(result)}
-    assert rows[TARGET]["image_id"] == made["ImageId"] and rows[TARGET]["state"] == "available"
+
+def test_a_transfer_run_again_changes_nothing_and_says_so(fleet: Any) -> None:
+    """Converge: once every destination owns its copy and its parameter names it, the same transfer plans no
+    action (no staging copy, no gate, no wait) and makes no mutating call; a parameter deleted since is
+    published again, and that alone."""
+    sb, image, settings = fleet
+    first = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], ssm_parameter="/golden/al2023")
+    assert first.result is not None and first.result.status == "succeeded"
+    before = len(sb.calls())
+    again = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], ssm_parameter="/golden/al2023")
+    assert again.plan.actions == () and again.result is None  # nothing to apply
+    assert not [c for c in sb.calls()[before:] if c.mutating]
+    from amishare.render.plan import plan_text
+
+    expected = f"No changes: dev ({TARGET}), qa ({OTHER}) already own their copies, as the distribution settings ask."
+    assert expected in plan_text(again.plan)
+    sb.session(OTHER, REGION2).client("ssm").delete_parameter(Name="/golden/al2023")
+    healed = _transfer(settings, image, OWNER, ["dev", "qa"], regions=[REGION, REGION2], ssm_parameter="/golden/al2023")
+    assert [a.key for a in healed.plan.actions] == [f"parameter:{image}:{OTHER}:{REGION2}"]
+    assert healed.result is not None and healed.result.status == "succeeded"
+    (copy,) = _owned(sb, OTHER, REGION2)
+    value = sb.session(OTHER, REGION2).client("ssm").get_parameter(Name="/golden/al2023")["Parameter"]["Value"]
+    assert value == copy["ImageId"]
 
 
 @pytest.mark.slow

@@ -113,7 +113,14 @@ COMMAND_READS: dict[str, dict[str, tuple[Permission, ...]]] = {
     "show": {"source": _OWNER_READS},
     "transfer": {
         "source": _OWNER_READS,
-        "destination": (_read("kms:DescribeKey", Resource.DESTINATION_KEY), _read("ec2:DescribeLaunchTemplates")),
+        "destination": (
+            _read("kms:DescribeKey", Resource.DESTINATION_KEY),
+            _read("ec2:DescribeLaunchTemplates"),
+            # the copy a destination already owns, and what its parameter and template name (a run again)
+            _read("ec2:DescribeImages"),
+            _read("ssm:GetParameter", Resource.PARAMETER),
+            _read("ec2:DescribeLaunchTemplateVersions"),
+        ),
     },
     "verify": {
         "source": (

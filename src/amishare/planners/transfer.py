@@ -34,7 +34,7 @@ from amishare.planners.distribution import copy_settings, pointer_actions
 from amishare.planners.gates import Acting, Audience, Subject, open_gates
 from amishare.planners.share import SHARE_KEY_HOWTO
 from amishare.planners.transfer_preflight import check_transfer
-from amishare.planners.transfer_spec import Destination, TransferObservation, TransferSpec
+from amishare.planners.transfer_spec import Destination, OwnedCopy, TransferObservation, TransferSpec
 from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 
@@ -100,12 +100,18 @@ def _acting(spec: TransferSpec, region: str, scope: str) -> Acting:
 
 
 def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: list[str]) -> list[Action]:
-    """The region's staging copy (when needed), its gates, each destination's part, and the clean-up."""
+    """The region's staging copy (when needed), its gates, each destination's part, and the clean-up: for the
+    destinations that do not own a copy yet. One that does is only brought in line (its parameter, template,
+    deprecation and protection); when every destination does, the region needs no staging copy and no gate."""
+    owned, caught_up = _already_owned(obs, spec, region, notes)
+    todo = tuple(d for d in spec.destinations if d.account not in owned)
+    if not todo:
+        return caught_up
     actions, subject = _subject(obs, spec, region)
-    gates, opened = _open_gates(obs, spec, region, subject, notes)
-    actions += gates
+    gates, opened = _open_gates(obs, spec, region, subject, notes, todo)
+    actions += gates + caught_up
     waits: list[str] = []
-    for dest in spec.destinations:
+    for dest in todo:
         made = _destination(obs, spec, dest, opened)
         waits.append(made[1].key)
         actions += made
@@ -117,11 +123,16 @@ def _region(obs: TransferObservation, spec: TransferSpec, region: str, notes: li
 
 
 def _open_gates(
-    obs: TransferObservation, spec: TransferSpec, region: str, subject: Subject, notes: list[str]
+    obs: TransferObservation,
+    spec: TransferSpec,
+    region: str,
+    subject: Subject,
+    notes: list[str],
+    destinations: tuple[Destination, ...],
 ) -> tuple[list[Action], _Opened]:
-    """The gates of ``region`` for every destination at once, and what they opened."""
+    """The gates of ``region`` for every one of ``destinations`` at once, and what they opened."""
     scope = f"{obs.image.image_id}:{region}"
-    accounts = tuple(d.account for d in spec.destinations)
+    accounts = tuple(d.account for d in destinations)
     key = subject.keys[0] if subject.keys else None
     key_before = frozenset(key_policy.granted(key.policy).accounts) if key and key.policy else frozenset()
     image_before = frozenset() if subject.info is None else _could_copy(obs.image)
@@ -332,6 +343,56 @@ def _autoscaling_grant(dest: Destination, opened: _Opened, key: KeyInfo, name: s
         purpose=f"{dest.label or dest.account} grants the source key to its Auto Scaling role in {opened.region}",
         depends_on=(*opened.subject.ready, *((policy_edit,) if policy_edit else ())),
     )
+
+
+def _already_owned(
+    obs: TransferObservation, spec: TransferSpec, region: str, notes: list[str]
+) -> tuple[dict[str, OwnedCopy], list[Action]]:
+    """The destinations that already own a copy in ``region``, and what their copies still lack."""
+    owned = {d.account: copy for d in spec.destinations if (copy := _owned(obs, d, region)) is not None}
+    if owned:
+        who = ", ".join(d.label or d.account for d in spec.destinations if d.account in owned)
+        notes.append(f"{who} already own(s) a copy in {region}: not copied again")
+    caught_up = [
+        action
+        for d in spec.destinations
+        if d.account in owned
+        for action in _catch_up(spec, d, region, owned[d.account], obs.image.image_id)
+    ]
+    return owned, caught_up
+
+
+def _owned(obs: TransferObservation, dest: Destination, region: str) -> OwnedCopy | None:
+    """The copy ``dest`` already owns in ``region``, as the preflight found it (None: it owns none)."""
+    check = obs.destinations.get(dest.account)
+    return check.copies.get(region) if check is not None else None
+
+
+def _catch_up(spec: TransferSpec, dest: Destination, region: str, copy: OwnedCopy, source: str) -> list[Action]:
+    """What a copy ``dest`` already owns still lacks of the distribution: only the settings that differ."""
+    dist = spec.distribution
+    parameter, template = dist.parameter_for(dest), dist.template_for(dest)
+    where: dict[str, Any] = {
+        "account": dest.account,
+        "region": region,
+        "role": dest.role,
+        "actor": Principal.DESTINATION,
+    }
+    name = f"{source}:{dest.account}:{region}"
+    pointers = pointer_actions(
+        dist,
+        parameter if copy.parameter_image != copy.image_id else None,
+        template if copy.template_image != copy.image_id else None,
+        copy.image_id,
+        name,
+        where,
+    )
+    missing = replace(
+        dist,
+        deprecate_after=None if copy.deprecated else dist.deprecate_after,
+        deregistration_protection=dist.deregistration_protection and not copy.protected,
+    )
+    return pointers + copy_settings(missing, copy.image_id, name, where)
 
 
 def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str, copy: str, wait: str) -> list[Action]:

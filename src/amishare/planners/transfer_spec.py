@@ -86,11 +86,26 @@ class TransferSpec:
 
 
 @dataclass(frozen=True)
+class OwnedCopy:
+    """A copy of the source image that a destination already owns in a region (amishare's lineage tag says so),
+    and what its distribution settings point at now: what a transfer run again must not redo."""
+
+    image_id: str
+    made_by: str = ""  # the run that made it
+    deprecated: bool = False  # it has a deprecation time
+    protected: bool = False  # deregistration protection is on
+    parameter_image: str | None = None  # the image its SSM parameter names (None: no parameter, or not read)
+    template_image: str | None = None  # the image its launch template's version names (None: not read)
+
+
+@dataclass(frozen=True)
 class DestinationCheck:
-    """What the preflight found in one destination: can its role be assumed, and its key in each region."""
+    """What the preflight found in one destination: can its role be assumed, its key and the copy it already
+    owns in each region."""
 
     account: str
     role_error: str | None = None
+    copies: dict[str, OwnedCopy] = field(default_factory=dict)  # region -> its available copy of the image
     keys: dict[str, KeyInfo] = field(default_factory=dict)  # region -> the key its copies will use
     key_errors: dict[str, str] = field(default_factory=dict)  # region -> why that key could not be read
     template_errors: dict[str, str] = field(default_factory=dict)  # region -> why its launch template is unusable

@@ -27,9 +27,7 @@ def plan_text(plan: Plan) -> str:
     if plan.notes or plan.warnings:
         lines.append("")
     if not plan.actions:
-        verb = "open" if plan.command == "share" else "closed"
-        done = "every image is kept" if plan.command == "cleanup" else f"every gate is already {verb} for {targets}"
-        lines.append(f"No changes: {done}.")
+        lines.append(f"No changes: {_nothing_to_do(plan.command, targets)}.")
         return "\n".join(lines)
     lines += _action_lines(plan)
     changes = sum(1 for a in plan.actions if a.symbol != "…")
@@ -51,6 +49,19 @@ def _heading(plan: Plan, targets: str) -> list[str]:
             "",
         ]
     return [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
+
+
+NOTHING_TO_DO = {
+    "share": "every gate is already open for {targets}",
+    "revoke": "every gate is already closed for {targets}",
+    "transfer": "{targets} already own their copies, as the distribution settings ask",
+    "cleanup": "every image is kept",
+}
+
+
+def _nothing_to_do(command: str, targets: str) -> str:
+    """Why a plan of ``command`` is empty, in words."""
+    return NOTHING_TO_DO.get(command, "nothing differs from what is asked").format(targets=targets)
 
 
 def _action_lines(plan: Plan) -> list[str]:

@@ -1,17 +1,26 @@
 """The reads of a transfer: the image and its keys as the source sees them, each region's share key, and every
 destination's preflight (its role assumed, its key in each region described through that role, its launch
-template looked up). Read-only; everything is read concurrently."""
+template looked up, the copy of the image it already owns and what its parameter and template name). Read-only;
+everything is read concurrently."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 from amishare.aws.reads.observer import Observer
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError
-from amishare.model import KeyInfo
-from amishare.planners.transfer_spec import Destination, DestinationCheck, Party, TransferObservation, TransferSpec
+from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING, Distribution, KeyInfo
+from amishare.planners.transfer_spec import (
+    Destination,
+    DestinationCheck,
+    OwnedCopy,
+    Party,
+    TransferObservation,
+    TransferSpec,
+)
 
 __all__ = ["observe_transfer", "template_error"]
 
@@ -40,7 +49,16 @@ def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: Trans
             if role_errors[d.account] is None and (template := spec.distribution.template_for(d))
             for r in spec.regions
         }
+        owned = {
+            (d.account, r): pool.submit(owned_copy, sessions, d, r, image_id, spec.distribution)
+            for d in spec.destinations
+            if role_errors[d.account] is None
+            for r in spec.regions
+        }
         checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
+        for (account, name), read_copy in owned.items():
+            if (copy := read_copy.result()) is not None:
+                checks[account].copies[name] = copy
         for (account, name), read in reads.items():
             try:
                 checks[account].keys[name] = read.result()
@@ -70,6 +88,56 @@ def template_error(sessions: Sessions, account: str, region: str, template: str)
     except AwsError as exc:
         return exc.aws_message or str(exc)
     return None
+
+
+def owned_copy(
+    sessions: Sessions, dest: Destination, region: str, image_id: str, dist: Distribution
+) -> OwnedCopy | None:
+    """The available copy of ``image_id`` that ``dest`` owns in ``region`` (amishare's lineage tag; a staging
+    copy is none), and what its SSM parameter and launch template name now; None when it owns none."""
+    ec2 = sessions.client("ec2", region, dest.account)
+    lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [image_id]}]
+    found = [
+        i
+        for i in ec2.describe_images(Owners=["self"], Filters=lineage)["Images"]
+        if i.get("State") == "available" and _tags(i).get(TAG_STAGING) != "true"
+    ]
+    if not found:
+        return None
+    image = max(found, key=lambda i: str(i.get("CreationDate", "")))
+    parameter, template = dist.parameter_for(dest), dist.template_for(dest)
+    return OwnedCopy(
+        image_id=image["ImageId"],
+        made_by=_tags(image).get(TAG_RUN, ""),
+        deprecated=bool(image.get("DeprecationTime")),
+        protected=str(image.get("DeregistrationProtection", "")).startswith("enabled"),
+        parameter_image=_parameter_image(sessions, dest.account, region, parameter) if parameter else None,
+        template_image=_template_image(ec2, template, dist.set_default) if template else None,
+    )
+
+
+def _tags(image: dict[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t["Value"]) for t in image.get("Tags", [])}
+
+
+def _parameter_image(sessions: Sessions, account: str, region: str, name: str) -> str | None:
+    """The image an SSM parameter names now; None when it does not exist."""
+    try:
+        return str(sessions.client("ssm", region, account).get_parameter(Name=name)["Parameter"]["Value"])
+    except AwsError as exc:
+        if exc.code == "ParameterNotFound":
+            return None
+        raise
+
+
+def _template_image(ec2: Any, template: str, set_default: bool) -> str | None:
+    """The image the launch template's latest version names (when it must also be the default and is not: None)."""
+    which = {"LaunchTemplateId": template} if template.startswith("lt-") else {"LaunchTemplateName": template}
+    (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
+    if set_default and not latest.get("DefaultVersion"):
+        return None
+    image = latest.get("LaunchTemplateData", {}).get("ImageId")
+    return str(image) if image else None
 
 
 def _describe_as(sessions: Sessions, account: str, region: str, ref: str) -> KeyInfo:
