@@ -401,7 +401,7 @@ def test_a_second_transfer_reuses_the_copies_the_destinations_already_own(fleet:
     assert len(_owned(sb, OTHER, REGION)) == 1
     assert not [a for a in second.plan.actions if a.account == TARGET]  # nothing planned for dev
     assert any(a.key == f"copy:{image}:{OTHER}:{REGION}" for a in second.plan.actions)
-    assert "dev already own(s) a copy in us-east-1: not copied again" in second.plan.notes
+    assert "dev already owns its copy in us-east-1: not copied again" in second.plan.notes
 
 
 def test_a_transfer_run_again_changes_nothing_and_says_so(fleet: Any) -> None:

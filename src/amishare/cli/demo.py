@@ -112,17 +112,18 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
 
     console.print(Rule("8. Hand over ownership: three accounts, two regions (amishare transfer)"))
     names = [f"consumer-{n}" for n in range(1, len(world.consumers) + 1)]
+    request = api.TransferRequest(
+        world.golden_image,
+        tuple(names),
+        source=world.builder,
+        regions=story.REGIONS,
+        ssm_parameter=story.PARAMETER,
+        tags=("distributed-by=amishare",),
+    )
     with progress_view(True) as view:
         outcome = api.transfer(
             settings,
-            api.TransferRequest(
-                world.golden_image,
-                tuple(names),
-                source=world.builder,
-                regions=story.REGIONS,
-                ssm_parameter=story.PARAMETER,
-                tags=("distributed-by=amishare",),
-            ),
+            request,
             hooks=api.Hooks(
                 confirm=view.confirm(lambda plan: True), on_event=view.event, on_poll=view.poll, progress=view.live
             ),
@@ -151,6 +152,12 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
                     parameter,
                 )
     console.print(table)
+    console.print(Rule("8b. The same transfer again: every destination owns its copy, nothing is redone"))
+    before = len([c for c in sb.calls() if c.mutating])
+    again = api.transfer(settings, request, hooks=api.Hooks(confirm=lambda plan: True))
+    changed = len([c for c in sb.calls() if c.mutating]) - before
+    console.print(plan_text(again.plan), markup=False)
+    console.print(f"mutating calls made: {changed}", markup=False)
 
 
 def _preflight(console: Console, sb: Any, world: story.DemoWorld, settings: Settings) -> None:

@@ -352,7 +352,8 @@ def _already_owned(
     owned = {d.account: copy for d in spec.destinations if (copy := _owned(obs, d, region)) is not None}
     if owned:
         who = ", ".join(d.label or d.account for d in spec.destinations if d.account in owned)
-        notes.append(f"{who} already own(s) a copy in {region}: not copied again")
+        owns = "owns its copy" if len(owned) == 1 else "own their copies"
+        notes.append(f"{who} already {owns} in {region}: not copied again")
     caught_up = [
         action
         for d in spec.destinations
