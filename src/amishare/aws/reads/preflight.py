@@ -5,7 +5,7 @@ everything is read concurrently."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -29,45 +29,48 @@ PREFLIGHT_THREADS = 16  # AssumeRole and DescribeKey wait on the network
 
 def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: TransferSpec) -> TransferObservation:
     """What the transfer planner needs: the image and its keys (as the source), each region's share key, and
-    every destination's preflight (its role assumed, its key in each region described through that role).
+    every destination's preflight (its role assumed, its key in each region described through that role, its
+    launch template looked up, the copy it already owns).
 
     Everything is read concurrently; nothing is changed."""
     with ThreadPoolExecutor(max_workers=PREFLIGHT_THREADS, thread_name_prefix="amishare-preflight") as pool:
         roles = {d.account: pool.submit(_assume, sessions, d) for d in spec.destinations}
         source = _observe_source(sessions, image_id, region, spec.source, spec.share_keys)
         role_errors = {account: role.result() for account, role in roles.items()}
-        reads = {
+        reachable = [d for d in spec.destinations if role_errors[d.account] is None]
+        where = [(d, r) for d in reachable for r in spec.regions]
+        keys = {
             (d.account, r): pool.submit(_describe_as, sessions, d.account, r, ref)
-            for d in spec.destinations
-            if role_errors[d.account] is None
-            for r in spec.regions
+            for d, r in where
             if (ref := spec.dest_key_for(d, r))
         }
         templates = {
             (d.account, r): pool.submit(template_error, sessions, d.account, r, template)
-            for d in spec.destinations
-            if role_errors[d.account] is None and (template := spec.distribution.template_for(d))
-            for r in spec.regions
+            for d, r in where
+            if (template := spec.distribution.template_for(d))
         }
-        owned = {
-            (d.account, r): pool.submit(owned_copy, sessions, d, r, image_id, spec.distribution)
-            for d in spec.destinations
-            if role_errors[d.account] is None
-            for r in spec.regions
-        }
+        owned = {(d.account, r): pool.submit(owned_copy, sessions, d, r, image_id, spec.distribution) for d, r in where}
         checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
-        for (account, name), read_copy in owned.items():
-            if (copy := read_copy.result()) is not None:
-                checks[account].copies[name] = copy
-        for (account, name), read in reads.items():
-            try:
-                checks[account].keys[name] = read.result()
-            except AwsError as exc:
-                checks[account].key_errors[name] = exc.aws_message or str(exc)
-        for (account, name), found in templates.items():
-            if found.result():
-                checks[account].template_errors[name] = str(found.result())
+        _record(checks, keys, templates, owned)
     return replace(source, destinations=checks)
+
+
+Reads = dict[tuple[str, str], "Future[Any]"]
+
+
+def _record(checks: dict[str, DestinationCheck], keys: Reads, templates: Reads, owned: Reads) -> None:
+    """Each destination's check, from what was read in each of its regions."""
+    for (account, name), read in keys.items():
+        try:
+            checks[account].keys[name] = read.result()
+        except AwsError as exc:
+            checks[account].key_errors[name] = exc.aws_message or str(exc)
+    for (account, name), found in templates.items():
+        if found.result():
+            checks[account].template_errors[name] = str(found.result())
+    for (account, name), read in owned.items():
+        if (copy := read.result()) is not None:
+            checks[account].copies[name] = copy
 
 
 def _assume(sessions: Sessions, destination: Destination) -> str | None:
