@@ -161,3 +161,19 @@ def test_rule_a_deregistered_image_is_described_by_id_to_its_owner_for_a_while_t
     assert error_of(aws(TARGET, "ec2").describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
     sb.settings.deregistered_visible_seconds = 0.0  # the while is over
     assert error_of(ec2.describe_images, ImageIds=[image])["Code"] == "InvalidAMIID.NotFound"
+
+
+def test_rule_deregistering_an_image_again_while_it_is_described_as_deregistered_is_unavailable(
+    sb: Sandbox, aws: Clients
+) -> None:
+    # EC2 API Reference, error codes: InvalidAMIID.Unavailable, "The specified AMI has been deregistered and is no
+    # longer available"; docs/aws-facts.md section 3. That it lasts as long as the image is described as
+    # deregistered, then NotFound, is the sandbox's choice.
+    image = sb.seed_image(OWNER, REGION, "old", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ec2.deregister_image(ImageId=image)
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "deregistered"
+    assert error_of(ec2.deregister_image, ImageId=image)["Code"] == "InvalidAMIID.Unavailable"
+    assert error_of(aws(TARGET, "ec2").deregister_image, ImageId=image)["Code"] == "InvalidAMIID.NotFound"
+    sb.settings.deregistered_visible_seconds = 0.0  # no longer described: gone
+    assert error_of(ec2.deregister_image, ImageId=image)["Code"] == "InvalidAMIID.NotFound"

@@ -96,6 +96,15 @@ def visible_image(world: World, caller: Caller, region: str, image_id: str) -> I
     return image
 
 
+def recently_deregistered(world: World, caller: Caller, region: str, image_id: str) -> Image | None:
+    """The caller's own image of ``region`` deregistered less than ``deregistered_visible_seconds`` ago, which AWS
+    still describes by id as ``deregistered`` (docs/aws-facts.md section 3); None otherwise."""
+    image, at = world.deregistered.get(image_id, (None, 0.0))
+    if image is None or image.account != caller.account or image.region != region:
+        return None
+    return image if world.clock() - at < world.settings.deregistered_visible_seconds else None
+
+
 def owned_image(world: World, caller: Caller, region: str, image_id: str) -> Image:
     """The caller's own image; another account's visible image is ``AuthFailure``."""
     image = visible_image(world, caller, region, image_id)

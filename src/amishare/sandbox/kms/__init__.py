@@ -11,7 +11,8 @@ Rules (docs/aws-facts.md section 2; KMS Developer Guide "Key policies", "Grants"
 * another account's key is reachable only by key ARN or alias ARN, and only for the
   operations KMS supports across accounts;
 * key state: a disabled key refuses cryptographic use (``DisabledException``), a key pending
-  deletion refuses everything but describe (``KMSInvalidStateException``);
+  deletion refuses everything but describing it and reading or managing its policy, grants and tags
+  (``KMSInvalidStateException``; KMS Developer Guide "Key states of AWS KMS keys");
 * a key policy is at most 32,768 bytes, and PutKeyPolicy refuses a policy that would lock the
   caller out unless ``BypassPolicyLockoutSafetyCheck`` is set.
 

@@ -45,6 +45,20 @@ CRYPTO_OPERATIONS = {
     "CreateGrant",
 }
 
+# What a key pending deletion still answers (KMS Developer Guide, "Key states of AWS KMS keys"; docs/aws-facts.md
+# section 2): reading and managing its policy, grants and tags; everything else, cryptographic use first of all,
+# is KMSInvalidStateException. (RetireGrant, reached by its grant, never asks the key's state.)
+PENDING_DELETION_OPERATIONS = {
+    "DescribeKey",
+    "CancelKeyDeletion",
+    "GetKeyPolicy",
+    "ListKeyPolicies",
+    "PutKeyPolicy",
+    "ListGrants",
+    "RevokeGrant",
+    "ListResourceTags",
+}
+
 
 def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> bool:
     """SCPs over the caller's account, then the key policy, then grants (KMS Developer Guide, "Authentication
@@ -146,7 +160,7 @@ class KmsCalls:
                 f"User: {caller.arn} is not authorized to perform: kms:{action} on resource: {key.arn} "
                 f"because no resource-based policy allows the kms:{action} action",
             )
-        if key.state == "PendingDeletion" and action not in ("DescribeKey", "CancelKeyDeletion", "ListGrants"):
+        if key.state == "PendingDeletion" and action not in PENDING_DELETION_OPERATIONS:
             raise AwsFault("KMSInvalidStateException", f"{key.arn} is pending deletion.")
         if key.state == "Disabled" and action in CRYPTO_OPERATIONS:
             raise AwsFault("DisabledException", f"{key.arn} is disabled.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -41,6 +42,7 @@ from amishare.sandbox.wire import moto_compat, protocol
 from amishare.sandbox.wire.protocol import AwsFault
 from amishare.sandbox.wire.throttle import Throttle
 
+LOG = logging.getLogger(__name__)
 Handler = Callable[[Caller, str, dict[str, Any]], dict[str, Any]]
 StartResponse = Callable[..., Any]
 
@@ -121,10 +123,35 @@ class OverlayApp:
         }
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one request. An exception raised while serving it (moto's or the overlay's own bug) is
+        answered as AWS answers a server fault, HTTP 500 ``InternalFailure`` in the service's wire format, and
+        logged: a dropped connection would make botocore send the request again (docs/aws-facts.md section 8)."""
+        scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        service = scope[2] if scope else ""
+        logged: list[Call] = []
+        try:
+            return self._answer(scope, environ, start_response, logged)
+        except Exception:
+            LOG.exception(
+                "the sandbox failed to serve %s %s", service or "an unsigned request", environ.get("PATH_INFO")
+            )
+            internal = AwsFault(
+                "InternalFailure",
+                "The request processing has failed because of an unknown error, exception or failure.",
+                500,
+            )
+            return self._fault(service, internal, start_response, logged[0] if logged else None)
+
+    def _answer(
+        self,
+        scope: tuple[str, str, str] | None,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        logged: list[Call],
+    ) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is None:  # unsigned: moto's own API (/moto-api/...) and the like
             return list(self.moto(environ, start_response))
         access_key, region, service = scope
@@ -144,8 +171,8 @@ class OverlayApp:
         )
         with self.world.lock:
             self.world.calls.append(call)
-        response = self._serve(caller, region, service, action, params, environ, start_response, call)
-        return response
+        logged.append(call)
+        return self._serve(caller, region, service, action, params, environ, start_response, call)
 
     def _serve(
         self,
@@ -263,15 +290,13 @@ class OverlayApp:
         request_id = protocol.new_request_id()
         if call is not None:
             call.status, call.error = fault.status, fault.code
-        if service in JSON_SERVICES:
-            payload, ctype = protocol.encode_json_error(fault), "application/x-amz-json-1.1"
-        else:
-            payload, ctype = protocol.encode_xml_error(service, fault, request_id), "text/xml"
+        payload, ctype = protocol.encode_error(service, fault, request_id)
         reason = {
             400: "Bad Request",
             401: "Unauthorized",
             403: "Forbidden",
             412: "Precondition Failed",
+            500: "Internal Server Error",
             503: "Service Unavailable",
         }.get(fault.status, "Error")
         start_response(

@@ -4,18 +4,21 @@ werkzeug's development server closes every connection after one response (and th
 the socket), so each call cost a TCP handshake and a new thread on both sides: at fleet scale that
 was most of the sandbox's CPU. Here a connection is served by one thread for as long as the client
 keeps it open (SDKs pool their connections); every request body is read whole before the
-application runs, and every response carries its length, so requests follow one another on it.
+application runs, and every response carries its length, so requests follow one another on it. A request
+the application fails on is still answered (HTTP 500), so the connection and the requests after it survive.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+LOG = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 IDLE_SECONDS = 60  # an idle kept-alive connection is closed after this long
 
@@ -64,13 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
             response["status"], response["headers"] = status, headers
             return lambda data: None
 
-        chunks = self.server.app(environ, start_response)
         try:
-            payload = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if callable(close):
-                close()
+            payload = self._run(environ, start_response)
+        except Exception:  # the application's own answer to a failure failed: still answer, never drop the connection
+            LOG.exception("the sandbox's application failed on %s %s", self.command, self.path)
+            response["status"], response["headers"], payload = "500 Internal Server Error", [], b""
         code, _, reason = str(response["status"]).partition(" ")
         self.send_response(int(code), reason)
         for name, value in response["headers"]:
@@ -80,6 +81,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _run(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> bytes:
+        chunks = self.server.app(environ, start_response)
+        try:
+            return b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
 

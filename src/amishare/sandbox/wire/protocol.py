@@ -11,6 +11,9 @@ botocore expects from AWS:
   ``<OpResult>``, errors as ``<ErrorResponse><Error>``.
 * ``json`` (KMS, Organizations): JSON in and out, timestamps as epoch seconds,
   errors as ``{"__type": code, "message": ...}``.
+
+``encode_error`` writes an error in any service's format (moto's services included), from the protocol
+its botocore model names: the overlay's answer when serving a request raised.
 """
 
 from __future__ import annotations
@@ -210,9 +213,25 @@ def encode_xml(service: str, action: str, result: dict[str, Any], request_id: st
     return xml.encode()
 
 
+def wire_format(service: str) -> str:
+    """The protocol ``service`` speaks (botocore's name: ``ec2``, ``query``, ``json``, ``rest-json``,
+    ``rest-xml``); ``query`` for a name botocore does not know (the credential scope names the service)."""
+    try:
+        return str(service_model(service).protocol)
+    except Exception:  # botocore raises UnknownServiceError
+        return "query"
+
+
+def encode_error(service: str, fault: AwsFault, request_id: str) -> tuple[bytes, str]:
+    """``fault`` in ``service``'s own wire format, and its content type."""
+    if wire_format(service) in ("json", "rest-json"):
+        return encode_json_error(fault), "application/x-amz-json-1.1"
+    return encode_xml_error(service, fault, request_id), "text/xml"
+
+
 def encode_xml_error(service: str, fault: AwsFault, request_id: str) -> bytes:
     code, message = escape(fault.code), escape(fault.message)
-    if service_model(service).protocol == "ec2":
+    if wire_format(service) == "ec2":
         xml = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
             f"<Message>{message}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"

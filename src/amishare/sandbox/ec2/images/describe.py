@@ -16,6 +16,7 @@ from amishare.sandbox.ec2.common import (
     image_not_found,
     image_state,
     paginate,
+    recently_deregistered,
     tag_list,
     timestamp,
 )
@@ -159,11 +160,9 @@ class DescribeImageHandlers:
     def _recently_deregistered(self, caller: Caller, region: str, ids: list[str]) -> dict[str, Image]:
         """docs/aws-facts.md section 3: by id, a deregistered image is still described (state ``deregistered``) to its
         owner for a short while (``deregistered_visible_seconds``), then not at all."""
-        now = self.world.clock()
-        window = self.world.settings.deregistered_visible_seconds
         found = {}
         for image_id in ids:
-            image, at = self.world.deregistered.get(image_id, (None, 0.0))
-            if image is not None and image.account == caller.account and image.region == region and now - at < window:
+            image = recently_deregistered(self.world, caller, region, image_id)
+            if image is not None:
                 found[image_id] = image
         return found
