@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from amishare.aws.session import known_regions
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
 from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls
@@ -234,6 +235,14 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("audit: unknown region", ["audit", "--regions", "us-east-9"], 2, "unknown region 'us-east-9'"),
     ("audit: no role for an account", ["audit", "--accounts", TARGET], 2, "no role to read account"),
     ("audit: unknown output", ["audit", "--output", "xml"], 2, "'xml' is not one of"),
+    (
+        "audit: report in a missing directory",
+        ["audit", "--report", "missing-dir/r.html"],
+        2,
+        "the directory missing-dir does not exist",
+    ),
+    ("audit: report of an unknown format", ["audit", "--report", "r.txt"], 2, "--report r.txt: the extension"),
+    ("audit: report is a directory", ["audit", "--report", "."], 2, "end the file name with one of"),
     ("cleanup: no action", ["cleanup", "--name", "golden-*"], 2, "--deprecate, --disable or --deregister"),
     ("cleanup: no name or tag", ["cleanup", "--deregister"], 2, "--name GLOB or --tag"),
     ("cleanup: bad age", ["cleanup", "--name", "x*", "--deregister", "--older-than", "old"], 2, "not a duration"),
@@ -349,6 +358,25 @@ def test_bad_input(
 def test_there_are_at_least_25_bad_inputs() -> None:
     assert len(CASES) >= 25
     assert len({c[0] for c in CASES}) == len(CASES)
+
+
+def test_an_unknown_profile_in_the_environment_is_one_line_with_exit_5(tmp_path: Path) -> None:
+    """``AWS_PROFILE=nosuch amishare show IMAGE`` (issue 19): botocore's ProfileNotFound, raised while reading
+    the regions it knows, is amishare's error, not a traceback."""
+    known_regions.cache_clear()  # a fresh process reads them first of all
+    result = CliRunner().invoke(
+        cli,
+        ["show", "ami-12345678"],
+        env={
+            "AWS_PROFILE": "nosuch",
+            "AWS_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "none"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        },
+    )
+    assert result.exit_code == 5, result.output
+    assert "nosuch" in result.output and "AWS_PROFILE" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_an_unknown_profile_is_one_line_with_exit_5(tmp_path: Path) -> None:

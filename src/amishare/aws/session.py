@@ -247,11 +247,13 @@ class Sessions:
 @cache
 def known_regions() -> list[str]:
     """EC2 regions botocore knows (all partitions), read from its bundled endpoint data (cached: that data
-    is part of the installed botocore)."""
-    session = boto3.Session()
+    is part of the installed botocore). A session reads AWS_PROFILE's config: an unknown profile is amishare's
+    error (exit 5), not a traceback."""
     regions: set[str] = set()
-    for partition in session.get_available_partitions():
-        regions |= set(session.get_available_regions("ec2", partition_name=partition))
+    with configuring():
+        session = boto3.Session()
+        for partition in session.get_available_partitions():
+            regions |= set(session.get_available_regions("ec2", partition_name=partition))
     return sorted(regions)
 
 

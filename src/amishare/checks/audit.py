@@ -153,6 +153,12 @@ class AuditReport:
     principals: tuple[str, ...]  # the matrix's columns
     matrix: Mapping[tuple[str, str], Mapping[str, Cell]]  # (account, image id) -> principal -> cell
     images: Mapping[tuple[str, str], ImageInfo]
+    unread: tuple[tuple[str, str], ...] = ()  # (account, region) asked for and not read; ``errors`` says why
+
+    @property
+    def unread_accounts(self) -> tuple[str, ...]:
+        """The accounts asked for of which at least one region could not be read."""
+        return tuple(sorted({account for account, _ in self.unread}))
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -163,12 +169,13 @@ def audit(reads: Iterable[AccountRegion], allow: Allowlist) -> AuditReport:
     findings: list[Finding] = []
     matrix: dict[tuple[str, str], dict[str, Cell]] = {}
     images: dict[tuple[str, str], ImageInfo] = {}
-    errors = []
+    errors, unread = [], []
     scanned = {"accounts": 0, "regions": 0, "images": 0, "snapshots": 0, "keys": 0}
     accounts, regions = set(), set()
     for read in reads:
         if read.error:
             errors.append(f"{read.account} {read.region}: {read.error}")
+            unread.append((read.account, read.region))
             continue
         accounts.add(read.account)
         regions.add(read.region)
@@ -182,7 +189,7 @@ def audit(reads: Iterable[AccountRegion], allow: Allowlist) -> AuditReport:
     scanned["accounts"], scanned["regions"] = len(accounts), len(regions)
     principals = sorted({p for row in matrix.values() for p in row}, key=_principal_order)
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.code, f.account, f.region, f.image, f.principal))
-    return AuditReport(tuple(findings), scanned, tuple(errors), tuple(principals), matrix, images)
+    return AuditReport(tuple(findings), scanned, tuple(errors), tuple(principals), matrix, images, tuple(unread))
 
 
 def _principal_order(principal: str) -> tuple[int, str]:
@@ -247,10 +254,13 @@ def _emitter(read: AccountRegion, found: list[Finding]) -> Emit:
 
 def _image_findings(read: AccountRegion, image: ImageInfo, allow: Allowlist, emit: Emit) -> None:
     iid = image.image_id
-    revoke = f"amishare revoke {iid} --region {read.region} --from"
+
+    def revoke(who: str) -> str:
+        return f"`amishare revoke {iid} --region {read.region} --from {who}`"
+
     launch = image.launch
     if launch.public:
-        emit("PUBLIC_IMAGE", iid, "public", f"{iid} ({image.name}) can be launched by anyone", f"{revoke} public")
+        emit("PUBLIC_IMAGE", iid, "public", f"{iid} ({image.name}) can be launched by anyone", revoke("public"))
     shared = launch.public or bool(launch.accounts or launch.organizations or launch.ous)
     if shared and not image.encrypted:
         emit(
@@ -258,17 +268,20 @@ def _image_findings(read: AccountRegion, image: ImageInfo, allow: Allowlist, emi
             iid,
             "",
             f"{iid} ({image.name}) is shared and its volumes are not encrypted",
-            f"re-encrypt: amishare share {iid} --share-key alias/YOUR-SHARE-KEY ... then revoke the unencrypted one",
+            f"encrypt a copy (aws ec2 copy-image --source-image-id {iid} --source-region {read.region} --region "
+            f"{read.region} --name {image.name}-encrypted --encrypted --kms-key-id alias/YOUR-SHARE-KEY), share the "
+            f"copy (`amishare share COPY --to ACCOUNT --region {read.region}`), then revoke this one "
+            f"(`amishare revoke {iid} --from ACCOUNT --region {read.region}`)",
         )
     for account in sorted(launch.accounts):
         if account != read.account and not allow.admits_account(account):
-            emit("OUTSIDE_ALLOWLIST", iid, account, _outside("launch permission", iid, account), f"{revoke} {account}")
+            emit("OUTSIDE_ALLOWLIST", iid, account, _outside("launch permission", iid, account), revoke(account))
     for org in sorted(launch.organizations):
         if not allow.admits_org(_org_of(org)):
-            emit("OUTSIDE_ALLOWLIST", iid, org, _outside("launch permission", iid, org), f"{revoke} {org}")
+            emit("OUTSIDE_ALLOWLIST", iid, org, _outside("launch permission", iid, org), revoke(org))
     for ou in sorted(launch.ous):
         if not allow.admits_ou(ou):
-            emit("OUTSIDE_ALLOWLIST", iid, ou, _outside("launch permission", iid, ou), f"{revoke} {ou}")
+            emit("OUTSIDE_ALLOWLIST", iid, ou, _outside("launch permission", iid, ou), revoke(ou))
     _unusable(read, image, emit)
 
 
@@ -310,8 +323,8 @@ def _unusable(read: AccountRegion, image: ImageInfo, emit: Emit) -> None:
             f"{holder} have the launch permission of {image.image_id} but cannot {verb} it: {'; '.join(missing)}"
             if not account
             else f"{who} has the launch permission of {image.image_id} but cannot {verb} it: {'; '.join(missing)}",
-            f"amishare share {image.image_id} --to {who} --region {read.region} (opens every gate it can), "
-            f"or amishare revoke {image.image_id} --from {who} --region {read.region}",
+            f"`amishare share {image.image_id} --to {who} --region {read.region}` (opens every gate it can), "
+            f"or `amishare revoke {image.image_id} --from {who} --region {read.region}`",
         )
 
 
@@ -410,7 +423,10 @@ def _key_findings(read: AccountRegion, key: KeyInfo, allow: Allowlist, emit: Emi
     on_key = [i for i in read.images if key.arn in i.key_arns]
     shared_with = {a for i in on_key for a in i.launch.accounts}
     shared_widely = any(i.launch.public or i.launch.organizations or i.launch.ous for i in on_key)
-    policy_fix = f"remove it from the policy of {key.arn} (amishare revoke ... --from ACCOUNT removes amishare's)"
+    policy_fix = (
+        f"remove it from the policy of {key.arn} (for amishare's own statements: "
+        f"`amishare revoke IMAGE --from ACCOUNT --region {read.region}`)"
+    )
     for account, how in sorted(admits.accounts.items()):
         if not allow.admits_account(account):
             emit(
@@ -475,7 +491,7 @@ def _unscoped(read: AccountRegion, key: KeyInfo, emit: Emit) -> None:
                 ", ".join(others),
                 f"statement {sid} of key {key.display} for {', '.join(others)} {' and '.join(why)}",
                 f"limit it to the actions EC2 needs, with kms:ViaService ec2.{read.region}.amazonaws.com and "
-                "kms:CallerAccount (amishare share writes such statements)",
+                "kms:CallerAccount (the statements amishare's share writes are scoped so)",
                 key.arn,
             )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import click
 
 from amishare.checks.audit import SEVERITIES
 from amishare.cli.common import comma_list, emit, load_settings, with_connection, wrap
-from amishare.errors import EXIT_AUDIT_FINDINGS
+from amishare.errors import EXIT_AUDIT_FINDINGS, EXIT_AUDIT_UNREAD, UsageError
 from amishare.render import audit_report
 from amishare.render.checks import audit_json, audit_text
 
@@ -28,7 +29,7 @@ from amishare.render.checks import audit_json, audit_text
     "--fail-on",
     type=click.Choice(["critical", "high", "medium", "low"]),
     default=None,
-    help="Exit 14 when a finding is at least this severe (for CI pipelines).",
+    help="Exit 14 when a finding is at least this severe, 15 when an account or region could not be read (CI).",
 )
 @with_connection(("text", "table", "json", "csv", "html"))
 @wrap
@@ -39,6 +40,8 @@ def audit(params: dict[str, Any]) -> None:
     from amishare import api
 
     output, path, fail_on = params.pop("output"), params.pop("report_path"), params.pop("fail_on")
+    if path:
+        check_report_path(path)  # before any AWS call: a scan must not be lost to a path that cannot be written
     settings = load_settings(params)
     found = api.audit(
         settings,
@@ -62,8 +65,32 @@ def audit(params: dict[str, Any]) -> None:
         click.echo(audit_report.audit_html(found), nl=False)
     else:
         emit(output, audit_text(found), document)
+    if fail_on and found.unread:  # a gate that read nothing must not pass
+        click.echo(
+            f"error: {len(found.unread_accounts)} account(s) could not be read ({', '.join(found.unread_accounts)}): "
+            "the audit cannot vouch for them; give amishare a role it can assume there (docs/audit.md)",
+            err=True,
+        )
+        sys.exit(EXIT_AUDIT_UNREAD)
     if fail_on and any(SEVERITIES.index(f.severity) <= SEVERITIES.index(fail_on) for f in found.findings):
         sys.exit(EXIT_AUDIT_FINDINGS)
+
+
+def check_report_path(path: str) -> None:
+    """Refuse a --report FILE that cannot be written, or whose extension names no format amishare writes."""
+    target = Path(path)
+    if target.suffix.lower() not in audit_report.REPORT_SUFFIXES:
+        raise UsageError(
+            f"--report {path}: the extension names the format; end the file name with one of "
+            f"{', '.join(audit_report.REPORT_SUFFIXES)}"
+        )
+    folder = target.parent
+    if target.is_dir():
+        raise UsageError(f"--report {path} is a directory: give a file name in it, e.g. {target / 'audit.html'}")
+    if not folder.is_dir():
+        raise UsageError(f"--report {path}: the directory {folder} does not exist: create it (mkdir -p {folder})")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"--report {path}: not writable by this user: choose a path you can write")
 
 
 def _progress(done: int, total: int, images: int) -> None:

@@ -150,6 +150,9 @@ code{font-size:12px;background:#f4f4f4;padding:0 3px;border-radius:3px}
 """
 
 
+REPORT_SUFFIXES = (".html", ".htm", ".csv", ".json")  # the formats --report writes, by the file's extension
+
+
 def report_for(path: str, report: AuditReport, document: dict[str, Any]) -> str:
     """The report in the format ``path``'s extension names (.html, .csv, .json)."""
     if path.endswith((".html", ".htm")):

@@ -156,6 +156,13 @@ def audit_text(report: AuditReport) -> str:
     """What was scanned, what could not be read, then each finding, most severe first, with its fix."""
     scanned = ", ".join(f"{n} {what}" for what, n in report.scanned.items())
     lines = [f"scanned {scanned}"]
+    if report.unread:
+        accounts = len(report.unread_accounts)
+        lines.append(
+            f"NOT READ: {accounts} account{'s' if accounts != 1 else ''} asked for could not be read "
+            f"({len(report.unread)} account-region{'s' if len(report.unread) != 1 else ''}): the findings below "
+            "cover only what was read"
+        )
     lines += [f"not read: {e}" for e in report.errors]
     if not report.findings:
         lines.append("no finding")
@@ -176,6 +183,7 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
         "schema": AUDIT_SCHEMA,
         "scanned": dict(report.scanned),
         "errors": list(report.errors),
+        "unread": [{"account": account, "region": region} for account, region in report.unread],
         "counts": {s: report.count(s) for s in SEVERITIES},
         "findings": [f.to_dict() for f in report.findings],
         "principals": list(report.principals),

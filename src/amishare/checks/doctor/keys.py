@@ -114,7 +114,7 @@ def _missing_cause(
     actions: list[str],
     use: str,
 ) -> Cause:
-    share = f"amishare share {facts.image_id} --to {facts.account} --region {facts.region}"
+    share = f"`amishare share {facts.image_id} --to {facts.account} --region {facts.region}`"
     wanted = ", ".join(actions)
     mismatches = []
     for statement in statements:
@@ -236,7 +236,10 @@ def autoscaling_causes(facts: DoctorFacts, image: ImageInfo) -> list[Cause]:
                 "Auto Scaling's launches fail (Client.InternalError) though a launch by hand works",
                 f"in account {facts.account}: aws kms create-grant --region {facts.region} --key-id {key.arn} "
                 f"--grantee-principal {role} --operations {' '.join(AUTOSCALING_GRANT_OPERATIONS)} "
-                f"(the key policy must let {facts.account} kms:CreateGrant: amishare share --grant-autoscaling)",
+                f"(the key policy must let {facts.account} kms:CreateGrant for that role: amishare writes that "
+                f"statement in a transfer with --keep-share --grant-autoscaling, `amishare transfer {facts.image_id} "
+                f"--from OWNER --to {facts.account} --region {facts.region} --keep-share --grant-autoscaling`; "
+                "share does not, so add it to the policy by hand)",
             )
         )
     return causes

@@ -20,8 +20,9 @@ def image_causes(facts: DoctorFacts) -> list[Cause]:
                 Cause(
                     "NOT_IN_REGION",
                     f"{facts.image_id} does not exist {where}; it exists in {regions} (AMIs are regional)",
-                    f"copy it into {facts.region} and share the copy (amishare transfer {facts.image_id} "
-                    f"--region {facts.elsewhere[0]} --regions {facts.region} ...), or look in {regions}",
+                    f"copy it into {facts.region} and share the copy (`amishare transfer {facts.image_id} "
+                    f"--from OWNER --to {facts.account} --region {facts.elsewhere[0]} --regions {facts.region} "
+                    f"--keep-share`), or look in {regions}",
                 )
             ]
         return [
@@ -45,7 +46,7 @@ def image_causes(facts: DoctorFacts) -> list[Cause]:
                 "DISABLED",
                 f"{facts.image_id} is disabled: DisableImage removed every launch permission",
                 f"aws ec2 enable-image --image-id {facts.image_id} --region {facts.region}, then share it again "
-                f"(amishare share {facts.image_id} --to {facts.account} --region {facts.region}): "
+                f"(`amishare share {facts.image_id} --to {facts.account} --region {facts.region}`): "
                 "enabling does not restore the permissions",
             )
         ]
@@ -100,7 +101,7 @@ def launch_permission(facts: DoctorFacts, image: ImageInfo) -> list[Cause]:
         Cause(
             "NO_LAUNCH_PERMISSION",
             f"the launch permission of {facts.image_id} does not include {facts.account}: {known}{unsure}",
-            f"amishare share {facts.image_id} --to {facts.account} --region {facts.region}",
+            f"`amishare share {facts.image_id} --to {facts.account} --region {facts.region}`",
         )
     ]
 
@@ -114,8 +115,9 @@ def aws_managed(facts: DoctorFacts, image: ImageInfo) -> Cause | None:
                 "AWS_MANAGED_KEY",
                 f"{facts.image_id} is encrypted with the AWS managed key aws/ebs: AWS refuses to share it (launch "
                 "or snapshot permission) and no other account can use the key",
-                f"re-encrypt with a customer managed key and share the copy: amishare share {facts.image_id} "
-                f"--to {facts.account} --region {facts.region} --share-key alias/YOUR-SHARE-KEY",
+                f"re-encrypt with a customer managed key and share the copy: `amishare share {facts.image_id} "
+                f"--to {facts.account} --region {facts.region} --reencrypt-key alias/YOUR-SHARE-KEY` (or set "
+                "share_key in amishare.toml and leave out --reencrypt-key)",
             )
     return None
 
@@ -130,7 +132,7 @@ def snapshot_causes(facts: DoctorFacts, image: ImageInfo) -> list[Cause]:
             "SNAPSHOT_NOT_SHARED",
             f"snapshot(s) {', '.join(missing)} have no createVolumePermission for {facts.account}: a copy fails "
             "(a launch does not need it)",
-            f"amishare share {facts.image_id} --to {facts.account} --region {facts.region} (shares the snapshots "
+            f"`amishare share {facts.image_id} --to {facts.account} --region {facts.region}` (shares the snapshots "
             "with the image; organizations and OUs cannot be given snapshots, only accounts)",
         )
     ]

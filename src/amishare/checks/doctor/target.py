@@ -98,6 +98,6 @@ def unseen(facts: DoctorFacts, capability: str, causes: list[Cause]) -> list[Cau
             f"every gate amishare can see is open, yet {facts.account}'s dry run of {capability} is refused: "
             f"{refused}. An SCP, a permissions boundary or the role's own policy in {facts.account} blocks it",
             f"in account {facts.account}: check the role's policies, its permissions boundary and the SCPs of its "
-            "organization for the EC2 and KMS actions of this capability (amishare iam --role destination)",
+            "organization for the EC2 and KMS actions of this capability (`amishare iam --role destination`)",
         )
     ]
