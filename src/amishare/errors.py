@@ -102,5 +102,5 @@ EXIT_PARTIAL = 7
 EXIT_VERIFY_FAILED = 12  # amishare verify: some image is not encrypted as it should be
 EXIT_DOCTOR_FAILED = 13  # amishare doctor: a capability asked for does not work
 EXIT_AUDIT_FINDINGS = 14  # amishare audit --fail-on: a finding at or above that severity
-EXIT_AUDIT_UNREAD = 15  # amishare audit --fail-on: an account or region asked for could not be read
+EXIT_AUDIT_UNREAD = 17  # audit --fail-on: an account or region asked for could not be read (15, 16: drift, plan)
 EXIT_INTERRUPTED = 130

@@ -230,13 +230,13 @@ def test_fail_on_gates_a_pipeline_on_the_severity_asked(sb: Sandbox, aws: Client
 
 def test_an_audit_that_could_not_read_the_account_asked_fails_closed(sb: Sandbox, aws: Clients, estate: Estate) -> None:
     """Issue 19: ``--accounts outsider --fail-on low`` with no role amishare can assume there read nothing; it
-    must not pass the gate (exit 15), and the text says how many accounts could not be read."""
+    must not pass the gate (exit 17), and the text says how many accounts could not be read."""
     (estate.tmp_path / "amishare.toml").write_text(f'[accounts.outsider]\nid = "{STRANGER}"\nrole = "AuditRole"\n')
     env: dict[str, Any] = {**sb.credentials(OWNER), "AWS_REGION": REGION, "AWS_ENDPOINT_URL": sb.endpoint_url}
     env["AMISHARE_JOURNAL"] = str(estate.tmp_path / "journal.sqlite3")
     config = ["audit", "--config", str(estate.tmp_path / "amishare.toml"), "--accounts", "outsider"]
     gate = CliRunner().invoke(cli, [*config, "--fail-on", "low"], env=env)
-    assert gate.exit_code == 15, gate.output
+    assert gate.exit_code == 17, gate.output
     assert "1 account(s) could not be read (444444444444)" in gate.output
     text = CliRunner().invoke(cli, config, env=env)
     assert text.exit_code == 0 and "NOT READ: 1 account asked for could not be read" in text.output

@@ -29,7 +29,7 @@ from amishare.render.checks import audit_json, audit_text
     "--fail-on",
     type=click.Choice(["critical", "high", "medium", "low"]),
     default=None,
-    help="Exit 14 when a finding is at least this severe, 15 when an account or region could not be read (CI).",
+    help="Exit 14 when a finding is at least this severe, 17 when an account or region could not be read (CI).",
 )
 @with_connection(("text", "table", "json", "csv", "html"))
 @wrap
