@@ -18,8 +18,9 @@ from amishare.checks.audit import AccountRegion, Allowlist, audit
 from amishare.checks.doctor import diagnose
 from amishare.checks.doctor.cause import CODES as DOCTOR_CODES
 from amishare.checks.doctor.facts import DoctorFacts, TargetView
+from amishare.checks.verify import verify
 from amishare.cli.main import COMMANDS, cli
-from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, SnapshotInfo
+from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, MappingInfo, SnapshotInfo
 from amishare.policy.key_policy import KeyAccess, statements_for
 
 OWNER, A, B, C = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -127,12 +128,31 @@ def _commands(fixes: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
+def _verify_fixes() -> Iterable[tuple[str, str]]:
+    """verify's fixes of an unencrypted volume and of one on aws/ebs (the two that print commands)."""
+    ebs = KeyInfo(KEY, OWNER, REGION, "AWS", aliases=("alias/aws/ebs",))
+    volumes = (
+        MappingInfo("/dev/xvda", "snap-0123456789abcdef0", encrypted=False),
+        MappingInfo("/dev/xvdb", "snap-0fedcba9876543210", encrypted=True, key_arn=KEY),
+    )
+    snapshots = (
+        SnapshotInfo("snap-0123456789abcdef0", 8, None),
+        SnapshotInfo("snap-0fedcba9876543210", 8, KEY),
+    )
+    image = ImageInfo("ami-0123456789abcdef0", "golden", OWNER, REGION, "available", snapshots, mappings=volumes)
+    for finding in verify(image, {KEY: ebs}, shareable=True).findings:
+        yield finding.code, finding.fix
+
+
 def test_every_doctor_code_and_audit_code_is_produced() -> None:
     assert {code for code, _ in _doctor_fixes()} == set(DOCTOR_CODES)
     assert {code for code, _ in _audit_fixes()} == set(AUDIT_CODES)
+    assert {code for code, _ in _verify_fixes()} == {"UNENCRYPTED", "AWS_MANAGED_KEY"}
 
 
-COMMANDS_PRINTED: list[tuple[str, str]] = sorted(set(_commands(_doctor_fixes())) | set(_commands(_audit_fixes())))
+COMMANDS_PRINTED: list[tuple[str, str]] = sorted(
+    set(_commands(_doctor_fixes())) | set(_commands(_audit_fixes())) | set(_commands(_verify_fixes()))
+)
 
 
 @pytest.mark.parametrize(("code", "command"), COMMANDS_PRINTED, ids=[f"{c}:{s}" for c, s in COMMANDS_PRINTED])

@@ -94,8 +94,8 @@ def _volume(
                 "UNENCRYPTED",
                 device,
                 f"{device} ({mapping.snapshot_id}) is not encrypted",
-                "copy the image encrypted: aws ec2 copy-image --encrypted --kms-key-id <key> (or amishare share "
-                "--reencrypt-key, which does it for you)",
+                "copy the image encrypted, with a customer managed key, and use the copy: `aws ec2 copy-image "
+                "--source-image-id IMAGE --source-region REGION --name NAME --encrypted --kms-key-id KEY`",
             )
         )
         return found
@@ -106,7 +106,8 @@ def _volume(
                 "AWS_MANAGED_KEY",
                 device,
                 f"{device} ({mapping.snapshot_id}) is encrypted with aws/ebs, which can never be shared",
-                "re-encrypt it with a customer managed key (amishare share --reencrypt-key alias/...)",
+                "re-encrypt it with a customer managed key: `amishare share IMAGE --to ACCOUNT --reencrypt-key "
+                "alias/YOUR-SHARE-KEY` shares a re-encrypted copy (or set share_key in amishare.toml)",
             )
         )
     if expected is not None and key_arn != expected.arn:
