@@ -274,21 +274,34 @@ def test_public_needs_the_flag_checks_block_public_access_and_never_shares_snaps
 def test_one_failing_action_does_not_stop_the_others(sb: Sandbox, aws: Clients, builder: Settings) -> None:
     key = sb.create_key(OWNER, REGION, alias="app")
     image = sb.seed_image(OWNER, REGION, "app", volumes_gib=[8], kms_key=key)
+    kms = aws(OWNER, "kms")
+    original = kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"]
 
-    def break_key_then_confirm(plan: Any) -> bool:  # someone schedules the key's deletion between plan and apply
-        aws(OWNER, "kms").schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    def fill_the_key_policy_then_confirm(plan: Any) -> bool:  # between plan and apply, the policy grows to the
+        policy = json.loads(original)  # brink of KMS's 32 KB: amishare's statement no longer fits
+        room = 32_768 - len(json.dumps(policy, separators=(",", ":"))) - 400
+        policy["Statement"].append(
+            {
+                "Sid": "Filler",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "x" * room}},
+            }
+        )
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy, separators=(",", ":")))
         return True
 
     result = api.share(
-        builder, api.ShareRequest(image, (TARGET,)), hooks=api.Hooks(confirm=break_key_then_confirm)
+        builder, api.ShareRequest(image, (TARGET,)), hooks=api.Hooks(confirm=fill_the_key_policy_then_confirm)
     ).result
     assert result is not None
     states = {r.key.split(":")[0]: r.state for r in result.results}
     assert states == {"key-policy": "failed", "share-snapshots": "succeeded", "share-image": "skipped"}
     assert result.status == "partial"
-    assert "pending deletion" in (result.failures[0].error or "")
-    aws(OWNER, "kms").cancel_key_deletion(KeyId=key)
-    aws(OWNER, "kms").enable_key(KeyId=key)
+    assert "over KMS's limit of 32768 bytes" in (result.failures[0].error or ""), result.failures[0].error
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=original)
     retry = api.share(builder, api.ShareRequest(image, (TARGET,))).result  # running again finishes the job
     assert retry is not None and retry.status == "succeeded"
     assert [r.key.split(":")[0] for r in retry.results] == ["key-policy", "share-image"]
