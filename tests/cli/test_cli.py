@@ -107,3 +107,22 @@ def test_help_lists_every_command_with_its_own_short_help_and_loads_no_boto3() -
     assert shown.strip().endswith("[]"), shown
     for name in COMMANDS:
         assert name in shown
+
+
+def test_sandbox_serve_on_a_busy_port_says_so_without_a_traceback() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        served = subprocess.run(
+            [sys.executable, "-m", "amishare", "sandbox", "serve", "--port", str(port)],
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert served.returncode == 8, served.stdout + served.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in served.stderr and "choose another --port" in served.stderr
+    assert "Traceback" not in served.stderr

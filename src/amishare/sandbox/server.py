@@ -17,6 +17,7 @@ from functools import cache
 from types import TracebackType
 from typing import Any
 
+from amishare.errors import SandboxError
 from amishare.sandbox.identity import root_credentials
 from amishare.sandbox.kms import keys
 from amishare.sandbox.organizations import create_organization
@@ -67,7 +68,13 @@ class Sandbox:
 
         moto_compat.install_account_header()
         self._app = OverlayApp(self.world, moto_compat.new_moto_app())
-        self._server = Server(self._host, self._port, self._app)
+        try:
+            self._server = Server(self._host, self._port, self._app)
+        except OSError as exc:  # the port is taken, or not ours to bind
+            raise SandboxError(
+                f"cannot listen on {self._host}:{self._port}: {exc.strerror or exc}: choose another --port "
+                "(0 takes any free one)"
+            ) from exc
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="amishare-sandbox", daemon=True
         )
