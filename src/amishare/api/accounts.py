@@ -18,7 +18,7 @@ def party(settings: Settings, value: str, caller: str) -> Party:
         raise UsageError(f"--accounts {value!r}: name accounts (ids or config names), not {target}")
     if target.value == caller:
         return Party(caller, None)
-    role = settings.role_in(target.value)
+    role = settings.config.role_in(target.value)
     if role is None:
         raise UsageError(
             f'no role to read account {target.value} through: set role = "..." under [accounts.NAME] (with id = '

@@ -13,7 +13,6 @@ from amishare.aws.session import Connection, Sessions, default_region, known_reg
 from amishare.config import Config
 from amishare.engine import journal
 from amishare.errors import UsageError
-from amishare.model import RoleRef
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,6 @@ class Settings:
     def region(self, asked: str | None = None) -> str:
         """``asked`` validated, else the settings' region."""
         return inputs.region(asked, known_regions()) if asked else self.connection.region
-
-    def role_in(self, account: str) -> RoleRef | None:
-        """The role amishare assumes in ``account`` (``Config.role_in``), None when the config names none."""
-        return self.config.role_in(account)
 
 
 def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings:

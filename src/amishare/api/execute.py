@@ -62,11 +62,19 @@ def apply(
     return with_notifications(sessions, Outcome(plan, result))
 
 
-def planned_or_applied(settings: Settings, plan: Plan, *, dry_run: bool, hooks: Hooks, sessions: Sessions) -> Outcome:
+def planned_or_applied(
+    settings: Settings,
+    plan: Plan,
+    *,
+    dry_run: bool,
+    hooks: Hooks,
+    sessions: Sessions,
+    max_parallel: int | None = None,
+) -> Outcome:
     """``plan`` alone when ``dry_run``, else ``plan`` applied: the end of every plan-then-apply command."""
     if dry_run:
         return Outcome(plan, None)
-    return apply(settings, plan, hooks=hooks, sessions=sessions)
+    return apply(settings, plan, hooks=hooks, max_parallel=max_parallel, sessions=sessions)
 
 
 def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks) -> AwsSteps:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amishare.api.context import Settings
-from amishare.api.execute import Outcome, apply, steps_for, with_notifications
+from amishare.api.execute import Outcome, planned_or_applied, steps_for, with_notifications
 from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.aws.reads import organizations
 from amishare.aws.reads.preflight import observe_transfer
@@ -49,9 +49,9 @@ def transfer(
     """Hand ``request.image`` over: each destination ends up owning a copy encrypted with its own key."""
     sessions = settings.sessions()
     plan = plan_transfer(settings, request, sessions=sessions)
-    if dry_run:
-        return Outcome(plan, None)
-    return apply(settings, plan, hooks=hooks, max_parallel=request.max_parallel, sessions=sessions)
+    return planned_or_applied(
+        settings, plan, dry_run=dry_run, hooks=hooks, sessions=sessions, max_parallel=request.max_parallel
+    )
 
 
 def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_parallel: int | None = None) -> Outcome:

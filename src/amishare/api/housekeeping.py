@@ -24,7 +24,7 @@ def plan_cleanup(settings: Settings, request: CleanupRequest, *, sessions: Sessi
     parties = [party(settings, value, caller) for value in dict.fromkeys(request.accounts or (caller,))]
 
     reads = observe_cleanup(
-        active, parties, regions, rules, lambda account: None if account == caller else settings.role_in(account)
+        active, parties, regions, rules, lambda account: None if account == caller else settings.config.role_in(account)
     )
     now = now_utc()
     facts = [

@@ -71,7 +71,7 @@ def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
         inputs.key_ref(request.dest_key, "destination key")
     where = settings.region(request.region)
     named = settings.config.account_by_id(target.value)
-    role = settings.role_in(target.value)
+    role = settings.config.role_in(target.value)
     key = request.dest_key or (named.keys.get(where) if named else None) or settings.config.transfer.dest_key
     facts = observe_doctor(
         settings.sessions(), request.image, where, DoctorTarget(target.value, role, key, request.probe)

@@ -320,7 +320,7 @@ def _destination(obs: TransferObservation, spec: TransferSpec, dest: Destination
         label=f"{dest.label or dest.account}'s copy in {region}",
         depends_on=(copy.key,),
     )
-    made: list[Action] = [copy, wait, *_distribution(spec, dest, region, name, copy.key, wait.key)]
+    made: list[Action] = [copy, wait, *_distribution(spec, dest, region, name, f"@{copy.key}", (wait.key,))]
     if spec.grant_autoscaling and opened.key is not None:
         made.append(_autoscaling_grant(dest, opened, opened.key, name))
     return made
@@ -371,42 +371,36 @@ def _owned(obs: TransferObservation, dest: Destination, region: str) -> OwnedCop
 
 def _catch_up(spec: TransferSpec, dest: Destination, region: str, copy: OwnedCopy, source: str) -> list[Action]:
     """What a copy ``dest`` already owns still lacks of the distribution: only the settings that differ."""
+    return _distribution(spec, dest, region, f"{source}:{dest.account}:{region}", copy.image_id, owned=copy)
+
+
+def _distribution(
+    spec: TransferSpec,
+    dest: Destination,
+    region: str,
+    name: str,
+    image: str,
+    depends_on: tuple[str, ...] = (),
+    owned: OwnedCopy | None = None,
+) -> list[Action]:
+    """What the destination gets once its copy (``image``, an id or ``@<copy>``) is available: its SSM parameter
+    and launch template pointing at the copy, the copy's deprecation and deregistration protection; for a copy
+    it already ``owned``, only the settings that differ from what the preflight found."""
     dist = spec.distribution
     parameter, template = dist.parameter_for(dest), dist.template_for(dest)
+    if owned is not None:
+        parameter = parameter if owned.parameter_image != image else None
+        template = template if owned.template_image != image else None
+        dist = replace(
+            dist,
+            deprecate_after=None if owned.deprecated else dist.deprecate_after,
+            deregistration_protection=dist.deregistration_protection and not owned.protected,
+        )
     where: dict[str, Any] = {
         "account": dest.account,
         "region": region,
         "role": dest.role,
         "actor": Principal.DESTINATION,
+        "depends_on": depends_on,
     }
-    name = f"{source}:{dest.account}:{region}"
-    pointers = pointer_actions(
-        dist,
-        parameter if copy.parameter_image != copy.image_id else None,
-        template if copy.template_image != copy.image_id else None,
-        copy.image_id,
-        name,
-        where,
-    )
-    missing = replace(
-        dist,
-        deprecate_after=None if copy.deprecated else dist.deprecate_after,
-        deregistration_protection=dist.deregistration_protection and not copy.protected,
-    )
-    return pointers + copy_settings(missing, copy.image_id, name, where)
-
-
-def _distribution(spec: TransferSpec, dest: Destination, region: str, name: str, copy: str, wait: str) -> list[Action]:
-    """What the destination gets once its copy is available: its SSM parameter and launch template pointing at
-    the copy, the copy's deprecation and deregistration protection."""
-    dist = spec.distribution
-    where: dict[str, Any] = {
-        "account": dest.account,
-        "region": region,
-        "role": dest.role,
-        "actor": Principal.DESTINATION,
-        "depends_on": (wait,),
-    }
-    image = f"@{copy}"
-    pointers = pointer_actions(dist, dist.parameter_for(dest), dist.template_for(dest), image, name, where)
-    return pointers + copy_settings(dist, image, name, where)
+    return pointer_actions(dist, parameter, template, image, name, where) + copy_settings(dist, image, name, where)

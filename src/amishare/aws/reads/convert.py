@@ -47,10 +47,20 @@ def image_info(
         state=raw.get("State", ""),
         snapshots=tuple(snapshots[i] for i in snapshot_ids(raw) if i in snapshots),
         launch=launch,
-        tags={t["Key"]: t["Value"] for t in raw.get("Tags", [])},
+        tags=tags_of(raw),
         description=raw.get("Description", ""),
         mappings=tuple(mapping_info(m) for m in raw.get("BlockDeviceMappings", [])),
     )
+
+
+def tags_of(raw: dict[str, Any]) -> dict[str, str]:
+    """The tags of a Describe* entry (an image, a snapshot) as a dictionary."""
+    return {str(t["Key"]): str(t["Value"]) for t in raw.get("Tags", [])}
+
+
+def launch_template_ref(template: str) -> dict[str, str]:
+    """How a call names a launch template given by id (``lt-...``) or by name."""
+    return {"LaunchTemplateId": template} if template.startswith("lt-") else {"LaunchTemplateName": template}
 
 
 def mapping_info(raw: dict[str, Any]) -> MappingInfo:

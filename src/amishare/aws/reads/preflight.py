@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+from amishare.aws.reads.convert import launch_template_ref, tags_of
 from amishare.aws.reads.observer import Observer
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError
@@ -49,7 +50,9 @@ def observe_transfer(sessions: Sessions, image_id: str, region: str, spec: Trans
             for d, r in where
             if (template := spec.distribution.template_for(d))
         }
-        owned = {(d.account, r): pool.submit(owned_copy, sessions, d, r, image_id, spec.distribution) for d, r in where}
+        owned = {
+            (d.account, r): pool.submit(_owned_copy, sessions, d, r, image_id, spec.distribution) for d, r in where
+        }
         checks = {d.account: DestinationCheck(d.account, role_errors[d.account]) for d in spec.destinations}
         _record(checks, keys, templates, owned)
     return replace(source, destinations=checks)
@@ -93,7 +96,7 @@ def template_error(sessions: Sessions, account: str, region: str, template: str)
     return None
 
 
-def owned_copy(
+def _owned_copy(
     sessions: Sessions, dest: Destination, region: str, image_id: str, dist: Distribution
 ) -> OwnedCopy | None:
     """The available copy of ``image_id`` that ``dest`` owns in ``region`` (amishare's lineage tag; a staging
@@ -103,7 +106,7 @@ def owned_copy(
     found = [
         i
         for i in ec2.describe_images(Owners=["self"], Filters=lineage)["Images"]
-        if i.get("State") == "available" and _tags(i).get(TAG_STAGING) != "true"
+        if i.get("State") == "available" and tags_of(i).get(TAG_STAGING) != "true"
     ]
     if not found:
         return None
@@ -111,16 +114,12 @@ def owned_copy(
     parameter, template = dist.parameter_for(dest), dist.template_for(dest)
     return OwnedCopy(
         image_id=image["ImageId"],
-        made_by=_tags(image).get(TAG_RUN, ""),
+        made_by=tags_of(image).get(TAG_RUN, ""),
         deprecated=bool(image.get("DeprecationTime")),
         protected=str(image.get("DeregistrationProtection", "")).startswith("enabled"),
         parameter_image=_parameter_image(sessions, dest.account, region, parameter) if parameter else None,
         template_image=_template_image(ec2, template, dist.set_default) if template else None,
     )
-
-
-def _tags(image: dict[str, Any]) -> dict[str, str]:
-    return {str(t["Key"]): str(t["Value"]) for t in image.get("Tags", [])}
 
 
 def _parameter_image(sessions: Sessions, account: str, region: str, name: str) -> str | None:
@@ -135,8 +134,8 @@ def _parameter_image(sessions: Sessions, account: str, region: str, name: str) -
 
 def _template_image(ec2: Any, template: str, set_default: bool) -> str | None:
     """The image the launch template's latest version names (when it must also be the default and is not: None)."""
-    which = {"LaunchTemplateId": template} if template.startswith("lt-") else {"LaunchTemplateName": template}
-    (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
+    versions = ec2.describe_launch_template_versions(**launch_template_ref(template), Versions=["$Latest"])
+    (latest,) = versions["LaunchTemplateVersions"]
     if set_default and not latest.get("DefaultVersion"):
         return None
     image = latest.get("LaunchTemplateData", {}).get("ImageId")

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from amishare.aws.reads.convert import launch_template_ref, tags_of
 from amishare.aws.session import STEP, Sessions, as_step
 from amishare.aws.steps.poller import ImagePoller, Poll
 from amishare.aws.steps.revoker import KeyEdit, Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
@@ -211,7 +212,7 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepCon
     if not found:  # deregistered meanwhile: the name is free again
         return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {name} was just freed")
     image = found[0]
-    tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+    tags = tags_of(image)
     source = action.tags.get(TAG_SOURCE_IMAGE)
     made_by = tags.get(TAG_RUN, "outside amishare")
     ours = made_by == context.run_id and tags.get(TAG_SOURCE_IMAGE) == source
@@ -279,7 +280,7 @@ def delete_staging(steps: AwsSteps, action: DeleteStaging, context: StepContext)
     image = _current(steps, action, action.image)
     if image is None:
         return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
-    tags = {t["Key"]: t["Value"] for t in image.get("Tags", [])}
+    tags = tags_of(image)
     if tags.get(TAG_RUN) != context.run_id or tags.get(TAG_STAGING) != "true":
         return Failed(
             f"refusing to delete {action.image}: its tags do not prove that run {context.run_id} made it "
@@ -427,11 +428,7 @@ def publish_parameter(steps: AwsSteps, action: PublishParameter, context: StepCo
 def update_launch_template(steps: AwsSteps, action: UpdateLaunchTemplate, context: StepContext) -> StepResult:
     """A version from $Latest with the image (a latest version that names it already is this step, done)."""
     ec2 = steps.ec2(action)
-    which = (
-        {"LaunchTemplateId": action.template}
-        if action.template.startswith("lt-")
-        else {"LaunchTemplateName": action.template}
-    )
+    which = launch_template_ref(action.template)
     (latest,) = ec2.describe_launch_template_versions(**which, Versions=["$Latest"])["LaunchTemplateVersions"]
     version = latest
     if latest["LaunchTemplateData"].get("ImageId") != action.image:
