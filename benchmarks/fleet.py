@@ -144,8 +144,12 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
     polls = len(ticks)
     non_polling = len(calls) - polls
     pairs = len(accounts) * len(regions)
-    per_pair_polls = collections.Counter(
-        (c["account"], c["region"]) for c in calls if c["action"] == "DescribeImages" and c["account"] != BUILDER
+    per_pair_polls = collections.Counter(  # the poller's DescribeImages (the preflight's one look for a copy the
+        (c["account"], c["region"])  # destination already owns is a read of the plan, not a poll)
+        for c in calls
+        if c["action"] == "DescribeImages"
+        and c["account"] != BUILDER
+        and "amishare-step/observe" not in c["user_agent"]
     )
     tick_counts = collections.Counter((a, r) for a, r, _ in ticks if a is not None)
     max_describe_per_tick = max((per_pair_polls[k] / tick_counts[k] for k in tick_counts), default=0.0)
