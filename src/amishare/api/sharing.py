@@ -10,6 +10,7 @@ from amishare.api.context import Settings, check_key_access
 from amishare.api.execute import Outcome, planned_or_applied
 from amishare.api.requests import NO_HOOKS, Hooks, RevokeRequest, ShareRequest, ShowRequest
 from amishare.aws.reads.image import AlsoRead, observe
+from amishare.aws.reads.pointers import pointing
 from amishare.aws.reads.preflight import template_error
 from amishare.aws.session import Sessions
 from amishare.checks import gates
@@ -17,6 +18,7 @@ from amishare.config import with_defaults
 from amishare.engine.plan import Plan
 from amishare.errors import AwsError, PlanRefused, UsageError
 from amishare.model import Distribution, RoleRef, Target
+from amishare.planners.distribution import Pointing
 from amishare.planners.revoke import plan_revoke as _plan_revoke
 from amishare.planners.share import ShareOptions
 from amishare.planners.share import plan_share as _plan_share
@@ -45,8 +47,10 @@ def plan_share(settings: Settings, request: ShareRequest, *, sessions: Sessions 
     roles = _share_roles(settings, wanted, dist)
     active = sessions or settings.sessions()
     observed = observe(active, request.image, where, AlsoRead(share_key=request.reencrypt_key, public=public))
-    _check_templates(active, roles, where, dist)
-    options = ShareOptions(key_access=access, allow_public=request.allow_public, distribution=dist, roles=roles)
+    pointing = observe_pointers(active, roles, where, dict.fromkeys(roles, dist))
+    options = ShareOptions(
+        key_access=access, allow_public=request.allow_public, distribution=dist, roles=roles, pointing=pointing
+    )
     return _plan_share(observed, wanted, options)
 
 
@@ -58,6 +62,12 @@ def _share_roles(settings: Settings, targets: tuple[Target, ...], dist: Distribu
     """The role of each account target, needed when the share sets their parameters or launch templates."""
     if not (dist.ssm_parameter or dist.launch_template):
         return {}
+    return pointer_roles(settings, targets)
+
+
+def pointer_roles(settings: Settings, targets: tuple[Target, ...]) -> dict[str, RoleRef]:
+    """The role amishare assumes in each account target to set its parameter or launch template (UsageError
+    naming the accounts that have none)."""
     roles: dict[str, RoleRef] = {}
     missing = []
     for target in targets:
@@ -76,22 +86,30 @@ def _share_roles(settings: Settings, targets: tuple[Target, ...], dist: Distribu
     return roles
 
 
-def _check_templates(sessions: Sessions, roles: dict[str, RoleRef], region: str, dist: Distribution) -> None:
-    """Before any change: every target has the launch template (read through its role)."""
-    if not dist.launch_template:
-        return
+def observe_pointers(
+    sessions: Sessions, roles: dict[str, RoleRef], region: str, dists: dict[str, Distribution]
+) -> dict[str, Pointing]:
+    """Before any change, through each account's role: its launch template exists, and what its parameter and
+    template name now (so a pointer already right is not written again). Every problem is listed, then refused."""
     problems = []
-    for account, role in sorted(roles.items()):
+    found: dict[str, Pointing] = {}
+    for account, dist in sorted(dists.items()):
+        if not (dist.ssm_parameter or dist.launch_template):
+            continue
+        role = roles[account]
         try:
             sessions.assume(role)
         except AwsError as exc:
             problems.append(f"{account}: cannot assume {role.role_arn}: {exc.aws_message or exc}")
             continue
-        error = template_error(sessions, account, region, dist.launch_template)
+        error = template_error(sessions, account, region, dist.launch_template) if dist.launch_template else None
         if error:
             problems.append(f"{account} in {region}: launch template {dist.launch_template}: {error}")
+            continue
+        found[account] = pointing(sessions, account, region, dist)
     if problems:
         raise PlanRefused("the share's distribution cannot be done; nothing was changed:\n  " + "\n  ".join(problems))
+    return found
 
 
 def plan_revoke(settings: Settings, request: RevokeRequest, *, sessions: Sessions | None = None) -> Plan:

@@ -3,11 +3,20 @@ template pointed at the image, and the deprecation and deregistration protection
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from amishare.engine.action import Action
 from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
 from amishare.model import Distribution
+
+
+@dataclass(frozen=True)
+class Pointing:
+    """What an account's SSM parameter and launch template name now (None: nothing, or not read)."""
+
+    parameter_image: str | None = None
+    template_image: str | None = None  # None too when the template's latest version is not its default as asked
 
 
 def pointer_actions(

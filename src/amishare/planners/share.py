@@ -17,7 +17,7 @@ from amishare.engine.permissions import Principal
 from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
 from amishare.model import TAG_MANAGED, TAG_SOURCE_IMAGE, Distribution, KeyInfo, Observation, RoleRef, Target
-from amishare.planners.distribution import copy_settings, pointer_actions
+from amishare.planners.distribution import Pointing, copy_settings, pointer_actions
 from amishare.planners.gates import Acting, Audience, Subject, open_gates
 
 SHARE_KEY_HOWTO = (
@@ -39,6 +39,8 @@ class ShareOptions:
     # their roles (account -> the role amishare assumes there); deprecation, protection and tags of a re-encrypted copy.
     distribution: Distribution = field(default_factory=Distribution)
     roles: dict[str, RoleRef] = field(default_factory=dict)
+    per_account: dict[str, Distribution] = field(default_factory=dict)  # an account's own pointers (a manifest)
+    pointing: dict[str, Pointing] = field(default_factory=dict)  # what each account's pointers name now
 
 
 def plan_share(obs: Observation, targets: tuple[Target, ...], options: ShareOptions = ShareOptions()) -> Plan:
@@ -99,6 +101,8 @@ def _share_distribution(
         role = options.roles.get(account)
         if role is None:
             continue
+        own = options.per_account.get(account, dist)
+        now = options.pointing.get(account, Pointing())
         where: dict[str, Any] = {
             "account": account,
             "region": obs.region,
@@ -107,7 +111,9 @@ def _share_distribution(
             "depends_on": after,
         }
         scope = f"{subject.image.lstrip('@')}:{account}"
-        actions += pointer_actions(dist, dist.ssm_parameter, dist.launch_template, subject.image, scope, where)
+        parameter = own.ssm_parameter if now.parameter_image != subject.image else None
+        template = own.launch_template if now.template_image != subject.image else None
+        actions += pointer_actions(own, parameter, template, subject.image, scope, where)
     if subject.info is None:  # a re-encrypted copy this plan makes
         mine: dict[str, Any] = {"account": obs.caller_account, "region": obs.region, "depends_on": subject.ready}
         actions += copy_settings(dist, subject.image, subject.image.lstrip("@"), mine)
@@ -117,35 +123,37 @@ def _share_distribution(
 def _share_subject(
     obs: Observation, notes: list[str], tags: dict[str, str] | None = None
 ) -> tuple[Subject, list[Action]]:
-    """What is shared: the image, its re-encrypted copy, or a copy this plan makes (aws/ebs)."""
+    """What is shared: the image, its re-encrypted or regional copy, or a copy this plan makes (aws/ebs, or an
+    image of another region: AMIs are regional, so another region shares a copy made there)."""
     image = obs.image
-    keys = tuple(obs.keys[arn] for arn in image.key_arns)
-    if not any(k.aws_managed for k in keys):
+    regional = image.region != obs.region
+    keys = () if regional else tuple(obs.keys[arn] for arn in image.key_arns)
+    if not regional and not any(k.aws_managed for k in keys):
         return Subject(image.image_id, image, image.image_id, keys), []
+    why = (
+        f"{image.image_id} is an image of {image.region}: in {obs.region} amishare shares its regional copy"
+        if regional
+        else f"{image.image_id} is encrypted with aws/ebs, which cannot be shared"
+    )
+    what = "regional copy" if regional else "re-encrypted copy"
     if obs.reencrypted is not None:
         copy = obs.reencrypted
         keys = tuple(obs.keys[arn] for arn in copy.key_arns)
-        notes.append(
-            f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: sharing its "
-            f"re-encrypted copy {copy.image_id} ({', '.join(k.display for k in keys)}) instead"
-        )
+        notes.append(f"{why}: sharing its {what} {copy.image_id} ({', '.join(k.display for k in keys)}) instead")
         if copy.state == "available":
             return Subject(copy.image_id, copy, copy.image_id, keys), []
         # still being made (an earlier run was interrupted): AWS refuses to share a pending image
         # (InvalidAMIID.Unavailable, docs/aws-facts.md section 9), and a consumer could not launch it yet
         notes.append(f"{copy.image_id} is still {copy.state}: the share waits until it is available")
-        wait = _await(obs, copy.image_id, f"the re-encrypted copy {copy.image_id} of {image.image_id}", ())
+        wait = _await(obs, copy.image_id, f"the {what} {copy.image_id} of {image.image_id}", ())
         return Subject(copy.image_id, copy, copy.image_id, keys, (wait.key,)), [wait]
     share_key = _usable_share_key(obs)
     copy_action, wait = _reencrypt(obs, share_key, tags)
     notes.append(
-        f"{image.image_id} is encrypted with aws/ebs, which cannot be shared: amishare copies it "
-        f"re-encrypted with {share_key.display} into a new image (tagged {TAG_SOURCE_IMAGE}) "
-        "and shares that copy"
+        f"{why}: amishare copies it re-encrypted with {share_key.display} into a new image (tagged "
+        f"{TAG_SOURCE_IMAGE}) and shares that copy"
     )
-    subject = Subject(
-        f"@{copy_action.key}", None, f"the re-encrypted copy of {image.image_id}", (share_key,), (wait.key,)
-    )
+    subject = Subject(f"@{copy_action.key}", None, f"the {what} of {image.image_id}", (share_key,), (wait.key,))
     return subject, [copy_action, wait]
 
 
@@ -186,6 +194,12 @@ def usable_share_key(key: KeyInfo | None, region: str, image_id: str) -> KeyInfo
 
 
 def _usable_share_key(obs: Observation) -> KeyInfo:
+    if obs.share_key is None and obs.image.region != obs.region:
+        raise PlanRefused(
+            f"image {obs.image.image_id} of {obs.image.region} is shared in {obs.region} through a copy made there, "
+            f"encrypted with {obs.region}'s share key, and none is configured for {obs.region}: "
+            + SHARE_KEY_HOWTO.format(region=obs.region)
+        )
     return usable_share_key(obs.share_key, obs.region, obs.image.image_id)
 
 
@@ -202,10 +216,10 @@ def _reencrypt(
         account=obs.caller_account,
         region=obs.region,
         source_image=image.image_id,
-        source_region=obs.region,
+        source_region=image.region,
         source_name=image.name,
         name=f"{image.name[:100]}-amishare-{key.key_id[:8]}",
-        description=f"{image.image_id} re-encrypted by amishare with {key.arn}",
+        description=f"{image.image_id} ({image.region}) re-encrypted by amishare with {key.arn}",
         kms_key=key.arn,
         key_label=key.display,
         tags=tags,

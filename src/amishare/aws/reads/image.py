@@ -11,7 +11,7 @@ from amishare.aws.reads.observer import Observer
 from amishare.aws.session import Sessions
 from amishare.model import ImageInfo, KeyInfo, Observation
 
-__all__ = ["AlsoRead", "observe", "observe_images"]
+__all__ = ["AlsoRead", "observe", "observe_images", "observe_regional"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,21 @@ def observe(sessions: Sessions, image_id: str, region: str, also: AlsoRead = NOT
         siblings=related,
         block_public_access=observer.block_public_access() if also.public else None,
     )
+
+
+def observe_regional(sessions: Sessions, image_id: str, home: str, region: str, share_key: str | None) -> Observation:
+    """What the share planner needs to share ``image_id`` (an image of ``home``) in another ``region``: the image
+    as its home region shows it, the caller's regional copy of it in ``region`` (amishare's lineage tag, under the
+    region's share key) and that key."""
+    caller = sessions.caller_account()
+    image = Observer(sessions, home).image(image_id, caller)
+    observer = Observer(sessions, region)
+    share = observer.key(share_key, caller) if share_key else None
+    copy = observer.reencrypted_copy(image_id, share)
+    keys = {share.arn: share} if share else {}
+    for arn in copy.key_arns if copy else ():
+        keys.setdefault(arn, observer.key(arn, caller))
+    return Observation(caller_account=caller, region=region, image=image, keys=keys, share_key=share, reencrypted=copy)
 
 
 def observe_images(

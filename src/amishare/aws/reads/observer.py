@@ -11,10 +11,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from amishare.aws.reads.convert import image_info, key_info, launch_permissions, snapshot_ids, snapshot_info
+from amishare.aws.reads.convert import image_info, key_info, launch_permissions, snapshot_ids, snapshot_info, tags_of
 from amishare.aws.session import Sessions
 from amishare.errors import AccessDenied, AwsError, NotFound
-from amishare.model import TAG_SOURCE_IMAGE, GrantInfo, ImageInfo, KeyInfo, LaunchPermissions
+from amishare.model import TAG_SOURCE_IMAGE, TAG_STAGING, GrantInfo, ImageInfo, KeyInfo, LaunchPermissions
 
 
 class Observer:
@@ -99,7 +99,9 @@ class Observer:
         found = self.ec2.describe_images(
             Owners=["self"], Filters=[{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [source_id]}]
         )["Images"]
-        usable = [i for i in found if i.get("State") in ("available", "pending")]
+        usable = [  # a transfer's staging copy is no re-encrypted copy: it is deleted once the transfer ends
+            i for i in found if i.get("State") in ("available", "pending") and tags_of(i).get(TAG_STAGING) != "true"
+        ]
         usable.sort(key=lambda i: (i.get("State") != "available", i.get("CreationDate", "")))
         for raw in usable:
             info = self.image_of(raw)

@@ -9,8 +9,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from amishare.aws.reads.convert import launch_template_ref, tags_of
+from amishare.aws.reads.convert import tags_of
 from amishare.aws.reads.observer import Observer
+from amishare.aws.reads.pointers import parameter_image, template_image
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError
 from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING, Distribution, KeyInfo
@@ -117,29 +118,9 @@ def _owned_copy(
         made_by=tags_of(image).get(TAG_RUN, ""),
         deprecated=bool(image.get("DeprecationTime")),
         protected=str(image.get("DeregistrationProtection", "")).startswith("enabled"),
-        parameter_image=_parameter_image(sessions, dest.account, region, parameter) if parameter else None,
-        template_image=_template_image(ec2, template, dist.set_default) if template else None,
+        parameter_image=parameter_image(sessions, dest.account, region, parameter) if parameter else None,
+        template_image=template_image(ec2, template, dist.set_default) if template else None,
     )
-
-
-def _parameter_image(sessions: Sessions, account: str, region: str, name: str) -> str | None:
-    """The image an SSM parameter names now; None when it does not exist."""
-    try:
-        return str(sessions.client("ssm", region, account).get_parameter(Name=name)["Parameter"]["Value"])
-    except AwsError as exc:
-        if exc.code == "ParameterNotFound":
-            return None
-        raise
-
-
-def _template_image(ec2: Any, template: str, set_default: bool) -> str | None:
-    """The image the launch template's latest version names (when it must also be the default and is not: None)."""
-    versions = ec2.describe_launch_template_versions(**launch_template_ref(template), Versions=["$Latest"])
-    (latest,) = versions["LaunchTemplateVersions"]
-    if set_default and not latest.get("DefaultVersion"):
-        return None
-    image = latest.get("LaunchTemplateData", {}).get("ImageId")
-    return str(image) if image else None
 
 
 def _describe_as(sessions: Sessions, account: str, region: str, ref: str) -> KeyInfo:

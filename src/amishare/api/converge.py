@@ -1,0 +1,295 @@
+"""``plan``, ``apply`` and ``drift`` of a manifest: the estate brought to what the manifest declares, and told
+where it differs. AWS is the state (amishare's tags, key statements and grant names): there is no state file.
+
+A plan resolves each family's versions and expands its OUs and organizations (``Facts``), cuts the manifest into
+share and transfer units (``planners.manifest.desired``), plans each with the share and transfer planners (which
+plan only what is missing), and merges them under their unit's name. Access amishare made for an account the
+manifest no longer names is removed only with ``prune`` or ``--allow-destroy``, and never more than
+``max_removals``; access amishare did not make is reported, never removed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from amishare.api.context import Settings, check_key_access
+from amishare.api.execute import Outcome, apply
+from amishare.api.requests import NO_HOOKS, Hooks
+from amishare.api.sharing import observe_pointers, pointer_roles
+from amishare.aws.reads.families import members_of, resolve_families
+from amishare.aws.reads.image import AlsoRead, observe, observe_regional
+from amishare.aws.regions import known_regions
+from amishare.aws.session import Sessions
+from amishare.engine.action import Action
+from amishare.engine.plan import Plan
+from amishare.errors import ConfigError, PlanRefused, UsageError
+from amishare.model import Observation, account_target
+from amishare.planners.manifest import ImageFamily, Manifest, load_manifest
+from amishare.planners.manifest.desired import Facts, ShareUnit, TransferUnit, desired_state, expandable
+from amishare.planners.manifest.drift import UNIT_SEPARATOR, Finding, findings
+from amishare.planners.manifest.holders import Holders, holders
+from amishare.planners.revoke import plan_revoke
+from amishare.planners.share import ShareOptions, plan_share
+from amishare.planners.transfer_request import TransferRequest
+
+__all__ = ["ConvergeRequest", "ManifestPlan", "apply_manifest", "apply_saved", "plan_manifest"]
+
+PLAN_COMMAND = "apply"
+
+
+@dataclass(frozen=True)
+class ConvergeRequest:
+    """``amishare plan|apply|drift -f FILE``: the manifest, one family of it (None: all), removals allowed."""
+
+    path: str
+    family: str | None = None
+    allow_destroy: bool = False  # apply removals although the manifest's [safety] prune is false
+
+
+@dataclass(frozen=True)
+class ManifestPlan:
+    """A manifest's plan, the facts it was made from, and its drift (the plan read as findings)."""
+
+    manifest: Manifest
+    plan: Plan
+    facts: Facts
+    drift: tuple[Finding, ...]
+    held: int = 0  # removals found but not planned (prune off and no --allow-destroy)
+
+
+def plan_manifest(settings: Settings, request: ConvergeRequest, *, sessions: Sessions | None = None) -> ManifestPlan:
+    """What it takes to bring the estate to ``request.path``'s manifest: no mutating call."""
+    manifest = load_manifest(request.path, settings.config, known_regions())
+    families = tuple(f for f in manifest.images if request.family in (None, f.family))
+    if not families:
+        names = ", ".join(f.family for f in manifest.images)
+        raise UsageError(f"--family {request.family}: {request.path} has no such family (it has: {names})")
+    active = sessions or settings.sessions()
+    facts = _facts(settings, active, manifest, families, request.family)
+    desired = desired_state(manifest, facts, request.family)
+    shared = [_share_unit(settings, active, unit, facts.home_region) for unit in desired.shares]
+    transfers = [_transfer_unit(settings, active, unit, facts) for unit in desired.transfers if unit.accounts]
+    held = _holders(active, facts, desired.shares, shared)
+    removals = _removals(settings, active, manifest, request, held)
+    parts = [p for p, _ in shared] + transfers
+    fixes = _merged(facts, manifest, parts, desired.notes)
+    drift = findings(fixes, [(family, h) for family, h in held]) + _extra_findings(held)
+    allowed = manifest.safety.prune or request.allow_destroy
+    plan = _merged(facts, manifest, [*parts, *(removals if allowed else [])], desired.notes)
+    count = sum(len(h.extra) for _, h in held)
+    if count and not allowed:
+        plan = replace(
+            plan,
+            notes=(
+                *plan.notes,
+                f"{count} removal(s) of access amishare made for accounts the manifest no longer names are held: "
+                "[safety] prune is false (set it, or pass --allow-destroy)",
+            ),
+        )
+    return ManifestPlan(manifest, plan, facts, drift, held=count if not allowed else 0)
+
+
+def _facts(
+    settings: Settings,
+    sessions: Sessions,
+    manifest: Manifest,
+    families: tuple[ImageFamily, ...],
+    family: str | None,
+) -> Facts:
+    caller = sessions.caller_account()
+    source = manifest.defaults.source
+    if source is not None and source.value != caller:
+        raise UsageError(
+            f"{manifest.path}: [defaults] source is {source} but amishare runs as account {caller}: run it with the "
+            "source account's credentials (--profile), where the family's images live"
+        )
+    home = settings.region(None)
+    return Facts(
+        caller, home, resolve_families(sessions, families, home), members_of(sessions, expandable(manifest, family))
+    )
+
+
+def _share_unit(settings: Settings, sessions: Sessions, unit: ShareUnit, home: str) -> tuple[Plan, Observation]:
+    """The share planner's plan of one unit (the version shared in one region), under the unit's name."""
+    key = settings.config.defaults.share_key_for(unit.region)
+    if unit.region == home:
+        observed = observe(sessions, unit.image_id, home, AlsoRead(share_key=key))
+    else:
+        observed = observe_regional(sessions, unit.image_id, home, unit.region, key)
+    roles = pointer_roles(settings, tuple(t for t in unit.accounts if t.value in unit.pointers))
+    pointing = observe_pointers(sessions, roles, unit.region, unit.pointers)
+    options = ShareOptions(
+        key_access=check_key_access(settings.key_access),
+        distribution=unit.copy_settings,
+        roles=roles,
+        per_account=unit.pointers,
+        pointing=pointing,
+    )
+    return named(plan_share(observed, unit.accounts, options), unit.name), observed
+
+
+def _transfer_unit(settings: Settings, sessions: Sessions, unit: TransferUnit, facts: Facts) -> Plan:
+    """The transfer planner's plan of one unit (a version handed over to one distribution's accounts)."""
+    from amishare.api.handover import plan_transfer  # the one path to a transfer plan, preflight included
+
+    spec = unit.spec
+    template = spec.launch_template if unit.newest else None
+    request = TransferRequest(
+        image=unit.image_id,
+        destinations=tuple(t.value for t in unit.accounts),
+        source=facts.source,
+        regions=spec.regions,
+        region=facts.home_region,
+        ssm_parameter=spec.ssm_parameter if unit.newest else None,
+        launch_template=template.name if template else None,
+        set_default=template.set_default if template else None,
+        deprecate_after=spec.deprecate_after,
+        tags=tuple(f"{k}={v}" for k, v in spec.tags.items()),
+    )
+    return named(plan_transfer(settings, request, sessions=sessions), unit.name)
+
+
+def _holders(
+    sessions: Sessions, facts: Facts, units: tuple[ShareUnit, ...], shared: list[tuple[Plan, Observation]]
+) -> list[tuple[str, Holders]]:
+    """For each image the manifest shares (and each version's own image), who holds access the manifest does not
+    name."""
+    found: list[tuple[str, Holders]] = []
+    seen: set[tuple[str, str]] = set()
+    for unit, (_, observed) in zip(units, shared, strict=True):
+        subject = observed.reencrypted if observed.reencrypted is not None else observed.image
+        if subject.region != unit.region:
+            continue  # the regional copy is still to be made: nobody holds it
+        keys = tuple(observed.keys[arn] for arn in subject.key_arns if arn in observed.keys)
+        found.append((unit.family, holders(subject, keys, frozenset(t.value for t in unit.accounts))))
+        seen.add((unit.image_id, unit.region))
+    for family, resolution in facts.resolutions.items():
+        for version in resolution.versions:
+            if (version.image_id, facts.home_region) in seen:
+                continue
+            observed = observe(sessions, version.image_id, facts.home_region)
+            keys = tuple(observed.keys.values())
+            found.append((family, holders(observed.image, keys, frozenset())))
+    return found
+
+
+def _extra_findings(held: list[tuple[str, Holders]]) -> tuple[Finding, ...]:
+    fix = "revoke its launch permission, snapshot permission and amishare's key access (with prune or --allow-destroy)"
+    return tuple(
+        sorted(
+            Finding(family, "extra-share", h.image_id, account, h.region, fix)
+            for family, h in held
+            for account in h.extra
+        )
+    )
+
+
+def _removals(
+    settings: Settings,
+    sessions: Sessions,
+    manifest: Manifest,
+    request: ConvergeRequest,
+    held: list[tuple[str, Holders]],
+) -> list[Plan]:
+    """The revocations of access amishare made for accounts the manifest no longer names (refused above
+    ``max_removals`` when they would be applied)."""
+    extra = [(family, h) for family, h in held if h.extra]
+    count = sum(len(h.extra) for _, h in extra)
+    if not count or not (manifest.safety.prune or request.allow_destroy):
+        return []
+    if count > manifest.safety.max_removals:
+        listed = ", ".join(f"{a} ({h.image_id} in {h.region})" for _, h in extra for a in h.extra)
+        raise PlanRefused(
+            f"{manifest.path}: the plan removes access of {count} account(s), more than [safety] max_removals = "
+            f"{manifest.safety.max_removals}; nothing was changed: {listed}. If that is meant, raise max_removals "
+            "(or remove them in smaller steps)"
+        )
+    plans = []
+    for family, h in extra:
+        key = settings.config.defaults.share_key_for(h.region)
+        observed = observe(sessions, h.image_id, h.region, AlsoRead(key, siblings=True))
+        targets = tuple(account_target(a) for a in h.extra)
+        plans.append(named(plan_revoke(observed, targets), f"{family}/prune/{h.region}/{h.image_id}"))
+    return plans
+
+
+def named(plan: Plan, unit: str) -> Plan:
+    """``plan`` with every action key under ``unit`` (``<unit>:<key>``), references and dependencies alike."""
+    renamed = {a.key: f"{unit}{UNIT_SEPARATOR}{a.key}" for a in plan.actions}
+    return replace(plan, actions=tuple(a.rekeyed(renamed) for a in plan.actions))
+
+
+def _merged(facts: Facts, manifest: Manifest, plans: list[Plan], notes: tuple[str, ...]) -> Plan:
+    resolved = tuple(facts.resolutions[f].describe() for f in sorted(facts.resolutions))
+    actions: list[Action] = [a for p in plans for a in p.actions]
+    first = next((v.image_id for r in facts.resolutions.values() for v in r.versions), "")
+    return Plan(
+        command=PLAN_COMMAND,
+        account=facts.source,
+        region=facts.home_region,
+        image_id=first,
+        targets=tuple(dict.fromkeys(t for p in plans for t in p.targets)),
+        actions=tuple(actions),
+        subject=first,
+        notes=(*(f"resolved {r}" for r in resolved), *notes, *(n for p in plans for n in p.notes)),
+        warnings=tuple(w for p in plans for w in p.warnings),
+        extra={"manifest": str(Path(manifest.path).resolve()), "facts": facts.fingerprint()},
+    )
+
+
+def apply_manifest(
+    settings: Settings, request: ConvergeRequest, *, hooks: Hooks = NO_HOOKS
+) -> tuple[ManifestPlan, Outcome]:
+    """Plan ``request``'s manifest and apply it (one apply per manifest at a time: a lease in the journal)."""
+    lock = f"manifest:{Path(request.path).resolve()}"
+    log = settings.journal()
+    log.leases.acquire(lock)
+    try:
+        sessions = settings.sessions()
+        made = plan_manifest(settings, request, sessions=sessions)
+        return made, apply(settings, made.plan, hooks=hooks, sessions=sessions)
+    finally:
+        log.leases.release(lock)
+        log.close()
+
+
+def apply_saved(settings: Settings, path: str, *, hooks: Hooks = NO_HOOKS) -> Outcome:
+    """Apply a plan saved by ``plan --out`` exactly, once the facts it was made from are checked unchanged
+    (``PlanRefused`` naming what moved: a version, an OU's members, the source)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        plan = Plan.from_dict(data)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: not a plan saved by `amishare plan --out` ({exc})") from exc
+    recorded = plan.extra.get("facts")
+    manifest_path = plan.extra.get("manifest")
+    if plan.command != PLAN_COMMAND or not isinstance(recorded, dict) or not manifest_path:
+        raise ConfigError(f"{path}: not a manifest's plan (made by `amishare plan -f FILE --out {path}`)")
+    sessions = settings.sessions()
+    manifest = load_manifest(manifest_path, settings.config, known_regions())
+    families = tuple(f for f in manifest.images if f.family in recorded.get("versions", {}))
+    now = _facts(settings, sessions, manifest, families, None).fingerprint()
+    moved = _moved(recorded, now)
+    if moved:
+        raise PlanRefused(
+            f"{path} was made from facts that changed since; nothing was changed: {'; '.join(moved)}. "
+            f"Make the plan again: amishare plan -f {manifest_path} --out {path}"
+        )
+    return apply(settings, plan, hooks=hooks, sessions=sessions)
+
+
+def _moved(recorded: dict[str, object], now: dict[str, object]) -> list[str]:
+    """What differs between the facts a plan was made from and the facts now, in words."""
+    moved = []
+    for name in ("source", "home_region"):
+        if recorded.get(name) != now.get(name):
+            moved.append(f"{name} was {recorded.get(name)}, is {now.get(name)}")
+    for section, what in (("versions", "family {} versions"), ("members", "{} members")):
+        before, after = recorded.get(section) or {}, now.get(section) or {}
+        assert isinstance(before, dict) and isinstance(after, dict)
+        for name in sorted(set(before) | set(after)):
+            if before.get(name) != after.get(name):
+                moved.append(f"{what.format(name)} were {before.get(name)}, are {after.get(name)}")
+    return moved

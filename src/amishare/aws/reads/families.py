@@ -1,0 +1,82 @@
+"""The reads that give a manifest's words their meaning now (read-only): each family's versions (an SSM
+parameter's history, or the source's images by name or tags) and each OU's or organization's members."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from amishare.aws.reads import organizations
+from amishare.aws.session import Sessions
+from amishare.errors import AwsError, NotFound
+from amishare.model import Target
+from amishare.planners.manifest.desired import Resolution
+from amishare.planners.manifest.model import ById, ByName, BySsmParameter, ByTags, ImageFamily
+from amishare.planners.manifest.versions import Candidate, ParameterVersion, from_images, from_parameter
+
+__all__ = ["members_of", "resolve_families"]
+
+
+def resolve_families(sessions: Sessions, families: tuple[ImageFamily, ...], region: str) -> dict[str, Resolution]:
+    """Each family's versions in ``region`` as the caller (the source) sees them, read concurrently."""
+    with ThreadPoolExecutor(max_workers=min(8, len(families) or 1)) as pool:
+        found = {f.family: pool.submit(_resolve, sessions, f, region) for f in families}
+    return {name: future.result() for name, future in found.items()}
+
+
+def _resolve(sessions: Sessions, family: ImageFamily, region: str) -> Resolution:
+    select = family.select
+    if isinstance(select, BySsmParameter):
+        return from_parameter(family, _history(sessions, region, select.name))
+    ec2 = sessions.client("ec2", region)
+    if isinstance(select, ById):
+        try:
+            raw = ec2.describe_images(ImageIds=[select.image_id])["Images"]
+        except AwsError as exc:
+            if not exc.code.startswith("InvalidAMIID"):
+                raise
+            raw = []
+        return from_images(family, [_candidate(i) for i in raw])
+    filters = _filters(select)
+    return from_images(family, [_candidate(i) for i in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]])
+
+
+def _filters(select: ByName | ByTags) -> list[dict[str, Any]]:
+    if isinstance(select, ByName):
+        return [{"Name": "name", "Values": [select.pattern]}]
+    return [{"Name": f"tag:{k}", "Values": [v]} for k, v in select.tags.items()]
+
+
+def _candidate(raw: dict[str, Any]) -> Candidate:
+    return Candidate(raw["ImageId"], str(raw.get("CreationDate", "")), str(raw.get("State", "")))
+
+
+def _history(sessions: Sessions, region: str, name: str) -> list[ParameterVersion]:
+    """Every version of the parameter (NotFound names it and the fix)."""
+    ssm = sessions.client("ssm", region)
+    found: list[ParameterVersion] = []
+    token = None
+    try:
+        while True:
+            page = ssm.get_parameter_history(Name=name, **({"NextToken": token} if token else {}))
+            found += [ParameterVersion(int(p["Version"]), str(p["Value"])) for p in page["Parameters"]]
+            token = page.get("NextToken")
+            if not token:
+                return found
+    except AwsError as exc:
+        if exc.code != "ParameterNotFound":
+            raise
+        raise NotFound(
+            f"SSM parameter {name} not found in {region} for account {sessions.caller_account()}: the family's "
+            "select names it; publish the image there first, or fix select.ssm_parameter",
+            operation="GetParameterHistory",
+            code=exc.code,
+            region=region,
+        ) from exc
+
+
+def members_of(sessions: Sessions, targets: tuple[Target, ...]) -> dict[str, tuple[str, ...]]:
+    """Each OU's or organization's active member accounts (nested OUs included), read concurrently."""
+    with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
+        found = {t.value: pool.submit(organizations.members, sessions, t) for t in targets}
+    return {value: future.result().active for value, future in found.items()}

@@ -1,0 +1,163 @@
+"""A manifest converged through the sandbox (issue 17): an OU group with one account excluded, a named group, two
+regions, a share distribution and a transfer distribution with an SSM parameter. One ``apply`` converges; a second
+plan is empty and the second apply makes no mutating call; drift is empty. Then the estate drifts (a hand-made
+share to an outsider, a deleted parameter, a removed snapshot permission) and drift names each; apply restores
+what is missing and leaves the outsider's share alone; removals are held without prune and bounded with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amishare import api
+from amishare.api.converge import ConvergeRequest, apply_manifest, plan_manifest
+from amishare.errors import PlanRefused
+from amishare.sandbox import Sandbox
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls, share_by_hand
+
+PROD1, PROD2, PROD3, OUTSIDER = "555555555555", "666666666666", "777777777777", "888888888888"
+PARAMETER = "/golden/al2023/latest"
+POINTER = "/platform/ami/al2023"
+
+
+def manifest_text(ou: str, *, prune: bool = False, max_removals: int = 25, nonprod: str = '"dev", "qa"') -> str:
+    return f"""\
+version = 1
+[defaults]
+source = "{OWNER}"
+regions = ["{REGION}", "{REGION2}"]
+[targets]
+prod    = {{ ous = ["{ou}"], exclude = ["{PROD3}"] }}
+nonprod = {{ accounts = [{nonprod}] }}
+[[image]]
+family = "al2023-base"
+select = {{ ssm_parameter = "{PARAMETER}" }}
+versions = 2
+  [[image.distribute]]
+  to = ["nonprod"]
+  mode = "share"
+  [[image.distribute]]
+  to = ["prod"]
+  mode = "transfer"
+  ssm_parameter = "{POINTER}"
+[safety]
+prune = {str(prune).lower()}
+max_removals = {max_removals}
+"""
+
+
+@pytest.fixture
+def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with Sandbox(copy_seconds_per_gib=0.01) as sb:
+        sb.reset()
+        for region in (REGION, REGION2):
+            sb.create_key(OWNER, region, alias="amishare-share")
+        _, ous = sb.create_organization(OWNER, {"prod": [PROD1, PROD2, PROD3], "dev": [TARGET, OTHER]})
+        for account in (TARGET, OTHER, PROD1, PROD2, PROD3):
+            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
+            for region in (REGION, REGION2):
+                sb.create_key(account, region, alias="mine")
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'
+            f'[transfer]\ndest_key = "alias/mine"\n'
+            f'[accounts.dev]\nid = "{TARGET}"\n[accounts.qa]\nid = "{OTHER}"\n'
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        image = sb.seed_image(OWNER, REGION, "golden-al2023-1", volumes_gib=[8], kms_key="alias/amishare-share")
+        ssm = sb.session(OWNER, REGION).client("ssm")
+        ssm.put_parameter(Name=PARAMETER, Value=image, Type="String", DataType="aws:ec2:image")
+        manifest = tmp_path / "estate.toml"
+        manifest.write_text(manifest_text(ous["prod"]))
+        yield sb, image, ous["prod"], manifest, api.settings(cwd=tmp_path)
+
+
+def _kinds(plan: Any) -> list[str]:
+    return sorted({a.kind.value for a in plan.actions})
+
+
+@pytest.mark.slow
+def test_one_apply_converges_and_the_second_changes_nothing(estate: Any) -> None:
+    sb, image, _, manifest, settings = estate
+    request = ConvergeRequest(str(manifest))
+    sb.clear_calls()
+    planned = plan_manifest(settings, request)
+    assert mutating_calls(sb) == []
+    assert planned.plan.changes
+    assert any(f"ssm:{PARAMETER} v1 -> {image}" in n for n in planned.plan.notes)
+    copies = {(a.account, a.region) for a in planned.plan.actions if a.kind.value == "CopyToDestination"}
+    assert copies == {(a, r) for a in (PROD1, PROD2) for r in (REGION, REGION2)}  # PROD3 excluded
+    codes = {(f.code, f.account, f.region) for f in planned.drift}
+    assert ("missing-share", TARGET, REGION) in codes and ("missing-share", OTHER, REGION2) in codes
+    assert ("missing-copy", PROD1, REGION2) in codes and ("missing-copy", OWNER, REGION2) in codes  # regional copy
+
+    _, outcome = apply_manifest(settings, request)
+    assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
+
+    sb.clear_calls()
+    again = plan_manifest(settings, request)
+    assert again.plan.actions == () and again.drift == ()
+    _, second = apply_manifest(settings, request)
+    assert second.result is None and mutating_calls(sb) == []
+
+    for account in (TARGET, OTHER):  # both regions usable by the named group: the image, then its regional copy
+        for region in (REGION, REGION2):
+            seen = sb.session(account, region).client("ec2").describe_images(ExecutableUsers=["self"])["Images"]
+            assert seen, (account, region)
+    for account in (PROD1, PROD2):
+        value = sb.session(account, REGION2).client("ssm").get_parameter(Name=POINTER)["Parameter"]["Value"]
+        owned = sb.session(account, REGION2).client("ec2").describe_images(Owners=["self"])["Images"]
+        assert [i["ImageId"] for i in owned] == [value]
+    assert sb.session(PROD3).client("ec2").describe_images(Owners=["self"])["Images"] == []
+
+
+@pytest.mark.slow
+def test_drift_names_each_difference_and_apply_restores_only_what_amishare_owns(estate: Any) -> None:
+    sb, image, ou, manifest, settings = estate
+    request = ConvergeRequest(str(manifest))
+    apply_manifest(settings, request)
+    owner = sb.session(OWNER).client("ec2")
+    share_by_hand(owner, image, OUTSIDER)
+    sb.session(PROD1, REGION).client("ssm").delete_parameter(Name=POINTER)
+    snapshot = owner.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    owner.modify_snapshot_attribute(
+        SnapshotId=snapshot, Attribute="createVolumePermission", OperationType="remove", UserIds=[TARGET]
+    )
+
+    drift = plan_manifest(settings, request).drift
+    found = {(f.code, f.account, f.region) for f in drift}
+    assert found == {
+        ("unmanaged-share", OUTSIDER, REGION),
+        ("stale-parameter", PROD1, REGION),
+        ("missing-share", TARGET, REGION),
+    }
+
+    _, outcome = apply_manifest(settings, request)
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    after = plan_manifest(settings, request)
+    assert after.plan.actions == ()
+    assert {(f.code, f.account) for f in after.drift} == {("unmanaged-share", OUTSIDER)}
+    launch = owner.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"]
+    assert OUTSIDER in {p["UserId"] for p in launch}
+
+    # qa leaves the manifest: its access (amishare's key statement proves amishare made it) is extra
+    manifest.write_text(manifest_text(ou, nonprod='"dev"'))
+    held = plan_manifest(settings, request)
+    assert held.plan.actions == () and held.held == 2  # its share in both regions, held: prune is false
+    assert {(f.code, f.account) for f in held.drift} >= {("extra-share", OTHER)}
+
+    manifest.write_text(manifest_text(ou, nonprod='"dev"', prune=True, max_removals=1))
+    sb.clear_calls()
+    with pytest.raises(PlanRefused, match="max_removals = 1"):
+        apply_manifest(settings, request)
+    assert mutating_calls(sb) == []
+
+    manifest.write_text(manifest_text(ou, nonprod='"dev"', prune=True))
+    _, pruned = apply_manifest(settings, request)
+    assert pruned.result is not None and pruned.result.status == "succeeded"
+    assert sb.session(OTHER).client("ec2").describe_images(ExecutableUsers=["self"])["Images"] == []
+    final = plan_manifest(settings, request)
+    assert final.plan.actions == () and {f.code for f in final.drift} == {"unmanaged-share"}
