@@ -6,6 +6,7 @@ what is missing and leaves the outsider's share alone; removals are held without
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,7 @@ def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         )
         for name, value in sb.credentials(OWNER).items():
             monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
         image = sb.seed_image(OWNER, REGION, "golden-al2023-1", volumes_gib=[8], kms_key="alias/amishare-share")
         ssm = sb.session(OWNER, REGION).client("ssm")
         ssm.put_parameter(Name=PARAMETER, Value=image, Type="String", DataType="aws:ec2:image")
@@ -161,3 +163,50 @@ def test_drift_names_each_difference_and_apply_restores_only_what_amishare_owns(
     assert sb.session(OTHER).client("ec2").describe_images(ExecutableUsers=["self"])["Images"] == []
     final = plan_manifest(settings, request)
     assert final.plan.actions == () and {f.code for f in final.drift} == {"unmanaged-share"}
+
+
+@pytest.mark.slow
+def test_the_command_line_plans_saves_applies_and_reports_drift(estate: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amishare.cli.main import cli
+
+    sb, image, _, manifest, _ = estate
+    runner = CliRunner()
+    saved = tmp_path / "plan.json"
+
+    def run(*args: str) -> Any:
+        return runner.invoke(cli, list(args), catch_exceptions=False)
+
+    planned = run("plan", "-f", str(manifest), "--detailed-exitcode", "--out", str(saved))
+    assert planned.exit_code == 16, planned.output
+    assert f"resolved al2023-base: ssm:{PARAMETER} v1 -> {image}" in planned.output
+    assert f"amishare apply {saved}" in planned.output
+    assert json.loads(saved.read_text())["schema"] == "amishare.plan/1"
+
+    drifted = run("drift", "-f", str(manifest), "--output", "json")
+    assert drifted.exit_code == 15
+    document = json.loads(drifted.stdout)
+    assert (
+        document["schema"] == "amishare.drift/1" and document["summary"]["missing-copy"] == 5
+    )  # 2 prod accounts x 2 regions, 1 regional copy
+
+    applied = run("apply", str(saved), "--yes")
+    assert applied.exit_code == 0, applied.output
+    assert run("plan", "-f", str(manifest), "--detailed-exitcode").exit_code == 0
+    again = run("apply", "-f", str(manifest), "--yes")
+    assert again.exit_code == 0 and "No changes: the estate is as the manifest declares." in again.output
+    clean = run("drift", "-f", str(manifest))
+    assert clean.exit_code == 0 and "No drift" in clean.output
+
+    # a saved plan is refused once the facts it was made from moved: a new version of the parameter
+    run("plan", "-f", str(manifest), "--out", str(saved))
+    newer = sb.seed_image(OWNER, REGION, "golden-al2023-2", volumes_gib=[8], kms_key="alias/amishare-share")
+    sb.session(OWNER, REGION).client("ssm").put_parameter(
+        Name=PARAMETER, Value=newer, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    sb.clear_calls()
+    refused = run("apply", str(saved), "--yes")
+    assert refused.exit_code == 9
+    assert f"family al2023-base versions were ['{image}'], are ['{newer}', '{image}']" in refused.output
+    assert mutating_calls(sb) == []

@@ -260,7 +260,7 @@ def apply_saved(settings: Settings, path: str, *, hooks: Hooks = NO_HOOKS) -> Ou
     (``PlanRefused`` naming what moved: a version, an OU's members, the source)."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-        plan = Plan.from_dict(data)
+        plan = Plan.from_dict(data.get("plan", data))  # as `plan --out` writes it: amishare.plan/1
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: not a plan saved by `amishare plan --out` ({exc})") from exc
     recorded = plan.extra.get("facts")

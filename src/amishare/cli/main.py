@@ -45,7 +45,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
     "manifest": (
         "amishare.cli.manifest:manifest",
-        "The manifest of desired state (docs/manifest.md): validate one (plan, apply...",
+        "The manifest of desired state (docs/manifest.md): validate one; plan, apply...",
+    ),
+    "plan": (
+        "amishare.cli.converge:plan",
+        "What it takes to bring the estate to the manifest: versions resolved, OUs...",
+    ),
+    "apply": (
+        "amishare.cli.converge:apply",
+        "Bring the estate to the manifest (-f FILE), or apply a plan saved by `plan...",
+    ),
+    "drift": (
+        "amishare.cli.converge:drift",
+        "What differs between the manifest and AWS, each finding with a code, the...",
     ),
     "shared-with-me": (
         "amishare.cli.shared:shared_with_me",

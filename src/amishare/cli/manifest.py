@@ -9,7 +9,7 @@ from amishare.cli.common import emit
 
 @click.group()
 def manifest() -> None:
-    """The manifest of desired state (docs/manifest.md): validate one (plan, apply and drift are to come)."""
+    """The manifest of desired state (docs/manifest.md): validate one; plan, apply and drift act on it."""
 
 
 @manifest.command("validate")

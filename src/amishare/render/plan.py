@@ -48,6 +48,8 @@ def _heading(plan: Plan, targets: str) -> list[str]:
             *_decision_lines(plan.extra.get("decisions", [])),
             "",
         ]
+    if plan.command == "apply":  # a manifest's plan (api/converge.py)
+        return [f"amishare plan of {plan.extra.get('manifest')} in account {plan.account} ({plan.region}):", ""]
     return [f"amishare {plan.command} {plan.image_id} in account {plan.account}, {plan.region}: {targets}", ""]
 
 
@@ -56,6 +58,7 @@ NOTHING_TO_DO = {
     "revoke": "every gate is already closed for {targets}",
     "transfer": "{targets} already own their copies, as the distribution settings ask",
     "cleanup": "every image is kept",
+    "apply": "the estate is as the manifest declares",
 }
 
 
