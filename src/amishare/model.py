@@ -57,6 +57,7 @@ TAG_RUN = "amishare:run"
 TAG_MANAGED = "amishare:managed"
 TAG_STAGING = "amishare:staging"
 TAG_SOURCE_ACCOUNT = "amishare:source-account"
+TAG_RETIRED = "amishare:retired"  # when a manifest's family retired this copy (planners/manifest/retention.py)
 
 
 class TargetKind(StrEnum):

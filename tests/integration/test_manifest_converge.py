@@ -23,7 +23,9 @@ PARAMETER = "/golden/al2023/latest"
 POINTER = "/platform/ami/al2023"
 
 
-def manifest_text(ou: str, *, prune: bool = False, max_removals: int = 25, nonprod: str = '"dev", "qa"') -> str:
+def manifest_text(
+    ou: str, *, prune: bool = False, max_removals: int = 25, nonprod: str = '"dev", "qa"', retention: str = ""
+) -> str:
     return f"""\
 version = 1
 [defaults]
@@ -43,6 +45,7 @@ versions = 2
   to = ["prod"]
   mode = "transfer"
   ssm_parameter = "{POINTER}"
+{retention}
 [safety]
 prune = {str(prune).lower()}
 max_removals = {max_removals}
@@ -210,3 +213,76 @@ def test_the_command_line_plans_saves_applies_and_reports_drift(estate: Any, tmp
     assert refused.exit_code == 9
     assert f"family al2023-base versions were ['{image}'], are ['{newer}', '{image}']" in refused.output
     assert mutating_calls(sb) == []
+
+
+def _publish(sb: Sandbox, name: str) -> str:
+    image = sb.seed_image(OWNER, REGION, name, volumes_gib=[8], kms_key="alias/amishare-share")
+    sb.session(OWNER, REGION).client("ssm").put_parameter(
+        Name=PARAMETER, Value=image, Type="String", DataType="aws:ec2:image", Overwrite=True
+    )
+    return image
+
+
+def _launchable(sb: Sandbox, account: str, region: str) -> set[str]:
+    """The versions ``account`` can launch in ``region``: a regional copy counts as the version it copies (its
+    lineage tag, read from the owner's side: a consumer does not see the owner's tags)."""
+    mine = sb.session(OWNER, region).client("ec2").describe_images(Owners=["self"])["Images"]
+    version = {i["ImageId"]: {t["Key"]: t["Value"] for t in i.get("Tags", [])} for i in mine}
+    images = sb.session(account, region).client("ec2").describe_images(ExecutableUsers=["self"])["Images"]
+    return {version[i["ImageId"]].get("amishare:source-image", i["ImageId"]) for i in images}
+
+
+def _owned_sources(sb: Sandbox, account: str, region: str) -> dict[str, dict[str, str]]:
+    images = sb.session(account, region).client("ec2").describe_images(Owners=["self"])["Images"]
+    return {
+        {t["Key"]: t["Value"] for t in i.get("Tags", [])}["amishare:source-image"]: {
+            "id": i["ImageId"],
+            "deprecation": i.get("DeprecationTime", ""),
+            **{t["Key"]: t["Value"] for t in i.get("Tags", [])},
+        }
+        for i in images
+    }
+
+
+@pytest.mark.slow
+def test_new_versions_are_distributed_the_newest_two_stay_and_the_older_retire(estate: Any) -> None:
+    sb, first, ou, manifest, settings = estate
+    request = ConvergeRequest(str(manifest))
+    retention = '[retention]\ndeprecate_after = "1s"\nderegister_after = "1s"'
+    manifest.write_text(manifest_text(ou, retention=retention))
+    apply_manifest(settings, request)
+
+    second = _publish(sb, "golden-al2023-2")
+    planned = plan_manifest(settings, request)
+    assert any(f"ssm:{PARAMETER} v2 -> {second}; ssm:{PARAMETER} v1 -> {first}" in n for n in planned.plan.notes)
+    _, outcome = apply_manifest(settings, request)
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    assert {first, second} <= _launchable(sb, TARGET, REGION) and {first, second} <= _launchable(sb, OTHER, REGION2)
+    owned = _owned_sources(sb, PROD1, REGION2)
+    assert set(owned) == {first, second}
+    pointer = sb.session(PROD1, REGION2).client("ssm").get_parameter(Name=POINTER)["Parameter"]["Value"]
+    assert pointer == owned[second]["id"]  # only the newest version moves the pointer
+    assert plan_manifest(settings, request).plan.actions == ()
+
+    third = _publish(sb, "golden-al2023-3")
+    held = plan_manifest(settings, request)
+    assert held.held > 0 and any("removal(s) held" in n for n in held.plan.notes)
+    assert {f.code for f in held.drift if f.image == first} == {"extra-share", "retention-due"}
+    apply_manifest(settings, request)  # the third distributed, the first's copies marked and deprecated
+    owned = _owned_sources(sb, PROD1, REGION)
+    assert set(owned) == {first, second, third}
+    assert owned[first]["amishare:retired"] and owned[first]["deprecation"]
+    assert "amishare:retired" not in owned[second]
+    assert first in _launchable(sb, TARGET, REGION)  # withdrawn only with prune
+
+    manifest.write_text(manifest_text(ou, retention=retention, prune=True))
+    import time
+
+    time.sleep(1.1)  # deregister_after = "1s" since the mark
+    _, pruned = apply_manifest(settings, request)
+    assert pruned.result is not None and pruned.result.status == "succeeded", pruned.result
+    assert set(_owned_sources(sb, PROD1, REGION)) == {second, third}
+    assert first not in _launchable(sb, TARGET, REGION) and first not in _launchable(sb, OTHER, REGION2)
+    assert {second, third} <= _launchable(sb, TARGET, REGION)
+    final = plan_manifest(settings, request)
+    assert final.plan.actions == () and final.drift == ()

@@ -10,7 +10,13 @@ from amishare.engine.action import Action, ActionKind
 from amishare.engine.kinds import KINDS
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.copies import AwaitImage, CopyToDestination, DeleteStaging, ReEncryptImage, StageImage
-from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
+from amishare.engine.kinds.distribution import (
+    DeprecateImage,
+    ProtectImage,
+    PublishParameter,
+    TagImage,
+    UpdateLaunchTemplate,
+)
 from amishare.engine.kinds.gates import (
     CreateGrant,
     PutKeyPolicy,
@@ -97,6 +103,7 @@ SAMPLES: dict[ActionKind, Action] = {
         key="ut", **BASE, template="web", image="@c", set_default=True
     ),
     ActionKind.DEPRECATE_IMAGE: DeprecateImage(key="di", **BASE, image="@c", after_seconds=7776000.0),
+    ActionKind.TAG_IMAGE: TagImage(key="ti", **BASE, image="ami-1", tags={"amishare:retired": "2026-12-02T08:00:00Z"}),
     ActionKind.PROTECT_IMAGE: ProtectImage(key="pi", **BASE, image="@c"),
     ActionKind.DISABLE_IMAGE: DisableImage(key="dis", **BASE, image="ami-1"),
     ActionKind.DEREGISTER_IMAGE: DeregisterImage(

@@ -11,6 +11,7 @@ manifest no longer names is removed only with ``prune`` or ``--allow-destroy``, 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,18 +19,19 @@ from amishare.api.context import Settings, check_key_access
 from amishare.api.execute import Outcome, apply
 from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.api.sharing import observe_pointers, pointer_roles
-from amishare.aws.reads.families import members_of, resolve_families
+from amishare.aws.reads.families import members_of, resolve_families, retired_copies
 from amishare.aws.reads.image import AlsoRead, observe, observe_regional
 from amishare.aws.regions import known_regions
 from amishare.aws.session import Sessions
 from amishare.engine.action import Action
 from amishare.engine.plan import Plan
-from amishare.errors import ConfigError, PlanRefused, UsageError
+from amishare.errors import ConfigError, NotFound, PlanRefused, UsageError
 from amishare.model import Observation, account_target
-from amishare.planners.manifest import ImageFamily, Manifest, load_manifest
-from amishare.planners.manifest.desired import Facts, ShareUnit, TransferUnit, desired_state, expandable
+from amishare.planners.manifest import ImageFamily, Manifest, Mode, load_manifest
+from amishare.planners.manifest.desired import Desired, Facts, ShareUnit, TransferUnit, desired_state, expandable
 from amishare.planners.manifest.drift import UNIT_SEPARATOR, Finding, findings
 from amishare.planners.manifest.holders import Holders, holders
+from amishare.planners.manifest.retention import RetentionPlan, plan_retention
 from amishare.planners.revoke import plan_revoke
 from amishare.planners.share import ShareOptions, plan_share
 from amishare.planners.transfer_request import TransferRequest
@@ -70,25 +72,29 @@ def plan_manifest(settings: Settings, request: ConvergeRequest, *, sessions: Ses
     facts = _facts(settings, active, manifest, families, request.family)
     desired = desired_state(manifest, facts, request.family)
     shared = [_share_unit(settings, active, unit, facts.home_region) for unit in desired.shares]
-    transfers = [_transfer_unit(settings, active, unit, facts) for unit in desired.transfers if unit.accounts]
-    held = _holders(active, facts, desired.shares, shared)
-    removals = _removals(settings, active, manifest, request, held)
-    parts = [p for p, _ in shared] + transfers
-    fixes = _merged(facts, manifest, parts, desired.notes)
-    drift = findings(fixes, [(family, h) for family, h in held]) + _extra_findings(held)
+    parts = [p for p, _ in shared]
+    parts += [_transfer_unit(settings, active, unit, facts) for unit in desired.transfers if unit.accounts]
+    held = _holders(active, facts, desired.shares, shared) + _retired_holders(settings, active, facts, families)
+    retention = _retention(settings, active, manifest, facts, desired)
+    kept = _as_plan(facts, retention.changes, retention.notes)
+    removed = _as_plan(facts, retention.removals)
+    count = sum(len(h.extra) for _, h in held) + len(retention.removals)
     allowed = manifest.safety.prune or request.allow_destroy
-    plan = _merged(facts, manifest, [*parts, *(removals if allowed else [])], desired.notes)
-    count = sum(len(h.extra) for _, h in held)
+    revocations = _revocations(settings, active, manifest, held, count) if count and allowed else []
+    drift = findings(_merged(facts, manifest, [*parts, kept, removed], ()), held) + _extra_findings(held)
+    plan = _merged(facts, manifest, [*parts, kept, *([removed, *revocations] if allowed else [])], desired.notes)
     if count and not allowed:
-        plan = replace(
-            plan,
-            notes=(
-                *plan.notes,
-                f"{count} removal(s) of access amishare made for accounts the manifest no longer names are held: "
-                "[safety] prune is false (set it, or pass --allow-destroy)",
-            ),
+        held_note = (
+            f"{count} removal(s) held (access amishare made for accounts the manifest no longer names, retired "
+            "copies due for deregistration): [safety] prune is false (set it, or pass --allow-destroy)"
         )
-    return ManifestPlan(manifest, plan, facts, drift, held=count if not allowed else 0)
+        plan = replace(plan, notes=(*plan.notes, held_note))
+    return ManifestPlan(manifest, plan, facts, drift, held=0 if allowed else count)
+
+
+def _as_plan(facts: Facts, actions: tuple[Action, ...], notes: tuple[str, ...] = ()) -> Plan:
+    """Actions made outside the share and transfer planners (retention), as a plan to merge."""
+    return Plan(PLAN_COMMAND, facts.source, facts.home_region, "", (), actions, "", notes)
 
 
 def _facts(
@@ -186,25 +192,18 @@ def _extra_findings(held: list[tuple[str, Holders]]) -> tuple[Finding, ...]:
     )
 
 
-def _removals(
-    settings: Settings,
-    sessions: Sessions,
-    manifest: Manifest,
-    request: ConvergeRequest,
-    held: list[tuple[str, Holders]],
+def _revocations(
+    settings: Settings, sessions: Sessions, manifest: Manifest, held: list[tuple[str, Holders]], count: int
 ) -> list[Plan]:
-    """The revocations of access amishare made for accounts the manifest no longer names (refused above
-    ``max_removals`` when they would be applied)."""
+    """The revocations of access amishare made for accounts the manifest no longer names; refused, before any
+    call, when the plan would remove more than ``max_removals``."""
     extra = [(family, h) for family, h in held if h.extra]
-    count = sum(len(h.extra) for _, h in extra)
-    if not count or not (manifest.safety.prune or request.allow_destroy):
-        return []
     if count > manifest.safety.max_removals:
         listed = ", ".join(f"{a} ({h.image_id} in {h.region})" for _, h in extra for a in h.extra)
         raise PlanRefused(
-            f"{manifest.path}: the plan removes access of {count} account(s), more than [safety] max_removals = "
-            f"{manifest.safety.max_removals}; nothing was changed: {listed}. If that is meant, raise max_removals "
-            "(or remove them in smaller steps)"
+            f"{manifest.path}: the plan removes {count} access(es) or retired copies, more than [safety] "
+            f"max_removals = {manifest.safety.max_removals}; nothing was changed{': ' + listed if listed else ''}. "
+            "If that is meant, raise max_removals (or remove them in smaller steps)"
         )
     plans = []
     for family, h in extra:
@@ -213,6 +212,51 @@ def _removals(
         targets = tuple(account_target(a) for a in h.extra)
         plans.append(named(plan_revoke(observed, targets), f"{family}/prune/{h.region}/{h.image_id}"))
     return plans
+
+
+RETIRED_LOOKBACK = 5  # retired versions a plan looks at: older ones were withdrawn by earlier applies
+
+
+def _retired_holders(
+    settings: Settings, sessions: Sessions, facts: Facts, families: tuple[ImageFamily, ...]
+) -> list[tuple[str, Holders]]:
+    """Who still holds access to a retired version (its own image, its regional copies): the manifest names
+    nobody for it, so what amishare made is extra (withdrawn with prune) and the rest unmanaged."""
+    found: list[tuple[str, Holders]] = []
+    for family in families:
+        regions = dict.fromkeys(r for d in family.distribute if d.mode is Mode.SHARE for r in d.regions)
+        for version in facts.resolutions[family.family].retired[:RETIRED_LOOKBACK]:
+            for region in (facts.home_region, *(r for r in regions if r != facts.home_region)):
+                key = settings.config.defaults.share_key_for(region)
+                try:
+                    if region == facts.home_region:
+                        observed = observe(sessions, version.image_id, region, AlsoRead(share_key=key))
+                    else:
+                        observed = observe_regional(sessions, version.image_id, facts.home_region, region, key)
+                except NotFound:
+                    break  # the version itself is gone: nothing of it is shared
+                subject = observed.reencrypted if observed.reencrypted is not None else observed.image
+                if subject.region == region:
+                    keys = tuple(observed.keys[a] for a in subject.key_arns if a in observed.keys)
+                    found.append((family.family, holders(subject, keys, frozenset())))
+    return found
+
+
+def _retention(
+    settings: Settings, sessions: Sessions, manifest: Manifest, facts: Facts, desired: Desired
+) -> RetentionPlan:
+    """[retention] applied to the copies the transfer destinations own of retired versions."""
+    retired = {v.image_id: family for family, r in facts.resolutions.items() for v in r.retired[:RETIRED_LOOKBACK]}
+    where = list(
+        dict.fromkeys(
+            (unit.family, t.value, region, settings.config.role_in(t.value))
+            for unit in desired.transfers
+            for t in unit.accounts
+            for region in unit.spec.regions
+        )
+    )
+    copies = retired_copies(sessions, where, retired)
+    return plan_retention(copies, manifest.retention, time.time())
 
 
 def named(plan: Plan, unit: str) -> Plan:

@@ -47,6 +47,7 @@ class ActionKind(StrEnum):
     UPDATE_LAUNCH_TEMPLATE = "UpdateLaunchTemplate"
     DEPRECATE_IMAGE = "DeprecateImage"
     PROTECT_IMAGE = "ProtectImage"
+    TAG_IMAGE = "TagImage"
     DISABLE_IMAGE = "DisableImage"
     DEREGISTER_IMAGE = "DeregisterImage"
 

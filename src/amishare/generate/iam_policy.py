@@ -27,7 +27,19 @@ from amishare.engine.kinds import KINDS
 from amishare.engine.permissions import READ_NEEDS, RESOURCE_ARNS, Permission, Principal, Resource
 
 ROLES = ("source", "destination", "auditor", "cleanup")
-COMMANDS = ("share", "revoke", "show", "transfer", "verify", "shared-with-me", "doctor", "audit", "cleanup")
+COMMANDS = (
+    "share",
+    "revoke",
+    "show",
+    "transfer",
+    "verify",
+    "shared-with-me",
+    "doctor",
+    "audit",
+    "cleanup",
+    "plan",
+    "apply",
+)
 
 K = ActionKind
 _CLEANUP_KINDS = (
@@ -108,7 +120,15 @@ _KEY_READS = (
 _USE_READS = (_read("ec2:DescribeImageReferences"), _read("autoscaling:DescribeLaunchConfigurations"))
 # What each command reads, by role (the steps' calls are the kinds' own, above).
 COMMAND_READS: dict[str, dict[str, tuple[Permission, ...]]] = {
-    "share": {"source": _OWNER_READS, "destination": (_read("ec2:DescribeLaunchTemplates"),)},
+    "share": {
+        "source": _OWNER_READS,
+        "destination": (
+            _read("ec2:DescribeLaunchTemplates"),
+            # what the parameter and template name now: one already right is not written again (a run again)
+            _read("ssm:GetParameter", Resource.PARAMETER),
+            _read("ec2:DescribeLaunchTemplateVersions"),
+        ),
+    },
     "revoke": {"source": _OWNER_READS},
     "show": {"source": _OWNER_READS},
     "transfer": {
@@ -168,6 +188,28 @@ COMMAND_READS: dict[str, dict[str, tuple[Permission, ...]]] = {
         "auditor": _USE_READS,  # an account an image is shared with: what uses it there
     },
 }
+# A manifest (plan, drift: reads only; apply: the plan's kinds too): each family's versions, each OU's members,
+# then what share, revoke and transfer read.
+_MANIFEST_READS = (
+    _read("ssm:GetParameterHistory", Resource.PARAMETER),
+    _read("ec2:DescribeImages"),
+    _read("organizations:DescribeOrganization"),
+    _read("organizations:ListAccounts"),
+    _read("organizations:ListAccountsForParent"),
+    _read("organizations:ListOrganizationalUnitsForParent"),
+)
+COMMAND_READS["plan"] = {
+    "source": (*_OWNER_READS, *_MANIFEST_READS),
+    "destination": tuple(
+        dict.fromkeys((*COMMAND_READS["share"]["destination"], *COMMAND_READS["transfer"]["destination"]))
+    ),
+}
+COMMAND_READS["apply"] = COMMAND_READS["plan"]
+COMMAND_KINDS["apply"] = {
+    role: tuple(dict.fromkeys(k for c in ("share", "revoke", "transfer") for k in COMMAND_KINDS[c].get(role, ())))
+    for role in ("source", "destination")
+}
+
 # doctor --probe: the target's launch and copy tried as dry runs through its role (what its SCPs allow); the role
 # then needs these too (a dry run needs the permission of the real call; nothing is launched or copied).
 PROBE_NEEDS = (_read("ec2:RunInstances"), _read("ec2:CopyImage", Resource.IMAGE, Resource.SNAPSHOT))

@@ -7,14 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from amishare.aws.reads import organizations
+from amishare.aws.reads.convert import snapshot_ids, tags_of
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, NotFound
-from amishare.model import Target
+from amishare.model import TAG_RETIRED, TAG_SOURCE_IMAGE, RoleRef, Target
 from amishare.planners.manifest.desired import Resolution
 from amishare.planners.manifest.model import ById, ByName, BySsmParameter, ByTags, ImageFamily
+from amishare.planners.manifest.retention import RetiredCopy, parse_retired
 from amishare.planners.manifest.versions import Candidate, ParameterVersion, from_images, from_parameter
 
-__all__ = ["members_of", "resolve_families"]
+__all__ = ["members_of", "resolve_families", "retired_copies"]
 
 
 def resolve_families(sessions: Sessions, families: tuple[ImageFamily, ...], region: str) -> dict[str, Resolution]:
@@ -80,3 +82,40 @@ def members_of(sessions: Sessions, targets: tuple[Target, ...]) -> dict[str, tup
     with ThreadPoolExecutor(max_workers=min(8, len(targets) or 1)) as pool:
         found = {t.value: pool.submit(organizations.members, sessions, t) for t in targets}
     return {value: future.result().active for value, future in found.items()}
+
+
+def retired_copies(
+    sessions: Sessions, where: list[tuple[str, str, str, RoleRef | None]], retired: dict[str, str]
+) -> tuple[RetiredCopy, ...]:
+    """The copies each (family, account, region, role) in ``where`` owns of the ``retired`` versions (image id ->
+    family), by amishare's lineage tag; one DescribeImages per account and region, read concurrently."""
+    if not retired:
+        return ()
+
+    def read(family: str, account: str, region: str, role: RoleRef | None) -> list[RetiredCopy]:
+        if role is not None:
+            sessions.assume(role)
+        ids = [i for i, f in retired.items() if f == family]
+        lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": ids}]
+        found = sessions.client("ec2", region, account).describe_images(Owners=["self"], Filters=lineage)["Images"]
+        return [_retired(family, account, region, role, raw) for raw in found if raw.get("State") == "available"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        reads = [pool.submit(read, *w) for w in where if any(f == w[0] for f in retired.values())]
+    return tuple(copy for r in reads for copy in r.result())
+
+
+def _retired(family: str, account: str, region: str, role: RoleRef | None, raw: dict[str, Any]) -> RetiredCopy:
+    tags = tags_of(raw)
+    return RetiredCopy(
+        family=family,
+        account=account,
+        region=region,
+        role=role,
+        image_id=raw["ImageId"],
+        source_image=tags.get(TAG_SOURCE_IMAGE, ""),
+        retired_at=parse_retired(tags.get(TAG_RETIRED)),
+        deprecated=bool(raw.get("DeprecationTime")),
+        protected=str(raw.get("DeregistrationProtection", "")).startswith("enabled"),
+        snapshots=tuple(snapshot_ids(raw)),
+    )

@@ -22,7 +22,13 @@ from amishare.aws.steps.revoker import KeyEdit, Revoker, edit_key_access, revoke
 from amishare.engine.action import Action, client_token
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.copies import AwaitImage, CopyImage, DeleteStaging, StageImage
-from amishare.engine.kinds.distribution import DeprecateImage, ProtectImage, PublishParameter, UpdateLaunchTemplate
+from amishare.engine.kinds.distribution import (
+    DeprecateImage,
+    ProtectImage,
+    PublishParameter,
+    TagImage,
+    UpdateLaunchTemplate,
+)
 from amishare.engine.kinds.gates import (
     CreateGrant,
     LaunchPermissionChange,
@@ -455,6 +461,13 @@ def deprecate_image(steps: AwsSteps, action: DeprecateImage, context: StepContex
     when = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=action.after_seconds)
     steps.ec2(action).enable_image_deprecation(ImageId=action.image, DeprecateAt=when)
     return Done({"image_id": action.image, "deprecate_at": when.isoformat()})
+
+
+@handles(TagImage)
+def tag_image(steps: AwsSteps, action: TagImage, context: StepContext) -> StepResult:
+    tags = [{"Key": k, "Value": v} for k, v in sorted(action.tags.items())]
+    steps.ec2(action).create_tags(Resources=[action.image], Tags=tags)
+    return Done({"image_id": action.image, "tags": dict(action.tags)})
 
 
 @handles(ProtectImage)

@@ -83,6 +83,21 @@ class ProtectImage(Action):
         return f"protect the copy in {self.region} from deregistration"
 
 
+@dataclass(frozen=True, kw_only=True)
+class TagImage(Action):
+    """Put tags on an image (CreateTags: a tag already so is unchanged), e.g. amishare's mark of when a copy
+    retired, which its retention counts from."""
+
+    image: str
+    tags: dict[str, str]
+    kind: ClassVar[ActionKind] = ActionKind.TAG_IMAGE
+    symbol: ClassVar[str] = "~"
+    needs: ClassVar[tuple[Permission, ...]] = (permission("ec2:CreateTags", Resource.IMAGE),)
+
+    def describe(self) -> str:
+        return f"tag {self.image} in {self.region}: " + ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+
+
 def _duration_text(seconds: float) -> str:
     days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)

@@ -72,11 +72,11 @@ class Finding:
         }
 
 
-def unit_of(action: Action) -> tuple[str, str, bool]:
-    """(family, image, whether a transfer's) of a manifest plan's action, from its key."""
+def unit_of(action: Action) -> tuple[str, str, str]:
+    """(family, image, how: share, transfer-N, prune or retire) of a manifest plan's action, from its key."""
     unit = action.key.partition(UNIT_SEPARATOR)[0]
     parts = unit.split("/")
-    return parts[0], parts[-1], len(parts) > 1 and parts[1].startswith("transfer")
+    return parts[0], parts[-1], parts[1] if len(parts) > 2 else ""
 
 
 def findings(plan: Plan, unmanaged: Iterable[tuple[str, Holders]] = ()) -> tuple[Finding, ...]:
@@ -91,13 +91,16 @@ def findings(plan: Plan, unmanaged: Iterable[tuple[str, Holders]] = ()) -> tuple
 
 
 def _of(action: Action) -> Iterator[Finding]:
-    family, image, transfer = unit_of(action)
+    family, image, how = unit_of(action)
     fix = action.describe()
 
     def finding(code: str, account: str) -> Finding:
         return Finding(family, code, image, account, action.region, fix)
 
-    if transfer and isinstance(action, ShareImage | ShareSnapshots | PutKeyPolicy | CreateGrant):
+    if how == "retire":  # a retired version's copy: marked, deprecated, deregistered as [retention] says
+        yield finding("retention-due", action.account)
+        return
+    if how.startswith("transfer") and isinstance(action, ShareImage | ShareSnapshots | PutKeyPolicy | CreateGrant):
         return  # a transfer's gates serve its copies: the copy is the finding
     for code, accounts in _codes(action):
         for account in accounts:
