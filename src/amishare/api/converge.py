@@ -23,13 +23,13 @@ from amishare.aws.reads.families import members_of, resolve_families, retired_co
 from amishare.aws.reads.image import AlsoRead, observe, observe_regional
 from amishare.aws.regions import known_regions
 from amishare.aws.session import Sessions
-from amishare.engine.action import Action
 from amishare.engine.plan import Plan
 from amishare.errors import ConfigError, NotFound, PlanRefused, UsageError
 from amishare.model import Observation, account_target
 from amishare.planners.manifest import ImageFamily, Manifest, Mode, load_manifest
+from amishare.planners.manifest.assemble import PLAN_COMMAND, Pieces, assemble, check_removals
 from amishare.planners.manifest.desired import Desired, Facts, ShareUnit, TransferUnit, desired_state, expandable
-from amishare.planners.manifest.drift import UNIT_SEPARATOR, Finding, findings
+from amishare.planners.manifest.drift import Finding
 from amishare.planners.manifest.holders import Holders, holders
 from amishare.planners.manifest.retention import RetentionPlan, plan_retention
 from amishare.planners.revoke import plan_revoke
@@ -37,8 +37,6 @@ from amishare.planners.share import ShareOptions, plan_share
 from amishare.planners.transfer_request import TransferRequest
 
 __all__ = ["ConvergeRequest", "ManifestPlan", "apply_manifest", "apply_saved", "plan_manifest"]
-
-PLAN_COMMAND = "apply"
 
 
 @dataclass(frozen=True)
@@ -75,26 +73,13 @@ def plan_manifest(settings: Settings, request: ConvergeRequest, *, sessions: Ses
     parts = [p for p, _ in shared]
     parts += [_transfer_unit(settings, active, unit, facts) for unit in desired.transfers if unit.accounts]
     held = _holders(active, facts, desired.shares, shared) + _retired_holders(settings, active, facts, families)
-    retention = _retention(settings, active, manifest, facts, desired)
-    kept = _as_plan(facts, retention.changes, retention.notes)
-    removed = _as_plan(facts, retention.removals)
-    count = sum(len(h.extra) for _, h in held) + len(retention.removals)
+    pieces = Pieces(tuple(parts), _retention(settings, active, manifest, facts, desired), tuple(held))
     allowed = manifest.safety.prune or request.allow_destroy
-    revocations = _revocations(settings, active, manifest, held, count) if count and allowed else []
-    drift = findings(_merged(facts, manifest, [*parts, kept, removed], ()), held) + _extra_findings(held)
-    plan = _merged(facts, manifest, [*parts, kept, *([removed, *revocations] if allowed else [])], desired.notes)
-    if count and not allowed:
-        held_note = (
-            f"{count} removal(s) held (access amishare made for accounts the manifest no longer names, retired "
-            "copies due for deregistration): [safety] prune is false (set it, or pass --allow-destroy)"
-        )
-        plan = replace(plan, notes=(*plan.notes, held_note))
-    return ManifestPlan(manifest, plan, facts, drift, held=0 if allowed else count)
-
-
-def _as_plan(facts: Facts, actions: tuple[Action, ...], notes: tuple[str, ...] = ()) -> Plan:
-    """Actions made outside the share and transfer planners (retention), as a plan to merge."""
-    return Plan(PLAN_COMMAND, facts.source, facts.home_region, "", (), actions, "", notes)
+    check_removals(manifest, pieces, allowed)  # before the reads of the revocations: nothing is changed
+    if allowed and any(h.extra for _, h in held):
+        pieces = replace(pieces, revocations=tuple(_revocations(settings, active, held)))
+    plan, drift, count = assemble(facts, manifest, pieces, allowed=allowed, notes=desired.notes)
+    return ManifestPlan(manifest, plan, facts, drift, held=count)
 
 
 def _facts(
@@ -133,7 +118,7 @@ def _share_unit(settings: Settings, sessions: Sessions, unit: ShareUnit, home: s
         per_account=unit.pointers,
         pointing=pointing,
     )
-    return named(plan_share(observed, unit.accounts, options), unit.name), observed
+    return plan_share(observed, unit.accounts, options).named(unit.name), observed
 
 
 def _transfer_unit(settings: Settings, sessions: Sessions, unit: TransferUnit, facts: Facts) -> Plan:
@@ -154,7 +139,7 @@ def _transfer_unit(settings: Settings, sessions: Sessions, unit: TransferUnit, f
         deprecate_after=spec.deprecate_after,
         tags=tuple(f"{k}={v}" for k, v in spec.tags.items()),
     )
-    return named(plan_transfer(settings, request, sessions=sessions), unit.name)
+    return plan_transfer(settings, request, sessions=sessions).named(unit.name)
 
 
 def _holders(
@@ -181,36 +166,16 @@ def _holders(
     return found
 
 
-def _extra_findings(held: list[tuple[str, Holders]]) -> tuple[Finding, ...]:
-    fix = "revoke its launch permission, snapshot permission and amishare's key access (with prune or --allow-destroy)"
-    return tuple(
-        sorted(
-            Finding(family, "extra-share", h.image_id, account, h.region, fix)
-            for family, h in held
-            for account in h.extra
-        )
-    )
-
-
-def _revocations(
-    settings: Settings, sessions: Sessions, manifest: Manifest, held: list[tuple[str, Holders]], count: int
-) -> list[Plan]:
-    """The revocations of access amishare made for accounts the manifest no longer names; refused, before any
-    call, when the plan would remove more than ``max_removals``."""
-    extra = [(family, h) for family, h in held if h.extra]
-    if count > manifest.safety.max_removals:
-        listed = ", ".join(f"{a} ({h.image_id} in {h.region})" for _, h in extra for a in h.extra)
-        raise PlanRefused(
-            f"{manifest.path}: the plan removes {count} access(es) or retired copies, more than [safety] "
-            f"max_removals = {manifest.safety.max_removals}; nothing was changed{': ' + listed if listed else ''}. "
-            "If that is meant, raise max_removals (or remove them in smaller steps)"
-        )
+def _revocations(settings: Settings, sessions: Sessions, held: list[tuple[str, Holders]]) -> list[Plan]:
+    """The revocations of access amishare made for accounts the manifest no longer names."""
     plans = []
-    for family, h in extra:
+    for family, h in held:
+        if not h.extra:
+            continue
         key = settings.config.defaults.share_key_for(h.region)
         observed = observe(sessions, h.image_id, h.region, AlsoRead(key, siblings=True))
         targets = tuple(account_target(a) for a in h.extra)
-        plans.append(named(plan_revoke(observed, targets), f"{family}/prune/{h.region}/{h.image_id}"))
+        plans.append(plan_revoke(observed, targets).named(f"{family}/prune/{h.region}/{h.image_id}"))
     return plans
 
 
@@ -257,30 +222,6 @@ def _retention(
     )
     copies = retired_copies(sessions, where, retired)
     return plan_retention(copies, manifest.retention, time.time())
-
-
-def named(plan: Plan, unit: str) -> Plan:
-    """``plan`` with every action key under ``unit`` (``<unit>:<key>``), references and dependencies alike."""
-    renamed = {a.key: f"{unit}{UNIT_SEPARATOR}{a.key}" for a in plan.actions}
-    return replace(plan, actions=tuple(a.rekeyed(renamed) for a in plan.actions))
-
-
-def _merged(facts: Facts, manifest: Manifest, plans: list[Plan], notes: tuple[str, ...]) -> Plan:
-    resolved = tuple(facts.resolutions[f].describe() for f in sorted(facts.resolutions))
-    actions: list[Action] = [a for p in plans for a in p.actions]
-    first = next((v.image_id for r in facts.resolutions.values() for v in r.versions), "")
-    return Plan(
-        command=PLAN_COMMAND,
-        account=facts.source,
-        region=facts.home_region,
-        image_id=first,
-        targets=tuple(dict.fromkeys(t for p in plans for t in p.targets)),
-        actions=tuple(actions),
-        subject=first,
-        notes=(*(f"resolved {r}" for r in resolved), *notes, *(n for p in plans for n in p.notes)),
-        warnings=tuple(w for p in plans for w in p.warnings),
-        extra={"manifest": str(Path(manifest.path).resolve()), "facts": facts.fingerprint()},
-    )
 
 
 def apply_manifest(

@@ -6,7 +6,7 @@ reader should know; ``Plan.merge`` joins the plans of many images into one; ``Pl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from amishare.engine.action import Action
@@ -43,6 +43,12 @@ class Plan:
 
     def permissions(self) -> tuple[str, ...]:
         return tuple(sorted({p for a in self.actions for p in a.permissions}))
+
+    def named(self, unit: str) -> Plan:
+        """This plan with every action key under ``unit`` (``<unit>:<key>``), references and dependencies alike:
+        plans of many units (a manifest's) merge without their keys meeting."""
+        renamed = {a.key: f"{unit}:{a.key}" for a in self.actions}
+        return replace(self, actions=tuple(a.rekeyed(renamed) for a in self.actions))
 
     @classmethod
     def merge(cls, command: str, plans: list[Plan]) -> Plan:

@@ -1,0 +1,102 @@
+"""One plan from a manifest's pieces (pure): the share and transfer units' plans, retention, and the removals,
+which join only when allowed (``prune`` or ``--allow-destroy``) and never beyond ``max_removals``.
+
+The drift is read off the same pieces with every removal in (so a removal held is still drift), plus the access
+nobody may remove (``unmanaged-share``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from amishare.engine.action import Action
+from amishare.engine.plan import Plan
+from amishare.errors import PlanRefused
+from amishare.planners.manifest.desired import Facts
+from amishare.planners.manifest.drift import Finding, findings
+from amishare.planners.manifest.holders import Holders
+from amishare.planners.manifest.model import Manifest
+from amishare.planners.manifest.retention import RetentionPlan
+
+PLAN_COMMAND = "apply"  # a manifest's plan is what `amishare apply` runs
+EXTRA_FIX = (
+    "revoke its launch permission, snapshot permission and amishare's key access (with prune or --allow-destroy)"
+)
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """What a manifest's plan is made of."""
+
+    parts: tuple[Plan, ...]  # each unit's plan, its actions named for the unit
+    retention: RetentionPlan = field(default_factory=RetentionPlan)
+    held: tuple[tuple[str, Holders], ...] = ()  # (family, who holds access the manifest does not name)
+    revocations: tuple[Plan, ...] = ()  # the extra access revoked (made only when allowed)
+
+    @property
+    def removal_count(self) -> int:
+        """How many removals the manifest's state asks for: extra access, and retired copies due."""
+        return sum(len(h.extra) for _, h in self.held) + len(self.retention.removals)
+
+
+def check_removals(manifest: Manifest, pieces: Pieces, allowed: bool) -> None:
+    """Refuse, before any call, a plan that would remove more than ``max_removals``."""
+    count = pieces.removal_count
+    if not allowed or count <= manifest.safety.max_removals:
+        return
+    listed = ", ".join(f"{a} ({h.image_id} in {h.region})" for _, h in pieces.held for a in h.extra)
+    listed += ", " * bool(listed and pieces.retention.removals) + ", ".join(
+        a.describe() for a in pieces.retention.removals
+    )
+    raise PlanRefused(
+        f"{manifest.path}: the plan removes {count} access(es) or retired copies, more than [safety] max_removals = "
+        f"{manifest.safety.max_removals}; nothing was changed: {listed}. If that is meant, raise max_removals (or "
+        "remove them in smaller steps)"
+    )
+
+
+def assemble(
+    facts: Facts, manifest: Manifest, pieces: Pieces, *, allowed: bool, notes: tuple[str, ...] = ()
+) -> tuple[Plan, tuple[Finding, ...], int]:
+    """The plan (removals in only when ``allowed``), the drift, and how many removals were held."""
+    check_removals(manifest, pieces, allowed)
+    kept = as_plan(facts, pieces.retention.changes, pieces.retention.notes)
+    removed = as_plan(facts, pieces.retention.removals)
+    everything = merged(facts, manifest, [*pieces.parts, kept, removed])
+    extra = (Finding(f, "extra-share", h.image_id, a, h.region, EXTRA_FIX) for f, h in pieces.held for a in h.extra)
+    drift = tuple(sorted({*findings(everything, pieces.held), *extra}))
+    count = pieces.removal_count
+    if allowed:
+        return merged(facts, manifest, [*pieces.parts, kept, removed, *pieces.revocations], notes), drift, 0
+    plan = merged(facts, manifest, [*pieces.parts, kept], notes)
+    if count:
+        held = (
+            f"{count} removal(s) held (access amishare made for accounts the manifest no longer names, retired "
+            "copies due for deregistration): [safety] prune is false (set it, or pass --allow-destroy)"
+        )
+        plan = replace(plan, notes=(*plan.notes, held))
+    return plan, drift, count
+
+
+def as_plan(facts: Facts, actions: tuple[Action, ...], notes: tuple[str, ...] = ()) -> Plan:
+    """Actions made outside the share and transfer planners (retention), as a plan to merge."""
+    return Plan(PLAN_COMMAND, facts.source, facts.home_region, "", (), actions, "", notes)
+
+
+def merged(facts: Facts, manifest: Manifest, plans: list[Plan], notes: tuple[str, ...] = ()) -> Plan:
+    """The plans as one, with how each family resolved first, and the facts a saved plan is checked against."""
+    resolved = tuple(facts.resolutions[f].describe() for f in sorted(facts.resolutions))
+    first = next((v.image_id for r in facts.resolutions.values() for v in r.versions), "")
+    return Plan(
+        command=PLAN_COMMAND,
+        account=facts.source,
+        region=facts.home_region,
+        image_id=first,
+        targets=tuple(dict.fromkeys(t for p in plans for t in p.targets)),
+        actions=tuple(a for p in plans for a in p.actions),
+        subject=first,
+        notes=(*(f"resolved {r}" for r in resolved), *notes, *(n for p in plans for n in p.notes)),
+        warnings=tuple(w for p in plans for w in p.warnings),
+        extra={"manifest": str(Path(manifest.path).resolve()), "facts": facts.fingerprint()},
+    )
