@@ -48,6 +48,10 @@ def test_demo_runs_on_the_embedded_sandbox() -> None:
     assert "444444444444: cannot assume arn:aws:iam::444444444444:role/" in text
     assert "changes made meanwhile, from the sandbox's call log: 0" in text
     assert "AWS_MANAGED_KEY" in text and "1 of 2 image(s) pass" in text  # verify: golden fails, its copy passes
+    # distribution as code: applied, applied again without a call, drift found, converged but for the outsider
+    assert "No changes: the estate is as the manifest declares. mutating calls made: 0" in text
+    assert "Drift: 2 finding(s) (1 stale-parameter, 1 unmanaged-share)" in text
+    assert "Drift: 1 finding(s) (1 unmanaged-share)" in text
 
 
 @pytest.mark.slow
