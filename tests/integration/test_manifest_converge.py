@@ -286,3 +286,40 @@ def test_new_versions_are_distributed_the_newest_two_stay_and_the_older_retire(e
     assert {second, third} <= _launchable(sb, TARGET, REGION)
     final = plan_manifest(settings, request)
     assert final.plan.actions == () and final.drift == ()
+
+
+@pytest.mark.slow
+def test_one_family_shared_and_another_transferred_to_the_same_account_on_one_key_converge_in_one_apply(
+    estate: Any,
+) -> None:
+    """The transfer revokes the key access it opened once dev's copy is made; the share of the other family, in the
+    same plan, gives dev that same key access: the revocation must not take it away (found by the benchmark)."""
+    sb, image, _, manifest, settings = estate
+    app = sb.seed_image(OWNER, REGION, "app-1", volumes_gib=[8], kms_key="alias/amishare-share")
+    sb.session(OWNER, REGION).client("ssm").put_parameter(
+        Name="/golden/app/latest", Value=app, Type="String", DataType="aws:ec2:image"
+    )
+    manifest.write_text(f"""\
+version = 1
+[defaults]
+source = "{OWNER}"
+regions = ["{REGION}", "{REGION2}"]
+[[image]]
+family = "base"
+select = {{ ssm_parameter = "{PARAMETER}" }}
+  [[image.distribute]]
+  to = ["dev"]
+  mode = "share"
+[[image]]
+family = "app"
+select = {{ ssm_parameter = "/golden/app/latest" }}
+  [[image.distribute]]
+  to = ["dev"]
+  mode = "transfer"
+""")
+    request = ConvergeRequest(str(manifest))
+    _, outcome = apply_manifest(settings, request)
+    assert outcome.result is not None and outcome.result.status == "succeeded"
+    again = plan_manifest(settings, request)
+    assert again.plan.actions == () and again.drift == ()
+    assert {image} <= _launchable(sb, TARGET, REGION)

@@ -11,10 +11,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from amishare.engine.action import Action
+from amishare.engine.kinds.gates import CreateGrant, PutKeyPolicy, RevokeDestination
 from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
+from amishare.model import arn_account
 from amishare.planners.manifest.desired import Facts
-from amishare.planners.manifest.drift import Finding, findings
+from amishare.planners.manifest.drift import Finding, findings, unit_of
 from amishare.planners.manifest.holders import Holders
 from amishare.planners.manifest.model import Manifest
 from amishare.planners.manifest.retention import RetentionPlan
@@ -56,11 +58,43 @@ def check_removals(manifest: Manifest, pieces: Pieces, allowed: bool) -> None:
     )
 
 
+def keep_shared_key_access(parts: tuple[Plan, ...]) -> tuple[Plan, ...]:
+    """``parts`` with no transfer revocation taking away key access that a share of the same plan gives.
+
+    A transfer revokes, once each destination's copy is made, the key access it opened (access the destination
+    had before stays). When another family is shared, in the same plan, with that account through the same key,
+    both edits meet in the key policy: the revocation is kept to the image's own gates, so one apply converges."""
+    given = {
+        (key_arn, account)
+        for part in parts
+        for action in part.actions
+        if unit_of(action)[2] == "share"
+        for key_arn, account in _admits(action)
+    }
+
+    def kept(action: Action) -> Action:
+        if isinstance(action, RevokeDestination) and (action.key_arn, action.target) in given:
+            return replace(action, key_arn=None)
+        return action
+
+    return tuple(replace(part, actions=tuple(kept(a) for a in part.actions)) for part in parts)
+
+
+def _admits(action: Action) -> tuple[tuple[str, str], ...]:
+    """(key, account) pairs of the key access ``action`` gives."""
+    if isinstance(action, PutKeyPolicy):
+        return tuple((action.key_arn, a) for a in action.add.accounts)
+    if isinstance(action, CreateGrant):
+        return ((action.key_arn, arn_account(action.grantee) or action.grantee),)
+    return ()
+
+
 def assemble(
     facts: Facts, manifest: Manifest, pieces: Pieces, *, allowed: bool, notes: tuple[str, ...] = ()
 ) -> tuple[Plan, tuple[Finding, ...], int]:
     """The plan (removals in only when ``allowed``), the drift, and how many removals were held."""
     check_removals(manifest, pieces, allowed)
+    pieces = replace(pieces, parts=keep_shared_key_access(pieces.parts))
     kept = as_plan(facts, pieces.retention.changes, pieces.retention.notes)
     removed = as_plan(facts, pieces.retention.removals)
     everything = merged(facts, manifest, [*pieces.parts, kept, removed])
