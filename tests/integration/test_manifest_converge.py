@@ -323,3 +323,40 @@ select = {{ ssm_parameter = "/golden/app/latest" }}
     again = plan_manifest(settings, request)
     assert again.plan.actions == () and again.drift == ()
     assert {image} <= _launchable(sb, TARGET, REGION)
+
+
+@pytest.mark.slow
+def test_import_writes_the_manifest_of_what_exists_and_its_plan_is_empty(estate: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from amishare.cli.main import cli
+
+    sb, _, ou, manifest, settings = estate
+    apply_manifest(settings, ConvergeRequest(str(manifest)))
+    imported = tmp_path / "imported.toml"
+    sb.clear_calls()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "manifest",
+            "import",
+            "--family",
+            "al2023-base",
+            "--ssm-parameter",
+            PARAMETER,
+            "--regions",
+            REGION2,
+            "--destinations",
+            ou,
+            "-o",
+            str(imported),
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert mutating_calls(sb) == []
+    text = imported.read_text()
+    assert 'to = ["dev", "qa"]\n  mode = "share"' in text
+    assert f'to = ["{PROD1}", "{PROD2}"]\n  mode = "transfer"' in text
+    again = plan_manifest(settings, ConvergeRequest(str(imported)))
+    assert again.plan.actions == () and again.drift == ()

@@ -452,3 +452,33 @@ def test_drift_is_empty_exactly_when_the_plan_is_and_removals_appear_only_when_a
             assert plan_share(after, targets, ShareOptions()).actions == ()
         again = holders(after.image, (after.keys[KEY],), wanted)
         assert again.extra == () and again.unmanaged == held.unmanaged
+
+
+# ------------------------------------------------------------------ import
+def test_an_imported_manifest_groups_principals_by_the_regions_they_are_reached_in_and_reads_back() -> None:
+    import datetime as dt
+    import tomllib
+
+    from amishare.planners.manifest.adopt import Found, manifest_toml
+
+    found = Found(
+        "base",
+        BySsmParameter("/golden/base"),
+        "111111111111",
+        "us-east-1",
+        ("us-east-1", "eu-west-1"),
+        "ami-1",
+        shared={"us-east-1": ("222222222222", "333333333333"), "eu-west-1": ("222222222222",)},
+        owned={"us-east-1": ("555555555555",), "eu-west-1": ("555555555555",)},
+        public=("eu-west-1",),
+    )
+    names = {"111111111111": "build", "222222222222": "dev"}
+    text = manifest_toml(found, lambda a: names.get(a, a), dt.datetime(2026, 12, 2, tzinfo=dt.UTC))
+    manifest = parse_manifest(tomllib.loads(text), Path("imported.toml"), example_config(), REGIONS)
+    spread = [(d.to[0].written, d.mode.value, d.regions) for d in manifest.images[0].distribute]
+    assert spread == [
+        ("dev", "share", ("us-east-1", "eu-west-1")),
+        ("333333333333", "share", ("us-east-1",)),
+        ("555555555555", "transfer", ("us-east-1", "eu-west-1")),
+    ]
+    assert "# public in eu-west-1: a manifest never makes an image public" in text

@@ -45,7 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("amishare.cli.runs:runs", "List recorded runs, newest first."),
     "manifest": (
         "amishare.cli.manifest:manifest",
-        "The manifest of desired state (docs/manifest.md): validate one; plan, apply...",
+        "The manifest of desired state (docs/manifest.md): validate one, or import one...",
     ),
     "plan": (
         "amishare.cli.converge:plan",
