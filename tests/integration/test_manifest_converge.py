@@ -360,3 +360,30 @@ def test_import_writes_the_manifest_of_what_exists_and_its_plan_is_empty(estate:
     assert f'to = ["{PROD1}", "{PROD2}"]\n  mode = "transfer"' in text
     again = plan_manifest(settings, ConvergeRequest(str(imported)))
     assert again.plan.actions == () and again.drift == ()
+
+
+def test_one_apply_per_manifest_at_a_time_and_an_unknown_family_is_named(estate: Any) -> None:
+    import subprocess
+    import sys
+
+    from amishare.errors import RunBusy, UsageError
+
+    sb, _, _, manifest, settings = estate
+    lock = f"manifest:{manifest.resolve()}"
+    holding = (
+        "import time; from pathlib import Path; from amishare.engine.lease import Leases; "
+        f"leases = Leases(Path({str(settings.journal_path)!r})); leases.acquire({lock!r}); "
+        "print('held', flush=True); time.sleep(60)"
+    )
+    other = subprocess.Popen([sys.executable, "-c", holding], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "held"
+        sb.clear_calls()
+        with pytest.raises(RunBusy, match="manifest:"):
+            apply_manifest(settings, ConvergeRequest(str(manifest)))
+        assert mutating_calls(sb) == []
+    finally:
+        other.kill()
+        other.wait()
+    with pytest.raises(UsageError, match=r"--family nosuch: .* has no such family \(it has: al2023-base\)"):
+        plan_manifest(settings, ConvergeRequest(str(manifest), family="nosuch"))
