@@ -116,7 +116,27 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
             settings, api.TransferRequest(live, ("dev",), source=OWNER, keep_share=True, grant_autoscaling=True)
         )
     )
+    _manifest_flow(sb, settings, check)
     return ran
+
+
+def _manifest_flow(sb: Sandbox, settings: api.Settings, check: Any) -> None:
+    """A manifest's family transferred to dev, then a second version: the first's copy is marked retired and
+    deprecated ([retention])."""
+    from amishare.api.converge import ConvergeRequest, apply_manifest
+
+    assert settings.config.path is not None
+    manifest = settings.config.path.parent / "estate.toml"
+    manifest.write_text(
+        f'version = 1\n[defaults]\nsource = "{OWNER}"\nregions = ["{REGION}"]\n[[image]]\nfamily = "f"\n'
+        'select = { ssm_parameter = "/family" }\nversions = 1\n  [[image.distribute]]\n  to = ["dev"]\n'
+        '  mode = "transfer"\n[retention]\ndeprecate_after = "30d"\n'
+    )
+    ssm = sb.session(OWNER, REGION).client("ssm")
+    for n in range(2):
+        image = sb.seed_image(OWNER, REGION, f"family-{n}", volumes_gib=[8], kms_key="alias/amishare-share")
+        ssm.put_parameter(Name="/family", Value=image, Type="String", DataType="aws:ec2:image", Overwrite=n > 0)
+        check(apply_manifest(settings, ConvergeRequest(str(manifest)))[1])
 
 
 def test_every_call_of_every_step_is_among_its_declared_permissions(world: Any) -> None:
@@ -146,7 +166,7 @@ def test_the_generated_policies_allow_every_call_the_flows_make(world: Any) -> N
     sb, settings = world
     sb.clear_calls()
     _flows(sb, settings)
-    commands = ["share", "revoke", "transfer", "cleanup"]
+    commands = ["share", "revoke", "transfer", "cleanup", "apply"]  # the flows end with a manifest applied
     allowed = {
         role: {a for r in roles for s in iam_policy.policy(r, commands)["Statement"] for a in s["Action"]}
         for role, roles in (("source", ("source",)), ("destination", ("destination", "auditor")))

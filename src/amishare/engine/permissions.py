@@ -96,5 +96,9 @@ READ_NEEDS: tuple[Permission, ...] = (
     permission("rbin:ListRules", principal=Principal.SOURCE),
     permission("ec2:DescribeImageReferences", principal=Principal.DESTINATION),
     permission("autoscaling:DescribeLaunchConfigurations", principal=Principal.DESTINATION),
+    # a manifest's plan: each family's versions (an SSM parameter's history), what each target's pointers name
+    permission("ssm:GetParameterHistory", Resource.PARAMETER, principal=Principal.SOURCE),
+    permission("ssm:GetParameter", Resource.PARAMETER, principal=Principal.DESTINATION),
+    permission("ec2:DescribeLaunchTemplateVersions", principal=Principal.DESTINATION),
 )
 READ_PERMISSIONS = tuple(p.action for p in READ_NEEDS)

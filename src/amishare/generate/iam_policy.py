@@ -100,10 +100,13 @@ def _read(action: str, *resources: Resource) -> Permission:
 
 # sts:GetCallerIdentity needs no permission (STS API Reference: it cannot even be denied): in no policy.
 NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
+# the reads only a manifest's plan makes (the _MANIFEST_READS below): not in every command's policy
+MANIFEST_ONLY_READS = frozenset({"ssm:GetParameterHistory"})
 _OWNER_READS = tuple(
     p
     for p in READ_NEEDS
-    if (p.principal or Principal.SOURCE) is not Principal.DESTINATION and p.action not in NO_PERMISSION_NEEDED
+    if (p.principal or Principal.SOURCE) is not Principal.DESTINATION
+    and p.action not in NO_PERMISSION_NEEDED | MANIFEST_ONLY_READS
 )
 _IMAGE_READS = (
     _read("ec2:DescribeImages"),
