@@ -230,6 +230,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("doctor: another owner's image", ["doctor", "{theirs}", "--account", TARGET], 5, "owner's credentials"),
     ("doctor: malformed dest key", ["doctor", "{plain}", "--account", TARGET, "--dest-key", "mine"], 2, "'mine'"),
     ("audit: malformed --allow", ["audit", "--allow", "acme"], 2, "--allow 'acme'"),
+    (
+        "audit: config allow names nothing",
+        ["audit", "--config", "{cfg_allow}"],
+        3,
+        "[audit] allow has 'acme', which is not an account id",
+    ),
     ("audit: accounts and org", ["audit", "--accounts", TARGET, "--org"], 2, "--accounts or --org"),
     ("audit: regions twice over", ["audit", "--regions", REGION, "--all-regions"], 2, "--regions or --all-regions"),
     ("audit: unknown region", ["audit", "--regions", "us-east-9"], 2, "unknown region 'us-east-9'"),
@@ -265,6 +271,7 @@ CONFIGS = {
     "role_account": "[accounts.dev]\nid = '222222222222'\nrole = 'arn:aws:iam::333333333333:role/AmiShareRole'\n",
     "timeout": "[transfer]\ntimeout = '0'\n",
     "share_key": "[defaults]\nshare_key = 'amishare-share'\n",
+    "allow": "[accounts.dev]\nid = '222222222222'\n[audit]\nallow = ['dev', 'acme']\n",
     "roles": "[defaults]\nrole_name = 'AmiShareRole'\n[accounts.dev]\nid = '222222222222'\n"
     "keys = { us-east-1 = 'alias/mine' }\n",
 }

@@ -8,7 +8,7 @@ themselves, and reports findings with a stable code (docs/audit.md):
     PUBLIC_IMAGE                   critical  an image anyone can launch
     PUBLIC_SNAPSHOT                critical  a snapshot anyone can copy
     OUTSIDE_ALLOWLIST              high      a gate open to an account, organization or OU that is neither allowed
-                                             (--allow, the config's accounts) nor in the caller's organization
+                                             (--allow, or [audit] allow) nor in the caller's organization
     KEY_ACCESS_UNSCOPED            high      a key statement for other principals without kms:ViaService, or with
                                              kms:* or key administration
     SNAPSHOT_SHARED_WITHOUT_IMAGE  medium    a snapshot shared with an account no image on it is shared with
@@ -114,7 +114,8 @@ class AccountRegion:
 
 @dataclass(frozen=True)
 class Allowlist:
-    """Who may be given access without a finding: --allow, the config's accounts, the caller's organization."""
+    """Who may be given access without a finding: what --allow (or ``[audit] allow``) names, and the caller's
+    organization. Never an account only because the config names it: allowing is explicit."""
 
     accounts: frozenset[str] = frozenset()
     organizations: frozenset[str] = frozenset()  # organization ids (o-...)
@@ -287,7 +288,7 @@ def _image_findings(read: AccountRegion, image: ImageInfo, allow: Allowlist, emi
 
 def _outside(gate: str, resource: str, principal: str) -> str:
     return (
-        f"the {gate} of {resource} admits {principal}, which is neither allowed (--allow, the config's accounts) "
+        f"the {gate} of {resource} admits {principal}, which is neither allowed (--allow, [audit] allow) "
         "nor in the caller's organization"
     )
 
