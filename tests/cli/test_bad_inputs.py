@@ -251,6 +251,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("audit: report is a directory", ["audit", "--report", "."], 2, "end the file name with one of"),
     ("cleanup: no action", ["cleanup", "--name", "golden-*"], 2, "--deprecate, --disable or --deregister"),
     ("cleanup: no name or tag", ["cleanup", "--deregister"], 2, "--name GLOB or --tag"),
+    (
+        "cleanup: neither --older-than nor --keep-last",
+        ["cleanup", "--name", "golden*", "--deregister"],
+        2,
+        "--older-than DURATION (e.g. --older-than 90d) or --keep-last N",
+    ),
     ("cleanup: bad age", ["cleanup", "--name", "x*", "--deregister", "--older-than", "old"], 2, "not a duration"),
     ("cleanup: negative keep-last", ["cleanup", "--name", "x*", "--deregister", "--keep-last", "-1"], 2, "-1"),
     ("cleanup: bad tag", ["cleanup", "--tag", "team", "--deregister"], 2, "KEY=VALUE"),

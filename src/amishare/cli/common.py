@@ -13,7 +13,7 @@ import click
 from amishare import inputs
 from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
-from amishare.render.plan import plan_json, plan_text, result_json, result_text
+from amishare.render.plan import confirm_question, plan_json, plan_text, result_json, result_text
 from amishare.render.table import table_text
 from amishare.render.transfer import transfer_json, transfer_text
 
@@ -112,7 +112,7 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
                 "not applying without confirmation: add --yes to apply in a non-interactive session, "
                 "or --dry-run to only see the plan"
             )
-        return click.confirm("Apply these changes?", default=False, err=True)
+        return click.confirm(confirm_question(plan), default=False, err=True)
 
     return confirm
 
