@@ -8,8 +8,8 @@ role_name = "AmiShareRole"             # role assumed in accounts that name none
 share_key = "alias/amishare-share"     # customer managed key to re-encrypt aws/ebs images with
 share_keys = { eu-west-1 = "alias/amishare-share-eu" }   # per-region overrides (optional)
 key_access = "policy"                  # or "grant"
-journal = "~/.local/state/amishare/journal.sqlite3"
-max_parallel = 8
+journal = "~/.local/state/amishare/journal.sqlite3"   # a relative path is relative to this file
+max_parallel = 8                       # 1 to 512
 retry_mode = "standard"                # or "adaptive"
 endpoint_url = "http://127.0.0.1:4566" # a local AWS (optional)
 
@@ -71,6 +71,7 @@ DEFAULT_KEYS = {
 }
 ACCOUNT_KEYS = {"id", "role", "external_id", "keys", "ssm_parameter", "launch_template"}
 ROLE_ARN_PREFIX = "arn:aws:iam::"
+MAX_PARALLEL = (1, 512)  # [defaults] max_parallel and --max-parallel: one range
 AUDIT_KEYS = {"allow"}
 ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 OU_ID = re.compile(r"^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
@@ -308,10 +309,17 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
     if key == "retry_mode" and value not in RETRY_MODES:
         raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
     if key == "max_parallel":
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
-            raise ConfigError(f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from 1 to 256")
+        low, high = MAX_PARALLEL
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(
+                f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from {low} to {high} "
+                "(as --max-parallel)"
+            )
         return value
     text = _string(file, "defaults", key, value)
+    if key == "journal":  # relative to the config file, wherever amishare runs from (~ is the home directory)
+        path = Path(text).expanduser()
+        return str(path if path.is_absolute() else file.parent / path)
     if key == "endpoint_url" and not text.startswith(("http://", "https://")):
         raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
     return text
