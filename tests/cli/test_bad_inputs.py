@@ -260,6 +260,7 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("cleanup: bad age", ["cleanup", "--name", "x*", "--deregister", "--older-than", "old"], 2, "not a duration"),
     ("cleanup: negative keep-last", ["cleanup", "--name", "x*", "--deregister", "--keep-last", "-1"], 2, "-1"),
     ("cleanup: bad tag", ["cleanup", "--tag", "team", "--deregister"], 2, "KEY=VALUE"),
+    ("shared-with-me: unknown region", ["shared-with-me", "--regions", "us-east-1,mars-1"], 2, "'mars-1' is not"),
     ("iam: unknown role", ["iam", "--role", "admin"], 2, "--role admin: choose from"),
     ("iam: unknown command", ["iam", "--for", "fly"], 2, "--for fly: choose from"),
     ("iam: bad account", ["iam", "--source", "1234"], 2, "'1234' is not an account id"),

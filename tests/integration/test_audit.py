@@ -150,6 +150,8 @@ def test_a_seeded_estate_holds_every_finding_code_where_it_was_planted(
     assert {f["principal"] for f in outside} == {STRANGER}
     assert len(outside) == 3  # launch permission, snapshot permission, key policy
     assert all(f["fix"] and f["detail"] for f in report["findings"])
+    unencrypted = {(f["account"], f["principal"]) for f in report["findings"] if f["code"] == "UNENCRYPTED_SHARED"}
+    assert unencrypted == {(OWNER, "public"), (OTHER, TARGET)}  # whom each is shared with (issue 19)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ and hands the facts to its pure check in ``amishare.checks``."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from amishare import inputs
@@ -49,11 +50,25 @@ def verify(settings: Settings, request: VerifyRequest) -> list[verification.Veri
 def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[consumer_view.SharedImage]]:
     """The images shared with the caller's account in the region, and whether it can launch and copy each;
     with the account's Allowed AMIs state (``enabled``: images its criteria do not allow are hidden)."""
-    state, facts = observe_shared_with_me(settings.sessions(), settings.region(region))
+    where = settings.region(region)
+    states, images = shared_with_me_in(settings, [where])
+    return states[where], images
+
+
+def shared_with_me_in(
+    settings: Settings, regions: Sequence[str]
+) -> tuple[dict[str, str], list[consumer_view.SharedImage]]:
+    """``shared_with_me`` in each of ``regions`` (read concurrently; default: the settings' region): the
+    Allowed AMIs state of each region, and the images, by region, owner and name."""
+    wanted = list(dict.fromkeys(settings.region(r) for r in regions)) or [settings.region()]
+    sessions = settings.sessions()
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted)), thread_name_prefix="amishare-shared") as pool:
+        reads = list(pool.map(lambda region: observe_shared_with_me(sessions, region), wanted))
     now = now_utc()
-    return state, sorted(
-        (consumer_view.judge(f, now, state) for f in facts), key=lambda s: (s.facts.owner, s.facts.name)
-    )
+    images = [consumer_view.judge(f, now, state) for state, facts in reads for f in facts]
+    order = {region: n for n, region in enumerate(wanted)}
+    images.sort(key=lambda s: (order[s.facts.region], s.facts.owner, s.facts.name))
+    return {region: state for region, (state, _) in zip(wanted, reads, strict=True)}, images
 
 
 def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
