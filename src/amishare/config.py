@@ -8,8 +8,8 @@ role_name = "AmiShareRole"             # role assumed in accounts that name none
 share_key = "alias/amishare-share"     # customer managed key to re-encrypt aws/ebs images with
 share_keys = { eu-west-1 = "alias/amishare-share-eu" }   # per-region overrides (optional)
 key_access = "policy"                  # or "grant"
-journal = "~/.local/state/amishare/journal.sqlite3"
-max_parallel = 8
+journal = "~/.local/state/amishare/journal.sqlite3"   # a relative path is relative to this file
+max_parallel = 8                       # 1 to 512
 retry_mode = "standard"                # or "adaptive"
 endpoint_url = "http://127.0.0.1:4566" # a local AWS (optional)
 
@@ -18,6 +18,9 @@ id = "222222222222"
 role = "AmiCopyRole"                   # role name or ARN to assume there (optional)
 external_id = "golden-images"          # (optional)
 keys = { us-east-1 = "alias/dev-amis" } # key per region for receiving copies (optional)
+
+[audit]
+allow = ["dev", "o-abcd123456"]        # who a share may name without an OUTSIDE_ALLOWLIST finding (optional)
 ```
 
 Every error names the file, the key and the fix.
@@ -27,16 +30,27 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import tomllib
 import types
 import typing
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from amishare.errors import ConfigError
-from amishare.model import ACCOUNT_ID, KEY_REF, REGION, RoleRef, arn_account, arn_region, duration_seconds
+from amishare.model import (
+    ACCOUNT_ID,
+    KEY_REF,
+    ORG_ARN,
+    OU_ARN,
+    REGION,
+    RoleRef,
+    arn_account,
+    arn_region,
+    duration_seconds,
+)
 
 _R = TypeVar("_R")
 
@@ -57,6 +71,14 @@ DEFAULT_KEYS = {
 }
 ACCOUNT_KEYS = {"id", "role", "external_id", "keys", "ssm_parameter", "launch_template"}
 ROLE_ARN_PREFIX = "arn:aws:iam::"
+MAX_PARALLEL = (1, 512)  # [defaults] max_parallel and --max-parallel: one range
+AUDIT_KEYS = {"allow"}
+ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+OU_ID = re.compile(r"^ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}$")
+ALLOW_FORMS = (
+    "an account id (12 digits) or an account name from the config, an organization (ARN or o-...) or an OU "
+    "(ARN or ou-...)"
+)
 
 
 @dataclass(frozen=True)
@@ -118,11 +140,21 @@ class TransferDefaults:
 
 
 @dataclass(frozen=True)
+class AuditDefaults:
+    """``[audit]``: defaults of ``amishare audit``. ``allow``: the accounts (ids or config names),
+    organizations and OUs a share may name without an ``OUTSIDE_ALLOWLIST`` finding; ``--allow`` replaces it.
+    Naming an account in ``[accounts.NAME]`` does not allow it: allowing is said here or with ``--allow``."""
+
+    allow: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     defaults: Defaults = Defaults()
     accounts: dict[str, AccountConfig] = field(default_factory=dict)
     transfer: TransferDefaults = TransferDefaults()
+    audit: AuditDefaults = AuditDefaults()
 
     def account_named(self, name: str) -> AccountConfig | None:
         return self.accounts.get(name)
@@ -139,6 +171,22 @@ class Config:
             arn = named.role_arn(default_role)
             return RoleRef(account_id, arn, named.external_id) if arn else None
         return RoleRef(account_id, f"arn:aws:iam::{account_id}:role/{default_role}") if default_role else None
+
+
+def allowed_principal(value: str, accounts: Mapping[str, AccountConfig]) -> tuple[str, str] | None:
+    """What an ``--allow`` value or an ``[audit] allow`` entry names: ``("account", id)`` (an id, or the name
+    of an ``[accounts.NAME]``), ``("organization", "o-...")`` or ``("ou", "ou-...")`` (each an ARN or an id);
+    None when it names none of them."""
+    text = value.strip()
+    if ACCOUNT_ID.match(text):
+        return ("account", text)
+    if text in accounts:
+        return ("account", accounts[text].id)
+    if ORG_ARN.match(text) or ORG_ID.match(text):
+        return ("organization", text.rsplit("/", 1)[-1])
+    if OU_ARN.match(text) or OU_ID.match(text):
+        return ("ou", text.rsplit("/", 1)[-1])
+    return None
 
 
 def load(path: str | Path | None = None, cwd: Path | None = None) -> Config:
@@ -206,16 +254,38 @@ def _key_table(file: Path, section: str, key: str, value: Any) -> dict[str, str]
 
 
 def parse(data: dict[str, Any], file: Path) -> Config:
-    known_sections = {"defaults", "accounts", "transfer"}
+    known_sections = {"defaults", "accounts", "transfer", "audit"}
     for section in data:
         if section not in known_sections:
             raise _unknown(file, "top level", section, known_sections)
+    accounts = _accounts(file, data.get("accounts", {}))
     return Config(
         path=file,
         defaults=_defaults(file, data.get("defaults", {})),
-        accounts=_accounts(file, data.get("accounts", {})),
+        accounts=accounts,
         transfer=_transfer(file, data.get("transfer", {})),
+        audit=_audit(file, data.get("audit", {}), accounts),
     )
+
+
+def _audit(file: Path, raw: Any, accounts: Mapping[str, AccountConfig]) -> AuditDefaults:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: audit must be a table: write [audit] on its own line")
+    for key in raw:
+        if key not in AUDIT_KEYS:
+            raise _unknown(file, "audit", key, AUDIT_KEYS)
+    if "allow" not in raw:
+        return AuditDefaults()
+    values = raw["allow"]
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f'{file}: [audit] allow must be a list of strings, e.g. allow = ["222222222222", "dev"]')
+    for value in values:
+        if allowed_principal(value, accounts) is None:
+            names = ", ".join(sorted(accounts)) or "none"
+            raise ConfigError(
+                f"{file}: [audit] allow has {value!r}, which is not {ALLOW_FORMS} (config names: {names})"
+            )
+    return AuditDefaults(allow=tuple(v.strip() for v in values))
 
 
 def _defaults(file: Path, raw: Any) -> Defaults:
@@ -239,10 +309,17 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
     if key == "retry_mode" and value not in RETRY_MODES:
         raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
     if key == "max_parallel":
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
-            raise ConfigError(f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from 1 to 256")
+        low, high = MAX_PARALLEL
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise ConfigError(
+                f"{file}: [defaults] max_parallel = {value!r}: must be a whole number from {low} to {high} "
+                "(as --max-parallel)"
+            )
         return value
     text = _string(file, "defaults", key, value)
+    if key == "journal":  # relative to the config file, wherever amishare runs from (~ is the home directory)
+        path = Path(text).expanduser()
+        return str(path if path.is_absolute() else file.parent / path)
     if key == "endpoint_url" and not text.startswith(("http://", "https://")):
         raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
     return text

@@ -104,5 +104,5 @@ EXIT_DOCTOR_FAILED = 13  # amishare doctor: a capability asked for does not work
 EXIT_AUDIT_FINDINGS = 14  # amishare audit --fail-on: a finding at or above that severity
 EXIT_DRIFT = 15  # amishare drift: the estate differs from the manifest
 EXIT_PLAN_CHANGES = 16  # amishare plan --detailed-exitcode: changes are pending
-EXIT_AUDIT_UNREAD = 17  # audit --fail-on: an account or region asked for could not be read
+EXIT_AUDIT_UNREAD = 17  # amishare audit, --fail-on or not: an account or region asked for could not be read
 EXIT_INTERRUPTED = 130

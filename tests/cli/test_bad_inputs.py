@@ -230,6 +230,12 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("doctor: another owner's image", ["doctor", "{theirs}", "--account", TARGET], 5, "owner's credentials"),
     ("doctor: malformed dest key", ["doctor", "{plain}", "--account", TARGET, "--dest-key", "mine"], 2, "'mine'"),
     ("audit: malformed --allow", ["audit", "--allow", "acme"], 2, "--allow 'acme'"),
+    (
+        "audit: config allow names nothing",
+        ["audit", "--config", "{cfg_allow}"],
+        3,
+        "[audit] allow has 'acme', which is not an account id",
+    ),
     ("audit: accounts and org", ["audit", "--accounts", TARGET, "--org"], 2, "--accounts or --org"),
     ("audit: regions twice over", ["audit", "--regions", REGION, "--all-regions"], 2, "--regions or --all-regions"),
     ("audit: unknown region", ["audit", "--regions", "us-east-9"], 2, "unknown region 'us-east-9'"),
@@ -245,9 +251,16 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("audit: report is a directory", ["audit", "--report", "."], 2, "end the file name with one of"),
     ("cleanup: no action", ["cleanup", "--name", "golden-*"], 2, "--deprecate, --disable or --deregister"),
     ("cleanup: no name or tag", ["cleanup", "--deregister"], 2, "--name GLOB or --tag"),
+    (
+        "cleanup: neither --older-than nor --keep-last",
+        ["cleanup", "--name", "golden*", "--deregister"],
+        2,
+        "--older-than DURATION (e.g. --older-than 90d) or --keep-last N",
+    ),
     ("cleanup: bad age", ["cleanup", "--name", "x*", "--deregister", "--older-than", "old"], 2, "not a duration"),
     ("cleanup: negative keep-last", ["cleanup", "--name", "x*", "--deregister", "--keep-last", "-1"], 2, "-1"),
     ("cleanup: bad tag", ["cleanup", "--tag", "team", "--deregister"], 2, "KEY=VALUE"),
+    ("shared-with-me: unknown region", ["shared-with-me", "--regions", "us-east-1,mars-1"], 2, "'mars-1' is not"),
     ("iam: unknown role", ["iam", "--role", "admin"], 2, "--role admin: choose from"),
     ("iam: unknown command", ["iam", "--for", "fly"], 2, "--for fly: choose from"),
     ("iam: bad account", ["iam", "--source", "1234"], 2, "'1234' is not an account id"),
@@ -265,6 +278,7 @@ CONFIGS = {
     "role_account": "[accounts.dev]\nid = '222222222222'\nrole = 'arn:aws:iam::333333333333:role/AmiShareRole'\n",
     "timeout": "[transfer]\ntimeout = '0'\n",
     "share_key": "[defaults]\nshare_key = 'amishare-share'\n",
+    "allow": "[accounts.dev]\nid = '222222222222'\n[audit]\nallow = ['dev', 'acme']\n",
     "roles": "[defaults]\nrole_name = 'AmiShareRole'\n[accounts.dev]\nid = '222222222222'\n"
     "keys = { us-east-1 = 'alias/mine' }\n",
 }

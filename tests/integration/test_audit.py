@@ -58,6 +58,7 @@ class Estate:
                     )
 
     def audit(self, *args: str) -> tuple[int, str]:
+        """Exit code and standard output (what a pipe gets; errors go to stderr)."""
         env: dict[str, Any] = {**self.sb.credentials(OWNER), "AWS_REGION": REGION}
         env["AWS_ENDPOINT_URL"] = self.sb.endpoint_url
         env["AMISHARE_JOURNAL"] = str(self.tmp_path / "journal.sqlite3")
@@ -66,7 +67,7 @@ class Estate:
             ["audit", "--config", str(self.tmp_path / "amishare.toml"), "--org", "--regions", ",".join(REGIONS), *args],
             env=env,
         )
-        return result.exit_code, result.output
+        return result.exit_code, result.stdout
 
 
 @pytest.fixture
@@ -149,6 +150,8 @@ def test_a_seeded_estate_holds_every_finding_code_where_it_was_planted(
     assert {f["principal"] for f in outside} == {STRANGER}
     assert len(outside) == 3  # launch permission, snapshot permission, key policy
     assert all(f["fix"] and f["detail"] for f in report["findings"])
+    unencrypted = {(f["account"], f["principal"]) for f in report["findings"] if f["code"] == "UNENCRYPTED_SHARED"}
+    assert unencrypted == {(OWNER, "public"), (OTHER, TARGET)}  # whom each is shared with (issue 19)
 
 
 @pytest.mark.slow
@@ -201,7 +204,8 @@ def test_an_account_whose_role_cannot_be_assumed_is_reported_and_the_rest_is_rea
 ) -> None:
     (estate.tmp_path / "amishare.toml").write_text('[defaults]\nrole_name = "NoSuchRole"\n')
     estate.block_public_access()
-    _, output = estate.audit("--output", "json")
+    exit_code, output = estate.audit("--output", "json")
+    assert exit_code == 17  # fails closed: what could not be read is not vouched for
     report = json.loads(output)
     assert len(report["errors"]) == 4 and all("NoSuchRole" in e or "AssumeRole" in e for e in report["errors"])
     assert report["scanned"]["accounts"] == 1
@@ -238,8 +242,33 @@ def test_an_audit_that_could_not_read_the_account_asked_fails_closed(sb: Sandbox
     gate = CliRunner().invoke(cli, [*config, "--fail-on", "low"], env=env)
     assert gate.exit_code == 17, gate.output
     assert "1 account(s) could not be read (444444444444)" in gate.output
+    # without --fail-on too: an audit that could not read what it was asked to read does not pass
     text = CliRunner().invoke(cli, config, env=env)
-    assert text.exit_code == 0 and "NOT READ: 1 account asked for could not be read" in text.output
-    report = json.loads(CliRunner().invoke(cli, [*config, "--output", "json"], env=env).output)
+    assert text.exit_code == 17 and "NOT READ: 1 account asked for could not be read" in text.output
+    as_json = CliRunner().invoke(cli, [*config, "--output", "json"], env=env)
+    assert as_json.exit_code == 17
+    report = json.loads(as_json.stdout)
     assert report["unread"] == [{"account": STRANGER, "region": REGION}] and report["scanned"]["accounts"] == 0
+    assert "1 account(s) could not be read (444444444444)" in as_json.stderr
     assert mutating_calls(sb) == []
+
+
+def test_naming_an_account_in_the_config_does_not_allow_it(sb: Sandbox, aws: Clients, estate: Estate) -> None:
+    """Issue 19: an account named in amishare.toml (to use its name) was silently allowed, and a HIGH
+    OUTSIDE_ALLOWLIST disappeared. Allowing is explicit: ``--allow`` (ids or config names) or ``[audit] allow``,
+    which ``--allow`` replaces."""
+    image = sb.seed_image(OWNER, REGION, "outside", kms_key=_key(sb, OWNER, REGION, STRANGER))
+    share_by_hand(aws(OWNER, "ec2"), image, STRANGER)
+    config = estate.tmp_path / "amishare.toml"
+    config.write_text(f'[defaults]\nrole_name = "AuditRole"\n[accounts.stranger]\nid = "{STRANGER}"\n')
+
+    def outside(*args: str) -> tuple[int, set[str]]:
+        code, output = estate.audit("--output", "json", *args)
+        found = json.loads(output)["findings"]
+        return code, {f["principal"] for f in found if f["code"] == "OUTSIDE_ALLOWLIST"}
+
+    assert outside() == (0, {STRANGER})
+    assert outside("--allow", "stranger") == (0, set())
+    config.write_text(config.read_text() + '[audit]\nallow = ["stranger"]\n')
+    assert outside() == (0, set())
+    assert outside("--allow", OTHER) == (0, {STRANGER})  # --allow replaces [audit] allow, as flags replace keys

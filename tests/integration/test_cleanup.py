@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from amishare import api
+from amishare.cli.main import cli
 from amishare.errors import UsageError
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.support.key_policies import policy_document
-from tests.support.world import OWNER, REGION, TARGET, mutating_calls, share_by_hand
+from tests.support.terminal import at_the_prompt
+from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -266,6 +269,7 @@ def test_the_recycle_bin_is_noted(world: World) -> None:
         ({"name": None}, "--name GLOB or --tag"),
         ({"older_than": "soon"}, "is not a duration"),
         ({"tag": "aws:x=1", "name": None}, "not beginning with aws:"),
+        ({"older_than": None}, "--older-than DURATION .* or --keep-last N"),
     ],
 )
 def test_bad_requests_make_no_change(sb: Sandbox, world: World, options: dict[str, Any], words: str) -> None:
@@ -273,3 +277,59 @@ def test_bad_requests_make_no_change(sb: Sandbox, world: World, options: dict[st
     with pytest.raises(UsageError, match=words):
         world.cleanup(**options)
     assert mutating_calls(sb) == []
+
+
+def test_without_older_than_or_keep_last_cleanup_asks_which_images_are_old(sb: Sandbox, world: World) -> None:
+    """Issue 19: ``cleanup --name 'golden*' --deregister`` with neither ``--older-than`` nor ``--keep-last``
+    proposed today's image. Now a usage error naming both (exit 2), before any AWS call."""
+    sb.clear_calls()
+    config = ["--config", str(world.tmp_path / "amishare.toml")]
+    result = CliRunner().invoke(cli, ["cleanup", "--name", "golden*", "--deregister", "--yes", *config])
+    assert result.exit_code == 2, result.output
+    assert "--older-than DURATION" in result.output and "--keep-last N" in result.output
+    assert sb.calls() == []
+    # said explicitly, --keep-last 0 keeps none of the newest: the other rules decide (today's image included)
+    argv = ["cleanup", "--name", "golden*", "--deregister", "--keep-last", "0", "--dry-run", *config]
+    keep_none = CliRunner().invoke(cli, argv)
+    assert keep_none.exit_code == 0 and f"DEREGISTER {world.recent}" in " ".join(keep_none.output.split())
+
+
+def test_the_prompt_counts_what_cleanup_removes(sb: Sandbox, world: World) -> None:
+    """Issue 19: the confirmation asks with counts, in a terminal; "n" applies nothing (exit 1)."""
+    sb.clear_calls()
+    session = at_the_prompt(
+        ["cleanup", "--name", "golden-*", "--deregister", "--older-than", "90d"],
+        sb.credentials(OWNER),
+        world.tmp_path,
+        answer="n",
+    )
+    assert "Deregister 3 images, delete 6 snapshots? [y/N]" in session.screen, session.screen
+    assert session.exit_code == 1 and "Not applied." in session.screen
+    assert mutating_calls(sb) == []
+    assert world.left() == {*world.old, world.recent}
+
+
+@pytest.mark.slow
+def test_the_source_of_a_shared_re_encrypted_copy_is_kept_until_the_copy_is_revoked(sb: Sandbox, world: World) -> None:
+    """Issue 19: after ``--keep-last 1``, cleanup deregistered an aws/ebs image whose re-encrypted copy was still
+    shared with two accounts; ``revoke`` of the image then failed "not found". The source is kept, and why is
+    in the plan, while the copy is shared; once revoked, it goes."""
+    sb.create_key(OWNER, REGION, alias="amishare-share", policy=policy_document())
+    source = sb.seed_image(OWNER, REGION, "golden-al2023-2025.01.01", kms_key="aws/ebs", created=_ago(300))
+    settings = api.settings(cwd=world.tmp_path)
+    shared = api.share(settings, api.ShareRequest(source, (TARGET, OTHER), reencrypt_key="alias/amishare-share"))
+    assert shared.result is not None and shared.result.status == "succeeded", shared.result
+    copy = shared.result.subject_image
+    assert copy != source
+
+    outcome = world.cleanup(older_than=None, unused_for=None, keep_last=1)
+    decision = _decisions(outcome)[source]
+    assert decision["verdict"] == "keep", decision
+    assert f"{copy} with {TARGET}, {OTHER}" in " ".join(decision["reasons"])
+    assert source in world.left()
+
+    revoked = api.revoke(settings, api.RevokeRequest(source, (TARGET, OTHER)))  # follows the source to its copy
+    assert revoked.result is not None and revoked.result.status == "succeeded", revoked.result
+    outcome = world.cleanup(older_than=None, unused_for=None, keep_last=1)
+    assert _decisions(outcome)[source]["verdict"] == "deregister"
+    assert source not in world.left()

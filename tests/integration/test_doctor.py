@@ -17,6 +17,7 @@ from amishare.cli.main import cli
 from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
+from amishare.sandbox.state import Transition
 from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
 
 ADMIN = {
@@ -88,6 +89,15 @@ def _not_in_region(w: World) -> tuple[str, ...]:
 
 def _deregistered(w: World) -> None:
     w.owner.deregister_image(ImageId=w.image)
+
+
+def _pending(w: World) -> None:
+    """Issue 19: a pending image (a copy still being made) was called DEREGISTERED."""
+    w.sb.world.images[w.image].transition = Transition(started=w.sb.world.clock(), duration=3600.0)
+
+
+def _failed(w: World) -> None:
+    w.sb.world.images[w.image].transition = Transition(started=w.sb.world.clock() - 60, duration=1.0, failure="bad")
 
 
 def _disabled(w: World) -> None:
@@ -176,6 +186,8 @@ ALL = ("see", "launch", "copy", "autoscaling-launch")
 WORLDS: list[tuple[str, Breaker, tuple[str, ...], int]] = [
     ("NOT_IN_REGION", _not_in_region, ALL, 13),
     ("DEREGISTERED", _deregistered, ALL, 13),
+    ("PENDING", _pending, ALL, 13),
+    ("NOT_AVAILABLE", _failed, ALL, 13),
     ("DISABLED", _disabled, ALL, 13),
     ("DEPRECATED", _deprecated, (), 0),
     ("NO_LAUNCH_PERMISSION", _unshared, ALL, 13),
@@ -193,6 +205,7 @@ WORLDS: list[tuple[str, Breaker, tuple[str, ...], int]] = [
 ]
 # Each world takes a second or more to build: the everyday loop (-m "not slow") builds one per gate, CI all.
 EVERYDAY_WORLDS = {
+    "PENDING",
     "DEPRECATED",
     "NO_LAUNCH_PERMISSION",
     "SNAPSHOT_NOT_SHARED",

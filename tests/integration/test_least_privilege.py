@@ -127,7 +127,11 @@ def _flows(sb: Sandbox, settings: api.Settings) -> None:
     _cleanup_in_another_account(sb, settings)
     retired = _old(sb, "retired-1")
     root.modify_image_attribute(ImageId=retired, LaunchPermission={"Add": [{"UserId": TARGET}]})
-    _ok(api.cleanup(settings, api.CleanupRequest(action="deregister", name="retired-*", include_shared=True)))
+    _ok(
+        api.cleanup(
+            settings, api.CleanupRequest(action="deregister", name="retired-*", include_shared=True, older_than="90d")
+        )
+    )
 
 
 def _cleanup_in_another_account(sb: Sandbox, settings: api.Settings) -> None:
@@ -153,7 +157,7 @@ def _cleanup_in_another_account(sb: Sandbox, settings: api.Settings) -> None:
         KeyId=key, GranteePrincipal=f"arn:aws:iam::{OTHER}:root", Operations=["Decrypt"], Name=f"amishare-{OTHER}"
     )
     for action, name in (("deregister", "dev-old-*"), ("disable", "dev-stale-*"), ("deprecate", "dev-aged-*")):
-        request = api.CleanupRequest(action=action, name=name, include_shared=True, accounts=("dev",))
+        request = api.CleanupRequest(action=action, name=name, include_shared=True, accounts=("dev",), older_than="90d")
         _ok(api.cleanup(settings, request))
 
 

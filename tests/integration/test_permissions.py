@@ -108,8 +108,10 @@ def _flows(sb: Sandbox, settings: api.Settings) -> set[str]:
     sb.session(OWNER, REGION).client("ec2").modify_image_attribute(
         ImageId=retired, LaunchPermission={"Add": [{"UserId": TARGET}]}
     )
-    check(api.cleanup(settings, api.CleanupRequest(action="disable", name="old-a-*")))
-    check(api.cleanup(settings, api.CleanupRequest(action="deregister", name="old-b-*", include_shared=True)))
+    check(api.cleanup(settings, api.CleanupRequest(action="disable", name="old-a-*", keep_last=0)))
+    check(
+        api.cleanup(settings, api.CleanupRequest(action="deregister", name="old-b-*", include_shared=True, keep_last=0))
+    )
     live = sb.seed_image(OWNER, REGION, "live", volumes_gib=[8], kms_key="aws/ebs")
     check(
         api.transfer(

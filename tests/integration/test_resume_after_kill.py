@@ -299,7 +299,7 @@ def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple
     journal = tmp_path / "journal.sqlite3"
     (tmp_path / "amishare.toml").write_text(demo_world.config_text(endpoint, str(journal)))
     process = subprocess.Popen(
-        [sys.executable, "-m", "amishare", "cleanup", "--name", "old-*", "--deregister", "--yes"],
+        [sys.executable, "-m", "amishare", "cleanup", "--name", "old-*", "--deregister", "--keep-last", "0", "--yes"],
         cwd=tmp_path,
         env=_env(endpoint),
         stdout=subprocess.PIPE,
@@ -320,5 +320,5 @@ def test_a_cleanup_killed_and_resumed_ends_like_a_clean_one(served_slowly: tuple
     assert left == {golden}  # every old image gone, the golden one untouched
     remaining = {s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
     assert not snapshots & remaining  # their snapshots with them
-    again = _amishare(endpoint, tmp_path, "cleanup", "--name", "old-*", "--deregister", "--dry-run")
+    again = _amishare(endpoint, tmp_path, "cleanup", "--name", "old-*", "--deregister", "--keep-last", "0", "--dry-run")
     assert again.returncode == 0 and "no image matches" in again.stdout

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.sandbox import Sandbox
-from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls, share_by_hand
 
 
 def _as_target(sb: Sandbox, tmp_path: Path, *args: str) -> Any:
@@ -72,3 +72,26 @@ def test_allowed_amis_criteria_that_exclude_the_owner(sb: Sandbox, tmp_path: Pat
     assert "images its criteria do not allow are hidden" in hidden.stdout and image not in hidden.stdout
     table = _as_target(sb, tmp_path, "--output", "table")
     assert table.exit_code == 0 and table.stdout.startswith(("(nothing)", "image_id"))
+
+
+def test_regions_lists_what_is_shared_in_each_region_and_region_still_works(sb: Sandbox, tmp_path: Path) -> None:
+    """Issue 19: shared-with-me took one --region; the spec said --regions."""
+    here = sb.seed_image(OWNER, REGION, "here", volumes_gib=[8], kms_key=None)
+    there = sb.seed_image(OWNER, REGION2, "there", volumes_gib=[8], kms_key=None)
+    _share(sb, here)
+    share_by_hand(sb.session(OWNER, REGION2).client("ec2"), there, TARGET)
+    sb.clear_calls()
+    both = _as_target(sb, tmp_path, "--regions", f"{REGION},{REGION2}", "--output", "json")
+    assert both.exit_code == 0, both.output
+    report = json.loads(both.stdout)
+    assert [(i["image_id"], i["region"]) for i in report["images"]] == [(here, REGION), (there, REGION2)]
+    assert report["allowed_amis_by_region"] == {REGION: "disabled", REGION2: "disabled"}
+    assert report["allowed_amis"] == "disabled"
+    text = _as_target(sb, tmp_path, "--regions", REGION2, "--regions", REGION)
+    assert (
+        f"{there} there from {OWNER} in {REGION2}" in text.stdout
+        and f"{here} here from {OWNER} in {REGION}" in text.stdout
+    )
+    one = json.loads(_as_target(sb, tmp_path, "--region", REGION2, "--output", "json").stdout)
+    assert [i["image_id"] for i in one["images"]] == [there]
+    assert mutating_calls(sb) == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from amishare.checks.audit import AccountRegion, Allowlist, admitted, audit
-from amishare.model import GrantInfo, KeyInfo
+from amishare.model import GrantInfo, ImageInfo, KeyInfo, LaunchPermissions, SnapshotInfo
 from amishare.policy.key_policy import KeyAccess, statements_for
 
 OWNER, A, B = "111111111111", "222222222222", "333333333333"
@@ -93,3 +93,19 @@ def test_amishare_autoscaling_statement_is_not_unscoped_but_a_bare_decrypt_is() 
         read = AccountRegion(OWNER, REGION, (), (), {ARN: key}, "block-new-sharing")
         codes = {f.code for f in audit([read], Allowlist(accounts=frozenset({A}))).findings}
         assert codes - {"KEY_ACCESS_WITHOUT_SHARE"} == expected
+
+
+def test_an_unencrypted_share_names_whom_it_is_shared_with() -> None:
+    """Issue 19: UNENCRYPTED_SHARED did not say who had the image; now its principal, detail and fix name them."""
+    snapshot = SnapshotInfo("snap-0123456789abcdef0", 8, None, shared_with=frozenset({A}))
+    launch = LaunchPermissions(accounts=frozenset({A, B}), public=True)
+    image = ImageInfo("ami-0123456789abcdef0", "plain", OWNER, REGION, "available", (snapshot,), launch)
+    read = AccountRegion(OWNER, REGION, (image,), (snapshot,), {}, "block-new-sharing")
+    found = {f.resource or f.image: f for f in audit([read], Allowlist()).findings if f.code == "UNENCRYPTED_SHARED"}
+    shared_image, shared_snapshot = found["ami-0123456789abcdef0"], found["snap-0123456789abcdef0"]
+    assert shared_image.principal == f"{A}, {B}, public"
+    assert f"is shared with {A}, {B}, public and its volumes are not encrypted" in shared_image.detail
+    assert f"`amishare share COPY --to {A},{B} --region {REGION}`" in shared_image.fix  # an encrypted copy: not public
+    assert f"`amishare revoke ami-0123456789abcdef0 --from {A},{B},public --region {REGION}`" in shared_image.fix
+    assert shared_snapshot.principal == A and f"shared with {A} and not encrypted" in shared_snapshot.detail
+    assert shared_snapshot.fix.endswith(f"--operation-type remove --region {REGION} --user-ids {A}")

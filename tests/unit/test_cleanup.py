@@ -43,6 +43,22 @@ def _candidate(image_id: str, days: int, **fields: object) -> Candidate:
     return Candidate(image, NOW - dt.timedelta(days=days), **fields)  # type: ignore[arg-type]
 
 
+SHARED_COPY = ImageInfo(
+    "ami-0fedcba9876543210",
+    "golden-200-amishare-e4fb1e41",
+    "111111111111",
+    "us-east-1",
+    "available",
+    (
+        SnapshotInfo(
+            "snap-copy", 8, "arn:aws:kms:us-east-1:111111111111:key/k", shared_with=frozenset({"333333333333"})
+        ),
+    ),
+    launch=LaunchPermissions(accounts=frozenset({"222222222222", "333333333333"})),
+)
+UNSHARED_COPY = ImageInfo(
+    "ami-0fedcba9876543211", "golden-200-amishare-0", "111111111111", "us-east-1", "available", (), LaunchPermissions()
+)
 RULES = Rules(action="deregister", name="golden-*", older_than=90 * 86400.0, unused_for=30 * 86400.0)
 CASES: list[tuple[str, Candidate, str]] = [
     ("old and unused", _candidate("a", 200), "deregister"),
@@ -52,6 +68,8 @@ CASES: list[tuple[str, Candidate, str]] = [
     ("launched long ago", _candidate("a", 200, last_launched=NOW - dt.timedelta(days=60)), "deregister"),
     ("protected", _candidate("a", 200, protection="enabled"), "keep"),
     ("shared", _candidate("a", 200, launch=LaunchPermissions(accounts=frozenset({"222222222222"}))), "keep"),
+    ("the source of a shared re-encrypted copy", _candidate("a", 200, copies=(SHARED_COPY,)), "keep"),
+    ("the source of a copy shared with no one", _candidate("a", 200, copies=(UNSHARED_COPY,)), "deregister"),
 ]
 
 
@@ -71,3 +89,10 @@ def test_shared_with_include_shared_is_revoked_unless_use_is_unseen() -> None:
         [_candidate("a", 200, launch=shared, unseen=("222222222222 (no role configured)",))], rules, NOW, {}
     )
     assert kept.verdict == "keep" and "cannot read" in kept.reasons[0]
+
+
+def test_the_source_of_a_shared_copy_is_kept_with_the_copy_and_the_fix_named() -> None:
+    (decision,) = decide([_candidate("ami-0123456789abcdef0", 200, copies=(SHARED_COPY,))], RULES, NOW, {})
+    (reason,) = decision.reasons
+    assert "ami-0fedcba9876543210 with 222222222222, 333333333333" in reason and "amishare:source-image" in reason
+    assert "`amishare revoke ami-0123456789abcdef0 --from ACCOUNT --region us-east-1`" in reason

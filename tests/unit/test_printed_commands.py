@@ -60,6 +60,7 @@ DOCTOR_SCENARIOS: list[DoctorFacts] = [
     _facts(state="missing"),
     _facts(state="deregistered", image=_image()),
     _facts(state="pending", image=_image()),
+    _facts(state="failed", image=_image()),
     _facts(state="disabled", image=_image()),
     _facts(key=_key(manager="AWS")),
     _facts(deprecation_time="2026-01-01T00:00:00Z"),

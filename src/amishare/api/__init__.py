@@ -19,7 +19,7 @@ from amishare.api.execute import Outcome, apply
 from amishare.api.handover import plan_transfer, resume, transfer
 from amishare.api.history import run, runs
 from amishare.api.housekeeping import cleanup, plan_cleanup
-from amishare.api.inspection import audit, doctor, shared_with_me, verify
+from amishare.api.inspection import audit, doctor, shared_with_me, shared_with_me_in, verify
 from amishare.api.requests import (
     AuditRequest,
     CleanupRequest,
@@ -64,6 +64,7 @@ __all__ = [
     "share",
     "share_distribution",
     "shared_with_me",
+    "shared_with_me_in",
     "show",
     "transfer",
     "verify",

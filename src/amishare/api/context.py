@@ -1,5 +1,6 @@
 """Settings: the configuration file and the global flags, merged once (flags win), and what is derived
-from them for every command (the region, the role amishare assumes in an account)."""
+from them for every command (the region, the role amishare assumes in an account). The region is the AWS
+CLI's: ``--region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then amishare.toml, then the profile's."""
 
 from __future__ import annotations
 
@@ -59,9 +60,10 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
     cfg = config_file.load(flags.config_path, cwd)
     defaults = cfg.defaults
     profile = flags.profile or defaults.profile
-    chosen = flags.region or defaults.region or default_region(profile)
+    # the AWS CLI's order: the flag, the environment, then the files (amishare.toml before the profile's)
+    chosen = flags.region or environment_region() or defaults.region or default_region(profile)
     if not chosen:
-        raise UsageError("no region: pass --region, set region under [defaults] in amishare.toml, or export AWS_REGION")
+        raise UsageError("no region: pass --region, export AWS_REGION, or set region under [defaults] in amishare.toml")
     inputs.region(chosen, known_regions())
     access = flags.key_access or defaults.key_access
     check_key_access(access)
@@ -81,6 +83,12 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
         journal_path=path,
         max_parallel=flags.max_parallel or defaults.max_parallel,
     )
+
+
+def environment_region() -> str | None:
+    """``AWS_REGION``, else ``AWS_DEFAULT_REGION`` (what the AWS SDKs and the AWS CLI read); None when neither
+    is set. They outrank amishare.toml's region, as they outrank the AWS CLI's config file."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 def check_key_access(value: str) -> str:

@@ -47,18 +47,24 @@ def _cleanup_rules(request: CleanupRequest) -> housekeeping.Rules:
         raise UsageError("choose what cleanup does: --deprecate, --disable or --deregister")
     if not request.name and not request.tag:
         raise UsageError("choose the images with --name GLOB or --tag KEY=VALUE (cleanup never takes every image)")
-    if request.keep_last < 0:
+    if request.keep_last is not None and request.keep_last < 0:
         raise UsageError(f"--keep-last {request.keep_last}: must be 0 or more")
-    tag = inputs.tag(request.tag) if request.tag else None
-    return housekeeping.Rules(
+    rules = housekeeping.Rules(
         action=request.action,
         name=request.name,
-        tag=tag,
+        tag=inputs.tag(request.tag) if request.tag else None,
         older_than=inputs.duration(request.older_than) if request.older_than else None,
-        keep_last=request.keep_last,
+        keep_last=request.keep_last or 0,
         unused_for=inputs.duration(request.unused_for) if request.unused_for else None,
         include_shared=request.include_shared,
     )
+    if request.older_than is None and request.keep_last is None:
+        raise UsageError(
+            "say which images are old: --older-than DURATION (e.g. --older-than 90d) or --keep-last N (the N "
+            "newest of each family stay; --keep-last 0 keeps none), or both: cleanup never takes every match "
+            "(today's image included)"
+        )
+    return rules
 
 
 def cleanup(settings: Settings, request: CleanupRequest, *, dry_run: bool = False, hooks: Hooks = NO_HOOKS) -> Outcome:

@@ -3,8 +3,8 @@ and hands the facts to its pure check in ``amishare.checks``."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from amishare import inputs
@@ -20,9 +20,9 @@ from amishare.checks import audit as auditing
 from amishare.checks import doctor as diagnosis
 from amishare.checks import shared_with_me as consumer_view
 from amishare.checks import verify as verification
+from amishare.config import ALLOW_FORMS, allowed_principal, with_defaults
 from amishare.engine.executor import now_utc
 from amishare.errors import UsageError
-from amishare.model import ACCOUNT_ID, ORG_ARN, OU_ARN
 
 
 def verify(settings: Settings, request: VerifyRequest) -> list[verification.Verification]:
@@ -50,11 +50,25 @@ def verify(settings: Settings, request: VerifyRequest) -> list[verification.Veri
 def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[consumer_view.SharedImage]]:
     """The images shared with the caller's account in the region, and whether it can launch and copy each;
     with the account's Allowed AMIs state (``enabled``: images its criteria do not allow are hidden)."""
-    state, facts = observe_shared_with_me(settings.sessions(), settings.region(region))
+    where = settings.region(region)
+    states, images = shared_with_me_in(settings, [where])
+    return states[where], images
+
+
+def shared_with_me_in(
+    settings: Settings, regions: Sequence[str]
+) -> tuple[dict[str, str], list[consumer_view.SharedImage]]:
+    """``shared_with_me`` in each of ``regions`` (read concurrently; default: the settings' region): the
+    Allowed AMIs state of each region, and the images, by region, owner and name."""
+    wanted = list(dict.fromkeys(settings.region(r) for r in regions)) or [settings.region()]
+    sessions = settings.sessions()
+    with ThreadPoolExecutor(max_workers=min(8, len(wanted)), thread_name_prefix="amishare-shared") as pool:
+        reads = list(pool.map(lambda region: observe_shared_with_me(sessions, region), wanted))
     now = now_utc()
-    return state, sorted(
-        (consumer_view.judge(f, now, state) for f in facts), key=lambda s: (s.facts.owner, s.facts.name)
-    )
+    images = [consumer_view.judge(f, now, state) for state, facts in reads for f in facts]
+    order = {region: n for n, region in enumerate(wanted)}
+    images.sort(key=lambda s: (order[s.facts.region], s.facts.owner, s.facts.name))
+    return {region: state for region, (state, _) in zip(wanted, reads, strict=True)}, images
 
 
 def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
@@ -91,6 +105,7 @@ def audit(settings: Settings, request: AuditRequest, *, on_progress: Progress | 
     where = [inputs.region(r, known_regions()) for r in request.regions] or (
         [] if request.all_regions else [settings.connection.region]
     )
+    request = with_defaults(request, settings.config.audit)
     allowlist = _allowlist(settings, request.allow)  # checks --allow before any AWS call
     sessions = settings.sessions()
     caller = sessions.caller_account()
@@ -106,18 +121,13 @@ def audit(settings: Settings, request: AuditRequest, *, on_progress: Progress | 
 
 
 def _allowlist(settings: Settings, values: Sequence[str]) -> auditing.Allowlist:
-    accounts, orgs, ous = {a.id for a in settings.config.accounts.values()}, set(), set()
+    """The allowlist ``--allow`` (or else ``[audit] allow``) names; an account named in the config's
+    ``[accounts.NAME]`` is not allowed for that alone (naming an account is not trusting it)."""
+    found: dict[str, set[str]] = {"account": set(), "organization": set(), "ou": set()}
     for value in values:
-        text = value.strip()
-        if ACCOUNT_ID.match(text):
-            accounts.add(text)
-        elif ORG_ARN.match(text) or re.fullmatch(r"o-[a-z0-9]{10,32}", text):
-            orgs.add(text.rsplit("/", 1)[-1])
-        elif OU_ARN.match(text) or re.fullmatch(r"ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}", text):
-            ous.add(text.rsplit("/", 1)[-1])
-        else:
-            raise UsageError(
-                f"--allow {value!r}: give an account id (12 digits), an organization (ARN or o-...) or an OU "
-                "(ARN or ou-...)"
-            )
-    return auditing.Allowlist(frozenset(accounts), frozenset(orgs), frozenset(ous))
+        named = allowed_principal(value, settings.config.accounts)
+        if named is None:
+            names = ", ".join(sorted(settings.config.accounts)) or "none"
+            raise UsageError(f"--allow {value!r}: give {ALLOW_FORMS} (config names: {names})")
+        found[named[0]].add(named[1])
+    return auditing.Allowlist(frozenset(found["account"]), frozenset(found["organization"]), frozenset(found["ou"]))

@@ -112,7 +112,7 @@ class CleanupRequest:
     name: str | None = None
     tag: str | None = None  # KEY=VALUE
     older_than: str | None = None  # a duration
-    keep_last: int = 0
+    keep_last: int | None = None  # the N newest of each family kept; older_than or keep_last is required
     unused_for: str | None = None  # a duration
     include_shared: bool = False
     accounts: tuple[str, ...] = ()

@@ -8,13 +8,13 @@ themselves, and reports findings with a stable code (docs/audit.md):
     PUBLIC_IMAGE                   critical  an image anyone can launch
     PUBLIC_SNAPSHOT                critical  a snapshot anyone can copy
     OUTSIDE_ALLOWLIST              high      a gate open to an account, organization or OU that is neither allowed
-                                             (--allow, the config's accounts) nor in the caller's organization
+                                             (--allow, or [audit] allow) nor in the caller's organization
     KEY_ACCESS_UNSCOPED            high      a key statement for other principals without kms:ViaService, or with
                                              kms:* or key administration
     SNAPSHOT_SHARED_WITHOUT_IMAGE  medium    a snapshot shared with an account no image on it is shared with
     KEY_ACCESS_WITHOUT_SHARE       medium    a key admits an account no image on that key is shared with
     SHARE_UNUSABLE                 medium    a launch permission without the snapshot or key access it needs
-    UNENCRYPTED_SHARED             medium    an unencrypted image or snapshot shared with others
+    UNENCRYPTED_SHARED             medium    an unencrypted image or snapshot shared with others (named)
     IMAGE_BPA_OFF                  low       image block public access is off in the account and region
 """
 
@@ -30,6 +30,7 @@ from amishare.model import (
     ACCOUNT_ID,
     ImageInfo,
     KeyInfo,
+    LaunchPermissions,
     Observation,
     SnapshotInfo,
     Target,
@@ -114,7 +115,8 @@ class AccountRegion:
 
 @dataclass(frozen=True)
 class Allowlist:
-    """Who may be given access without a finding: --allow, the config's accounts, the caller's organization."""
+    """Who may be given access without a finding: what --allow (or ``[audit] allow``) names, and the caller's
+    organization. Never an account only because the config names it: allowing is explicit."""
 
     accounts: frozenset[str] = frozenset()
     organizations: frozenset[str] = frozenset()  # organization ids (o-...)
@@ -261,18 +263,9 @@ def _image_findings(read: AccountRegion, image: ImageInfo, allow: Allowlist, emi
     launch = image.launch
     if launch.public:
         emit("PUBLIC_IMAGE", iid, "public", f"{iid} ({image.name}) can be launched by anyone", revoke("public"))
-    shared = launch.public or bool(launch.accounts or launch.organizations or launch.ous)
-    if shared and not image.encrypted:
-        emit(
-            "UNENCRYPTED_SHARED",
-            iid,
-            "",
-            f"{iid} ({image.name}) is shared and its volumes are not encrypted",
-            f"encrypt a copy (aws ec2 copy-image --source-image-id {iid} --source-region {read.region} --region "
-            f"{read.region} --name {image.name}-encrypted --encrypted --kms-key-id alias/YOUR-SHARE-KEY), share the "
-            f"copy (`amishare share COPY --to ACCOUNT --region {read.region}`), then revoke this one "
-            f"(`amishare revoke {iid} --from ACCOUNT --region {read.region}`)",
-        )
+    holders = _holders(read.account, launch)
+    if holders and not image.encrypted:
+        _unencrypted_image(read, image, holders, emit)
     for account in sorted(launch.accounts):
         if account != read.account and not allow.admits_account(account):
             emit("OUTSIDE_ALLOWLIST", iid, account, _outside("launch permission", iid, account), revoke(account))
@@ -285,9 +278,35 @@ def _image_findings(read: AccountRegion, image: ImageInfo, allow: Allowlist, emi
     _unusable(read, image, emit)
 
 
+def _holders(owner: str, launch: LaunchPermissions) -> list[str]:
+    """Who a launch permission admits besides its owner: accounts, organizations, OUs, and ``public``."""
+    found = sorted(launch.accounts - {owner}) + sorted(launch.organizations) + sorted(launch.ous)
+    return found + ["public"] * launch.public
+
+
+def _unencrypted_image(read: AccountRegion, image: ImageInfo, holders: list[str], emit: Emit) -> None:
+    """UNENCRYPTED_SHARED of an image: whom it is shared with, and how to move them to an encrypted copy
+    (an encrypted image cannot be public: the public are only revoked)."""
+    iid, region, who = image.image_id, read.region, ", ".join(holders)
+    named = ",".join(h for h in holders if h != "public")
+    copy = (
+        f"encrypt a copy (aws ec2 copy-image --source-image-id {iid} --source-region {region} --region {region} "
+        f"--name {image.name}-encrypted --encrypted --kms-key-id alias/YOUR-SHARE-KEY), share the copy "
+        f"(`amishare share COPY --to {named} --region {region}`), then "
+    )
+    emit(
+        "UNENCRYPTED_SHARED",
+        iid,
+        who,
+        f"{iid} ({image.name}) is shared with {who} and its volumes are not encrypted",
+        (copy if named else "")
+        + f"revoke this one (`amishare revoke {iid} --from {','.join(holders)} --region {region}`)",
+    )
+
+
 def _outside(gate: str, resource: str, principal: str) -> str:
     return (
-        f"the {gate} of {resource} admits {principal}, which is neither allowed (--allow, the config's accounts) "
+        f"the {gate} of {resource} admits {principal}, which is neither allowed (--allow, [audit] allow) "
         "nor in the caller's organization"
     )
 
@@ -351,7 +370,17 @@ def _snapshot_findings(read: AccountRegion, allow: Allowlist, emit: Emit) -> Non
                 sid,
             )
         if (snapshot.public or snapshot.shared_with) and snapshot.key_arn is None:
-            emit("UNENCRYPTED_SHARED", "", "", f"snapshot {sid} is shared and not encrypted", f"{revoke} ...", sid)
+            holders = sorted(snapshot.shared_with - {read.account}) + ["public"] * snapshot.public
+            fixes = [f"{revoke} {' '.join(sorted(snapshot.shared_with))}"] * bool(snapshot.shared_with)
+            fixes += [f"{revoke[:-11]} --group-names all"] * snapshot.public
+            emit(
+                "UNENCRYPTED_SHARED",
+                "",
+                ", ".join(holders),
+                f"snapshot {sid} is shared with {', '.join(holders)} and not encrypted",
+                "; ".join(fixes),
+                sid,
+            )
         known = users.get(sid, set())
         for account in sorted(snapshot.shared_with):
             if not allow.admits_account(account) and account != read.account:

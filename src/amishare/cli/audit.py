@@ -22,21 +22,26 @@ from amishare.render.checks import audit_json, audit_text
 @click.option("--regions", multiple=True, callback=comma_list, help="Regions to audit [default: --region].")
 @click.option("--all-regions", is_flag=True, help="Every region enabled for the caller.")
 @click.option(
-    "--allow", multiple=True, callback=comma_list, help="Accounts, organizations or OUs that may be given access."
+    "--allow",
+    multiple=True,
+    callback=comma_list,
+    help="Accounts (ids or config names), organizations or OUs that may be given access [default: [audit] allow].",
 )
 @click.option("--report", "report_path", default=None, help="Also write the report to FILE (.html, .csv or .json).")
 @click.option(
     "--fail-on",
     type=click.Choice(["critical", "high", "medium", "low"]),
     default=None,
-    help="Exit 14 when a finding is at least this severe, 17 when an account or region could not be read (CI).",
+    help="Exit 14 when a finding is at least this severe (CI). An account or region that could not be read "
+    "exits 17 with or without it.",
 )
 @with_connection(("text", "table", "json", "csv", "html"))
 @wrap
 def audit(params: dict[str, Any]) -> None:
     """Every image the accounts own, who can use it through each of the three gates, and what is wrong.
 
-    Findings carry a stable code and severity (docs/audit.md)."""
+    Findings carry a stable code and severity (docs/audit.md). Exit 17 when an account or region asked for
+    could not be read; 14 with --fail-on when a finding is at least that severe."""
     from amishare import api
 
     output, path, fail_on = params.pop("output"), params.pop("report_path"), params.pop("fail_on")
@@ -65,7 +70,7 @@ def audit(params: dict[str, Any]) -> None:
         click.echo(audit_report.audit_html(found), nl=False)
     else:
         emit(output, audit_text(found), document)
-    if fail_on and found.unread:  # a gate that read nothing must not pass
+    if found.unread:  # fails closed: an audit that could not read what it was asked to read does not pass
         click.echo(
             f"error: {len(found.unread_accounts)} account(s) could not be read ({', '.join(found.unread_accounts)}): "
             "the audit cannot vouch for them; give amishare a role it can assume there (docs/audit.md)",

@@ -15,8 +15,12 @@ from amishare.errors import UsageError
 @click.option("--regions", multiple=True, callback=comma_list, help="Regions to clean [default: --region].")
 @click.option("--name", default=None, metavar="GLOB", help="Images whose name matches GLOB (e.g. 'golden-*').")
 @click.option("--tag", default=None, metavar="KEY=VALUE", help="Images with this tag.")
-@click.option("--older-than", default=None, metavar="DURATION", help="Only images older than this, e.g. 90d.")
-@click.option("--keep-last", type=click.IntRange(0), default=0, help="Keep the N newest of each family.")
+@click.option(
+    "--older-than", default=None, metavar="DURATION", help="Only images older than this, e.g. 90d (or --keep-last)."
+)
+@click.option(
+    "--keep-last", type=click.IntRange(0), default=None, help="Keep the N newest of each family (or --older-than)."
+)
 @click.option("--unused-for", default=None, metavar="DURATION", help="Keep images launched within this, e.g. 30d.")
 @click.option("--deprecate", "action", flag_value="deprecate", help="Deprecate the images (they still launch).")
 @click.option("--disable", "action", flag_value="disable", help="Disable them (removes their launch permissions).")

@@ -13,7 +13,7 @@ import click
 from amishare import inputs
 from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
-from amishare.render.plan import plan_json, plan_text, result_json, result_text
+from amishare.render.plan import confirm_question, plan_json, plan_text, result_json, result_text
 from amishare.render.table import table_text
 from amishare.render.transfer import transfer_json, transfer_text
 
@@ -43,7 +43,11 @@ def _connection(func: F, outputs: tuple[str, ...]) -> F:
             help="Config file [default: ./amishare.toml when present].",
         ),
         click.option("--profile", default=None, help="AWS profile (boto3's credential chain otherwise)."),
-        click.option("--region", default=None, help="Region of the image [default: config, then AWS_REGION]."),
+        click.option(
+            "--region",
+            default=None,
+            help="Region of the image [default: $AWS_REGION, $AWS_DEFAULT_REGION, amishare.toml, the profile's].",
+        ),
         click.option("--endpoint-url", default=None, help="AWS endpoint, e.g. a local AWS (amishare sandbox serve)."),
         click.option(
             "--journal",
@@ -112,9 +116,21 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
                 "not applying without confirmation: add --yes to apply in a non-interactive session, "
                 "or --dry-run to only see the plan"
             )
-        return click.confirm("Apply these changes?", default=False, err=True)
+        return ask(confirm_question(plan))
 
     return confirm
+
+
+def ask(question: str) -> bool:
+    """Ask ``question`` (no by default). Ctrl-C is an interruption (exit 130 at the boundary, nothing applied),
+    not a no; end of input (Ctrl-D) is a no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort as exc:  # click turns both Ctrl-C and end of input into Abort
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+        click.echo("", err=True)
+        return False
 
 
 def finish(outcome: Outcome, output: str, dry_run: bool) -> None:

@@ -24,7 +24,10 @@ from amishare.errors import UsageError
 @wrap
 def iam(params: dict[str, Any]) -> None:
     """The identity policy each role needs for the commands it runs, derived from the calls amishare makes
-    (docs/iam.md); resources scoped to image, snapshot, key, parameter and template ARNs, key use to EC2."""
+    (docs/iam.md); resources scoped to image, snapshot, key, parameter and template ARNs, key use to EC2.
+
+    Standard output holds the policy documents only (each role's title goes to stderr): with one --role,
+    `amishare iam --role source > policy.json` writes a document `aws iam put-role-policy` takes."""
     from amishare.generate import iam_policy as policies
     from amishare.inputs import region
     from amishare.model import ACCOUNT_ID
@@ -49,6 +52,10 @@ def iam(params: dict[str, Any]) -> None:
     if params["output"] == "json":
         click.echo(json.dumps({"schema": "amishare.iam/1", "commands": list(commands), "policies": found}, indent=2))
         return
-    for role, document in found.items():
-        click.echo(f"# {role} role, for: {', '.join(commands)}")
+    if not found:
+        click.echo(
+            f"no permission needed: amishare makes no call as {', '.join(roles)} for {', '.join(commands)}", err=True
+        )
+    for role, document in found.items():  # stdout: the policy documents alone (> policy.json is valid JSON)
+        click.echo(f"# {role} role, for: {', '.join(commands)}", err=True)
         click.echo(json.dumps(document, indent=2))

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from amishare import __version__
+from amishare.cli.global_options import move_global_options
 from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 # name -> (module:attribute, the short help `amishare --help` shows)
@@ -114,6 +115,7 @@ class AmiShareGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta["amishare.args"] = list(args)  # the command line, for the error boundary below
+        args = move_global_options(args, lambda name: self.get_command(ctx, name))  # amishare --region R show
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -149,6 +151,10 @@ def cli() -> None:
     amishare opens (and closes) the three gates of an AMI share together: launch permission,
     snapshot permission and KMS key access, re-encrypting images on the AWS managed key
     aws/ebs first. Run `amishare demo` to see it on a local AWS.
+
+    \b
+    Global options (--config, --profile, --region, --endpoint-url, --journal, --output)
+    go before or after the command: amishare --region eu-west-1 show IMAGE
     """
 
 

@@ -17,6 +17,7 @@ from amishare.cli.common import (
     wrap,
 )
 from amishare.cli.progress import progress_view
+from amishare.config import MAX_PARALLEL
 
 
 @click.command()
@@ -95,7 +96,7 @@ from amishare.cli.progress import progress_view
 @click.option("--notify-email", default=None, metavar="ADDR", help="Email the result (SES) to ADDR.")
 @click.option("--ses-sender", default=None, metavar="ADDR", help="Verified SES identity to send from.")
 @click.option("--notify-sns", default=None, metavar="ARN", help="Publish the result to an SNS topic.")
-@click.option("--max-parallel", type=click.IntRange(1, 512), default=None, help="API calls in flight at most.")
+@click.option("--max-parallel", type=click.IntRange(*MAX_PARALLEL), default=None, help="API calls in flight at most.")
 @click.option("--timeout", default=None, help="Overall limit for the copies, e.g. 90m or 24h [default: 24h].")
 @click.option("--no-progress", is_flag=True, help="No progress view.")
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")

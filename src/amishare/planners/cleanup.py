@@ -7,6 +7,8 @@ An image is kept when anything could still need it (docs/cleanup.md):
   account it is shared with; or it was launched within ``--unused-for`` (``LastLaunchedTime``);
 * it is among the ``--keep-last`` newest of its family (its name without the trailing version or date);
 * it is protected (deregistration protection), managed by AWS Backup, or not available;
+* it is the source of a re-encrypted copy (tagged ``amishare:source-image``) that is still shared: ``revoke``
+  and ``show`` of the source follow it to that copy;
 * it is shared, unless ``--include-shared`` (then its shares are revoked first, key access included, and its
   use in every account it is shared with must be readable);
 * it is younger than ``--older-than``.
@@ -28,7 +30,16 @@ from amishare.engine.action import Action
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.distribution import DeprecateImage
 from amishare.engine.plan import Plan
-from amishare.model import ImageInfo, KeyInfo, Observation, RoleRef, Target, TargetKind, account_target
+from amishare.model import (
+    TAG_SOURCE_IMAGE,
+    ImageInfo,
+    KeyInfo,
+    Observation,
+    RoleRef,
+    Target,
+    TargetKind,
+    account_target,
+)
 from amishare.planners.revoke import plan_revoke
 
 ACTIONS = ("deprecate", "disable", "deregister")
@@ -73,6 +84,7 @@ class Candidate:
     deprecated_at: dt.datetime | None = None
     uses: tuple[Use, ...] = ()
     unseen: tuple[str, ...] = ()  # accounts it is shared with whose use could not be read (no role), with why
+    copies: tuple[ImageInfo, ...] = ()  # its re-encrypted copies (amishare:source-image), with their permissions
 
     @property
     def backup(self) -> bool:
@@ -82,10 +94,15 @@ class Candidate:
 
     @property
     def shared(self) -> bool:
-        launch = self.image.launch
-        return bool(launch.accounts or launch.organizations or launch.ous or launch.public) or any(
-            s.shared_with or s.public for s in self.image.snapshots
-        )
+        return _is_shared(self.image)
+
+
+def _is_shared(image: ImageInfo) -> bool:
+    """Whether any gate of ``image`` is open to someone: launch permission, or a snapshot's permission."""
+    launch = image.launch
+    return bool(launch.accounts or launch.organizations or launch.ous or launch.public) or any(
+        s.shared_with or s.public for s in image.snapshots
+    )
 
 
 @dataclass(frozen=True)
@@ -211,6 +228,18 @@ def _shared(j: _Judged) -> str | None:
     return None
 
 
+def _source_of_shared_copy(j: _Judged) -> str | None:
+    shared = [c for c in j.candidate.copies if _is_shared(c)]
+    if not shared:
+        return None
+    copies = "; ".join(f"{c.image_id} with {_shared_with(c)}" for c in shared)
+    return (
+        f"the source of its re-encrypted {'copy' if len(shared) == 1 else 'copies'} ({TAG_SOURCE_IMAGE}) still shared: "
+        f"{copies}; revoke first (`amishare revoke {j.image.image_id} --from ACCOUNT --region {j.image.region}` "
+        "follows it to the copy), or clean the copy too"
+    )
+
+
 def _already_done(j: _Judged) -> str | None:
     deprecated_at = j.candidate.deprecated_at
     if j.rules.action == "deprecate" and deprecated_at is not None:
@@ -230,6 +259,7 @@ KEEP_RULES: tuple[Callable[[_Judged], str | None], ...] = (
     _in_use,
     _launched_recently,
     _shared,
+    _source_of_shared_copy,
     _already_done,
 )
 

@@ -4,6 +4,7 @@ audit's findings and matrix (its CSV and HTML files are ``render.audit_report``'
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from amishare.checks.audit import SEVERITIES, AuditReport
@@ -109,27 +110,49 @@ def doctor_json(result: Diagnosis, needs: tuple[str, ...]) -> dict[str, Any]:
     return {"schema": DOCTOR_SCHEMA, **result.to_dict(), "needs": list(needs), "ok": result.works(needs)}
 
 
-def shared_text(state: str, images: list[SharedImage]) -> str:
-    """Each image shared with this account: whence, and whether it can launch and copy it."""
+def shared_text(states: str | Mapping[str, str], images: list[SharedImage]) -> str:
+    """Each image shared with this account: whence, and whether it can launch and copy it. ``states``: the
+    Allowed AMIs state (of each region looked in)."""
+    by_region = _by_region(states, images)
+    several = len(by_region) > 1
     lines = []
-    if state == "enabled":
-        lines.append("note: Allowed AMIs is enabled here: images its criteria do not allow are hidden from this list")
+    for region, state in by_region.items():
+        if state == "enabled":
+            where = f" in {region}" if several else " here"
+            lines.append(
+                f"note: Allowed AMIs is enabled{where}: images its criteria do not allow are hidden from this list"
+            )
     if not images:
-        lines.append("No image is shared with this account in this region.")
+        where = f"in {', '.join(by_region)}" if several else "in this region"
+        lines.append(f"No image is shared with this account {where}.")
     for shared in images:
         facts = shared.facts
         flags = [f for f, on in (("public", facts.public), ("deprecated", shared.deprecated)) if on]
-        lines.append(f"{facts.image_id} {facts.name} from {facts.owner}" + (f" ({', '.join(flags)})" if flags else ""))
+        where = f" in {facts.region}" if several else ""
+        lines.append(
+            f"{facts.image_id} {facts.name} from {facts.owner}{where}" + (f" ({', '.join(flags)})" if flags else "")
+        )
         lines.append(f"  launch: {shared.launch}")
         lines.append(f"  copy:   {shared.copy}")
     return "\n".join(lines)
 
 
-def shared_json(state: str, images: list[SharedImage]) -> dict[str, Any]:
-    """``amishare.shared-with-me/1``: the Allowed AMIs state and each image shared with this account."""
+def _by_region(states: str | Mapping[str, str], images: list[SharedImage]) -> dict[str, str]:
+    """The Allowed AMIs state of each region (one state alone: the images' region, or "")."""
+    if isinstance(states, str):
+        return {images[0].facts.region if images else "": states}
+    return dict(states)
+
+
+def shared_json(states: str | Mapping[str, str], images: list[SharedImage]) -> dict[str, Any]:
+    """``amishare.shared-with-me/1``: the Allowed AMIs state (``mixed`` when the regions differ; each region's in
+    ``allowed_amis_by_region``) and each image shared with this account."""
+    by_region = _by_region(states, images)
+    distinct = set(by_region.values())
     return {
         "schema": SHARED_SCHEMA,
-        "allowed_amis": state,
+        "allowed_amis": distinct.pop() if len(distinct) == 1 else "mixed",
+        "allowed_amis_by_region": {r: s for r, s in by_region.items() if r},
         "images": [
             {
                 "image_id": s.facts.image_id,

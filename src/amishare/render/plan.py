@@ -103,6 +103,29 @@ def _decision_lines(decisions: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def confirm_question(plan: Plan) -> str:
+    """What the confirmation prompt asks: for a cleanup, what it removes, counted ("Deregister 2 images, delete
+    4 snapshots?"); otherwise whether to apply the plan shown above."""
+    if plan.command != "cleanup":
+        return "Apply these changes?"
+    changed = [d for d in plan.extra.get("decisions", []) if d["verdict"] != "keep"]
+    revoked = sum(1 for d in changed if d["revoke_shares"])
+    parts = [f"revoke the shares of {_count(revoked, 'image')}"] if revoked else []
+    for verdict in ("deprecate", "disable", "deregister"):
+        images = sum(1 for d in changed if d["verdict"] == verdict)
+        if images:
+            parts.append(f"{verdict} {_count(images, 'image')}")
+    snapshots = sum(len(d["snapshots_deleted"]) for d in changed)
+    if snapshots:
+        parts.append(f"delete {_count(snapshots, 'snapshot')}")
+    question = ", ".join(parts) or "apply these changes"
+    return question[0].upper() + question[1:] + "?"
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
     """``amishare.plan/1``: the plan."""
     return {"schema": PLAN_SCHEMA, "plan": plan.to_dict()}

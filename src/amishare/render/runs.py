@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from amishare.engine.journal import RunRecord
@@ -22,7 +23,7 @@ def run_text(run: RunRecord) -> str:
     """One run: each action's state, summary, error and plain outputs."""
     lines = [
         f"run {run.run_id}: {run.command} {run.image_id} in {run.account} {run.region}: {run.status}",
-        f"  started {run.created_at}" + (f", finished {run.finished_at}" if run.finished_at else ""),
+        f"  started {utc(run.created_at)}" + (f", finished {utc(run.finished_at)}" if run.finished_at else ""),
     ]
     summaries = {a["key"]: a["summary"] for a in run.plan.get("actions", [])}
     for action in run.actions:
@@ -30,10 +31,36 @@ def run_text(run: RunRecord) -> str:
         if action.error:
             lines.append(f"             {action.error}")
         if action.output:
-            shown = ", ".join(f"{k}={v}" for k, v in sorted(action.output.items()) if not isinstance(v, list | dict))
+            shown = ", ".join(
+                f"{k}={_value(k, v)}" for k, v in sorted(action.output.items()) if not isinstance(v, list | dict)
+            )
             if shown:
                 lines.append(f"             {shown}")
     return "\n".join(lines)
+
+
+def utc(moment: str | float) -> str:
+    """A moment as ISO 8601 in UTC to the second (``2026-11-22T11:42:29Z``): from the journal's ISO text (any
+    offset) or from seconds since the epoch; text that is neither is shown as it is."""
+    try:
+        when = (
+            dt.datetime.fromtimestamp(moment, dt.UTC)
+            if isinstance(moment, int | float)
+            else dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        )
+    except (ValueError, OverflowError, OSError):
+        return str(moment)
+    when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _value(key: str, value: Any) -> str:
+    """An action's output value as a person reads it: a moment (``*_at``, ``*_since``) in UTC, seconds rounded."""
+    if key.endswith(("_at", "_since")) and not isinstance(value, bool) and isinstance(value, int | float | str):
+        return utc(value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def runs_json(runs: list[RunRecord]) -> dict[str, Any]:

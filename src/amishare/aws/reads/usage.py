@@ -8,15 +8,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from amishare.aws.reads.convert import image_info
+from amishare.aws.reads.convert import image_info, tags_of
 from amishare.aws.reads.estate import Party
 from amishare.aws.reads.observer import Observer
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError
-from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, RoleRef
+from amishare.model import TAG_SOURCE_IMAGE, ImageInfo, KeyInfo, LaunchPermissions, RoleRef
 from amishare.planners.cleanup import Candidate, Rules, Use, matches
 
 REFERENCES_PER_CALL = 10  # DescribeImageReferences takes at most 10 image ids
@@ -74,11 +74,28 @@ def _read(sessions: Sessions, party: Party, region: str, rules: Rules, roles: Ro
     others = tuple(
         observer.image_of(r) for r in everything if r["ImageId"] not in {i.image_id for i in infos} and _on(r, arns)
     )
+    copies = _copies(observer, everything, {i.image_id for i in infos})
     candidates = tuple(
-        _candidate(raw, info, owner_uses.get(info.image_id, []), shared_uses.get(info.image_id, ([], [])))
+        replace(
+            _candidate(raw, info, owner_uses.get(info.image_id, []), shared_uses.get(info.image_id, ([], []))),
+            copies=copies.get(info.image_id, ()),
+        )
         for raw, info in zip(picked, infos, strict=True)
     )
     return CleanupRead(party, region, candidates, users, keys, others, _recycle_bin(sessions, region, who))
+
+
+def _copies(
+    observer: Observer, everything: list[dict[str, Any]], sources: set[str]
+) -> dict[str, tuple[ImageInfo, ...]]:
+    """The re-encrypted copies (tagged ``amishare:source-image``) of each of ``sources`` among the account's
+    images in the region, with their launch and snapshot permissions (whether they are still shared)."""
+    found: dict[str, list[ImageInfo]] = {}
+    for raw in everything:
+        source = tags_of(raw).get(TAG_SOURCE_IMAGE)
+        if source in sources and raw["ImageId"] != source:
+            found.setdefault(source, []).append(observer.image_of(raw))
+    return {source: tuple(copies) for source, copies in found.items()}
 
 
 def _bare(raw: dict[str, Any], region: str) -> ImageInfo:

@@ -5,6 +5,8 @@ The codes are documented in docs/doctor.md:
     NOT_IN_REGION              no such image in the region (the regions where it does exist are named)
     DEREGISTERED               the image was deregistered
     DISABLED                   the image is disabled (DisableImage removed every launch permission)
+    PENDING                    the image is still being made (a copy in progress): wait until it is available
+    NOT_AVAILABLE              the image is failed (or in another state that never becomes available)
     DEPRECATED                 past its deprecation time (a warning: it still launches)
     NO_LAUNCH_PERMISSION       the launch permission names neither the account, its organization or OU, nor all
     SNAPSHOT_NOT_SHARED        a snapshot lacks createVolumePermission for the account (copy only)
@@ -29,6 +31,8 @@ CODES = (
     "NOT_IN_REGION",
     "DEREGISTERED",
     "DISABLED",
+    "PENDING",
+    "NOT_AVAILABLE",
     "DEPRECATED",
     "NO_LAUNCH_PERMISSION",
     "SNAPSHOT_NOT_SHARED",

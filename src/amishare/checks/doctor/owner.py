@@ -11,7 +11,8 @@ from amishare.model import ImageInfo
 
 
 def image_causes(facts: DoctorFacts) -> list[Cause]:
-    """What stops every capability at the image itself: not in the region, deregistered, disabled, not ready."""
+    """What stops every capability at the image itself: not in the region, deregistered, disabled, pending,
+    failed."""
     where = f"in {facts.region}"
     if facts.state == "missing":
         if facts.elsewhere:
@@ -50,12 +51,22 @@ def image_causes(facts: DoctorFacts) -> list[Cause]:
                 "enabling does not restore the permissions",
             )
         ]
+    if facts.state == "pending":
+        return [
+            Cause(
+                "PENDING",
+                f"{facts.image_id} is pending {where}: it is still being made (a copy or registration in progress), "
+                "and no one can use it until it is available",
+                f"wait until it is available (aws ec2 wait image-available --image-ids {facts.image_id} --region "
+                f"{facts.region}), then ask again",
+            )
+        ]
     if facts.state != "available":
         return [
             Cause(
-                "DEREGISTERED",
-                f"{facts.image_id} is {facts.state} {where}",
-                "wait for a pending image; a failed one must be built or copied again",
+                "NOT_AVAILABLE",
+                f"{facts.image_id} is {facts.state} {where}: it will not become available",
+                "build or copy the image again, and share the new one",
             )
         ]
     return []

@@ -1,0 +1,66 @@
+"""amishare run as a person runs it: in a terminal (a pseudo-terminal: stdin, stdout and stderr are a tty), where
+it asks before changing anything; the test answers the prompt, or presses Ctrl-C at it."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROMPT = b"[y/N]"
+
+
+@dataclass(frozen=True)
+class Session:
+    exit_code: int
+    screen: str  # everything the terminal showed, stdout and stderr together
+
+
+def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str | None, timeout: float = 60) -> Session:
+    """Run ``amishare ARGS`` in a pseudo-terminal until it asks; then type ``answer`` and Enter, or (``None``)
+    press Ctrl-C (SIGINT to the process, as the terminal sends it). The exit code and the screen."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amishare", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=cwd,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        close_fds=True,
+    )
+    os.close(follower)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    answered = False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal closed: the process ended
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            if not answered and PROMPT in screen:
+                answered = True
+                if answer is None:
+                    process.send_signal(signal.SIGINT)
+                else:
+                    os.write(leader, answer.encode() + b"\n")
+            if process.poll() is not None and not ready:
+                break
+        exit_code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    return Session(exit_code, screen.decode(errors="replace").replace("\r\n", "\n"))
