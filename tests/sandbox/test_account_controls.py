@@ -177,3 +177,34 @@ def test_rule_deregistering_an_image_again_while_it_is_described_as_deregistered
     assert error_of(aws(TARGET, "ec2").deregister_image, ImageId=image)["Code"] == "InvalidAMIID.NotFound"
     sb.settings.deregistered_visible_seconds = 0.0  # no longer described: gone
     assert error_of(ec2.deregister_image, ImageId=image)["Code"] == "InvalidAMIID.NotFound"
+
+
+def test_rule_calls_on_an_image_still_described_as_deregistered_are_unavailable(sb: Sandbox, aws: Clients) -> None:
+    # EC2 API Reference, error codes: InvalidAMIID.Unavailable, "The specified AMI has been deregistered and is no
+    # longer available, or is not in a state from which you can launch an instance or modify attributes";
+    # docs/aws-facts.md section 3. Which calls answer it, and for how long, is the sandbox's choice: its owner's
+    # attribute, lifecycle and launch calls while it is described as deregistered; NotFound after, and to others.
+    image = sb.seed_image(OWNER, REGION, "old", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})
+    ec2.deregister_image(ImageId=image)
+    calls = {
+        "ModifyImageAttribute": lambda: ec2.modify_image_attribute(
+            ImageId=image, LaunchPermission={"Remove": [{"UserId": TARGET}]}
+        ),
+        "DescribeImageAttribute": lambda: ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission"),
+        "EnableImageDeprecation": lambda: ec2.enable_image_deprecation(
+            ImageId=image, DeprecateAt=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        ),
+        "RunInstances": lambda: ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1),
+    }
+    assert {name: error_of(call)["Code"] for name, call in calls.items()} == dict.fromkeys(
+        calls, "InvalidAMIID.Unavailable"
+    )
+    assert error_of(aws(TARGET, "ec2").run_instances, ImageId=image, MinCount=1, MaxCount=1)["Code"] == (
+        "InvalidAMIID.NotFound"
+    )
+    sb.settings.deregistered_visible_seconds = 0.0  # no longer described: gone
+    assert {name: error_of(call)["Code"] for name, call in calls.items()} == dict.fromkeys(
+        calls, "InvalidAMIID.NotFound"
+    )

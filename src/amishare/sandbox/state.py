@@ -253,6 +253,16 @@ class Call:
 
 
 @dataclass
+class AfterCall:
+    """``Sandbox.after``: run ``do`` once, right after the first call of ``action`` (``service:Action``) that
+    ``when`` accepts (given the call and its decoded parameters) has been answered, before its response is sent."""
+
+    action: str
+    do: Callable[[], None]
+    when: Callable[[Call, dict[str, Any]], bool]
+
+
+@dataclass
 class Settings:
     copy_seconds_per_gib: float = 0.0
     latency_ms: float = 0.0
@@ -293,6 +303,7 @@ class World:
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
         self.authorizations: list[Any] = []  # authz.Authorization of each identity check (enforce_iam only)
+        self.after_calls: list[AfterCall] = []  # Sandbox.after: what runs once a matching call has been answered
 
     # ------------------------------------------------------------------ organizations
     def organization_of(self, account: str) -> Organization | None:

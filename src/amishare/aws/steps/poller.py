@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.steps import Timers
 from amishare.errors import AmiShareError, AwsError
@@ -162,7 +163,7 @@ class ImagePoller:
             images = ec2.describe_images(ImageIds=ids)["Images"]
         except AwsError as exc:
             message = str(exc)
-            if exc.code != "InvalidAMIID.NotFound":
+            if exc.code not in IMAGE_GONE:
                 return self._settle_all(due, lambda w: message)
             missing = set(_MISSING.findall(message)) or set(ids)
             gone = {k: w for k, w in due.items() if w.image_id in missing}

@@ -105,8 +105,22 @@ def recently_deregistered(world: World, caller: Caller, region: str, image_id: s
     return image if world.clock() - at < world.settings.deregistered_visible_seconds else None
 
 
+def check_not_deregistered(world: World, caller: Caller, region: str, image_id: str) -> None:
+    """While its owner is still shown the image as ``deregistered``, a call on it is ``InvalidAMIID.Unavailable``
+    ("has been deregistered and is no longer available", EC2 API Reference, error codes; docs/aws-facts.md
+    section 3), not NotFound; after that window NotFound (the sandbox's choice)."""
+    gone = recently_deregistered(world, caller, region, image_id)
+    if gone is not None:
+        raise AwsFault(
+            "InvalidAMIID.Unavailable",
+            f"The image id '[{gone.image_id}]' has been deregistered and is no longer available.",
+        )
+
+
 def owned_image(world: World, caller: Caller, region: str, image_id: str) -> Image:
-    """The caller's own image; another account's visible image is ``AuthFailure``."""
+    """The caller's own image; another account's visible image is ``AuthFailure``; the caller's own just
+    deregistered is ``InvalidAMIID.Unavailable`` (``check_not_deregistered``)."""
+    check_not_deregistered(world, caller, region, image_id)
     image = visible_image(world, caller, region, image_id)
     if image.account != caller.account:
         raise AwsFault("AuthFailure", f"Not authorized for image:{image_id}")

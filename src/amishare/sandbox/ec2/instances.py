@@ -29,6 +29,7 @@ from amishare.sandbox.ec2 import templates
 from amishare.sandbox.ec2.allowed_images import allowed, setting
 from amishare.sandbox.ec2.common import (
     check_dry_run,
+    check_not_deregistered,
     image_state,
     tag_list,
     tags_from_specs,
@@ -65,6 +66,7 @@ def launch_failure(world: World, image: Image, caller: Caller, region: str) -> s
 
 def launchable(world: World, caller: Caller, region: str, image_id: str) -> Image:
     """The image ``caller`` may launch in ``region``, or the fault AWS answers."""
+    check_not_deregistered(world, caller, region, image_id)
     image = visible_image(world, caller, region, image_id)
     state, _ = image_state(world, image)
     if state != "available":
