@@ -104,3 +104,57 @@ def test_the_revoker_takes_a_staging_image_deregistered_meanwhile_as_gone(tmp_pa
         assert [c.error for c in revoker] == ["InvalidAMIID.Unavailable"]
         (delete,) = [a for a in outcome.plan.actions if a.kind.value == "DeleteStaging"]
         assert outcome.result.output(delete.key)["reason"] == "already gone"
+
+
+PHASES = {  # (deregistered_visible_seconds, deregistered_empty_seconds) -> how the poller's next look goes
+    "described as deregistered": ((60.0, 3600.0), "deregistered"),
+    "an empty answer": ((0.0, 3600.0), "no longer exists (deregistered)"),
+    "not found": ((0.0, 0.0), "no longer exists"),
+}
+
+
+@pytest.mark.parametrize("phase", list(PHASES))
+def test_a_copy_deregistered_while_awaited_fails_its_wait_in_every_phase(
+    sb: Sandbox, builder: Settings, phase: str
+) -> None:
+    """The poller watches a copy; someone deregisters it. Whatever DescribeImages then answers (docs/aws-facts.md
+    section 3: the image as deregistered, then an empty list, then InvalidAMIID.NotFound), the wait fails at once
+    with the reason: never waits for the timeout."""
+    (sb.settings.deregistered_visible_seconds, sb.settings.deregistered_empty_seconds), words = PHASES[phase]
+    sb.settings.copy_seconds_per_gib = 1.0  # 8 GiB: 8 s, pending when first looked at
+    sb.create_key(OWNER, REGION, alias="amishare-share")
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
+    ec2 = sb.session(OWNER, REGION).client("ec2")
+    copies: list[str] = []
+
+    def deregister_the_copy() -> None:
+        (copy,) = [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"] if i["ImageId"] != image]
+        ec2.deregister_image(ImageId=copy)
+        copies.append(copy)
+
+    sb.after("ec2:DescribeImages", deregister_the_copy, when=_by_step("AwaitImage"))
+    request = api.ShareRequest(image, (TARGET,), reencrypt_key="alias/amishare-share")
+    outcome = api.share(builder, request)
+    assert outcome.result is not None and outcome.result.status == "partial"  # the key policy edit went through
+    (wait,) = [a.key for a in outcome.plan.actions if a.kind.value == "AwaitImage"]
+    (failure,) = outcome.result.failures
+    assert failure.key == wait and failure.error is not None, failure
+    assert words in failure.error and copies[0] in failure.error, failure.error
+    polls = [c for c in sb.calls() if c.action == "DescribeImages" and "AwaitImage" in c.user_agent]
+    assert len(polls) == 2  # the look that saw it pending, and the one that saw it gone
+
+
+def test_an_image_in_the_empty_answer_phase_is_not_found_with_the_reason(sb: Sandbox, builder: Settings) -> None:
+    """revoke (and share, show, verify: one read) of an image AWS answers with an empty list: NotFound, naming
+    why, and no change."""
+    from amishare.errors import NotFound
+
+    sb.settings.deregistered_visible_seconds = 0.0
+    image = sb.seed_image(OWNER, REGION, "gone", kms_key=None)
+    ec2 = sb.session(OWNER, REGION).client("ec2")
+    ec2.deregister_image(ImageId=image)
+    assert ec2.describe_images(ImageIds=[image])["Images"] == []
+    sb.clear_calls()
+    with pytest.raises(NotFound, match=f"image {image} not found in {REGION} \\(an empty answer"):
+        api.revoke(builder, api.RevokeRequest(image, (TARGET,)))
+    assert not [c for c in sb.calls() if c.mutating]

@@ -271,6 +271,7 @@ class Settings:
     snapshot_copy_limit: int = SNAPSHOT_COPY_LIMIT
     block_public_access_default: str = "unblocked"
     deregistered_visible_seconds: float = 60.0  # DescribeImages by id shows a deregistered image this long
+    deregistered_empty_seconds: float = 3600.0  # then answers it with an empty list this long, then NotFound
     enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
 
 
