@@ -175,7 +175,8 @@ class Volume:
 
 @dataclass
 class Instance:
-    """An instance RunInstances started: running, or terminated with the reason (a key it could not use)."""
+    """An instance RunInstances started: running, stopped (StopInstances, or a start that failed), or terminated
+    (TerminateInstances, or a launch that failed: a key it could not use)."""
 
     instance_id: str
     account: str
@@ -187,12 +188,16 @@ class Instance:
     volumes: list[Volume]
     failure: str | None = None  # why the launch failed: the instance is terminated
     terminated: bool = False  # TerminateInstances
+    stopped: bool = False  # StopInstances (StartInstances clears it, unless the start fails)
+    start_failure: str | None = None  # why the last StartInstances failed: the instance went back to stopped
     tags: dict[str, str] = field(default_factory=dict)
     launched: dt.datetime = field(default_factory=utcnow)
 
     @property
     def state(self) -> str:
-        return "terminated" if self.failure or self.terminated else "running"
+        if self.failure or self.terminated:
+            return "terminated"
+        return "stopped" if self.stopped else "running"
 
 
 @dataclass
