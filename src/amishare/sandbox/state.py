@@ -112,6 +112,7 @@ class Snapshot:
     tags: dict[str, str] = field(default_factory=dict)
     source_snapshot_id: str | None = None
     via_copy_snapshot: bool = False  # counts against the concurrent CopySnapshot limit
+    completion_minutes: int | None = None  # a time-based copy: completes within this many minutes
 
     @property
     def encrypted(self) -> bool:
