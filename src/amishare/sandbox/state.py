@@ -52,6 +52,7 @@ class Grant:
     constraints: dict[str, Any] | None = None
     created: dt.datetime = field(default_factory=utcnow)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    effective_at: float = 0.0  # sandbox clock: authorizes nothing before it without its token (grant_delay_seconds)
 
 
 @dataclass
@@ -278,6 +279,7 @@ class Settings:
     block_public_access_default: str = "unblocked"
     deregistered_visible_seconds: float = 60.0  # DescribeImages by id shows a deregistered image this long
     deregistered_empty_seconds: float = 3600.0  # then answers it with an empty list this long, then NotFound
+    grant_delay_seconds: float = 0.0  # a new grant authorizes nothing this long, unless its grant token is passed
     enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
 
 
