@@ -110,6 +110,13 @@ def _instance(w: World) -> str:
     return "ec2:Instance"
 
 
+def _stopped_instance(w: World) -> str:
+    (instance,) = w.ec2.run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)["Instances"]
+    w.ec2.stop_instances(InstanceIds=[instance["InstanceId"]])  # it keeps its volumes, and can start again
+    w.sb.world.images[w.old[0]].last_launched = _ago(60)  # launched long ago: only the instance keeps the image
+    return f"ec2:Instance arn:aws:ec2:{REGION}:{OWNER}:instance/{instance['InstanceId']}"
+
+
 def _template(w: World) -> str:
     w.ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": w.old[0]})
     return "ec2:LaunchTemplate"
@@ -169,6 +176,7 @@ def _used_in_another_account(w: World) -> str:
 
 REASONS: list[tuple[str, Callable[[World], str], dict[str, Any]]] = [
     ("a live instance", _instance, {}),
+    ("a stopped instance", _stopped_instance, {}),
     ("a launch template", _template, {}),
     ("an SSM parameter", _parameter, {}),
     ("an Auto Scaling launch configuration", _launch_configuration, {}),

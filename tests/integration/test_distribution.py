@@ -195,3 +195,39 @@ def test_share_refuses_a_parameter_for_a_target_without_a_role(world: Any) -> No
             api.ShareRequest(image, ("dev", "444444444444"), distribution=api.share_distribution(ssm_parameter=PARAM)),
         )
     assert mutating_calls(sb) == []
+
+
+def test_copy_duration_makes_each_destination_s_copy_time_based(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--copy-duration 15m: CopyImage asks for a time-based copy (SnapshotCopyCompletionDurationMinutes), whose
+    snapshots complete within 15 minutes (EBS User Guide, "Time-based copies"). On the sandbox's clock, moved 5
+    minutes on at each of the poller's looks, the 8 GiB copy that would take 8 hours is done within 15 minutes."""
+    now = [0.0]
+    with Sandbox(copy_seconds_per_gib=3600.0, clock=lambda: now[0]) as sb:
+        sb.reset()
+        key = sb.create_key(OWNER, REGION, alias="amishare-share")
+        image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)  # shared as it is: no staging
+        sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
+        sb.create_key(TARGET, REGION, alias="mine")
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'
+            f'[accounts.dev]\nid = "{TARGET}"\nkeys = {{ {REGION} = "alias/mine" }}\n'
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+
+        def five_minutes_later(account: str | None, region: str, images: list[dict[str, Any]]) -> None:
+            now[0] += 300.0
+
+        request = api.TransferRequest(image, ("dev",), source=OWNER, copy_duration="15m")
+        outcome = api.transfer(api.settings(cwd=tmp_path), request, hooks=api.Hooks(on_poll=five_minutes_later))
+        assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result.failures
+        assert now[0] <= 900.0 + 300.0  # done at the first look past 15 minutes, not after 8 hours
+        ec2 = sb.session(TARGET, REGION).client("ec2")
+        (copy,) = _copies(sb, TARGET, REGION, outcome.result.run_id)
+        (snapshot,) = ec2.describe_snapshots(SnapshotIds=[copy["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]])[
+            "Snapshots"
+        ]
+        assert (snapshot["TransferType"], snapshot["CompletionDurationMinutes"]) == ("time-based", 15)

@@ -4,6 +4,7 @@ and CopyImage's ClientToken is idempotent (docs/aws-facts.md section 3)."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from amishare.sandbox import Sandbox
 from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, error_of
@@ -127,3 +128,59 @@ def test_rule_time_based_copies_take_15_minute_steps_up_to_48_hours(sb: Sandbox,
         )
         assert refused["Code"] == "InvalidParameterValue"
     assert copy(SourceImageId=image, SourceRegion=REGION, Name="timed", SnapshotCopyCompletionDurationMinutes=45)
+
+
+def test_rule_a_time_based_copy_completes_within_its_duration() -> None:
+    """EBS User Guide "Time-based copies" and the CopyImage/CopySnapshot API references: with
+    SnapshotCopyCompletionDurationMinutes (CompletionDurationMinutes for CopySnapshot), 15 to 2,880 in steps of 15,
+    each snapshot completes within that duration; the Snapshot type reports TransferType and
+    CompletionDurationMinutes (docs/aws-facts.md section 3). On the sandbox's clock: the shorter of the copy's
+    usual duration and the one asked for."""
+    now = [1000.0]
+    with Sandbox(copy_seconds_per_gib=100.0, clock=lambda: now[0]) as sandbox:  # 8 GiB: 800 s, 16 GiB: 1,600 s
+        image = sandbox.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=None)
+        ec2 = sandbox.session(OWNER, REGION2).client("ec2")
+        timed = ec2.copy_image(
+            SourceImageId=image, SourceRegion=REGION, Name="timed", SnapshotCopyCompletionDurationMinutes=15
+        )["ImageId"]
+        standard = ec2.copy_image(SourceImageId=image, SourceRegion=REGION, Name="standard")["ImageId"]
+        source_16 = sandbox.session(OWNER, REGION).client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]
+        (big,) = [s["SnapshotId"] for s in source_16 if s["VolumeSize"] == 16]
+        single = ec2.copy_snapshot(SourceSnapshotId=big, SourceRegion=REGION, CompletionDurationMinutes=15)
+
+        def state(image_id: str) -> str:
+            return str(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"])
+
+        def snapshots(image_id: str) -> list[dict[str, Any]]:
+            mappings = ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]
+            return list(ec2.describe_snapshots(SnapshotIds=[m["Ebs"]["SnapshotId"] for m in mappings])["Snapshots"])
+
+        assert {(s["TransferType"], s.get("CompletionDurationMinutes")) for s in snapshots(timed)} == {
+            ("time-based", 15)
+        }
+        assert {(s["TransferType"], s.get("CompletionDurationMinutes")) for s in snapshots(standard)} == {
+            ("standard", None)
+        }
+        now[0] += 899
+        assert (state(timed), state(standard)) == ("pending", "pending")
+        now[0] += 1  # 15 minutes: the time-based copy is done, the standard one is not
+        assert (state(timed), state(standard)) == ("available", "pending")
+        (copied,) = ec2.describe_snapshots(SnapshotIds=[single["SnapshotId"]])["Snapshots"]
+        assert (copied["State"], copied["TransferType"], copied["CompletionDurationMinutes"]) == (
+            "completed",
+            "time-based",
+            15,
+        )
+        now[0] += 700
+        assert state(standard) == "available"
+        for bad in (20, 0, 2895):
+            error = error_of(
+                ec2.copy_image,
+                SourceImageId=image,
+                SourceRegion=REGION,
+                Name=f"bad-{bad}",
+                SnapshotCopyCompletionDurationMinutes=bad,
+            )
+            assert error["Code"] == "InvalidParameterValue", bad
+        error = error_of(ec2.copy_snapshot, SourceSnapshotId=big, SourceRegion=REGION, CompletionDurationMinutes=20)
+        assert error["Code"] == "InvalidParameterValue"

@@ -48,3 +48,22 @@ def test_rule_only_the_owner_disables_and_only_an_available_image(sb: Sandbox, a
     sb.settings.copy_seconds_per_gib = 10.0
     pending = aws(OWNER, "ec2").copy_image(SourceImageId=image, SourceRegion=REGION, Name="pending")["ImageId"]
     assert error_of(aws(OWNER, "ec2").disable_image, ImageId=pending)["Code"] == "IncorrectState"
+
+
+def test_rule_a_disabled_image_cannot_be_shared(sb: Sandbox, aws: Clients) -> None:
+    # EC2 API Reference, DisableImage: a disabled AMI cannot be shared (docs/aws-facts.md section 9). AWS does not
+    # document the error code: InvalidAMIID.Unavailable is the sandbox's choice. Removing is not refused.
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ec2.disable_image(ImageId=image)
+    for entries in ([{"UserId": TARGET}], [{"Group": "all"}]):
+        error = error_of(ec2.modify_image_attribute, ImageId=image, LaunchPermission={"Add": entries})
+        assert error["Code"] == "InvalidAMIID.Unavailable" and "disabled" in error["Message"], entries
+    error = error_of(
+        ec2.modify_image_attribute, ImageId=image, Attribute="launchPermission", OperationType="add", UserIds=[TARGET]
+    )
+    assert error["Code"] == "InvalidAMIID.Unavailable"
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Remove": [{"UserId": TARGET}]})
+    assert ec2.describe_image_attribute(ImageId=image, Attribute="launchPermission")["LaunchPermissions"] == []
+    ec2.enable_image(ImageId=image)
+    ec2.modify_image_attribute(ImageId=image, LaunchPermission={"Add": [{"UserId": TARGET}]})

@@ -109,3 +109,23 @@ def test_the_call_log_names_the_action_of_every_json_service(sb: Sandbox, aws: C
         ("events", "PutRule", True),
         ("events", "ListRules", False),
     ]
+
+
+def test_after_runs_once_between_a_matching_answer_and_the_next_call(sb: Sandbox, aws: Clients) -> None:
+    """Not an AWS rule: the test facility that puts another writer exactly between two calls of the code under test
+    (``Sandbox.after``). It runs once, after the first call it matches has been answered."""
+    image = sb.seed_image(OWNER, REGION, "golden", kms_key=None)
+    other = sb.seed_image(OWNER, REGION, "other", kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    ran: list[str] = []
+    sb.after(
+        "ec2:DescribeImages",
+        lambda: ran.append(sb.session(OWNER, REGION).client("ec2").deregister_image(ImageId=image) and "deregistered"),
+        when=lambda call, params: params.get("ImageIds") == [image] and call.account == OWNER,
+    )
+    assert ec2.describe_images(ImageIds=[other])["Images"][0]["State"] == "available"
+    assert ran == []  # not a match
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "available"  # answered before it ran
+    assert ran == ["deregistered"]
+    assert ec2.describe_images(ImageIds=[image])["Images"][0]["State"] == "deregistered"
+    assert ran == ["deregistered"]  # once

@@ -147,3 +147,63 @@ def test_rule_terminate_and_filters(sb: Sandbox, aws: Clients) -> None:
         "InvalidInstanceID.NotFound"
     )
     assert json.dumps(aws(TARGET, "ec2").describe_instances()["Reservations"]) == "[]"  # another account's
+
+
+def _state(ec2: Any, instance_id: str) -> dict[str, Any]:
+    (reservation,) = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+    return dict(reservation["Instances"][0])
+
+
+def test_rule_stop_and_start_keep_the_instance_and_its_volumes(sb: Sandbox, aws: Clients) -> None:
+    # StopInstances and StartInstances API references: a stopped instance keeps its EBS volumes and still refers to
+    # its image (DescribeImageReferences, state-name stopped: EC2 User Guide "Identify your resources referencing
+    # specified AMIs"); a terminated one cannot be stopped or started (IncorrectInstanceState, EC2 API error codes).
+    # That it is stopped at once (AWS passes through stopping) is the sandbox's choice.
+    image = sb.seed_image(OWNER, REGION, "plain", volumes_gib=[8], kms_key=None)
+    ec2 = aws(OWNER, "ec2")
+    instance = _launch(aws, OWNER, image)["InstanceId"]
+    (stopping,) = ec2.stop_instances(InstanceIds=[instance])["StoppingInstances"]
+    assert (stopping["PreviousState"]["Name"], stopping["CurrentState"]["Name"]) == ("running", "stopping")
+    assert _state(ec2, instance)["State"] == {"Code": 80, "Name": "stopped"}
+    stopped = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["stopped"]}])
+    assert [i["InstanceId"] for r in stopped["Reservations"] for i in r["Instances"]] == [instance]
+    assert [v["Attachments"][0]["InstanceId"] for v in ec2.describe_volumes()["Volumes"]] == [instance]
+    references = ec2.describe_image_references(
+        ImageIds=[image],
+        ResourceTypes=[
+            {
+                "ResourceType": "ec2:Instance",
+                "ResourceTypeOptions": [{"OptionName": "state-name", "OptionValues": ["stopped"]}],
+            }
+        ],
+    )["ImageReferences"]
+    assert [r["Arn"].rsplit("/", 1)[-1] for r in references] == [instance]
+    (starting,) = ec2.start_instances(InstanceIds=[instance])["StartingInstances"]
+    assert (starting["PreviousState"]["Name"], starting["CurrentState"]["Name"]) == ("stopped", "pending")
+    assert _state(ec2, instance)["State"]["Name"] == "running"
+    ec2.terminate_instances(InstanceIds=[instance])
+    for call in (ec2.stop_instances, ec2.start_instances):
+        assert error_of(call, InstanceIds=[instance])["Code"] == "IncorrectInstanceState"
+    assert error_of(aws(TARGET, "ec2").stop_instances, InstanceIds=[instance])["Code"] == "InvalidInstanceID.NotFound"
+
+
+def test_rule_a_start_with_a_key_the_account_can_no_longer_use_goes_back_to_stopped(sb: Sandbox, aws: Clients) -> None:
+    # AWS Knowledge Center, "encrypted volumes stop immediately": starting checks the volumes' keys as a launch does;
+    # without access the instance goes from pending back to stopped, "Client.InternalError: Client error on launch".
+    key = sb.create_key(OWNER, REGION, policy=policy_document(allow(condition=SCOPED)))
+    image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET, snapshots=False)
+    target = aws(TARGET, "ec2")
+    instance = _launch(aws, TARGET, image)["InstanceId"]
+    target.stop_instances(InstanceIds=[instance])
+    aws(OWNER, "kms").put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy_document()))
+    (starting,) = target.start_instances(InstanceIds=[instance])["StartingInstances"]
+    assert starting["CurrentState"]["Name"] == "pending"  # accepted, whatever happens next
+    described = _state(target, instance)
+    assert described["State"]["Name"] == "stopped"
+    assert described["StateReason"]["Message"] == "Client.InternalError: Client error on launch"
+    aws(OWNER, "kms").put_key_policy(
+        KeyId=key, PolicyName="default", Policy=json.dumps(policy_document(allow(condition=SCOPED)))
+    )
+    target.start_instances(InstanceIds=[instance])
+    assert _state(target, instance)["State"]["Name"] == "running"

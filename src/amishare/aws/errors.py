@@ -27,6 +27,10 @@ ACCESS_DENIED = {
     "ExpiredTokenException",
     "SignatureDoesNotMatch",
 }
+# What AWS answers a call on an image that is gone or going (docs/aws-facts.md section 3): NotFound, or Unavailable
+# while the image is still described as deregistered (and, for a share, while it is pending). Wherever amishare
+# takes an image as already gone, it takes both codes.
+IMAGE_GONE = frozenset({"InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"})
 CONFIGURE = "configure"  # the operation named by errors of making a session or client (no AWS call yet)
 
 

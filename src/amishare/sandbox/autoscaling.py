@@ -12,12 +12,18 @@ encrypted volumes"):
   ``Instance became unhealthy while waiting for instance to be in InService state. Termination Reason:
   Client.InternalError: Client error on launch``; a healthy one is ``InService``;
 * the image must be launchable by the account (launch permission, available, Allowed AMIs), checked at
-  ``CreateLaunchConfiguration`` (``ValidationError``).
+  ``CreateLaunchConfiguration`` (``ValidationError``), or, for a group made with a launch template, at
+  ``CreateAutoScalingGroup`` (``ValidationError``, "You must use a valid fully-formed launch template");
+* a group is made with a launch configuration or a launch template (``LaunchTemplate``: ``LaunchTemplateId`` or
+  ``LaunchTemplateName``, and ``Version``: a number, ``$Default`` (when none is given) or ``$Latest``), never both
+  (EC2 Auto Scaling API Reference, CreateAutoScalingGroup, LaunchTemplateSpecification; accounts created since
+  2024-10-01 cannot create launch configurations: EC2 Auto Scaling User Guide, "Launch configurations"); the
+  version's image (an SSM parameter resolved) is the one launched.
 
-Emulated: launch configurations and groups (``CreateLaunchConfiguration``, ``CreateAutoScalingGroup`` with
-``DesiredCapacity`` launched at once, ``DescribeAutoScalingGroups``, ``DescribeScalingActivities``,
-``DeleteAutoScalingGroup``, ``DescribeLaunchConfigurations``, ``DeleteLaunchConfiguration``). Launch templates
-and scaling are not.
+Emulated: launch configurations, launch templates and groups (``CreateLaunchConfiguration``,
+``CreateAutoScalingGroup`` with ``DesiredCapacity`` launched at once, ``DescribeAutoScalingGroups``,
+``DescribeScalingActivities``, ``DeleteAutoScalingGroup``, ``DescribeLaunchConfigurations``,
+``DeleteLaunchConfiguration``). Mixed instances policies and scaling are not.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.policy.evaluate import Caller
+from amishare.sandbox.ec2 import templates
 from amishare.sandbox.ec2.instances import launch_failure, launchable, start_instance
 from amishare.sandbox.state import World, new_id, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
@@ -54,11 +61,22 @@ class Group:
     name: str
     account: str
     region: str
-    configuration: str
+    configuration: str | None  # the launch configuration's name, or None: made with ``template``
     desired: int
+    template: dict[str, str] | None = None  # LaunchTemplateId, LaunchTemplateName, Version (as asked)
     instances: list[str] = field(default_factory=list)  # InService instance ids
     activities: list[dict[str, Any]] = field(default_factory=list)
     created: dt.datetime = field(default_factory=utcnow)
+
+
+def _template_spec(raw: dict[str, Any]) -> dict[str, str]:
+    """A ``LaunchTemplateSpecification``: an id or a name (not both), and a version (``$Default`` when none)."""
+    if bool(raw.get("LaunchTemplateId")) == bool(raw.get("LaunchTemplateName")):
+        raise AwsFault(
+            "ValidationError", "Valid requests must contain either launchTemplateId or LaunchTemplateName, not both."
+        )
+    which = {k: str(raw[k]) for k in ("LaunchTemplateId", "LaunchTemplateName") if raw.get(k)}
+    return {**which, "Version": str(raw.get("Version") or "$Default")}
 
 
 class AutoScalingHandlers:
@@ -109,31 +127,57 @@ class AutoScalingHandlers:
         return {}
 
     def CreateAutoScalingGroup(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        if p.get("LaunchTemplate") or p.get("MixedInstancesPolicy"):
+        if p.get("MixedInstancesPolicy"):
             raise AwsFault(
-                "UnsupportedOperation", "The amishare sandbox emulates launch configurations only; see docs/sandbox.md."
+                "UnsupportedOperation",
+                "The amishare sandbox does not emulate mixed instances policies; see docs/sandbox.md.",
             )
         name = str(p.get("AutoScalingGroupName", ""))
-        configuration = self.configurations.get((caller.account, region, str(p.get("LaunchConfigurationName", ""))))
-        if configuration is None:
-            raise AwsFault("ValidationError", "Launch configuration name not found")
+        if bool(p.get("LaunchTemplate")) == bool(p.get("LaunchConfigurationName")):
+            raise AwsFault(
+                "ValidationError",
+                "Valid requests must contain either LaunchTemplate, LaunchConfigurationName, InstanceId or "
+                "MixedInstancesPolicy parameter.",
+            )
         with self.world.lock:
             if (caller.account, region, name) in self.groups:
                 raise AwsFault("AlreadyExists", f"AutoScalingGroup by this name ({name}) already exists")
             desired = int(p.get("DesiredCapacity", p.get("MinSize", 0)))
-            group = Group(name, caller.account, region, str(p["LaunchConfigurationName"]), desired)
+            if p.get("LaunchTemplate"):
+                spec = _template_spec(p["LaunchTemplate"])
+                group = Group(name, caller.account, region, None, desired, template=spec)
+                launch = self._from_template(caller, region, spec)
+            else:
+                configuration = self.configurations.get((caller.account, region, str(p["LaunchConfigurationName"])))
+                if configuration is None:
+                    raise AwsFault("ValidationError", "Launch configuration name not found")
+                group = Group(name, caller.account, region, str(p["LaunchConfigurationName"]), desired)
+                launch = (configuration["ImageId"], configuration["InstanceType"] or "m1.small")
             self.groups[(caller.account, region, name)] = group
             for _ in range(desired):
-                self._launch(group, configuration)
+                self._launch(group, *launch)
         return {}
 
-    def _launch(self, group: Group, configuration: dict[str, str]) -> None:
+    def _from_template(self, caller: Caller, region: str, spec: dict[str, str]) -> tuple[str, str]:
+        """(image, instance type) of the template version ``spec`` names, the image launchable by the account's
+        service-linked role; else ``ValidationError``, as AWS answers a template it cannot launch from."""
+        try:
+            template = templates.find(self.world, caller, region, spec)
+            version = template.version(spec["Version"])
+            image = templates.image_of(self.world, template, version)
+            launchable(self.world, service_role(caller.account), region, image)
+        except AwsFault as fault:
+            raise AwsFault(
+                "ValidationError", f"You must use a valid fully-formed launch template. {fault.message}"
+            ) from fault
+        spec.update(LaunchTemplateId=template.template_id, LaunchTemplateName=template.name)
+        return image, str(version.data.get("InstanceType") or "m1.small")
+
+    def _launch(self, group: Group, image_id: str, instance_type: str) -> None:
         role = service_role(group.account)
-        image = launchable(self.world, role, group.region, configuration["ImageId"])
+        image = launchable(self.world, role, group.region, image_id)
         failure = launch_failure(self.world, image, role, group.region)
-        instance = start_instance(
-            self.world, role, group.region, image, configuration["InstanceType"] or "m1.small", new_id("r"), failure, {}
-        )
+        instance = start_instance(self.world, role, group.region, image, instance_type, new_id("r"), failure, {})
         activity = {
             "ActivityId": new_id("act", 16),
             "AutoScalingGroupName": group.name,
@@ -162,11 +206,14 @@ class AutoScalingHandlers:
         return {"AutoScalingGroups": rows}
 
     def _describe(self, group: Group) -> dict[str, Any]:
+        launch: dict[str, Any] = {"LaunchTemplate": dict(group.template or {})}
+        if group.configuration:
+            launch = {"LaunchConfigurationName": group.configuration}
         return {
             "AutoScalingGroupName": group.name,
             "AutoScalingGroupARN": f"arn:aws:autoscaling:{group.region}:{group.account}:autoScalingGroup:"
             f"{new_id('g', 8)[2:]}:autoScalingGroupName/{group.name}",
-            "LaunchConfigurationName": group.configuration,
+            **launch,
             "MinSize": 0,
             "MaxSize": max(group.desired, 1),
             "DesiredCapacity": group.desired,
@@ -181,7 +228,7 @@ class AutoScalingHandlers:
                     "AvailabilityZone": f"{group.region}a",
                     "LifecycleState": "InService",
                     "HealthStatus": "Healthy",
-                    "LaunchConfigurationName": group.configuration,
+                    **launch,
                     "ProtectedFromScaleIn": False,
                 }
                 for i in group.instances

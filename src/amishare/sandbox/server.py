@@ -21,7 +21,7 @@ from amishare.errors import SandboxError
 from amishare.sandbox.identity import root_credentials
 from amishare.sandbox.kms import keys
 from amishare.sandbox.organizations import create_organization
-from amishare.sandbox.state import Call, Image, Settings, Snapshot, World, new_id, utcnow
+from amishare.sandbox.state import AfterCall, Call, Image, Settings, Snapshot, World, new_id, utcnow
 from amishare.sandbox.wire import moto_compat
 
 
@@ -250,6 +250,16 @@ class Sandbox:
     def published(self, topic_arn: str) -> list[dict[str, Any]]:
         """Messages published to an SNS topic: message_id, message, subject."""
         return moto_compat.published(topic_arn)
+
+    def after(
+        self, action: str, do: Callable[[], None], *, when: Callable[[Call, dict[str, Any]], bool] | None = None
+    ) -> None:
+        """Run ``do()`` once, right after the sandbox has answered the next call of ``action``
+        (``"ec2:DescribeImages"``) that ``when`` accepts (given the call, as ``calls()`` lists it, and its parameters
+        as boto3 sent them), and before that answer leaves: what another writer does between two calls of the code
+        under test, made deterministic. Only calls the overlay answers (not moto's)."""
+        with self.world.lock:
+            self.world.after_calls.append(AfterCall(action, do, when or (lambda call, params: True)))
 
     # --------------------------------------------------------------- inspection
     def calls(self) -> list[Call]:

@@ -52,6 +52,7 @@ class Grant:
     constraints: dict[str, Any] | None = None
     created: dt.datetime = field(default_factory=utcnow)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(48))
+    effective_at: float = 0.0  # sandbox clock: authorizes nothing before it without its token (grant_delay_seconds)
 
 
 @dataclass
@@ -112,6 +113,7 @@ class Snapshot:
     tags: dict[str, str] = field(default_factory=dict)
     source_snapshot_id: str | None = None
     via_copy_snapshot: bool = False  # counts against the concurrent CopySnapshot limit
+    completion_minutes: int | None = None  # a time-based copy: completes within this many minutes
 
     @property
     def encrypted(self) -> bool:
@@ -175,7 +177,8 @@ class Volume:
 
 @dataclass
 class Instance:
-    """An instance RunInstances started: running, or terminated with the reason (a key it could not use)."""
+    """An instance RunInstances started: running, stopped (StopInstances, or a start that failed), or terminated
+    (TerminateInstances, or a launch that failed: a key it could not use)."""
 
     instance_id: str
     account: str
@@ -187,12 +190,16 @@ class Instance:
     volumes: list[Volume]
     failure: str | None = None  # why the launch failed: the instance is terminated
     terminated: bool = False  # TerminateInstances
+    stopped: bool = False  # StopInstances (StartInstances clears it, unless the start fails)
+    start_failure: str | None = None  # why the last StartInstances failed: the instance went back to stopped
     tags: dict[str, str] = field(default_factory=dict)
     launched: dt.datetime = field(default_factory=utcnow)
 
     @property
     def state(self) -> str:
-        return "terminated" if self.failure or self.terminated else "running"
+        if self.failure or self.terminated:
+            return "terminated"
+        return "stopped" if self.stopped else "running"
 
 
 @dataclass
@@ -253,6 +260,16 @@ class Call:
 
 
 @dataclass
+class AfterCall:
+    """``Sandbox.after``: run ``do`` once, right after the first call of ``action`` (``service:Action``) that
+    ``when`` accepts (given the call and its decoded parameters) has been answered, before its response is sent."""
+
+    action: str
+    do: Callable[[], None]
+    when: Callable[[Call, dict[str, Any]], bool]
+
+
+@dataclass
 class Settings:
     copy_seconds_per_gib: float = 0.0
     latency_ms: float = 0.0
@@ -261,6 +278,8 @@ class Settings:
     snapshot_copy_limit: int = SNAPSHOT_COPY_LIMIT
     block_public_access_default: str = "unblocked"
     deregistered_visible_seconds: float = 60.0  # DescribeImages by id shows a deregistered image this long
+    deregistered_empty_seconds: float = 3600.0  # then answers it with an empty list this long, then NotFound
+    grant_delay_seconds: float = 0.0  # a new grant authorizes nothing this long, unless its grant token is passed
     enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
 
 
@@ -293,6 +312,7 @@ class World:
         self.sessions: dict[str, Caller] = {}  # access key id -> caller
         self.calls: list[Call] = []
         self.authorizations: list[Any] = []  # authz.Authorization of each identity check (enforce_iam only)
+        self.after_calls: list[AfterCall] = []  # Sandbox.after: what runs once a matching call has been answered
 
     # ------------------------------------------------------------------ organizations
     def organization_of(self, account: str) -> Organization | None:

@@ -57,7 +57,7 @@ class Observer:
                 region=self.region,
             ) from exc
         if not images or images[0].get("State") == "deregistered":  # docs/aws-facts.md section 3: a short tail
-            gone = " (it was deregistered)" if images else ""
+            gone = " (it was deregistered)" if images else " (an empty answer: AWS's for an image deregistered lately)"
             raise NotFound(
                 f"image {image_id} not found in {self.region}{gone}",
                 operation="DescribeImages",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.reads.convert import launch_template_ref, tags_of
 from amishare.aws.session import STEP, Sessions, as_step
 from amishare.aws.steps.poller import ImagePoller, Poll
@@ -272,12 +273,23 @@ def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] |
     try:
         found = steps.ec2(action).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
     except AwsError as exc:
-        if exc.code == "InvalidAMIID.NotFound":
+        if exc.code in IMAGE_GONE:
             return None
         raise
     if not found or found[0].get("State") == "deregistered":
         return None
     return dict(found[0])
+
+
+def _deregister(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:
+    """DeregisterImage with its snapshots; None when someone else deregistered it since ``_current`` read it:
+    ``InvalidAMIID.Unavailable`` while it is described as deregistered, NotFound after (docs/aws-facts.md section 3)."""
+    try:
+        return dict(steps.ec2(action).deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=True))
+    except AwsError as exc:
+        if exc.code in IMAGE_GONE:
+            return None
+        raise
 
 
 @handles(DeleteStaging)
@@ -292,7 +304,9 @@ def delete_staging(steps: AwsSteps, action: DeleteStaging, context: StepContext)
             f"refusing to delete {action.image}: its tags do not prove that run {context.run_id} made it "
             f"({TAG_RUN}={tags.get(TAG_RUN)}, {TAG_STAGING}={tags.get(TAG_STAGING)})"
         )
-    result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    result = _deregister(steps, action, action.image)
+    if result is None:
+        return Done({"image_id": action.image, "deleted": False, "reason": "already gone"})
     return Done(
         {
             "image_id": action.image,
@@ -316,9 +330,16 @@ def modify_launch_permission(steps: AwsSteps, action: LaunchPermissionChange, co
     for start in range(0, max(1, len(accounts)), MAX_ACCOUNTS_PER_IMAGE_CALL):
         entries = [{"UserId": a} for a in accounts[start : start + MAX_ACCOUNTS_PER_IMAGE_CALL]]
         entries += others if calls == 0 else []
-        if entries:
+        if not entries:
+            continue
+        try:
             steps.ec2(action).modify_image_attribute(ImageId=action.image, LaunchPermission={verb: entries})
-            calls += 1
+        except AwsError as exc:
+            # an image deregistered since the plan (docs/aws-facts.md section 3): nobody can launch it any more
+            if verb == "Add" or exc.code not in IMAGE_GONE:
+                raise
+            return Done({"image_id": action.image, "calls": calls, "reason": "already gone"})
+        calls += 1
     return Done({"image_id": action.image, "calls": calls})
 
 
@@ -496,7 +517,9 @@ def deregister_image(steps: AwsSteps, action: DeregisterImage, context: StepCont
         return Failed(
             f"{action.image} is protected from deregistration ({protection}) since the plan was made: left alone"
         )
-    result = steps.ec2(action).deregister_image(ImageId=action.image, DeleteAssociatedSnapshots=True)
+    result = _deregister(steps, action, action.image)
+    if result is None:
+        return Done({"image_id": action.image, "deregistered": False, "reason": "already gone"})
     rows = result.get("DeleteSnapshotResults", [])
     return Done(
         {

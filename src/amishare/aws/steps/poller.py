@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.steps import Timers
 from amishare.errors import AmiShareError, AwsError
@@ -162,7 +163,7 @@ class ImagePoller:
             images = ec2.describe_images(ImageIds=ids)["Images"]
         except AwsError as exc:
             message = str(exc)
-            if exc.code != "InvalidAMIID.NotFound":
+            if exc.code not in IMAGE_GONE:
                 return self._settle_all(due, lambda w: message)
             missing = set(_MISSING.findall(message)) or set(ids)
             gone = {k: w for k, w in due.items() if w.image_id in missing}
@@ -182,15 +183,19 @@ class ImagePoller:
         with self._lock:
             for key, watch in due.items():
                 image = by_id.get(watch.image_id)
-                state = image.get("State") if image else None
+                if image is None:  # docs/aws-facts.md section 3: deregistered a while ago, AWS answers without it
+                    watch.error = f"image {watch.image_id} no longer exists (deregistered)"
+                    woken.append(key)
+                    continue
+                state = image.get("State")
                 before = (watch.image or {}).get("Progress")
-                watch.image = image or watch.image
+                watch.image = image
                 if state in FAILED_STATES:
-                    reason = (image or {}).get("StateReason", {}).get("Message", "no reason given")
+                    reason = image.get("StateReason", {}).get("Message", "no reason given")
                     watch.error = f"copy {watch.image_id} {state}: {reason}"
                 elif state != "available" and now >= watch.deadline:
                     watch.error = f"image {watch.image_id} still {state} at the timeout"
-                if watch.settled or (self.snapshot_progress and (image or {}).get("Progress") != before):
+                if watch.settled or (self.snapshot_progress and image.get("Progress") != before):
                     woken.append(key)
         return woken
 

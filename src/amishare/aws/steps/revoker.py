@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
 from amishare.engine.plan import Plan
@@ -162,8 +163,9 @@ class Revoker:
                 for future in [pool.submit(step.copy().run, call) for call in calls]:
                     future.result()
         except AwsError as exc:
-            # a staging image deleted meanwhile: nobody can use it any more (its key access still goes)
-            if not exc.code.startswith(("InvalidAMIID.NotFound", "InvalidSnapshot.NotFound")):
+            # a staging image deleted meanwhile (NotFound, or Unavailable while still described as deregistered:
+            # docs/aws-facts.md section 3): nobody can use it any more (its key access still goes)
+            if exc.code not in IMAGE_GONE | {"InvalidSnapshot.NotFound"}:
                 raise
 
 

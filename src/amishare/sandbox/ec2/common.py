@@ -96,17 +96,46 @@ def visible_image(world: World, caller: Caller, region: str, image_id: str) -> I
     return image
 
 
-def recently_deregistered(world: World, caller: Caller, region: str, image_id: str) -> Image | None:
-    """The caller's own image of ``region`` deregistered less than ``deregistered_visible_seconds`` ago, which AWS
-    still describes by id as ``deregistered`` (docs/aws-facts.md section 3); None otherwise."""
+def deregistered_phase(world: World, caller: Caller, region: str, image_id: str) -> str | None:
+    """Where the caller's own image of ``region`` is in its fade-out after DeregisterImage (docs/aws-facts.md section
+    3), on the sandbox's clock: ``described`` (by id, state ``deregistered``) for ``deregistered_visible_seconds``,
+    then ``empty`` (DescribeImages by id answers no image and no error) for ``deregistered_empty_seconds``; None after
+    (``InvalidAMIID.NotFound``), and for an image that is not the caller's or was never deregistered."""
     image, at = world.deregistered.get(image_id, (None, 0.0))
     if image is None or image.account != caller.account or image.region != region:
         return None
-    return image if world.clock() - at < world.settings.deregistered_visible_seconds else None
+    age, settings = world.clock() - at, world.settings
+    if age < settings.deregistered_visible_seconds:
+        return "described"
+    if age < settings.deregistered_visible_seconds + settings.deregistered_empty_seconds:
+        return "empty"
+    return None
+
+
+def recently_deregistered(world: World, caller: Caller, region: str, image_id: str) -> Image | None:
+    """The caller's own image of ``region`` that AWS still describes by id as ``deregistered`` (the ``described``
+    phase of ``deregistered_phase``); None otherwise."""
+    if deregistered_phase(world, caller, region, image_id) != "described":
+        return None
+    return world.deregistered[image_id][0]
+
+
+def check_not_deregistered(world: World, caller: Caller, region: str, image_id: str) -> None:
+    """While its owner is still shown the image as ``deregistered``, a call on it is ``InvalidAMIID.Unavailable``
+    ("has been deregistered and is no longer available", EC2 API Reference, error codes; docs/aws-facts.md
+    section 3), not NotFound; after that window NotFound (the sandbox's choice)."""
+    gone = recently_deregistered(world, caller, region, image_id)
+    if gone is not None:
+        raise AwsFault(
+            "InvalidAMIID.Unavailable",
+            f"The image id '[{gone.image_id}]' has been deregistered and is no longer available.",
+        )
 
 
 def owned_image(world: World, caller: Caller, region: str, image_id: str) -> Image:
-    """The caller's own image; another account's visible image is ``AuthFailure``."""
+    """The caller's own image; another account's visible image is ``AuthFailure``; the caller's own just
+    deregistered is ``InvalidAMIID.Unavailable`` (``check_not_deregistered``)."""
+    check_not_deregistered(world, caller, region, image_id)
     image = visible_image(world, caller, region, image_id)
     if image.account != caller.account:
         raise AwsFault("AuthFailure", f"Not authorized for image:{image_id}")

@@ -11,7 +11,11 @@ Rules (docs/aws-facts.md sections 2 and 3; EBS User Guide "Encryption by default
 * a key that does not exist, lives in another region, is not enabled, or that the copying
   principal may not use through EC2 is NOT refused at call time: the copy starts and then
   fails (``Given key ID is not accessible``). The same holds for the source snapshot's key;
-* a copy is ``pending`` for ``copy_seconds_per_gib`` x its size, its progress rising.
+* a copy is ``pending`` for ``copy_seconds_per_gib`` x its size, its progress rising;
+* a time-based copy (``CompletionDurationMinutes`` of CopySnapshot, ``SnapshotCopyCompletionDurationMinutes`` of
+  CopyImage: 15 to 2,880 minutes in steps of 15) completes within that duration on the sandbox's clock (the
+  shorter of the two), and its snapshot reports ``TransferType`` ``time-based`` and ``CompletionDurationMinutes``;
+  other copies ``standard`` (EBS User Guide, "Time-based copies"; the Snapshot type of the EC2 API Reference).
 """
 
 from __future__ import annotations
@@ -79,6 +83,15 @@ def find_by_arn(world: World, arn: str | None) -> Key | None:
     return world.keys.get(key_id)
 
 
+def check_completion_minutes(parameter: str, minutes: Any) -> int | None:
+    """A time-based copy's duration in minutes (docs/aws-facts.md section 3: 15 to 2,880 in steps of 15), or None."""
+    if minutes is None:
+        return None
+    if not (15 <= int(minutes) <= 2880 and int(minutes) % 15 == 0):
+        raise AwsFault("InvalidParameterValue", f"{parameter} {minutes} must be 15 to 2880 in increments of 15")
+    return int(minutes)
+
+
 def start_snapshot_copy(
     world: World,
     caller: Caller,
@@ -87,9 +100,10 @@ def start_snapshot_copy(
     encryption: Encryption,
     description: str,
     tags: dict[str, str],
-    duration: float,
     via_copy_snapshot: bool,
+    completion_minutes: int | None = None,
 ) -> Snapshot:
+    """A copy of ``source`` started now, pending for ``copy_duration``."""
     copy = Snapshot(
         snapshot_id=new_id("snap"),
         account=caller.account,
@@ -98,13 +112,18 @@ def start_snapshot_copy(
         kms_key_arn=encryption.key_arn,
         description=description,
         tags=dict(tags),
-        transition=Transition(world.clock(), duration, encryption.failure),
+        transition=Transition(
+            world.clock(), copy_duration(world, source.size_gib, completion_minutes), encryption.failure
+        ),
         source_snapshot_id=source.snapshot_id,
         via_copy_snapshot=via_copy_snapshot,
+        completion_minutes=completion_minutes,
     )
     world.snapshots[copy.snapshot_id] = copy
     return copy
 
 
-def copy_duration(world: World, size_gib: int) -> float:
-    return world.settings.copy_seconds_per_gib * size_gib
+def copy_duration(world: World, size_gib: int, completion_minutes: int | None = None) -> float:
+    """How long a copy of ``size_gib`` takes: ``copy_seconds_per_gib`` each, at most ``completion_minutes``."""
+    standard = world.settings.copy_seconds_per_gib * size_gib
+    return standard if completion_minutes is None else min(standard, 60.0 * completion_minutes)

@@ -14,7 +14,12 @@ Rules (docs/aws-facts.md sections 1, 2, 5 and 7; sources in docs/sandbox.md):
   encrypted volumes stop immediately"); the volumes are deleted;
 * each EBS mapping of the image becomes a volume of that size, from that snapshot, under that key;
 * a launch sets the image's ``LastLaunchedTime`` (AWS updates it within about 24 hours: the sandbox at once,
-  which tests need).
+  which tests need);
+* ``StopInstances`` stops a running instance, its volumes kept (``stopped`` at once; AWS passes through
+  ``stopping``); ``StartInstances`` starts a stopped one, with its volumes' keys checked for the starting principal
+  as a launch checks them: a key it cannot use sends the instance back to ``stopped`` with the state reason
+  ``Client.InternalError: Client error on launch`` (AWS Knowledge Center, as above). Either call on a terminated
+  instance is ``IncorrectInstanceState`` (EC2 API error codes); hibernation is not emulated.
 
 Volumes and instances belong to the overlay; moto's own instances are not consulted.
 """
@@ -29,6 +34,7 @@ from amishare.sandbox.ec2 import templates
 from amishare.sandbox.ec2.allowed_images import allowed, setting
 from amishare.sandbox.ec2.common import (
     check_dry_run,
+    check_not_deregistered,
     image_state,
     tag_list,
     tags_from_specs,
@@ -65,6 +71,7 @@ def launch_failure(world: World, image: Image, caller: Caller, region: str) -> s
 
 def launchable(world: World, caller: Caller, region: str, image_id: str) -> Image:
     """The image ``caller`` may launch in ``region``, or the fault AWS answers."""
+    check_not_deregistered(world, caller, region, image_id)
     image = visible_image(world, caller, region, image_id)
     state, _ = image_state(world, image)
     if state != "available":
@@ -128,8 +135,41 @@ def start_instance(
     return instance
 
 
+def _start_failure(world: World, instance: Instance, caller: Caller, region: str) -> str | None:
+    """Why starting ``instance`` fails after the call was accepted (a volume key the starting principal cannot use
+    through EC2, as at launch), or None."""
+    for volume in instance.volumes:
+        if volume.kms_key_arn is None:
+            continue
+        key = find_by_arn(world, volume.kms_key_arn)
+        if key is None:
+            return f"key {volume.kms_key_arn} does not exist"
+        why = usable_via_ec2(world, key, caller, region, LAUNCH_KEY_ACTIONS)
+        if why:
+            return why
+    return None
+
+
+def _check_not_terminated(instances: list[Instance], verb: str) -> None:
+    for instance in instances:
+        if instance.state == "terminated":
+            raise AwsFault(
+                "IncorrectInstanceState",
+                f"The instance '{instance.instance_id}' is not in a state from which it can be {verb}.",
+            )
+
+
+def _change(instance: Instance, before: str, after: str) -> dict[str, Any]:
+    """One row of a Terminate/Stop/StartInstances answer."""
+    return {
+        "InstanceId": instance.instance_id,
+        "PreviousState": {"Code": _STATE_CODES[before], "Name": before},
+        "CurrentState": {"Code": _STATE_CODES[after], "Name": after},
+    }
+
+
 class InstanceHandlers:
-    """RunInstances, DescribeInstances, TerminateInstances, DescribeVolumes."""
+    """RunInstances, DescribeInstances, Stop/Start/TerminateInstances, DescribeVolumes."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -181,10 +221,10 @@ class InstanceHandlers:
                 if not (instance.failure and not pending)
             ],
         }
-        if instance.failure and not pending:
+        if (instance.failure or instance.start_failure) and not pending:
             out["StateReason"] = dict(LAUNCH_FAILURE)
             out["StateTransitionReason"] = "Server.InternalError"  # what AWS shows next to the reason
-        elif instance.terminated:
+        elif instance.terminated or instance.stopped:
             out["StateReason"] = {"Code": "Client.UserInitiatedShutdown", "Message": "User initiated shutdown"}
         if instance.tags:
             out["Tags"] = tag_list(instance.tags)
@@ -216,28 +256,56 @@ class InstanceHandlers:
             ]
         return {"Reservations": rows}
 
+    def _own(self, caller: Caller, region: str, p: dict[str, Any]) -> list[Instance]:
+        """The caller's instances of ``region`` that ``InstanceIds`` names (``InvalidInstanceID.NotFound`` else)."""
+        found = []
+        for instance_id in p.get("InstanceIds") or []:
+            instance = self.world.instances.get(instance_id)
+            if instance is None or instance.account != caller.account or instance.region != region:
+                raise AwsFault("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
+            found.append(instance)
+        return found
+
     def TerminateInstances(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         out = []
         with self.world.lock:
-            for instance_id in p.get("InstanceIds") or []:
-                instance = self.world.instances.get(instance_id)
-                if instance is None or instance.account != caller.account or instance.region != region:
-                    raise AwsFault("InvalidInstanceID.NotFound", f"The instance ID '{instance_id}' does not exist")
+            instances = self._own(caller, region, p)
             check_dry_run(p)
-            for instance_id in p.get("InstanceIds") or []:
-                instance = self.world.instances[instance_id]
+            for instance in instances:
                 before = instance.state
                 instance.terminated = True
                 for volume in instance.volumes:
                     self.world.volumes.pop(volume.volume_id, None)
-                out.append(
-                    {
-                        "InstanceId": instance_id,
-                        "PreviousState": {"Code": _STATE_CODES[before], "Name": before},
-                        "CurrentState": {"Code": _STATE_CODES["terminated"], "Name": "terminated"},
-                    }
-                )
+                out.append(_change(instance, before, "terminated"))
         return {"TerminatingInstances": out}
+
+    def StopInstances(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("Hibernate"):
+            raise AwsFault("UnsupportedOperation", "The amishare sandbox does not emulate hibernation.")
+        out = []
+        with self.world.lock:
+            instances = self._own(caller, region, p)
+            _check_not_terminated(instances, "stopped")
+            check_dry_run(p)
+            for instance in instances:
+                before = instance.state
+                instance.stopped, instance.start_failure = True, None
+                out.append(_change(instance, before, "stopped" if before == "stopped" else "stopping"))
+        return {"StoppingInstances": out}
+
+    def StartInstances(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        out = []
+        with self.world.lock:
+            instances = self._own(caller, region, p)
+            _check_not_terminated(instances, "started")
+            check_dry_run(p)
+            for instance in instances:
+                before = instance.state
+                if before == "stopped":
+                    instance.start_failure = _start_failure(self.world, instance, caller, region)
+                    instance.stopped = instance.start_failure is not None
+                out.append(_change(instance, before, "running" if before == "running" else "pending"))
+        return {"StartingInstances": out}
 
     def DescribeVolumes(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         wanted = set(p.get("VolumeIds") or [])

@@ -20,7 +20,7 @@ from amishare.sandbox.ec2.common import (
     tags_from_specs,
     visible_snapshot,
 )
-from amishare.sandbox.ec2.copy import copy_duration, copy_encryption, start_snapshot_copy
+from amishare.sandbox.ec2.copy import check_completion_minutes, copy_encryption, start_snapshot_copy
 from amishare.sandbox.ec2.filters import SNAPSHOT_FILTERS, SNAPSHOT_PARAMETERS, filter_resources, select
 from amishare.sandbox.kms.keys import find_key
 from amishare.sandbox.state import Snapshot, World
@@ -57,6 +57,10 @@ class SnapshotHandlers:
         }
         if snapshot.encrypted:
             out["KmsKeyId"] = snapshot.kms_key_arn
+        if snapshot.source_snapshot_id:  # a copy: standard, or time-based with its duration
+            out["TransferType"] = "standard" if snapshot.completion_minutes is None else "time-based"
+            if snapshot.completion_minutes is not None:
+                out["CompletionDurationMinutes"] = snapshot.completion_minutes
         if message:
             out["StateMessage"] = message
         if snapshot.tags and caller.account == snapshot.account:
@@ -174,6 +178,7 @@ class SnapshotHandlers:
     def CopySnapshot(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         world = self.world
         check_region(p.get("SourceRegion", ""))
+        minutes = check_completion_minutes("CompletionDurationMinutes", p.get("CompletionDurationMinutes"))
         with world.lock:
             source = visible_snapshot(world, caller, p["SourceRegion"], p.get("SourceSnapshotId", ""))
             if snapshot_state(world, source)[0] != "completed":
@@ -195,8 +200,8 @@ class SnapshotHandlers:
                 encryption,
                 p.get("Description", f"Copied from {source.snapshot_id}"),
                 tags,
-                copy_duration(world, source.size_gib),
                 via_copy_snapshot=True,
+                completion_minutes=minutes,
             )
         out: dict[str, Any] = {"SnapshotId": copy.snapshot_id}
         if tags:

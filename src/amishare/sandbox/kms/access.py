@@ -4,7 +4,7 @@ every KMS handler goes through (cross-account reach, key state)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -60,10 +60,18 @@ PENDING_DELETION_OPERATIONS = {
 }
 
 
-def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> bool:
+def is_allowed(
+    world: World,
+    key: Key,
+    caller: Caller,
+    action: str,
+    extra: Mapping[str, Any] | None = None,
+    tokens: Collection[str] = (),
+) -> bool:
     """SCPs over the caller's account, then the key policy, then grants (KMS Developer Guide, "Authentication
     and access control"; an SCP limits what EC2 does with the caller's credentials too). A statement or grant
-    naming the account delegates to IAM: when the sandbox enforces identity policies, the role's must allow it."""
+    naming the account delegates to IAM: when the sandbox enforces identity policies, the role's must allow it.
+    ``tokens``: the request's ``GrantTokens`` (a grant still propagating counts only through its token)."""
     if scp.denies(world, caller, f"kms:{action}", key.region):
         return False
     context: dict[str, Any] = world.principal_context(caller)
@@ -79,14 +87,20 @@ def is_allowed(world: World, key: Key, caller: Caller, action: str, extra: Mappi
             return True
         direct = evaluate(policy, Request(replace(caller, delegated=False), f"kms:{action}", key.arn, context))
         return direct == "Allow" or authz.allows(world, caller, delegated)
-    return _granted(world, key, caller, action, delegated)
+    return _granted(world, key, caller, action, delegated, tokens)
 
 
-def _granted(world: World, key: Key, caller: Caller, action: str, delegated: authz.Check) -> bool:
-    """A grant for ``action`` names the caller (its ARN or its role's), or names its account and IAM allows it."""
+def _granted(
+    world: World, key: Key, caller: Caller, action: str, delegated: authz.Check, tokens: Collection[str]
+) -> bool:
+    """A grant for ``action`` names the caller (its ARN or its role's), or names its account and IAM allows it. A
+    grant authorizes nothing until it has propagated (``grant_delay_seconds`` after it was made, on the sandbox's
+    clock) unless the request carries its grant token (KMS Developer Guide, "Eventual consistency", "Grant
+    tokens"): EC2's own use of a key (a copy, a launch) carries none."""
     named = {caller.arn} | ({caller.role_arn} if caller.role_arn else set())
     root = f"arn:aws:iam::{caller.account}:root"
-    grants = [g for g in key.grants if action in g.operations]
+    now = world.clock()
+    grants = [g for g in key.grants if action in g.operations and (g.effective_at <= now or g.token in tokens)]
     if any(g.grantee in named for g in grants):
         return True
     return caller.delegated and any(g.grantee == root for g in grants) and authz.allows(world, caller, delegated)
@@ -153,8 +167,15 @@ class KmsCalls:
             return f"arn:aws:kms:{region}:{caller.account}:{ref}"
         return f"arn:aws:kms:{region}:{caller.account}:key/{ref}"
 
-    def _authorize(self, key: Key, caller: Caller, action: str, extra: Mapping[str, Any] | None = None) -> None:
-        if not is_allowed(self.world, key, caller, action, extra):
+    def _authorize(
+        self,
+        key: Key,
+        caller: Caller,
+        action: str,
+        extra: Mapping[str, Any] | None = None,
+        tokens: Collection[str] = (),
+    ) -> None:
+        if not is_allowed(self.world, key, caller, action, extra, tokens):
             raise AwsFault(
                 "AccessDeniedException",
                 f"User: {caller.arn} is not authorized to perform: kms:{action} on resource: {key.arn} "
@@ -166,9 +187,16 @@ class KmsCalls:
             raise AwsFault("DisabledException", f"{key.arn} is disabled.")
 
     def _use(
-        self, caller: Caller, region: str, ref: str | None, action: str, extra: Mapping[str, Any] | None = None
+        self,
+        caller: Caller,
+        region: str,
+        ref: str | None,
+        action: str,
+        extra: Mapping[str, Any] | None = None,
+        tokens: Collection[str] | None = None,
     ) -> Key:
+        """The key ``ref`` names, once ``caller`` may ``action`` on it (``tokens``: the request's ``GrantTokens``)."""
         with self.world.lock:
             key = self._key(caller, region, ref, action)
-            self._authorize(key, caller, action, extra)
+            self._authorize(key, caller, action, extra, tokens or ())
             return key

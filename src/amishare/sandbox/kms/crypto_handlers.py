@@ -34,13 +34,13 @@ class CryptoHandlers(KmsCalls):
     """The KMS cryptographic operations."""
 
     def Encrypt(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        key = self._use(caller, region, p.get("KeyId"), "Encrypt")
+        key = self._use(caller, region, p.get("KeyId"), "Encrypt", tokens=p.get("GrantTokens"))
         plaintext = base64.b64decode(p.get("Plaintext", ""))
         return {"CiphertextBlob": _seal(key, plaintext), "KeyId": key.arn, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
     def Decrypt(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         arn, plaintext = _open(base64.b64decode(p.get("CiphertextBlob", "")))
-        key = self._use(caller, region, p.get("KeyId") or arn, "Decrypt")
+        key = self._use(caller, region, p.get("KeyId") or arn, "Decrypt", tokens=p.get("GrantTokens"))
         if key.arn != arn:
             raise AwsFault(
                 "IncorrectKeyException", "The key ID in the request does not identify the key used to encrypt"
@@ -48,16 +48,16 @@ class CryptoHandlers(KmsCalls):
         return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}
 
     def GenerateDataKey(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        key = self._use(caller, region, p.get("KeyId"), "GenerateDataKey")
+        key = self._use(caller, region, p.get("KeyId"), "GenerateDataKey", tokens=p.get("GrantTokens"))
         plaintext = uuid.uuid4().bytes + uuid.uuid4().bytes
         return {"CiphertextBlob": _seal(key, plaintext), "Plaintext": plaintext, "KeyId": key.arn}
 
     def GenerateDataKeyWithoutPlaintext(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        key = self._use(caller, region, p.get("KeyId"), "GenerateDataKeyWithoutPlaintext")
+        key = self._use(caller, region, p.get("KeyId"), "GenerateDataKeyWithoutPlaintext", tokens=p.get("GrantTokens"))
         return {"CiphertextBlob": _seal(key, uuid.uuid4().bytes * 2), "KeyId": key.arn}
 
     def ReEncrypt(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         arn, plaintext = _open(base64.b64decode(p.get("CiphertextBlob", "")))
-        source = self._use(caller, region, p.get("SourceKeyId") or arn, "ReEncryptFrom")
-        destination = self._use(caller, region, p.get("DestinationKeyId"), "ReEncryptTo")
+        source = self._use(caller, region, p.get("SourceKeyId") or arn, "ReEncryptFrom", tokens=p.get("GrantTokens"))
+        destination = self._use(caller, region, p.get("DestinationKeyId"), "ReEncryptTo", tokens=p.get("GrantTokens"))
         return {"CiphertextBlob": _seal(destination, plaintext), "SourceKeyId": source.arn, "KeyId": destination.arn}

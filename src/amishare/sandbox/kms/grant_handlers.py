@@ -83,7 +83,7 @@ class GrantHandlers(KmsCalls):
         _check_grant_request(operations, grantee)
         extra = {"kms:GranteePrincipal": grantee, "kms:GrantOperations": operations, "kms:GrantIsForAWSResource": False}
         with self.world.lock:
-            key = self._use(caller, region, p.get("KeyId"), "CreateGrant", extra)
+            key = self._use(caller, region, p.get("KeyId"), "CreateGrant", extra, tokens=p.get("GrantTokens"))
             name = p.get("Name")
             for grant in key.grants:  # a retried CreateGrant with the same name returns the same grant
                 if name and grant.name == name and grant.grantee == grantee and grant.operations == operations:
@@ -97,6 +97,7 @@ class GrantHandlers(KmsCalls):
                 name=name,
                 retiring=p.get("RetiringPrincipal"),
                 constraints=p.get("Constraints"),
+                effective_at=self.world.clock() + self.world.settings.grant_delay_seconds,
             )
             key.grants.append(grant)
         return {"GrantToken": grant.token, "GrantId": grant.grant_id}

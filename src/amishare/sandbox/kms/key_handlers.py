@@ -55,7 +55,7 @@ class KeyHandlers(KmsCalls):
         return {"KeyMetadata": key_metadata(key)}
 
     def DescribeKey(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
-        key = self._use(caller, region, p.get("KeyId"), "DescribeKey")
+        key = self._use(caller, region, p.get("KeyId"), "DescribeKey", tokens=p.get("GrantTokens"))
         return {"KeyMetadata": key_metadata(key)}
 
     def ListKeys(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:

@@ -208,6 +208,7 @@ class OverlayApp:
             except AwsFault as fault:
                 return self._fault(service, fault, start_response, call)
             else:
+                self._after(call, decoded)
                 return self._ok(service, action, result, start_response)
         environ["HTTP_" + moto_compat.ACCOUNT_HEADER.upper().replace("-", "_")] = caller.account
 
@@ -216,6 +217,17 @@ class OverlayApp:
             return start_response(status, headers, *rest)
 
         return list(self.moto(environ, recording_start))
+
+    def _after(self, call: Call, params: dict[str, Any]) -> None:
+        """Run the first ``Sandbox.after`` registered for this call, if any (outside the world's lock: it may call
+        the sandbox over HTTP, served on another connection)."""
+        action = f"{call.service}:{call.action}"
+        with self.world.lock:
+            found = next((a for a in self.world.after_calls if a.action == action and a.when(call, params)), None)
+            if found is not None:
+                self.world.after_calls.remove(found)
+        if found is not None:
+            found.do()
 
     def _gate(
         self, caller: Caller, region: str, service: str, action: str, params: dict[str, Any], call: Call

@@ -21,21 +21,22 @@ from amishare.sandbox.ec2.common import (
     tags_from_specs,
     visible_image,
 )
-from amishare.sandbox.ec2.copy import Encryption, copy_duration, copy_encryption, start_snapshot_copy
+from amishare.sandbox.ec2.copy import (
+    Encryption,
+    check_completion_minutes,
+    copy_duration,
+    copy_encryption,
+    start_snapshot_copy,
+)
 from amishare.sandbox.state import Image, Snapshot, Transition, World, new_id
 from amishare.sandbox.wire.protocol import AwsFault
 
 
-def _check_copy_request(name: str, token: str | None, minutes: Any) -> None:
+def _check_copy_request(name: str, token: str | None) -> None:
     if not AMI_NAME.match(name):
         raise AwsFault("InvalidAMIName.Malformed", f"AMI name {name!r} is invalid")
     if token is not None and not (0 < len(token) <= 64 and token.isascii()):
         raise AwsFault("InvalidParameterValue", "ClientToken must be 1-64 ASCII characters")
-    if minutes is not None and not (15 <= int(minutes) <= 2880 and int(minutes) % 15 == 0):
-        raise AwsFault(  # docs/aws-facts.md section 3: time-based copies, 15 minutes to 48 hours in 15-minute steps
-            "InvalidParameterValue",
-            f"SnapshotCopyCompletionDurationMinutes {minutes} must be 15 to 2880 in increments of 15",
-        )
 
 
 def _fingerprint(p: dict[str, Any]) -> str:
@@ -86,13 +87,14 @@ def _copy_snapshots(
     sources: list[Snapshot],
     encryption: Encryption,
     tags: dict[str, str],
+    minutes: int | None,
 ) -> tuple[dict[str, Snapshot], float]:
-    """Start one copy per snapshot of ``source``: the copies by source snapshot id, and the longest duration."""
+    """Start one copy per snapshot of ``source`` (time-based when ``minutes``: each within them): the copies by
+    source snapshot id, and the longest duration."""
     copies = {}
     durations = [0.0]
     for snapshot in sources:
-        duration = copy_duration(world, snapshot.size_gib)
-        durations.append(duration)
+        durations.append(copy_duration(world, snapshot.size_gib, minutes))
         copies[snapshot.snapshot_id] = start_snapshot_copy(
             world,
             caller,
@@ -101,8 +103,8 @@ def _copy_snapshots(
             encryption,
             f"Copied for DestinationAmi from SourceAmi {source.image_id} from SourceSnapshot {snapshot.snapshot_id}",
             tags,
-            duration,
             via_copy_snapshot=False,
+            completion_minutes=minutes,
         )
     return copies, max(durations)
 
@@ -128,7 +130,10 @@ class CopyImageHandlers:
         check_region(source_region)
         name = p.get("Name", "")
         token = p.get("ClientToken")
-        _check_copy_request(name, token, p.get("SnapshotCopyCompletionDurationMinutes"))
+        _check_copy_request(name, token)
+        minutes = check_completion_minutes(
+            "SnapshotCopyCompletionDurationMinutes", p.get("SnapshotCopyCompletionDurationMinutes")
+        )
         with world.lock:
             source = visible_image(world, caller, source_region, p.get("SourceImageId", ""))
             fingerprint = _fingerprint(p)
@@ -145,7 +150,9 @@ class CopyImageHandlers:
             _check_copy_limit(world, caller, region)
             image_tags = _image_tags(caller, source, p)
             snapshot_tags = tags_from_specs(p.get("TagSpecifications") or [], "snapshot")
-            copies, duration = _copy_snapshots(world, caller, region, source, sources, encryption, snapshot_tags)
+            copies, duration = _copy_snapshots(
+                world, caller, region, source, sources, encryption, snapshot_tags, minutes
+            )
             image = Image(
                 image_id=new_id("ami"),
                 account=caller.account,

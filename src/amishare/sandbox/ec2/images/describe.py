@@ -12,11 +12,11 @@ from amishare.sandbox.ec2.common import (
     can_launch,
     check_dry_run,
     check_image_id,
+    deregistered_phase,
     deregistration_protection,
     image_not_found,
     image_state,
     paginate,
-    recently_deregistered,
     tag_list,
     timestamp,
 )
@@ -136,7 +136,8 @@ class DescribeImageHandlers:
 
     def _by_id(self, caller: Caller, region: str, ids: list[str]) -> list[Image]:
         """The images asked for by id (a fleet's poll must not scan every image of every account); an id the caller
-        cannot see is ``InvalidAMIID.NotFound``, unless it is the caller's own just deregistered."""
+        cannot see is ``InvalidAMIID.NotFound``, unless it is the caller's own deregistered lately: described as
+        ``deregistered`` at first, then left out of the answer without an error (docs/aws-facts.md section 3)."""
         for image_id in ids:
             check_image_id(image_id)
         world = self.world
@@ -144,11 +145,11 @@ class DescribeImageHandlers:
         images = [i for i in candidates if _visible_here(world, i, caller, region)]
         found = {i.image_id for i in images}
         unfound = [i for i in ids if i not in found]
-        gone = self._recently_deregistered(caller, region, unfound)
-        missing = [i for i in unfound if i not in gone]
+        phases = {i: deregistered_phase(world, caller, region, i) for i in unfound}
+        missing = [i for i in unfound if phases[i] is None]
         if missing:
             raise image_not_found(missing)
-        return images + list(gone.values())
+        return images + [world.deregistered[i][0] for i in dict.fromkeys(unfound) if phases[i] == "described"]
 
     def _listed(self, caller: Caller, region: str, p: dict[str, Any]) -> list[Image]:
         """Every image the caller sees in ``region`` that a listing shows."""
@@ -156,13 +157,3 @@ class DescribeImageHandlers:
         visible = [i for i in world.images.values() if _visible_here(world, i, caller, region)]
         now = utcnow()
         return [i for i in visible if _listed_by_default(i, caller, p, now)]
-
-    def _recently_deregistered(self, caller: Caller, region: str, ids: list[str]) -> dict[str, Image]:
-        """docs/aws-facts.md section 3: by id, a deregistered image is still described (state ``deregistered``) to its
-        owner for a short while (``deregistered_visible_seconds``), then not at all."""
-        found = {}
-        for image_id in ids:
-            image = recently_deregistered(self.world, caller, region, image_id)
-            if image is not None:
-                found[image_id] = image
-        return found

