@@ -40,7 +40,7 @@ def test_a_deregistration_another_caller_made_first_is_already_gone(
     image = sb.seed_image(OWNER, REGION, "golden-old", kms_key=None)
     ec2 = sb.session(OWNER, REGION).client("ec2")
     sb.after("ec2:DescribeImages", lambda: ec2.deregister_image(ImageId=image), when=_by_step("DeregisterImage", image))
-    outcome = api.cleanup(builder, api.CleanupRequest(action="deregister", name="golden-*"))
+    outcome = api.cleanup(builder, api.CleanupRequest(action="deregister", name="golden-*", keep_last=0))
     assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result.failures
     (step,) = [a for a in outcome.plan.actions if a.kind.value == "DeregisterImage"]
     assert outcome.result.output(step.key) == {"image_id": image, "deregistered": False, "reason": "already gone"}
