@@ -226,3 +226,64 @@ def test_a_handler_exception_fails_only_its_action() -> None:
     results = _run(_plan(_share("a"), _share("b")), steps)
     assert results["a"].state == "failed" and "RuntimeError: bug" in (results["a"].error or "")
     assert results["b"].state == "succeeded"
+
+
+# ------------------------------------------------------------------ slices
+def _slice(plan: Plan, steps: FakeSteps, deadline: float, done: dict[str, ActionResult] | None = None) -> Any:
+    options = RunOptions(max_workers=0, monotonic=steps.clock.monotonic, sleep=steps.clock.sleep, deadline=deadline)
+    return apply(plan, steps, RunLog(), "run-1", options=options, done=done)
+
+
+def test_a_slice_pauses_at_its_deadline_and_the_next_one_finishes_the_run() -> None:
+    clock = Clock()
+    plan = _plan(_share("copy"), _share("wait", ("copy",)), _share("after", ("wait",)))
+    # the copy is available at 30 on the clock: a wait looks every 10 s (as a poll would, whatever process runs it)
+    steps = FakeSteps({"wait": lambda c, s: Done() if s.clock.now >= 30 else InProgress(10.0)}, clock)
+    first = _slice(plan, steps, deadline=15.0)
+    assert first.status == "paused" and first.paused
+    states = {r.key: r.state for r in first.results}
+    assert states == {"copy": "succeeded", "wait": "pending", "after": "pending"}
+    assert [p[0] for p in steps.passes] == ["copy", "wait", "wait"]  # at 0 and 10; the pass due at 20 is not run
+    assert first.wake_in == pytest.approx(5.0)  # the next look is due at 20
+    clock.now += first.wake_in  # the state machine waits that long
+    done = {r.key: r for r in first.results if r.state == "succeeded"}
+    second = _slice(plan, steps, deadline=clock.now + 100.0, done=done)
+    assert second.status == "succeeded" and not second.paused
+    assert [(p[0], p[2]) for p in steps.passes][3:] == [("wait", 20.0), ("wait", 30.0), ("after", 30.0)]
+
+
+def test_a_slice_with_time_to_spare_is_a_whole_run() -> None:
+    steps = FakeSteps({}, Clock())
+    result = _slice(_plan(_share("a"), _share("b", ("a",))), steps, deadline=60.0)
+    assert result.status == "succeeded" and result.wake_in is None
+
+
+def test_a_slice_past_its_deadline_starts_nothing() -> None:
+    steps = FakeSteps({}, Clock(now=100.0))
+    result = _slice(_plan(_share("a")), steps, deadline=50.0)
+    assert result.paused and steps.passes == [] and result.wake_in == 0.0
+
+
+def test_local_key_locks_let_one_writer_per_key_at_a_time() -> None:
+    import threading
+    import time
+
+    from amishare.engine.locks import LocalKeyLocks
+
+    locks = LocalKeyLocks()
+    inside: list[str] = []
+    overlaps: list[tuple[str, str]] = []
+
+    def edit(key: str, name: str) -> None:
+        with locks.hold(key):
+            overlaps.extend((name, other) for other in inside if other.split(":")[0] == key)
+            inside.append(f"{key}:{name}")
+            time.sleep(0.01)
+            inside.remove(f"{key}:{name}")
+
+    threads = [threading.Thread(target=edit, args=(k, str(n))) for n in range(4) for k in ("key-a", "key-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []  # never two writers of one key at once (two keys may be edited together)

@@ -3,6 +3,7 @@ what every mutating command returns."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from amishare.api.context import Settings
@@ -42,9 +43,11 @@ def apply(
     hooks: Hooks = NO_HOOKS,
     max_parallel: int | None = None,
     sessions: Sessions | None = None,
+    budget: float | None = None,
 ) -> Outcome:
     """Run ``plan`` (from any ``plan_*``, or several merged with ``Plan.merge``), journaled; nothing happens
-    when it has no action or ``hooks.confirm`` says no."""
+    when it has no action or ``hooks.confirm`` says no. With ``budget`` (seconds) the run is a slice: it pauses
+    once that time is spent (``Outcome.result.paused``), and ``resume`` continues it, in any process."""
     if not plan.actions or (hooks.confirm is not None and not hooks.confirm(plan)):
         return Outcome(plan, None)
     sessions = sessions or settings.sessions()
@@ -55,11 +58,20 @@ def apply(
             steps_for(sessions, plan, hooks),
             log,
             journal.new_run_id(now_utc()),
-            options=RunOptions(max_workers=max_parallel or settings.max_parallel, on_event=hooks.on_event),
+            options=run_options(settings, hooks, max_parallel, budget),
         )
     finally:
         log.close()
     return with_notifications(sessions, Outcome(plan, result))
+
+
+def run_options(settings: Settings, hooks: Hooks, max_parallel: int | None, budget: float | None) -> RunOptions:
+    """How a run or a slice of it is driven: its workers, who hears its events, its deadline."""
+    return RunOptions(
+        max_workers=max_parallel or settings.max_parallel,
+        on_event=hooks.on_event,
+        deadline=None if budget is None else time.monotonic() + budget,
+    )
 
 
 def planned_or_applied(
@@ -91,8 +103,8 @@ def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks) -> AwsSteps:
 def with_notifications(sessions: Sessions, outcome: Outcome) -> Outcome:
     """``outcome`` with the notifications its plan asks for sent (a failure to send is reported, not raised)."""
     spec = outcome.plan.extra.get("notify") or {}
-    if outcome.result is None or not (spec.get("email") or spec.get("sns")):
-        return outcome
+    if outcome.result is None or outcome.result.paused or not (spec.get("email") or spec.get("sns")):
+        return outcome  # a paused run has not ended: its last slice notifies
     subject, body = notification(outcome.result)
     try:
         sent = notify.send(sessions, spec, subject, body)

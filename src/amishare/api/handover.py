@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from amishare.api.context import Settings
-from amishare.api.execute import Outcome, planned_or_applied, steps_for, with_notifications
+from amishare.api.execute import Outcome, planned_or_applied, run_options, steps_for, with_notifications
 from amishare.api.requests import NO_HOOKS, Hooks
 from amishare.aws.reads import organizations
 from amishare.aws.reads.preflight import observe_transfer
 from amishare.aws.session import Sessions, known_regions
-from amishare.engine.executor import SUPERSEDED, ActionResult, RunOptions
+from amishare.engine.executor import SUPERSEDED, ActionResult
 from amishare.engine.executor import apply as execute
 from amishare.engine.plan import Plan
 from amishare.model import Target
@@ -54,9 +54,17 @@ def transfer(
     )
 
 
-def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_parallel: int | None = None) -> Outcome:
-    """Finish a run that was interrupted (or partly failed): AWS is re-read, what succeeded is not redone.
-    The run was confirmed when it started: ``hooks.confirm`` is not asked again."""
+def resume(
+    settings: Settings,
+    run_id: str,
+    *,
+    hooks: Hooks = NO_HOOKS,
+    max_parallel: int | None = None,
+    budget: float | None = None,
+) -> Outcome:
+    """Finish a run that was interrupted, paused (a slice) or partly failed: AWS is re-read, what succeeded is not
+    redone. The run was confirmed when it started: ``hooks.confirm`` is not asked again. With ``budget``
+    (seconds) this is one more slice: it pauses again once that time is spent."""
     log = settings.journal()
     sessions = settings.sessions()
     try:
@@ -76,7 +84,7 @@ def resume(settings: Settings, run_id: str, *, hooks: Hooks = NO_HOOKS, max_para
             steps_for(sessions, plan, hooks),
             log,
             run_id,
-            options=RunOptions(max_workers=max_parallel or settings.max_parallel, on_event=hooks.on_event),
+            options=run_options(settings, hooks, max_parallel, budget),
             done=done,
         )
     finally:

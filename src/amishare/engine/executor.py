@@ -33,6 +33,7 @@ from amishare.engine.steps import Done, Failed, StepContext, StepResult, Steps
 from amishare.errors import AmiShareError, RunInterrupted
 
 SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (planners/redo.py): not done, not failed
+PENDING = "pending"  # an action a slice left for the next one (it has not finished yet)
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,17 @@ class RunResult:
     run_id: str
     plan: Plan
     results: tuple[ActionResult, ...]
+    wake_in: float | None = None  # a slice that reached its deadline: seconds until the next is worth running
+
+    @property
+    def paused(self) -> bool:
+        """Whether this was a slice that stopped at its deadline with actions still to do (``PENDING``)."""
+        return self.wake_in is not None
 
     @property
     def status(self) -> str:
+        if self.paused:
+            return "paused"
         states = {r.state for r in self.results} - {SUPERSEDED}
         if states <= {"succeeded"}:
             return "succeeded"
@@ -87,6 +96,7 @@ class RunResult:
         return {
             "run_id": self.run_id,
             "status": self.status,
+            "wake_in": self.wake_in,
             "subject_image": self.subject_image,
             "results": [r.to_dict() for r in self.results],
         }
@@ -150,8 +160,11 @@ class _Executor:
         clock: Callable[[], dt.datetime],
         monotonic: Callable[[], float],
         sleep: Callable[[float], None],
+        deadline: float | None = None,
     ) -> None:
         self.plan, self.steps, self.log, self.run_id = plan, steps, log, run_id
+        self.deadline = deadline  # monotonic time after which no pass starts (a slice)
+        self.stopping = False
         self.results = results
         self.workers = workers
         self.on_event, self.clock, self.monotonic, self.sleep = on_event, clock, monotonic, sleep
@@ -351,12 +364,15 @@ class _Executor:
             thread.start()
             self.threads.append(thread)
         while True:
-            while self.ready:
+            self.stopping = self.stopping or (self.deadline is not None and self.monotonic() >= self.deadline)
+            while self.ready and not self.stopping:
                 key = self.ready.popleft()
                 if key not in self.results and key not in self.running:
                     self._dispatch(key)
             self._drain()
             if len(self.results) >= len(self.actions):  # timers left (a poll tick, a batch window) serve no one
+                return
+            if self.stopping and not self.in_flight:  # a slice's end: what runs has finished, the rest waits
                 return
             if self._idle():
                 if not self.parked:
@@ -374,17 +390,30 @@ class _Executor:
             except queue.Empty:
                 return
 
+    def wake_in(self) -> float:
+        """After a slice: how long until something left is worth looking at again (0: something is ready)."""
+        if self.ready or not self.timers:
+            return 0.0
+        return max(0.0, self.timers[0][0] - self.monotonic())
+
     def _wait(self) -> None:
-        if self.ready:
+        if self.ready and not self.stopping:
             return
         timeout = None if not self.timers else max(0.0, self.timers[0][0] - self.monotonic())
+        if self.deadline is not None and not self.stopping:
+            timeout = (
+                max(0.0, self.deadline - self.monotonic())
+                if timeout is None
+                else min(timeout, max(0.0, self.deadline - self.monotonic()))
+            )
         if self.workers == 0 and not self.in_flight:
             if timeout:
                 self.sleep(timeout)  # the serial walker: nothing runs meanwhile
         else:
             with contextlib.suppress(queue.Empty):
                 self._on_event(*self.events.get(timeout=timeout))
-        self._due_timers()
+        if not self.stopping:  # a slice ending starts nothing new: its timers tell the next slice when to run
+            self._due_timers()
 
     def stop(self) -> None:
         for _ in self.threads:
@@ -401,6 +430,7 @@ class RunOptions:
     clock: Callable[[], dt.datetime] = now_utc
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    deadline: float | None = None  # a slice: no pass starts after this ``monotonic`` time; the run pauses
 
 
 def apply(
@@ -413,6 +443,10 @@ def apply(
     done: dict[str, ActionResult] | None = None,
 ) -> RunResult:
     """Run ``plan``: each action once what it depends on succeeded (and what it comes ``after`` finished).
+
+    With ``options.deadline`` the run is a slice: no pass starts after it, the passes under way finish, and the
+    result is ``paused`` (its unfinished actions ``pending``, ``wake_in`` saying when the next slice is worth
+    running); everything is journaled, so the next slice, in any process, resumes it with ``done``.
 
     ``done`` holds the results of a previous attempt of the same run (resume): those actions are not
     run again; every other action is (its steps re-read AWS, so nothing is assumed)."""
@@ -433,6 +467,7 @@ def apply(
         clock=clock,
         monotonic=options.monotonic,
         sleep=options.sleep,
+        deadline=options.deadline,
     )
     try:
         steps.begin(plan, executor, frozenset(results))
@@ -446,6 +481,11 @@ def apply(
             raise RunInterrupted(run_id) from exc
         raise
     executor.stop()
-    result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))
+    if len(results) < len(plan.actions):  # a slice reached its deadline: the next one continues (resume)
+        steps.cancel()
+        pending = tuple(results.get(a.key) or ActionResult(a.key, PENDING) for a in plan.actions)
+        result = RunResult(run_id, plan, pending, wake_in=executor.wake_in())
+    else:
+        result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))
     log.finish(run_id, result.status, clock())
     return result

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +40,7 @@ from amishare.engine.kinds.gates import (
     SnapshotChange,
     UnshareSnapshots,
 )
+from amishare.engine.locks import KeyLocks, LocalKeyLocks
 from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
 from amishare.errors import AwsError
@@ -90,10 +90,11 @@ class AwsSteps:
         revoke_window: float = 1.0,
         on_poll: Poll | None = None,
         snapshot_progress: bool = False,
+        key_locks: KeyLocks | None = None,  # one key policy writer at a time (default: this process's)
     ) -> None:
         self.sessions = sessions
         self.wait_timeout = wait_timeout
-        self.key_locks: dict[str, threading.Lock] = {}
+        self.key_locks: KeyLocks = key_locks or LocalKeyLocks()
         self.poller = ImagePoller(
             sessions, poll_min=poll_min, poll_max=poll_max, on_poll=on_poll, snapshot_progress=snapshot_progress
         )

@@ -5,15 +5,18 @@ AwaitImage steps ``watch`` their image and return ``InProgress`` without holding
 (``Timers.call_later``); it describes ALL the watched ids of that account and region in one call
 (docs/aws-facts.md section 4: never one call per image), records what it saw, and wakes the steps whose
 image became available or failed (or, with progress shown, whose progress moved). The cadence follows
-the age of the copies (0.1 x age within [poll_min, poll_max]; a copy of seconds is checked often, a
-copy of hours every ``poll_max``); no 10-minute cap; each watch has its deadline. A watch with an
+the age of the copies on AWS (their ``CreationDate``, once described: 0.1 x age within [poll_min, poll_max];
+a copy of seconds is checked often, a copy of hours every ``poll_max``, also by a slice that picks up a run
+another process started); no 10-minute cap; each watch has its deadline. A watch with an
 expected duration (an earlier copy of the same image took that long) is first polled when that time has passed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +44,7 @@ class Watch:
     not_before: float
     image: dict[str, Any] | None = None  # the last description
     error: str | None = None  # why the wait failed (failed copy, gone, timeout)
+    born: float | None = None  # when AWS made the image (its CreationDate), on the poller's clock
 
     @property
     def settled(self) -> bool:
@@ -51,6 +55,22 @@ class Watch:
 class _Group:
     watches: dict[str, Watch] = field(default_factory=dict)  # by the key of the step that waits
     next_tick: float | None = None
+
+
+def _born(image: dict[str, Any], now: float) -> float | None:
+    """When AWS made ``image`` (its ``CreationDate``), on the clock ``now`` is read from; None when unknown."""
+    created = image.get("CreationDate")
+    if isinstance(created, str):
+        try:
+            made = dt.datetime.fromisoformat(created.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    elif isinstance(created, dt.datetime):
+        made = created
+    else:
+        return None
+    age = time.time() - (made if made.tzinfo else made.replace(tzinfo=dt.UTC)).timestamp()
+    return now - max(0.0, age)
 
 
 class ImagePoller:
@@ -145,8 +165,8 @@ class ImagePoller:
     def _interval(self, pending: list[Watch], now: float) -> float:
         due = [w for w in pending if w.not_before <= now]
         intervals = []
-        if due:
-            oldest = min(w.not_before for w in due)
+        if due:  # the age of the copy on AWS, not of this watch: a slice that resumes a long copy polls it calmly
+            oldest = min(w.born if w.born is not None else w.not_before for w in due)
             intervals.append(min(self.poll_max, max(self.poll_min, 0.1 * (now - oldest))))
         later = [w.not_before - now for w in pending if w.not_before > now]
         if later:
@@ -190,6 +210,8 @@ class ImagePoller:
                 state = image.get("State")
                 before = (watch.image or {}).get("Progress")
                 watch.image = image
+                if watch.born is None:
+                    watch.born = _born(image, now)
                 if state in FAILED_STATES:
                     reason = image.get("StateReason", {}).get("Message", "no reason given")
                     watch.error = f"copy {watch.image_id} {state}: {reason}"

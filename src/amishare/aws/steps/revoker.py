@@ -23,6 +23,7 @@ from typing import Any
 from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
 from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
+from amishare.engine.locks import KeyLocks
 from amishare.engine.plan import Plan
 from amishare.engine.steps import Timers
 from amishare.errors import AwsError
@@ -40,7 +41,7 @@ class _Queue:
 
 
 class Revoker:
-    def __init__(self, sessions: Sessions, *, window: float = 1.0, key_locks: dict[str, threading.Lock]) -> None:
+    def __init__(self, sessions: Sessions, *, window: float = 1.0, key_locks: KeyLocks) -> None:
         self.sessions = sessions
         self.window = window
         self.key_locks = key_locks
@@ -215,7 +216,7 @@ def edit_key_access(
     who: str | None,
     edit: KeyEdit,
     *,
-    locks: dict[str, threading.Lock],
+    locks: KeyLocks,
     verify_after: float = KEY_VERIFY_AFTER,
 ) -> dict[str, Any]:
     """Apply ``edit`` to amishare's statements of the key policy, as ``who``, and make sure it holds.
@@ -241,12 +242,11 @@ def edit_key_access(
     )
 
 
-def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: dict[str, threading.Lock]) -> bool:
-    """Read the key policy, apply the edit, write it back when it changed (one writer per key in this
-    process). Whether it wrote."""
-    lock = locks.setdefault(edit.key_arn, threading.Lock())
+def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLocks) -> bool:
+    """Read the key policy, apply the edit, write it back when it changed (one writer per key at a time:
+    ``locks``). Whether it wrote."""
     kms = sessions.client("kms", edit.region, who)
-    with lock:
+    with locks.hold(edit.key_arn):
         current = json.loads(kms.get_key_policy(KeyId=edit.key_arn, PolicyName="default")["Policy"])
         updated = key_policy.edited(current, edit.region, edit.add, edit.remove)
         if updated == current:
