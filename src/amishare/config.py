@@ -317,6 +317,8 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
             )
         return value
     text = _string(file, "defaults", key, value)
+    if key == "journal" and text.startswith("dynamodb://"):  # a table every machine sees (aws/dynamodb_journal.py)
+        return text
     if key == "journal":  # relative to the config file, wherever amishare runs from (~ is the home directory)
         path = Path(text).expanduser()
         return str(path if path.is_absolute() else file.parent / path)

@@ -145,6 +145,15 @@ def _verify_fixes() -> Iterable[tuple[str, str]]:
         yield finding.code, finding.fix
 
 
+def _manifest_texts() -> Iterable[tuple[str, str]]:
+    """What drift prints when it finds something (the apply that fixes it)."""
+    from amishare.planners.manifest.drift import Finding
+    from amishare.render.drift import drift_text
+
+    finding = Finding("base", "missing-share", "ami-0123456789abcdef0", A, REGION, "launch permission")
+    yield "DRIFT", drift_text("estate.toml", [], (finding,))
+
+
 def test_every_doctor_code_and_audit_code_is_produced() -> None:
     assert {code for code, _ in _doctor_fixes()} == set(DOCTOR_CODES)
     assert {code for code, _ in _audit_fixes()} == set(AUDIT_CODES)
@@ -152,7 +161,10 @@ def test_every_doctor_code_and_audit_code_is_produced() -> None:
 
 
 COMMANDS_PRINTED: list[tuple[str, str]] = sorted(
-    set(_commands(_doctor_fixes())) | set(_commands(_audit_fixes())) | set(_commands(_verify_fixes()))
+    set(_commands(_doctor_fixes()))
+    | set(_commands(_audit_fixes()))
+    | set(_commands(_verify_fixes()))
+    | set(_commands(_manifest_texts()))
 )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from amishare import config as config_file
 from amishare import inputs
+from amishare.aws.dynamodb_journal import SCHEME, DynamoJournal
 from amishare.aws.session import Connection, Sessions, default_region, known_regions
 from amishare.config import Config
 from amishare.engine import journal
@@ -40,13 +41,21 @@ class Settings:
     key_access: str
     journal_path: Path
     max_parallel: int
+    journal_url: str | None = None  # dynamodb://TABLE[?region=R]: the journal every machine sees
+
+    @property
+    def journal_location(self) -> str:
+        """Where the runs are recorded, as a user writes it (a path, or dynamodb://TABLE)."""
+        return self.journal_url or str(self.journal_path)
 
     def sessions(self) -> Sessions:
         """A fresh set of AWS sessions (one per account, credentials refreshed as needed)."""
         return Sessions(self.connection)
 
-    def journal(self) -> journal.Journal:
-        """The journal the runs are recorded in (open: close it when done)."""
+    def journal(self) -> journal.Journal | DynamoJournal:
+        """The journal the runs are recorded in (open: close it when done): SQLite, or a DynamoDB table."""
+        if self.journal_url:
+            return DynamoJournal(self.sessions(), self.journal_url, self.connection.region)
         return journal.Journal(self.journal_path)
 
     def region(self, asked: str | None = None) -> str:
@@ -70,7 +79,9 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
     endpoint = flags.endpoint_url or defaults.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise UsageError(f"--endpoint-url {endpoint!r}: must start with http:// or https://")
-    path = Path(flags.journal_path or defaults.journal or journal.default_path()).expanduser()
+    chosen_journal = str(flags.journal_path or defaults.journal or journal.default_path())
+    url = chosen_journal if chosen_journal.startswith(SCHEME) else None
+    path = journal.default_path() if url else Path(chosen_journal).expanduser()
     return Settings(
         config=cfg,
         connection=Connection(
@@ -82,6 +93,7 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
         key_access=access,
         journal_path=path,
         max_parallel=flags.max_parallel or defaults.max_parallel,
+        journal_url=url,
     )
 
 

@@ -49,7 +49,8 @@ class Holder:
     heartbeat: float
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether the process ``pid`` of this host still exists."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +75,7 @@ class Leases:
         self.heartbeat_every, self.stale_after, self.clock = heartbeat_every, stale_after, clock
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.owner = f"{_user()}@{self.host}"
+        self.owner = f"{current_user()}@{self.host}"
         self._held: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -94,7 +95,7 @@ class Leases:
         return None if row is None or self._stale(Holder(*row)) else Holder(*row)
 
     def _stale(self, holder: Holder) -> bool:
-        if holder.host == self.host and not _alive(holder.pid):
+        if holder.host == self.host and not alive(holder.pid):
             return True
         return self.clock() - holder.heartbeat > self.stale_after
 
@@ -169,7 +170,8 @@ class Leases:
         self._beating.start()
 
 
-def _user() -> str:
+def current_user() -> str:
+    """Who runs this process (for a lease's owner)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -22,7 +22,7 @@ def drift_json(manifest: str, resolutions: list[str], found: tuple[Finding, ...]
 
 def drift_text(manifest: str, resolutions: list[str], found: tuple[Finding, ...]) -> str:
     """The findings grouped by family, one line each, and the fix on the next; or that nothing drifted."""
-    lines = [f"amishare drift of {manifest}:", *(f"  resolved {r}" for r in resolutions), ""]
+    lines = [f"Drift of {manifest} from AWS:", *(f"  resolved {r}" for r in resolutions), ""]
     if not found:
         lines.append("No drift: the estate is as the manifest declares.")
         return "\n".join(lines)

@@ -216,7 +216,8 @@ class OverlayApp:
             call.status = int(status.split(maxsplit=1)[0])
             return start_response(status, headers, *rest)
 
-        return list(self.moto(environ, recording_start))
+        with moto_compat.serialized(service):
+            return list(self.moto(environ, recording_start))
 
     def _after(self, call: Call, params: dict[str, Any]) -> None:
         """Run the first ``Sandbox.after`` registered for this call, if any (outside the world's lock: it may call

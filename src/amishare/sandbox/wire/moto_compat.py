@@ -8,7 +8,10 @@ test_moto_compat.py`` exercises each hook below.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from amishare.errors import UnsupportedMoto
@@ -86,6 +89,24 @@ def create_role(account: str, role_name: str, trust_policy: dict[str, Any]) -> s
         max_session_duration="3600",
     )
     return str(role.arn)
+
+
+# moto checks a DynamoDB condition and then writes, without a lock: two threads of the sandbox's server can
+# both pass ``attribute_not_exists`` and both write. DynamoDB's conditional writes are atomic (Developer Guide,
+# "Condition expressions"); serializing moto's DynamoDB requests makes them so here (the journal's leases and
+# the key locks rely on it).
+_SERIALIZED = {"dynamodb": threading.Lock()}
+
+
+@contextlib.contextmanager
+def serialized(service: str) -> Iterator[None]:
+    """Hold the lock that makes moto's answers to ``service`` atomic (none for the other services)."""
+    lock = _SERIALIZED.get(service)
+    if lock is None:
+        yield
+        return
+    with lock:
+        yield
 
 
 def new_moto_app() -> Any:

@@ -1,0 +1,204 @@
+"""The journal's two backends behind one interface: SQLite (one machine) and a DynamoDB table (every machine,
+through the local AWS). The same contract for both: a run and its plan recorded before the first AWS call, action
+states, the newest runs first, one live holder per run; and for DynamoDB the fencing that keeps a runner whose
+lease was taken over from writing, and runs that a second process lists, shows and resumes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amishare import api
+from amishare.aws.dynamodb_journal import DynamoJournal
+from amishare.engine.journal import Journal
+from amishare.engine.kinds.gates import ShareImage
+from amishare.engine.plan import Plan
+from amishare.errors import JournalError, RunBusy
+from amishare.sandbox import Sandbox
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
+
+TABLE = "amishare-runs"
+URL = f"dynamodb://{TABLE}"
+
+
+def create_table(sb: Sandbox) -> None:
+    sb.session(OWNER, REGION).client("dynamodb").create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def journal(request: Any, sb: Sandbox, builder: api.Settings, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        log: Any = Journal(tmp_path / "journal.sqlite3")
+    else:
+        create_table(sb)
+        log = DynamoJournal(builder.sessions(), URL, REGION)
+    yield log
+    log.close()
+
+
+def _plan(count: int = 3) -> Plan:
+    actions = tuple(
+        ShareImage(key=f"share:{n}", account=OWNER, region=REGION, image="ami-1", accounts=(TARGET,))
+        for n in range(count)
+    )
+    return Plan("share", OWNER, REGION, "ami-1", (), actions, "ami-1")
+
+
+def _at(minute: int) -> dt.datetime:
+    return dt.datetime(2026, 12, 2, 9, minute, tzinfo=dt.UTC)
+
+
+def test_a_run_is_recorded_with_its_plan_and_its_actions_states(journal: Any) -> None:
+    plan = _plan()
+    journal.start("run-1", plan, _at(0))
+    first, second, _ = plan.actions
+    journal.action_started("run-1", first, _at(1))
+    journal.action_finished("run-1", first, "succeeded", _at(2), {"image_id": "ami-2"})
+    journal.action_started("run-1", second, _at(1))
+    journal.action_finished("run-1", second, "failed", _at(3), error="boom")
+    journal.finish("run-1", "partial", _at(4))
+    record = journal.run("run-1")
+    assert (record.status, record.command, record.finished_at) == ("partial", "share", _at(4).isoformat())
+    assert Plan.from_dict(record.plan).actions == plan.actions
+    assert [(a.key, a.state) for a in record.actions] == [
+        ("share:0", "succeeded"),
+        ("share:1", "failed"),
+        ("share:2", "pending"),
+    ]
+    assert record.actions[0].output == {"image_id": "ami-2"} and record.actions[1].error == "boom"
+
+
+def test_runs_are_listed_newest_first_and_an_unknown_run_is_named(journal: Any) -> None:
+    for n in range(3):
+        journal.start(f"run-{n}", _plan(1), _at(n))
+        journal.finish(f"run-{n}", "succeeded", _at(n))
+    assert [r.run_id for r in journal.runs(2)] == ["run-2", "run-1"]
+    with pytest.raises(JournalError, match=r"no run 'nope'.*run-2"):
+        journal.run("nope")
+
+
+def test_a_big_plan_is_kept_whole(journal: Any) -> None:
+    plan = _plan(2000)  # ~1 MB of JSON: more than a DynamoDB item holds
+    journal.start("run-big", plan, _at(0))
+    journal.finish("run-big", "succeeded", _at(1))
+    assert len(Plan.from_dict(journal.run("run-big").plan).actions) == 2000
+
+
+def _held_elsewhere(sb: Sandbox, name: str, heartbeat: float, token: int = 1) -> None:
+    """Another machine's process holds ``name`` (its heartbeat at ``heartbeat``)."""
+    sb.session(OWNER, REGION).client("dynamodb").put_item(
+        TableName=TABLE,
+        Item={
+            "pk": {"S": f"lease#{name}"},
+            "sk": {"S": "lease"},
+            "owner": {"S": "ci@runner-7"},
+            "host": {"S": "runner-7"},
+            "pid": {"N": "4242"},
+            "heartbeat": {"N": repr(heartbeat)},
+            "token": {"N": str(token)},
+            "released": {"BOOL": False},
+        },
+    )
+
+
+def test_a_live_holder_elsewhere_keeps_the_run_and_a_stale_one_is_taken_over(
+    sb: Sandbox, builder: api.Settings
+) -> None:
+    import time
+
+    create_table(sb)
+    log = DynamoJournal(builder.sessions(), URL, REGION)
+    try:
+        _held_elsewhere(sb, "run-1", time.time())
+        with pytest.raises(RunBusy, match="ci@runner-7"):
+            log.leases.acquire("run-1")
+        _held_elsewhere(sb, "run-1", time.time() - 3600)  # frozen an hour: stale
+        log.leases.acquire("run-1")
+        assert log.leases.holder("run-1") is not None and log.leases.holder("run-1").host != "runner-7"  # type: ignore[union-attr]
+    finally:
+        log.close()
+
+
+def test_a_runner_whose_lease_was_taken_over_cannot_write(sb: Sandbox, builder: api.Settings) -> None:
+    create_table(sb)
+    log = DynamoJournal(builder.sessions(), URL, REGION)
+    try:
+        plan = _plan(1)
+        log.start("run-1", plan, _at(0))
+        # meanwhile this process froze; another machine took the lease over (token 2)
+        _held_elsewhere(sb, "run-1", 1e12, token=2)
+        log.action_finished("run-1", plan.actions[0], "succeeded", _at(1))
+        with pytest.raises(JournalError, match="no longer holds the run's lease"):
+            log.flush()
+        item = (
+            sb.session(OWNER, REGION)
+            .client("dynamodb")
+            .get_item(TableName=TABLE, Key={"pk": {"S": "run#run-1"}, "sk": {"S": "action#000000"}})["Item"]
+        )
+        assert item["state"]["S"] == "pending"  # the successor's record stands
+    finally:
+        log.leases._held.clear()  # it is not ours any more: nothing to release
+        log.close()
+
+
+@pytest.mark.slow
+def test_a_transfer_journaled_in_dynamodb_is_listed_shown_and_resumed_by_another_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Sandbox(copy_seconds_per_gib=0.15) as sb:
+        sb.reset()
+        create_table(sb)
+        for region in (REGION, REGION2):
+            sb.create_key(OWNER, region, alias="amishare-share")
+        for account in (TARGET, OTHER):
+            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
+            for region in (REGION, REGION2):
+                sb.create_key(account, region, alias="mine")
+        image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{URL}"\n[transfer]\ndest_key = "alias/mine"\n'
+        )
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        settings = api.settings(cwd=tmp_path)
+        assert settings.journal_location == URL
+        request = api.TransferRequest(image, (TARGET, OTHER), source=OWNER, regions=(REGION, REGION2))
+        first = api.apply(settings, api.plan_transfer(settings, request), budget=0.5)
+        assert first.result is not None and first.result.paused
+
+        def amishare(*args: str) -> str:
+            done = subprocess.run(
+                [sys.executable, "-m", "amishare", *args],
+                check=False,
+                capture_output=True,
+                text=True,
+                env=os.environ,
+                cwd=tmp_path,
+                timeout=300,
+            )
+            assert done.returncode == 0, done.stderr
+            return done.stdout
+
+        listed = json.loads(amishare("runs", "--output", "json"))
+        assert listed["runs"][0]["run_id"] == first.result.run_id and listed["runs"][0]["status"] == "paused"
+        amishare("resume", first.result.run_id, "--no-progress")  # another process, as another machine would
+        shown = json.loads(amishare("runs", "show", first.result.run_id, "--output", "json"))
+        assert shown["runs"][0]["status"] == "succeeded"
+        for account in (TARGET, OTHER):
+            for region in (REGION, REGION2):
+                owned = sb.session(account, region).client("ec2").describe_images(Owners=["self"])["Images"]
+                assert len(owned) == 1
