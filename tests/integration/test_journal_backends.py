@@ -202,3 +202,53 @@ def test_a_transfer_journaled_in_dynamodb_is_listed_shown_and_resumed_by_another
             for region in (REGION, REGION2):
                 owned = sb.session(account, region).client("ec2").describe_images(Owners=["self"])["Images"]
                 assert len(owned) == 1
+
+
+def test_the_key_lock_in_the_table_admits_one_writer_across_processes_and_counts_the_waits(
+    sb: Sandbox, builder: api.Settings
+) -> None:
+    """Two runners (threads here, each with its own lock object as another machine would have) edit one key's
+    policy: never both at once, and the contention is counted in the journal's table."""
+    import threading
+    import time
+
+    from amishare.aws.dynamodb_journal import DynamoKeyLocks
+
+    create_table(sb)
+    key = f"arn:aws:kms:{REGION}:{OWNER}:key/11111111-2222-3333-4444-555555555555"
+    client = builder.sessions().client("dynamodb", REGION)
+    runners = [DynamoKeyLocks(client, TABLE), DynamoKeyLocks(client, TABLE)]
+    inside: list[int] = []
+    overlaps: list[tuple[int, int]] = []
+
+    def edit(n: int) -> None:
+        for _ in range(3):
+            with runners[n % 2].hold(key):
+                overlaps.extend((n, other) for other in inside)
+                inside.append(n)
+                time.sleep(0.05)
+                inside.remove(n)
+
+    threads = [threading.Thread(target=edit, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
+    assert runners[0].waits(key) > 0  # the contention is in the journal
+
+
+def test_a_key_lock_whose_holder_died_is_taken_after_its_ttl(sb: Sandbox, builder: api.Settings) -> None:
+    from amishare.aws.dynamodb_journal import DynamoKeyLocks
+
+    create_table(sb)
+    key = f"arn:aws:kms:{REGION}:{OWNER}:key/11111111-2222-3333-4444-555555555555"
+    client = builder.sessions().client("dynamodb", REGION)
+    now = [1000.0]
+    dead = DynamoKeyLocks(client, TABLE, ttl=30.0, clock=lambda: now[0])
+    assert dead._take(key, "dead-runner")  # took the lock, then died without letting go
+    alive = DynamoKeyLocks(client, TABLE, ttl=30.0, clock=lambda: now[0])
+    assert not alive._take(key, "alive-runner")
+    now[0] += 31.0
+    with alive.hold(key):
+        pass

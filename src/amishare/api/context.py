@@ -79,7 +79,9 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
     endpoint = flags.endpoint_url or defaults.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise UsageError(f"--endpoint-url {endpoint!r}: must start with http:// or https://")
-    chosen_journal = str(flags.journal_path or defaults.journal or journal.default_path())
+    chosen_journal = str(
+        flags.journal_path or defaults.journal or os.environ.get("AMISHARE_JOURNAL") or journal.default_path()
+    )
     url = chosen_journal if chosen_journal.startswith(SCHEME) else None
     path = journal.default_path() if url else Path(chosen_journal).expanduser()
     return Settings(

@@ -3,7 +3,6 @@ what every mutating command returns."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from amishare.api.context import Settings
@@ -15,6 +14,7 @@ from amishare.engine import journal
 from amishare.engine.executor import RunOptions, RunResult, now_utc
 from amishare.engine.executor import apply as execute
 from amishare.engine.kinds.copies import AwaitImage
+from amishare.engine.locks import KeyLocks
 from amishare.engine.plan import Plan
 from amishare.errors import AmiShareError
 from amishare.planners.transfer_request import DEFAULT_TIMEOUT
@@ -55,7 +55,7 @@ def apply(
     try:
         result = execute(
             plan,
-            steps_for(sessions, plan, hooks),
+            steps_for(sessions, plan, hooks, log.key_locks),
             log,
             journal.new_run_id(now_utc()),
             options=run_options(settings, hooks, max_parallel, budget),
@@ -67,11 +67,7 @@ def apply(
 
 def run_options(settings: Settings, hooks: Hooks, max_parallel: int | None, budget: float | None) -> RunOptions:
     """How a run or a slice of it is driven: its workers, who hears its events, its deadline."""
-    return RunOptions(
-        max_workers=max_parallel or settings.max_parallel,
-        on_event=hooks.on_event,
-        deadline=None if budget is None else time.monotonic() + budget,
-    )
+    return RunOptions(max_workers=max_parallel or settings.max_parallel, on_event=hooks.on_event, budget=budget)
 
 
 def planned_or_applied(
@@ -89,14 +85,16 @@ def planned_or_applied(
     return apply(settings, plan, hooks=hooks, max_parallel=max_parallel, sessions=sessions)
 
 
-def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks) -> AwsSteps:
-    """The AWS steps that run ``plan``: its waits bounded by its longest timeout."""
+def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks, key_locks: KeyLocks | None = None) -> AwsSteps:
+    """The AWS steps that run ``plan``: its waits bounded by its longest timeout; key policy edits under
+    ``key_locks`` (the journal's: shared by every machine when it is a DynamoDB table)."""
     timeouts = [a.timeout for a in plan.actions if isinstance(a, AwaitImage)]
     return AwsSteps(
         sessions,
         wait_timeout=max(timeouts or [DEFAULT_TIMEOUT]),
         on_poll=hooks.on_poll,
         snapshot_progress=hooks.progress,
+        key_locks=key_locks,
     )
 
 

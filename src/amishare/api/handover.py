@@ -81,7 +81,7 @@ def resume(
         done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
         result = execute(
             plan,
-            steps_for(sessions, plan, hooks),
+            steps_for(sessions, plan, hooks, log.key_locks),
             log,
             run_id,
             options=run_options(settings, hooks, max_parallel, budget),

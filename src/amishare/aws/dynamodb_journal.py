@@ -21,13 +21,14 @@ Conditional writes are atomic in DynamoDB (Developer Guide, "Condition expressio
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -84,6 +85,7 @@ class DynamoJournal(RunLog):
         self.table, self.region = parse_url(url, region)
         self.client = sessions.client("dynamodb", self.region)
         self.leases = DynamoLeases(self.client, self.table)
+        self.key_locks = DynamoKeyLocks(self.client, self.table)  # key policy edits, one writer across machines
         self._positions: dict[str, dict[str, int]] = {}  # run -> action key -> position
         self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (pk, sk) -> attributes to set
         self._order: list[tuple[str, str]] = []
@@ -371,6 +373,33 @@ class DynamoJournal(RunLog):
             plan={},
         )
 
+    # ---------------------------------------------------------------- triggers
+    def claim_trigger(self, trigger: str) -> str | None:
+        """Claim the event ``trigger`` for a new run: None when this caller is the first (it goes on to plan);
+        else the run the first one started ("" while it is still planning, or when there was nothing to do)."""
+        key = {"pk": {"S": f"trigger#{trigger}"}, "sk": {"S": "trigger"}}
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={**key, "run_id": {"S": ""}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise JournalError(f"journal {self.url}: {exc}") from exc
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item", {})
+            return str(item.get("run_id", {}).get("S", ""))
+        return None
+
+    def record_trigger(self, trigger: str, run_id: str) -> None:
+        """The run the event ``trigger`` started ("": none, the plan was empty)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"trigger#{trigger}"}, "sk": {"S": "trigger"}},
+            UpdateExpression="SET run_id = :run",
+            ExpressionAttributeValues={":run": {"S": run_id}},
+        )
+
     def close(self) -> None:
         self.flush()
         with self._wake:
@@ -519,3 +548,78 @@ class DynamoLeases:
 
     def close(self) -> None:
         self._stop.set()
+
+
+class DynamoKeyLocks:
+    """``KeyLocks`` shared by every runner of the journal's table: one key policy writer at a time, whatever
+    machine it runs on. The lock is an item (``pk = "keylock#<key ARN>"``) put on condition that nobody holds it
+    or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go); waits back off, and each
+    wait is counted on the item (``waits``), so contention shows in the journal."""
+
+    def __init__(self, client: Any, table: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.client, self.table, self.ttl, self.clock = client, table, ttl, clock
+        self.me = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
+        self._local = threading.local()
+
+    def _key(self, key_arn: str) -> dict[str, Any]:
+        return {"pk": {"S": f"keylock#{key_arn}"}, "sk": {"S": "lock"}}
+
+    @contextlib.contextmanager
+    def hold(self, key_arn: str) -> Iterator[None]:
+        """Hold the key's lock for the ``with`` block (waiting, with backoff, while another holds it)."""
+        holder = f"{self.me}:{threading.get_ident()}"
+        delay = 0.02
+        while not self._take(key_arn, holder):
+            self._count_wait(key_arn)
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+        try:
+            yield
+        finally:
+            self._let_go(key_arn, holder)
+
+    def _take(self, key_arn: str, holder: str) -> bool:
+        now = self.clock()
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key_arn),
+                UpdateExpression="SET holder = :me, expires = :until",
+                ConditionExpression="attribute_not_exists(holder) OR expires < :now",
+                ExpressionAttributeValues={
+                    ":me": {"S": holder},
+                    ":until": {"N": repr(now + self.ttl)},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _count_wait(self, key_arn: str) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(key_arn),
+            UpdateExpression="ADD waits :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def _let_go(self, key_arn: str, holder: str) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key_arn),
+                UpdateExpression="REMOVE holder, expires",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": holder}},
+            )
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":  # expired and taken meanwhile: not ours any more
+                raise
+
+    def waits(self, key_arn: str) -> int:
+        """How often a writer had to wait for this key's lock (contention, as the journal records it)."""
+        item = self.client.get_item(TableName=self.table, Key=self._key(key_arn), ConsistentRead=True).get("Item", {})
+        return int(item.get("waits", {}).get("N", "0"))

@@ -431,6 +431,7 @@ class RunOptions:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     deadline: float | None = None  # a slice: no pass starts after this ``monotonic`` time; the run pauses
+    budget: float | None = None  # a slice of this many seconds, counted once the run is recorded (not its set-up)
 
 
 def apply(
@@ -467,7 +468,7 @@ def apply(
         clock=clock,
         monotonic=options.monotonic,
         sleep=options.sleep,
-        deadline=options.deadline,
+        deadline=options.deadline if options.budget is None else options.monotonic() + options.budget,
     )
     try:
         steps.begin(plan, executor, frozenset(results))

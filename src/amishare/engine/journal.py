@@ -25,6 +25,7 @@ from typing import Any
 from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
 from amishare.engine.lease import Leases
+from amishare.engine.locks import LocalKeyLocks
 from amishare.engine.plan import Plan
 from amishare.errors import JournalError
 
@@ -118,6 +119,7 @@ class Journal(RunLog):
                 "AMISHARE_JOURNAL to a writable file"
             ) from exc
         self.leases = Leases(self.path)  # one process at a time per run
+        self.key_locks = LocalKeyLocks()  # key policy edits: one writer per key in this process
 
     def close(self) -> None:
         self.flush()

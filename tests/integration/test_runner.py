@@ -1,0 +1,97 @@
+"""The serverless runner's entry, called in-process as the engine's Lambda would be, against the local AWS with
+the journal in DynamoDB: a trigger plans a manifest's family and records the run; slices apply it until it is
+done; the estate then equals what `amishare apply` leaves; a duplicated trigger starts no second run; a trigger
+when nothing differs starts none."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from amishare import api
+from amishare.api.converge import ConvergeRequest, plan_manifest
+from amishare.api.runner import handle
+from amishare.errors import UsageError
+from amishare.sandbox import Sandbox
+from tests.integration.test_journal_backends import URL, create_table
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
+
+MANIFEST = f"""\
+version = 1
+[defaults]
+source = "{OWNER}"
+regions = ["{REGION}", "{REGION2}"]
+[[image]]
+family = "base"
+select = {{ ssm_parameter = "/golden/base" }}
+  [[image.distribute]]
+  to = ["{TARGET}"]
+  mode = "share"
+  [[image.distribute]]
+  to = ["{OTHER}"]
+  mode = "transfer"
+  ssm_parameter = "/platform/base"
+"""
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    with Sandbox(copy_seconds_per_gib=0.1) as sb:
+        sb.reset()
+        create_table(sb)
+        for region in (REGION, REGION2):
+            sb.create_key(OWNER, region, alias="amishare-share")
+        for account in (TARGET, OTHER):
+            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
+            for region in (REGION, REGION2):
+                sb.create_key(account, region, alias="mine")
+        image = sb.seed_image(OWNER, REGION, "base-1", volumes_gib=[8], kms_key="alias/amishare-share")
+        sb.session(OWNER, REGION).client("ssm").put_parameter(
+            Name="/golden/base", Value=image, Type="String", DataType="aws:ec2:image"
+        )
+        (tmp_path / "amishare.toml").write_text(
+            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{URL}"\n[transfer]\ndest_key = "alias/mine"\n'
+        )
+        (tmp_path / "estate.toml").write_text(MANIFEST)
+        for name, value in sb.credentials(OWNER).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        yield sb, tmp_path, api.settings(cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_a_trigger_plans_the_family_and_slices_apply_it_until_it_converges(engine: Any) -> None:
+    _, folder, settings = engine
+    planned = handle(
+        {"action": "plan", "manifest": str(folder / "estate.toml"), "family": "base", "trigger": "e-1"}, settings
+    )
+    assert planned["status"] == "paused" and planned["run_id"]
+    assert handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-1"}, settings) == {
+        "status": "duplicate",
+        "run_id": planned["run_id"],
+        "wake_in": None,
+    }
+    slices, answer = 0, planned
+    while answer["status"] == "paused":
+        assert slices < 60, "the run does not end"
+        time.sleep(min(answer["wake_in"] or 0.0, 1.0))  # the state machine's Wait state
+        answer = handle({"action": "slice", "run_id": planned["run_id"], "budget": 2.0}, settings)
+        slices += 1
+    assert answer == {"status": "succeeded", "run_id": planned["run_id"], "wake_in": None}
+    assert slices >= 2
+    assert plan_manifest(settings, ConvergeRequest(str(folder / "estate.toml"))).plan.actions == ()
+    again = handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-2"}, settings)
+    assert again == {"status": "nothing-to-do", "run_id": None, "wake_in": None}
+    runs = api.runs(settings)
+    assert [r.run_id for r in runs] == [planned["run_id"]]  # one run for three triggers
+
+
+def test_the_runner_refuses_a_journal_only_one_machine_sees(engine: Any, tmp_path: Path) -> None:
+    _, folder, _ = engine
+    local = api.settings(api.Flags(journal_path=str(tmp_path / "journal.sqlite3")), cwd=folder)
+    with pytest.raises(UsageError, match="a journal every runner sees"):
+        handle({"action": "slice", "run_id": "x"}, local)
