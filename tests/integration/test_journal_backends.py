@@ -212,7 +212,7 @@ def test_the_key_lock_in_the_table_admits_one_writer_across_processes_and_counts
     import threading
     import time
 
-    from amishare.aws.dynamodb_journal import DynamoKeyLocks
+    from amishare.aws.dynamodb_locks import DynamoKeyLocks
 
     create_table(sb)
     key = f"arn:aws:kms:{REGION}:{OWNER}:key/11111111-2222-3333-4444-555555555555"
@@ -239,7 +239,7 @@ def test_the_key_lock_in_the_table_admits_one_writer_across_processes_and_counts
 
 
 def test_a_key_lock_whose_holder_died_is_taken_after_its_ttl(sb: Sandbox, builder: api.Settings) -> None:
-    from amishare.aws.dynamodb_journal import DynamoKeyLocks
+    from amishare.aws.dynamodb_locks import DynamoKeyLocks
 
     create_table(sb)
     key = f"arn:aws:kms:{REGION}:{OWNER}:key/11111111-2222-3333-4444-555555555555"

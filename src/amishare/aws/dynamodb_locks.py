@@ -1,0 +1,231 @@
+"""Leases and key locks in the journal's DynamoDB table (aws/dynamodb_journal.py): one live driver per run,
+with a fencing token, and one key policy writer at a time across machines. Conditional writes are atomic in
+DynamoDB (Developer Guide, "Condition expressions"): what both rely on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from amishare.engine.lease import HEARTBEAT_EVERY, STALE_AFTER, Holder, alive, current_user
+from amishare.errors import AwsError, JournalError, RunBusy
+
+
+class DynamoLeases:
+    """Leases in the journal's table: one live holder per name, a fencing token per holder, a heartbeat."""
+
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        heartbeat_every: float = HEARTBEAT_EVERY,
+        stale_after: float = STALE_AFTER,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client, self.table = client, table
+        self.heartbeat_every, self.stale_after, self.clock = heartbeat_every, stale_after, clock
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.owner = f"{current_user()}@{self.host}"
+        self._held: dict[str, int] = {}  # name -> the token this process holds
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._beating: threading.Thread | None = None
+
+    def _key(self, name: str) -> dict[str, Any]:
+        return {"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}}
+
+    def _item(self, name: str) -> dict[str, Any] | None:
+        found = self.client.get_item(TableName=self.table, Key=self._key(name), ConsistentRead=True)
+        item: dict[str, Any] | None = found.get("Item")
+        return item
+
+    def holder(self, name: str) -> Holder | None:
+        """Who holds ``name`` now (None: nobody live)."""
+        item = self._item(name)
+        if item is None or item.get("released", {}).get("BOOL"):
+            return None
+        holder = Holder(item["owner"]["S"], item["host"]["S"], int(item["pid"]["N"]), float(item["heartbeat"]["N"]))
+        return None if self._stale(holder) else holder
+
+    def _stale(self, holder: Holder) -> bool:
+        if holder.host == self.host and not alive(holder.pid):
+            return True
+        return self.clock() - holder.heartbeat > self.stale_after
+
+    def acquire(self, name: str) -> None:
+        """Take ``name`` (a new token), or raise ``RunBusy`` naming its live holder."""
+        item = self._item(name)
+        token = int(item["token"]["N"]) if item else 0
+        if item is not None and not item.get("released", {}).get("BOOL"):
+            holder = Holder(item["owner"]["S"], item["host"]["S"], int(item["pid"]["N"]), float(item["heartbeat"]["N"]))
+            mine = (holder.host, holder.pid) == (self.host, self.pid)
+            if not mine and not self._stale(holder):
+                raise RunBusy(f"{name} is being run by {holder.owner} (pid {holder.pid}, host {holder.host})")
+        condition = "attribute_not_exists(pk) OR #t = :seen"
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **self._key(name),
+                    "owner": {"S": self.owner},
+                    "host": {"S": self.host},
+                    "pid": {"N": str(self.pid)},
+                    "heartbeat": {"N": repr(self.clock())},
+                    "token": {"N": str(token + 1)},
+                    "released": {"BOOL": False},
+                },
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":seen": {"N": str(token)}},
+            )
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                raise RunBusy(f"{name} was taken by another process at the same moment: try again") from exc
+            raise JournalError(f"journal table {self.table}: {exc}") from exc
+        with self._lock:
+            self._held[name] = token + 1
+        self._start_heartbeat()
+
+    def check(self, name: str) -> int:
+        """The token this process holds ``name`` with, once read back still its own (``JournalError`` when it was
+        taken over, or is not held: its writes must stop)."""
+        with self._lock:
+            token = self._held.get(name)
+        item = self._item(name)
+        if token is None or item is None or int(item["token"]["N"]) != token:
+            raise JournalError(
+                f"journal table {self.table}: this process no longer holds the run's lease {name} (another took it "
+                "over): its writes are refused; the run goes on there"
+            )
+        return token
+
+    def release(self, name: str) -> None:
+        """Give ``name`` back (only while this process's token still holds it)."""
+        with self._lock:
+            token = self._held.pop(name, None)
+        if token is None:
+            return
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(name),
+                UpdateExpression="SET released = :yes",
+                ConditionExpression="#t = :mine",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":mine": {"N": str(token)}},
+            )
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":  # taken over meanwhile: not ours to release
+                raise JournalError(f"journal table {self.table}: {exc}") from exc
+
+    def beat(self) -> None:
+        """Refresh the heartbeat of every lease held (one lost meanwhile is dropped: its writes will be refused)."""
+        with self._lock:
+            held = dict(self._held)
+        for name, token in held.items():
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=self._key(name),
+                    UpdateExpression="SET heartbeat = :now",
+                    ConditionExpression="#t = :mine",
+                    ExpressionAttributeNames={"#t": "token"},
+                    ExpressionAttributeValues={":now": {"N": repr(self.clock())}, ":mine": {"N": str(token)}},
+                )
+            except AwsError:
+                continue
+
+    def _start_heartbeat(self) -> None:
+        if self._beating is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(self.heartbeat_every):
+                self.beat()
+
+        self._beating = threading.Thread(target=loop, name="amishare-lease", daemon=True)
+        self._beating.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+class DynamoKeyLocks:
+    """``KeyLocks`` shared by every runner of the journal's table: one key policy writer at a time, whatever
+    machine it runs on. The lock is an item (``pk = "keylock#<key ARN>"``) put on condition that nobody holds it
+    or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go); waits back off, and each
+    wait is counted on the item (``waits``), so contention shows in the journal."""
+
+    def __init__(self, client: Any, table: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.client, self.table, self.ttl, self.clock = client, table, ttl, clock
+        self.me = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
+        self._local = threading.local()
+
+    def _key(self, key_arn: str) -> dict[str, Any]:
+        return {"pk": {"S": f"keylock#{key_arn}"}, "sk": {"S": "lock"}}
+
+    @contextlib.contextmanager
+    def hold(self, key_arn: str) -> Iterator[None]:
+        """Hold the key's lock for the ``with`` block (waiting, with backoff, while another holds it)."""
+        holder = f"{self.me}:{threading.get_ident()}"
+        delay = 0.02
+        while not self._take(key_arn, holder):
+            self._count_wait(key_arn)
+            time.sleep(delay)
+            delay = min(1.0, delay * 2)
+        try:
+            yield
+        finally:
+            self._let_go(key_arn, holder)
+
+    def _take(self, key_arn: str, holder: str) -> bool:
+        now = self.clock()
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key_arn),
+                UpdateExpression="SET holder = :me, expires = :until",
+                ConditionExpression="attribute_not_exists(holder) OR expires < :now",
+                ExpressionAttributeValues={
+                    ":me": {"S": holder},
+                    ":until": {"N": repr(now + self.ttl)},
+                    ":now": {"N": repr(now)},
+                },
+            )
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _count_wait(self, key_arn: str) -> None:
+        self.client.update_item(
+            TableName=self.table,
+            Key=self._key(key_arn),
+            UpdateExpression="ADD waits :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+
+    def _let_go(self, key_arn: str, holder: str) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key_arn),
+                UpdateExpression="REMOVE holder, expires",
+                ConditionExpression="holder = :me",
+                ExpressionAttributeValues={":me": {"S": holder}},
+            )
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":  # expired and taken meanwhile: not ours any more
+                raise
+
+    def waits(self, key_arn: str) -> int:
+        """How often a writer had to wait for this key's lock (contention, as the journal records it)."""
+        item = self.client.get_item(TableName=self.table, Key=self._key(key_arn), ConsistentRead=True).get("Item", {})
+        return int(item.get("waits", {}).get("N", "0"))
