@@ -257,6 +257,7 @@ class Call:
     error: str | None = None
     user_agent: str = ""  # as sent (amishare adds ``amishare-step/<what>``: the step that made the call)
     at: float = 0.0  # when the request arrived (time.time(), before any latency the sandbox adds)
+    request_id: str = ""  # the x-amzn-RequestId of the answer (the overlay's answers; moto's own are moto's)
 
 
 @dataclass
@@ -313,6 +314,10 @@ class World:
         self.calls: list[Call] = []
         self.authorizations: list[Any] = []  # authz.Authorization of each identity check (enforce_iam only)
         self.after_calls: list[AfterCall] = []  # Sandbox.after: what runs once a matching call has been answered
+        self.events: list[Any] = []  # events.Event: every event a service put on a default bus, in order
+        self.outbox: list[Any] = []  # events.Event put but not yet delivered to the rules' targets
+        self.copies_in_flight: list[tuple[float, str, str]] = []  # heap: (clock when done, image id, request id)
+        self.delivery_lock = threading.Lock()  # one delivery at a time: targets receive events in order
 
     # ------------------------------------------------------------------ organizations
     def organization_of(self, account: str) -> Organization | None:
