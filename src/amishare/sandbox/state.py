@@ -282,6 +282,9 @@ class Settings:
     deregistered_empty_seconds: float = 3600.0  # then answers it with an empty list this long, then NotFound
     grant_delay_seconds: float = 0.0  # a new grant authorizes nothing this long, unless its grant token is passed
     enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
+    # KMS request quotas (requests per second per account and region) that differ from the documented defaults
+    # (sandbox/wire/throttle.py: by operation, or "Cryptographic operations (symmetric)"); with throttle only
+    kms_request_quotas: dict[str, float] = field(default_factory=dict)
 
 
 class World:

@@ -250,6 +250,15 @@ class OverlayApp:
             and not self.throttle.admit(caller.account, region, action, call.mutating)
         ):
             return AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503)
+        if (
+            service == "kms"
+            and settings.throttle
+            and not self.throttle.admit_kms(caller.account, region, action, settings.kms_request_quotas)
+        ):
+            return AwsFault(  # KMS Developer Guide, "Throttling AWS KMS requests"
+                "ThrottlingException",
+                "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
+            )
         with self.world.lock:
             refused = scp.denies(self.world, caller, f"{service}:{action}", region)
         if refused:
