@@ -3,7 +3,8 @@
 Rules (AWS Organizations User Guide, "Service control policies" and "SCP evaluation"):
 
 * SCPs apply to every principal of a member account, its root user included, and never to the
-  management account;
+  management account nor to a service-linked role (Auto Scaling's ``AWSServiceRoleForAutoScaling``: "SCPs do not
+  affect any service-linked role");
 * a request is allowed only when, at every level from the root down to the account (the root, each OU,
   the account), some SCP attached there allows it, and no SCP anywhere on that path denies it; the
   evaluation uses the same policy language (``Action``/``NotAction``, ``Resource``, conditions);
@@ -26,6 +27,7 @@ from amishare.sandbox.state import Organization, World
 from amishare.sandbox.wire.protocol import AwsFault
 
 FULL_ACCESS_ID = "p-FullAWSAccess"
+SERVICE_LINKED = ":role/aws-service-role/"  # the path of every service-linked role
 FULL_ACCESS = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 DENIED = {
     "ec2": ("UnauthorizedOperation", 403),
@@ -38,6 +40,8 @@ def denies(world: World, caller: Caller, action: str, region: str) -> bool:
     org = world.organization_of(caller.account)
     if org is None or caller.account == org.master or not (org.attached or org.without_full_access):
         return False
+    if caller.role_arn is not None and SERVICE_LINKED in caller.role_arn:
+        return False  # "SCPs do not affect any service-linked role" (Auto Scaling's launches included)
     context = dict(world.principal_context(caller))
     context["aws:RequestedRegion"] = region
     request = Request(caller, action, "*", context)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import events
+from amishare.sandbox import authz, events
 from amishare.sandbox.ec2.common import can_launch, image_state
 from amishare.sandbox.state import World, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
@@ -136,9 +136,14 @@ class SsmHandlers:
             )
 
     def _usable(self, caller: Caller, region: str, image_id: str) -> bool:
+        """Whether SSM's check of an ``aws:ec2:image`` value passes: the image exists in the region, is available and
+        launchable by the account, and the caller may describe it (SSM checks with the caller's permissions: a role
+        without ``ec2:DescribeImages`` gets a version and no parameter, when the sandbox enforces IAM)."""
         image = self.world.images.get(image_id)
+        describe = authz.Check("ec2:DescribeImages", (f"arn:aws:ec2:{region}::image/{image_id}",))
         return (
-            image is not None
+            authz.allows(self.world, caller, describe)
+            and image is not None
             and image.region == region
             and can_launch(self.world, image, caller.account)
             and image_state(self.world, image)[0] == "available"
