@@ -111,3 +111,17 @@ def test_rule_scps_do_not_bind_a_service_linked_role(sb: Sandbox, aws: Clients) 
     )
     (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"]
     assert [i["LifecycleState"] for i in group["Instances"]] == ["InService"]  # the service-linked role: not bound
+
+
+def test_rule_a_data_perimeter_scp_leaves_ec2_s_own_use_of_a_key_alone(sb: Sandbox, aws: Clients) -> None:
+    # IAM User Guide, "AWS global condition context keys": aws:ViaAWSService is true when a service uses the
+    # principal's credentials on its behalf, false on the principal's own requests (always present). An SCP that
+    # denies KMS unless through an AWS service stops the member's own KMS calls, not EC2's use for its launch.
+    sb.create_organization(OWNER, {"workloads": [TARGET]})
+    key = sb.create_key(OWNER, REGION, policy=policy_document(allow()))
+    image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    perimeter = {"Effect": "Deny", "Action": "kms:*", "Resource": "*"}
+    _scp(aws, TARGET, {**perimeter, "Condition": {"BoolIfExists": {"aws:ViaAWSService": "false"}}})
+    assert error_of(aws(TARGET, "kms").describe_key, KeyId=key)["Code"] == "AccessDeniedException"
+    assert _state(aws, image) == "running"

@@ -330,10 +330,13 @@ class World:
         return None
 
     def principal_context(self, caller: Caller) -> dict[str, Any]:
-        """Global condition keys describing the caller (IAM ``aws:Principal*`` keys)."""
+        """Global condition keys describing the caller (IAM ``aws:Principal*`` keys) and a request it makes itself
+        (``aws:ViaAWSService`` false: "always included in the request context"; a service's request on its behalf,
+        EC2 using a key for its launch or copy, sets it true)."""
         context: dict[str, Any] = {
             "aws:PrincipalAccount": caller.account,
             "aws:PrincipalArn": caller.role_arn or caller.arn,
+            "aws:ViaAWSService": "false",
         }
         org = self.organization_of(caller.account)
         if org is not None:
