@@ -151,3 +151,45 @@ def test_rule_a_key_policy_naming_the_account_delegates_to_iam_even_through_ec2(
         },
     )
     assert state() == "running"
+
+
+def test_rule_resolve_ssm_needs_ssm_get_parameters_on_the_parameter(enforced: Sandbox) -> None:
+    # SSM User Guide, "Native parameter support for Amazon Machine Image IDs": whoever runs run-instances with
+    # resolve:ssm: needs ssm:GetParameters. The refusal's code is the sandbox's choice (EC2's UnauthorizedOperation).
+    image = enforced.seed_image(TARGET, REGION, "golden", volumes_gib=[8], kms_key=None)
+    enforced.session(TARGET).client("ssm").put_parameter(
+        Name="/golden/ami", Value=image, Type="String", DataType="aws:ec2:image"
+    )
+    _allow(enforced, {"Action": "ec2:RunInstances", "Resource": "*"})
+    ec2 = _as_role(enforced, "ec2")
+    refused = error_of(ec2.run_instances, ImageId="resolve:ssm:/golden/ami", MinCount=1, MaxCount=1)
+    assert refused["Code"] == "UnauthorizedOperation" and "ssm:GetParameters" in refused["Message"]
+    assert f"arn:aws:ssm:{REGION}:{TARGET}:parameter/golden/ami" in refused["Message"]
+    assert ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"]  # by id: no SSM permission needed
+    _allow(
+        enforced,
+        {"Action": "ec2:RunInstances", "Resource": "*"},
+        {"Action": "ssm:GetParameters", "Resource": f"arn:aws:ssm:{REGION}:{TARGET}:parameter/golden/*"},
+    )
+    (started,) = ec2.run_instances(ImageId="resolve:ssm:/golden/ami", MinCount=1, MaxCount=1)["Instances"]
+    assert started["ImageId"] == image
+
+
+def test_rule_an_image_parameter_needs_ec2_describe_images_or_it_is_silently_dropped(enforced: Sandbox) -> None:
+    # SSM User Guide, "Native parameter support for Amazon Machine Image IDs": "To create an aws:ec2:image data type
+    # parameter, the user must have both ssm:PutParameter and ec2:DescribeImages permissions"; the check runs after
+    # the call answers, which then never creates the parameter.
+    image = enforced.seed_image(TARGET, REGION, "golden", volumes_gib=[8], kms_key=None)
+    parameters = f"arn:aws:ssm:{REGION}:{TARGET}:parameter/golden/*"
+    _allow(enforced, {"Action": ["ssm:PutParameter", "ssm:GetParameter"], "Resource": parameters})
+    ssm = _as_role(enforced, "ssm")
+    answered = ssm.put_parameter(Name="/golden/ami", Value=image, Type="String", DataType="aws:ec2:image")
+    assert answered["Version"] == 1
+    assert error_of(ssm.get_parameter, Name="/golden/ami")["Code"] == "ParameterNotFound"
+    _allow(
+        enforced,
+        {"Action": ["ssm:PutParameter", "ssm:GetParameter"], "Resource": parameters},
+        {"Action": "ec2:DescribeImages", "Resource": "*"},
+    )
+    ssm.put_parameter(Name="/golden/ami", Value=image, Type="String", DataType="aws:ec2:image")
+    assert ssm.get_parameter(Name="/golden/ami")["Parameter"]["Value"] == image

@@ -61,3 +61,26 @@ def test_moto_hooks_still_work(sb: Sandbox) -> None:
     assert assumed["AssumedRoleUser"]["Arn"].startswith("arn:aws:sts::222222222222:assumed-role/Present/")
     moto_compat.reset_moto()
     assert moto_compat.role_trust_policy("222222222222", "Present") is None
+
+
+def test_event_hooks_read_moto_rules_and_targets_without_making_backends(sb: Sandbox) -> None:
+    from moto.events.models import events_backends
+
+    assert moto_compat.default_bus_rules("444444444444", "us-east-1") == []
+    assert dict.get(events_backends, "444444444444") is None  # looking did not make the account's backend
+    session = sb.session("111111111111")
+    session.client("events").put_rule(Name="scheduled", ScheduleExpression="rate(5 minutes)")
+    session.client("events").put_rule(Name="patterned", EventPattern='{"source": ["aws.ec2"]}')
+    queue_url = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
+    queue = "arn:aws:sqs:us-east-1:111111111111:q"
+    session.client("events").put_targets(Rule="patterned", Targets=[{"Id": "q", "Arn": queue}])
+    (rule,) = moto_compat.default_bus_rules("111111111111", "us-east-1")  # a schedule matches no event
+    assert rule.arn == "arn:aws:events:us-east-1:111111111111:rule/patterned"
+    assert rule.matches({"source": "aws.ec2"}) and not rule.matches({"source": "aws.ssm"})
+    assert [t["Arn"] for t in rule.targets] == [queue]
+    assert moto_compat.target_policy(queue) is None
+    with pytest.raises(LookupError):
+        moto_compat.target_policy("arn:aws:sns:us-east-1:111111111111:missing")
+    moto_compat.send_to_target(queue, "hello")
+    received = session.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
+    assert [m["Body"] for m in received] == ["hello"]

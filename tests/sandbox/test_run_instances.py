@@ -207,3 +207,20 @@ def test_rule_a_start_with_a_key_the_account_can_no_longer_use_goes_back_to_stop
     )
     target.start_instances(InstanceIds=[instance])
     assert _state(target, instance)["State"]["Name"] == "running"
+
+
+def test_rule_run_instances_resolves_an_ssm_parameter_given_as_the_image(sb: Sandbox, aws: Clients) -> None:
+    # SSM User Guide, "Native parameter support for Amazon Machine Image IDs": run-instances --image-id
+    # resolve:ssm:/golden-ami. The code for a missing parameter is the sandbox's choice (InvalidParameterValue).
+    old = sb.seed_image(TARGET, REGION, "old", volumes_gib=[8], kms_key=None)
+    new = sb.seed_image(TARGET, REGION, "new", volumes_gib=[8], kms_key=None)
+    ssm = aws(TARGET, "ssm")
+    ssm.put_parameter(Name="/golden/ami", Value=old, Type="String", DataType="aws:ec2:image")
+    ssm.put_parameter(Name="/golden/ami", Value=new, Type="String", DataType="aws:ec2:image", Overwrite=True)
+    assert _launch(aws, TARGET, "resolve:ssm:/golden/ami")["ImageId"] == new
+    assert _launch(aws, TARGET, "resolve:ssm:/golden/ami:1")["ImageId"] == old
+    ec2 = aws(TARGET, "ec2")
+    missing = error_of(ec2.run_instances, ImageId="resolve:ssm:/golden/none", MinCount=1, MaxCount=1)
+    assert missing["Code"] == "InvalidParameterValue" and "/golden/none" in missing["Message"]
+    other = error_of(aws(OTHER, "ec2").run_instances, ImageId="resolve:ssm:/golden/ami", MinCount=1, MaxCount=1)
+    assert other["Code"] == "InvalidParameterValue"  # the caller's own parameter: another account has none

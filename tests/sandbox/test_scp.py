@@ -79,3 +79,49 @@ def test_rule_only_service_control_policies_are_emulated(sb: Sandbox, aws: Clien
         aws(OWNER, "organizations").create_policy, Content="{}", Description="", Name="t", Type="TAG_POLICY"
     )
     assert refused["Code"] == "UnsupportedOperation"
+
+
+def test_rule_scps_do_not_bind_a_service_linked_role(sb: Sandbox, aws: Clients) -> None:
+    # AWS Organizations User Guide, "Service control policies": "SCPs do not affect any service-linked role."
+    # An SCP denying KMS to the member stops its own encrypted launches, not its Auto Scaling group's.
+    from amishare.policy import key_policy
+    from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
+
+    sb.create_organization(OWNER, {"workloads": [TARGET]})
+    access = key_policy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
+    key = sb.create_key(OWNER, REGION, policy=policy_document(*key_policy.statements_for(REGION, access)))
+    image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    aws(TARGET, "kms").create_grant(
+        KeyId=key,
+        GranteePrincipal=AUTOSCALING_ROLE.format(account=TARGET),
+        Operations=list(AUTOSCALING_GRANT_OPERATIONS),
+    )
+    _scp(aws, TARGET, {"Effect": "Deny", "Action": "kms:*", "Resource": "*"})
+    assert _state(aws, image) == "terminated"  # the member's own launch: bound
+    asg = aws(TARGET, "autoscaling")
+    asg.create_launch_configuration(LaunchConfigurationName="web", ImageId=image, InstanceType="t3.micro")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchConfigurationName="web",
+        MinSize=1,
+        MaxSize=1,
+        DesiredCapacity=1,
+        AvailabilityZones=[f"{REGION}a"],
+    )
+    (group,) = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"]
+    assert [i["LifecycleState"] for i in group["Instances"]] == ["InService"]  # the service-linked role: not bound
+
+
+def test_rule_a_data_perimeter_scp_leaves_ec2_s_own_use_of_a_key_alone(sb: Sandbox, aws: Clients) -> None:
+    # IAM User Guide, "AWS global condition context keys": aws:ViaAWSService is true when a service uses the
+    # principal's credentials on its behalf, false on the principal's own requests (always present). An SCP that
+    # denies KMS unless through an AWS service stops the member's own KMS calls, not EC2's use for its launch.
+    sb.create_organization(OWNER, {"workloads": [TARGET]})
+    key = sb.create_key(OWNER, REGION, policy=policy_document(allow()))
+    image = sb.seed_image(OWNER, REGION, "golden", kms_key=key)
+    share_by_hand(aws(OWNER, "ec2"), image, TARGET)
+    perimeter = {"Effect": "Deny", "Action": "kms:*", "Resource": "*"}
+    _scp(aws, TARGET, {**perimeter, "Condition": {"BoolIfExists": {"aws:ViaAWSService": "false"}}})
+    assert error_of(aws(TARGET, "kms").describe_key, KeyId=key)["Code"] == "AccessDeniedException"
+    assert _state(aws, image) == "running"

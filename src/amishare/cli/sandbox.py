@@ -50,11 +50,30 @@ def sandbox() -> None:
     show_default=True,
     help="Seed the demo accounts, key, organization and golden image.",
 )
+@click.option(
+    "--seed-age",
+    "seed_ages",
+    multiple=True,
+    metavar="DURATION",
+    help="Also seed an older build of the golden image, created this long ago (e.g. 90d); repeat for more.",
+)
 def serve(
-    port: int, copy_seconds_per_gib: float, latency_ms: float, throttle: bool, enforce_iam: bool, seed: bool
+    port: int,
+    copy_seconds_per_gib: float,
+    latency_ms: float,
+    throttle: bool,
+    enforce_iam: bool,
+    seed: bool,
+    seed_ages: tuple[str, ...],
 ) -> None:
     """Serve the local AWS until interrupted, printing the endpoint and credentials to export."""
+    from amishare import inputs
+    from amishare.errors import UsageError
     from amishare.sandbox import Sandbox
+
+    ages = [inputs.duration(age) for age in seed_ages]  # checked before the sandbox starts
+    if ages and not seed:
+        raise UsageError("--seed-age adds older builds to the seeded demo world: drop --empty")
 
     with Sandbox(
         copy_seconds_per_gib=copy_seconds_per_gib,
@@ -76,6 +95,11 @@ def serve(
                 f"golden image {world.golden_image} ({world.region}, owner {world.builder}, aws/ebs); "
                 f"share key {world.share_key_arn}; organization {world.organization_arn}"
             )
+            for build in demo_world.seed_builds(sb, ages):
+                click.echo(
+                    f"older build {build.image_id} {build.name} ({world.region}, owner {world.builder}, aws/ebs), "
+                    f"created {build.created:%Y-%m-%dT%H:%M:%SZ}"
+                )
         click.echo("serving; press Ctrl-C to stop", err=True)
         try:
             threading.Event().wait()

@@ -9,7 +9,8 @@ Rules (IAM User Guide, "Policy evaluation logic"; EC2 API Reference, "Authorizat
 * EC2 authorizes a request against the resources it names: an image, its snapshots, a launch template;
   ``CopyImage`` against the source image and its snapshots as well as the new ones (docs/aws-facts.md section 3),
   and the tags it puts on them as ``ec2:CreateTags`` with ``ec2:CreateAction`` = ``CopyImage``; KMS against the
-  key, SSM against the parameter, STS against the role;
+  key, SSM against the parameter, STS against the role; ``RunInstances`` with ``resolve:ssm:NAME`` also needs
+  ``ssm:GetParameters`` on the parameter (SSM User Guide, "Native parameter support for Amazon Machine Image IDs");
 * a key policy statement naming the account (its root) delegates to IAM: the role's identity policy must also
   allow the use, with the request's context (``kms:ViaService`` when EC2 uses the key for it). A statement or
   grant naming the role itself needs no identity policy.
@@ -37,6 +38,7 @@ REFUSALS = {
     "organizations": ("AccessDeniedException", 400),
     "rbin": ("AccessDeniedException", 403),
 }
+RESOLVE_SSM = "resolve:ssm:"
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # STS API Reference: no permission is needed, and none can deny it
 _IMAGE_ID_ACTIONS = {
     "DescribeImageAttribute",
@@ -154,6 +156,14 @@ def _ec2(world: World, caller: Caller, action: str, region: str, p: dict[str, An
         return [Check(name, (_snapshot(region, str(p["SnapshotId"])),))]
     if action == "CopyImage":
         return _copy(world, region, p)
+    if action == "RunInstances" and str(p.get("ImageId", "")).startswith(RESOLVE_SSM):
+        # SSM User Guide, "Native parameter support for Amazon Machine Image IDs": whoever launches with
+        # resolve:ssm: needs ssm:GetParameters on the parameter
+        parameter = str(p["ImageId"])[len(RESOLVE_SSM) :].partition(":")[0].lstrip("/")
+        return [
+            Check(name),
+            Check("ssm:GetParameters", (f"arn:aws:ssm:{region}:{caller.account}:parameter/{parameter}",)),
+        ]
     if action in ("CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "DeleteLaunchTemplate"):
         return [Check(name, (_template(world, caller, region, p),))]
     if action == "CreateTags":

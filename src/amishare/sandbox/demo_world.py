@@ -5,7 +5,9 @@ Used by ``amishare demo`` and ``amishare sandbox serve``; returns data, prints n
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -101,8 +103,6 @@ def seed(sandbox: Sandbox) -> DemoWorld:
 
 def seed_old_builds(sandbox: Sandbox) -> list[str]:
     """Three older builds of the golden family (90, 60 and 45 days old); a launch template uses the oldest."""
-    import datetime as dt
-
     now = dt.datetime.now(dt.UTC)
     old = [
         sandbox.seed_image(
@@ -119,6 +119,45 @@ def seed_old_builds(sandbox: Sandbox) -> list[str]:
         LaunchTemplateName="legacy-app", LaunchTemplateData={"ImageId": old[0], "InstanceType": "t3.micro"}
     )
     return old
+
+
+@dataclass(frozen=True)
+class OlderBuild:
+    """An older build of the golden family that ``seed_builds`` put in the sandbox."""
+
+    image_id: str
+    name: str
+    created: dt.datetime
+    age_seconds: float
+
+
+def seed_builds(sandbox: Sandbox, ages: Sequence[float], now: dt.datetime | None = None) -> list[OlderBuild]:
+    """Older builds of the golden family in the builder's account, one per age in seconds (``sandbox serve
+    --seed-age``): ``aws/ebs``, the golden image's tags, created that long ago and named by that date
+    (``golden-al2023-2026.08.24``; ``-2``, ``-3`` ... when two fall on one day), so that age-based cleanup and
+    retention can be rehearsed on them."""
+    now = now or dt.datetime.now(dt.UTC)
+    with sandbox.world.lock:  # image names are unique per account and region: the golden image's included
+        names = {i.name for i in sandbox.world.images.values() if (i.account, i.region) == (BUILDER, REGION)}
+    builds = []
+    for age in ages:
+        created = now - dt.timedelta(seconds=age)
+        base = f"golden-al2023-{created:%Y.%m.%d}"
+        candidates = itertools.chain([base], (f"{base}-{i}" for i in itertools.count(2)))
+        name = next(n for n in candidates if n not in names)
+        names.add(name)
+        image = sandbox.seed_image(
+            BUILDER,
+            REGION,
+            name,
+            volumes_gib=[8],
+            kms_key="aws/ebs",
+            description="An older build of the golden image",
+            tags={"team": "platform", "os": "al2023"},
+            created=created,
+        )
+        builds.append(OlderBuild(image, name, created, age))
+    return builds
 
 
 _PROOFS = itertools.count(1)

@@ -18,6 +18,8 @@ from types import TracebackType
 from typing import Any
 
 from amishare.errors import SandboxError
+from amishare.sandbox import events
+from amishare.sandbox.events import Event
 from amishare.sandbox.identity import root_credentials
 from amishare.sandbox.kms import keys
 from amishare.sandbox.organizations import create_organization
@@ -248,8 +250,26 @@ class Sandbox:
         return moto_compat.sent_emails(_account(account), region)
 
     def published(self, topic_arn: str) -> list[dict[str, Any]]:
-        """Messages published to an SNS topic: message_id, message, subject."""
+        """Messages published to an SNS topic: message_id, message, subject (the events rules sent it included)."""
+        self._settle_events()
         return moto_compat.published(topic_arn)
+
+    def events(self, account: str | None = None, region: str | None = None) -> list[Event]:
+        """The events AWS services put on default buses (``EC2 AMI State Change``, ``Parameter Store Change``), oldest
+        first, of ``account`` and ``region`` when given: each one's ``document()`` as EventBridge delivers it, the
+        target ARNs it was ``delivered`` to and those it ``failed`` to reach, with why (sandbox/events.py)."""
+        self._settle_events()
+        with self.world.delivery_lock, self.world.lock:
+            return [
+                replace(e, delivered=list(e.delivered), failed=list(e.failed))
+                for e in self.world.events
+                if account in (None, e.account) and region in (None, e.region)
+            ]
+
+    def _settle_events(self) -> None:
+        """Copies that have ended on the sandbox's clock put their events, and every event put is delivered."""
+        events.settle(self.world)
+        events.deliver(self.world)
 
     def after(
         self, action: str, do: Callable[[], None], *, when: Callable[[Call, dict[str, Any]], bool] | None = None
@@ -276,7 +296,7 @@ class Sandbox:
         settings = self.world.settings
         with self.world.lock:
             fresh = World(settings, self.world.clock)
-            self.world.__dict__.update({k: v for k, v in fresh.__dict__.items() if k != "lock"})
+            self.world.__dict__.update({k: v for k, v in fresh.__dict__.items() if k not in ("lock", "delivery_lock")})
         if self._app is not None:
             self._app.throttle.reset()
         moto_compat.reset_moto()

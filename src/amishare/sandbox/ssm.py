@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.policy.evaluate import Caller
+from amishare.sandbox import authz, events
 from amishare.sandbox.ec2.common import can_launch, image_state
 from amishare.sandbox.state import World, utcnow
 from amishare.sandbox.wire.protocol import AwsFault
@@ -108,15 +109,19 @@ class SsmHandlers:
             if data_type == IMAGE_DATA_TYPE:
                 self._check_image_form(kind, value)
             number = _next_version(parameter)
+            operation = "Create" if parameter is None else "Update"
+            description = str(p.get("Description") or (parameter.description if parameter else ""))
             if data_type == IMAGE_DATA_TYPE and not self._usable(caller, region, value):
-                return {"Version": number, "Tier": "Standard"}  # AWS's asynchronous check refuses it afterwards
+                # AWS's asynchronous check refuses it afterwards, and says so in the event
+                refused = Parameter(name, caller.account, region, kind, data_type, description=description)
+                events.parameter_changed(self.world, refused, operation, exception="Unable to Describe Resource")
+                return {"Version": number, "Tier": "Standard"}
             if parameter is None:
-                parameter = Parameter(
-                    name, caller.account, region, kind, data_type, description=str(p.get("Description", ""))
-                )
+                parameter = Parameter(name, caller.account, region, kind, data_type, description=description)
                 self.world.parameters[key] = parameter
-            parameter.type, parameter.data_type = kind, data_type
+            parameter.type, parameter.data_type, parameter.description = kind, data_type, description
             parameter.versions.append(Version(value, number))
+            events.parameter_changed(self.world, parameter, operation)
         return {"Version": number, "Tier": "Standard"}
 
     @staticmethod
@@ -131,9 +136,14 @@ class SsmHandlers:
             )
 
     def _usable(self, caller: Caller, region: str, image_id: str) -> bool:
+        """Whether SSM's check of an ``aws:ec2:image`` value passes: the image exists in the region, is available and
+        launchable by the account, and the caller may describe it (SSM checks with the caller's permissions: a role
+        without ``ec2:DescribeImages`` gets a version and no parameter, when the sandbox enforces IAM)."""
         image = self.world.images.get(image_id)
+        describe = authz.Check("ec2:DescribeImages", (f"arn:aws:ec2:{region}::image/{image_id}",))
         return (
-            image is not None
+            authz.allows(self.world, caller, describe)
+            and image is not None
             and image.region == region
             and can_launch(self.world, image, caller.account)
             and image_state(self.world, image)[0] == "available"
@@ -165,8 +175,10 @@ class SsmHandlers:
 
     def DeleteParameter(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
-            if self.world.parameters.pop((caller.account, region, str(p.get("Name", ""))), None) is None:
+            deleted = self.world.parameters.pop((caller.account, region, str(p.get("Name", ""))), None)
+            if deleted is None:
                 raise AwsFault("ParameterNotFound", f"Parameter {p.get('Name')} not found.")
+            events.parameter_changed(self.world, deleted, "Delete")
         return {}
 
     def GetParameterHistory(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:

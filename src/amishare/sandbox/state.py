@@ -257,6 +257,7 @@ class Call:
     error: str | None = None
     user_agent: str = ""  # as sent (amishare adds ``amishare-step/<what>``: the step that made the call)
     at: float = 0.0  # when the request arrived (time.time(), before any latency the sandbox adds)
+    request_id: str = ""  # the x-amzn-RequestId of the answer (the overlay's answers; moto's own are moto's)
 
 
 @dataclass
@@ -281,6 +282,9 @@ class Settings:
     deregistered_empty_seconds: float = 3600.0  # then answers it with an empty list this long, then NotFound
     grant_delay_seconds: float = 0.0  # a new grant authorizes nothing this long, unless its grant token is passed
     enforce_iam: bool = False  # identity policies of assumed roles are enforced (sandbox/authz.py)
+    # KMS request quotas (requests per second per account and region) that differ from the documented defaults
+    # (sandbox/wire/throttle.py: by operation, or "Cryptographic operations (symmetric)"); with throttle only
+    kms_request_quotas: dict[str, float] = field(default_factory=dict)
 
 
 class World:
@@ -313,6 +317,10 @@ class World:
         self.calls: list[Call] = []
         self.authorizations: list[Any] = []  # authz.Authorization of each identity check (enforce_iam only)
         self.after_calls: list[AfterCall] = []  # Sandbox.after: what runs once a matching call has been answered
+        self.events: list[Any] = []  # events.Event: every event a service put on a default bus, in order
+        self.outbox: list[Any] = []  # events.Event put but not yet delivered to the rules' targets
+        self.copies_in_flight: list[tuple[float, str, str]] = []  # heap: (clock when done, image id, request id)
+        self.delivery_lock = threading.Lock()  # one delivery at a time: targets receive events in order
 
     # ------------------------------------------------------------------ organizations
     def organization_of(self, account: str) -> Organization | None:
@@ -322,10 +330,13 @@ class World:
         return None
 
     def principal_context(self, caller: Caller) -> dict[str, Any]:
-        """Global condition keys describing the caller (IAM ``aws:Principal*`` keys)."""
+        """Global condition keys describing the caller (IAM ``aws:Principal*`` keys) and a request it makes itself
+        (``aws:ViaAWSService`` false: "always included in the request context"; a service's request on its behalf,
+        EC2 using a key for its launch or copy, sets it true)."""
         context: dict[str, Any] = {
             "aws:PrincipalAccount": caller.account,
             "aws:PrincipalArn": caller.role_arn or caller.arn,
+            "aws:ViaAWSService": "false",
         }
         org = self.organization_of(caller.account)
         if org is not None:

@@ -2,6 +2,9 @@
 
 Rules (docs/aws-facts.md sections 1, 2, 5 and 7; sources in docs/sandbox.md):
 
+* ``ImageId`` may be ``resolve:ssm:NAME[:VERSION]``: the caller's SSM parameter, resolved at the call (SSM User
+  Guide, "Native parameter support for Amazon Machine Image IDs"; the caller needs ``ssm:GetParameters``:
+  sandbox/authz.py); a missing one is ``InvalidParameterValue`` (the sandbox's choice);
 * the image must be visible to the caller in the region: its own, public, or shared with its account,
   organization or one of its OUs (EC2 User Guide, "Share an AMI"); otherwise ``InvalidAMIID.NotFound``;
 * a disabled, pending, failed or deregistered image cannot be launched (``InvalidAMIID.Unavailable``,
@@ -191,9 +194,10 @@ class InstanceHandlers:
         return {"ReservationId": reservation, "OwnerId": caller.account, "Instances": out, "Groups": []}
 
     def _image_id(self, caller: Caller, region: str, p: dict[str, Any]) -> str:
-        """``ImageId``, else the launch template version's image (an SSM parameter resolved)."""
+        """``ImageId`` (``resolve:ssm:NAME[:VERSION]``: the caller's parameter resolved), else the launch template
+        version's image (an SSM parameter resolved)."""
         if p.get("ImageId") or not p.get("LaunchTemplate"):
-            return str(p.get("ImageId", ""))
+            return templates.resolve_image(self.world, caller.account, region, str(p.get("ImageId", "")))
         spec = p["LaunchTemplate"]
         template = templates.find(self.world, caller, region, spec)
         image = templates.image_of(self.world, template, template.version(spec.get("Version")))

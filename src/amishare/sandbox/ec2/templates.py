@@ -69,14 +69,19 @@ class Template:
 def image_of(world: World, template: Template, version: TemplateVersion) -> str:
     """The version's image id, an SSM parameter resolved in the template's account and region."""
     image = str(version.data.get("ImageId", ""))
+    return resolve_image(world, template.account, template.region, image, f" of launch template {template.template_id}")
+
+
+def resolve_image(world: World, account: str, region: str, image: str, where: str = "") -> str:
+    """``image``, or the value of the parameter ``resolve:ssm:NAME[:VERSION]`` names in ``account`` and ``region``
+    (``InvalidParameterValue`` when there is none: the sandbox's choice of code)."""
     if not image.startswith(RESOLVE):
         return image
-    resolved = ssm.resolve(world, template.account, template.region, image[len(RESOLVE) :])
+    resolved = ssm.resolve(world, account, region, image[len(RESOLVE) :])
     if resolved is None:
         raise AwsFault(
             "InvalidParameterValue",
-            f"The SSM parameter {image[len(RESOLVE) :]} of launch template "
-            f"{template.template_id} does not exist or has no value",
+            f"The SSM parameter {image[len(RESOLVE) :]}{where} does not exist or has no value",
         )
     return resolved
 

@@ -72,7 +72,7 @@ def is_allowed(
     and access control"; an SCP limits what EC2 does with the caller's credentials too). A statement or grant
     naming the account delegates to IAM: when the sandbox enforces identity policies, the role's must allow it.
     ``tokens``: the request's ``GrantTokens`` (a grant still propagating counts only through its token)."""
-    if scp.denies(world, caller, f"kms:{action}", key.region):
+    if scp.denies(world, caller, f"kms:{action}", key.region, extra):
         return False
     context: dict[str, Any] = world.principal_context(caller)
     context["kms:CallerAccount"] = caller.account
@@ -112,7 +112,11 @@ def usable_via_ec2(world: World, key: Key, caller: Caller, ec2_region: str, acti
         return f"Given key ID is not accessible: key {key.arn} is not in {ec2_region}"
     if key.state != "Enabled":
         return f"Given key ID is not accessible: key {key.arn} is {key.state}"
-    via = {"kms:ViaService": f"ec2.{ec2_region}.amazonaws.com", "kms:GrantIsForAWSResource": True}
+    via = {
+        "kms:ViaService": f"ec2.{ec2_region}.amazonaws.com",
+        "kms:GrantIsForAWSResource": True,
+        "aws:ViaAWSService": "true",  # IAM User Guide, global condition keys: a service acting for the principal
+    }
     for action in actions:
         if not is_allowed(world, key, caller, action, via):
             return f"Given key ID is not accessible: {caller.arn} may not kms:{action} on {key.arn}"

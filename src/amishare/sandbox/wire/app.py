@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import authz, scp
+from amishare.sandbox import authz, events, scp
 from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2.account import AccountHandlers, Delegate
 from amishare.sandbox.ec2.allowed_images import AllowedImagesHandlers
@@ -168,11 +168,18 @@ class OverlayApp:
             mutating=is_mutating(action, params),
             user_agent=environ.get("HTTP_USER_AGENT", ""),
             at=time.time(),
+            request_id=protocol.new_request_id(),
         )
+        events.REQUEST_ID.set(call.request_id)
         with self.world.lock:
             self.world.calls.append(call)
+            events.settle(self.world)  # copies that ended since the last request put their events now
         logged.append(call)
-        return self._serve(caller, region, service, action, params, environ, start_response, call)
+        events.deliver(self.world)  # before the request is served: a queue read now finds them
+        try:
+            return self._serve(caller, region, service, action, params, environ, start_response, call)
+        finally:
+            events.deliver(self.world)  # what this request put, before its answer leaves
 
     def _serve(
         self,
@@ -209,7 +216,7 @@ class OverlayApp:
                 return self._fault(service, fault, start_response, call)
             else:
                 self._after(call, decoded)
-                return self._ok(service, action, result, start_response)
+                return self._ok(service, action, result, start_response, call.request_id)
         environ["HTTP_" + moto_compat.ACCOUNT_HEADER.upper().replace("-", "_")] = caller.account
 
         def recording_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
@@ -244,6 +251,15 @@ class OverlayApp:
             and not self.throttle.admit(caller.account, region, action, call.mutating)
         ):
             return AwsFault("RequestLimitExceeded", "Request limit exceeded.", 503)
+        if (
+            service == "kms"
+            and settings.throttle
+            and not self.throttle.admit_kms(caller.account, region, action, settings.kms_request_quotas)
+        ):
+            return AwsFault(  # KMS Developer Guide, "Throttling AWS KMS requests"
+                "ThrottlingException",
+                "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.",
+            )
         with self.world.lock:
             refused = scp.denies(self.world, caller, f"{service}:{action}", region)
         if refused:
@@ -286,8 +302,9 @@ class OverlayApp:
         form.update(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         return form.get("Action", ""), form
 
-    def _ok(self, service: str, action: str, result: dict[str, Any], start_response: StartResponse) -> list[bytes]:
-        request_id = protocol.new_request_id()
+    def _ok(
+        self, service: str, action: str, result: dict[str, Any], start_response: StartResponse, request_id: str
+    ) -> list[bytes]:
         if service in JSON_SERVICES:
             payload, ctype = protocol.encode_json(result), "application/x-amz-json-1.1"
         else:
@@ -300,7 +317,7 @@ class OverlayApp:
     def _fault(
         self, service: str, fault: AwsFault, start_response: StartResponse, call: Call | None = None
     ) -> list[bytes]:
-        request_id = protocol.new_request_id()
+        request_id = call.request_id if call is not None and call.request_id else protocol.new_request_id()
         if call is not None:
             call.status, call.error = fault.status, fault.code
         payload, ctype = protocol.encode_error(service, fault, request_id)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from amishare.errors import UnsupportedMoto
@@ -159,3 +160,74 @@ def role_policies(account: str, role_name: str) -> list[tuple[str, str]]:
     for arn, policy in role.managed_policies.items():
         documents += [(str(arn), str(v.document)) for v in policy.versions if v.is_default]
     return documents
+
+
+@dataclass(frozen=True)
+class BusRule:
+    """An enabled rule with an event pattern on a default event bus, as moto holds it."""
+
+    arn: str
+    account: str
+    matches: Callable[[dict[str, Any]], bool]  # moto's event pattern matcher
+    targets: tuple[dict[str, Any], ...]  # PutTargets' entries: Id, Arn, Input, InputPath, InputTransformer ...
+
+
+def _existing(backends: Any, account: str, region: str) -> Any:
+    """moto's backend of ``account`` and ``region`` when one was made, None otherwise: ``dict.get`` does not make one
+    (moto's ``__getitem__`` creates backends on first use, which delivering an event must not do for every account)."""
+    by_account = dict.get(backends, account)
+    return dict.get(by_account, region) if by_account is not None else None
+
+
+def default_bus_rules(account: str, region: str) -> list[BusRule]:
+    """The enabled rules with an event pattern on the default event bus of ``account`` in ``region`` (schedule-only
+    rules match no event)."""
+    from moto.events.models import events_backends
+
+    backend = _existing(events_backends, account, region)
+    bus = backend.event_buses.get("default") if backend is not None else None
+    if bus is None:
+        return []
+    return [
+        BusRule(rule.arn, account, rule.event_pattern.matches_event, tuple(dict(t) for t in rule.targets))
+        for rule in list(bus.rules.values())
+        if rule.state == "ENABLED" and rule.event_pattern.get_pattern()
+    ]
+
+
+def _parts(arn: str) -> tuple[str, str, str, str]:
+    """(service, region, account, resource) of an ARN."""
+    _, _, service, region, account, resource = arn.split(":", 5)
+    return service, region, account, resource
+
+
+def target_policy(arn: str) -> str | None:
+    """The resource policy of an SNS topic or SQS queue held by moto (None when it has none); ``LookupError`` when
+    there is no such topic or queue."""
+    service, region, account, resource = _parts(arn)
+    if service == "sns":
+        from moto.sns.models import sns_backends
+
+        topic = sns_backends[account][region].topics.get(arn)
+        if topic is None:
+            raise LookupError(arn)
+        return str(topic.policy)
+    from moto.sqs.models import sqs_backends
+
+    queue = sqs_backends[account][region].queues.get(resource)
+    if queue is None:
+        raise LookupError(arn)
+    return str(queue.policy) if queue.policy else None
+
+
+def send_to_target(arn: str, message: str, group_id: str | None = None) -> None:
+    """Publish ``message`` to an SNS topic, or send it to an SQS queue (``group_id``: a FIFO queue's group)."""
+    service, region, account, resource = _parts(arn)
+    if service == "sns":
+        from moto.sns.models import sns_backends
+
+        sns_backends[account][region].publish(message, arn=arn)
+        return
+    from moto.sqs.models import sqs_backends
+
+    sqs_backends[account][region].send_message(queue_name=resource, message_body=message, group_id=group_id)

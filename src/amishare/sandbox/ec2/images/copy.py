@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from amishare.policy.evaluate import Caller
+from amishare.sandbox import events
 from amishare.sandbox.ec2.common import (
     AMI_NAME,
     can_restore,
@@ -171,6 +172,7 @@ class CopyImageHandlers:
                 source_region=source_region,
             )
             world.images[image.image_id] = image
+            events.watch_copy(world, image)
             if token is not None:
                 world.client_tokens[(caller.account, region, token)] = (fingerprint, image.image_id)
         return {"ImageId": image.image_id}

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import rbin
+from amishare.sandbox import events, rbin
 from amishare.sandbox.ec2.common import (
     AMI_NAME,
     check_dry_run,
@@ -103,6 +103,7 @@ class ImageLifecycleHandlers:
                 tags=tags_from_specs(p.get("TagSpecifications") or [], "image"),
             )
             world.images[image.image_id] = image
+            events.image_state_changed(world, image, "available")
         return {"ImageId": image.image_id}
 
     # ------------------------------------------------------------ disable / enable
@@ -117,6 +118,8 @@ class ImageLifecycleHandlers:
                     "IncorrectState", f"The image {image.image_id} is {state}: only an available image can be disabled"
                 )
             check_dry_run(p)
+            if not image.disabled:
+                events.image_state_changed(self.world, image, "disabled")
             image.disabled = True
             image.make_private()
         return {"Return": True}
@@ -126,6 +129,8 @@ class ImageLifecycleHandlers:
         with self.world.lock:
             image = owned_image(self.world, caller, region, p.get("ImageId", ""))
             check_dry_run(p)
+            if image.disabled:
+                events.image_state_changed(self.world, image, "available")
             image.disabled = False
         return {"Return": True}
 
@@ -181,6 +186,7 @@ class ImageLifecycleHandlers:
             del world.images[image.image_id]
             image.deregistered = True
             world.deregistered[image.image_id] = (image, world.clock())
+            events.image_state_changed(world, image, "deregistered")
             rbin.keep_if_retained(world, image)
             results = _delete_snapshots(world, image) if p.get("DeleteAssociatedSnapshots") else []
         out: dict[str, Any] = {"Return": True}
