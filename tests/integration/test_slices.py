@@ -82,3 +82,22 @@ def test_a_transfer_run_in_slices_ends_as_one_run_would(world: Any) -> None:
     assert staging == []
     record = api.run(settings, first.result.run_id)
     assert record.status == "succeeded"
+
+
+@pytest.mark.slow
+def test_resume_for_a_duration_is_one_slice_on_the_command_line(world: Any) -> None:
+    from click.testing import CliRunner
+
+    from amishare.cli.main import cli
+
+    _, image, _, settings = world
+    request = api.TransferRequest(image, (TARGET, OTHER), source=OWNER, regions=(REGION, REGION2))
+    first = api.apply(settings, api.plan_transfer(settings, request), budget=0.2)
+    assert first.result is not None and first.result.paused
+    runner = CliRunner()
+    sliced = runner.invoke(cli, ["resume", first.result.run_id, "--for", "1s", "--no-progress"])
+    assert sliced.exit_code == 0, sliced.output
+    assert "paused" in sliced.output and f"`amishare resume {first.result.run_id}` goes on" in sliced.output
+    assert "pending: the next slice goes on" in sliced.output
+    whole = runner.invoke(cli, ["resume", first.result.run_id, "--no-progress"])
+    assert whole.exit_code == 0 and "succeeded: 4 of 4 copies owned by their destinations" in whole.output

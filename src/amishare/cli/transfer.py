@@ -157,16 +157,27 @@ def transfer(params: dict[str, Any]) -> None:
 @click.command()
 @click.argument("run_id")
 @click.option("--no-progress", is_flag=True, help="No progress view.")
+@click.option(
+    "--for",
+    "budget",
+    default=None,
+    metavar="DURATION",
+    help="Run one slice: at most this long (e.g. 10m), then pause; resume again to go on (docs/engine.md).",
+)
 @connection_options
 @wrap
 def resume(params: dict[str, Any]) -> None:
     """Finish an interrupted or partly failed run: what succeeded is not redone (AWS is re-read)."""
-    from amishare import api
+    from amishare import api, inputs
 
     output = params.pop("output")
+    budget = inputs.duration(params.pop("budget")) if params["budget"] else None
     settings = load_settings(params)
     with progress_view(not params["no_progress"] and output == "text") as view:
         outcome = api.resume(
-            settings, params["run_id"], hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.live)
+            settings,
+            params["run_id"],
+            hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.live),
+            budget=budget,
         )
     finish(outcome, output, False)

@@ -137,7 +137,7 @@ def result_text(result: RunResult) -> str:
     lines += [f"  note: {n}" for n in result.plan.notes]
     lines += [f"  WARNING: {w}" for w in result.plan.warnings]
     for action, outcome in zip(result.plan.actions, result.results, strict=True):
-        mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip"}[outcome.state]
+        mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip", "pending": "... "}.get(outcome.state, "    ")
         detail = (
             f" -> {outcome.output['image_id']}"
             if outcome.output.get("image_id") and action.kind.value in ("ReEncryptImage",)
@@ -149,7 +149,10 @@ def result_text(result: RunResult) -> str:
     subject = result.subject_image
     if subject and result.plan.command == "share" and result.status == "succeeded":
         lines.append(f"Shared {subject} with {', '.join(str(t) for t in result.plan.targets)}.")
-    if result.status != "succeeded":
+    if result.paused:
+        wake = f" (in {result.wake_in:.0f} s or later)" if result.wake_in else ""
+        lines.append(f"Paused: its budget is spent; `amishare resume {result.run_id}` goes on{wake}.")
+    elif result.status != "succeeded":
         lines.append(f"See `amishare runs show {result.run_id}`; run the same command again to retry what failed.")
     return "\n".join(lines)
 

@@ -75,6 +75,8 @@ def transfer_text(result: RunResult) -> str:
         if row["state"] == "available":
             kept = f"  already its copy (run {row['reused_from']}): kept" if row["reused_from"] else ""
             lines.append(f"  {row['account']:<{width}} {row['region']:<14} {row['image_id']}  ({row['key']}){kept}")
+        elif row["state"] == "pending":
+            lines.append(f"  {row['account']:<{width}} {row['region']:<14} pending: the next slice goes on")
         else:
             lines.append(f"  {row['account']:<{width}} {row['region']:<14} FAILED: {row['error']}")
             lines.append(f"  {'':<{width}} {'':<14} fix: {row['fix']}")
@@ -85,7 +87,9 @@ def transfer_text(result: RunResult) -> str:
     ]
     for action, outcome in others:
         lines.append(f"  FAILED {action.kind.value} ({action.region}): {outcome.error}")
-    if result.status != "succeeded":
+    if result.paused:
+        lines.append(f"Paused: its budget is spent; `amishare resume {result.run_id}` goes on.")
+    elif result.status != "succeeded":
         lines.append(f"Fix the causes, then `amishare resume {result.run_id}` finishes the run.")
     return "\n".join(lines)
 
