@@ -22,7 +22,7 @@ from amishare.engine.kinds.gates import ShareImage
 from amishare.engine.plan import Plan
 from amishare.errors import JournalError, RunBusy
 from amishare.sandbox import Sandbox
-from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, two_destinations
 
 TABLE = "amishare-runs"
 URL = f"dynamodb://{TABLE}"
@@ -160,17 +160,8 @@ def test_a_transfer_journaled_in_dynamodb_is_listed_shown_and_resumed_by_another
     with Sandbox(copy_seconds_per_gib=0.15) as sb:
         sb.reset()
         create_table(sb)
-        for region in (REGION, REGION2):
-            sb.create_key(OWNER, region, alias="amishare-share")
-        for account in (TARGET, OTHER):
-            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
-            for region in (REGION, REGION2):
-                sb.create_key(account, region, alias="mine")
+        two_destinations(sb, tmp_path, URL)
         image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key="aws/ebs")
-        (tmp_path / "amishare.toml").write_text(
-            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
-            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{URL}"\n[transfer]\ndest_key = "alias/mine"\n'
-        )
         for name, value in sb.credentials(OWNER).items():
             monkeypatch.setenv(name, value)
         monkeypatch.chdir(tmp_path)

@@ -17,7 +17,7 @@ from amishare.api.runner import handle
 from amishare.errors import UsageError
 from amishare.sandbox import Sandbox
 from tests.integration.test_journal_backends import URL, create_table
-from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, two_destinations
 
 MANIFEST = f"""\
 version = 1
@@ -42,19 +42,10 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     with Sandbox(copy_seconds_per_gib=0.1) as sb:
         sb.reset()
         create_table(sb)
-        for region in (REGION, REGION2):
-            sb.create_key(OWNER, region, alias="amishare-share")
-        for account in (TARGET, OTHER):
-            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
-            for region in (REGION, REGION2):
-                sb.create_key(account, region, alias="mine")
+        two_destinations(sb, tmp_path, URL)
         image = sb.seed_image(OWNER, REGION, "base-1", volumes_gib=[8], kms_key="alias/amishare-share")
         sb.session(OWNER, REGION).client("ssm").put_parameter(
             Name="/golden/base", Value=image, Type="String", DataType="aws:ec2:image"
-        )
-        (tmp_path / "amishare.toml").write_text(
-            f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
-            f'endpoint_url = "{sb.endpoint_url}"\njournal = "{URL}"\n[transfer]\ndest_key = "alias/mine"\n'
         )
         (tmp_path / "estate.toml").write_text(MANIFEST)
         for name, value in sb.credentials(OWNER).items():

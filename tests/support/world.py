@@ -4,6 +4,7 @@ assert on a refusal, read the mutating calls from the call log, share an image t
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,3 +44,18 @@ def share_by_hand(ec2: Any, image: str, account: str, *, snapshots: bool = True)
                 OperationType="add",
                 UserIds=[account],
             )
+
+
+def two_destinations(sb: Sandbox, folder: Path, journal: str) -> None:
+    """OWNER with a share key in REGION and REGION2; TARGET and OTHER each with AmiShareRole (trusting OWNER)
+    and a key ``alias/mine`` in both; an amishare.toml in ``folder`` recording runs in ``journal``."""
+    for region in (REGION, REGION2):
+        sb.create_key(OWNER, region, alias="amishare-share")
+    for account in (TARGET, OTHER):
+        sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
+        for region in (REGION, REGION2):
+            sb.create_key(account, region, alias="mine")
+    (folder / "amishare.toml").write_text(
+        f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+        f'endpoint_url = "{sb.endpoint_url}"\njournal = "{journal}"\n[transfer]\ndest_key = "alias/mine"\n'
+    )

@@ -33,6 +33,7 @@ from amishare.aws.dynamodb_locks import DynamoKeyLocks, DynamoLeases
 from amishare.aws.session import Sessions
 from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
+from amishare.engine.flusher import Flusher
 from amishare.engine.journal import ActionRecord, RunRecord
 from amishare.engine.plan import Plan
 from amishare.errors import AwsError, JournalError
@@ -85,12 +86,9 @@ class DynamoJournal(RunLog):
         self._positions: dict[str, dict[str, int]] = {}  # run -> action key -> position
         self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (pk, sk) -> attributes to set
         self._order: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
-        self._flush_interval = flush_interval
-        self._writer: threading.Thread | None = None
-        self._wake = threading.Condition(self._lock)
-        self._closing = False
-        self._error: JournalError | None = None
+        self._queue = threading.Lock()  # the pending writes
+        self._writing = threading.Lock()  # one batch at a time: a later change never lands before an earlier one
+        self._flusher = Flusher(self.flush, flush_interval)
         self._check_table()
 
     def _check_table(self) -> None:
@@ -107,34 +105,20 @@ class DynamoJournal(RunLog):
     # ------------------------------------------------------------------ writes
     def _set(self, pk: str, sk: str, values: dict[str, dict[str, Any]]) -> None:
         """Queue ``values`` for the item (merged with what is queued for it: one write per item per batch)."""
-        if self._error is not None:
-            raise self._error
-        with self._wake:
+        with self._queue:
             if (pk, sk) not in self._pending:
                 self._order.append((pk, sk))
             self._pending.setdefault((pk, sk), {}).update(values)
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="amishare-journal", daemon=True)
-                self._writer.start()
-            self._wake.notify()
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._closing:
-                    self._wake.wait()
-                if self._closing and not self._pending:
-                    return
-            time.sleep(self._flush_interval)
-            try:
-                self.flush()
-            except JournalError as exc:
-                self._error = exc
+        self._flusher.poke()
 
     def flush(self) -> None:
         """Write everything queued now, fenced (module docstring): the leases first checked still ours, then each
         item updated on condition that no newer holder wrote it."""
-        with self._wake:
+        with self._writing:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        with self._queue:
             order, pending = self._order, self._pending
             self._order, self._pending = [], {}
         if not order:
@@ -397,10 +381,6 @@ class DynamoJournal(RunLog):
         )
 
     def close(self) -> None:
+        self._flusher.close()
         self.flush()
-        with self._wake:
-            self._closing = True
-            self._wake.notify_all()
-        if self._writer is not None:
-            self._writer.join(timeout=5)
         self.leases.close()

@@ -16,7 +16,6 @@ import os
 import secrets
 import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
+from amishare.engine.flusher import Flusher
 from amishare.engine.lease import Leases
 from amishare.engine.locks import LocalKeyLocks
 from amishare.engine.plan import Plan
@@ -100,11 +100,8 @@ class Journal(RunLog):
         self.path = Path(path)
         self._lock = threading.Lock()  # the connection; batches are taken and written under it, in order
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
-        self._wake = threading.Condition()
-        self._closing = False
-        self._writer: threading.Thread | None = None
-        self._flush_interval = flush_interval
-        self._error: JournalError | None = None
+        self._queue = threading.Lock()  # the pending writes
+        self._flusher = Flusher(self.flush, flush_interval)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -122,13 +119,9 @@ class Journal(RunLog):
         self.key_locks = LocalKeyLocks()  # key policy edits: one writer per key in this process
 
     def close(self) -> None:
+        self._flusher.close()
         self.flush()
         self.leases.close()
-        with self._wake:
-            self._closing = True
-            self._wake.notify_all()
-        if self._writer is not None:
-            self._writer.join(timeout=5)
         with self._lock:
             self._db.close()
 
@@ -143,32 +136,13 @@ class Journal(RunLog):
     # ----------------------------------------------------------- batched writes
     def _later(self, sql: str, params: tuple[Any, ...]) -> None:
         """Queue a write for the writer thread (committed within ``flush_interval``)."""
-        if self._error is not None:
-            raise self._error
-        with self._wake:
+        with self._queue:
             self._pending.append((sql, params))
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._write_loop, name="amishare-journal", daemon=True)
-                self._writer.start()
-            self._wake.notify()
-
-    def _write_loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._closing:
-                    self._wake.wait()
-                if self._closing and not self._pending:
-                    return
-            time.sleep(self._flush_interval)  # gather a batch: one transaction for many changes
-            try:
-                with self._lock:
-                    self._write_pending()
-            except sqlite3.Error as exc:
-                self._error = JournalError(f"journal {self.path}: {exc}")
+        self._flusher.poke()
 
     def _write_pending(self) -> None:
         """Write what is queued, in one transaction (the caller holds ``_lock``)."""
-        with self._wake:
+        with self._queue:
             batch, self._pending = self._pending, []
         if not batch:
             return
