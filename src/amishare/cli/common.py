@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from amishare import inputs
+from amishare.cli.logs import logging_to_stderr
 from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
 from amishare.render.plan import confirm_question, plan_json, plan_text, result_json, result_text
@@ -24,7 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def connection_options(func: F) -> F:
-    """--config, --profile, --region, --endpoint-url, --journal, --output (text, table, json)."""
+    """--config, --profile, --region, --endpoint-url, --journal, --output (text, table, json), -v/--verbose and
+    --debug."""
     return with_connection(("text", "table", "json"))(func)
 
 
@@ -34,6 +36,12 @@ def with_connection(outputs: tuple[str, ...]) -> Callable[[F], F]:
 
 
 def _connection(func: F, outputs: tuple[str, ...]) -> F:
+    @functools.wraps(func)
+    def logged(**params: Any) -> Any:
+        verbose, debug = params.pop("verbose"), params.pop("debug")
+        with logging_to_stderr(verbose, debug, as_json=params.get("output") == "json"):
+            return func(**params)
+
     options = [
         click.option(
             "--config",
@@ -63,10 +71,12 @@ def _connection(func: F, outputs: tuple[str, ...]) -> F:
             show_default=True,
             help="Output format; json is stable (docs/output.md), and errors are JSON on stdout too.",
         ),
+        click.option("--verbose", "-v", is_flag=True, help="Show each AWS call on stderr (docs/output.md)."),
+        click.option("--debug", is_flag=True, help="Show each AWS call with its parameters, and every log record."),
     ]
     for option in reversed(options):
-        func = option(func)
-    return func
+        logged = option(logged)
+    return logged  # type: ignore[return-value]
 
 
 def load_settings(params: dict[str, Any], **extra: Any) -> Settings:

@@ -139,7 +139,7 @@ def transfer(params: dict[str, Any]) -> None:
         copy_duration=params["copy_duration"],
         exclude=tuple(params["exclude"]),
     )
-    with progress_view(not params["no_progress"] and output == "text") as view:
+    with progress_view(not params["no_progress"], output=output) as view:
         outcome = api.transfer(
             settings,
             request,
@@ -162,10 +162,13 @@ def transfer(params: dict[str, Any]) -> None:
 def resume(params: dict[str, Any]) -> None:
     """Finish an interrupted or partly failed run: what succeeded is not redone (AWS is re-read)."""
     from amishare import api
+    from amishare.engine.plan import Plan
 
     output = params.pop("output")
     settings = load_settings(params)
-    with progress_view(not params["no_progress"] and output == "text") as view:
+    record = api.run(settings, params["run_id"])  # the run as recorded: its destinations, what is already done
+    with progress_view(not params["no_progress"], output=output) as view:
+        view.start(Plan.from_dict(record.plan), {action.key: action.state for action in record.actions})
         outcome = api.resume(
             settings, params["run_id"], hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.live)
         )
