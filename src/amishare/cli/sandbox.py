@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 
@@ -50,10 +51,24 @@ def sandbox() -> None:
     show_default=True,
     help="Seed the demo accounts, key, organization and golden image.",
 )
+@click.option(
+    "--write-config",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help="Write the amishare.toml for the served accounts to FILE (else it is printed).",
+)
 def serve(
-    port: int, copy_seconds_per_gib: float, latency_ms: float, throttle: bool, enforce_iam: bool, seed: bool
+    port: int,
+    copy_seconds_per_gib: float,
+    latency_ms: float,
+    throttle: bool,
+    enforce_iam: bool,
+    seed: bool,
+    write_config: str | None,
 ) -> None:
-    """Serve the local AWS until interrupted, printing the endpoint and credentials to export."""
+    """Serve the local AWS until interrupted, printing the endpoint, the credentials to export and an
+    amishare.toml for the served accounts."""
     from amishare.sandbox import Sandbox
 
     with Sandbox(
@@ -68,16 +83,39 @@ def serve(
         if seed:
             world = demo_world.seed(sb)
             accounts = world.accounts
+        region = demo_world.REGION
         for account in accounts:
-            exports = " ".join(f"{k}={v}" for k, v in sb.credentials(account).items())
+            exports = " ".join(f"{k}={v}" for k, v in {**sb.credentials(account), "AWS_DEFAULT_REGION": region}.items())
             click.echo(f"account {account}: export {exports}")
         if seed:
             click.echo(
                 f"golden image {world.golden_image} ({world.region}, owner {world.builder}, aws/ebs); "
                 f"share key {world.share_key_arn}; organization {world.organization_arn}"
             )
+            click.echo(
+                f"role {demo_world.ROLE_NAME} in each consumer ({', '.join(world.consumers)}), trusting "
+                f"{world.builder}, external id {demo_world.EXTERNAL_ID}"
+            )
+        _config(sb.endpoint_url, seed, write_config)
         click.echo("serving; press Ctrl-C to stop", err=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+
+
+def _config(endpoint_url: str, seeded: bool, path: str | None) -> None:
+    """The amishare.toml for the served accounts: written to ``path``, or printed (a TOML comment first, so the
+    printed block is itself the file)."""
+    journal = "amishare-journal.sqlite3"  # beside the config file
+    text = (
+        demo_world.config_text(endpoint_url, journal)
+        if seeded
+        else f'[defaults]\nregion = "{demo_world.REGION}"\nendpoint_url = "{endpoint_url}"\njournal = "{journal}"\n'
+    )
+    if path is not None:
+        Path(path).write_text(text)
+        click.echo(f"config written to {path}: amishare --config {path} ... (as account {demo_world.BUILDER})")
+        return
+    click.echo("# amishare.toml for these accounts (or --write-config FILE writes it):")
+    click.echo(text, nl=False)
