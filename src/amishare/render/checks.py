@@ -221,3 +221,17 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
             for (account, image_id), row in sorted(report.matrix.items())
         ],
     }
+
+
+def leave_share_text(left: dict[str, Any]) -> str:
+    """``leave-share``'s outcome (its ``amishare.leave-share/1`` document) for people."""
+    what = f"{left['image_id']} ({left['name'] or 'no name'}, owner {left['owner']}) in {left['region']}"
+    if not left["dropped"]:
+        return f"Would remove account {left['account']} from the launch permission of {what}."
+    lines = [f"Account {left['account']} left the share of {what}: the owner can share it again."]
+    if left["still_visible"]:
+        lines.append(
+            "It is still visible to this account through its organization, an OU or publicly: only the owner "
+            "can remove that."
+        )
+    return "\n".join(lines)
