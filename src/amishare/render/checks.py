@@ -92,7 +92,13 @@ def verify_json(results: list[Verification]) -> dict[str, Any]:
 def doctor_text(result: Diagnosis, needs: tuple[str, ...]) -> str:
     """Each capability's verdict with its causes and fixes, and whether what ``needs`` asks works."""
     view = "the owner's and the target's view" if result.target_view else f"the owner's view: {result.target_note}"
-    lines = [f"{result.image_id} for account {result.account} in {result.region} ({view}):"]
+    lines = []
+    if result.source_image:
+        lines.append(
+            f"{result.source_image} is encrypted with aws/ebs, which cannot be shared: its re-encrypted copy "
+            f"{result.image_id} is what amishare shares, so the copy is diagnosed"
+        )
+    lines.append(f"{result.image_id} for account {result.account} in {result.region} ({view}):")
     for name, capability in result.capabilities.items():
         asked = "" if name in needs else " (not asked)"
         lines.append(f"  {name:<19} {'ok' if capability.ok else 'NO'}{asked}")
