@@ -54,4 +54,4 @@ def cleanup(params: dict[str, Any]) -> None:
     with progress_view(True, live=False, output=output) as view:
         hooks = api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event)
         outcome = api.cleanup(settings, request, dry_run=dry_run, hooks=hooks)
-    finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run, shown=view.lines)

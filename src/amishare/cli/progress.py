@@ -25,11 +25,13 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from amishare.cli.common import say
 from amishare.cli.logs import json_line, utc_stamp
 from amishare.engine.action import Action, ActionKind
 from amishare.engine.plan import Plan
 
 HEARTBEAT_SECONDS = 60.0  # without a line for this long, a line says what is still under way
+WIDE_TABLE = 110  # columns: narrower, the live table shows its details under it, not as a column
 PROGRESS_EVERY = 15.0  # a wait's progress as a line at most this often (lines)
 FINISHED = ("succeeded", "failed", "skipped", "superseded")
 
@@ -85,6 +87,7 @@ class ProgressView:
     steps: list[str] = field(default_factory=list)
     flights: dict[str, _Flight] = field(default_factory=dict)
     finished: int = 0
+    columns: int = 200  # the terminal's width (the live table drops its detail column below WIDE_TABLE)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _live: Live | None = None
     _said: float = field(default_factory=time.monotonic)  # when the last line went out
@@ -113,7 +116,9 @@ class ProgressView:
         if self.as_json:
             self._say(json_line("run", {"command": plan.command, "actions": len(plan.actions), "done": self.finished}))
         if self.live and self.rows:
-            self._live = Live(self._table(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            console = Console(stderr=True)
+            self.columns = console.width
+            self._live = Live(self._table(), console=console, refresh_per_second=4, transient=False)
             self._live.start()
         elif self._beat is None and self.heartbeat > 0:
             self._beat = threading.Thread(target=self._beating, name="amishare-heartbeat", daemon=True)
@@ -219,28 +224,35 @@ class ProgressView:
             if time.monotonic() - self._said >= self.heartbeat:
                 self.beat()
 
+    @property
+    def lines(self) -> bool:
+        """Whether each finished action is said as a line (not live, not JSON, not quiet)."""
+        return not (self.quiet or self.as_json or self._live is not None)
+
     def _say(self, line: str) -> None:
-        if self.stamp and not self.as_json:
-            line = f"{utc_stamp()} {line}"
-        click.echo(line, err=True)
+        if self.as_json:
+            click.echo(line, err=True)
+        else:
+            say(f"{utc_stamp()} {line}" if self.stamp else line, err=True)
         self._said = time.monotonic()
 
     def _table(self) -> Table:
         table = Table(title="amishare: destinations", expand=False)
-        for column in ("account", "region", "state", "progress", "image", "detail"):
-            table.add_column(column)
+        for column, whole in (("account", 12), ("region", 14), ("state", 9), ("progress", 4), ("image", 21)):
+            table.add_column(column, min_width=whole, no_wrap=True)  # ids are never cut: the detail gives way
+        wide = self.columns >= WIDE_TABLE
+        if wide:
+            table.add_column("detail", overflow="fold")
+        notes = []
         for (account, region), row in sorted(self.rows.items()):
             style = {"available": "green", "failed": "red", "skipped": "yellow"}.get(row.state, "")
-            table.add_row(
-                account,
-                region,
-                f"[{style}]{row.state}[/{style}]" if style else row.state,
-                row.progress,
-                row.image_id,
-                row.detail[:60],
-            )
-        for line in self.steps[-3:]:
-            table.caption = line
+            cells = [account, region, f"[{style}]{row.state}[/{style}]" if style else row.state, row.progress]
+            table.add_row(*cells, row.image_id, *([row.detail[:120]] if wide else []))
+            if row.detail and not wide:
+                notes.append(f"{account} {region}: {row.detail}")
+        lines = [*notes[-3:], *self.steps[-1:]]
+        if lines:
+            table.caption = "\n".join(lines)
         return table
 
     def stop(self) -> None:

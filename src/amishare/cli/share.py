@@ -82,7 +82,7 @@ def share(params: dict[str, Any]) -> None:
             dry_run=dry_run,
             hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
         )
-    finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run, shown=view.lines)
 
 
 @click.command()
@@ -108,7 +108,7 @@ def revoke(params: dict[str, Any]) -> None:
             dry_run=dry_run,
             hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
         )
-    finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run, shown=view.lines)
 
 
 @click.command()
