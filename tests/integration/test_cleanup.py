@@ -19,7 +19,7 @@ from amishare.cli.main import cli
 from amishare.errors import UsageError
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.support.key_policies import policy_document
+from tests.support.key_policies import SCOPED, allow, policy_document
 from tests.support.terminal import at_the_prompt
 from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
@@ -58,7 +58,8 @@ class World:
         options.setdefault("name", "golden-*")
         options.setdefault("older_than", "90d")
         options.setdefault("unused_for", "30d")
-        return api.cleanup(api.settings(cwd=self.tmp_path), api.CleanupRequest(**options))
+        dry_run = options.pop("dry_run", False)
+        return api.cleanup(api.settings(cwd=self.tmp_path), api.CleanupRequest(**options), dry_run=dry_run)
 
     def left(self) -> set[str]:
         return {i["ImageId"] for i in self.ec2.describe_images(Owners=["self"])["Images"]}
@@ -215,6 +216,40 @@ def test_include_shared_revokes_every_gate_first(world: World) -> None:
     assert world.left() == {world.recent}
     policy = json.loads(kms.get_key_policy(KeyId=world.key, PolicyName="default")["Policy"])
     assert TARGET not in json.dumps(policy)  # no key access left behind for an image that is gone
+
+
+def test_include_shared_names_a_hand_written_statement_and_grant_that_still_admit_the_consumer(world: World) -> None:
+    """Issue 19: amishare never edits key statements it did not write, so after --include-shared revoked the share a
+    hand-written statement (and a hand-made grant) still admitted the consumer, without a word; now each is named
+    with its fix, and left as it was."""
+    hand = {**allow(condition=SCOPED), "Sid": "TeamAccess"}
+    kms = world.sb.session(OWNER, REGION).client("kms")
+    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(policy_document(hand)))
+    grant = kms.create_grant(
+        KeyId=world.key, GranteePrincipal=f"arn:aws:iam::{TARGET}:root", Operations=["Decrypt"], Name="by-hand"
+    )["GrantId"]
+    share_by_hand(world.ec2, world.old[0], TARGET)
+    planned = world.cleanup(include_shared=True, dry_run=True)
+    key_arn = kms.describe_key(KeyId=world.key)["KeyMetadata"]["Arn"]
+    statement, granted = planned.plan.warnings
+    assert statement.startswith(f"{world.old[0]}: statement TeamAccess of key alias/golden (not amishare's")
+    assert f"still admits {TARGET} after the revocation" in statement
+    assert f"aws kms put-key-policy --key-id {key_arn} --policy-name default --policy file://policy.json" in statement
+    assert f"grant by-hand on key alias/golden (not amishare's) still admits {TARGET}" in granted
+    assert f"aws kms revoke-grant --key-id {key_arn} --grant-id {grant} --region {REGION}" in granted
+    outcome = world.cleanup(include_shared=True)
+    assert outcome.result is not None and outcome.result.status == "succeeded", outcome.result
+    assert world.left() == {world.recent}
+    policy = json.loads(kms.get_key_policy(KeyId=world.key, PolicyName="default")["Policy"])
+    assert hand in policy["Statement"]  # not amishare's to edit: named, and left as it was
+
+
+def test_a_share_with_amishare_s_own_statement_alone_warns_nothing(world: World) -> None:
+    statement = key_policy.statements_for(REGION, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
+    kms = world.sb.session(OWNER, REGION).client("kms")
+    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(policy_document(statement)))
+    share_by_hand(world.ec2, world.old[0], TARGET)
+    assert world.cleanup(include_shared=True, dry_run=True).plan.warnings == ()
 
 
 @pytest.mark.slow

@@ -343,3 +343,32 @@ def test_the_statement_doctor_prints_is_the_fix(world: World) -> None:
     )
     exit_code, report = world.doctor("--account", TARGET)
     assert exit_code == 0, json.dumps(report, indent=1)
+
+
+def test_doctor_of_an_aws_ebs_image_follows_its_re_encrypted_copy(sb: Sandbox, world: World) -> None:
+    """Issue 19: doctor on an aws/ebs image said AWS_MANAGED_KEY even once share had shared its re-encrypted
+    copy; share, revoke and show follow the image to that copy, and so does doctor now."""
+    source = sb.seed_image(OWNER, REGION, "golden-ebs", volumes_gib=[8], kms_key="aws/ebs")
+    world.image = source
+    _, before = world.doctor("--account", "target")  # no copy yet: nothing of it can be shared
+    assert "source_image" not in before
+    assert {c["code"] for c in before["capabilities"]["launch"]["causes"]} == {"AWS_MANAGED_KEY"}
+    env = {**sb.credentials(OWNER), "AWS_REGION": REGION, "AMISHARE_JOURNAL": str(world.tmp_path / "j.sqlite3")}
+    shared = CliRunner().invoke(
+        cli, ["share", source, "--to", TARGET, "--reencrypt-key", "alias/share", "--yes"], env=env
+    )
+    assert shared.exit_code == 0, shared.output
+    (copy,) = [
+        i["ImageId"]
+        for i in world.owner.describe_images(Owners=["self"])["Images"]
+        if any(t["Key"] == "amishare:source-image" and t["Value"] == source for t in i.get("Tags", []))
+    ]
+    sb.clear_calls()
+    exit_code, report = world.doctor("--account", "target", "--need", ",".join(ALL))
+    assert (report["source_image"], report["image"]) == (source, copy)  # the copy is diagnosed, and said so
+    assert exit_code == 0 and all(c["ok"] for c in report["capabilities"].values()), report
+    assert mutating_calls(sb) == []
+    text = CliRunner().invoke(
+        cli, ["doctor", source, "--account", "target", "--config", str(world.tmp_path / "amishare.toml")], env=env
+    )
+    assert f"{source} is encrypted with aws/ebs, which cannot be shared: its re-encrypted copy {copy}" in text.stdout

@@ -4,19 +4,34 @@ Each API call (and each page a paginator fetches, each wait of a waiter) runs as
 routed client's calls are signed as it: ``session.RoutedCredentials``) and inside ``aws_errors``: a botocore
 error comes out as the ``AwsError`` it means, naming the operation, the account and the region. No caller
 labels its calls by hand.
+
+Every call is also logged, in one place (``log_calls``, on botocore's own events, so each page, each waiter poll
+and each retry is seen): the logger ``amishare.aws`` gets one INFO record per call with its service, operation,
+account, region, status, request id, retries and duration (``record.aws_call``, a dictionary); at DEBUG the
+record carries the call's parameters too. Nothing is formatted while neither level is enabled.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from amishare.aws.errors import aws_errors
 
 ACTING_AS: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_acting_as")
 _END = object()  # what a page iterator's next gives when it has no more
+CALLS = logging.getLogger("amishare.aws")
+_STARTED = "amishare_started"  # botocore's request context: when the call started (monotonic)
+_MODEL = "amishare_model"  # which operation (a call that got no answer is told only its context)
+_PARAMS = "amishare_params"  # and, at DEBUG, what it was asked
+_HIDDEN = frozenset({"ExternalId", "Plaintext", "SecretAccessKey", "SessionToken"})  # never logged
+PARAMS_LIMIT = 2000  # characters of a call's parameters a DEBUG record keeps
 
 
 def _nobody() -> str | None:
@@ -127,3 +142,119 @@ class Waiter:
     def wait(self, **params: Any) -> None:
         with self._client.calling(str(self._waiter.config.operation)):
             self._waiter.wait(**params)
+
+
+def log_calls(events: Any, region: str, account: Callable[[], str | None], step: Callable[[], str]) -> None:
+    """Log each call of the botocore client whose event system ``events`` is (``client.meta.events``): made in
+    ``region`` as ``account()`` (None: not known yet), by the step ``step()`` (an action kind, or ``observe``)."""
+    events.register("before-parameter-build", _call_asked)
+    events.register("before-call", _call_started)
+    events.register("after-call", partial(_call_answered, region=region, account=account, step=step))
+    events.register("after-call-error", partial(_call_failed, region=region, account=account, step=step))
+
+
+def _call_asked(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    if CALLS.isEnabledFor(logging.DEBUG):
+        context[_PARAMS] = {name: "***" if name in _HIDDEN else value for name, value in params.items()}
+
+
+def _call_started(model: Any, context: dict[str, Any], **_: Any) -> None:
+    if CALLS.isEnabledFor(logging.INFO):
+        context[_STARTED] = time.monotonic()
+        context[_MODEL] = model
+
+
+def _call_answered(
+    http_response: Any,
+    parsed: dict[str, Any],
+    model: Any,
+    context: dict[str, Any],
+    *,
+    region: str,
+    account: Callable[[], str | None],
+    step: Callable[[], str],
+    **_: Any,
+) -> None:
+    if not CALLS.isEnabledFor(logging.INFO):
+        return
+    metadata = parsed.get("ResponseMetadata", {})
+    headers = {name.lower(): value for name, value in (getattr(http_response, "headers", None) or {}).items()}
+    request_id = metadata.get("RequestId") or headers.get("x-amzn-requestid") or headers.get("x-amz-request-id")
+    error = parsed.get("Error", {}).get("Code") if http_response.status_code >= 300 else None
+    _log_call(
+        model,
+        context,
+        region,
+        account,
+        step,
+        http_response.status_code,
+        error,
+        request_id,
+        int(metadata.get("RetryAttempts", 0)),
+    )
+
+
+def _call_failed(
+    exception: BaseException,
+    context: dict[str, Any],
+    *,
+    region: str,
+    account: Callable[[], str | None],
+    step: Callable[[], str],
+    **_: Any,
+) -> None:
+    """A call that got no answer (a connection error, a timeout), after botocore's retries."""
+    if not CALLS.isEnabledFor(logging.INFO):
+        return
+    retries = max(0, int(context.get("retries", {}).get("attempt", 1)) - 1)
+    model = context.get(_MODEL)
+    _log_call(model, context, region, account, step, None, type(exception).__name__, None, retries)
+
+
+def _log_call(
+    model: Any,
+    context: dict[str, Any],
+    region: str,
+    account: Callable[[], str | None],
+    step: Callable[[], str],
+    status: int | None,
+    error: str | None,
+    request_id: str | None,
+    retries: int,
+) -> None:
+    started = context.get(_STARTED)
+    call: dict[str, Any] = {
+        "service": model.service_model.service_id.hyphenize() if model is not None else "",
+        "operation": model.name if model is not None else "",
+        "account": account() or "",
+        "region": region,
+        "status": status,
+        "error": error,
+        "request_id": request_id or "",
+        "retries": retries,
+        "duration": round(time.monotonic() - started, 3) if started is not None else None,
+        "step": step(),
+    }
+    if _PARAMS in context:
+        call["params"] = context[_PARAMS]
+    CALLS.info("%s", _CallLine(call), extra={"aws_call": call})
+
+
+class _CallLine:
+    """A call as one line (formatted only when a handler prints it)."""
+
+    def __init__(self, call: dict[str, Any]) -> None:
+        self.call = call
+
+    def __str__(self) -> str:
+        call = self.call
+        status = "no answer" if call["status"] is None else str(call["status"])
+        line = (
+            f"aws {call['service']}.{call['operation']} account={call['account'] or 'caller'} region={call['region']} "
+            f"status={status}{' ' + call['error'] if call['error'] else ''} request_id={call['request_id'] or '-'} "
+            f"retries={call['retries']} duration={call['duration']}s step={call['step']}"
+        )
+        if "params" in call:
+            params = json.dumps(call["params"], default=str, sort_keys=True)
+            line += " params=" + (params if len(params) <= PARAMS_LIMIT else params[:PARAMS_LIMIT] + "...")
+        return line

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 
 from amishare import __version__
-from amishare.aws.client import ACTING_AS, Client
+from amishare.aws.client import ACTING_AS, Client, log_calls
 from amishare.aws.errors import configuring, error_context
 from amishare.errors import AwsError
 from amishare.model import RoleRef
@@ -60,6 +60,11 @@ def _tag_step(request: Any, **_: Any) -> None:
         agent = agent.decode()
     base = agent.split(" amishare-step/", 1)[0]  # a retried request is signed again
     request.headers["User-Agent"] = f"{base} amishare-step/{STEP.get()}"
+
+
+def _routed_to() -> str | None:
+    """The account a routed client's call is made as (the calling thread's)."""
+    return ACTING_AS.get(None)
 
 
 class RoutedCredentials:
@@ -239,6 +244,7 @@ class Sessions:
                 with configuring(region):  # a missing --profile surfaces here
                     found = session.client(service, **kwargs)
                 found.meta.events.register("before-sign.*.*", _tag_step)
+                log_calls(found.meta.events, region, self._known_caller if who == "caller" else _routed_to, STEP.get)
                 with self._lock:
                     self._botocore[key] = found
         return found

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from amishare.cli.common import comma_list, confirmer, connection_options, finish, load_settings, wrap
+from amishare.cli.progress import progress_view
 from amishare.errors import UsageError
 
 
@@ -50,5 +51,7 @@ def cleanup(params: dict[str, Any]) -> None:
         accounts=tuple(params["accounts"]),
         regions=tuple(params["regions"]),
     )
-    outcome = api.cleanup(settings, request, dry_run=dry_run, hooks=api.Hooks(confirm=confirmer(params["yes"], output)))
-    finish(outcome, output, dry_run)
+    with progress_view(True, live=False, output=output) as view:
+        hooks = api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event)
+        outcome = api.cleanup(settings, request, dry_run=dry_run, hooks=hooks)
+    finish(outcome, output, dry_run, shown=view.lines)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -11,11 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from amishare import inputs
+from amishare.cli.logs import logging_to_stderr
 from amishare.engine.plan import Plan
 from amishare.errors import EXIT_PARTIAL, UsageError
 from amishare.render.plan import confirm_question, plan_json, plan_text, result_json, result_text
 from amishare.render.table import table_text
 from amishare.render.transfer import transfer_json, transfer_text
+from amishare.render.wrap import fit
 
 if TYPE_CHECKING:
     from amishare.api import Outcome, Settings
@@ -24,7 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def connection_options(func: F) -> F:
-    """--config, --profile, --region, --endpoint-url, --journal, --output (text, table, json)."""
+    """--config, --profile, --region, --endpoint-url, --journal, --output (text, table, json), -v/--verbose and
+    --debug."""
     return with_connection(("text", "table", "json"))(func)
 
 
@@ -34,6 +39,12 @@ def with_connection(outputs: tuple[str, ...]) -> Callable[[F], F]:
 
 
 def _connection(func: F, outputs: tuple[str, ...]) -> F:
+    @functools.wraps(func)
+    def logged(**params: Any) -> Any:
+        verbose, debug = params.pop("verbose"), params.pop("debug")
+        with logging_to_stderr(verbose, debug, as_json=params.get("output") == "json"):
+            return func(**params)
+
     options = [
         click.option(
             "--config",
@@ -63,10 +74,12 @@ def _connection(func: F, outputs: tuple[str, ...]) -> F:
             show_default=True,
             help="Output format; json is stable (docs/output.md), and errors are JSON on stdout too.",
         ),
+        click.option("--verbose", "-v", is_flag=True, help="Show each AWS call on stderr (docs/output.md)."),
+        click.option("--debug", is_flag=True, help="Show each AWS call with its parameters, and every log record."),
     ]
     for option in reversed(options):
-        func = option(func)
-    return func
+        logged = option(logged)
+    return logged  # type: ignore[return-value]
 
 
 def load_settings(params: dict[str, Any], **extra: Any) -> Settings:
@@ -83,13 +96,28 @@ def load_settings(params: dict[str, Any], **extra: Any) -> Settings:
     return api.settings(flags)
 
 
+def text_width(err: bool = False) -> int | None:
+    """The width text is fitted to (render/wrap.py) when standard output (``err``: error) is a terminal: ``$COLUMNS``
+    when set, else the terminal's; None when it is not a terminal (a pipe or a file gets lines as they are)."""
+    stream = sys.stderr if err else sys.stdout
+    if not stream.isatty():
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() else shutil.get_terminal_size().columns
+
+
+def say(text: str, err: bool = False) -> None:
+    """``text`` for people, fitted to the terminal: wrapped at words with a hanging indent, ids and commands whole."""
+    click.echo(fit(text, text_width(err)), err=err)
+
+
 def emit(output: str, text: str, document: dict[str, Any]) -> None:
     if output == "json":
         click.echo(json.dumps(document, indent=2, default=str))
     elif output == "table":
         click.echo(table_text(document))
     else:
-        click.echo(text)
+        say(text)
 
 
 def comma_list(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[str, ...]:
@@ -108,7 +136,7 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
 
     def confirm(plan: Plan) -> bool:
         if output == "text":
-            click.echo(plan_text(plan))
+            say(plan_text(plan))
         if yes:
             return True
         if not sys.stdin.isatty():
@@ -133,15 +161,16 @@ def ask(question: str) -> bool:
         return False
 
 
-def finish(outcome: Outcome, output: str, dry_run: bool) -> None:
+def finish(outcome: Outcome, output: str, dry_run: bool, *, shown: bool = False) -> None:
     """Print the outcome and exit with its code: 0 done, nothing to do or dry run; 1 declined; 4 every action
-    failed; 7 partial (or a transfer whose notification failed)."""
+    failed; 7 partial (or a transfer whose notification failed). ``shown``: the progress lines already said each
+    action, so the result lists only those that did not succeed (one line per action)."""
     plan, result = outcome.plan, outcome.result
     if result is None:
         if output in ("json", "table"):
             emit(output, "", plan_json(plan))
         elif dry_run or not plan.actions:
-            click.echo(plan_text(plan))
+            say(plan_text(plan))
         if not dry_run and plan.actions:
             click.echo("Not applied.", err=True)
             sys.exit(1)
@@ -154,7 +183,7 @@ def finish(outcome: Outcome, output: str, dry_run: bool) -> None:
             "notify_error": outcome.notify_error,
         }
     else:
-        text, document = result_text(result), result_json(result)
+        text, document = result_text(result, each=not shown), result_json(result)
     if outcome.notified:
         text += "\nNotified: " + ", ".join(outcome.notified)
     if outcome.notify_error:

@@ -133,8 +133,10 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
     assert outcome.result is not None
     console.print(transfer_text(outcome.result), markup=False)
     table = Table(title=f"Copies now owned by their destinations (each with its own key; {story.PARAMETER} names it)")
-    for column in ("account", "region", "image", "state", "encrypted with", story.PARAMETER):
-        table.add_column(column)
+    for column, whole in (("account", 12), ("region", 9), ("image", 21)):
+        table.add_column(column, min_width=whole, no_wrap=True)  # ids are never cut: the other columns fold
+    for column in ("state", "encrypted with", story.PARAMETER):
+        table.add_column(column, overflow="fold")
     for account in world.consumers:
         for region in story.REGIONS:
             session = sb.session(account, region)
@@ -151,7 +153,7 @@ def _transfer(console: Console, sb: Any, world: story.DemoWorld, settings: Setti
                     image["ImageId"],
                     image["State"],
                     ", ".join(aliases.get(k, k) for k in sorted(keys)),
-                    parameter,
+                    "this image" if parameter == image["ImageId"] else parameter,
                 )
     console.print(table)
     console.print(Rule("8b. The same transfer again: every destination owns its copy, nothing is redone"))

@@ -1,10 +1,10 @@
 """Global options before the command: ``amishare --region R show IMAGE`` is ``amishare show IMAGE --region R``.
 
 Every command that talks to AWS takes ``--config``, ``--profile``, ``--region``, ``--endpoint-url``,
-``--journal`` and ``--output`` (``cli/common.py``); the AWS CLI takes its global options on either side of
-the command, and so does amishare. The options given before the command are moved to just after the
-command's name (after a group's subcommand: ``runs show``), so one given after the command as well wins,
-as a later option does. Only click is imported here: ``amishare --help`` stays light.
+``--journal``, ``--output`` and the flags ``-v/--verbose`` and ``--debug`` (``cli/common.py``); the AWS CLI
+takes its global options on either side of the command, and so does amishare. The options given before the
+command are moved to just after the command's name (after a group's subcommand: ``runs show``), so one given
+after the command as well wins, as a later option does. Only click is imported here: ``amishare --help`` stays light.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 import click
 
 GLOBAL_OPTIONS = ("--config", "--profile", "--region", "--endpoint-url", "--journal", "--output")
+GLOBAL_FLAGS = ("-v", "--verbose", "--debug")  # global options that take no value
 
 
 def move_global_options(args: list[str], command_of: Callable[[str], click.Command | None]) -> list[str]:
@@ -26,6 +27,10 @@ def move_global_options(args: list[str], command_of: Callable[[str], click.Comma
     while index < len(args):
         arg = args[index]
         name = arg.split("=", 1)[0]
+        if arg in GLOBAL_FLAGS:
+            moved.append(arg)
+            index += 1
+            continue
         if name in GLOBAL_OPTIONS:
             takes_next = "=" not in arg and index + 1 < len(args)
             moved += args[index : index + 2] if takes_next else [arg]

@@ -72,6 +72,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.iam:iam",
         "The identity policy each role needs for the commands it runs, derived from...",
     ),
+    "init": (
+        "amishare.cli.init:init",
+        "Write a starter amishare.toml from the organization: accounts by name, OUs,...",
+    ),
+    "leave-share": (
+        "amishare.cli.leave_share:leave_share",
+        "Remove this account from the launch permission of IMAGE, shared with it by...",
+    ),
     "doctor": (
         "amishare.cli.doctor:doctor",
         "Why ACCOUNT can or cannot see, launch, copy or Auto Scaling-launch IMAGE:...",

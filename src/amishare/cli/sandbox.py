@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 
@@ -57,6 +58,13 @@ def sandbox() -> None:
     metavar="DURATION",
     help="Also seed an older build of the golden image, created this long ago (e.g. 90d); repeat for more.",
 )
+@click.option(
+    "--write-config",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help="Write the amishare.toml for the served accounts to FILE (else it is printed).",
+)
 def serve(
     port: int,
     copy_seconds_per_gib: float,
@@ -65,8 +73,10 @@ def serve(
     enforce_iam: bool,
     seed: bool,
     seed_ages: tuple[str, ...],
+    write_config: str | None,
 ) -> None:
-    """Serve the local AWS until interrupted, printing the endpoint and credentials to export."""
+    """Serve the local AWS until interrupted, printing the endpoint, the credentials to export and an
+    amishare.toml for the served accounts."""
     from amishare import inputs
     from amishare.errors import UsageError
     from amishare.sandbox import Sandbox
@@ -87,8 +97,9 @@ def serve(
         if seed:
             world = demo_world.seed(sb)
             accounts = world.accounts
+        region = demo_world.REGION
         for account in accounts:
-            exports = " ".join(f"{k}={v}" for k, v in sb.credentials(account).items())
+            exports = " ".join(f"{k}={v}" for k, v in {**sb.credentials(account), "AWS_DEFAULT_REGION": region}.items())
             click.echo(f"account {account}: export {exports}")
         if seed:
             click.echo(
@@ -100,8 +111,30 @@ def serve(
                     f"older build {build.image_id} {build.name} ({world.region}, owner {world.builder}, aws/ebs), "
                     f"created {build.created:%Y-%m-%dT%H:%M:%SZ}"
                 )
+            click.echo(
+                f"role {demo_world.ROLE_NAME} in each consumer ({', '.join(world.consumers)}), trusting "
+                f"{world.builder}, external id {demo_world.EXTERNAL_ID}"
+            )
+        _config(sb.endpoint_url, seed, write_config)
         click.echo("serving; press Ctrl-C to stop", err=True)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
+
+
+def _config(endpoint_url: str, seeded: bool, path: str | None) -> None:
+    """The amishare.toml for the served accounts: written to ``path``, or printed (a TOML comment first, so the
+    printed block is itself the file)."""
+    journal = "amishare-journal.sqlite3"  # beside the config file
+    text = (
+        demo_world.config_text(endpoint_url, journal)
+        if seeded
+        else f'[defaults]\nregion = "{demo_world.REGION}"\nendpoint_url = "{endpoint_url}"\njournal = "{journal}"\n'
+    )
+    if path is not None:
+        Path(path).write_text(text)
+        click.echo(f"config written to {path}: amishare --config {path} ... (as account {demo_world.BUILDER})")
+        return
+    click.echo("# amishare.toml for these accounts (or --write-config FILE writes it):")
+    click.echo(text, nl=False)

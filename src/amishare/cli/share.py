@@ -68,7 +68,7 @@ def share(params: dict[str, Any]) -> None:
         tuple(params["tags"]),
     )
     settings = load_settings(params)
-    with progress_view(output == "text", live=False) as view:
+    with progress_view(True, live=False, output=output) as view:
         outcome = api.share(
             settings,
             api.ShareRequest(
@@ -80,9 +80,9 @@ def share(params: dict[str, Any]) -> None:
                 distribution=distribution,
             ),
             dry_run=dry_run,
-            hooks=api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event),
+            hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
         )
-    finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run, shown=view.lines)
 
 
 @click.command()
@@ -101,14 +101,14 @@ def revoke(params: dict[str, Any]) -> None:
 
     output, dry_run = params.pop("output"), params.pop("dry_run")
     settings = load_settings(params)
-    with progress_view(output == "text", live=False) as view:
+    with progress_view(True, live=False, output=output) as view:
         outcome = api.revoke(
             settings,
             api.RevokeRequest(params["image"], tuple(params["targets"])),
             dry_run=dry_run,
-            hooks=api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event),
+            hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
         )
-    finish(outcome, output, dry_run)
+    finish(outcome, output, dry_run, shown=view.lines)
 
 
 @click.command()

@@ -139,7 +139,7 @@ def transfer(params: dict[str, Any]) -> None:
         copy_duration=params["copy_duration"],
         exclude=tuple(params["exclude"]),
     )
-    with progress_view(not params["no_progress"] and output == "text") as view:
+    with progress_view(not params["no_progress"], output=output) as view:
         outcome = api.transfer(
             settings,
             request,
@@ -169,11 +169,15 @@ def transfer(params: dict[str, Any]) -> None:
 def resume(params: dict[str, Any]) -> None:
     """Finish an interrupted or partly failed run: what succeeded is not redone (AWS is re-read)."""
     from amishare import api, inputs
+    from amishare.engine.plan import Plan
 
     output = params.pop("output")
-    budget = inputs.duration(params.pop("budget")) if params["budget"] else None
+    raw_budget = params.pop("budget")
+    budget = inputs.duration(raw_budget) if raw_budget else None
     settings = load_settings(params)
-    with progress_view(not params["no_progress"] and output == "text") as view:
+    record = api.run(settings, params["run_id"])  # the run as recorded: its destinations, what is already done
+    with progress_view(not params["no_progress"], output=output) as view:
+        view.start(Plan.from_dict(record.plan), {action.key: action.state for action in record.actions})
         outcome = api.resume(
             settings,
             params["run_id"],

@@ -10,7 +10,8 @@ An image is kept when anything could still need it (docs/cleanup.md):
 * it is the source of a re-encrypted copy (tagged ``amishare:source-image``) that is still shared: ``revoke``
   and ``show`` of the source follow it to that copy;
 * it is shared, unless ``--include-shared`` (then its shares are revoked first, key access included, and its
-  use in every account it is shared with must be readable);
+  use in every account it is shared with must be readable; a key statement or grant amishare did not write that
+  still admits one of those accounts is named in a warning, with the fix: amishare never edits them);
 * it is younger than ``--older-than``.
 
 The rest is deprecated, disabled or deregistered with its snapshots (a snapshot another image uses is kept:
@@ -41,6 +42,9 @@ from amishare.model import (
     account_target,
 )
 from amishare.planners.revoke import plan_revoke
+from amishare.policy.access import account_root, grant_name, via_ec2
+from amishare.policy.evaluate import Caller, Request, statement_matches
+from amishare.policy.key_policy import is_amishare
 
 ACTIONS = ("deprecate", "disable", "deregister")
 BACKUP_TAG = "aws:backup:source-resource"  # AWS Backup tags the images it makes
@@ -322,8 +326,10 @@ def plan_cleanup(facts: list[AccountRegionFacts], rules: Rules, caller: str) -> 
     """Revocations first (--include-shared), then the action on each image that is not kept."""
     actions: list[Action] = []
     notes: list[str] = []
+    warnings: list[str] = []
     for where in facts:
         actions += _account_region(where, rules, notes)
+        warnings += [w for d in where.decisions if d.revoke and not d.kept for w in still_admitted(where, d.image)]
         if where.recycle_bin_days and rules.action == "deregister":
             notes.append(
                 f"{where.account} {where.region}: a Recycle Bin rule keeps deregistered images "
@@ -339,6 +345,7 @@ def plan_cleanup(facts: list[AccountRegionFacts], rules: Rules, caller: str) -> 
         actions=tuple(actions),
         subject="",
         notes=tuple(notes),
+        warnings=tuple(warnings),
         extra={"decisions": [_decision_dict(w, d) for w in facts for d in w.decisions], "rules": vars(rules)},
     )
 
@@ -398,6 +405,56 @@ def _revoke(where: AccountRegionFacts, image: ImageInfo, others: tuple[ImageInfo
     unique = tuple(dict.fromkeys(t for t in targets if t.kind is not TargetKind.PUBLIC or image.launch.public))
     obs = Observation(where.account, where.region, image, dict(where.keys), siblings=others)
     return plan_revoke(obs, unique)
+
+
+# What EC2 asks of a key for an account that launches or copies an image encrypted with it (policy/access.py).
+_KEY_USE = ("kms:Decrypt", "kms:CreateGrant", "kms:ReEncryptFrom", "kms:GenerateDataKeyWithoutPlaintext")
+
+
+def still_admitted(where: AccountRegionFacts, image: ImageInfo) -> list[str]:
+    """A warning for each key statement or grant amishare did not write that still lets an account ``image``'s
+    shares are revoked from use one of its keys: the revocation removes amishare's own access only (it never edits
+    what it did not write), so that account keeps the key for every other image on it. Each names the fix."""
+    accounts = sorted(image.launch.accounts | {a for s in image.snapshots for a in s.shared_with})
+    found: list[str] = []
+    for arn in image.key_arns:
+        key = where.keys.get(arn)
+        if key is None or key.aws_managed or key.policy is None:
+            continue
+        for account in accounts:
+            found += [
+                f"{image.image_id}: statement {sid} of key {key.display} (not amishare's: amishare never edits it) "
+                f"still admits {account} after the revocation; remove {account} from it: "
+                f"aws kms get-key-policy --key-id {key.arn} --policy-name default --region {key.region}, "
+                f"then with {account} taken out of {sid}: aws kms put-key-policy --key-id {key.arn} "
+                f"--policy-name default --policy file://policy.json --region {key.region}"
+                for sid in _admitting(key, account, where.region)
+            ]
+            found += [
+                f"{image.image_id}: grant {grant.name or grant.grant_id} on key {key.display} (not amishare's) still "
+                f"admits {account} after the revocation; retire it: aws kms revoke-grant --key-id {key.arn} "
+                f"--grant-id {grant.grant_id} --region {key.region}"
+                for grant in key.grants
+                if (grant.grantee == account or grant.grantee.startswith(f"arn:aws:iam::{account}:"))
+                and not (grant.name or "").startswith(grant_name(account))
+            ]
+    return found
+
+
+def _admitting(key: KeyInfo, account: str, region: str) -> list[str]:
+    """The Sids of the statements amishare did not write that let ``account`` use ``key`` through EC2."""
+    caller = Caller(account, account_root(account))
+    context = {"kms:ViaService": via_ec2(region), "kms:CallerAccount": account}
+    statements = (key.policy or {}).get("Statement", [])
+    statements = [statements] if isinstance(statements, dict) else statements
+    return [
+        str(statement.get("Sid") or "(no Sid)")
+        for statement in statements
+        if isinstance(statement, dict)
+        and statement.get("Effect") == "Allow"
+        and not is_amishare(statement)
+        and any(statement_matches(statement, Request(caller, use, key.arn, context)) for use in _KEY_USE)
+    ]
 
 
 def _decision_dict(where: AccountRegionFacts, decision: Decision) -> dict[str, object]:

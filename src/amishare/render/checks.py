@@ -92,7 +92,13 @@ def verify_json(results: list[Verification]) -> dict[str, Any]:
 def doctor_text(result: Diagnosis, needs: tuple[str, ...]) -> str:
     """Each capability's verdict with its causes and fixes, and whether what ``needs`` asks works."""
     view = "the owner's and the target's view" if result.target_view else f"the owner's view: {result.target_note}"
-    lines = [f"{result.image_id} for account {result.account} in {result.region} ({view}):"]
+    lines = []
+    if result.source_image:
+        lines.append(
+            f"{result.source_image} is encrypted with aws/ebs, which cannot be shared: its re-encrypted copy "
+            f"{result.image_id} is what amishare shares, so the copy is diagnosed"
+        )
+    lines.append(f"{result.image_id} for account {result.account} in {result.region} ({view}):")
     for name, capability in result.capabilities.items():
         asked = "" if name in needs else " (not asked)"
         lines.append(f"  {name:<19} {'ok' if capability.ok else 'NO'}{asked}")
@@ -221,3 +227,17 @@ def audit_json(report: AuditReport) -> dict[str, Any]:
             for (account, image_id), row in sorted(report.matrix.items())
         ],
     }
+
+
+def leave_share_text(left: dict[str, Any]) -> str:
+    """``leave-share``'s outcome (its ``amishare.leave-share/1`` document) for people."""
+    what = f"{left['image_id']} ({left['name'] or 'no name'}, owner {left['owner']}) in {left['region']}"
+    if not left["dropped"]:
+        return f"Would remove account {left['account']} from the launch permission of {what}."
+    lines = [f"Account {left['account']} left the share of {what}: the owner can share it again."]
+    if left["still_visible"]:
+        lines.append(
+            "It is still visible to this account through its organization, an OU or publicly: only the owner "
+            "can remove that."
+        )
+    return "\n".join(lines)

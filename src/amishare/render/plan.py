@@ -131,12 +131,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     return {"schema": PLAN_SCHEMA, "plan": plan.to_dict()}
 
 
-def result_text(result: RunResult) -> str:
-    """Each action's outcome, its error when it failed, and what to do next."""
+def result_text(result: RunResult, *, each: bool = True) -> str:
+    """Each action's outcome (only those that did not succeed when not ``each``: the progress lines already said
+    each one), its error when it failed, and what to do next."""
     lines = [f"run {result.run_id}: {result.status}"]
     lines += [f"  note: {n}" for n in result.plan.notes]
     lines += [f"  WARNING: {w}" for w in result.plan.warnings]
     for action, outcome in zip(result.plan.actions, result.results, strict=True):
+        if not each and outcome.state == "succeeded":
+            continue
         mark = {"succeeded": "ok  ", "failed": "FAIL", "skipped": "skip", "pending": "... "}.get(outcome.state, "    ")
         detail = (
             f" -> {outcome.output['image_id']}"

@@ -5,7 +5,7 @@ Allowed AMIs setting, its key; with ``probe``, its launch and copy tried as dry 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from amishare.aws.reads.convert import mapping_info
@@ -39,6 +39,9 @@ def observe_doctor(sessions: Sessions, image_id: str, region: str, target: Docto
     caller = sessions.caller_account()
     observer = Observer(sessions, region)
     raw = _owned_raw(observer, image_id, caller)
+    copy = _reencrypted_copy(observer, raw, caller)
+    if copy is not None:  # an aws/ebs image is shared through its re-encrypted copy (as share, revoke, show do)
+        return replace(observe_doctor(sessions, copy, region, target), source_image=image_id)
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="amishare-doctor") as pool:
         membership = pool.submit(_membership, sessions, target.account)
         view = pool.submit(_target_view, sessions, raw, image_id, region, target) if target.role else None
@@ -67,6 +70,18 @@ def observe_doctor(sessions: Sessions, image_id: str, region: str, target: Docto
         target=seen if isinstance(seen, TargetView) else None,
         **({"target_note": seen} if isinstance(seen, str) else {}),
     )
+
+
+def _reencrypted_copy(observer: Observer, raw: dict[str, Any] | None, caller: str) -> str | None:
+    """The id of the re-encrypted copy of an image on aws/ebs (amishare's ``amishare:source-image`` tag), when
+    ``raw`` is such an image and has one."""
+    if raw is None or raw.get("State") in ("deregistered", "disabled"):
+        return None
+    arns = {m.key_arn for m in map(mapping_info, raw.get("BlockDeviceMappings", [])) if m.key_arn}
+    if not any(observer.key(arn, caller).aws_managed for arn in sorted(arns)):
+        return None
+    copy = observer.reencrypted_copy(str(raw["ImageId"]), None)
+    return copy.image_id if copy is not None else None
 
 
 def _owned_raw(observer: Observer, image_id: str, caller: str) -> dict[str, Any] | None:

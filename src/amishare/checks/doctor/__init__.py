@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from amishare.checks.doctor.cause import Cause
@@ -49,6 +49,7 @@ class Diagnosis:
     capabilities: dict[str, Capability]
     target_view: bool  # whether the target's own view was read
     target_note: str = ""  # why it was not
+    source_image: str = ""  # the aws/ebs image asked about, when this is the diagnosis of its re-encrypted copy
 
     def works(self, needs: Iterable[str]) -> bool:
         return all(self.capabilities[n].ok for n in needs)
@@ -64,6 +65,7 @@ class Diagnosis:
             "region": self.region,
             "target_view": self.target_view,
             **({"target_note": self.target_note} if self.target_note else {}),
+            **({"source_image": self.source_image} if self.source_image else {}),
             "capabilities": {
                 name: {"ok": cap.ok, "causes": [c.to_dict() for c in cap.causes]}
                 for name, cap in self.capabilities.items()
@@ -72,7 +74,12 @@ class Diagnosis:
 
 
 def diagnose(facts: DoctorFacts, now: dt.datetime) -> Diagnosis:
-    """Each capability's verdict and causes for ``facts`` at ``now``."""
+    """Each capability's verdict and causes for ``facts`` at ``now`` (of the re-encrypted copy when ``facts``
+    followed an aws/ebs image to it, as share, revoke and show do)."""
+    return replace(_diagnose(facts, now), source_image=facts.source_image)
+
+
+def _diagnose(facts: DoctorFacts, now: dt.datetime) -> Diagnosis:
     blocking = image_causes(facts)
     if blocking:
         stopped = {name: Capability(name, tuple(blocking)) for name in CAPABILITIES}

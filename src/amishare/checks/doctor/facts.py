@@ -43,6 +43,8 @@ class DoctorFacts:
     org_paths: tuple[str, ...] = ()
     target: TargetView | None = None
     target_note: str = "no role is configured for the account"  # why there is no target view, when none
+    # the aws/ebs image asked about, when ``image_id`` is its re-encrypted copy (what share, revoke and show act on)
+    source_image: str = ""
 
 
 def time_of(value: str) -> dt.datetime:

@@ -1,4 +1,5 @@
-"""Image attributes and launch permissions: Describe/Modify/ResetImageAttribute.
+"""Image attributes and launch permissions: Describe/Modify/ResetImageAttribute, and the consumer's
+CancelImageLaunchPermission.
 
 Sharing an image is adding to its launch permission: accounts, organizations, OUs, or the group ``all``
 (public). What is refused: values that are not accounts or ARNs (docs/aws-facts.md section 4 for the limits),
@@ -20,6 +21,7 @@ from amishare.sandbox.ec2.common import (
     image_state,
     owned_image,
     timestamp,
+    visible_image,
 )
 from amishare.sandbox.ec2.images.describe import block_device_mappings
 from amishare.sandbox.kms.keys import find_key
@@ -151,7 +153,7 @@ def _set(image: Image, entry: Entry, present: bool) -> None:
 
 
 class ImagePermissionHandlers:
-    """DescribeImageAttribute, ModifyImageAttribute, ResetImageAttribute."""
+    """DescribeImageAttribute, ModifyImageAttribute, ResetImageAttribute, CancelImageLaunchPermission."""
 
     def __init__(self, world: World) -> None:
         self.world = world
@@ -186,6 +188,27 @@ class ImagePermissionHandlers:
             for entry, present in [(e, True) for e in add] + [(e, False) for e in remove]:
                 _set(image, entry, present)
         return {}
+
+    def CancelImageLaunchPermission(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
+        """The caller's account removed from the launch permission of an image shared with it by account id
+        (docs/aws-facts.md section 1): an image it cannot see is ``InvalidAMIID.NotFound``; its own image, or one
+        it sees only through its organization, an OU or publicly, is refused (AWS does not document the code:
+        ``InvalidParameter`` is the sandbox's choice). Snapshot permissions are left as they are."""
+        with self.world.lock:
+            image = visible_image(self.world, caller, region, p.get("ImageId", ""))
+            if image.account == caller.account:
+                raise AwsFault(
+                    "InvalidParameter", f"{image.image_id} is your own image: change its launch permission instead"
+                )
+            if caller.account not in image.launch_users:
+                raise AwsFault(
+                    "InvalidParameter",
+                    f"{image.image_id} is not shared with your account by its account id (it is shared with your "
+                    "organization, an organizational unit or publicly): only its owner can remove that",
+                )
+            check_dry_run(p)
+            image.launch_users.discard(caller.account)
+        return {"Return": True}
 
     def ResetImageAttribute(self, caller: Caller, region: str, p: dict[str, Any]) -> dict[str, Any]:
         with self.world.lock:
