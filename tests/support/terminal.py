@@ -58,7 +58,13 @@ def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str |
                     os.write(leader, answer.encode() + b"\n")
             if process.poll() is not None and not ready:
                 break
-        exit_code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            exit_code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired as exc:  # say what the terminal showed: the prompt, or how far it got
+            shown = screen.decode(errors="replace")[-3000:]
+            raise AssertionError(
+                f"amishare {' '.join(args)} still running after {timeout} s; the screen:\n{shown}"
+            ) from exc
     finally:
         if process.poll() is None:
             process.kill()
