@@ -287,3 +287,22 @@ def test_local_key_locks_let_one_writer_per_key_at_a_time() -> None:
     for thread in threads:
         thread.join()
     assert overlaps == []  # never two writers of one key at once (two keys may be edited together)
+
+
+@pytest.mark.parametrize("close_after", [0.0, 0.01, 0.05, 0.15])
+def test_a_journal_writer_closed_at_any_moment_stops_at_once(close_after: float) -> None:
+    """Closed while it waits, gathers a batch or writes one, the background writer stops without waiting out its
+    join timeout (a Ctrl-C took 5 s more when a close landed between its wake-up and its clear)."""
+    import time
+
+    from amishare.engine.flusher import Flusher
+
+    def write() -> None:
+        time.sleep(0.05)  # a batch being written
+
+    flusher = Flusher(write, interval=0.02)
+    flusher.poke()
+    time.sleep(close_after)
+    started = time.monotonic()
+    flusher.close()
+    assert time.monotonic() - started < 0.5

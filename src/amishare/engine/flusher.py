@@ -33,12 +33,11 @@ class Flusher:
         self._poked.set()
 
     def _loop(self) -> None:
-        while True:
-            self._poked.wait()
-            if self._closing:
-                return
+        while not self._closing:
+            if not self._poked.wait(timeout=1.0):
+                continue
             time.sleep(self._interval)  # gather a batch: one write for many changes
-            self._poked.clear()
+            self._poked.clear()  # (``_closing`` is read after this: a close meanwhile is never missed)
             try:
                 self._flush()
             except JournalError as exc:
