@@ -39,6 +39,7 @@ def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str |
     screen = b""
     deadline = time.monotonic() + timeout
     answered = False
+    interrupted: float | None = None
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([leader], [], [], 0.1)
@@ -52,10 +53,18 @@ def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str |
                 screen += chunk
             if not answered and PROMPT in screen:
                 answered = True
+                time.sleep(0.2)  # as a person would: the prompt on screen is not yet the process reading it
                 if answer is None:
                     process.send_signal(signal.SIGINT)
+                    interrupted = time.monotonic()
                 else:
                     os.write(leader, answer.encode() + b"\n")
+            if interrupted and process.poll() is None and time.monotonic() - interrupted > 3.0:
+                # A SIGINT that lands between the prompt's flush and the read(2) that waits for the answer is only
+                # seen once that read returns (CPython checks signals when a read is interrupted): press Ctrl-C
+                # again, as a person would. Once is enough: the process is now blocked in the read.
+                process.send_signal(signal.SIGINT)
+                interrupted = None
             if process.poll() is not None and not ready:
                 break
         try:
