@@ -83,7 +83,10 @@ class DynamoJournal(RunLog):
         self.client = sessions.client("dynamodb", self.region)
         self.leases = DynamoLeases(self.client, self.table)
         self.key_locks = DynamoKeyLocks(self.client, self.table)  # key policy edits, one writer across machines
+        # what writes need of a run this process started, resumed or read: no read of the whole run per write
         self._positions: dict[str, dict[str, int]] = {}  # run -> action key -> position
+        self._created: dict[str, str] = {}  # run -> created_at (its listing item's sort key)
+        self._running: dict[str, set[str]] = {}  # run -> actions started and not finished in this process
         self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (pk, sk) -> attributes to set
         self._order: list[tuple[str, str]] = []
         self._queue = threading.Lock()  # the pending writes
@@ -168,6 +171,7 @@ class DynamoJournal(RunLog):
             "finished_at": _s(None),
         }
         self._positions[run_id] = {a.key: n for n, a in enumerate(plan.actions)}
+        self._created[run_id] = now.isoformat()
         items = [
             ("runs", f"{now.isoformat()}#{run_id}", summary),
             (f"run#{run_id}", "run", {**summary, "index": _s(f"{now.isoformat()}#{run_id}")}),
@@ -217,9 +221,8 @@ class DynamoJournal(RunLog):
     def resume(self, run_id: str, keys: list[str]) -> None:
         """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending."""
         self.leases.acquire(run_id)
-        record = self.run(run_id)
-        self._positions[run_id] = {a.key: n for n, a in enumerate(record.actions)}
-        self._status(run_id, record, "running", None)
+        self._learn(run_id)
+        self._status(run_id, "running", None)
         for key in keys:
             self._action(run_id, key, {"state": _s("pending"), "error": _s(None)})
         self.flush()
@@ -238,14 +241,19 @@ class DynamoJournal(RunLog):
             self._action(run_id, key, {"state": _s("superseded")})
         self.flush()
 
+    def _learn(self, run_id: str) -> None:
+        """Read the run back once when this process does not know it yet (``run`` remembers what writes need)."""
+        if run_id not in self._positions or run_id not in self._created:
+            self.run(run_id)
+
     def _action(self, run_id: str, key: str, values: dict[str, dict[str, Any]]) -> None:
-        position = self._positions.get(run_id, {}).get(key)
-        if position is None:  # a run this process did not start or resume: learn its actions first
-            self._positions[run_id] = {a.key: n for n, a in enumerate(self.run(run_id).actions)}
-            position = self._positions[run_id][key]
-        self._set(f"run#{run_id}", f"action#{position:06d}", values)
+        if key not in self._positions.get(run_id, {}):  # a run this process did not start or resume
+            self._positions.pop(run_id, None)
+            self._learn(run_id)
+        self._set(f"run#{run_id}", f"action#{self._positions[run_id][key]:06d}", values)
 
     def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
+        self._running.setdefault(run_id, set()).add(action.key)
         self._action(run_id, action.key, {"state": _s("running"), "started_at": _s(now.isoformat())})
 
     def action_progress(self, run_id: str, action: Action, output: dict[str, Any]) -> None:
@@ -260,6 +268,7 @@ class DynamoJournal(RunLog):
         output: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> None:
+        self._running.get(run_id, set()).discard(action.key)
         self._action(
             run_id,
             action.key,
@@ -272,20 +281,19 @@ class DynamoJournal(RunLog):
         )
 
     def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
-        self.flush()
-        record = self.run(run_id)
+        self._learn(run_id)
         if status == "interrupted":  # what was under way when the run stopped
-            for action in record.actions:
-                if action.state == "running":
-                    self._action(run_id, action.key, {"state": _s("interrupted")})
-        self._status(run_id, record, status, now.isoformat())
+            for key in sorted(self._running.get(run_id, ())):
+                self._action(run_id, key, {"state": _s("interrupted")})
+        self._running.pop(run_id, None)
+        self._status(run_id, status, now.isoformat())
         self.flush()
         self.leases.release(run_id)
 
-    def _status(self, run_id: str, record: RunRecord, status: str, finished_at: str | None) -> None:
+    def _status(self, run_id: str, status: str, finished_at: str | None) -> None:
         values = {"status": _s(status), "finished_at": _s(finished_at)}
         self._set(f"run#{run_id}", "run", values)
-        self._set("runs", f"{record.created_at}#{run_id}", values)
+        self._set("runs", f"{self._created[run_id]}#{run_id}", values)
 
     # ------------------------------------------------------------------- reads
     def _query(self, pk: str, **extra: Any) -> list[dict[str, Any]]:
@@ -321,7 +329,8 @@ class DynamoJournal(RunLog):
             raise JournalError(f"no run {run_id!r} in {self.url} (latest: {known}); `amishare runs` lists them")
         ordered = sorted(items, key=lambda i: str(i["sk"]["S"]))
         plan_text = "".join(i["json"]["S"] for i in ordered if i["sk"]["S"].startswith("plan#"))
-        gone = _read(head, "status") == "running" and self.leases.holder(run_id) is None
+        summary = self._summary(run_id, head)
+        gone = summary.status == "interrupted" and _read(head, "status") == "running"
         actions = tuple(
             ActionRecord(
                 key=str(_read(i, "key")),
@@ -335,7 +344,8 @@ class DynamoJournal(RunLog):
             for i in ordered
             if i["sk"]["S"].startswith("action#")
         )
-        summary = self._summary(run_id, head)
+        self._positions[run_id] = {a.key: n for n, a in enumerate(actions)}
+        self._created[run_id] = summary.created_at
         return RunRecord(**{**vars(summary), "plan": json.loads(plan_text or "{}"), "actions": actions})
 
     def _summary(self, run_id: str, item: dict[str, Any]) -> RunRecord:
