@@ -16,7 +16,7 @@ from amishare import api
 from amishare.api.converge import ConvergeRequest, apply_manifest, plan_manifest
 from amishare.errors import PlanRefused
 from amishare.sandbox import Sandbox
-from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls, share_by_hand
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls, seed_destinations, share_by_hand
 
 PROD1, PROD2, PROD3, OUTSIDER = "555555555555", "666666666666", "777777777777", "888888888888"
 PARAMETER = "/golden/al2023/latest"
@@ -56,13 +56,8 @@ max_removals = {max_removals}
 def estate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     with Sandbox(copy_seconds_per_gib=0.01) as sb:
         sb.reset()
-        for region in (REGION, REGION2):
-            sb.create_key(OWNER, region, alias="amishare-share")
+        seed_destinations(sb, (TARGET, OTHER, PROD1, PROD2, PROD3))
         _, ous = sb.create_organization(OWNER, {"prod": [PROD1, PROD2, PROD3], "dev": [TARGET, OTHER]})
-        for account in (TARGET, OTHER, PROD1, PROD2, PROD3):
-            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
-            for region in (REGION, REGION2):
-                sb.create_key(account, region, alias="mine")
         (tmp_path / "amishare.toml").write_text(
             f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
             f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'

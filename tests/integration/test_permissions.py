@@ -19,7 +19,7 @@ from amishare.engine.kinds import KINDS
 from amishare.engine.permissions import READ_NEEDS, Principal
 from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Call
-from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET
+from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, seed_destinations
 
 pytestmark = pytest.mark.slow  # every flow, with every call checked against the declared permissions
 STEP = " amishare-step/"
@@ -46,12 +46,7 @@ def _allowed(step: str, iam_action: str, by_caller: bool) -> bool:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     with Sandbox(copy_seconds_per_gib=0.01) as sb:
         sb.reset()
-        for region in (REGION, REGION2):
-            sb.create_key(OWNER, region, alias="amishare-share")
-        for account in (TARGET, OTHER):
-            sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
-            for region in (REGION, REGION2):
-                sb.create_key(account, region, alias="mine")
+        seed_destinations(sb)
         (tmp_path / "amishare.toml").write_text(
             f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
             f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "journal.sqlite3"}"\n'

@@ -46,15 +46,20 @@ def share_by_hand(ec2: Any, image: str, account: str, *, snapshots: bool = True)
             )
 
 
-def two_destinations(sb: Sandbox, folder: Path, journal: str) -> None:
-    """OWNER with a share key in REGION and REGION2; TARGET and OTHER each with AmiShareRole (trusting OWNER)
-    and a key ``alias/mine`` in both; an amishare.toml in ``folder`` recording runs in ``journal``."""
+def seed_destinations(sb: Sandbox, accounts: tuple[str, ...] = (TARGET, OTHER)) -> None:
+    """OWNER with a share key ``alias/amishare-share`` in REGION and REGION2; each of ``accounts`` with AmiShareRole
+    (trusting OWNER) and a key ``alias/mine`` in both."""
     for region in (REGION, REGION2):
         sb.create_key(OWNER, region, alias="amishare-share")
-    for account in (TARGET, OTHER):
+    for account in accounts:
         sb.create_role(account, "AmiShareRole", trusted_account=OWNER)
         for region in (REGION, REGION2):
             sb.create_key(account, region, alias="mine")
+
+
+def two_destinations(sb: Sandbox, folder: Path, journal: str) -> None:
+    """``seed_destinations`` for TARGET and OTHER, and an amishare.toml in ``folder`` recording runs in ``journal``."""
+    seed_destinations(sb)
     (folder / "amishare.toml").write_text(
         f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
         f'endpoint_url = "{sb.endpoint_url}"\njournal = "{journal}"\n[transfer]\ndest_key = "alias/mine"\n'
