@@ -6,11 +6,7 @@ as it is); the JSON documents to compare with come from the same commands with `
 from __future__ import annotations
 
 import json
-import os
-import pty
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +16,7 @@ from click.testing import CliRunner
 from amishare.cli.main import cli
 from amishare.render.wrap import fit, fit_line
 from amishare.sandbox import Sandbox
+from tests.support.terminal import in_a_terminal
 from tests.support.world import OTHER, OWNER, REGION, TARGET
 
 WIDTH = 80
@@ -43,23 +40,8 @@ def _json(sb: Sandbox, tmp_path: Path, *args: str) -> Any:
 def _terminal(sb: Sandbox, tmp_path: Path, *args: str) -> tuple[int, str]:
     """``amishare ARGS`` in a pseudo-terminal of ``WIDTH`` columns: its exit code and the screen (stdout and
     stderr as the terminal shows them)."""
-    leader, follower = pty.openpty()
-    env = {**os.environ, **_env(sb, tmp_path), "COLUMNS": str(WIDTH)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "amishare", *args], stdin=follower, stdout=follower, stderr=follower, env=env
-    )
-    os.close(follower)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the process ended
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(leader)
-    return process.wait(timeout=60), screen.decode().replace("\r\n", "\n")
+    session = in_a_terminal(list(args), _env(sb, tmp_path), tmp_path, WIDTH)
+    return session.exit_code, session.screen
 
 
 def _fits(text: str) -> None:

@@ -22,7 +22,17 @@ class Session:
     screen: str  # everything the terminal showed, stdout and stderr together
 
 
-def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str | None, timeout: float = 60) -> Session:
+NEVER = "\0never"  # an answer for a command that asks nothing: the session just runs to its end
+
+
+def in_a_terminal(args: list[str], env: dict[str, str], cwd: Path, columns: int) -> Session:
+    """Run ``amishare ARGS`` to its end in a pseudo-terminal ``columns`` wide (it must ask nothing)."""
+    return at_the_prompt(args, env, cwd, NEVER, columns=columns)
+
+
+def at_the_prompt(
+    args: list[str], env: dict[str, str], cwd: Path, answer: str | None, timeout: float = 60, columns: int = 200
+) -> Session:
     """Run ``amishare ARGS`` in a pseudo-terminal until it asks; then type ``answer`` and Enter, or (``None``)
     press Ctrl-C (SIGINT to the process, as the terminal sends it). The exit code and the screen."""
     leader, follower = pty.openpty()
@@ -32,7 +42,7 @@ def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str |
         stdout=follower,
         stderr=follower,
         cwd=cwd,
-        env={**os.environ, **env, "COLUMNS": "200"},
+        env={**os.environ, **env, "COLUMNS": str(columns)},
         close_fds=True,
     )
     os.close(follower)
@@ -52,6 +62,7 @@ def at_the_prompt(args: list[str], env: dict[str, str], cwd: Path, answer: str |
                     break
                 screen += chunk
             if not answered and PROMPT in screen:
+                assert answer != NEVER, f"amishare {' '.join(args)} asked, where it should not: {screen[-500:]!r}"
                 answered = True
                 time.sleep(0.2)  # as a person would: the prompt on screen is not yet the process reading it
                 if answer is None:
