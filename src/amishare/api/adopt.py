@@ -15,10 +15,11 @@ from amishare import inputs
 from amishare.api.context import Settings
 from amishare.aws.reads.families import members_of, resolve_families
 from amishare.aws.reads.image import observe, observe_regional
+from amishare.aws.reads.observer import owned_copies
 from amishare.aws.regions import known_regions
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, NotFound, PlanRefused, UsageError
-from amishare.model import TAG_SOURCE_IMAGE, TAG_STAGING, ImageInfo, TargetKind
+from amishare.model import ImageInfo, TargetKind
 from amishare.planners.manifest import ById, ByName, BySsmParameter, ImageFamily, Select, parse_manifest
 from amishare.planners.manifest.adopt import Found, manifest_toml
 
@@ -137,14 +138,9 @@ def _owned(
             return False
         try:
             sessions.assume(role)
-            lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [image_id]}]
-            found = sessions.client("ec2", region, account).describe_images(Owners=["self"], Filters=lineage)["Images"]
+            return bool(owned_copies(sessions.client("ec2", region, account), [image_id]))
         except AwsError:
             return False  # not readable: not adopted (the import says what it found, never guesses)
-        tags = [{t["Key"]: t["Value"] for t in i.get("Tags", [])} for i in found]
-        return any(
-            i.get("State") == "available" and t.get(TAG_STAGING) != "true" for i, t in zip(found, tags, strict=True)
-        )
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         checks = {(a, r): pool.submit(owns, a, r) for a in accounts for r in regions}

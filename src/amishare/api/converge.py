@@ -150,12 +150,10 @@ def _holders(
     found: list[tuple[str, Holders]] = []
     seen: set[tuple[str, str]] = set()
     for unit, (_, observed) in zip(units, shared, strict=True):
-        subject = observed.reencrypted if observed.reencrypted is not None else observed.image
-        if subject.region != unit.region:
-            continue  # the regional copy is still to be made: nobody holds it
-        keys = tuple(observed.keys[arn] for arn in subject.key_arns if arn in observed.keys)
-        found.append((unit.family, holders(subject, keys, frozenset(t.value for t in unit.accounts))))
-        seen.add((unit.image_id, unit.region))
+        held = _held(observed, unit.region, frozenset(t.value for t in unit.accounts))
+        if held is not None:
+            found.append((unit.family, held))
+            seen.add((unit.image_id, unit.region))
     for family, resolution in facts.resolutions.items():
         for version in resolution.versions:
             if (version.image_id, facts.home_region) in seen:
@@ -200,11 +198,20 @@ def _retired_holders(
                         observed = observe_regional(sessions, version.image_id, facts.home_region, region, key)
                 except NotFound:
                     break  # the version itself is gone: nothing of it is shared
-                subject = observed.reencrypted if observed.reencrypted is not None else observed.image
-                if subject.region == region:
-                    keys = tuple(observed.keys[a] for a in subject.key_arns if a in observed.keys)
-                    found.append((family.family, holders(subject, keys, frozenset())))
+                held = _held(observed, region, frozenset())
+                if held is not None:
+                    found.append((family.family, held))
     return found
+
+
+def _held(observed: Observation, region: str, wanted: frozenset[str]) -> Holders | None:
+    """Who holds access to the image shared in ``region`` (its re-encrypted or regional copy when it has one)
+    beyond ``wanted``; None when that copy is still to be made (nobody holds it)."""
+    subject = observed.reencrypted if observed.reencrypted is not None else observed.image
+    if subject.region != region:
+        return None
+    keys = tuple(observed.keys[arn] for arn in subject.key_arns if arn in observed.keys)
+    return holders(subject, keys, wanted)
 
 
 def _retention(

@@ -8,6 +8,7 @@ from typing import Any
 
 from amishare.aws.reads import organizations
 from amishare.aws.reads.convert import snapshot_ids, tags_of
+from amishare.aws.reads.observer import owned_copies
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, NotFound
 from amishare.model import TAG_RETIRED, TAG_SOURCE_IMAGE, RoleRef, Target
@@ -96,9 +97,8 @@ def retired_copies(
         if role is not None:
             sessions.assume(role)
         ids = [i for i, f in retired.items() if f == family]
-        lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": ids}]
-        found = sessions.client("ec2", region, account).describe_images(Owners=["self"], Filters=lineage)["Images"]
-        return [_retired(family, account, region, role, raw) for raw in found if raw.get("State") == "available"]
+        found = owned_copies(sessions.client("ec2", region, account), ids)
+        return [_retired(family, account, region, role, raw) for raw in found]
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         reads = [pool.submit(read, *w) for w in where if any(f == w[0] for f in retired.values())]

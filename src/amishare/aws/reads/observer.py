@@ -17,6 +17,17 @@ from amishare.errors import AccessDenied, AwsError, NotFound
 from amishare.model import TAG_SOURCE_IMAGE, TAG_STAGING, GrantInfo, ImageInfo, KeyInfo, LaunchPermissions
 
 
+def owned_copies(ec2: Any, source_ids: list[str]) -> list[dict[str, Any]]:
+    """The available images ``ec2``'s account owns that amishare copied from any of ``source_ids`` (its lineage
+    tag), a transfer's staging copy left out (it is deleted once the transfer ends): one DescribeImages."""
+    lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": source_ids}]
+    return [
+        image
+        for image in ec2.describe_images(Owners=["self"], Filters=lineage)["Images"]
+        if image.get("State") == "available" and tags_of(image).get(TAG_STAGING) != "true"
+    ]
+
+
 class Observer:
     """Reads what the planners need in one region, as ``account`` (None: the caller's own credentials)."""
 

@@ -10,11 +10,11 @@ from dataclasses import replace
 from typing import Any
 
 from amishare.aws.reads.convert import tags_of
-from amishare.aws.reads.observer import Observer
+from amishare.aws.reads.observer import Observer, owned_copies
 from amishare.aws.reads.pointers import parameter_image, template_image
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError
-from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING, Distribution, KeyInfo
+from amishare.model import TAG_RUN, Distribution, KeyInfo
 from amishare.planners.transfer_spec import (
     Destination,
     DestinationCheck,
@@ -103,12 +103,7 @@ def _owned_copy(
     """The available copy of ``image_id`` that ``dest`` owns in ``region`` (amishare's lineage tag; a staging
     copy is none), and what its SSM parameter and launch template name now; None when it owns none."""
     ec2 = sessions.client("ec2", region, dest.account)
-    lineage = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [image_id]}]
-    found = [
-        i
-        for i in ec2.describe_images(Owners=["self"], Filters=lineage)["Images"]
-        if i.get("State") == "available" and tags_of(i).get(TAG_STAGING) != "true"
-    ]
+    found = owned_copies(ec2, [image_id])
     if not found:
         return None
     image = max(found, key=lambda i: str(i.get("CreationDate", "")))
