@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -97,12 +98,13 @@ def test_a_big_plan_is_kept_whole(journal: Any) -> None:
 
 
 def _held_elsewhere(sb: Sandbox, name: str, heartbeat: float, token: int = 1) -> None:
-    """Another machine's process holds ``name`` (its heartbeat at ``heartbeat``)."""
+    """Another machine's process holds ``name`` (its heartbeat at ``heartbeat``; ``run@phase``: a phase's lease)."""
+    run, _, phase = name.partition("@")
     sb.session(OWNER, REGION).client("dynamodb").put_item(
         TableName=TABLE,
         Item={
-            "pk": {"S": f"lease#{name}"},
-            "sk": {"S": "lease"},
+            "pk": {"S": f"lease#{run}"},
+            "sk": {"S": f"lease@{phase}" if phase else "lease"},
             "owner": {"S": "ci@runner-7"},
             "host": {"S": "runner-7"},
             "pid": {"N": "4242"},
@@ -129,6 +131,33 @@ def test_a_live_holder_elsewhere_keeps_the_run_and_a_stale_one_is_taken_over(
         assert log.leases.holder("run-1") is not None and log.leases.holder("run-1").host != "runner-7"  # type: ignore[union-attr]
     finally:
         log.close()
+
+
+def _live_elsewhere(journal: Any, sb: Sandbox, name: str) -> None:
+    """A live process of another machine holds the lease ``name`` in ``journal``."""
+    import time
+
+    if isinstance(journal, DynamoJournal):
+        _held_elsewhere(sb, name, time.time())
+        return
+    with sqlite3.connect(journal.path) as db:
+        db.execute("INSERT INTO leases VALUES (?, 'ci@runner-7', 'runner-7', 4242, ?)", (name, time.time()))
+
+
+def test_a_run_is_driven_whole_or_phase_by_phase_never_both_and_its_phases_at_once(journal: Any, sb: Sandbox) -> None:
+    _live_elsewhere(journal, sb, "run-1@chunk:eu-west-1:0")
+    with pytest.raises(RunBusy, match="ci@runner-7"):
+        journal.leases.acquire("run-1")  # a resume of the whole run while a chunk is driven elsewhere
+    journal.leases.acquire("run-1@chunk:us-east-1:0")  # another chunk of the same run: at once
+    with pytest.raises(RunBusy, match="ci@runner-7"):
+        journal.leases.acquire("run-1@chunk:eu-west-1:0")
+    _live_elsewhere(journal, sb, "run-2")
+    with pytest.raises(RunBusy, match="ci@runner-7"):
+        journal.leases.acquire("run-2@prepare")  # a phase while the whole run is driven elsewhere
+    assert journal.leases.holder("run-2@prepare") is None  # refused: nothing left held
+    journal.leases.acquire("run-3@prepare")  # another run's: unaffected
+    journal.leases.release("run-3@prepare")
+    journal.leases.acquire("run-3")
 
 
 def test_a_runner_whose_lease_was_taken_over_cannot_write(sb: Sandbox, builder: api.Settings) -> None:

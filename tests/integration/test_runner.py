@@ -6,6 +6,7 @@ when nothing differs starts none."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -61,22 +62,25 @@ def test_a_trigger_plans_the_family_and_slices_apply_it_until_it_converges(engin
         {"action": "plan", "manifest": str(folder / "estate.toml"), "family": "base", "trigger": "e-1"}, settings
     )
     assert planned["status"] == "paused" and planned["run_id"]
+    assert planned["chunks"] == sorted([f"chunk:{REGION}:0", f"chunk:{REGION2}:0"])
     assert handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-1"}, settings) == {
         "status": "duplicate",
         "run_id": planned["run_id"],
         "wake_in": None,
+        "chunks": [],
     }
     slices, answer = 0, planned
     while answer["status"] == "paused":
         assert slices < 60, "the run does not end"
         time.sleep(min(answer["wake_in"] or 0.0, 1.0))  # the state machine's Wait state
-        answer = handle({"action": "slice", "run_id": planned["run_id"], "budget": 2.0}, settings)
+        answer = handle({"action": "slice", "run_id": planned["run_id"], "budget": 2.0, "iteration": slices}, settings)
         slices += 1
-    assert answer == {"status": "succeeded", "run_id": planned["run_id"], "wake_in": None}
+        assert answer["iteration"] == slices
+    assert answer["status"] == "succeeded" and answer["run_id"] == planned["run_id"]
     assert slices >= 2
     assert plan_manifest(settings, ConvergeRequest(str(folder / "estate.toml"))).plan.actions == ()
     again = handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-2"}, settings)
-    assert again == {"status": "nothing-to-do", "run_id": None, "wake_in": None}
+    assert again == {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
     runs = api.runs(settings)
     assert [r.run_id for r in runs] == [planned["run_id"]]  # one run for three triggers
 
@@ -86,3 +90,44 @@ def test_the_runner_refuses_a_journal_only_one_machine_sees(engine: Any, tmp_pat
     local = api.settings(api.Flags(journal_path=str(tmp_path / "journal.sqlite3")), cwd=folder)
     with pytest.raises(UsageError, match="a journal every runner sees"):
         handle({"action": "slice", "run_id": "x"}, local)
+
+
+def _loop(settings: api.Settings, run_id: str, phase: str, limit: int = 60) -> dict[str, Any]:
+    """Slices of one phase until it is done: what a loop of the state machine does (its Wait a short sleep)."""
+    answer: dict[str, Any] = {"status": "paused", "wake_in": 0.0, "iteration": 0}
+    while answer["status"] in ("paused", "busy"):
+        assert answer["iteration"] < limit, f"phase {phase} does not end"
+        time.sleep(min(answer["wake_in"] or 0.0, 0.5))
+        request = {"action": "slice", "run_id": run_id, "phase": phase, "budget": 2.0, "iteration": answer["iteration"]}
+        answer = handle(request, settings)
+    return answer
+
+
+@pytest.mark.slow
+def test_a_run_driven_phase_by_phase_with_its_chunks_at_once_converges_and_reports(engine: Any) -> None:
+    sb, folder, settings = engine
+    planned = handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-9"}, settings)
+    run_id = planned["run_id"]
+    with pytest.raises(UsageError, match="earlier phase that has not finished"):
+        handle({"action": "slice", "run_id": run_id, "phase": "finish", "budget": 1.0}, settings)
+    assert _loop(settings, run_id, "prepare")["status"] == "done"
+    assert handle({"action": "left", "run_id": run_id}, settings)["chunks"] == planned["chunks"]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # the Map: the chunks at once, each under its own lease
+        ends = list(pool.map(lambda chunk: _loop(settings, run_id, chunk), planned["chunks"]))
+    assert [e["status"] for e in ends] == ["done", "done"] and {e["outcome"] for e in ends} == {"succeeded"}
+    assert handle({"action": "left", "run_id": run_id}, settings)["chunks"] == []
+    assert api.runs(settings)[0].status == "paused"  # the run's verdict is the report's
+    _loop(settings, run_id, "finish")
+    report = handle({"action": "report", "run_id": run_id}, settings)
+    assert report["status"] == "succeeded" and set(report["counts"]) == {"succeeded"}
+    assert api.runs(settings)[0].status == "succeeded"
+    assert plan_manifest(settings, ConvergeRequest(str(folder / "estate.toml"))).plan.actions == ()
+    copies = sb.session(OTHER, REGION2).client("ec2").describe_images(Owners=["self"])["Images"]
+    assert len(copies) == 1  # one copy per destination and region: no chunk made another's
+
+
+def test_a_phase_the_run_does_not_have_is_named_with_the_ones_it_has(engine: Any) -> None:
+    _, folder, settings = engine
+    planned = handle({"action": "plan", "manifest": str(folder / "estate.toml")}, settings)
+    with pytest.raises(UsageError, match=r"no phase 'chunk:mars:0': its phases are prepare, chunk:"):
+        handle({"action": "slice", "run_id": planned["run_id"], "phase": "chunk:mars:0"}, settings)

@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from amishare.engine.action import Action
-from amishare.engine.executor import ActionResult, RunLog, RunOptions, apply
+from amishare.engine.executor import ActionResult, RunLog, RunOptions, RunResult, apply
 from amishare.engine.kinds.copies import AwaitImage
 from amishare.engine.kinds.gates import ShareImage
+from amishare.engine.partition import Phase
 from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, InProgress, StepContext, StepResult, Timers
+from amishare.errors import UsageError
 
 
 @dataclass
@@ -262,6 +264,41 @@ def test_a_slice_past_its_deadline_starts_nothing() -> None:
     steps = FakeSteps({}, Clock(now=100.0))
     result = _slice(_plan(_share("a")), steps, deadline=50.0)
     assert result.paused and steps.passes == [] and result.wake_in == 0.0
+
+
+# ------------------------------------------------------------------ phases
+def _phase_run(plan: Plan, steps: FakeSteps, phase: Phase, done: dict[str, ActionResult]) -> RunResult:
+    options = RunOptions(max_workers=0, monotonic=steps.clock.monotonic, sleep=steps.clock.sleep, phase=phase)
+    return apply(plan, steps, RunLog(), "run-1", options=options, done=done)
+
+
+def test_a_phase_drives_only_its_own_actions_and_its_status_is_its_own() -> None:
+    plan = _plan(_share("prep"), _share("a", ("prep",)), _share("b", ("prep",)), _share("end", after=("a", "b")))
+    steps = FakeSteps({"b": _fail("no key")}, Clock())
+    prepared = {"prep": ActionResult("prep", "succeeded")}
+    chunk_a = _phase_run(plan, steps, Phase("chunk:r:0", ("a",)), prepared)
+    assert [p[0] for p in steps.passes] == ["a"]
+    assert chunk_a.status == "succeeded" and not chunk_a.paused  # the phase's own: b and end are not its
+    assert {r.key: r.state for r in chunk_a.results} == {
+        "prep": "succeeded",
+        "a": "succeeded",
+        "b": "pending",
+        "end": "pending",
+    }
+    chunk_b = _phase_run(plan, steps, Phase("chunk:r:1", ("b",)), prepared)
+    assert chunk_b.status == "failed"
+    finished = {r.key: r for r in (*chunk_a.results, *chunk_b.results) if r.state in ("succeeded", "failed")}
+    assert _phase_run(plan, steps, Phase("finish", ("end",)), finished).status == "succeeded"
+
+
+def test_a_phase_whose_earlier_phase_has_not_finished_is_refused_before_anything_runs() -> None:
+    plan = _plan(_share("prep"), _share("a", ("prep",)))
+    steps = FakeSteps({}, Clock())
+    with pytest.raises(UsageError, match="phase chunk:r:0 waits for prep, of an earlier phase that has not finished"):
+        _phase_run(plan, steps, Phase("chunk:r:0", ("a",)), {})
+    with pytest.raises(UsageError, match="only a recorded run is driven one phase at a time"):
+        apply(plan, steps, RunLog(), "run-1", options=RunOptions(max_workers=0, phase=Phase("prepare", ("prep",))))
+    assert steps.passes == []
 
 
 def test_local_key_locks_let_one_writer_per_key_at_a_time() -> None:

@@ -5,7 +5,7 @@ CLI's: ``--region``, then ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, then amishare
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from amishare import config as config_file
@@ -42,6 +42,12 @@ class Settings:
     journal_path: Path
     max_parallel: int
     journal_url: str | None = None  # dynamodb://TABLE[?region=R]: the journal every machine sees
+    shared: Sessions | None = field(default=None, compare=False, repr=False)  # ``reusing_sessions``
+
+    def reusing_sessions(self) -> Settings:
+        """These settings, with one set of AWS sessions every ``sessions()`` returns: for a long-lived process that
+        serves many requests (a warm Lambda: building botocore's sessions costs ~0.1 s each)."""
+        return self if self.shared is not None else replace(self, shared=Sessions(self.connection))
 
     @property
     def journal_location(self) -> str:
@@ -49,8 +55,8 @@ class Settings:
         return self.journal_url or str(self.journal_path)
 
     def sessions(self) -> Sessions:
-        """A fresh set of AWS sessions (one per account, credentials refreshed as needed)."""
-        return Sessions(self.connection)
+        """A fresh set of AWS sessions (one per account, credentials refreshed as needed), or the shared one."""
+        return self.shared if self.shared is not None else Sessions(self.connection)
 
     def journal(self) -> journal.Journal | DynamoJournal:
         """The journal the runs are recorded in (open: close it when done): SQLite, or a DynamoDB table."""

@@ -101,9 +101,10 @@ def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks, key_locks: KeyLocks 
 def with_notifications(sessions: Sessions, outcome: Outcome) -> Outcome:
     """``outcome`` with the notifications its plan asks for sent (a failure to send is reported, not raised)."""
     spec = outcome.plan.extra.get("notify") or {}
-    if outcome.result is None or outcome.result.paused or not (spec.get("email") or spec.get("sns")):
-        return outcome  # a paused run has not ended: its last slice notifies
-    subject, body = notification(outcome.result)
+    result = outcome.result
+    if result is None or result.paused or result.phase is not None or not (spec.get("email") or spec.get("sns")):
+        return outcome  # a paused run, or one phase of a run, has not ended: its last slice, or its report, notifies
+    subject, body = notification(result)
     try:
         sent = notify.send(sessions, spec, subject, body)
     except AmiShareError as exc:

@@ -13,7 +13,9 @@ from amishare.aws.reads.preflight import observe_transfer
 from amishare.aws.session import Sessions, known_regions
 from amishare.engine.executor import SUPERSEDED, ActionResult
 from amishare.engine.executor import apply as execute
+from amishare.engine.partition import DEFAULT_CHUNK, FINISH, PREPARE, Phase, partition
 from amishare.engine.plan import Plan
+from amishare.errors import UsageError
 from amishare.model import Target
 from amishare.planners import redo
 from amishare.planners.transfer import plan_transfer as _plan_transfer
@@ -61,17 +63,20 @@ def resume(
     hooks: Hooks = NO_HOOKS,
     max_parallel: int | None = None,
     budget: float | None = None,
+    phase: str | None = None,
 ) -> Outcome:
     """Finish a run that was interrupted, paused (a slice) or partly failed: AWS is re-read, what succeeded is not
     redone. The run was confirmed when it started: ``hooks.confirm`` is not asked again. With ``budget``
-    (seconds) this is one more slice: it pauses again once that time is spent."""
+    (seconds) this is one more slice: it pauses again once that time is spent. With ``phase`` (a name of
+    ``run_phases``) only that phase is driven, under its own lease (the serverless engine drives a run's chunks at
+    once); a failed copy is then reported, not made again."""
     log = settings.journal()
     sessions = settings.sessions()
     try:
         record = log.run(run_id)
         plan = Plan.from_dict(record.plan)
         states = {a.key: a.state for a in record.actions}
-        failed = redo.failed_copies(plan, states)
+        failed = redo.failed_copies(plan, states) if phase is None else []
         if failed and "spec" in plan.extra:
             log.leases.acquire(run_id)  # before anything is planned or written: one process per run
             plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
@@ -84,12 +89,29 @@ def resume(
             steps_for(sessions, plan, hooks, log.key_locks),
             log,
             run_id,
-            options=run_options(settings, hooks, max_parallel, budget),
+            options=replace(run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, phase)),
             done=done,
         )
     finally:
         log.close()
     return with_notifications(sessions, Outcome(plan, result))
+
+
+def run_phases(plan: Plan) -> tuple[Phase, ...]:
+    """The phases a run's plan is driven in (``engine/partition.py``; its chunk size recorded with the plan)."""
+    return partition(plan, int(plan.extra.get("chunk_size") or DEFAULT_CHUNK))
+
+
+def _phase(plan: Plan, name: str | None) -> Phase | None:
+    if name is None:
+        return None
+    phases = run_phases(plan)
+    for phase in phases:
+        if phase.name == name:
+            return phase
+    if name in (PREPARE, FINISH):  # a plan with nothing on the source's side, or no staging to delete
+        return Phase(name, ())
+    raise UsageError(f"the run has no phase {name!r}: its phases are {', '.join(p.name for p in phases)}")
 
 
 def _plan_again(sessions: Sessions, plan: Plan, failed: list[redo.FailedCopy]) -> Plan:

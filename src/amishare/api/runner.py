@@ -1,14 +1,30 @@
 """The serverless runner's entry (issue 18): what the engine's Lambda function does when the state machine calls
 it, runnable in any process (the tests call it in-process against the local AWS).
 
-Two requests, each a JSON object:
+Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
 
 - ``{"action": "plan", "manifest": PATH, "family": NAME, "trigger": ID}``: plan the family (an empty plan ends
   there: ``{"status": "nothing-to-do"}``), record the run in the journal without applying anything, and answer
-  ``{"status": "paused", "run_id": ..., "wake_in": 0}``. A trigger seen before (EventBridge delivers at least
-  once) answers the run it started: one run per event.
-- ``{"action": "slice", "run_id": ID, "budget": SECONDS}``: one slice of the run (``api.resume`` with a budget):
-  ``{"status": "paused" | "succeeded" | "partial" | "failed", "run_id": ..., "wake_in": SECONDS | null}``.
+  ``{"status": "paused", "run_id": ..., "wake_in": 0, "chunks": [...]}``: the names of the run's chunk phases,
+  which the state machine's Map fans out over. A trigger seen before (EventBridge delivers at least once) answers
+  ``{"status": "duplicate"}``: one run per event.
+- ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?}``: one slice of the run
+  (``api.resume`` with a budget), of one phase when ``phase`` names one (``prepare``, ``chunk:<region>:<n>``,
+  ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1, "hand_over":
+  BOOL}``. ``busy``: another live driver holds the lease (a slice that timed out and has not yet gone stale): try
+  again after ``wake_in``. ``hand_over``: this loop has run ``LOOP_LIMIT`` slices; the state machine ends it and
+  lets a successor continue, before its history reaches Step Functions' 25,000 events. A whole-run slice (no
+  phase) answers the run's own status (``succeeded``, ``partial``, ``failed``) when it ends.
+- ``{"action": "left", "run_id": ID}``: the chunk phases that have not finished (``{"chunks": [...]}``): a Map
+  whose children handed over runs again over these.
+- ``{"action": "report", "run_id": ID}``: the run's verdict from the journal (``succeeded``, ``partial``,
+  ``failed``, or ``unfinished`` while actions are left), recorded as the run's status, its notifications sent.
+- ``{"action": "hand-over", "state_machine": ARN, "execution": NAME, "input": {...}}``: start the successor
+  execution, named after this one (``<name>-h1``, ``-h2`` ...: a hand-over delivered twice starts one), its input
+  naming the run (it skips planning). Step Functions' own ``startExecution`` integration is not used.
+
+Every slice answer carries ``wait_seconds``: ``wake_in`` rounded up to whole seconds, what the state machine's
+Wait state takes (``SecondsPath`` wants an integer).
 
 The journal must be one every runner sees (``journal = "dynamodb://TABLE"``); the settings come from the
 environment and the config file the function is deployed with (``AMISHARE_CONFIG``).
@@ -16,37 +32,65 @@ environment and the config file the function is deployed with (``AMISHARE_CONFIG
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from amishare.api.context import Flags, Settings, settings
 from amishare.api.converge import ConvergeRequest, plan_manifest
-from amishare.api.execute import apply
-from amishare.api.handover import resume
+from amishare.api.execute import Outcome, apply, with_notifications
+from amishare.api.handover import resume, run_phases
 from amishare.aws.dynamodb_journal import DynamoJournal
-from amishare.errors import UsageError
+from amishare.aws.state_machines import start_execution
+from amishare.engine.executor import ActionResult, RunResult, now_utc
+from amishare.engine.partition import DEFAULT_CHUNK
+from amishare.engine.plan import Plan
+from amishare.errors import RunBusy, UsageError
 
 DEFAULT_BUDGET = 600.0  # seconds of a slice when the request names none (Lambda allows 900 per invocation)
+BUSY_WAIT = 30.0  # seconds before a slice refused for a live lease tries again
+LOOP_LIMIT = 500  # slices one loop runs before handing over (about 10 history events each: far below 25,000)
+FINISHED = ("succeeded", "failed", "skipped", "superseded")
 
 
 def handle(request: dict[str, Any], current: Settings | None = None) -> dict[str, Any]:
     """Serve one request of the state machine (module docstring)."""
-    chosen = current or settings(Flags(config_path=os.environ.get("AMISHARE_CONFIG")), cwd=Path.cwd())
+    chosen = _warm(current)
+    action = request.get("action")
+    if action == "hand-over":
+        return _hand_over(chosen, request)
     if not chosen.journal_url:
         raise UsageError(
             'the serverless runner needs a journal every runner sees: set journal = "dynamodb://TABLE" '
             "under [defaults] (or AMISHARE_JOURNAL)"
         )
-    action = request.get("action")
-    if action == "plan":
-        return _plan(chosen, request)
-    if action == "slice":
-        outcome = resume(chosen, str(request["run_id"]), budget=float(request.get("budget") or DEFAULT_BUDGET))
-        assert outcome.result is not None
-        return {"status": outcome.result.status, "run_id": outcome.result.run_id, "wake_in": outcome.result.wake_in}
-    raise UsageError(f"unknown request {action!r}: the runner serves 'plan' and 'slice'")
+    served: dict[str, Callable[[Settings, dict[str, Any]], dict[str, Any]]] = {
+        "plan": _plan,
+        "slice": _slice,
+        "left": _left,
+        "report": _report,
+    }
+    if action not in served:
+        raise UsageError(f"unknown request {action!r}: the runner serves {', '.join([*served, 'hand-over'])}")
+    return served[str(action)](chosen, request)
+
+
+_WARM: list[tuple[Settings | None, Settings]] = []  # the last settings served, with their sessions kept
+
+
+def _warm(current: Settings | None) -> Settings:
+    """``current`` (else the deployed configuration) with its AWS sessions kept from one request to the next, as a
+    warm Lambda keeps its module state."""
+    if _WARM and _WARM[0][0] is current:
+        return _WARM[0][1]
+    base = current or settings(Flags(config_path=os.environ.get("AMISHARE_CONFIG")), cwd=Path.cwd())
+    warm = base.reusing_sessions()
+    _WARM[:] = [(current, warm)]
+    return warm
 
 
 def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
@@ -54,18 +98,92 @@ def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     if trigger:
         seen = _journal_call(chosen, lambda log: log.claim_trigger(trigger))
         if seen is not None:  # delivered before: its run (or "" while that plan is still being made)
-            return {"status": "duplicate", "run_id": seen or None, "wake_in": None}
+            return {"status": "duplicate", "run_id": seen or None, "wake_in": None, "chunks": []}
     made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), request.get("family")))
-    run_id = None
+    run_id, chunks = None, []
     if made.plan.actions:
-        outcome = apply(chosen, made.plan, budget=0.0)  # recorded, nothing applied: the slices apply it
+        size = int(request.get("chunk_size") or DEFAULT_CHUNK)
+        plan = replace(made.plan, extra={**made.plan.extra, "chunk_size": size})
+        outcome = apply(chosen, plan, budget=0.0)  # recorded, nothing applied: the slices apply it
         assert outcome.result is not None
         run_id = outcome.result.run_id
+        chunks = [p.name for p in run_phases(plan) if p.is_chunk]
     if trigger:
         _journal_call(chosen, lambda log: log.record_trigger(trigger, run_id or ""))
     if run_id is None:
-        return {"status": "nothing-to-do", "run_id": None, "wake_in": None}
-    return {"status": "paused", "run_id": run_id, "wake_in": 0.0}
+        return {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
+    return {"status": "paused", "run_id": run_id, "wake_in": 0.0, "chunks": chunks}
+
+
+def _slice(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    run_id, phase = str(request["run_id"]), request.get("phase")
+    iteration = int(request.get("iteration") or 0) + 1
+    budget = float(request.get("budget") or DEFAULT_BUDGET)
+    answer = {"run_id": run_id, "phase": phase, "iteration": iteration, "hand_over": iteration >= LOOP_LIMIT}
+    try:
+        outcome = resume(chosen, run_id, budget=budget, phase=str(phase) if phase else None)
+    except RunBusy as exc:
+        return {**answer, "status": "busy", "wake_in": BUSY_WAIT, "wait_seconds": int(BUSY_WAIT), "detail": str(exc)}
+    result = outcome.result
+    assert result is not None
+    if result.paused:
+        wake = result.wake_in or 0.0
+        return {**answer, "status": "paused", "wake_in": wake, "wait_seconds": math.ceil(wake)}
+    status = "done" if phase else result.status
+    finished = {"status": status, "outcome": result.status, "wake_in": 0.0, "wait_seconds": 0, "hand_over": False}
+    return {**answer, **finished}
+
+
+def _left(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    log = chosen.journal()
+    try:
+        record = log.run(str(request["run_id"]))
+    finally:
+        log.close()
+    states = {a.key: a.state for a in record.actions}
+    phases = run_phases(Plan.from_dict(record.plan))
+    left = [p.name for p in phases if p.is_chunk and any(states.get(k) not in FINISHED for k in p.keys)]
+    return {"run_id": record.run_id, "chunks": left}
+
+
+def _report(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    run_id = str(request["run_id"])
+    log = chosen.journal()
+    try:
+        record = log.run(run_id)
+        plan = Plan.from_dict(record.plan)
+        results = tuple(ActionResult(a.key, a.state, a.output, a.error) for a in record.actions)
+        unfinished = [r.key for r in results if r.state not in FINISHED]
+        result = RunResult(run_id, plan, results)
+        verdict = "unfinished" if unfinished else result.status
+        log.resume(run_id, [])
+        log.finish(run_id, "paused" if unfinished else verdict, now_utc())
+    finally:
+        log.close()
+    counts: dict[str, int] = {}
+    for item in results:
+        counts[item.state] = counts.get(item.state, 0) + 1
+    if unfinished:
+        return {"run_id": run_id, "status": verdict, "counts": counts, "unfinished": unfinished[:20]}
+    sent = with_notifications(chosen.sessions(), Outcome(plan, result))
+    answer = {"run_id": run_id, "status": verdict, "counts": counts, "notified": list(sent.notified)}
+    return answer if sent.notify_error is None else {**answer, "notify_error": sent.notify_error}
+
+
+def successor_name(execution: str) -> str:
+    """The name of the execution that takes over from ``execution``: ``-h<n+1>`` after its own ``-h<n>``, at most
+    80 characters (Step Functions' limit), the count kept."""
+    found = re.fullmatch(r"(.*)-h(\d+)", execution)
+    base, count = (found.group(1), int(found.group(2))) if found else (execution, 0)
+    suffix = f"-h{count + 1}"
+    return base[: 80 - len(suffix)] + suffix
+
+
+def _hand_over(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """Start the successor execution (same state machine, the run's id in its input: it skips planning)."""
+    name = successor_name(str(request["execution"]))
+    started = start_execution(chosen.sessions(), str(request["state_machine"]), name, dict(request["input"]))
+    return {"execution": started, "name": name, "duplicate": started is None}
 
 
 def _journal_call(chosen: Settings, call: Callable[[DynamoJournal], str | None]) -> str | None:

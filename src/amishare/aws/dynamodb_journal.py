@@ -35,6 +35,8 @@ from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
 from amishare.engine.flusher import Flusher
 from amishare.engine.journal import ActionRecord, RunRecord
+from amishare.engine.lease import phase_lease
+from amishare.engine.partition import Phase
 from amishare.engine.plan import Plan
 from amishare.errors import AwsError, JournalError
 
@@ -87,6 +89,7 @@ class DynamoJournal(RunLog):
         self._positions: dict[str, dict[str, int]] = {}  # run -> action key -> position
         self._created: dict[str, str] = {}  # run -> created_at (its listing item's sort key)
         self._running: dict[str, set[str]] = {}  # run -> actions started and not finished in this process
+        self._fence: dict[str, str] = {}  # run -> the lease this process writes it under (the run's or a phase's)
         self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (pk, sk) -> attributes to set
         self._order: list[tuple[str, str]] = []
         self._queue = threading.Lock()  # the pending writes
@@ -126,7 +129,8 @@ class DynamoJournal(RunLog):
             self._order, self._pending = [], {}
         if not order:
             return
-        tokens = {run: self.leases.check(run) for run in {_run_of(pk, sk) for pk, sk in order}}
+        leases = {run: self._fence.get(run, run) for run in {_run_of(pk, sk) for pk, sk in order}}
+        tokens = {run: self.leases.check(lease) for run, lease in leases.items()}
         writes = [(pk, sk, pending[(pk, sk)], tokens[_run_of(pk, sk)]) for pk, sk in order]
         with ThreadPoolExecutor(max_workers=min(WRITERS, len(writes))) as pool:
             for done in [pool.submit(self._write, *write) for write in writes]:
@@ -161,6 +165,7 @@ class DynamoJournal(RunLog):
     def start(self, run_id: str, plan: Plan, now: dt.datetime) -> None:
         """Record a new run, its plan and its actions, written before this returns (before any call to AWS)."""
         self.leases.acquire(run_id)
+        self._fence[run_id] = run_id
         summary = {
             "command": _s(plan.command),
             "account": _s(plan.account),
@@ -218,11 +223,16 @@ class DynamoJournal(RunLog):
             else:
                 raise JournalError(f"journal {self.url}: DynamoDB left items unwritten {BATCH_ATTEMPTS} times")
 
-    def resume(self, run_id: str, keys: list[str]) -> None:
-        """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending."""
-        self.leases.acquire(run_id)
+    def resume(self, run_id: str, keys: list[str], phase: Phase | None = None) -> None:
+        """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending.
+        A phase's slice takes the phase's lease, writes under it, and leaves the run's summary alone (the phases of
+        one run may be driven at once)."""
+        lease = phase_lease(run_id, phase.name if phase else None)
+        self.leases.acquire(lease)
+        self._fence[run_id] = lease
         self._learn(run_id)
-        self._status(run_id, "running", None)
+        if phase is None:
+            self._status(run_id, "running", None)
         for key in keys:
             self._action(run_id, key, {"state": _s("pending"), "error": _s(None)})
         self.flush()
@@ -280,15 +290,16 @@ class DynamoJournal(RunLog):
             },
         )
 
-    def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
+    def finish(self, run_id: str, status: str, now: dt.datetime, phase: Phase | None = None) -> None:
         self._learn(run_id)
         if status == "interrupted":  # what was under way when the run stopped
             for key in sorted(self._running.get(run_id, ())):
                 self._action(run_id, key, {"state": _s("interrupted")})
         self._running.pop(run_id, None)
-        self._status(run_id, status, now.isoformat())
+        if phase is None:
+            self._status(run_id, status, now.isoformat())
         self.flush()
-        self.leases.release(run_id)
+        self.leases.release(self._fence.pop(run_id, run_id))
 
     def _status(self, run_id: str, status: str, finished_at: str | None) -> None:
         values = {"status": _s(status), "finished_at": _s(finished_at)}

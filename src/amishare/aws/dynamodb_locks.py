@@ -12,12 +12,28 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from amishare.engine.lease import HEARTBEAT_EVERY, STALE_AFTER, Holder, alive, current_user
+from amishare.engine.lease import (
+    HEARTBEAT_EVERY,
+    PHASE_MARK,
+    STALE_AFTER,
+    Holder,
+    alive,
+    current_user,
+    rivals,
+    run_of_lease,
+)
 from amishare.errors import AwsError, JournalError, RunBusy
+
+FENCE_KEY = {"pk": {"S": "fence"}, "sk": {"S": "counter"}}  # the one counter every lease's token is drawn from
 
 
 class DynamoLeases:
-    """Leases in the journal's table: one live holder per name, a fencing token per holder, a heartbeat."""
+    """Leases in the journal's table: one live holder per name, a fencing token per holder, a heartbeat.
+
+    A run's leases share one partition (``pk = lease#<run>``: the run's own lease at ``sk = lease``, a phase's at
+    ``sk = lease@<phase>``), so taking one reads its rivals (engine/lease.py ``rivals``) in one query. Tokens are
+    drawn from one counter for the whole table: a later holder of any lease has a higher token than every earlier
+    one, so a record a run's phase wrote is never overwritten by a holder that came before it."""
 
     def __init__(
         self,
@@ -38,7 +54,48 @@ class DynamoLeases:
         self._beating: threading.Thread | None = None
 
     def _key(self, name: str) -> dict[str, Any]:
-        return {"pk": {"S": f"lease#{name}"}, "sk": {"S": "lease"}}
+        run, _, phase = name.partition(PHASE_MARK)
+        return {"pk": {"S": f"lease#{run}"}, "sk": {"S": f"lease{PHASE_MARK}{phase}" if phase else "lease"}}
+
+    def _name(self, item: dict[str, Any]) -> str:
+        run = item["pk"]["S"].removeprefix("lease#")
+        phase = item["sk"]["S"].removeprefix("lease").removeprefix(PHASE_MARK)
+        return f"{run}{PHASE_MARK}{phase}" if phase else run
+
+    def _live(self, item: dict[str, Any]) -> Holder | None:
+        """The live holder an item records (None: released or stale)."""
+        if item.get("released", {}).get("BOOL"):
+            return None
+        holder = Holder(item["owner"]["S"], item["host"]["S"], int(item["pid"]["N"]), float(item["heartbeat"]["N"]))
+        return None if self._stale(holder) else holder
+
+    def _next_token(self) -> int:
+        answer = self.client.update_item(
+            TableName=self.table,
+            Key=FENCE_KEY,
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(answer["Attributes"]["n"]["N"])
+
+    def _rival(self, name: str) -> tuple[str, Holder] | None:
+        """A live holder, in another process, of a lease that keeps ``name`` from being held (read consistently)."""
+        found = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": self._key(name)["pk"]},
+            ConsistentRead=True,
+        )
+        for item in found.get("Items", []):
+            other = self._name(item)
+            holder = self._live(item)
+            if other != name and holder is not None and rivals(name, other) and not self._is_me(holder):
+                return other, holder
+        return None
+
+    def _is_me(self, holder: Holder) -> bool:
+        return (holder.host, holder.pid) == (self.host, self.pid)
 
     def _item(self, name: str) -> dict[str, Any] | None:
         found = self.client.get_item(TableName=self.table, Key=self._key(name), ConsistentRead=True)
@@ -48,10 +105,7 @@ class DynamoLeases:
     def holder(self, name: str) -> Holder | None:
         """Who holds ``name`` now (None: nobody live)."""
         item = self._item(name)
-        if item is None or item.get("released", {}).get("BOOL"):
-            return None
-        holder = Holder(item["owner"]["S"], item["host"]["S"], int(item["pid"]["N"]), float(item["heartbeat"]["N"]))
-        return None if self._stale(holder) else holder
+        return None if item is None else self._live(item)
 
     def _stale(self, holder: Holder) -> bool:
         if holder.host == self.host and not alive(holder.pid):
@@ -59,15 +113,14 @@ class DynamoLeases:
         return self.clock() - holder.heartbeat > self.stale_after
 
     def acquire(self, name: str) -> None:
-        """Take ``name`` (a new token), or raise ``RunBusy`` naming its live holder."""
+        """Take ``name`` (a new token), or raise ``RunBusy`` naming its live holder, or a rival's (a phase's lease
+        and its run's exclude each other: taken first, then the rivals read; one that is live gives it back)."""
         item = self._item(name)
-        token = int(item["token"]["N"]) if item else 0
-        if item is not None and not item.get("released", {}).get("BOOL"):
-            holder = Holder(item["owner"]["S"], item["host"]["S"], int(item["pid"]["N"]), float(item["heartbeat"]["N"]))
-            mine = (holder.host, holder.pid) == (self.host, self.pid)
-            if not mine and not self._stale(holder):
-                raise RunBusy(f"{name} is being run by {holder.owner} (pid {holder.pid}, host {holder.host})")
-        condition = "attribute_not_exists(pk) OR #t = :seen"
+        seen = int(item["token"]["N"]) if item else 0
+        holder = self._live(item) if item is not None else None
+        if holder is not None and not self._is_me(holder):
+            raise RunBusy(f"{name} is being run by {holder.owner} (pid {holder.pid}, host {holder.host})")
+        token = max(self._next_token(), seen + 1)
         try:
             self.client.put_item(
                 TableName=self.table,
@@ -77,19 +130,27 @@ class DynamoLeases:
                     "host": {"S": self.host},
                     "pid": {"N": str(self.pid)},
                     "heartbeat": {"N": repr(self.clock())},
-                    "token": {"N": str(token + 1)},
+                    "token": {"N": str(token)},
                     "released": {"BOOL": False},
                 },
-                ConditionExpression=condition,
+                ConditionExpression="attribute_not_exists(pk) OR #t = :seen",
                 ExpressionAttributeNames={"#t": "token"},
-                ExpressionAttributeValues={":seen": {"N": str(token)}},
+                ExpressionAttributeValues={":seen": {"N": str(seen)}},
             )
         except AwsError as exc:
             if exc.code == "ConditionalCheckFailedException":
                 raise RunBusy(f"{name} was taken by another process at the same moment: try again") from exc
             raise JournalError(f"journal table {self.table}: {exc}") from exc
         with self._lock:
-            self._held[name] = token + 1
+            self._held[name] = token
+        rival = self._rival(name)
+        if rival is not None:
+            self.release(name)
+            other, busy = rival
+            raise RunBusy(
+                f"{other} is being run by {busy.owner} (pid {busy.pid}, host {busy.host}): run {run_of_lease(name)} "
+                "is driven whole or phase by phase, not both at once"
+            )
         self._start_heartbeat()
 
     def check(self, name: str) -> int:

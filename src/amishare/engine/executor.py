@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.engine.action import Action
+from amishare.engine.partition import Phase, dependencies
 from amishare.engine.plan import Plan
 from amishare.engine.steps import Done, Failed, StepContext, StepResult, Steps
-from amishare.errors import AmiShareError, RunInterrupted
+from amishare.errors import AmiShareError, RunInterrupted, UsageError
 
 SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (planners/redo.py): not done, not failed
 PENDING = "pending"  # an action a slice left for the next one (it has not finished yet)
@@ -57,6 +58,7 @@ class RunResult:
     plan: Plan
     results: tuple[ActionResult, ...]
     wake_in: float | None = None  # a slice that reached its deadline: seconds until the next is worth running
+    phase: Phase | None = None  # a slice of one phase (engine/partition.py): its status is the phase's
 
     @property
     def paused(self) -> bool:
@@ -67,7 +69,8 @@ class RunResult:
     def status(self) -> str:
         if self.paused:
             return "paused"
-        states = {r.state for r in self.results} - {SUPERSEDED}
+        mine = set(self.phase.keys) if self.phase is not None else None
+        states = {r.state for r in self.results if mine is None or r.key in mine} - {SUPERSEDED}
         if states <= {"succeeded"}:
             return "succeeded"
         if "succeeded" in states:
@@ -113,8 +116,9 @@ class RunLog:
     def start(self, run_id: str, plan: Plan, now: dt.datetime) -> None:
         """A new run of ``plan``."""
 
-    def resume(self, run_id: str, keys: list[str]) -> None:
-        """The run starts again; ``keys`` are the actions still to do."""
+    def resume(self, run_id: str, keys: list[str], phase: Phase | None = None) -> None:
+        """The run starts again (only ``phase`` of it, when given: its lease is the phase's); ``keys`` are the
+        actions still to do."""
 
     def action_started(self, run_id: str, action: Action, now: dt.datetime) -> None:
         """The first pass of ``action`` begins."""
@@ -133,8 +137,9 @@ class RunLog:
     ) -> None:
         """``action`` ended in ``state``."""
 
-    def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
-        """The run ended (or was interrupted)."""
+    def finish(self, run_id: str, status: str, now: dt.datetime, phase: Phase | None = None) -> None:
+        """The run ended (or was interrupted); with ``phase``, that slice of one phase did (the run's own status is
+        left alone: its phases may still run elsewhere)."""
 
 
 def now_utc() -> dt.datetime:
@@ -161,8 +166,10 @@ class _Executor:
         monotonic: Callable[[], float],
         sleep: Callable[[float], None],
         deadline: float | None = None,
+        scope: frozenset[str] | None = None,
     ) -> None:
         self.plan, self.steps, self.log, self.run_id = plan, steps, log, run_id
+        self.scope = scope  # the keys this run drives (a phase's); None: all
         self.deadline = deadline  # monotonic time after which no pass starts (a slice)
         self.stopping = False
         self.results = results
@@ -186,6 +193,7 @@ class _Executor:
         self.woken: set[str] = set()  # woken while a pass was running
         self.in_flight = 0
         self.threads: list[threading.Thread] = []
+        self.goal = len(self.actions)  # how many results end the run (build() counts a phase's)
 
     # ------------------------------------------------------------------ Timers (any thread)
     def call_later(self, delay: float, task: _Task) -> None:
@@ -199,8 +207,12 @@ class _Executor:
 
     # ------------------------------------------------------------------------- the graph
     def build(self) -> None:
+        outside = 0
         for action in self.plan.actions:
             if action.key in self.results:
+                continue
+            if self.scope is not None and action.key not in self.scope:
+                outside += 1  # another phase's: not driven here
                 continue
             waiting_for = {*action.depends_on, *action.after}
             unknown = [d for d in waiting_for if d not in self.actions]
@@ -218,6 +230,7 @@ class _Executor:
                 elif finished.state != "succeeded" and dependency in action.depends_on:
                     self.blocked.setdefault(action.key, dependency)
             self.remaining[action.key] = count
+        self.goal = len(self.actions) - outside
         for action in self.plan.actions:
             if self.remaining.get(action.key) == 0:
                 self._become_ready(action.key)
@@ -370,7 +383,7 @@ class _Executor:
                 if key not in self.results and key not in self.running:
                     self._dispatch(key)
             self._drain()
-            if len(self.results) >= len(self.actions):  # timers left (a poll tick, a batch window) serve no one
+            if len(self.results) >= self.goal:  # timers left (a poll tick, a batch window) serve no one
                 return
             if self.stopping and not self.in_flight:  # a slice's end: what runs has finished, the rest waits
                 return
@@ -432,6 +445,25 @@ class RunOptions:
     sleep: Callable[[float], None] = time.sleep
     deadline: float | None = None  # a slice: no pass starts after this ``monotonic`` time; the run pauses
     budget: float | None = None  # a slice of this many seconds, counted once the run is recorded (not its set-up)
+    phase: Phase | None = None  # drive only this phase of the run (its earlier phases finished: ``check_phase``)
+
+
+def check_phase(plan: Plan, phase: Phase, finished: dict[str, ActionResult]) -> None:
+    """Refuse to drive ``phase`` before what it waits for has finished (``UsageError``, before any lease or
+    call): the phases of ``partition`` run in order (prepare, the chunks, finish)."""
+    mine = set(phase.keys)
+    unknown = sorted(mine - {a.key for a in plan.actions})
+    if unknown:
+        raise UsageError(f"phase {phase.name} names actions the run's plan does not have: {', '.join(unknown[:3])}")
+    for action in plan.actions:
+        if action.key not in mine:
+            continue
+        early = sorted(d for d in dependencies(action) if d not in mine and d not in finished)
+        if early:
+            raise UsageError(
+                f"phase {phase.name} waits for {early[0]}, of an earlier phase that has not finished: drive the "
+                "phases in order (prepare, the chunks, finish)"
+            )
 
 
 def apply(
@@ -447,16 +479,24 @@ def apply(
 
     With ``options.deadline`` the run is a slice: no pass starts after it, the passes under way finish, and the
     result is ``paused`` (its unfinished actions ``pending``, ``wake_in`` saying when the next slice is worth
-    running); everything is journaled, so the next slice, in any process, resumes it with ``done``.
+    running); everything is journaled, so the next slice, in any process, resumes it with ``done``. With
+    ``options.phase`` (a resume) only that phase's actions are driven, under the phase's own lease, so phases
+    of one run can be driven at once by different processes.
 
     ``done`` holds the results of a previous attempt of the same run (resume): those actions are not
     run again; every other action is (its steps re-read AWS, so nothing is assumed)."""
-    clock = options.clock
+    clock, phase = options.clock, options.phase
     results: dict[str, ActionResult] = dict(done or {})
+    scope = frozenset(phase.keys) if phase is not None else None
     if done is None:
+        if phase is not None:
+            raise UsageError("a run starts whole: only a recorded run is driven one phase at a time")
         log.start(run_id, plan, clock())
     else:
-        log.resume(run_id, [a.key for a in plan.actions if a.key not in results])
+        if phase is not None:
+            check_phase(plan, phase, results)
+        todo = [a.key for a in plan.actions if a.key not in results and (scope is None or a.key in scope)]
+        log.resume(run_id, todo, phase)
     executor = _Executor(
         plan,
         steps,
@@ -469,6 +509,7 @@ def apply(
         monotonic=options.monotonic,
         sleep=options.sleep,
         deadline=options.deadline if options.budget is None else options.monotonic() + options.budget,
+        scope=scope,
     )
     try:
         steps.begin(plan, executor, frozenset(results))
@@ -477,16 +518,16 @@ def apply(
     except BaseException as exc:  # Ctrl-C (KeyboardInterrupt) included: leave a resumable run behind
         steps.cancel()
         executor.stop()
-        log.finish(run_id, "interrupted", clock())
+        log.finish(run_id, "interrupted", clock(), phase)
         if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, RunInterrupted):
             raise RunInterrupted(run_id) from exc
         raise
     executor.stop()
-    if len(results) < len(plan.actions):  # a slice reached its deadline: the next one continues (resume)
+    everything = tuple(results.get(a.key) or ActionResult(a.key, PENDING) for a in plan.actions)
+    if len(results) < executor.goal:  # a slice reached its deadline: the next one continues (resume)
         steps.cancel()
-        pending = tuple(results.get(a.key) or ActionResult(a.key, PENDING) for a in plan.actions)
-        result = RunResult(run_id, plan, pending, wake_in=executor.wake_in())
+        result = RunResult(run_id, plan, everything, wake_in=executor.wake_in(), phase=phase)
     else:
-        result = RunResult(run_id, plan, tuple(results[a.key] for a in plan.actions))
-    log.finish(run_id, result.status, clock())
+        result = RunResult(run_id, plan, everything, phase=phase)
+    log.finish(run_id, result.status, clock(), phase)
     return result

@@ -24,8 +24,9 @@ from typing import Any
 from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
 from amishare.engine.flusher import Flusher
-from amishare.engine.lease import Leases
+from amishare.engine.lease import Leases, phase_lease
 from amishare.engine.locks import LocalKeyLocks
+from amishare.engine.partition import Phase
 from amishare.engine.plan import Plan
 from amishare.errors import JournalError
 
@@ -185,10 +186,12 @@ class Journal(RunLog):
         self._atomically(write)
         self.leases.acquire(run_id)
 
-    def resume(self, run_id: str, keys: list[str]) -> None:
-        """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending."""
-        self.leases.acquire(run_id)
-        self._execute("UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,))
+    def resume(self, run_id: str, keys: list[str], phase: Phase | None = None) -> None:
+        """Mark a run running again (its lease taken, or ``RunBusy``); its unfinished actions go back to pending.
+        A phase's slice takes the phase's lease and leaves the run's status alone."""
+        self.leases.acquire(phase_lease(run_id, phase.name if phase else None))
+        if phase is None:
+            self._execute("UPDATE runs SET status='running', finished_at=NULL WHERE run_id=?", (run_id,))
         for key in keys:
             self._later("UPDATE actions SET state='pending', error=NULL WHERE run_id=? AND key=?", (run_id, key))
         self.flush()
@@ -251,12 +254,17 @@ class Journal(RunLog):
             (state, now.isoformat(), json.dumps(output or {}), error, run_id, action.key),
         )
 
-    def finish(self, run_id: str, status: str, now: dt.datetime) -> None:
-        if status == "interrupted":  # what was under way when the run stopped
-            self._later("UPDATE actions SET state='interrupted' WHERE run_id=? AND state='running'", (run_id,))
-        self._later("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, now.isoformat(), run_id))
+    def finish(self, run_id: str, status: str, now: dt.datetime, phase: Phase | None = None) -> None:
+        interrupted = "UPDATE actions SET state='interrupted' WHERE run_id=? AND state='running'"
+        if status == "interrupted" and phase is None:  # what was under way when the run stopped
+            self._later(interrupted, (run_id,))
+        elif status == "interrupted" and phase is not None:
+            for key in phase.keys:
+                self._later(f"{interrupted} AND key=?", (run_id, key))
+        if phase is None:
+            self._later("UPDATE runs SET status=?, finished_at=? WHERE run_id=?", (status, now.isoformat(), run_id))
         self.flush()
-        self.leases.release(run_id)
+        self.leases.release(phase_lease(run_id, phase.name if phase else None))
 
     def runs(self, limit: int = 50) -> list[RunRecord]:
         rows = self._execute(

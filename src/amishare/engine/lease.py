@@ -7,6 +7,11 @@ taken over, when its process is gone (same host: the pid no longer exists) or it
 than ``stale_after`` (another host, or a process frozen that long). Taking and checking happen in one
 ``BEGIN IMMEDIATE`` transaction, so two processes cannot both win.
 
+A run driven in phases (the serverless engine: engine/partition.py) has a lease per phase, named
+``<run>@<phase>`` (``phase_lease``), so its chunks can be driven at once by different processes. A phase's lease
+and the whole run's exclude each other (``rivals``): a process driving the whole run (``amishare resume``) and
+one driving a phase never both go on.
+
 The journal is one machine's file: runs on other machines are not seen here. What keeps those safe is
 on the AWS side (docs/concepts.md, "Concurrent runs").
 """
@@ -37,6 +42,27 @@ CREATE TABLE IF NOT EXISTS leases (
 
 HEARTBEAT_EVERY = 5.0
 STALE_AFTER = 60.0
+PHASE_MARK = "@"
+
+
+def phase_lease(run_id: str, phase: str | None) -> str:
+    """The name of the lease that drives ``phase`` of ``run_id`` (the run's own when ``phase`` is None)."""
+    return run_id if phase is None else f"{run_id}{PHASE_MARK}{phase}"
+
+
+def run_of_lease(name: str) -> str:
+    """The run a lease belongs to."""
+    return name.split(PHASE_MARK, 1)[0]
+
+
+def rivals(name: str, held: str) -> bool:
+    """Whether the lease ``held`` keeps ``name`` from being taken: the same lease, the run's own lease against
+    any of its phases', or a phase's against the run's (two phases of one run never do)."""
+    if held == name:
+        return True
+    if run_of_lease(held) != run_of_lease(name):
+        return False
+    return PHASE_MARK not in held or PHASE_MARK not in name
 
 
 @dataclass(frozen=True)
@@ -100,19 +126,22 @@ class Leases:
         return self.clock() - holder.heartbeat > self.stale_after
 
     def acquire(self, run_id: str) -> None:
-        """Take ``run_id``'s lease, or raise ``RunBusy`` naming the live holder."""
+        """Take the lease ``run_id`` (a run's, or a phase's: ``phase_lease``), or raise ``RunBusy`` naming the live
+        holder of it or of a rival (``rivals``)."""
+        run = run_of_lease(run_id)
         try:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    row = self._db.execute(
-                        "SELECT owner, host, pid, heartbeat FROM leases WHERE run_id=?", (run_id,)
-                    ).fetchone()
-                    if row is not None:
+                    rows = self._db.execute(
+                        "SELECT run_id, owner, host, pid, heartbeat FROM leases WHERE run_id=? OR run_id LIKE ?",
+                        (run, f"{run}{PHASE_MARK}%"),
+                    ).fetchall()
+                    for name, *row in rows:
                         holder = Holder(*row)
                         mine = (holder.host, holder.pid) == (self.host, self.pid)
-                        if not mine and not self._stale(holder):
-                            raise RunBusy(_busy(run_id, holder, self.clock()))
+                        if rivals(run_id, name) and not mine and not self._stale(holder):
+                            raise RunBusy(_busy(name, holder, self.clock()))
                     self._db.execute(
                         "INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?, ?)",
                         (run_id, self.owner, self.host, self.pid, self.clock()),
@@ -178,9 +207,11 @@ def current_user() -> str:
         return "unknown"
 
 
-def _busy(run_id: str, holder: Holder, now: float) -> str:
+def _busy(name: str, holder: Holder, now: float) -> str:
+    run_id = run_of_lease(name)
+    what = f"run {run_id}" if name == run_id else f"phase {name.split(PHASE_MARK, 1)[1]} of run {run_id}"
     return (
-        f"run {run_id} is being applied by {holder.owner} (pid {holder.pid}, heartbeat {now - holder.heartbeat:.0f} s "
+        f"{what} is being applied by {holder.owner} (pid {holder.pid}, heartbeat {now - holder.heartbeat:.0f} s "
         f"ago): one process at a time. Wait for it to finish (`amishare runs show {run_id}`), or stop it; a lease "
         f"whose process is gone, or silent for {STALE_AFTER:.0f} s, is taken over"
     )
