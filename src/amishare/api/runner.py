@@ -3,7 +3,8 @@ it, runnable in any process (the tests call it in-process against the local AWS)
 
 Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
 
-- ``{"action": "plan", "manifest": PATH, "family": NAME, "trigger": ID}``: plan the family (an empty plan ends
+- ``{"action": "plan", "manifest": PATH, "family": NAME, "trigger": ID}`` (or these under ``input``: the
+  execution's input, as the state machine passes it; the manifest defaults to ``$AMISHARE_MANIFEST``): plan the family (an empty plan ends
   there: ``{"status": "nothing-to-do"}``), record the run in the journal without applying anything, and answer
   ``{"status": "paused", "run_id": ..., "wake_in": 0, "chunks": [...]}``: the names of the run's chunk phases,
   which the state machine's Map fans out over. A trigger seen before (EventBridge delivers at least once) answers
@@ -94,6 +95,11 @@ def _warm(current: Settings | None) -> Settings:
 
 
 def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    request = {**request, **(request.get("input") or {})}  # the state machine passes its execution's input whole
+    if not request.get("manifest"):
+        request["manifest"] = os.environ.get("AMISHARE_MANIFEST") or ""
+    if not request["manifest"]:
+        raise UsageError("a plan request names no manifest: pass manifest, or deploy the runner with AMISHARE_MANIFEST")
     trigger = str(request.get("trigger") or "")
     if trigger:
         seen = _journal_call(chosen, lambda log: log.claim_trigger(trigger))
