@@ -4,11 +4,15 @@ it, runnable in any process (the tests call it in-process against the local AWS)
 Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
 
 - ``{"action": "plan", "manifest": PATH, "family": NAME, "trigger": ID}`` (or these under ``input``: the
-  execution's input, as the state machine passes it; the manifest defaults to ``$AMISHARE_MANIFEST``): plan the family (an empty plan ends
-  there: ``{"status": "nothing-to-do"}``), record the run in the journal without applying anything, and answer
+  execution's input, as the state machine passes it; the manifest defaults to ``$AMISHARE_MANIFEST``): plan the
+  family (an empty plan ends there: ``{"status": "nothing-to-do"}``), record the run in the journal without
+  applying anything, and answer
   ``{"status": "paused", "run_id": ..., "wake_in": 0, "chunks": [...]}``: the names of the run's chunk phases,
   which the state machine's Map fans out over. A trigger seen before (EventBridge delivers at least once) answers
   ``{"status": "duplicate"}``: one run per event.
+  An event's request names what happened instead of a family: ``parameter`` (a Parameter Store Change) or
+  ``image`` and ``region`` (an EC2 AMI State Change): the run is for the families it concerns
+  (``planners/manifest/events.py``); one it concerns none of ends there (``nothing-to-do``).
 - ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?}``: one slice of the run
   (``api.resume`` with a budget), of one phase when ``phase`` names one (``prepare``, ``chunk:<region>:<n>``,
   ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1, "hand_over":
@@ -46,11 +50,15 @@ from amishare.api.converge import ConvergeRequest, plan_manifest
 from amishare.api.execute import Outcome, apply, with_notifications
 from amishare.api.handover import resume, run_phases
 from amishare.aws.dynamodb_journal import DynamoJournal
+from amishare.aws.reads.families import event_image
+from amishare.aws.session import known_regions
 from amishare.aws.state_machines import start_execution
 from amishare.engine.executor import ActionResult, RunResult, now_utc
 from amishare.engine.partition import DEFAULT_CHUNK
 from amishare.engine.plan import Plan
 from amishare.errors import RunBusy, UsageError
+from amishare.planners.manifest import load_manifest
+from amishare.planners.manifest.events import families_for_image, families_for_parameter
 
 DEFAULT_BUDGET = 600.0  # seconds of a slice when the request names none (Lambda allows 900 per invocation)
 BUSY_WAIT = 30.0  # seconds before a slice refused for a live lease tries again
@@ -105,7 +113,13 @@ def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
         seen = _journal_call(chosen, lambda log: log.claim_trigger(trigger))
         if seen is not None:  # delivered before: its run (or "" while that plan is still being made)
             return {"status": "duplicate", "run_id": seen or None, "wake_in": None, "chunks": []}
-    made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), request.get("family")))
+    families = _concerned(chosen, request)
+    if families == ():
+        if trigger:
+            _journal_call(chosen, lambda log: log.record_trigger(trigger, ""))
+        return {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": [], "reason": "no family"}
+    family = families[0] if families is not None and len(families) == 1 else request.get("family")
+    made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), family))
     run_id, chunks = None, []
     if made.plan.actions:
         size = int(request.get("chunk_size") or DEFAULT_CHUNK)
@@ -119,6 +133,19 @@ def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     if run_id is None:
         return {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
     return {"status": "paused", "run_id": run_id, "wake_in": 0.0, "chunks": chunks}
+
+
+def _concerned(chosen: Settings, request: dict[str, Any]) -> tuple[str, ...] | None:
+    """The families an event names (``parameter``: a Parameter Store Change; ``image`` + ``region``: an AMI State
+    Change), or None when the request is not an event's (a schedule, a person: ``family`` or every family)."""
+    if not (request.get("parameter") or request.get("image")):
+        return None
+    manifest = load_manifest(str(request["manifest"]), chosen.config, known_regions())
+    if request.get("parameter"):
+        return families_for_parameter(manifest, str(request["parameter"]))
+    region = str(request.get("region") or chosen.connection.region)
+    seen = event_image(chosen.sessions(), region, str(request["image"]))
+    return () if seen is None else families_for_image(manifest, seen)
 
 
 def _slice(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,12 @@ from amishare.aws.session import Sessions
 from amishare.errors import AwsError, NotFound
 from amishare.model import TAG_RETIRED, TAG_SOURCE_IMAGE, RoleRef, Target
 from amishare.planners.manifest.desired import Resolution
+from amishare.planners.manifest.events import EventImage
 from amishare.planners.manifest.model import ById, ByName, BySsmParameter, ByTags, ImageFamily
 from amishare.planners.manifest.retention import RetiredCopy, parse_retired
 from amishare.planners.manifest.versions import Candidate, ParameterVersion, from_images, from_parameter
 
-__all__ = ["members_of", "resolve_families", "retired_copies"]
+__all__ = ["event_image", "members_of", "resolve_families", "retired_copies"]
 
 
 def resolve_families(sessions: Sessions, families: tuple[ImageFamily, ...], region: str) -> dict[str, Resolution]:
@@ -119,3 +120,16 @@ def _retired(family: str, account: str, region: str, role: RoleRef | None, raw: 
         protected=str(raw.get("DeregistrationProtection", "")).startswith("enabled"),
         snapshots=tuple(snapshot_ids(raw)),
     )
+
+
+def event_image(sessions: Sessions, region: str, image_id: str) -> EventImage | None:
+    """The name and tags of the image an AMI event names, as the caller (the source) sees it (None: not visible)."""
+    try:
+        raw = sessions.client("ec2", region).describe_images(ImageIds=[image_id])["Images"]
+    except AwsError as exc:
+        if not exc.code.startswith("InvalidAMIID"):
+            raise
+        return None
+    if not raw:
+        return None
+    return EventImage(image_id, str(raw[0].get("Name", "")), tags_of(raw[0]))
