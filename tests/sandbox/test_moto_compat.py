@@ -1,5 +1,5 @@
 """Rule: the sandbox is pinned to one moto minor version; moving it fails loudly, here, rather
-than silently changing behaviour."""
+than silently changing behaviour. (The Step Functions hooks are exercised in test_state_machines.py.)"""
 
 from __future__ import annotations
 
