@@ -10,15 +10,20 @@ from amishare.config import Config
 from amishare.planners.manifest import parse_manifest
 from amishare.planners.manifest.events import EventImage, families_for_image, families_for_parameter
 
+TO_2 = [{"to": ["222222222222"], "mode": "share"}]
 DATA = {
     "version": 1,
     "defaults": {"source": "111111111111", "regions": ["us-east-1"]},
     "image": [
-        {"family": "al2023", "select": {"ssm_parameter": "/golden/al2023"}, "distribute": [{"to": ["222222222222"], "mode": "share"}]},
-        {"family": "web", "select": {"name": "golden-web-*"}, "distribute": [{"to": ["222222222222"], "mode": "share"}]},
-        {"family": "db", "select": {"tags": {"role": "db", "os": "al2023"}}, "distribute": [{"to": ["222222222222"], "mode": "share"}]},
-        {"family": "pinned", "select": {"id": "ami-0123456789abcdef0"}, "distribute": [{"to": ["222222222222"], "mode": "share"}]},
-        {"family": "al2023-b", "select": {"ssm_parameter": "/golden/al2023"}, "distribute": [{"to": ["333333333333"], "mode": "share"}]},
+        {"family": "al2023", "select": {"ssm_parameter": "/golden/al2023"}, "distribute": TO_2},
+        {"family": "web", "select": {"name": "golden-web-*"}, "distribute": TO_2},
+        {"family": "db", "select": {"tags": {"role": "db", "os": "al2023"}}, "distribute": TO_2},
+        {"family": "pinned", "select": {"id": "ami-0123456789abcdef0"}, "distribute": TO_2},
+        {
+            "family": "al2023-b",
+            "select": {"ssm_parameter": "/golden/al2023"},
+            "distribute": [{"to": ["333333333333"], "mode": "share"}],
+        },
     ],
 }
 
