@@ -64,7 +64,8 @@ def _copy_by(account: str, region: str) -> Any:
 
 def _in_a_process(folder: Path, sb: Sandbox, request: dict[str, Any]) -> subprocess.Popen[str]:
     """The runner serving ``request`` in a process of its own (as another Lambda invocation would)."""
-    code = "import json, sys\nfrom amishare.api.runner import handle\nprint(json.dumps(handle(json.loads(sys.argv[1]))))"
+    code = "import json, sys\nfrom amishare.api.runner import handle\n"
+    code += "print(json.dumps(handle(json.loads(sys.argv[1]))))"
     return subprocess.Popen(
         [sys.executable, "-c", code, json.dumps(request)],
         cwd=folder,
@@ -125,7 +126,7 @@ def test_a_cli_resume_killed_mid_pass_is_taken_over_by_the_next_resume(engine: A
     died = killer.watch(subprocess.Popen(command, cwd=folder, env=_env(sb), text=True, stdout=subprocess.PIPE))
     died.communicate(timeout=60)
     assert killer.killed.is_set() and died.returncode == -signal.SIGKILL
-    again = subprocess.run(command, cwd=folder, env=_env(sb), capture_output=True, text=True, timeout=120)
+    again = subprocess.run(command, cwd=folder, env=_env(sb), capture_output=True, text=True, timeout=120, check=False)
     assert again.returncode == 0, again.stdout + again.stderr
     shown = subprocess.run(
         [sys.executable, "-m", "amishare", "runs", "show", run_id, "--output", "json"],
@@ -134,6 +135,7 @@ def test_a_cli_resume_killed_mid_pass_is_taken_over_by_the_next_resume(engine: A
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     (record,) = json.loads(shown.stdout)["runs"]
     assert record["status"] == "succeeded" and {a["state"] for a in record["actions"]} == {"succeeded"}
@@ -145,7 +147,8 @@ def _transfer(sb: Sandbox, folder: Path, image: str, *accounts: str) -> subproce
     command = [sys.executable, "-m", "amishare", "transfer", image, "--from", OWNER]
     command += [a for t in accounts for a in ("--to", t)]
     command += ["--regions", f"{REGION},{REGION2}", "--yes", "--no-progress"]
-    return subprocess.Popen(command, cwd=folder, env=_env(sb), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    return subprocess.Popen(command, cwd=folder, env=_env(sb), text=True, **pipes)  # type: ignore[call-overload]
 
 
 def test_two_runs_of_one_image_wait_for_the_shared_key_lock_and_end_with_one_copy_each(engine: Any) -> None:  # noqa: F811
