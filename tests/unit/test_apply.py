@@ -266,6 +266,43 @@ def test_a_slice_past_its_deadline_starts_nothing() -> None:
     assert result.paused and steps.passes == [] and result.wake_in == 0.0
 
 
+# ------------------------------------------------------------------ redo
+def _copy_then_wait(refusals: int) -> tuple[Plan, FakeSteps]:
+    """A copy and its wait: the wait finds the copy refused ``refusals`` times, asking each time for it again."""
+    plan = _plan(_share("copy"), _share("wait", ("copy",)), _share("use", ("wait",)))
+
+    def copy(context: StepContext, steps: FakeSteps) -> StepResult:
+        return Done({"image_id": f"ami-{context.generation}", **({"again": True} if context.generation else {})})
+
+    def wait(context: StepContext, steps: FakeSteps) -> StepResult:
+        made = sum(1 for key, _, _ in steps.passes if key == "copy")
+        return Done() if made > refusals else Failed("key refused", redo="copy", redo_after=5.0)
+
+    return plan, FakeSteps({"copy": copy, "wait": wait}, Clock())
+
+
+@pytest.mark.parametrize(("refusals", "state", "copies"), [(0, "succeeded", 1), (2, "succeeded", 3), (9, "failed", 6)])
+def test_a_wait_may_have_its_copy_done_again_a_bounded_number_of_times(refusals: int, state: str, copies: int) -> None:
+    plan, steps = _copy_then_wait(refusals)
+    results = _run(plan, steps)
+    assert results["wait"].state == state and [k for k, _, _ in steps.passes].count("copy") == copies
+    if refusals:
+        redone = [t for k, _, t in steps.passes if k == "copy"][1:]
+        assert redone[:2] == [5.0, 15.0]  # 5 s, then 10 s more: doubled each time
+    if state == "succeeded":
+        assert results["copy"].output == {"image_id": f"ami-{refusals}", **({"again": True} if refusals else {})}
+        assert results["use"].state == "succeeded"
+    else:
+        assert results["use"].state == "skipped"
+
+
+def test_a_redo_of_an_action_something_else_already_used_is_refused() -> None:
+    plan = _plan(_share("copy"), _share("tag", ("copy",)), _share("wait", ("copy",), after=("tag",)))
+    steps = FakeSteps({"wait": lambda c, s: Failed("key refused", redo="copy")}, Clock())
+    results = _run(plan, steps)
+    assert results["wait"].state == "failed" and [k for k, _, _ in steps.passes].count("copy") == 1
+
+
 # ------------------------------------------------------------------ phases
 def _phase_run(plan: Plan, steps: FakeSteps, phase: Phase, done: dict[str, ActionResult]) -> RunResult:
     options = RunOptions(max_workers=0, monotonic=steps.clock.monotonic, sleep=steps.clock.sleep, phase=phase)

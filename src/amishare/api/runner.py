@@ -102,37 +102,46 @@ def _warm(current: Settings | None) -> Settings:
     return warm
 
 
+NOTHING: dict[str, Any] = {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
+
+
 def _plan(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
-    request = {**request, **(request.get("input") or {})}  # the state machine passes its execution's input whole
-    if not request.get("manifest"):
-        request["manifest"] = os.environ.get("AMISHARE_MANIFEST") or ""
-    if not request["manifest"]:
-        raise UsageError("a plan request names no manifest: pass manifest, or deploy the runner with AMISHARE_MANIFEST")
+    request = _plan_request(request)
     trigger = str(request.get("trigger") or "")
     if trigger:
         seen = _journal_call(chosen, lambda log: log.claim_trigger(trigger))
         if seen is not None:  # delivered before: its run (or "" while that plan is still being made)
             return {"status": "duplicate", "run_id": seen or None, "wake_in": None, "chunks": []}
+    answer = _record_run(chosen, request)
+    if trigger:
+        _journal_call(chosen, lambda log: log.record_trigger(trigger, answer["run_id"] or ""))
+    return answer
+
+
+def _plan_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The request with the execution's input merged in (the state machine passes it whole) and its manifest."""
+    merged = {**request, **(request.get("input") or {})}
+    merged["manifest"] = merged.get("manifest") or os.environ.get("AMISHARE_MANIFEST") or ""
+    if not merged["manifest"]:
+        raise UsageError("a plan request names no manifest: pass manifest, or deploy the runner with AMISHARE_MANIFEST")
+    return merged
+
+
+def _record_run(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """Plan the families the request concerns and record the run (nothing applied: the slices apply it)."""
     families = _concerned(chosen, request)
     if families == ():
-        if trigger:
-            _journal_call(chosen, lambda log: log.record_trigger(trigger, ""))
-        return {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": [], "reason": "no family"}
+        return {**NOTHING, "reason": "the event concerns no family of the manifest"}
     family = families[0] if families is not None and len(families) == 1 else request.get("family")
     made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), family))
-    run_id, chunks = None, []
-    if made.plan.actions:
-        size = int(request.get("chunk_size") or DEFAULT_CHUNK)
-        plan = replace(made.plan, extra={**made.plan.extra, "chunk_size": size})
-        outcome = apply(chosen, plan, budget=0.0)  # recorded, nothing applied: the slices apply it
-        assert outcome.result is not None
-        run_id = outcome.result.run_id
-        chunks = [p.name for p in run_phases(plan) if p.is_chunk]
-    if trigger:
-        _journal_call(chosen, lambda log: log.record_trigger(trigger, run_id or ""))
-    if run_id is None:
-        return {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
-    return {"status": "paused", "run_id": run_id, "wake_in": 0.0, "chunks": chunks}
+    if not made.plan.actions:
+        return dict(NOTHING)
+    size = int(request.get("chunk_size") or DEFAULT_CHUNK)
+    plan = replace(made.plan, extra={**made.plan.extra, "chunk_size": size})
+    outcome = apply(chosen, plan, budget=0.0)
+    assert outcome.result is not None
+    chunks = [p.name for p in run_phases(plan) if p.is_chunk]
+    return {"status": "paused", "run_id": outcome.result.run_id, "wake_in": 0.0, "chunks": chunks}
 
 
 def _concerned(chosen: Settings, request: dict[str, Any]) -> tuple[str, ...] | None:

@@ -35,6 +35,8 @@ from amishare.errors import AmiShareError, RunInterrupted, UsageError
 
 SUPERSEDED = "superseded"  # an action a later attempt of the same run replaced (planners/redo.py): not done, not failed
 PENDING = "pending"  # an action a slice left for the next one (it has not finished yet)
+MAX_REDOS = 5  # times one action is done again at a later action's request (``Failed.redo``)
+REDO_DELAY_MAX = 60.0  # seconds: a redo waits ``redo_after``, doubled each time, at most this
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ class _Executor:
         self.in_flight = 0
         self.threads: list[threading.Thread] = []
         self.goal = len(self.actions)  # how many results end the run (build() counts a phase's)
+        self.generations: dict[str, int] = {}  # action -> times done again at a later action's request
 
     # ------------------------------------------------------------------ Timers (any thread)
     def call_later(self, delay: float, task: _Task) -> None:
@@ -270,7 +273,7 @@ class _Executor:
             return Failed(f"{missing} produced no image")
         attempt = self.attempts.get(key, 0) + 1
         self.attempts[key] = attempt
-        context = StepContext(self.run_id, self, attempt, self.states.get(key, {}))
+        context = StepContext(self.run_id, self, attempt, self.states.get(key, {}), self.generations.get(key, 0))
         try:
             return self.steps.step(action, context)
         except AmiShareError as exc:
@@ -323,6 +326,8 @@ class _Executor:
         action = self.actions[key]
         if isinstance(result, Done):
             self._finish(key, ActionResult(key, "succeeded", output=result.output))
+        elif isinstance(result, Failed) and result.redo is not None and self._redo(key, result):
+            return
         elif isinstance(result, Failed):
             self._finish(key, ActionResult(key, "failed", output=self.states.get(key, {}), error=result.reason))
         else:
@@ -339,6 +344,35 @@ class _Executor:
                 self.parked.add(key)
             else:
                 self._push_timer(self.monotonic() + result.recheck_after, "step", key)
+
+    def _redo(self, key: str, result: Failed) -> bool:
+        """Run ``result.redo`` again, then ``key`` (``Failed.redo``); False when it cannot be: not a finished
+        success ``key`` depends on, or something else already used what it made."""
+        again = str(result.redo)
+        finished = self.results.get(again)
+        if self.generations.get(again, 0) >= MAX_REDOS:
+            return False
+        if again not in self.actions[key].depends_on or finished is None or finished.state != "succeeded":
+            return False
+        if any(d != key and d in self.results for d, a in self.actions.items() if again in {*a.depends_on, *a.after}):
+            return False
+        generation = self.generations.get(again, 0) + 1
+        self.generations[again] = generation
+        replaced = [*finished.output.get("replaced", []), finished.output.get("image_id")]
+        del self.results[again]
+        self.outputs.pop(again, None)
+        self.states[again] = {"replaced": [r for r in replaced if r], "redo_reason": result.reason}
+        self.attempts.pop(again, None)
+        self.states.pop(key, None)
+        self.attempts.pop(key, None)
+        self.remaining[key] = 1
+        self.dependents.setdefault(again, []).append(key)
+        note = {"redo": again, "generation": generation, "reason": result.reason}
+        self.log.action_progress(self.run_id, self.actions[key], note)
+        self._notify(self.actions[key], "progress", f"{again} again ({generation}): {result.reason}")
+        delay = min(REDO_DELAY_MAX, max(0.0, result.redo_after) * 2 ** (generation - 1))
+        self._push_timer(self.monotonic() + delay, "step", again)
+        return True
 
     def _push_timer(self, when: float, what: str, payload: Any) -> None:
         heapq.heappush(self.timers, (when, next(self.sequence), what, payload))

@@ -6,7 +6,10 @@ A step's handler is called once per pass. Each pass re-reads AWS and returns:
   already said so: "the policy already says this" is done);
 * ``InProgress(recheck_after, output)``: not yet; look again after ``recheck_after`` seconds, or, with
   ``None``, when something wakes the step (the image poller, a revocation batch);
-* ``Failed(reason)``: it cannot be done; dependents are skipped.
+* ``Failed(reason)``: it cannot be done; dependents are skipped. With ``redo`` (the key of an action this one
+  depends on, finished), what failed was that action's work, and doing it again may succeed (a copy refused
+  because the key access granted to it had not yet reached every KMS host): the executor runs ``redo`` again
+  after ``redo_after`` seconds, as a new attempt (``StepContext.generation``), then this action.
 
 Nothing blocks: a copy of hours is many short passes, so a resumed step is checked, never assumed,
 and a step is a natural unit for a serverless engine (one invocation per pass). Pure data.
@@ -40,9 +43,11 @@ class InProgress:
 
 @dataclass(frozen=True)
 class Failed:
-    """It cannot be done (the reason names what and why)."""
+    """It cannot be done (the reason names what and why), unless ``redo`` is done again (module docstring)."""
 
     reason: str
+    redo: str | None = None
+    redo_after: float = 0.0
 
 
 StepResult = Done | InProgress | Failed
@@ -69,6 +74,7 @@ class StepContext:
     timers: Timers
     attempt: int = 1  # 1 for the first pass
     state: dict[str, Any] = field(default_factory=dict)  # the output of the previous InProgress
+    generation: int = 0  # how many times the action was done again because a later one asked (``Failed.redo``)
 
 
 class Steps(Protocol):

@@ -319,11 +319,17 @@ def _destination(obs: TransferObservation, spec: TransferSpec, dest: Destination
         started=f"@{copy.key}#started_at",
         label=f"{dest.label or dest.account}'s copy in {region}",
         depends_on=(copy.key,),
+        # a fresh grant may be refused for seconds to minutes (docs/aws-facts.md section 9): copy again
+        made_by=copy.key if dest.account in opened.grants else "",
+        key_access_window=GRANT_SETTLE_WINDOW if dest.account in opened.grants else 0.0,
     )
     made: list[Action] = [copy, wait, *_distribution(spec, dest, region, name, f"@{copy.key}", (wait.key,))]
     if spec.grant_autoscaling and opened.key is not None:
         made.append(_autoscaling_grant(dest, opened, opened.key, name))
     return made
+
+
+GRANT_SETTLE_WINDOW = 600.0  # seconds after a copy starts during which a refusal of its fresh grant is retried
 
 
 def _autoscaling_grant(dest: Destination, opened: _Opened, key: KeyInfo, name: str) -> CreateGrant:

@@ -49,6 +49,8 @@ from amishare.model import TAG_RUN, TAG_SOURCE_IMAGE, TAG_STAGING, RoleRef
 COPY_LIMIT_RETRY_FIRST = 1.0  # seconds before asking again when the concurrent copy limit is reached
 COPY_LIMIT_RETRY_MAX = 60.0
 NAME_FREED_RETRY = 0.2  # seconds before copying again once an image name was freed
+KEY_REFUSED = "is not accessible"  # EC2's StateReason of a copy whose key it could not use ("Given key ID ...")
+REDO_AFTER_KEY_REFUSED = 5.0  # seconds before copying again after a refusal for key access (doubled each time)
 WARM_THREADS = 8  # roles assumed at once in the background
 MAX_ACCOUNTS_PER_IMAGE_CALL = 10_000  # docs/aws-facts.md section 4
 
@@ -180,7 +182,8 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
         "SourceRegion": action.source_region,
         "Name": name,
         "Description": action.description,
-        "ClientToken": client_token(context.run_id, action.key),
+        # a copy done again at its wait's request (``Failed.redo``) is a new copy: a token of its own
+        "ClientToken": client_token(context.run_id, action.key, context.generation),
         "TagSpecifications": [{"ResourceType": "image", "Tags": tags}, {"ResourceType": "snapshot", "Tags": tags}],
     }
     if action.kms_key:
@@ -206,7 +209,11 @@ def copy_image(steps: AwsSteps, action: CopyImage, context: StepContext) -> Step
             {"limited_since": since, "delay": delay},
             detail="waiting for the concurrent copy limit",
         )
-    return Done({"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started})
+    done = {"image_id": response["ImageId"], "kms_key": action.kms_key, "started_at": started}
+    if context.generation:  # done again: which copies it replaces, and why
+        done.update({k: context.state[k] for k in ("replaced", "redo_reason") if k in context.state})
+        done["generation"] = context.generation
+    return Done(done)
 
 
 def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepContext, started: float) -> StepResult:
@@ -218,7 +225,7 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepCon
     found = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
     where = f"{action.account} in {action.region}"
     if not found:  # deregistered meanwhile: the name is free again
-        return InProgress(NAME_FREED_RETRY, {}, detail=f"the name {name} was just freed")
+        return InProgress(NAME_FREED_RETRY, dict(context.state), detail=f"the name {name} was just freed")
     image = found[0]
     tags = tags_of(image)
     source = action.tags.get(TAG_SOURCE_IMAGE)
@@ -227,7 +234,7 @@ def _name_in_use(steps: AwsSteps, action: CopyImage, name: str, context: StepCon
     state = image.get("State")
     if ours and state == "failed":  # an earlier attempt of this run: it holds the name and nothing else
         ec2.deregister_image(ImageId=image["ImageId"])
-        return InProgress(NAME_FREED_RETRY, {}, detail=f"removed the failed copy {image['ImageId']}")
+        return InProgress(NAME_FREED_RETRY, dict(context.state), detail=f"removed the failed copy {image['ImageId']}")
     reused = Done({"image_id": image["ImageId"], "kms_key": action.kms_key, "started_at": started, "reused": True})
     if isinstance(action, StageImage) or tags.get(TAG_STAGING) == "true":
         if ours and state in ("pending", "available"):  # this run's own staging copy, from an earlier attempt
@@ -260,13 +267,26 @@ def await_image(steps: AwsSteps, action: AwaitImage, context: StepContext) -> St
     watch = steps.poller.watch(action.key, who, action.region, action.image, timeout, float(expected))
     if watch.error is not None:
         steps.poller.forget(action.key, who, action.region)
-        return Failed(watch.error)
+        return Failed(watch.error, **_redo_copy(action, watch.error))
     image = watch.image or {}
     if image.get("State") == "available":
         steps.poller.forget(action.key, who, action.region)
         return Done({"image_id": action.image, "state": "available", "seconds": steps.now() - watch.registered})
     progress = str(image.get("Progress", ""))
     return InProgress(None, {"image_id": action.image, "progress": progress}, detail=progress)
+
+
+def _redo_copy(action: AwaitImage, error: str) -> dict[str, Any]:
+    """A copy refused for key access soon after it started, when its key access is a grant made for it: copy again
+    (``Failed.redo``). A new grant is eventually consistent (docs/aws-facts.md section 9: refused for seconds to
+    minutes without its grant token, which CopyImage cannot pass); a grant that never works fails after the
+    executor's last redo."""
+    if not (action.made_by and action.key_access_window and KEY_REFUSED in error):
+        return {}
+    started = float(action.started) if isinstance(action.started, float | int) else 0.0
+    if started and time.time() - started > action.key_access_window:
+        return {}
+    return {"redo": action.made_by, "redo_after": REDO_AFTER_KEY_REFUSED}
 
 
 def _current(steps: AwsSteps, action: Action, image_id: str) -> dict[str, Any] | None:

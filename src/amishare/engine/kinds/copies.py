@@ -98,6 +98,8 @@ class AwaitImage(Action):
     expected: str | float | None = None  # how long it should take ("@<wait>#seconds": as long as that wait)
     started: str | float | None = None  # when the copy started, in epoch seconds ("@<copy>#started_at")
     label: str = ""  # what is waited for, for humans
+    made_by: str = ""  # the action that made the image (a copy): done again when the copy is refused its key ...
+    key_access_window: float = 0.0  # ... within this many seconds of its start (its key access a fresh grant)
 
     kind: ClassVar[ActionKind] = ActionKind.AWAIT_IMAGE
     symbol: ClassVar[str] = "…"
