@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from amishare.aws.pacer import Pacer
+from amishare.aws.pacer import KMS_QUOTAS, Pacer, kms_bucket
 
 
 class FakeClock:
@@ -43,3 +47,27 @@ def test_a_burst_passes_at_once_then_calls_go_at_the_refill_rate() -> None:
     for _ in range(10):
         pacer.take()
     assert abs(clock.now - 2.0) < 1e-9  # ten more tokens at five a second
+
+
+@given(
+    st.sampled_from(sorted(KMS_QUOTAS)),
+    st.lists(st.floats(min_value=0, max_value=0.5, allow_nan=False), min_size=1, max_size=400),
+)
+def test_kms_calls_never_exceed_their_quota_in_any_calendar_second(operation: str, gaps: list[float]) -> None:
+    """KMS counts requests by the second (KMS Developer Guide, "Request quotas"): paced, no second ever holds more
+    than the quota, wherever the seconds start."""
+    bucket = kms_bucket(operation)
+    assert bucket is not None
+    clock = FakeClock()
+    clock.now = 0.37  # not on a second's edge
+    pacer = Pacer(*bucket, clock=clock, sleep=clock.sleep)
+    seconds: Counter[int] = Counter()
+    for gap in gaps:
+        clock.now += gap
+        pacer.take()
+        seconds[math.floor(clock.now)] += 1
+    assert max(seconds.values()) <= KMS_QUOTAS[operation]
+
+
+def test_a_kms_operation_without_a_quota_is_not_paced() -> None:
+    assert kms_bucket("Encrypt") is None and kms_bucket("PutKeyPolicy") == pytest.approx((1.0, 11.2))

@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from amishare.aws.errors import aws_errors
+from amishare.aws.pacer import pace_kms
 
 ACTING_AS: contextvars.ContextVar[str] = contextvars.ContextVar("amishare_acting_as")
 _END = object()  # what a page iterator's next gives when it has no more
@@ -51,6 +52,7 @@ class Client:
         self.region = region
         self.meta = client.meta
         self.exceptions = client.exceptions
+        self._kms = client.meta.service_model.service_name == "kms"
 
     @property
     def account(self) -> str | None:
@@ -59,7 +61,10 @@ class Client:
 
     @contextmanager
     def calling(self, operation: str) -> Iterator[None]:
-        """The block's AWS calls made as this client's account, their botocore errors translated."""
+        """The block's AWS calls made as this client's account, their botocore errors translated (a KMS call paced to
+        its request quota first: ``pacer.pace_kms``)."""
+        if self._kms:
+            pace_kms(self.account, self.region, operation)
         token = ACTING_AS.set(self._acting_as) if self._acting_as else None
         try:
             with aws_errors(operation, self.account, self.region):

@@ -1,4 +1,5 @@
-"""Client-side pacing of EC2 reads to the token buckets AWS documents (docs/aws-facts.md section 4).
+"""Client-side pacing of EC2 reads to the token buckets AWS documents (docs/aws-facts.md section 4), and of every
+KMS call to its request quota (docs/aws-facts.md section 9).
 
 EC2 refuses a request over its bucket with ``RequestLimitExceeded``; botocore then backs off for a while
 that grows with each refusal, so a reader that fires freely spends much of its time asleep. A reader that
@@ -45,6 +46,27 @@ class Pacer:
             self._sleep(wait)
 
 
+# KMS Developer Guide, "Request quotas" (requests per second, per account and region; throttling is charged to the
+# calling account): the operations amishare calls. Each is counted by the second; a pacer of one token refilled at
+# 80% of (quota - 1) a second never lets more than the quota through in any second, with a fifth of the quota left
+# for the time a request takes from its token to AWS (threads, the GIL, the network: measured, 90% was not enough).
+KMS_QUOTAS: dict[str, float] = {
+    "CreateGrant": 50,
+    "RevokeGrant": 50,
+    "RetireGrant": 50,
+    "ListGrants": 100,
+    "GetKeyPolicy": 1000,
+    "PutKeyPolicy": 15,
+    "ListKeyPolicies": 100,
+    "DescribeKey": 2000,
+    "ListAliases": 500,
+    "ListResourceTags": 2000,
+    "CreateAlias": 5,
+    "CreateKey": 5,
+    "TagResource": 10,
+}
+
+
 class Pacers:
     """One pacer per (account, region), made on first use."""
 
@@ -59,3 +81,28 @@ class Pacers:
             if found is None:
                 found = self._pacers[(account, region)] = self._factory()
             return found
+
+
+def kms_bucket(operation: str) -> tuple[float, float] | None:
+    """The (size, rate) of the pacer amishare takes a token from before the KMS call ``operation`` (None: none)."""
+    quota = KMS_QUOTAS.get(operation)
+    if quota is None:
+        return None
+    return 1.0, max(0.5, (quota - 1) * 0.8)
+
+
+_KMS: dict[tuple[str, str, str], Pacer] = {}
+_KMS_LOCK = threading.Lock()
+
+
+def pace_kms(account: str | None, region: str, operation: str) -> None:
+    """Wait, if need be, so that this process's calls of ``operation`` by ``account`` in ``region`` stay within KMS's
+    request quota (one pacer per account, region and operation, shared by every client of the process)."""
+    bucket = kms_bucket(operation)
+    if bucket is None:
+        return
+    with _KMS_LOCK:
+        pacer = _KMS.get((account or "", region, operation))
+        if pacer is None:
+            pacer = _KMS[(account or "", region, operation)] = Pacer(*bucket)
+    pacer.take()
