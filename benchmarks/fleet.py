@@ -154,6 +154,7 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
     tick_counts = collections.Counter((a, r) for a, r, _ in ticks if a is not None)
     max_describe_per_tick = max((per_pair_polls[k] / tick_counts[k] for k in tick_counts), default=0.0)
     critical_path = 2 * args.copy_seconds  # a staging copy, then a destination copy
+    kms_bound = kms_quota_bound(calls)
     target = TARGETS.get((count, len(regions)), 1.35)
     report = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -179,6 +180,9 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
         "api_calls": len(calls),
         "api_calls_by_action": dict(by_action.most_common()),
         "throttled_calls": sum(1 for c in calls if c.get("error") == "RequestLimitExceeded"),
+        "throttled_kms_calls": sum(1 for c in calls if c.get("error") == "ThrottlingException"),
+        "kms_quota_bound_seconds": kms_bound,
+        "wall_over_kms_quota_bound": round(wall / kms_bound, 3) if kms_bound else None,
         "poll_ticks": polls,
         "non_polling_calls_per_destination_region": round(non_polling / pairs, 2),
         "describe_images_per_account_region_per_tick": round(max_describe_per_tick, 2),
@@ -194,6 +198,18 @@ def run_scenario(args: argparse.Namespace, count: int, regions: list[str]) -> di
         and report["describe_images_per_account_region_per_tick"] <= 1
     )
     return report
+
+
+def kms_quota_bound(calls: list[dict[str, Any]]) -> float:
+    """The least time KMS's request quotas allow for the KMS calls made (KMS Developer Guide, "Request quotas": per
+    calling account and region): the busiest account-region's calls of each operation over its quota, added up."""
+    from amishare.aws.pacer import KMS_QUOTAS
+
+    seconds: collections.Counter[tuple[str, str]] = collections.Counter()
+    for c in calls:
+        if c["service"] == "kms" and c["action"] in KMS_QUOTAS:
+            seconds[(c["account"], c["region"])] += 1 / KMS_QUOTAS[c["action"]]
+    return round(max(seconds.values(), default=0.0), 2)
 
 
 CLOSING = ("ModifyImageAttribute", "ModifySnapshotAttribute")

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from amishare import api
-from amishare.sandbox import Sandbox
-from tests.integration.test_journal_backends import URL, create_table
-from tests.integration.test_runner import MANIFEST
-from tests.support.world import OWNER, REGION, two_destinations
+from tests.integration.test_journal_backends import URL
+from tests.integration.test_runner import engine  # noqa: F401 (the fixture)
+from tests.support.world import OWNER, REGION
 
 # Run by ``python -S -I -c``: the bundle first on sys.path, as /var/task is on Lambda's; then one request
 _HANDLER = """
@@ -89,23 +88,11 @@ def test_the_handler_loads_from_the_bundle_alone(bundle: Path, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_the_bundle_s_handler_plans_a_family_s_run_against_the_local_aws(
-    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with Sandbox(copy_seconds_per_gib=0.1) as sb:
-        sb.reset()
-        create_table(sb)
-        two_destinations(sb, tmp_path, URL)
-        image = sb.seed_image(OWNER, REGION, "base-1", volumes_gib=[8], kms_key="alias/amishare-share")
-        sb.session(OWNER, REGION).client("ssm").put_parameter(
-            Name="/golden/base", Value=image, Type="String", DataType="aws:ec2:image"
-        )
-        (tmp_path / "estate.toml").write_text(MANIFEST)
-        for name, value in sb.credentials(OWNER).items():
-            monkeypatch.setenv(name, value)
-        env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **sb.credentials(OWNER)}
-        request = {"action": "plan", "manifest": str(tmp_path / "estate.toml"), "family": "base", "trigger": "e-1"}
-        answer = _handle(bundle, request, tmp_path, env)["answer"]
-        assert answer["status"] == "paused" and answer["run_id"], answer
-        recorded = api.runs(api.settings(cwd=tmp_path))  # in the table, seen from this process
-        assert [run.run_id for run in recorded] == [answer["run_id"]]
+def test_the_bundle_s_handler_plans_a_family_s_run_against_the_local_aws(bundle: Path, engine: Any) -> None:  # noqa: F811
+    sb, folder, settings = engine
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder), **sb.credentials(OWNER)}
+    request = {"action": "plan", "manifest": str(folder / "estate.toml"), "family": "base", "trigger": "e-1"}
+    answer = _handle(bundle, request, folder, env)["answer"]
+    assert answer["status"] == "paused" and answer["run_id"], answer
+    recorded = api.runs(settings)  # in the table, seen from this process
+    assert [run.run_id for run in recorded] == [answer["run_id"]]
