@@ -71,3 +71,9 @@ def test_kms_calls_never_exceed_their_quota_in_any_calendar_second(operation: st
 
 def test_a_kms_operation_without_a_quota_is_not_paced() -> None:
     assert kms_bucket("Encrypt") is None and kms_bucket("PutKeyPolicy") == pytest.approx((1.0, 11.2))
+
+
+def test_a_share_of_the_quota_paces_each_of_many_processes_to_its_part() -> None:
+    whole, part = kms_bucket("RevokeGrant"), kms_bucket("RevokeGrant", share=0.025)  # one of 40 chunks at once
+    assert whole is not None and part is not None
+    assert part[1] * 40 == pytest.approx(whole[1])

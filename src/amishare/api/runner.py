@@ -13,9 +13,10 @@ Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
   An event's request names what happened instead of a family: ``parameter`` (a Parameter Store Change) or
   ``image`` and ``region`` (an EC2 AMI State Change): the run is for the families it concerns
   (``planners/manifest/events.py``); one it concerns none of ends there (``nothing-to-do``).
-- ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?}``: one slice of the run
-  (``api.resume`` with a budget), of one phase when ``phase`` names one (``prepare``, ``chunk:<region>:<n>``,
-  ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1, "hand_over":
+- ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?, "kms_share": F?}``: one
+  slice of the run (``api.resume`` with a budget; ``kms_share``: the part of each KMS request quota it may use,
+  ``1 / concurrency`` for a Map's chunks, which run at once), of one phase when ``phase`` names one
+  (``prepare``, ``chunk:<region>:<n>``, ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1, "hand_over":
   BOOL}``. ``busy``: another live driver holds the lease (a slice that timed out and has not yet gone stale): try
   again after ``wake_in``. ``hand_over``: this loop has run ``LOOP_LIMIT`` slices; the state machine ends it and
   lets a successor continue, before its history reaches Step Functions' 25,000 events. A whole-run slice (no
@@ -50,6 +51,7 @@ from amishare.api.converge import ConvergeRequest, plan_manifest
 from amishare.api.execute import Outcome, apply, with_notifications
 from amishare.api.handover import resume, run_phases
 from amishare.aws.dynamodb_journal import DynamoJournal
+from amishare.aws.pacer import share_kms_quota
 from amishare.aws.reads.families import event_image
 from amishare.aws.session import known_regions
 from amishare.aws.state_machines import start_execution
@@ -161,6 +163,7 @@ def _slice(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     run_id, phase = str(request["run_id"]), request.get("phase")
     iteration = int(request.get("iteration") or 0) + 1
     budget = float(request.get("budget") or DEFAULT_BUDGET)
+    share_kms_quota(float(request.get("kms_share") or 1.0))  # chunks run at once: each its part of the quotas
     answer = {"run_id": run_id, "phase": phase, "iteration": iteration, "hand_over": iteration >= LOOP_LIMIT}
     try:
         outcome = resume(chosen, run_id, budget=budget, phase=str(phase) if phase else None)

@@ -83,25 +83,39 @@ class Pacers:
             return found
 
 
-def kms_bucket(operation: str) -> tuple[float, float] | None:
-    """The (size, rate) of the pacer amishare takes a token from before the KMS call ``operation`` (None: none)."""
+def kms_bucket(operation: str, share: float = 1.0) -> tuple[float, float] | None:
+    """The (size, rate) of the pacer amishare takes a token from before the KMS call ``operation`` (None: none);
+    ``share``: the part of the quota this process may use (``share_kms_quota``)."""
     quota = KMS_QUOTAS.get(operation)
     if quota is None:
         return None
-    return 1.0, max(0.5, (quota - 1) * 0.8)
+    return 1.0, max(0.05, (quota - 1) * 0.8 * share)
 
 
 _KMS: dict[tuple[str, str, str], Pacer] = {}
 _KMS_LOCK = threading.Lock()
+_KMS_SHARE = [1.0]
+
+
+def share_kms_quota(share: float) -> None:
+    """This process uses ``share`` (0 to 1) of each KMS quota from now on: the serverless engine's chunks run in as
+    many processes at once as its Map allows, each told its share (``1 / concurrency``), so together they stay
+    within the account's quota."""
+    if not 0 < share <= 1:
+        raise ValueError(f"a share of a quota is in (0, 1], not {share}")
+    with _KMS_LOCK:
+        if share != _KMS_SHARE[0]:
+            _KMS_SHARE[0] = share
+            _KMS.clear()
 
 
 def pace_kms(account: str | None, region: str, operation: str) -> None:
     """Wait, if need be, so that this process's calls of ``operation`` by ``account`` in ``region`` stay within KMS's
     request quota (one pacer per account, region and operation, shared by every client of the process)."""
-    bucket = kms_bucket(operation)
-    if bucket is None:
-        return
     with _KMS_LOCK:
+        bucket = kms_bucket(operation, _KMS_SHARE[0])
+        if bucket is None:
+            return
         pacer = _KMS.get((account or "", region, operation))
         if pacer is None:
             pacer = _KMS[(account or "", region, operation)] = Pacer(*bucket)

@@ -124,7 +124,9 @@ def _task(
     return task
 
 
-def _slice_states(function: str, phase: str | None, name: str, after: str, budget: int, out: str) -> dict[str, Any]:
+def _slice_states(
+    function: str, phase: str | None, name: str, after: str, budget: int, out: str, share: float = 1.0
+) -> dict[str, Any]:
     """A loop of slices: ``name`` slices (of ``phase``; a Map child's phase is in its input), ``<name>?`` chooses,
     ``<name>Wait`` waits as long as the slice asked; ``out`` when the loop reached its slice limit."""
     where = "$.slice"
@@ -135,6 +137,8 @@ def _slice_states(function: str, phase: str | None, name: str, after: str, budge
         "iteration.$": f"{where}.iteration",
     }
     request.update({"phase.$": "$.phase"} if phase is None else {"phase": phase})
+    if share < 1.0:  # chunks run at once: each paces its KMS calls to its part of the account's quotas
+        request["kms_share"] = share
     return {
         name: _task(function, request, where, f"{name}?"),
         f"{name}?": {
@@ -172,7 +176,7 @@ def _chunks(function: str, budget: int, concurrency: int) -> dict[str, Any]:
             "ResultPath": "$.slice",
             "Next": "Slice",
         },
-        **_slice_states(function, None, "Slice", "ChunkDone", budget, "ChunkHandedOver"),
+        **_slice_states(function, None, "Slice", "ChunkDone", budget, "ChunkHandedOver", round(1 / concurrency, 6)),
         "ChunkDone": {"Type": "Succeed"},
         "ChunkHandedOver": {"Type": "Succeed", "Comment": "its slice limit: the parent's Left? runs the chunk again"},
     }
