@@ -13,14 +13,14 @@ Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
   An event's request names what happened instead of a family: ``parameter`` (a Parameter Store Change) or
   ``image`` and ``region`` (an EC2 AMI State Change): the run is for the families it concerns
   (``planners/manifest/events.py``); one it concerns none of ends there (``nothing-to-do``).
-- ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?, "kms_share": F?}``: one
-  slice of the run (``api.resume`` with a budget; ``kms_share``: the part of each KMS request quota it may use,
-  ``1 / concurrency`` for a Map's chunks, which run at once), of one phase when ``phase`` names one
-  (``prepare``, ``chunk:<region>:<n>``, ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1, "hand_over":
-  BOOL}``. ``busy``: another live driver holds the lease (a slice that timed out and has not yet gone stale): try
-  again after ``wake_in``. ``hand_over``: this loop has run ``LOOP_LIMIT`` slices; the state machine ends it and
-  lets a successor continue, before its history reaches Step Functions' 25,000 events. A whole-run slice (no
-  phase) answers the run's own status (``succeeded``, ``partial``, ``failed``) when it ends.
+- ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?, "kms_share": F?}``: one slice
+  of the run (``api.resume`` with a budget; ``kms_share``: the part of each KMS request quota it may use, ``1 /
+  concurrency`` for a Map's chunks, which run at once), of one phase when ``phase`` names one (``prepare``,
+  ``chunk:<region>:<n>``, ``finish``): ``{"status": "paused" | "done" | "busy", "wake_in": SECONDS, "iteration": N + 1,
+  "hand_over": BOOL}``. ``busy``: another live driver holds the lease (a slice that timed out and has not yet gone
+  stale): try again after ``wake_in``. ``hand_over``: this loop has run ``LOOP_LIMIT`` slices; the state machine ends it
+  and lets a successor continue, before its history reaches Step Functions' 25,000 events. A whole-run slice (no phase)
+  answers the run's own status (``succeeded``, ``partial``, ``failed``) when it ends.
 - ``{"action": "left", "run_id": ID}``: the chunk phases that have not finished (``{"chunks": [...]}``): a Map
   whose children handed over runs again over these.
 - ``{"action": "report", "run_id": ID}``: the run's verdict from the journal (``succeeded``, ``partial``,
