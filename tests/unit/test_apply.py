@@ -266,6 +266,21 @@ def test_a_slice_past_its_deadline_starts_nothing() -> None:
     assert result.paused and steps.passes == [] and result.wake_in == 0.0
 
 
+@pytest.mark.parametrize(("recheck", "paused_at", "passes"), [(120.0, 0.0, 1), (30.0, 600.0, 20)])
+def test_a_slice_with_nothing_due_for_over_a_minute_pauses_at_once(recheck: float, paused_at: float, passes: int) -> None:  # noqa: E501
+    """A wait of hours is the state machine's (a Wait state costs nothing), not a slice's asleep: with idle_exit, a
+    slice whose next look is more than that away pauses at once; looks closer together keep it going."""
+    clock = Clock()
+    plan = _plan(_share("wait"))
+    steps = FakeSteps({"wait": lambda c, s: InProgress(recheck)}, clock)
+    options = RunOptions(
+        max_workers=0, monotonic=clock.monotonic, sleep=clock.sleep, deadline=600.0, idle_exit=60.0
+    )
+    result = apply(plan, steps, RunLog(), "run-1", options=options)
+    assert result.paused and clock.now == paused_at and len(steps.passes) == passes
+    assert result.wake_in == pytest.approx(recheck if recheck > 60 else 0.0, abs=30.0)
+
+
 # ------------------------------------------------------------------ redo
 def _copy_then_wait(refusals: int) -> tuple[Plan, FakeSteps]:
     """A copy and its wait: the wait finds the copy refused ``refusals`` times, asking each time for it again."""

@@ -85,9 +85,12 @@ def planned_or_applied(
     return apply(settings, plan, hooks=hooks, max_parallel=max_parallel, sessions=sessions)
 
 
-def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks, key_locks: KeyLocks | None = None) -> AwsSteps:
+def steps_for(
+    sessions: Sessions, plan: Plan, hooks: Hooks, key_locks: KeyLocks | None = None, poll_max: float | None = None
+) -> AwsSteps:
     """The AWS steps that run ``plan``: its waits bounded by its longest timeout; key policy edits under
-    ``key_locks`` (the journal's: shared by every machine when it is a DynamoDB table)."""
+    ``key_locks`` (the journal's: shared by every machine when it is a DynamoDB table); copies of hours looked at
+    every ``poll_max`` seconds at most (30 by default)."""
     timeouts = [a.timeout for a in plan.actions if isinstance(a, AwaitImage)]
     return AwsSteps(
         sessions,
@@ -95,6 +98,7 @@ def steps_for(sessions: Sessions, plan: Plan, hooks: Hooks, key_locks: KeyLocks 
         on_poll=hooks.on_poll,
         snapshot_progress=hooks.progress,
         key_locks=key_locks,
+        **({"poll_max": poll_max} if poll_max else {}),
     )
 
 

@@ -64,12 +64,15 @@ def resume(
     max_parallel: int | None = None,
     budget: float | None = None,
     phase: str | None = None,
+    idle_exit: float | None = None,
 ) -> Outcome:
     """Finish a run that was interrupted, paused (a slice) or partly failed: AWS is re-read, what succeeded is not
     redone. The run was confirmed when it started: ``hooks.confirm`` is not asked again. With ``budget``
     (seconds) this is one more slice: it pauses again once that time is spent. With ``phase`` (a name of
     ``run_phases``) only that phase is driven, under its own lease (the serverless engine drives a run's chunks at
-    once); a failed copy is then reported, not made again."""
+    once); a failed copy is then reported, not made again. With ``idle_exit`` a slice pauses as soon as nothing is
+    due for longer than that, and its copies of hours are looked at every ``IDLE_POLLS`` x ``idle_exit`` at most:
+    the waiting is left to whoever drives the slices (the state machine's Wait states)."""
     log = settings.journal()
     sessions = settings.sessions()
     try:
@@ -84,17 +87,19 @@ def resume(
             record = log.run(run_id)
         finished = ("succeeded", SUPERSEDED)
         done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
+        options = replace(
+            run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, phase), idle_exit=idle_exit
+        )
+        poll_max = IDLE_POLLS * idle_exit if idle_exit else None
         result = execute(
-            plan,
-            steps_for(sessions, plan, hooks, log.key_locks),
-            log,
-            run_id,
-            options=replace(run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, phase)),
-            done=done,
+            plan, steps_for(sessions, plan, hooks, log.key_locks, poll_max), log, run_id, options=options, done=done
         )
     finally:
         log.close()
     return with_notifications(sessions, Outcome(plan, result))
+
+
+IDLE_POLLS = 5.0  # an idle-exiting slice's copies of hours are looked at every 5 x idle_exit seconds at most
 
 
 def run_phases(plan: Plan) -> tuple[Phase, ...]:

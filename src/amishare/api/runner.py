@@ -64,6 +64,7 @@ from amishare.planners.manifest.events import families_for_image, families_for_p
 
 DEFAULT_BUDGET = 600.0  # seconds of a slice when the request names none (Lambda allows 900 per invocation)
 BUSY_WAIT = 30.0  # seconds before a slice refused for a live lease tries again
+IDLE_EXIT = 60.0  # a slice with nothing due for longer pauses: long waits keep slices at least a minute apart
 LOOP_LIMIT = 500  # slices one loop runs before handing over (about 10 history events each: far below 25,000)
 FINISHED = ("succeeded", "failed", "skipped", "superseded")
 
@@ -166,7 +167,7 @@ def _slice(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     share_kms_quota(float(request.get("kms_share") or 1.0))  # chunks run at once: each its part of the quotas
     answer = {"run_id": run_id, "phase": phase, "iteration": iteration, "hand_over": iteration >= LOOP_LIMIT}
     try:
-        outcome = resume(chosen, run_id, budget=budget, phase=str(phase) if phase else None)
+        outcome = resume(chosen, run_id, budget=budget, phase=str(phase) if phase else None, idle_exit=IDLE_EXIT)
     except RunBusy as exc:
         return {**answer, "status": "busy", "wake_in": BUSY_WAIT, "wait_seconds": int(BUSY_WAIT), "detail": str(exc)}
     result = outcome.result

@@ -169,9 +169,11 @@ class _Executor:
         sleep: Callable[[float], None],
         deadline: float | None = None,
         scope: frozenset[str] | None = None,
+        idle_exit: float | None = None,
     ) -> None:
         self.plan, self.steps, self.log, self.run_id = plan, steps, log, run_id
         self.scope = scope  # the keys this run drives (a phase's); None: all
+        self.idle_exit = idle_exit  # a slice with nothing to do for longer than this pauses at once
         self.deadline = deadline  # monotonic time after which no pass starts (a slice)
         self.stopping = False
         self.results = results
@@ -428,7 +430,18 @@ class _Executor:
                     self._finish(key, ActionResult(key, "failed", error="stopped waiting: nothing left to wake it"))
                 self.parked.clear()
                 continue
+            if self._long_idle():  # a slice with nothing due for a while: the next slice takes it from there
+                self.stopping = True
+                continue
             self._wait()
+
+    def _long_idle(self) -> bool:
+        """Whether this slice has nothing to do for longer than ``idle_exit``: nothing ready or under way, and the
+        next timer further off (a wait of hours is the state machine's, not a Lambda's asleep)."""
+        if self.idle_exit is None or self.deadline is None or self.ready or self.in_flight or not self.timers:
+            return False
+        self._drain()
+        return not (self.ready or self.in_flight) and self.timers[0][0] - self.monotonic() > self.idle_exit
 
     def _drain(self) -> None:
         while True:
@@ -480,6 +493,7 @@ class RunOptions:
     deadline: float | None = None  # a slice: no pass starts after this ``monotonic`` time; the run pauses
     budget: float | None = None  # a slice of this many seconds, counted once the run is recorded (not its set-up)
     phase: Phase | None = None  # drive only this phase of the run (its earlier phases finished: ``check_phase``)
+    idle_exit: float | None = None  # a slice pauses early once nothing is due for longer than this (seconds)
 
 
 def check_phase(plan: Plan, phase: Phase, finished: dict[str, ActionResult]) -> None:
@@ -544,6 +558,7 @@ def apply(
         sleep=options.sleep,
         deadline=options.deadline if options.budget is None else options.monotonic() + options.budget,
         scope=scope,
+        idle_exit=options.idle_exit,
     )
     try:
         steps.begin(plan, executor, frozenset(results))
