@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-
 from amishare.api.runner import successor_name
 from amishare.generate.engine_asl import definition
 from tests.sandbox.test_state_machines import FUNCTION_ARN, Machines, machines  # noqa: F401 (the fixture)
