@@ -1,17 +1,29 @@
 """``amishare engine package --out FILE.zip``: what it prints, an --out it cannot write refused before any work
 (exit 2), a bundle Lambda would refuse refused (exit 9) with the previous file left as it was. The real bundle,
-built by this command and run from its extraction, is tests/integration/test_lambda_bundle.py."""
+built by this command and run from its extraction, is tests/integration/test_lambda_bundle.py.
+
+``amishare engine template --out DIR --manifest FILE``: the stack and a README whose commands run as printed (the
+bundle it asks for carries the manifest and the runner's config), what it cannot write refused (exit 2), a bad
+manifest refused (exit 3) with nothing written and no AWS library loaded."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from amishare.cli.main import cli
 from amishare.generate import lambda_bundle
+from tests.support.manifests import CONFIG, EXAMPLE
 
 
 @pytest.fixture
@@ -70,3 +82,112 @@ def test_a_bundle_over_lambda_s_limit_exits_9_and_leaves_the_previous_one(
     assert result.exit_code == 9, result.output
     assert "bytes zipped and 6,000 unzipped; Lambda takes at most 100 zipped" in result.output
     assert out.read_bytes() == b"an older bundle" and list(tmp_path.iterdir()) == [out]
+
+
+# ------------------------------------------------------------------------------------------- engine template
+@pytest.fixture
+def deployed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with issue 17's manifest and its amishare.toml (with this machine's profile and journal), the
+    current directory as a user runs the commands from."""
+    (tmp_path / "amishare.toml").write_text(
+        CONFIG + '[defaults]\nregion = "eu-west-1"\nrole_name = "AmiShareRole"\nprofile = "build"\n'
+        'journal = "journal.sqlite3"\n'
+    )
+    (tmp_path / "manifest.toml").write_text(EXAMPLE)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _template(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["engine", "template", "--manifest", "manifest.toml", *args])
+
+
+def test_template_writes_the_stack_and_a_readme_whose_commands_run_as_printed(small: None, deployed: Path) -> None:
+    result = _template("--out", "stack", "--config", "amishare.toml", "--bundle-bucket", "my-artifacts")
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "Wrote stack/engine.json (9 resources; triggers: ParameterAl2023Base, Reconcile) and stack/README.md "
+        "(how to deploy it)\n"
+    )
+    stack = json.loads((deployed / "stack" / "engine.json").read_text())
+    assert stack["Parameters"]["CodeBucket"]["Default"] == "my-artifacts"
+    readme = (deployed / "stack" / "README.md").read_text()
+    commands = [" ".join(c.split()) for c in re.findall(r"^    (\S.*?)(?<!\\)$", readme.replace("\\\n", ""), re.M)]
+    assert commands == [
+        "amishare --config amishare.toml engine package --manifest manifest.toml --out amishare-engine.zip",
+        "aws s3 cp amishare-engine.zip s3://my-artifacts/amishare-engine.zip --region eu-west-1",
+        "aws cloudformation deploy --template-file stack/engine.json --stack-name amishare-engine --capabilities "
+        "CAPABILITY_NAMED_IAM --s3-bucket my-artifacts --region eu-west-1 --parameter-overrides "
+        "CodeBucket=my-artifacts CodeKey=amishare-engine.zip",
+        "aws cloudformation describe-stacks --stack-name amishare-engine --region eu-west-1 --query "
+        "\"Stacks[0].Outputs[?OutputKey=='JournalUrl'].OutputValue\" --output text",
+    ]
+    # the first, amishare's own, run as printed: the bundle carries the manifest and the config the runner reads
+    built = CliRunner().invoke(cli, shlex.split(commands[0])[1:])
+    assert built.exit_code == 0, built.output
+    assert "Manifest: manifest.toml (as amishare.manifest.toml, amishare.toml)" in built.output
+    with zipfile.ZipFile(deployed / "amishare-engine.zip") as archive:
+        assert archive.read("amishare.manifest.toml") == EXAMPLE.encode()
+        carried = tomllib.loads(archive.read("amishare.toml").decode())
+    assert carried["defaults"] == {"region": "eu-west-1", "role_name": "AmiShareRole"}  # no profile, no journal
+    assert carried["accounts"]["dev"] == {"id": "222222222222"}
+
+
+def test_template_without_a_bucket_prints_how_to_make_one(deployed: Path) -> None:
+    assert _template("--out", "stack", "--config", "amishare.toml").exit_code == 0
+    readme = (deployed / "stack" / "README.md").read_text()
+    assert "    BUCKET=amishare-engine-$(aws sts get-caller-identity --query Account --output text)\n" in readme
+    assert '    aws s3 mb "s3://$BUCKET" --region eu-west-1\n' in readme
+    assert 'aws s3 cp amishare-engine.zip "s3://$BUCKET/amishare-engine.zip"' in readme
+    assert 'CodeBucket="$BUCKET"' in readme and "$BUCKET" in readme.split("--s3-bucket ", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--out", "manifest.toml"), "--out manifest.toml is a file: give a directory"),
+        (("--out", "stack", "--budget", "900"), "--budget 900: a slice's budget is 1 to 840 seconds"),
+        (("--out", "stack", "--schedule", "every day"), "--schedule 'every day': an EventBridge schedule expression"),
+    ],
+)
+def test_template_refuses_what_it_cannot_write_with_exit_2(deployed: Path, args: tuple[str, ...], words: str) -> None:
+    result = _template(*args, "--config", "amishare.toml")
+    assert result.exit_code == 2 and f"error: {words}" in result.output, result.output
+    assert not (deployed / "stack").exists()
+
+
+def test_a_bad_manifest_exits_3_before_anything_is_written_or_built(
+    deployed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (deployed / "manifest.toml").write_text(EXAMPLE.replace('mode = "share"', 'mode = "shrae"'))
+    result = _template("--out", "stack", "--config", "amishare.toml")
+    assert result.exit_code == 3 and 'must be "share" or "transfer": did you mean \'share\'?' in result.output
+    assert not (deployed / "stack").exists()
+    monkeypatch.setattr(lambda_bundle, "build", lambda *a: pytest.fail("built"))
+    packed = CliRunner().invoke(cli, ["engine", "package", "--out", "x.zip", "--manifest", "manifest.toml"])
+    assert packed.exit_code == 3 and "mode" in packed.output and not (deployed / "x.zip").exists()
+
+
+@pytest.mark.slow
+def test_template_loads_no_aws_library(deployed: Path) -> None:
+    """No boto3 or botocore loaded: no session can exist and no call can be made, even for a bad manifest."""
+    (deployed / "bad.toml").write_text(EXAMPLE.replace("version = 1", "version = 2"))
+    probe = (
+        "import sys\nfrom amishare.cli.main import main\n"
+        "results = []\n"
+        "for manifest in ('manifest.toml', 'bad.toml'):\n"
+        "    sys.argv = ['amishare', 'engine', 'template', '--out', 'stack', '--manifest', manifest, "
+        "'--config', 'amishare.toml']\n"
+        "    try:\n        main()\n    except SystemExit as exit:\n        results.append(exit.code)\n"
+        "print('exits', results, sorted({m.split('.')[0] for m in sys.modules} & {'boto3', 'botocore', 'moto'}))\n"
+    )
+    environment = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=deployed,
+        env={**os.environ, **environment, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ).stdout
+    assert shown.splitlines()[-1] == "exits [0, 3] []", shown

@@ -5,6 +5,7 @@ when nothing differs starts none."""
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,3 +132,33 @@ def test_a_phase_the_run_does_not_have_is_named_with_the_ones_it_has(engine: Any
     planned = handle({"action": "plan", "manifest": str(folder / "estate.toml")}, settings)
     with pytest.raises(UsageError, match=r"no phase 'chunk:mars:0': its phases are prepare, chunk:"):
         handle({"action": "slice", "run_id": planned["run_id"], "phase": "chunk:mars:0"}, settings)
+
+
+def test_an_image_event_starts_a_run_for_the_family_that_selects_it_and_none_for_amishare_s_own_copies(
+    engine: Any,
+) -> None:
+    sb, folder, settings = engine
+    (folder / "named.toml").write_text(
+        MANIFEST.replace('select = { ssm_parameter = "/golden/base" }', 'select = { name = "web-*" }').replace(
+            'family = "base"', 'family = "web"'
+        )
+    )
+    newest = sb.seed_image(OWNER, REGION, "web-2", volumes_gib=[8], kms_key="alias/amishare-share")
+    staging = sb.seed_image(
+        OWNER,
+        REGION,
+        "web-3-amishare-staging",
+        volumes_gib=[8],
+        kms_key="alias/amishare-share",
+        tags={"amishare:managed": "true", "amishare:staging": "true", "amishare:source-image": newest},
+    )
+    manifest = str(folder / "named.toml")
+    ours = handle({"action": "plan", "input": {"manifest": manifest, "image": staging, "region": REGION}}, settings)
+    assert ours == {**ours, "status": "nothing-to-do", "run_id": None}  # amishare's own copy starts nothing
+    other = sb.seed_image(OWNER, REGION, "db-1", volumes_gib=[8], kms_key="alias/amishare-share")
+    unrelated = handle({"action": "plan", "input": {"manifest": manifest, "image": other, "region": REGION}}, settings)
+    assert unrelated["status"] == "nothing-to-do"  # no family selects it
+    planned = handle({"action": "plan", "input": {"manifest": manifest, "image": newest, "region": REGION}}, settings)
+    assert planned["status"] == "paused"
+    record = api.run(settings, planned["run_id"])
+    assert newest in json.dumps(record.plan) and staging not in json.dumps(record.plan)  # the version, not the copy

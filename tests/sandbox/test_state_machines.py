@@ -8,22 +8,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from moto import mock_aws
 
 from amishare.sandbox.wire import moto_compat
-from tests.support.state_machines import TestClock, create_function, history, moto_client, run, wait_for_execution
+from tests.support.state_machines import (
+    FUNCTION_ARN,
+    REGION,
+    Machines,
+    client_as_account,
+    history,
+    moto_client,
+    moto_machines,
+    run,
+    wait_for_execution,
+)
 from tests.support.world import error_of
 
-ACCOUNT = "111111111111"  # not moto's default account: tasks must call as the state machine's role
-REGION = "us-east-1"
-LAMBDA_TRUST = json.dumps(
-    {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-)
-FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slice"
 SLICE = {
     "Type": "Task",
     "Resource": "arn:aws:states:::lambda:invoke",
@@ -35,46 +38,13 @@ class Paused(Exception):
     """What a test's handler raises to fail a Task."""
 
 
-@dataclass
-class Machines:
-    """moto running state machines in ACCOUNT: ``answer`` is the Lambda handler, ``clock`` the waits."""
-
-    sfn: Any
-    role_arn: str
-    runs: moto_compat.StateMachineRuns
-    clock: TestClock
-    answer: Callable[[str, Any], Any] = lambda name, payload: payload
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-
-    def create(self, definition: dict[str, Any], name: str = "machine") -> str:
-        created = self.sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role_arn)
-        return str(created["stateMachineArn"])
-
-    def handler(self, name: str, payload: Any) -> Any:
-        self.calls.append((name, payload))
-        return self.answer(name, payload)
-
-
-def _client(service: str) -> Any:
-    """A boto3 client of moto in-process acting as ACCOUNT (moto's ``x-moto-account-id`` header)."""
-    client = moto_client(service, REGION)
-
-    def as_account(request: Any, **kwargs: Any) -> None:
-        request.headers["x-moto-account-id"] = ACCOUNT
-
-    client.meta.events.register_first("before-sign.*.*", as_account)
-    return client
+_client = client_as_account
 
 
 @pytest.fixture
 def machines() -> Iterator[Machines]:
-    clock = TestClock()
-    with mock_aws(), moto_compat.execute_state_machines() as runs:
-        role_arn = _client("iam").create_role(RoleName="machine", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
-        create_function(_client("lambda"), "slice", role_arn)
-        found = Machines(_client("stepfunctions"), role_arn, runs, clock)
-        with moto_compat.lambda_in_process(found.handler), moto_compat.warped_waits(clock.advance):
-            yield found
+    with moto_machines() as found:
+        yield found
 
 
 def _sequence(*answers: Any) -> Callable[[str, Any], Any]:

@@ -4,12 +4,15 @@ make and read them."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import threading
 import time
 import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
@@ -96,3 +99,60 @@ class TestClock:
         with self._lock:
             self.waits.append(seconds)
             self.now += seconds
+
+
+ACCOUNT = "111111111111"  # not moto's default account: tasks must call as the state machine's role
+REGION = "us-east-1"
+LAMBDA_TRUST = json.dumps(
+    {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+)
+FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:slice"
+
+
+@dataclass
+class Machines:
+    """moto running state machines in ACCOUNT: ``answer`` is the Lambda handler, ``clock`` the waits."""
+
+    sfn: Any
+    role_arn: str
+    runs: Any  # moto_compat.StateMachineRuns
+    clock: TestClock
+    answer: Callable[[str, Any], Any] = lambda name, payload: payload
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+
+    def create(self, definition: dict[str, Any], name: str = "machine") -> str:
+        created = self.sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=self.role_arn)
+        return str(created["stateMachineArn"])
+
+    def handler(self, name: str, payload: Any) -> Any:
+        self.calls.append((name, payload))
+        return self.answer(name, payload)
+
+
+def client_as_account(service: str) -> Any:
+    """A boto3 client of moto in-process acting as ACCOUNT (moto's ``x-moto-account-id`` header)."""
+    client = moto_client(service, REGION)
+
+    def as_account(request: Any, **kwargs: Any) -> None:
+        request.headers["x-moto-account-id"] = ACCOUNT
+
+    client.meta.events.register_first("before-sign.*.*", as_account)
+    return client
+
+
+@contextlib.contextmanager
+def moto_machines() -> Iterator[Machines]:
+    """moto in-process executing state machines in ACCOUNT: a function ``slice`` whose invokes ``Machines.handler``
+    answers, waits and retries on a ``TestClock``."""
+    from moto import mock_aws
+
+    from amishare.sandbox.wire import moto_compat
+
+    clock = TestClock()
+    with mock_aws(), moto_compat.execute_state_machines() as runs:
+        iam = client_as_account("iam")
+        role_arn = iam.create_role(RoleName="machine", AssumeRolePolicyDocument=LAMBDA_TRUST)["Role"]["Arn"]
+        create_function(client_as_account("lambda"), "slice", role_arn)
+        found = Machines(client_as_account("stepfunctions"), role_arn, runs, clock)
+        with moto_compat.lambda_in_process(found.handler), moto_compat.warped_waits(clock.advance):
+            yield found

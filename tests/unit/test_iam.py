@@ -76,3 +76,20 @@ def test_parliament_finds_nothing_but_the_documented_unknown_actions(role: str) 
     unknown = {f.detail.removeprefix("Unknown action ") for f in findings if f.issue == "UNKNOWN_ACTION"}
     assert unknown <= PARLIAMENT_UNKNOWN
     assert [f.issue for f in findings if f.issue != "UNKNOWN_ACTION"] == []
+
+
+def test_a_condition_value_without_a_region_is_listed_once_however_many_regions() -> None:
+    scope = iam_policy.Scope(regions=("us-east-1", "eu-west-1", "ap-southeast-2"))
+    conditions = [
+        s["Condition"] for s in iam_policy.policy("source", ["transfer"], scope)["Statement"] if "Condition" in s
+    ]
+    assert {"StringEquals": {"ec2:CreateAction": "CopyImage"}} in conditions
+    assert {
+        "StringEquals": {
+            "kms:ViaService": [
+                "ec2.us-east-1.amazonaws.com",
+                "ec2.eu-west-1.amazonaws.com",
+                "ec2.ap-southeast-2.amazonaws.com",
+            ]
+        }
+    } in conditions

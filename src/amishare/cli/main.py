@@ -96,7 +96,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "amishare.cli.demo:demo",
         "Run amishare's story on an embedded sandbox (no AWS account needed): plan,...",
     ),
-    "engine": ("amishare.cli.engine:engine", "The serverless engine in AWS (docs/engine.md): its Lambda bundle."),
+    "engine": (
+        "amishare.cli.engine:engine",
+        "The serverless engine in AWS (docs/engine.md): its Lambda bundle and stack.",
+    ),
     "sandbox": (
         "amishare.cli.sandbox:sandbox",
         "The local AWS (moto plus the AMI-sharing rules it lacks); see docs/sandbox.md.",

@@ -315,7 +315,7 @@ def _arns(resource: Resource, scope: Scope) -> list[str]:
 def _conditions(conditions: tuple[tuple[str, str, str], ...], scope: Scope) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for operator, key, value in conditions:
-        values = [value.format(region=r) for r in (scope.regions or ("*",))]
+        values = list(dict.fromkeys(value.format(region=r) for r in (scope.regions or ("*",))))  # CopyImage once
         uses_wildcard = any("*" in v for v in values)
         op = (
             operator.replace("StringEquals", "StringLike") if uses_wildcard and operator == "StringEquals" else operator

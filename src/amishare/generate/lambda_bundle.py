@@ -101,10 +101,16 @@ class Bundle:
     runtimes: tuple[str, ...] = RUNTIMES
 
 
-def build(out: Path) -> Bundle:
-    """Write the bundle to ``out`` (replaced when it exists; its folder must exist) and say what is in it."""
+def build(out: Path, extra: Mapping[str, bytes] | None = None) -> Bundle:
+    """Write the bundle to ``out`` (replaced when it exists; its folder must exist) and say what is in it.
+    ``extra``: files added at the bundle's root, by name (the manifest and config ``engine package --manifest``
+    packs); one that would replace a file of the bundle is refused."""
     found = closure()
     entries = contents(found)
+    clash = sorted(set(extra or {}) & set(entries))
+    if clash:
+        raise UsageError(f"cannot add {', '.join(clash)} to the bundle: the bundle has files of that name")
+    entries = {**entries, **(extra or {})}
     unzipped = sum(len(data) if isinstance(data, bytes) else data.stat().st_size for data in entries.values())
     temporary = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:

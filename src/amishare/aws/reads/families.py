@@ -11,7 +11,7 @@ from amishare.aws.reads.convert import snapshot_ids, tags_of
 from amishare.aws.reads.observer import owned_copies
 from amishare.aws.session import Sessions
 from amishare.errors import AwsError, NotFound
-from amishare.model import TAG_RETIRED, TAG_SOURCE_IMAGE, RoleRef, Target
+from amishare.model import TAG_MANAGED, TAG_RETIRED, TAG_SOURCE_IMAGE, TAG_STAGING, RoleRef, Target
 from amishare.planners.manifest.desired import Resolution
 from amishare.planners.manifest.events import EventImage
 from amishare.planners.manifest.model import ById, ByName, BySsmParameter, ByTags, ImageFamily
@@ -42,7 +42,16 @@ def _resolve(sessions: Sessions, family: ImageFamily, region: str) -> Resolution
             raw = []
         return from_images(family, [_candidate(i) for i in raw])
     filters = _filters(select)
-    return from_images(family, [_candidate(i) for i in ec2.describe_images(Owners=["self"], Filters=filters)["Images"]])
+    found = ec2.describe_images(Owners=["self"], Filters=filters)["Images"]
+    return from_images(family, [_candidate(i) for i in found if not _made_by_amishare(i)])
+
+
+def _made_by_amishare(raw: dict[str, Any]) -> bool:
+    """A copy amishare made of another image for its own use in the source account (a transfer's staging copy, a
+    re-encrypted or regional copy, marked ``amishare:managed``): never a version of a family, whatever its name or
+    tags. (A destination's own copy is not marked: it may be the first version of a family of its own.)"""
+    tags = tags_of(raw)
+    return tags.get(TAG_MANAGED) == "true" or tags.get(TAG_STAGING) == "true"
 
 
 def _filters(select: ByName | ByTags) -> list[dict[str, Any]]:
@@ -130,6 +139,6 @@ def event_image(sessions: Sessions, region: str, image_id: str) -> EventImage | 
         if not exc.code.startswith("InvalidAMIID"):
             raise
         return None
-    if not raw:
+    if not raw or _made_by_amishare(raw[0]):  # amishare's own copies start no run
         return None
     return EventImage(image_id, str(raw[0].get("Name", "")), tags_of(raw[0]))
