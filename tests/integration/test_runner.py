@@ -162,3 +162,15 @@ def test_an_image_event_starts_a_run_for_the_family_that_selects_it_and_none_for
     assert planned["status"] == "paused"
     record = api.run(settings, planned["run_id"])
     assert newest in json.dumps(record.plan) and staging not in json.dumps(record.plan)  # the version, not the copy
+
+
+def test_the_scheduled_reconcile_publishes_the_drift_it_found_before_converging_it(engine: Any) -> None:
+    sb, folder, settings = engine
+    topic = sb.session(OWNER, REGION).client("sns").create_topic(Name="amishare-drift")["TopicArn"]
+    request = {"manifest": str(folder / "estate.toml"), "trigger": "s-1", "schedule": "2026-12-02T06:00:00Z"}
+    planned = handle({"action": "plan", "input": {**request, "drift_topic": topic}}, settings)
+    assert planned["status"] == "paused" and planned["drift_published"] == topic
+    (message,) = sb.published(topic)
+    document = json.loads(message["message"])
+    assert document["schema"] == "amishare.drift/1" and document["drifted"]
+    assert len(document["findings"]) == planned["drift"] > 0

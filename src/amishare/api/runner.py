@@ -12,7 +12,8 @@ Requests, each a JSON object (``docs/engine.md``, "The runner's requests"):
   ``{"status": "duplicate"}``: one run per event.
   An event's request names what happened instead of a family: ``parameter`` (a Parameter Store Change) or
   ``image`` and ``region`` (an EC2 AMI State Change): the run is for the families it concerns
-  (``planners/manifest/events.py``); one it concerns none of ends there (``nothing-to-do``).
+  (``planners/manifest/events.py``); one it concerns none of ends there (``nothing-to-do``). With ``drift_topic``
+  (the scheduled reconcile's), the drift the plan found is published there as ``amishare.drift/1`` first.
 - ``{"action": "slice", "run_id": ID, "budget": SECONDS, "phase": NAME?, "iteration": N?, "kms_share": F?}``: one slice
   of the run (``api.resume`` with a budget; ``kms_share``: the part of each KMS request quota it may use, ``1 /
   concurrency`` for a Map's chunks, which run at once), of one phase when ``phase`` names one (``prepare``,
@@ -38,6 +39,7 @@ environment and the config file the function is deployed with (``AMISHARE_CONFIG
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -47,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from amishare.api.context import Flags, Settings, settings
-from amishare.api.converge import ConvergeRequest, plan_manifest
+from amishare.api.converge import ConvergeRequest, ManifestPlan, plan_manifest
 from amishare.api.execute import Outcome, apply, with_notifications
 from amishare.api.handover import resume, run_phases
 from amishare.aws.dynamodb_journal import DynamoJournal
@@ -55,12 +57,14 @@ from amishare.aws.pacer import share_kms_quota
 from amishare.aws.reads.families import event_image
 from amishare.aws.session import known_regions
 from amishare.aws.state_machines import start_execution
+from amishare.aws.steps import notify
 from amishare.engine.executor import ActionResult, RunResult, now_utc
 from amishare.engine.partition import DEFAULT_CHUNK
 from amishare.engine.plan import Plan
-from amishare.errors import RunBusy, UsageError
+from amishare.errors import AmiShareError, RunBusy, UsageError
 from amishare.planners.manifest import load_manifest
 from amishare.planners.manifest.events import families_for_image, families_for_parameter
+from amishare.render.drift import drift_json
 
 DEFAULT_BUDGET = 600.0  # seconds of a slice when the request names none (Lambda allows 900 per invocation)
 BUSY_WAIT = 30.0  # seconds before a slice refused for a live lease tries again
@@ -137,14 +141,30 @@ def _record_run(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
         return {**NOTHING, "reason": "the event concerns no family of the manifest"}
     family = families[0] if families is not None and len(families) == 1 else request.get("family")
     made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), family))
+    published = _publish_drift(chosen, made, str(request.get("drift_topic") or ""))
     if not made.plan.actions:
-        return dict(NOTHING)
+        return {**NOTHING, **published}
     size = int(request.get("chunk_size") or DEFAULT_CHUNK)
     plan = replace(made.plan, extra={**made.plan.extra, "chunk_size": size})
     outcome = apply(chosen, plan, budget=0.0)
     assert outcome.result is not None
     chunks = [p.name for p in run_phases(plan) if p.is_chunk]
-    return {"status": "paused", "run_id": outcome.result.run_id, "wake_in": 0.0, "chunks": chunks}
+    return {"status": "paused", "run_id": outcome.result.run_id, "wake_in": 0.0, "chunks": chunks, **published}
+
+
+def _publish_drift(chosen: Settings, made: ManifestPlan, topic: str) -> dict[str, Any]:
+    """The drift the plan found, published to ``topic`` (the scheduled reconcile's ``drift_topic``) as
+    ``amishare.drift/1``, before the run converges it; nothing when there is none or no topic."""
+    if not topic or not made.drift:
+        return {}
+    resolved = [made.facts.resolutions[f].describe() for f in sorted(made.facts.resolutions)]
+    document = drift_json(made.manifest.path, resolved, made.drift)
+    subject = f"amishare: {len(made.drift)} drift finding(s) in {Path(made.manifest.path).name}"
+    try:
+        notify.send(chosen.sessions(), {"sns": topic}, subject, json.dumps(document, indent=2))
+    except AmiShareError as exc:  # reported, not raised: the run converges the drift anyway
+        return {"drift": len(made.drift), "drift_error": str(exc)}
+    return {"drift": len(made.drift), "drift_published": topic}
 
 
 def _concerned(chosen: Settings, request: dict[str, Any]) -> tuple[str, ...] | None:
