@@ -3,7 +3,7 @@ after an interruption or a fixed failure."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from amishare.api.context import Settings
 from amishare.api.execute import Outcome, planned_or_applied, run_options, steps_for, with_notifications
@@ -63,23 +63,20 @@ def resume(
     hooks: Hooks = NO_HOOKS,
     max_parallel: int | None = None,
     budget: float | None = None,
-    phase: str | None = None,
-    idle_exit: float | None = None,
+    engine: EngineSlice | None = None,
 ) -> Outcome:
     """Finish a run that was interrupted, paused (a slice) or partly failed: AWS is re-read, what succeeded is not
     redone. The run was confirmed when it started: ``hooks.confirm`` is not asked again. With ``budget``
-    (seconds) this is one more slice: it pauses again once that time is spent. With ``phase`` (a name of
-    ``run_phases``) only that phase is driven, under its own lease (the serverless engine drives a run's chunks at
-    once); a failed copy is then reported, not made again. With ``idle_exit`` a slice pauses as soon as nothing is
-    due for longer than that, and its copies of hours are looked at every ``IDLE_POLLS`` x ``idle_exit`` at most:
-    the waiting is left to whoever drives the slices (the state machine's Wait states)."""
+    (seconds) this is one more slice: it pauses again once that time is spent; ``engine`` shapes the slice as the
+    serverless engine drives it (``EngineSlice``)."""
     log = settings.journal()
     sessions = settings.sessions()
     try:
         record = log.run(run_id)
         plan = Plan.from_dict(record.plan)
         states = {a.key: a.state for a in record.actions}
-        failed = redo.failed_copies(plan, states) if phase is None else []
+        part = engine or EngineSlice()
+        failed = redo.failed_copies(plan, states) if part.phase is None else []
         if failed and "spec" in plan.extra:
             log.leases.acquire(run_id)  # before anything is planned or written: one process per run
             plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
@@ -88,9 +85,9 @@ def resume(
         finished = ("succeeded", SUPERSEDED)
         done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
         options = replace(
-            run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, phase), idle_exit=idle_exit
+            run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, part.phase), idle_exit=part.idle_exit
         )
-        poll_max = IDLE_POLLS * idle_exit if idle_exit else None
+        poll_max = IDLE_POLLS * part.idle_exit if part.idle_exit else None
         result = execute(
             plan, steps_for(sessions, plan, hooks, log.key_locks, poll_max), log, run_id, options=options, done=done
         )
@@ -100,6 +97,17 @@ def resume(
 
 
 IDLE_POLLS = 5.0  # an idle-exiting slice's copies of hours are looked at every 5 x idle_exit seconds at most
+
+
+@dataclass(frozen=True)
+class EngineSlice:
+    """A slice as the serverless engine drives it. ``phase`` (a name of ``run_phases``): only that phase, under its
+    own lease (the engine drives a run's chunks at once); a failed copy is then reported, not made again.
+    ``idle_exit``: the slice pauses as soon as nothing is due for longer than that many seconds, its copies of hours
+    looked at every ``IDLE_POLLS`` x ``idle_exit`` at most: the waiting is left to the state machine's Wait states."""
+
+    phase: str | None = None
+    idle_exit: float | None = None
 
 
 def run_phases(plan: Plan) -> tuple[Phase, ...]:

@@ -51,7 +51,7 @@ from typing import Any
 from amishare.api.context import Flags, Settings, settings
 from amishare.api.converge import ConvergeRequest, ManifestPlan, plan_manifest
 from amishare.api.execute import Outcome, apply, with_notifications
-from amishare.api.handover import resume, run_phases
+from amishare.api.handover import EngineSlice, resume, run_phases
 from amishare.aws.dynamodb_journal import DynamoJournal
 from amishare.aws.pacer import share_kms_quota
 from amishare.aws.reads.families import event_image
@@ -187,7 +187,8 @@ def _slice(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     share_kms_quota(float(request.get("kms_share") or 1.0))  # chunks run at once: each its part of the quotas
     answer = {"run_id": run_id, "phase": phase, "iteration": iteration, "hand_over": iteration >= LOOP_LIMIT}
     try:
-        outcome = resume(chosen, run_id, budget=budget, phase=str(phase) if phase else None, idle_exit=IDLE_EXIT)
+        part = EngineSlice(str(phase) if phase else None, IDLE_EXIT)
+        outcome = resume(chosen, run_id, budget=budget, engine=part)
     except RunBusy as exc:
         return {**answer, "status": "busy", "wake_in": BUSY_WAIT, "wait_seconds": int(BUSY_WAIT), "detail": str(exc)}
     result = outcome.result
