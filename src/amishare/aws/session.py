@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -38,6 +38,8 @@ class Connection:
     retry_mode: str = "standard"  # or "adaptive"
     max_attempts: int = 10
     max_pool_connections: int = 50
+    # fixed keys (access key id, secret) instead of boto3's chain: a local AWS's, given by the code that serves it
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
 
 
 # What amishare is doing when it calls AWS (an action kind, or "observe"): sent in the User-Agent as
@@ -124,6 +126,8 @@ class Sessions:
         self._loader = botocore.loaders.create_loader()
         base = botocore.session.Session(profile=connection.profile)
         base.register_component("data_loader", self._loader)
+        if connection.credentials is not None:
+            base.set_credentials(*connection.credentials)
         self._base = boto3.Session(botocore_session=base, region_name=connection.region)
         routed = botocore.session.get_session()
         routed.register_component("data_loader", self._loader)

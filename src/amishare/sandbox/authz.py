@@ -9,14 +9,15 @@ Rules (IAM User Guide, "Policy evaluation logic"; EC2 API Reference, "Authorizat
 * EC2 authorizes a request against the resources it names: an image, its snapshots, a launch template;
   ``CopyImage`` against the source image and its snapshots as well as the new ones (docs/aws-facts.md section 3),
   and the tags it puts on them as ``ec2:CreateTags`` with ``ec2:CreateAction`` = ``CopyImage``; KMS against the
-  key, SSM against the parameter, STS against the role; ``RunInstances`` with ``resolve:ssm:NAME`` also needs
+  key, SSM against the parameter, STS against the role, Lambda against the function (``Invoke`` as
+  ``lambda:InvokeFunction``: sandbox/functions.py); ``RunInstances`` with ``resolve:ssm:NAME`` also needs
   ``ssm:GetParameters`` on the parameter (SSM User Guide, "Native parameter support for Amazon Machine Image IDs");
 * a key policy statement naming the account (its root) delegates to IAM: the role's identity policy must also
   allow the use, with the request's context (``kms:ViaService`` when EC2 uses the key for it). A statement or
   grant naming the role itself needs no identity policy.
 
 Refusals are worded as AWS words them: ``UnauthorizedOperation`` (EC2), ``AccessDeniedException`` (KMS, SSM,
-Organizations, Recycle Bin), ``AccessDenied`` (STS, Auto Scaling, others).
+Organizations, Recycle Bin, Lambda), ``AccessDenied`` (STS, Auto Scaling, others).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.policy.evaluate import Caller, Request, evaluate, parsed_policy, statement_matches
+from amishare.sandbox import functions
 from amishare.sandbox.kms.keys import find_key
 from amishare.sandbox.state import World
 from amishare.sandbox.wire import moto_compat
@@ -37,6 +39,7 @@ REFUSALS = {
     "ssm": ("AccessDeniedException", 400),
     "organizations": ("AccessDeniedException", 400),
     "rbin": ("AccessDeniedException", 403),
+    "lambda": ("AccessDeniedException", 403),
 }
 RESOLVE_SSM = "resolve:ssm:"
 ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}  # STS API Reference: no permission is needed, and none can deny it
@@ -135,6 +138,12 @@ def checks(world: World, caller: Caller, service: str, action: str, region: str,
         return [Check(name, (f"arn:aws:ssm:{region}:{caller.account}:parameter/{parameter}",))]
     if service == "sts" and action == "AssumeRole":
         return [Check(name, (str(p.get("RoleArn", "*")),))]
+    if service == "lambda" and p.get("FunctionName"):
+        qualifier = str(p.get("Qualifier") or "") or None
+        arn = functions.function_arn(str(p["FunctionName"]), region, caller.account, qualifier)
+        return [Check(functions.iam_action(action), (arn,))]
+    if service == "lambda":
+        return [Check(functions.iam_action(action))]
     return [Check(name)]
 
 

@@ -106,3 +106,29 @@ class StsHandlers:
             "AssumedRoleUser": {"AssumedRoleId": f"{role_id}:{session_name}", "Arn": session_arn},
             "PackedPolicySize": 0,
         }
+
+
+def service_session(world: World, role_arn: str, session_name: str) -> dict[str, str]:
+    """Credentials of a session of ``role_arn`` made for an AWS service that acts as the role (Step Functions with
+    a state machine's role, Lambda with a function's execution role), as environment variables: the overlay takes
+    their caller for ``arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION``, subject to the role's identity policies
+    when they are enforced. No ``AssumeRole``: such roles trust the service's principal (``states.amazonaws.com``),
+    which no caller of the sandbox is. ``ValueError`` when the role does not exist; the session does not expire."""
+    match = _ROLE_ARN.match(role_arn)
+    if not match or not _SESSION_NAME.match(session_name):
+        raise ValueError(f"not a role ARN and session name: {role_arn!r}, {session_name!r}")
+    account, role_name = match.groups()
+    if moto_compat.role_trust_policy(account, role_name) is None:
+        raise ValueError(f"no role {role_arn}")
+    access_key = "ASIA" + random_text(_ALPHABET, 16)
+    with world.lock:
+        world.sessions[access_key] = Caller(
+            account=account,
+            arn=f"arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}",
+            role_arn=f"arn:aws:iam::{account}:role/{role_name}",
+        )
+    return {
+        "AWS_ACCESS_KEY_ID": access_key,
+        "AWS_SECRET_ACCESS_KEY": random_text(_TOKEN, 40),
+        "AWS_SESSION_TOKEN": random_text(_TOKEN, 86),
+    }

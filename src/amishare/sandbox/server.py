@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import cache
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amishare.errors import SandboxError
 from amishare.sandbox import events
@@ -25,6 +26,9 @@ from amishare.sandbox.kms import keys
 from amishare.sandbox.organizations import create_organization
 from amishare.sandbox.state import AfterCall, Call, Image, Settings, Snapshot, World, new_id, utcnow
 from amishare.sandbox.wire import moto_compat
+
+if TYPE_CHECKING:
+    from amishare.sandbox.engine import EngineDeployment, Runner
 
 
 class Sandbox:
@@ -62,6 +66,7 @@ class Sandbox:
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._app: Any = None
+        self._engine: EngineDeployment | None = None
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Sandbox:
@@ -84,6 +89,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self._close_engine()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -109,6 +115,44 @@ class Sandbox:
             raise RuntimeError("the sandbox is not running: use it as a context manager or call start()")
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
+
+    # ------------------------------------------------------------------- engine
+    def deploy_engine(
+        self,
+        manifest_path: str | Path,
+        *,
+        account: str,
+        region: str,
+        table: str = "amishare-engine",
+        budget: int = 5,
+        chunk_concurrency: int = 4,
+        config: str | Path | None = None,
+        runner: Runner | None = None,
+    ) -> EngineDeployment:
+        """Deploy amishare's serverless engine for a manifest in ``account`` and ``region`` (sandbox/engine.py: the
+        journal's table ``table``, the runner's function answered in this process by ``runner``, default
+        ``amishare.api.runner.handle``, the state machine with slices of ``budget`` seconds and at most
+        ``chunk_concurrency`` chunks at once, the triggers and their bridge, waits on this sandbox's clock); the
+        runner reads ``config`` (default: the amishare.toml beside the manifest). Returns the
+        ``engine.EngineDeployment``; stopping or resetting the sandbox closes it."""
+        from amishare.sandbox import engine
+
+        if self._engine is not None:
+            raise SandboxError("this sandbox has an engine deployed already")
+        options = engine.EngineOptions(
+            table=table,
+            budget=budget,
+            concurrency=chunk_concurrency,
+            config=Path(config) if config is not None else None,
+            runner=runner,
+        )
+        self._engine = engine.deploy(self, Path(manifest_path), _account(account), region, options)
+        return self._engine
+
+    def _close_engine(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     # -------------------------------------------------------------- credentials
     def credentials(self, account: str) -> dict[str, str]:
@@ -292,7 +336,9 @@ class Sandbox:
             self.world.calls.clear()
 
     def reset(self) -> None:
-        """Forget everything: keys, images, snapshots, organizations, sessions, moto's state, calls."""
+        """Forget everything: keys, images, snapshots, organizations, sessions, moto's state, calls (a deployed
+        engine is closed first: its executions stopped)."""
+        self._close_engine()
         settings = self.world.settings
         with self.world.lock:
             fresh = World(settings, self.world.clock)
@@ -319,7 +365,7 @@ def sandbox_session(
             return super().resource(*args, **kwargs)
 
     core = botocore.session.get_session()
-    core.register_component("data_loader", _model_loader())
+    core.register_component("data_loader", model_loader())
     return SandboxSession(
         aws_access_key_id=access_key,
         aws_secret_access_key=secret_key,
@@ -330,7 +376,7 @@ def sandbox_session(
 
 
 @cache
-def _model_loader() -> Any:
+def model_loader() -> Any:
     """One botocore model loader per process: service models are immutable, and loading the EC2
     model takes about 0.2 s, which every new session would otherwise pay again."""
     import botocore.loaders

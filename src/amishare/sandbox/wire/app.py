@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from amishare.policy.evaluate import Caller
-from amishare.sandbox import authz, events, scp
+from amishare.sandbox import authz, events, functions, scp
 from amishare.sandbox.autoscaling import AutoScalingHandlers
 from amishare.sandbox.ec2.account import AccountHandlers, Delegate
 from amishare.sandbox.ec2.allowed_images import AllowedImagesHandlers
@@ -283,8 +283,12 @@ class OverlayApp:
     @staticmethod
     def _read(service: str, environ: dict[str, Any], body: bytes) -> tuple[str, dict[str, Any]]:
         """The action and its parameters: JSON protocols (KMS, Organizations, SSM, EventBridge, STS's JSON ...)
-        name it in ``X-Amz-Target``, query protocols (EC2, SNS, SES, IAM) in the ``Action`` field."""
+        name it in ``X-Amz-Target``, query protocols (EC2, SNS, SES, IAM) in the ``Action`` field, REST protocols
+        (Lambda, Recycle Bin) in the method and the path."""
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if service == "lambda":  # REST-JSON: the action is the method and the path (sandbox/functions.py)
+            method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+            return functions.read(method, path, environ.get("QUERY_STRING", ""), body)
         if service == "rbin":  # REST-JSON: the action is the method and the path
             action, path_params = route(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
             try:

@@ -1,10 +1,9 @@
 """The only place the overlay touches moto's internals.
 
-moto has no public API for these needs, so the supported moto range is one minor version
-(pyproject's ``sandbox`` extra), checked when a sandbox starts: a moto outside it fails
-loudly with ``UnsupportedMoto`` instead of misbehaving quietly. ``tests/sandbox/
-test_moto_compat.py`` exercises each hook below, ``tests/sandbox/test_state_machines.py`` the Step Functions ones.
-"""
+moto has no public API for these needs, so the supported moto range is one minor version (pyproject's ``sandbox``
+extra), checked when a sandbox starts: a moto outside it fails loudly with ``UnsupportedMoto`` instead of misbehaving
+quietly. ``tests/sandbox/test_moto_compat.py`` exercises each hook below, ``tests/sandbox/test_state_machines.py``
+the Step Functions ones (``tests/sandbox/test_engine_hooks.py`` them behind the overlay)."""
 
 from __future__ import annotations
 
@@ -45,12 +44,10 @@ def check_moto_version() -> None:
 
 
 def install_account_header() -> None:
-    """Make moto take the account from the overlay's header before ``MOTO_ACCOUNT_ID``.
-
-    moto's ``BaseResponse.get_current_account`` prefers the environment variable
-    ``MOTO_ACCOUNT_ID`` over the caller's credentials (docs/aws-facts.md section 8); the overlay
-    knows the caller's account and passes it in ``ACCOUNT_HEADER``.
-    """
+    """Make moto take the account from the overlay's header before ``MOTO_ACCOUNT_ID``: moto's
+    ``BaseResponse.get_current_account`` prefers the environment variable ``MOTO_ACCOUNT_ID`` over the caller's
+    credentials (docs/aws-facts.md section 8); the overlay knows the caller's account and passes it in
+    ``ACCOUNT_HEADER``."""
     from moto.core.responses import BaseResponse
 
     original = BaseResponse.get_current_account
@@ -237,11 +234,9 @@ def send_to_target(arn: str, message: str, group_id: str | None = None) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- Step Functions
-# moto 5.2 runs Amazon States Language in-process (its copy of LocalStack's interpreter, moto/stepfunctions/parser)
-# when its config says so; the hooks below make that run what a test needs: Lambda tasks answered by a Python
-# handler, waits and retry intervals on a test clock, and a few places where moto's executor differs from AWS made
-# truthful (execution names, the account a task calls as, distributed Map children). tests/sandbox/
-# test_state_machines.py exercises each of them.
+# moto 5.2 runs Amazon States Language in-process (moto/stepfunctions/parser) when its config says so; the hooks
+# below make it run what a test needs: Lambda tasks answered by Python, waits on a test clock, and where moto's
+# executor differs from AWS, made truthful (execution names, a task's account, distributed Map children).
 
 STATE_MACHINE_CONFIG: dict[str, Any] = {
     "stepfunctions": {"execute_state_machine": True},  # moto.stepfunctions.responses.get_backend: the ASL executor
@@ -249,6 +244,9 @@ STATE_MACHINE_CONFIG: dict[str, Any] = {
 }
 """moto's config for running state machines: ``mock_aws(config=STATE_MACHINE_CONFIG)``, or the body of
 ``POST /moto-api/config`` to a moto server. ``execute_state_machines()`` sets it too, for its duration."""
+
+TaskCredentials = Callable[[str], tuple[str, str, str | None]]
+"""``credentials(role_arn) -> (access key id, secret, session token)``: what a task acting as a role signs with."""
 
 LambdaHandler = Callable[[str, Any], Any]
 """``handler(function_name_or_arn, payload) -> result``: the payload and the result are JSON values (the payload
@@ -283,9 +281,8 @@ def _patched_item(mapping: Any, key: str, value: Any) -> Iterator[None]:
 
 @contextlib.contextmanager
 def lambda_in_process(handler: LambdaHandler) -> Iterator[None]:
-    """Every Lambda ``Invoke`` that moto answers runs ``handler`` in this process, for the duration.
-
-    Replaces ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (which only echoes the payload); needs
+    """Every Lambda ``Invoke`` that moto answers runs ``handler`` in this process, for the duration: replaces
+    ``moto.awslambda_simple.models.LambdaSimpleBackend.invoke`` (which only echoes the payload); needs
     moto's ``{"lambda": {"use_docker": False}}`` (``STATE_MACHINE_CONFIG``). The function must exist in the
     account and region moto routes the call to (moto's ``ResourceNotFoundException`` otherwise, as Lambda's), and
     ``handler`` is given the name or ARN the caller sent. A handler that raises is a function error, as Lambda
@@ -383,11 +380,13 @@ class StateMachineRuns:
 
 
 @contextlib.contextmanager
-def execute_state_machines() -> Iterator[StateMachineRuns]:
+def execute_state_machines(
+    endpoint_url: str | None = None, credentials: TaskCredentials | None = None
+) -> Iterator[StateMachineRuns]:
     """moto runs the state machines it is asked to execute, for the duration, more truthfully than by its config
-    alone; executions still running at the end are stopped (so that none outlives a test's moto). Use inside
-    ``mock_aws()``: around a sandbox, moto's executor runs, but its tasks' calls go to ``localhost:$MOTO_PORT``
-    signed with a key the overlay refuses (docs/sandbox.md).
+    alone; executions still running at the end are stopped (so that none outlives a test's moto). Inside
+    ``mock_aws()`` give no argument; around a sandbox (in this process) its ``endpoint_url`` and the ``credentials``
+    of the role each task acts as: moto's would call ``localhost:$MOTO_PORT`` as ``ak``, which the overlay refuses.
 
     - moto's config ``STATE_MACHINE_CONFIG`` (``moto.core.config.default_user_config``).
     - ``StartExecution`` without a name names the execution with a UUID, as AWS does: moto's
@@ -396,7 +395,8 @@ def execute_state_machines() -> Iterator[StateMachineRuns]:
     - A task's service calls act as the account of the state machine's role (the task's ``Credentials`` role when
       it has one), as in AWS: moto's ``moto.stepfunctions.parser.asl.utils.boto_client.boto_client_for`` signs them
       with the access key ``ak``, which moto takes for its default account. The calls carry moto's
-      ``x-moto-account-id`` header (``BaseResponse.get_current_account``).
+      ``x-moto-account-id`` header (``BaseResponse.get_current_account``); with ``credentials``, they are signed
+      with the role's own (the overlay takes the caller from them) and sent to ``endpoint_url``.
     - Distributed Map: each iteration's events are kept (``StateMachineRuns.map_children``; moto's
       ``DistributedIterationComponent._eval_body`` gives all of a Map Run's iterations one ``EventManager`` and
       drops it) by ``DistributedItemProcessorWorker._eval_job``; and a Map Run fails with
@@ -422,7 +422,7 @@ def execute_state_machines() -> Iterator[StateMachineRuns]:
         for key, value in STATE_MACHINE_CONFIG.items():
             stack.enter_context(_patched_item(default_user_config, key, value))
         stack.enter_context(_patched(StepFunctionsParserBackend, "start_execution", start_execution))
-        stack.enter_context(_tasks_call_as_their_role())
+        stack.enter_context(_tasks_call_as_their_role(endpoint_url, credentials))
         stack.enter_context(_distributed_map_children(runs))
         try:
             yield runs
@@ -432,24 +432,29 @@ def execute_state_machines() -> Iterator[StateMachineRuns]:
 
 def _stop_running(runs: StateMachineRuns) -> None:
     import datetime
+    import time
 
     with runs._lock:
         running = [e for e in runs._executions if e.exec_status == "RUNNING" and e.exec_worker is not None]
     for execution in running:
+        deadline = time.monotonic() + 2  # a worker just started sets its environment up on its own thread
+        while execution.exec_worker.env is None and time.monotonic() < deadline:
+            time.sleep(0.005)
         execution.stop(datetime.datetime.now(datetime.UTC), error=None, cause=None)
         runs.stopped.append(str(execution.execution_arn))
 
 
 @contextlib.contextmanager
-def _tasks_call_as_their_role() -> Iterator[None]:
+def _tasks_call_as_their_role(endpoint_url: str | None, credentials: TaskCredentials | None) -> Iterator[None]:
     """``boto_client_for``, wherever moto's executor imported it, gives clients that call as the role's account:
     moto's clients (``ak``/``sk``, no retries, no parameter validation, moto's endpoint unless moto is intercepting
-    boto3 in-process), plus the ``x-moto-account-id`` header. One client per region, service and account for the
-    duration (moto makes one for every task: ~12 ms each, and ~0.1 s more for the first one of a fresh boto3
-    session, which every ``mock_aws`` starts)."""
+    boto3 in-process) with the ``x-moto-account-id`` header, or signed with the role's ``credentials`` and sent to
+    ``endpoint_url``. One client per region, service and role (moto makes one for every task: ~12 ms each, ~0.1 s
+    more for the first one of a fresh boto3 session, which every ``mock_aws`` starts)."""
     import sys
 
     from moto.core.models import botocore_stubber
+    from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.utils import boto_client
 
     original = boto_client.boto_client_for
@@ -458,11 +463,12 @@ def _tasks_call_as_their_role() -> Iterator[None]:
 
     def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
         role_arn = str(getattr(state_credentials, "role_arn", "") or "")
-        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
-        key = (region, service, account, bool(botocore_stubber.enabled))
+        key = (region, service, role_arn, bool(botocore_stubber.enabled))
         with lock:
             if key not in clients:
-                clients[key] = _task_client(region, service, account, intercepted=key[3])
+                moto = None if key[3] else f"http://localhost:{moto_server_port()}"
+                keys = credentials(role_arn) if credentials is not None else None
+                clients[key] = _task_client(region, service, role_arn, endpoint_url or moto, keys)
             return clients[key]
 
     def swap(old: Any, new: Any) -> None:
@@ -478,22 +484,25 @@ def _tasks_call_as_their_role() -> Iterator[None]:
         swap(boto_client_for, original)
 
 
-def _task_client(region: str, service: str, account: str, intercepted: bool) -> Any:
-    """A client as moto's ``boto_client_for`` makes one, calling as ``account`` (moto's default when empty)."""
+def _task_client(
+    region: str, service: str, role_arn: str, endpoint: str | None, keys: tuple[str, str, str | None] | None
+) -> Any:
+    """A client as moto's ``boto_client_for`` makes one, as ``role_arn``'s account (moto's keys), or with ``keys``."""
     import boto3
     import botocore.session
     from botocore.config import Config
-    from moto.settings import moto_server_port
     from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
 
     core = botocore.session.get_session()
     core.register_component("data_loader", _botocore_loader())
+    access_key, secret_key, token = keys or ("ak", "sk", None)
     client = boto3.Session(botocore_session=core).client(
         service,
         region_name=region,
-        aws_access_key_id="ak",
-        aws_secret_access_key="sk",
-        endpoint_url=None if intercepted else f"http://localhost:{moto_server_port()}",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=token,
+        endpoint_url=endpoint,
         config=Config(
             parameter_validation=False,
             retries={"max_attempts": 0, "total_max_attempts": 1},
@@ -501,7 +510,8 @@ def _task_client(region: str, service: str, account: str, intercepted: bool) -> 
             read_timeout=TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
         ),
     )
-    if account:
+    account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+    if account and keys is None:
 
         def tell_account(request: Any, **kwargs: Any) -> None:
             request.headers["x-moto-account-id"] = account
