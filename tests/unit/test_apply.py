@@ -343,6 +343,19 @@ def test_a_phase_drives_only_its_own_actions_and_its_status_is_its_own() -> None
     assert _phase_run(plan, steps, Phase("finish", ("end",)), finished).status == "succeeded"
 
 
+def test_a_phase_after_an_earlier_phase_that_failed_skips_what_waited_for_it_and_ends() -> None:
+    plan = _plan(_share("prep"), _share("a", ("prep",)), _share("b"))
+    steps = FakeSteps({}, Clock())
+    failed = {"prep": ActionResult("prep", "failed", error="no key")}
+    result = _phase_run(plan, steps, Phase("chunk:r:0", ("a", "b")), failed)
+    assert not result.paused and {r.key: r.state for r in result.results} == {
+        "prep": "failed",
+        "a": "skipped",
+        "b": "succeeded",
+    }
+    assert [p[0] for p in steps.passes] == ["b"]
+
+
 def test_a_phase_whose_earlier_phase_has_not_finished_is_refused_before_anything_runs() -> None:
     plan = _plan(_share("prep"), _share("a", ("prep",)))
     steps = FakeSteps({}, Clock())

@@ -46,6 +46,9 @@ class ConvergeRequest:
     path: str
     family: str | None = None
     allow_destroy: bool = False  # apply removals although the manifest's [safety] prune is false
+    # how the transfers' destinations reach the source key, over the settings' key_access: the serverless engine
+    # asks for "grant", the run's own grants, since runs of several families may overlap on one key
+    transfer_key_access: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,8 @@ def plan_manifest(settings: Settings, request: ConvergeRequest, *, sessions: Ses
     desired = desired_state(manifest, facts, request.family)
     shared = [_share_unit(settings, active, unit, facts.home_region) for unit in desired.shares]
     parts = [p for p, _ in shared]
-    parts += [_transfer_unit(settings, active, unit, facts) for unit in desired.transfers if unit.accounts]
+    access = request.transfer_key_access
+    parts += [_transfer_unit(settings, active, unit, facts, access) for unit in desired.transfers if unit.accounts]
     held = _holders(active, facts, desired.shares, shared) + _retired_holders(settings, active, facts, families)
     pieces = Pieces(tuple(parts), _retention(settings, active, manifest, facts, desired), tuple(held))
     allowed = manifest.safety.prune or request.allow_destroy
@@ -121,8 +125,11 @@ def _share_unit(settings: Settings, sessions: Sessions, unit: ShareUnit, home: s
     return plan_share(observed, unit.accounts, options).named(unit.name), observed
 
 
-def _transfer_unit(settings: Settings, sessions: Sessions, unit: TransferUnit, facts: Facts) -> Plan:
-    """The transfer planner's plan of one unit (a version handed over to one distribution's accounts)."""
+def _transfer_unit(
+    settings: Settings, sessions: Sessions, unit: TransferUnit, facts: Facts, key_access: str | None = None
+) -> Plan:
+    """The transfer planner's plan of one unit (a version handed over to one distribution's accounts); its key
+    access ``auto`` (the policy while it fits, else grants) unless ``key_access`` says."""
     from amishare.api.handover import plan_transfer  # the one path to a transfer plan, preflight included
 
     spec = unit.spec
@@ -138,6 +145,7 @@ def _transfer_unit(settings: Settings, sessions: Sessions, unit: TransferUnit, f
         set_default=template.set_default if template else None,
         deprecate_after=spec.deprecate_after,
         tags=tuple(f"{k}={v}" for k, v in spec.tags.items()),
+        key_access=key_access,
     )
     return plan_transfer(settings, request, sessions=sessions).named(unit.name)
 

@@ -13,6 +13,7 @@ from amishare.aws.reads.preflight import observe_transfer
 from amishare.aws.session import Sessions, known_regions
 from amishare.engine.executor import SUPERSEDED, ActionResult
 from amishare.engine.executor import apply as execute
+from amishare.engine.journal import ActionRecord
 from amishare.engine.partition import DEFAULT_CHUNK, FINISH, PREPARE, Phase, partition
 from amishare.engine.plan import Plan
 from amishare.errors import UsageError
@@ -82,11 +83,9 @@ def resume(
             plan, superseded = redo.extend(plan, _plan_again(sessions, plan, failed), failed, states)
             log.revise(run_id, plan, superseded)
             record = log.run(run_id)
-        finished = ("succeeded", SUPERSEDED)
-        done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if a.state in finished}
-        options = replace(
-            run_options(settings, hooks, max_parallel, budget), phase=_phase(plan, part.phase), idle_exit=part.idle_exit
-        )
+        phase = _phase(plan, part.phase)
+        done = {a.key: ActionResult(a.key, a.state, a.output, a.error) for a in record.actions if _done(a, phase)}
+        options = replace(run_options(settings, hooks, max_parallel, budget), phase=phase, idle_exit=part.idle_exit)
         poll_max = IDLE_POLLS * part.idle_exit if part.idle_exit else None
         result = execute(
             plan, steps_for(sessions, plan, hooks, log.key_locks, poll_max), log, run_id, options=options, done=done
@@ -94,6 +93,15 @@ def resume(
     finally:
         log.close()
     return with_notifications(sessions, Outcome(plan, result))
+
+
+def _done(action: ActionRecord, phase: Phase | None) -> bool:
+    """Whether a resume takes ``action`` as done: succeeded (or superseded); for a phase's slice, also failed or
+    skipped in another phase (that phase ended: what waits for it here is skipped, not waited for; a whole-run
+    resume runs failed actions again, once their cause is fixed)."""
+    if action.state in ("succeeded", SUPERSEDED):
+        return True
+    return phase is not None and action.state in ("failed", "skipped") and action.key not in phase.keys
 
 
 IDLE_POLLS = 5.0  # an idle-exiting slice's copies of hours are looked at every 5 x idle_exit seconds at most

@@ -140,7 +140,9 @@ def _record_run(chosen: Settings, request: dict[str, Any]) -> dict[str, Any]:
     if families == ():
         return {**NOTHING, "reason": "the event concerns no family of the manifest"}
     family = families[0] if families is not None and len(families) == 1 else request.get("family")
-    made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), family))
+    # the run's own grants for its transfers: runs of several families overlap on one key, and a policy statement
+    # one run takes away would fail another's copies (docs/engine.md, "Concurrent runs")
+    made = plan_manifest(chosen, ConvergeRequest(str(request["manifest"]), family, transfer_key_access="grant"))
     published = _publish_drift(chosen, made, str(request.get("drift_topic") or ""))
     if not made.plan.actions:
         return {**NOTHING, **published}

@@ -46,6 +46,7 @@ from amishare.sandbox.wire import moto_compat
 
 if TYPE_CHECKING:
     from amishare.api.context import Settings
+    from amishare.aws.session import Sessions
     from amishare.sandbox.server import Sandbox
 
 LOG = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class EngineDeployment:
     _triggers: list[Trigger] = field(default_factory=list, repr=False)
     _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _sessions: Sessions | None = field(default=None, repr=False)
 
     @property
     def journal(self) -> str:
@@ -120,16 +122,23 @@ class EngineDeployment:
         with self._lock:
             return list(self._triggers)
 
+    def _client(self, service: str) -> Any:
+        """A client of the engine's account and region, made once (a set of sessions costs ~0.1 s of CPU)."""
+        with self._lock:
+            if self._sessions is None:
+                self._sessions = self.settings.sessions()
+        return self._sessions.client(service, self.region)
+
     def executions(self) -> list[dict[str, Any]]:
         """The state machine's executions (``ListExecutions``), newest first."""
-        sfn = self.settings.sessions().client("stepfunctions", self.region)
+        sfn = self._client("stepfunctions")
         found: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
         return found
 
     def wait(self, timeout: float = 60.0) -> list[dict[str, Any]]:
         """The executions, once the triggers queue is empty and none of them runs; ``TimeoutError`` after
         ``timeout`` seconds."""
-        sqs = self.settings.sessions().client("sqs", self.region)
+        sqs = self._client("sqs")
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         deadline = time.monotonic() + timeout
         while True:
@@ -140,7 +149,7 @@ class EngineDeployment:
                     return found
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the engine is still busy after {timeout} s")
-            time.sleep(0.1)
+            time.sleep(0.5)  # the runs take seconds; a look costs the engine's process CPU
 
     def close(self) -> None:
         """Stop the bridge and the executions still running, and undo moto's hooks."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from amishare.engine.action import Action
+from amishare.engine.kinds.copies import AwaitImage
 from amishare.engine.kinds.gates import CreateGrant, PutKeyPolicy, RevokeDestination
 from amishare.engine.plan import Plan
 from amishare.errors import PlanRefused
@@ -80,6 +81,26 @@ def keep_shared_key_access(parts: tuple[Plan, ...]) -> tuple[Plan, ...]:
     return tuple(replace(part, actions=tuple(kept(a) for a in part.actions)) for part in parts)
 
 
+def revocations_after_every_copy(parts: tuple[Plan, ...]) -> tuple[Plan, ...]:
+    """``parts`` with each transfer revocation of an account's key access in a region coming after every copy that
+    account makes in that region, whichever family's: one plan may hand several families to the same account
+    through the same key, and their revocations are batched by image; key access taken away when one family's copy
+    is done would fail another's still to come. (``after``: whatever those copies' outcome, access never stays.)"""
+    copies: dict[tuple[str, str], list[str]] = {}
+    for part in parts:
+        for action in part.actions:
+            if isinstance(action, AwaitImage) and action.account != part.account:  # a destination's own copy
+                copies.setdefault((action.account, action.region), []).append(action.key)
+
+    def ordered(action: Action) -> Action:
+        if not isinstance(action, RevokeDestination) or not (action.key_arn or action.grant_key_arn):
+            return action
+        waits = [k for k in copies.get((action.target, action.region), []) if k not in action.after]
+        return replace(action, after=(*action.after, *waits)) if waits else action
+
+    return tuple(replace(part, actions=tuple(ordered(a) for a in part.actions)) for part in parts)
+
+
 def _admits(action: Action) -> tuple[tuple[str, str], ...]:
     """(key, account) pairs of the key access ``action`` gives."""
     if isinstance(action, PutKeyPolicy):
@@ -94,7 +115,7 @@ def assemble(
 ) -> tuple[Plan, tuple[Finding, ...], int]:
     """The plan (removals in only when ``allowed``), the drift, and how many removals were held."""
     check_removals(manifest, pieces, allowed)
-    pieces = replace(pieces, parts=keep_shared_key_access(pieces.parts))
+    pieces = replace(pieces, parts=revocations_after_every_copy(keep_shared_key_access(pieces.parts)))
     kept = as_plan(facts, pieces.retention.changes, pieces.retention.notes)
     removed = as_plan(facts, pieces.retention.removals)
     everything = merged(facts, manifest, [*pieces.parts, kept, removed])
