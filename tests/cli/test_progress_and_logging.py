@@ -178,3 +178,41 @@ def test_the_heartbeat_is_a_json_line_with_output_json(monkeypatch: pytest.Monke
     events = [json.loads(line) for line in err.getvalue().splitlines()]
     beat = next(e for e in events if e["event"] == "heartbeat")
     assert beat["under_way"][0]["key"] == "await:1" and beat["finished"] == 0
+
+
+def test_every_command_takes_v_and_debug_those_without_connection_options_too(tmp_path: Path) -> None:
+    """Issue 19 (item 4): ``-v`` and ``--debug`` were refused by the commands that make no AWS call of their own
+    (``amishare iam -v``: "No such option"); every command takes them now, before or after its name, and
+    ``--debug`` says first which amishare runs what (as the AWS CLI's does)."""
+    import click
+
+    from amishare.cli.main import COMMANDS
+
+    context = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None
+        leaves = command.commands.values() if isinstance(command, click.Group) else [command]
+        for leaf in leaves:
+            assert {"verbose", "debug"} <= {p.name for p in leaf.params}, (name, leaf.name)
+    manifest = tmp_path / "estate.toml"
+    manifest.write_text(
+        'version = 1\n[defaults]\nsource = "111111111111"\nregions = ["us-east-1"]\n[[image]]\nfamily = "f"\n'
+        'select = { ssm_parameter = "/f" }\n  [[image.distribute]]\n  to = ["222222222222"]\n  mode = "share"\n'
+    )
+    for args in (
+        ["--debug", "iam", "--role", "source"],
+        ["iam", "--role", "source", "-v"],
+        ["bootstrap", "--out", str(tmp_path / "stacks"), "--debug"],
+        ["-v", "manifest", "validate", "-f", str(manifest)],
+        ["manifest", "validate", "-f", str(manifest), "--debug", "--output", "json"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        if "--debug" in args and "json" in args:
+            (event,) = [json.loads(line) for line in result.stderr.splitlines()]
+            assert (event["event"], event["level"]) == ("log", "debug") and "manifest validate" in event["message"]
+        elif "--debug" in args:
+            assert re.search(r"^\S+Z debug: amishare \w+: amishare \S+, Python ", result.stderr, re.M), result.stderr
+        else:
+            assert "debug:" not in result.stderr  # -v: the AWS calls (none here), not the DEBUG records

@@ -15,6 +15,7 @@ import click
 
 from amishare import __version__
 from amishare.cli.global_options import move_global_options
+from amishare.cli.logs import with_log_flags
 from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 # name -> (module:attribute, the short help `amishare --help` shows)
@@ -116,7 +117,7 @@ class AmiShareGroup(click.Group):
         module, _, attribute = COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
-        return command
+        return with_log_flags(command)  # -v/--debug on every command, those without connection options too
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
