@@ -171,6 +171,8 @@ def finish(outcome: Outcome, output: str, dry_run: bool, *, shown: bool = False)
             emit(output, "", plan_json(plan))
         elif dry_run or not plan.actions:
             say(plan_text(plan))
+        if dry_run and plan.actions and output == "text":
+            say("Dry run: nothing was changed. To apply this plan, run the command again without --dry-run.", err=True)
         if not dry_run and plan.actions:
             click.echo("Not applied.", err=True)
             sys.exit(1)
