@@ -216,3 +216,45 @@ def test_every_command_takes_v_and_debug_those_without_connection_options_too(tm
             assert re.search(r"^\S+Z debug: amishare \w+: amishare \S+, Python ", result.stderr, re.M), result.stderr
         else:
             assert "debug:" not in result.stderr  # -v: the AWS calls (none here), not the DEBUG records
+
+
+@pytest.mark.slow
+def test_a_re_encryption_and_a_staging_copy_show_their_progress(estate: Any, tmp_path: Path) -> None:
+    """Issue 19: share's wait for its re-encrypted copy and transfer's for its staging copy said nothing until
+    they ended (the poller read a copy's progress only for the live table). Whoever reads the progress (lines,
+    JSON lines, the live table) now gets every wait's."""
+    sb, image, env = estate
+    sb.settings.copy_seconds_per_gib = 0.3  # 8 GiB: 2.4 s, a few polls
+    shared = _run(env, tmp_path, "share", image, "--to", TARGET, "--yes")
+    assert shared.exit_code == 0, shared.output
+    waited = rf"^\S+Z \[\.\.\] wait for the re-encrypted copy of {image} to be available: \d+%$"
+    assert re.search(waited, shared.stderr, re.M), shared.stderr
+    golden = sb.seed_image(OWNER, REGION, "golden-2", volumes_gib=[8], kms_key="aws/ebs")
+    moved = _run(env, tmp_path, "--output", "json", "transfer", golden, "--to", "dev", "--yes")
+    assert moved.exit_code == 0, moved.output
+    events = [json.loads(line) for line in moved.stderr.splitlines()]
+    staging = [
+        e["detail"]
+        for e in events
+        if e["event"] == "action" and e["state"] == "progress" and "staging copy" in e["summary"]
+    ]
+    assert staging and all(re.fullmatch(r"\d+%", d) for d in staging), events
+
+
+def test_the_live_table_shows_a_wait_outside_the_destinations_rows() -> None:
+    """On a terminal, the staging copy's wait (in the source account: no destination row) is under the table."""
+    from amishare.engine.kinds.copies import AwaitImage, CopyToDestination
+
+    copy = CopyToDestination(
+        key="copy:1", account=TARGET, region=REGION, source_image="@stage", source_region=REGION, name="g",
+        description="",
+    )  # fmt: skip
+    staging = AwaitImage(key="await:stage", account=OWNER, region=REGION, image="@stage", label="the staging copy")
+    plan = Plan("transfer", OWNER, REGION, "ami-1", (), (staging, copy), subject="ami-1")
+    view = ProgressView(live=False, quiet=False, columns=80)
+    view.track(plan)
+    view.event(staging, "running", None)
+    view.event(staging, "progress", "45%")
+    assert "[..] wait for the staging copy: 45%" in str(view._table().caption)
+    view.event(staging, "succeeded", "ami-0123456789abcdef0")
+    assert "45%" not in str(view._table().caption or "")

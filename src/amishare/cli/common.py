@@ -144,6 +144,8 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
                 "not applying without confirmation: add --yes to apply in a non-interactive session, "
                 "or --dry-run to only see the plan"
             )
+        if output != "text":  # stdout is for the document: the plan asked about is shown on the terminal first
+            say(plan_text(plan), err=True)
         return ask(confirm_question(plan))
 
     return confirm

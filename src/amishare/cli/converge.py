@@ -84,7 +84,9 @@ def apply(params: dict[str, Any]) -> None:
     request = ConvergeRequest(path or "", params.pop("family"), params.pop("allow_destroy"))
     settings = load_settings(params)
     with progress_view(output == "text", live=False) as view:
-        hooks = api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event)
+        hooks = api.Hooks(
+            confirm=confirmer(params["yes"], output), on_event=view.event, on_poll=view.poll, progress=view.watching
+        )
         outcome = (
             apply_saved(settings, saved, hooks=hooks) if saved else apply_manifest(settings, request, hooks=hooks)[1]
         )

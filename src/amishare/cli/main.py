@@ -132,6 +132,11 @@ class AmiShareGroup(click.Group):
         args = list(ctx.meta.get("amishare.args", []))
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click's own (a missing argument, an unknown option): its text on stderr
+            if _wants_json(args):  # and, as for amishare's errors, the JSON error on stdout
+                error = {"code": "UsageError", "message": exc.format_message(), "exit": exc.exit_code}
+                click.echo(json.dumps({"error": error}, indent=2))
+            raise
         except AmiShareError as exc:
             click.echo(f"error: {exc}", err=True)
             if _wants_json(args):  # a machine reading stdout gets the error there too
