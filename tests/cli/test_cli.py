@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,10 +35,25 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_on_the_embedded_sandbox() -> None:
-    result = _amishare("demo")
-    assert result.returncode == 0, result.stderr
-    text = " ".join(result.stdout.split())
+def test_demo_runs_on_the_embedded_sandbox(tmp_path: Path) -> None:
+    """The README's quick start ends with ``amishare demo``: in a real terminal of 80 columns (tmux, when the
+    machine has it; piped otherwise), as a newcomer runs it. Issue 19: at 80 columns its tables and headings cut
+    account ids (``4444444…``) and commands; now no id is cut and every command it shows parses."""
+    from tests.support import tmux
+    from tests.support.printed import broken_commands, cut_ids
+
+    if tmux.AVAILABLE:
+        screen = tmux.run(["demo"], {}, tmp_path, columns=80, timeout=300)
+        assert screen.exit_code == 0, screen.text
+        assert all(len(row) <= 80 for row in screen.rows)
+        assert cut_ids(screen.rows) == [], screen.text
+        assert broken_commands(screen.lines, tmp_path) == [], screen.text
+        shown = screen.text
+    else:
+        result = _amishare("demo")
+        assert result.returncode == 0, result.stderr
+        shown = result.stdout
+    text = " ".join(shown.split())
     assert "encrypted with aws/ebs, which cannot be shared" in text
     assert "222222222222: can copy" in text and "333333333333: can copy" in text
     assert "444444444444: cannot copy: InvalidAMIID.NotFound" in text

@@ -149,3 +149,37 @@ def test_max_parallel_has_one_range_in_the_config_and_the_flag(tmp_path: Path) -
     assert config.parse({"defaults": {"max_parallel": 512}}, tmp_path / "a.toml").defaults.max_parallel == 512
     with pytest.raises(ConfigError, match="from 1 to 512"):
         config.parse({"defaults": {"max_parallel": 513}}, tmp_path / "a.toml")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["show", "ami-0123456789abcdef0", "--bogus"], "No such option '--bogus'"),
+        (["share", "--to", TARGET], "Missing argument 'IMAGE'"),
+        (["runs", "show"], "Missing argument 'RUN_ID'"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_click_s_usage_errors_are_json_on_stdout_with_output_json(
+    sb: Sandbox, tmp_path: Path, args: list[str], said: str
+) -> None:
+    """Issue 19: a usage error click finds (an unknown option, a missing argument) was plain text only under
+    ``--output json``; it is the JSON error on stdout as amishare's own errors are, its text still on stderr."""
+    result = _run(sb, tmp_path, "--output", "json", *args)
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)["error"]
+    assert (error["code"], error["exit"]) == ("UsageError", 2) and said in error["message"]
+    assert said in result.stderr
+
+
+@pytest.mark.slow
+def test_output_json_at_the_prompt_shows_the_plan_before_asking(sb: Sandbox, image: str, tmp_path: Path) -> None:
+    """Issue 19: ``--output json`` in a terminal without ``--yes`` asked "Apply these changes?" before showing the
+    plan. The plan asked about is shown first (on stderr: stdout is the document's)."""
+    sb.clear_calls()
+    env = {k: v for k, v in _env(sb, tmp_path).items() if v is not None}
+    session = at_the_prompt(["share", image, "--to", TARGET, "--output", "json"], env, tmp_path, answer="n")
+    assert session.exit_code == 1, session.screen
+    asked = session.screen.index("Apply these changes? [y/N]")
+    assert "+ ShareImage" in session.screen[:asked] and TARGET in session.screen[:asked], session.screen
+    assert mutating_calls(sb) == []

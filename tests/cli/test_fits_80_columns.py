@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from amishare.cli.main import cli
 from amishare.render.wrap import fit, fit_line
 from amishare.sandbox import Sandbox
+from tests.support import tmux
 from tests.support.terminal import in_a_terminal
 from tests.support.world import OTHER, OWNER, REGION, TARGET
 
@@ -46,9 +47,9 @@ def _terminal(sb: Sandbox, tmp_path: Path, *args: str) -> tuple[int, str]:
 
 def _fits(text: str) -> None:
     """Every line fits, or is one whole command, or one piece that has no space to be cut at (a policy statement to
-    paste, printed compact)."""
+    paste, printed compact; a word of a continued command, longer than a line, and its continuation mark)."""
     for line in text.splitlines():
-        alone = line.strip()
+        alone = line.strip().removesuffix(" \\")
         assert len(line) <= WIDTH or COMMAND_LINE.match(alone) or " " not in alone, f"{len(line)}: {line!r}"
 
 
@@ -99,8 +100,10 @@ def test_doctor_fixes_keep_their_commands_whole(sb: Sandbox, tmp_path: Path) -> 
     _ids_whole(screen, document)
     commands = {c for cap in document["capabilities"].values() for cause in cap["causes"] for c in _quoted(cause)}
     assert commands
-    for command in commands:  # each on one line, whole
-        assert any(command in line for line in screen.splitlines()), command
+    pasted = re.sub(r" \\\n\s*", " ", screen)  # a command longer than a line, continued as a shell continues it
+    for command in commands:  # each on one line, whole, or on lines a shell joins back into it
+        assert any(command in line for line in pasted.splitlines()), command
+    assert any(line.endswith(" \\") for line in screen.splitlines())  # this one has a command longer than 80
 
 
 def test_piped_text_is_left_as_it_is(sb: Sandbox, ebs_image: str, tmp_path: Path) -> None:
@@ -131,9 +134,10 @@ def _quoted(cause: dict[str, str]) -> list[str]:
         ),
         (
             "    fix: `amishare share ami-0123456789abcdef0 --to 222222222222 --region us-east-1 --reencrypt-key x`",
-            [
+            [  # longer than a line: continued as a shell continues it, never folded mid-word by the terminal
                 "    fix:",
-                "`amishare share ami-0123456789abcdef0 --to 222222222222 --region us-east-1 --reencrypt-key x`",
+                "`amishare share ami-0123456789abcdef0 --to 222222222222 --region us-east-1 \\",
+                "    --reencrypt-key x`",
             ],
         ),
     ],
@@ -145,3 +149,42 @@ def test_lines_wrap_at_words_with_a_hanging_indent(line: str, expected: list[str
 def test_narrow_or_unknown_widths_leave_text_as_it_is() -> None:
     long = "x " * 100
     assert fit(long, None) == long and fit(long, 20) == long
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not tmux.AVAILABLE, reason="tmux draws the screen")
+def test_a_transfer_s_live_view_at_80_columns_in_a_real_terminal(sb: Sandbox, tmp_path: Path) -> None:
+    """Issue 19: at 80 columns the live view truncated account and image ids (``2222222222…``). A transfer to two
+    accounts in two regions, in tmux at 80 columns: what stays on the screen (the live table's last state, the
+    result) shows every account and every copy whole, cuts none, and each command on it parses."""
+    from tests.support.printed import broken_commands, cut_ids
+    from tests.support.world import REGION2, seed_destinations
+
+    sb.settings.copy_seconds_per_gib = 0.1  # copies under way long enough for the live table to draw them
+    seed_destinations(sb)
+    image = sb.seed_image(OWNER, REGION, "golden-al2023-2026.11.22", volumes_gib=[8], kms_key="aws/ebs")
+    (tmp_path / "amishare.toml").write_text(
+        '[defaults]\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
+        f'endpoint_url = "{sb.endpoint_url}"\n'
+        + "".join(
+            f'[accounts.{name}]\nid = "{account}"\nkeys = {{ {REGION} = "alias/mine", {REGION2} = "alias/mine" }}\n'
+            for name, account in (("dev", TARGET), ("qa", OTHER))
+        )
+    )
+    args = ["transfer", image, "--from", OWNER, "--to", "dev,qa", "--regions", f"{REGION},{REGION2}", "--yes"]
+    screen = tmux.run(args, _env(sb, tmp_path), tmp_path, columns=WIDTH, timeout=120)
+    assert screen.exit_code == 0, screen.text
+    copies = {
+        i["ImageId"]
+        for account in (TARGET, OTHER)
+        for region in (REGION, REGION2)
+        for i in sb.session(account, region).client("ec2").describe_images(Owners=["self"])["Images"]
+    }
+    assert len(copies) == 4
+    table = [row for row in screen.rows if row.startswith("│ ")]  # the live table, as it last drew itself
+    for wanted in (TARGET, OTHER, *copies):
+        assert any(wanted in row for row in table), f"{wanted} is not whole in the live table:\n{screen.text}"
+    assert any(image in row for row in screen.rows), screen.text
+    assert cut_ids(screen.rows) == [], screen.text
+    assert all(len(row) <= WIDTH for row in screen.rows)
+    assert broken_commands(screen.lines, tmp_path) == [], screen.text

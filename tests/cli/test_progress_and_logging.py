@@ -178,3 +178,83 @@ def test_the_heartbeat_is_a_json_line_with_output_json(monkeypatch: pytest.Monke
     events = [json.loads(line) for line in err.getvalue().splitlines()]
     beat = next(e for e in events if e["event"] == "heartbeat")
     assert beat["under_way"][0]["key"] == "await:1" and beat["finished"] == 0
+
+
+def test_every_command_takes_v_and_debug_those_without_connection_options_too(tmp_path: Path) -> None:
+    """Issue 19 (item 4): ``-v`` and ``--debug`` were refused by the commands that make no AWS call of their own
+    (``amishare iam -v``: "No such option"); every command takes them now, before or after its name, and
+    ``--debug`` says first which amishare runs what (as the AWS CLI's does)."""
+    import click
+
+    from amishare.cli.main import COMMANDS
+
+    context = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None
+        leaves = command.commands.values() if isinstance(command, click.Group) else [command]
+        for leaf in leaves:
+            assert {"verbose", "debug"} <= {p.name for p in leaf.params}, (name, leaf.name)
+    manifest = tmp_path / "estate.toml"
+    manifest.write_text(
+        'version = 1\n[defaults]\nsource = "111111111111"\nregions = ["us-east-1"]\n[[image]]\nfamily = "f"\n'
+        'select = { ssm_parameter = "/f" }\n  [[image.distribute]]\n  to = ["222222222222"]\n  mode = "share"\n'
+    )
+    for args in (
+        ["--debug", "iam", "--role", "source"],
+        ["iam", "--role", "source", "-v"],
+        ["bootstrap", "--out", str(tmp_path / "stacks"), "--debug"],
+        ["-v", "manifest", "validate", "-f", str(manifest)],
+        ["manifest", "validate", "-f", str(manifest), "--debug", "--output", "json"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, (args, result.output)
+        if "--debug" in args and "json" in args:
+            (event,) = [json.loads(line) for line in result.stderr.splitlines()]
+            assert (event["event"], event["level"]) == ("log", "debug") and "manifest validate" in event["message"]
+        elif "--debug" in args:
+            assert re.search(r"^\S+Z debug: amishare \w+: amishare \S+, Python ", result.stderr, re.M), result.stderr
+        else:
+            assert "debug:" not in result.stderr  # -v: the AWS calls (none here), not the DEBUG records
+
+
+@pytest.mark.slow
+def test_a_re_encryption_and_a_staging_copy_show_their_progress(estate: Any, tmp_path: Path) -> None:
+    """Issue 19: share's wait for its re-encrypted copy and transfer's for its staging copy said nothing until
+    they ended (the poller read a copy's progress only for the live table). Whoever reads the progress (lines,
+    JSON lines, the live table) now gets every wait's."""
+    sb, image, env = estate
+    sb.settings.copy_seconds_per_gib = 0.3  # 8 GiB: 2.4 s, a few polls
+    shared = _run(env, tmp_path, "share", image, "--to", TARGET, "--yes")
+    assert shared.exit_code == 0, shared.output
+    waited = rf"^\S+Z \[\.\.\] wait for the re-encrypted copy of {image} to be available: \d+%$"
+    assert re.search(waited, shared.stderr, re.M), shared.stderr
+    golden = sb.seed_image(OWNER, REGION, "golden-2", volumes_gib=[8], kms_key="aws/ebs")
+    moved = _run(env, tmp_path, "--output", "json", "transfer", golden, "--to", "dev", "--yes")
+    assert moved.exit_code == 0, moved.output
+    events = [json.loads(line) for line in moved.stderr.splitlines()]
+    staging = [
+        e["detail"]
+        for e in events
+        if e["event"] == "action" and e["state"] == "progress" and "staging copy" in e["summary"]
+    ]
+    assert staging and all(re.fullmatch(r"\d+%", d) for d in staging), events
+
+
+def test_the_live_table_shows_a_wait_outside_the_destinations_rows() -> None:
+    """On a terminal, the staging copy's wait (in the source account: no destination row) is under the table."""
+    from amishare.engine.kinds.copies import AwaitImage, CopyToDestination
+
+    copy = CopyToDestination(
+        key="copy:1", account=TARGET, region=REGION, source_image="@stage", source_region=REGION, name="g",
+        description="",
+    )  # fmt: skip
+    staging = AwaitImage(key="await:stage", account=OWNER, region=REGION, image="@stage", label="the staging copy")
+    plan = Plan("transfer", OWNER, REGION, "ami-1", (), (staging, copy), subject="ami-1")
+    view = ProgressView(live=False, quiet=False, columns=80)
+    view.track(plan)
+    view.event(staging, "running", None)
+    view.event(staging, "progress", "45%")
+    assert "[..] wait for the staging copy: 45%" in str(view._table().caption)
+    view.event(staging, "succeeded", "ami-0123456789abcdef0")
+    assert "45%" not in str(view._table().caption or "")

@@ -228,3 +228,62 @@ def test_taking_an_action_away_makes_a_flow_fail(enforced: Any) -> None:
     outcome = api.transfer(settings, api.TransferRequest(shipped, ("dev",), source=OWNER))
     assert outcome.result is not None and outcome.result.status != "succeeded"
     assert any("UnauthorizedOperation" in (r.error or "") for r in outcome.result.failures)
+
+
+def test_init_and_leave_share_run_as_roles_with_exactly_their_generated_policies(tmp_path: Path) -> None:
+    """``amishare iam --for init,leave-share``: init runs as the management account's role with the source policy
+    for init, assuming the role of a member account that carries the auditor's for init; leave-share runs as a
+    consumer's role with the source policy for leave-share. No call is refused, and each action is needed."""
+    from click.testing import CliRunner
+
+    from amishare.cli.main import cli
+    from tests.support.world import share_by_hand
+
+    consumer = "Consumer"
+    with Sandbox(enforce_iam=True) as sb:
+        sb.reset()
+        sb.create_organization(OWNER, {"dev": [TARGET], "": [OTHER]})
+        sb.create_role(OWNER, SOURCE_ROLE, trusted_account=OWNER)
+        _put(sb, OWNER, SOURCE_ROLE, "amishare-source", iam_policy.policy("source", ["init"]))
+        sb.create_role(TARGET, ROLE, trusted_account=OWNER)
+        _put(sb, TARGET, ROLE, "amishare-target", iam_policy.policy(iam_policy.TARGET_ROLES, ["init"]))
+        sb.create_key(TARGET, REGION, alias="dev-amis")
+        sb.create_role(OTHER, consumer, trusted_account=OTHER)
+        _put(sb, OTHER, consumer, "amishare-consumer", iam_policy.policy("source", ["leave-share"]))
+        image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8], kms_key=None)
+        share_by_hand(sb.session(OWNER, REGION).client("ec2"), image, OTHER)
+
+        def as_role(account: str, role: str, *args: str) -> Any:
+            session = sb.session(account).client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="amishare"
+            )["Credentials"]
+            env = {
+                "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": session["SessionToken"],
+                "AWS_ENDPOINT_URL": sb.endpoint_url,
+                "AWS_REGION": REGION,
+                "AMISHARE_JOURNAL": str(tmp_path / "journal.sqlite3"),
+            }
+            return CliRunner().invoke(cli, ["--endpoint-url", sb.endpoint_url, *args], env=env)
+
+        sb.world.authorizations.clear()
+        started = as_role(OWNER, SOURCE_ROLE, "init", "--out", str(tmp_path / "amishare.toml"))
+        assert started.exit_code == 0, started.output
+        assert "assumed in 1 of 2 member accounts" in started.output
+        assert 'keys = { us-east-1 = "alias/dev-amis" }' in (tmp_path / "amishare.toml").read_text()  # read as dev
+        left = as_role(OTHER, consumer, "leave-share", image, "--yes")
+        assert left.exit_code == 0, left.output
+        records = list(sb.world.authorizations)
+    assert sorted({(r.role, r.action) for r in records if not r.allowed}) == []
+    for account, role, name, roles, command in (
+        (OWNER, SOURCE_ROLE, "amishare-source", "source", "init"),
+        (TARGET, ROLE, "amishare-target", iam_policy.TARGET_ROLES, "init"),
+        (OTHER, consumer, "amishare-consumer", "source", "leave-share"),
+    ):
+        mine = [r for r in records if r.role.endswith(f"/{role}") and len(r.statements) == 1]
+        alone = {(next(iter(r.statements)), r.action) for r in mine}
+        for statement in iam_policy.policy(roles, [command])["Statement"]:
+            for action in statement["Action"]:
+                used = any(w == (name, statement["Sid"]) and fnmatch.fnmatchcase(a, action) for w, a in alone)
+                assert used, (account, command, statement["Sid"], action)

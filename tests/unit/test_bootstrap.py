@@ -67,6 +67,9 @@ def test_the_command_writes_the_templates_and_a_readme(tmp_path: Path) -> None:
         "source-role.json",
     ]
     readme = (out / "README.md").read_text()
-    assert "Accounts=222222222222,333333333333" in readme and "111111111111" in readme
+    # self-managed: the stack instances in the accounts named (--accounts; --deployment-targets is the service-managed
+    # form), and an [accounts.*] table for each of them
+    assert "--accounts 222222222222 333333333333" in readme and "111111111111" in readme
+    assert 'id = "222222222222"' in readme and 'id = "333333333333"' in readme
     refused = CliRunner().invoke(cli, ["bootstrap", "--out", str(out), "--org", "--accounts", "222222222222"])
     assert refused.exit_code == 2 and "--org or --accounts" in refused.output

@@ -50,3 +50,51 @@ def test_the_architecture_page_lists_every_module_of_the_package() -> None:
     listed = _layout_tree()
     assert modules - listed == set(), "modules missing from docs/architecture.md's Layout"
     assert listed - modules == set(), "docs/architecture.md's Layout names modules that do not exist"
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "amishare"
+
+
+def _emitted(pattern: str) -> set[str]:
+    """What ``pattern`` (one group) finds in amishare's source; the sandbox's aside (AWS's documents, not ours)."""
+    import re
+
+    found: set[str] = set()
+    for path in SRC.rglob("*.py"):
+        if "sandbox" not in path.relative_to(SRC).parts:
+            found |= set(re.findall(pattern, path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_output_page_documents_every_json_schema_amishare_emits() -> None:
+    """Issue 19: docs/output.md documents every JSON schema amishare emits, each under a heading of its own (the
+    manifest's, an input, in docs/manifest.md); and it names every command that offers ``--output json``."""
+    import click
+
+    from amishare.cli.main import COMMANDS, cli
+
+    text = (DOCS / "output.md").read_text()
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    schemas = _emitted(r"[\"'](amishare\.[a-z-]+/\d+)[\"']")
+    assert {"amishare.iam/1", "amishare.verify/1", "amishare.progress/1", "amishare.leave-share/1"} <= schemas
+    for schema in schemas - {"amishare.manifest/1"}:
+        assert any(f"## `{schema}`" in h for h in headings), f"docs/output.md has no heading for {schema}"
+    assert "amishare.manifest/1" in (DOCS / "manifest.md").read_text()
+    context = click.Context(cli)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        commands = dict(command.commands) if isinstance(command, click.Group) else {}
+        for full, each in [(name, command), *((f"{name} {s}", c) for s, c in commands.items())]:
+            output = next((p for p in each.params if p.name == "output"), None)
+            if output is not None and isinstance(output.type, click.Choice) and "json" in output.type.choices:
+                assert any(f"`{full}" in h for h in headings), f"docs/output.md names no document of {full}"
+
+
+def test_output_page_documents_every_progress_event_and_the_logging() -> None:
+    text = (DOCS / "output.md").read_text()
+    progress = text.split("## `amishare.progress/1`", 1)[1]
+    events = _emitted(r"json_line\(\s*\"([a-z-]+)\"")
+    assert events == {"run", "action", "poll", "heartbeat", "aws-call", "log"}
+    for event in events:
+        assert f'"event": "{event}"' in progress, event
+    assert "### Logging: `-v/--verbose` and `--debug`" in progress

@@ -262,7 +262,7 @@ def apply_saved(settings: Settings, path: str, *, hooks: Hooks = NO_HOOKS) -> Ou
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         plan = Plan.from_dict(data.get("plan", data))  # as `plan --out` writes it: amishare.plan/1
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(f"{path}: not a plan saved by `amishare plan --out` ({exc})") from exc
+        raise ConfigError(f"{path}: not a plan saved by `amishare plan -f FILE --out {path}` ({exc})") from exc
     recorded = plan.extra.get("facts")
     manifest_path = plan.extra.get("manifest")
     if plan.command != PLAN_COMMAND or not isinstance(recorded, dict) or not manifest_path:
@@ -275,7 +275,7 @@ def apply_saved(settings: Settings, path: str, *, hooks: Hooks = NO_HOOKS) -> Ou
     if moved:
         raise PlanRefused(
             f"{path} was made from facts that changed since; nothing was changed: {'; '.join(moved)}. "
-            f"Make the plan again: amishare plan -f {manifest_path} --out {path}"
+            f"Make the plan again: `amishare plan -f {manifest_path} --out {path}`"
         )
     return apply(settings, plan, hooks=hooks, sessions=sessions)
 

@@ -105,7 +105,7 @@ class DynamoJournal(RunLog):
                 raise JournalError(f"journal {self.url}: {exc}") from exc
             raise JournalError(
                 f"journal {self.url}: no table {self.table} in {self.region}: create it (amishare's engine template "
-                f"does), or with the AWS CLI:\n  {CREATE_TABLE.format(table=self.table)} --region {self.region}"
+                f"does), or with the AWS CLI:\n  `{CREATE_TABLE.format(table=self.table)} --region {self.region}`"
             ) from exc
 
     # ------------------------------------------------------------------ writes

@@ -144,6 +144,8 @@ def confirmer(yes: bool, output: str) -> Callable[[Plan], bool]:
                 "not applying without confirmation: add --yes to apply in a non-interactive session, "
                 "or --dry-run to only see the plan"
             )
+        if output != "text":  # stdout is for the document: the plan asked about is shown on the terminal first
+            say(plan_text(plan), err=True)
         return ask(confirm_question(plan))
 
     return confirm
@@ -171,6 +173,8 @@ def finish(outcome: Outcome, output: str, dry_run: bool, *, shown: bool = False)
             emit(output, "", plan_json(plan))
         elif dry_run or not plan.actions:
             say(plan_text(plan))
+        if dry_run and plan.actions and output == "text":
+            say("Dry run: nothing was changed. To apply this plan, run the command again without --dry-run.", err=True)
         if not dry_run and plan.actions:
             click.echo("Not applied.", err=True)
             sys.exit(1)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from amishare.cli.common import confirmer, connection_options, emit, finish, load_settings, with_connection, wrap
 from amishare.cli.progress import progress_view
 from amishare.errors import EXIT_DRIFT, EXIT_PLAN_CHANGES, UsageError
+
+if TYPE_CHECKING:
+    from amishare.api.converge import ConvergeRequest
 
 FILE_HELP = "The manifest (TOML, docs/manifest.md)."
 FAMILY_HELP = "Only this image family of the manifest."
@@ -38,11 +41,25 @@ def plan(params: dict[str, Any]) -> None:
         import json
 
         Path(out).write_text(json.dumps(plan_json(made.plan), indent=2, default=str) + "\n", encoding="utf-8")
-    emit(
-        output, plan_text(made.plan) + (f"\nSaved to {out}: amishare apply {out}" if out else ""), plan_json(made.plan)
-    )
+    emit(output, plan_text(made.plan) + _how_to_apply(request, out, bool(made.plan.actions)), plan_json(made.plan))
     if detailed and made.plan.actions:
         sys.exit(EXIT_PLAN_CHANGES)
+
+
+def _how_to_apply(request: ConvergeRequest, out: str | None, pending: bool) -> str:
+    """The command that applies a plan: the saved one exactly, or the manifest's again."""
+    import shlex
+
+    if out:
+        return f"\nSaved to {out}: amishare apply {shlex.quote(out)}"
+    if not pending:
+        return ""
+    family = f" --family {shlex.quote(request.family)}" if request.family else ""
+    destroy = " --allow-destroy" if request.allow_destroy else ""
+    return (
+        f"\nTo apply it: `amishare apply -f {shlex.quote(request.path)}{family}{destroy}` (or save it with --out "
+        "PLAN.json and apply exactly that plan: `amishare apply PLAN.json`)"
+    )
 
 
 @click.command()
@@ -67,7 +84,9 @@ def apply(params: dict[str, Any]) -> None:
     request = ConvergeRequest(path or "", params.pop("family"), params.pop("allow_destroy"))
     settings = load_settings(params)
     with progress_view(output == "text", live=False) as view:
-        hooks = api.Hooks(confirm=confirmer(params["yes"], output), on_event=view.event)
+        hooks = api.Hooks(
+            confirm=confirmer(params["yes"], output), on_event=view.event, on_poll=view.poll, progress=view.watching
+        )
         outcome = (
             apply_saved(settings, saved, hooks=hooks) if saved else apply_manifest(settings, request, hooks=hooks)[1]
         )

@@ -19,10 +19,29 @@ from amishare.cli.progress import progress_view
 from amishare.render.checks import audit_text, doctor_text, gates_text, verify_text
 from amishare.render.plan import plan_text, result_text
 from amishare.render.transfer import transfer_text
+from amishare.render.wrap import fit
 from amishare.sandbox import demo_world as story
 
 if TYPE_CHECKING:
     from amishare.api import Settings
+
+
+class FittedConsole(Console):
+    """The story's console: its text fitted to the width as every command's is (render/wrap.py: wrapped at words
+    with a hanging indent, an id or a command never cut), and a chapter's heading too long for its rule printed
+    under it, whole (a rule cuts its title)."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if len(objects) == 1 and isinstance(objects[0], Rule):
+            title = str(objects[0].title)
+            if len(title) + 6 > self.width:  # the rule's ends and the spaces around its title
+                super().print(Rule(), **options)
+                super().print(fit(title, self.width), markup=False, soft_wrap=True)
+                return
+        if objects and all(isinstance(o, str) for o in objects):
+            objects = tuple(fit(o, self.width) for o in objects)
+            options.setdefault("soft_wrap", True)  # fitted already: a command longer than a line is not folded
+        super().print(*objects, **options)
 
 
 @click.command()
@@ -48,7 +67,7 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
     from amishare import api
     from amishare.sandbox import Sandbox
 
-    console = Console(highlight=False)
+    console = FittedConsole(highlight=False)
     say = functools.partial(console.print, markup=False)
     with Sandbox(copy_seconds_per_gib=copy_seconds_per_gib) as sb, tempfile.TemporaryDirectory() as scratch:
         world = story.seed(sb)
@@ -250,14 +269,17 @@ def _least_privilege(console: Console) -> None:
 
     console.print(Rule("15. What it all needed: the generated policies and the stacks to deploy (iam, bootstrap)"))
     table = Table(title="Least-privilege policies, derived from the calls above (amishare iam)")
-    for column in ("role", "statements", "IAM actions", "e.g."):
+    for column in ("role", "statements", "IAM actions"):
         table.add_column(column)
+    examples = []
     for name, role in (("source", "source"), ("destination account", iam_policy.TARGET_ROLES)):
         document = iam_policy.policy(role, iam_policy.COMMANDS)
         actions = sorted({a for s in document["Statement"] for a in s["Action"]})
-        table.add_row(name, str(len(document["Statement"])), str(len(actions)), ", ".join(actions[:3]) + " ...")
+        table.add_row(name, str(len(document["Statement"])), str(len(actions)))
+        examples.append(f"  {name}: {', '.join(actions[:3])} ...")  # under the table: an action name is never cut
     console.print(table)
-    console.print("amishare bootstrap --out DIR would write:", markup=False)
+    console.print("\n".join(["For example:", *examples]), markup=False)
+    console.print("`amishare bootstrap --out DIR` would write:", markup=False)
     for file, template in bootstrap.templates().items():
         kinds = sorted({r["Type"] for r in template["Resources"].values()})
         console.print(f"  {file:<22} {', '.join(kinds)}", markup=False)

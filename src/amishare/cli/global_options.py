@@ -1,7 +1,8 @@
 """Global options before the command: ``amishare --region R show IMAGE`` is ``amishare show IMAGE --region R``.
 
 Every command that talks to AWS takes ``--config``, ``--profile``, ``--region``, ``--endpoint-url``,
-``--journal``, ``--output`` and the flags ``-v/--verbose`` and ``--debug`` (``cli/common.py``); the AWS CLI
+``--journal``, ``--output`` and the flags ``-v/--verbose`` and ``--debug`` (``cli/common.py``; the commands that
+make no AWS call of their own take the two flags too: ``cli/logs.with_log_flags``); the AWS CLI
 takes its global options on either side of the command, and so does amishare. The options given before the
 command are moved to just after the command's name (after a group's subcommand: ``runs show``), so one given
 after the command as well wins, as a later option does. Only click is imported here: ``amishare --help`` stays light.

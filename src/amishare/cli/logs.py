@@ -10,8 +10,10 @@ record. Lines carry their UTC time; with ``--output json`` each record is one JS
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
+import platform
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -79,8 +81,47 @@ def logging_to_stderr(verbose: bool, debug: bool, as_json: bool = False) -> Iter
     logger.addHandler(handler)
     logger.setLevel(level)
     try:
+        _about_this_run(logger)
         yield
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
         sys.stderr.flush()
+
+
+def _about_this_run(logger: logging.Logger) -> None:
+    """--debug's first record, as the AWS CLI's: amishare's and Python's versions and the command being run."""
+    from amishare import __version__
+
+    context = click.get_current_context(silent=True)
+    command = " ".join(["amishare", *(context.command_path.split()[1:] if context is not None else [])])
+    logger.debug("%s: amishare %s, Python %s, %s", command, __version__, platform.python_version(), sys.platform)
+
+
+LOG_FLAGS = ("verbose", "debug")
+
+
+def with_log_flags(command: click.Command) -> click.Command:
+    """``command`` taking ``-v/--verbose`` and ``--debug`` (each subcommand of a group): a command without the
+    connection options (``iam``, ``bootstrap``, ``demo``, ``manifest validate``, ``engine package``, ``sandbox
+    serve``) accepts them as every other does, before or after its name, and shows amishare's log the same way.
+    A command that has them already is left as it is; the change is made once per command object."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_log_flags(sub)
+        return command
+    if command.callback is None or {p.name for p in command.params} & set(LOG_FLAGS):
+        return command
+    callback = command.callback
+
+    @functools.wraps(callback)
+    def logged(*args: Any, verbose: bool = False, debug: bool = False, **params: Any) -> Any:
+        with logging_to_stderr(verbose, debug, as_json=params.get("output") == "json"):
+            return callback(*args, **params)
+
+    command.callback = logged
+    command.params += [
+        click.Option(["--verbose", "-v"], is_flag=True, help="Show each AWS call on stderr (docs/output.md)."),
+        click.Option(["--debug"], is_flag=True, help="Show each AWS call with its parameters, and every log record."),
+    ]
+    return command

@@ -15,6 +15,7 @@ import click
 
 from amishare import __version__
 from amishare.cli.global_options import move_global_options
+from amishare.cli.logs import with_log_flags
 from amishare.errors import EXIT_INTERRUPTED, AmiShareError
 
 # name -> (module:attribute, the short help `amishare --help` shows)
@@ -119,7 +120,7 @@ class AmiShareGroup(click.Group):
         module, _, attribute = COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(module), attribute)
         assert isinstance(command, click.Command)
-        return command
+        return with_log_flags(command)  # -v/--debug on every command, those without connection options too
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
@@ -134,6 +135,11 @@ class AmiShareGroup(click.Group):
         args = list(ctx.meta.get("amishare.args", []))
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click's own (a missing argument, an unknown option): its text on stderr
+            if _wants_json(args):  # and, as for amishare's errors, the JSON error on stdout
+                error = {"code": "UsageError", "message": exc.format_message(), "exit": exc.exit_code}
+                click.echo(json.dumps({"error": error}, indent=2))
+            raise
         except AmiShareError as exc:
             click.echo(f"error: {exc}", err=True)
             if _wants_json(args):  # a machine reading stdout gets the error there too

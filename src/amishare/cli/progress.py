@@ -225,6 +225,13 @@ class ProgressView:
                 self.beat()
 
     @property
+    def watching(self) -> bool:
+        """Whether someone reads the run's progress (a live table, lines or JSON lines): the poller then reads each
+        pending copy's progress too (``Hooks.progress``: one DescribeSnapshots per account and region per tick),
+        and a wait says it (a re-encrypted or staging copy's as well as a destination's)."""
+        return not self.quiet
+
+    @property
     def lines(self) -> bool:
         """Whether each finished action is said as a line (not live, not JSON, not quiet)."""
         return not (self.quiet or self.as_json or self._live is not None)
@@ -250,7 +257,12 @@ class ProgressView:
             table.add_row(*cells, row.image_id, *([row.detail[:120]] if wide else []))
             if row.detail and not wide:
                 notes.append(f"{account} {region}: {row.detail}")
-        lines = [*notes[-3:], *self.steps[-1:]]
+        waits = [  # what is waited for outside the destinations' rows: a re-encrypted or a staging copy
+            f"[..] {f.action.summary}: {f.detail}"
+            for f in self.flights.values()
+            if f.detail and (f.action.account, f.action.region) not in self.rows
+        ]
+        lines = [*notes[-3:], *waits[-3:], *self.steps[-1:]]
         if lines:
             table.caption = "\n".join(lines)
         return table

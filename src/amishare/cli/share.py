@@ -80,7 +80,12 @@ def share(params: dict[str, Any]) -> None:
                 distribution=distribution,
             ),
             dry_run=dry_run,
-            hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
+            hooks=api.Hooks(
+                confirm=view.confirm(confirmer(params["yes"], output)),
+                on_event=view.event,
+                on_poll=view.poll,
+                progress=view.watching,
+            ),
         )
     finish(outcome, output, dry_run, shown=view.lines)
 
@@ -106,7 +111,12 @@ def revoke(params: dict[str, Any]) -> None:
             settings,
             api.RevokeRequest(params["image"], tuple(params["targets"])),
             dry_run=dry_run,
-            hooks=api.Hooks(confirm=view.confirm(confirmer(params["yes"], output)), on_event=view.event),
+            hooks=api.Hooks(
+                confirm=view.confirm(confirmer(params["yes"], output)),
+                on_event=view.event,
+                on_poll=view.poll,
+                progress=view.watching,
+            ),
         )
     finish(outcome, output, dry_run, shown=view.lines)
 

@@ -148,7 +148,7 @@ def transfer(params: dict[str, Any]) -> None:
                 confirm=view.confirm(confirmer(params["yes"], output)),
                 on_event=view.event,
                 on_poll=view.poll,
-                progress=view.live,
+                progress=view.watching,
             ),
         )
     finish(outcome, output, dry_run)
@@ -181,7 +181,7 @@ def resume(params: dict[str, Any]) -> None:
         outcome = api.resume(
             settings,
             params["run_id"],
-            hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.live),
+            hooks=api.Hooks(on_event=view.event, on_poll=view.poll, progress=view.watching),
             budget=budget,
         )
     finish(outcome, output, False)

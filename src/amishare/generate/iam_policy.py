@@ -39,6 +39,8 @@ COMMANDS = (
     "cleanup",
     "plan",
     "apply",
+    "init",
+    "leave-share",
 )
 
 K = ActionKind
@@ -208,6 +210,24 @@ COMMAND_READS["plan"] = {
     ),
 }
 COMMAND_READS["apply"] = COMMAND_READS["plan"]
+# init: the organization's accounts and OUs (as its management account or a delegated administrator), the caller's
+# key aliases, then each member account's through the role it assumes there (AssumeRole and ListAliases only).
+COMMAND_READS["init"] = {
+    "source": (
+        _read("organizations:DescribeOrganization"),
+        _read("organizations:ListRoots"),
+        _read("organizations:ListOrganizationalUnitsForParent"),
+        _read("organizations:ListAccountsForParent"),
+        _read("kms:ListAliases"),
+    ),
+    "auditor": (_read("kms:ListAliases"),),
+}
+# leave-share runs as the consumer's own credentials (the source role's place: the caller). Its one change is a call
+# of its own, not an action kind (api/leaving.py), so its permission is listed here with its read; on "*", as the
+# sandbox authorizes it (not among the calls it authorizes against an image ARN).
+COMMAND_READS["leave-share"] = {
+    "source": (_read("ec2:DescribeImages"), _read("ec2:CancelImageLaunchPermission")),
+}
 COMMAND_KINDS["apply"] = {
     role: tuple(dict.fromkeys(k for c in ("share", "revoke", "transfer") for k in COMMAND_KINDS[c].get(role, ())))
     for role in ("source", "destination")

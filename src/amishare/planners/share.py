@@ -23,7 +23,8 @@ from amishare.planners.gates import Acting, Audience, Subject, open_gates
 SHARE_KEY_HOWTO = (
     "create a customer managed key in {region} and name it, for example:\n"
     "  aws kms create-key --region {region} --description 'amishare: re-encrypts images before sharing'\n"
-    "  aws kms create-alias --region {region} --alias-name alias/amishare-share --target-key-id <KeyId from above>\n"
+    "  aws kms create-alias --region {region} --alias-name alias/amishare-share --target-key-id KEY_ID\n"
+    "(KEY_ID: the KeyId create-key printed), "
     'then pass --reencrypt-key alias/amishare-share, or set share_key = "alias/amishare-share" under [defaults] '
     "in amishare.toml"
 )
@@ -189,7 +190,10 @@ def usable_share_key(key: KeyInfo | None, region: str, image_id: str) -> KeyInfo
     if key.region != region:
         raise PlanRefused(f"share key {key.arn} is in {key.region}, not {region}: keys are regional; {howto}")
     if key.state != "Enabled":
-        raise PlanRefused(f"share key {key.display} is {key.state}: enable it (aws kms enable-key) or use another")
+        raise PlanRefused(
+            f"share key {key.display} is {key.state}: enable it (`aws kms enable-key --key-id {key.arn} --region "
+            f"{key.region}`) or use another"
+        )
     return key
 
 

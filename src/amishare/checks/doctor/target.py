@@ -22,14 +22,16 @@ def allowed_amis(facts: DoctorFacts, now: dt.datetime) -> list[Cause]:
         allowed = any(_criterion_allows(c, facts, now) for c in view.criteria)
     if allowed:
         return []
+    owner = facts.image.owner if facts.image else "OWNER"
     return [
         Cause(
             "ALLOWED_AMIS_BLOCKS",
             f"account {facts.account}'s Allowed AMIs setting is enabled in {facts.region} and its criteria do not "
             f"allow {facts.image_id}: it is hidden and cannot be launched there",
-            f"in account {facts.account}: add the owner {facts.image.owner if facts.image else ''} to its criteria "
-            f"(aws ec2 replace-image-criteria-in-allowed-images-settings --image-criteria "
-            f"ImageProviders={facts.image.owner if facts.image else 'OWNER'} ... keeping the criteria it has)",
+            f"in account {facts.account}: allow the owner {owner} as well, keeping the criteria it has (the call "
+            f"replaces them all): read them (`aws ec2 get-allowed-images-settings --region {facts.region}`), then "
+            f"`aws ec2 replace-image-criteria-in-allowed-images-settings --region {facts.region} --image-criteria "
+            f"ImageProviders={owner}` followed by each criterion it had",
         )
     ]
 
