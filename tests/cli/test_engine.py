@@ -191,3 +191,24 @@ def test_template_loads_no_aws_library(deployed: Path) -> None:
         env={**os.environ, **environment, "PYTHONPATH": os.pathsep.join(sys.path)},
     ).stdout
     assert shown.splitlines()[-1] == "exits [0, 3] []", shown
+
+
+@pytest.mark.parametrize("bucket", [["--bundle-bucket", "my-artifacts"], []], ids=["bucket", "no-bucket"])
+def test_the_engine_readme_s_commands_parse_where_they_are_run(small: None, deployed: Path, bucket: list[str]) -> None:
+    """Every command of the README `engine template` writes parses, by amishare's and the AWS CLI's own parsers, in
+    the folder it is run from (``--template-file`` reads the stack written there)."""
+    from tests.unit.test_printed_commands import judge, shell_commands
+
+    assert _template("--out", "stack", "--config", "amishare.toml", *bucket).exit_code == 0
+    readme = (deployed / "stack" / "README.md").read_text()
+    code = [line[4:] for line in readme.splitlines() if line.startswith("    ")]
+    shell = "\n".join(code).replace("\\\n", " ")
+    # the shell's part: $BUCKET as the README's BUCKET=... line sets it; the bundle its first command builds
+    bucket = "amishare-engine-123456789012"
+    shell = shell.replace("\"$BUCKET\"", bucket).replace("$BUCKET", bucket)
+    (deployed / "amishare-engine.zip").write_bytes(b"the bundle")
+    found = [words for line in shell.splitlines() for words in shell_commands(line) if words]
+    assert {tuple(w[:2]) for w in found} >= {("aws", "cloudformation"), ("aws", "s3")}
+    for words in found:
+        problem = judge(words, False, deployed)
+        assert problem is None, f"{' '.join(words)!r} does not parse: {problem}"

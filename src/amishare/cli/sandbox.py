@@ -174,7 +174,8 @@ def _config_and_engine(
             click.echo(line)
     if write_config is not None:
         click.echo(
-            f"config written to {write_config}: amishare --config {write_config} ... (as account {demo_world.BUILDER})"
+            f"config written to {write_config} (as account {demo_world.BUILDER}): give it to amishare's commands with "
+            f"--config {write_config}"
         )
     else:
         click.echo("# amishare.toml for these accounts (or --write-config FILE writes it):")

@@ -79,7 +79,7 @@ def definition(
         "NotConverged": {
             "Type": "Fail",
             "Error": "amishare.RunNotConverged",
-            "Cause": "the run ended partial, failed or unfinished: amishare runs show RUN_ID names each action",
+            "Cause": "the run ended partial, failed or unfinished: `amishare runs show RUN_ID` names each action",
         },
         "HandOver": _task(
             function,
@@ -97,7 +97,7 @@ def definition(
         "Crashed": {
             "Type": "Fail",
             "Error": "amishare.RunnerFailed",
-            "Cause": "a request to the runner failed after its retries: amishare resume RUN_ID goes on from the "
+            "Cause": "a request to the runner failed after its retries: `amishare resume RUN_ID` goes on from the "
             "journal",
         },
     }
