@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -50,7 +51,7 @@ def test_demo_runs_on_the_embedded_sandbox(tmp_path: Path) -> None:
         assert broken_commands(screen.lines, tmp_path) == [], screen.text
         shown = screen.text
     else:
-        result = _amishare("demo")
+        result = _amishare("demo", timeout=180)  # ~65 s on 2 shared cores (chapter 15, the engine: ~20 s)
         assert result.returncode == 0, result.stderr
         shown = result.stdout
     text = " ".join(shown.split())
@@ -68,6 +69,22 @@ def test_demo_runs_on_the_embedded_sandbox(tmp_path: Path) -> None:
     assert "No changes: the estate is as the manifest declares. mutating calls made: 0" in text
     assert "Drift: 2 finding(s) (1 stale-parameter, 1 unmanaged-share)" in text
     assert "Drift: 1 finding(s) (1 unmanaged-share)" in text
+    # the serverless engine: the next version published starts one execution, named after its event, that goes
+    # plan, prepare, the chunks side by side, finish, report; the estate converged; the event again starts none
+    engine = text[text.index("15. The serverless engine") : text.index("16. What it all needed")]
+    started = re.search(r"executions of amishare-engine: 1 (\S+) \(the event's id\): SUCCEEDED", engine)
+    assert started, engine
+    path = engine[engine.index("15b.") : engine.index("15c.")]
+    states = [path.index(f" {state} ") for state in ("Plan", "Prepare", "Chunks", "Left", "Finish", "Report")]
+    assert states == sorted(states) and "Converged the execution SUCCEEDED in" in path, path
+    fleet = "333333333333, 555555555555"  # consumer-2 and consumer-3: each owns its copy (transfer)
+    for chunk in ("chunk:eu-west-1:0", "chunk:us-east-1:0"):
+        assert re.search(rf"{chunk}: \d+ slices?(, \d+ waits?)?, SUCCEEDED: \d+ actions for {fleet}", path), path
+    assert re.search(r"succeeded: (\d+) of \1 actions succeeded", path), path
+    assert re.search(r"15c\. `amishare runs --journal dynamodb://amishare-engine` .* \S+ apply succeeded ami-", engine)
+    assert "No changes: the estate is as the manifest declares." in engine[engine.index("15d.") : engine.index("15e.")]
+    assert f"deliveries of {started[1]}: 2; executions they started: 1" in engine and "Executions: 1;" in engine
+    assert "the runner answers duplicate" in engine
 
 
 @pytest.mark.slow

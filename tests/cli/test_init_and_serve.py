@@ -145,8 +145,10 @@ def test_sandbox_serve_prints_and_writes_a_ready_config(tmp_path: Path) -> None:
         exports = dict(part.split("=", 1) for part in builder.split("export ", 1)[1].split())
         assert exports["AWS_DEFAULT_REGION"] == "us-east-1"
         assert any(line.startswith("role AmiShareRole in each consumer") for line in lines), lines
-        assert any(line == f"config written to {written}: amishare --config {written} ... (as account {OWNER})"
-                   for line in lines), lines  # fmt: skip
+        written_line = (
+            f"config written to {written} (as account {OWNER}): give it to amishare's commands with --config {written}"
+        )
+        assert written_line in lines, lines
         golden = next(line.split()[2] for line in lines if line.startswith("golden image "))
         # the exported line and the written config are all a user needs: no AWS_REGION, no flag
         env = {**exports, "AWS_REGION": None, "AMISHARE_JOURNAL": None}

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.slow  # a thousand destinations
 DESTINATIONS = 1000
 
 
+@pytest.mark.timeout(300)  # 1,000 grants and their revocations paced to KMS's quotas: ~50 s of it
 def test_a_transfer_to_a_thousand_accounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     accounts = [f"{700000000000 + n:012d}" for n in range(1, DESTINATIONS + 1)]
     with Sandbox(copy_seconds_per_gib=0.001) as sb:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.table import Table
 
-from amishare.cli import demo_manifest
+from amishare.cli import demo_engine, demo_manifest
 from amishare.cli.progress import progress_view
 from amishare.render.checks import audit_text, doctor_text, gates_text, verify_text
 from amishare.render.plan import plan_text, result_text
@@ -63,7 +63,8 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
     """Run amishare's story on an embedded sandbox (no AWS account needed): plan, re-encrypt, share with two
     accounts and an OU, show the gates, prove a consumer can copy, revoke one account; then hand the image over
     to three accounts in two regions (transfer); verify, doctor and audit the result; clean up old builds; keep
-    a family in step with a manifest (plan, apply, drift); the policies and stacks it needs."""
+    a family in step with a manifest (plan, apply, drift), then by the serverless engine when its next version is
+    published; the policies and stacks it needs."""
     from amishare import api
     from amishare.sandbox import Sandbox
 
@@ -125,6 +126,7 @@ def demo(copy_seconds_per_gib: float, report_path: str | None) -> None:
         _audit(console, sb, world, settings, shared, report_path)
         _cleanup(console, sb, world, settings)
         demo_manifest.chapter(console, sb, world, settings, Path(scratch))
+        demo_engine.chapter(console, sb, world, Path(scratch))
         _least_privilege(console)
 
 
@@ -267,7 +269,7 @@ def _cleanup(console: Console, sb: Any, world: story.DemoWorld, settings: Settin
 def _least_privilege(console: Console) -> None:
     from amishare.generate import bootstrap, iam_policy
 
-    console.print(Rule("15. What it all needed: the generated policies and the stacks to deploy (iam, bootstrap)"))
+    console.print(Rule("16. What it all needed: the generated policies and the stacks to deploy (iam, bootstrap)"))
     table = Table(title="Least-privilege policies, derived from the calls above (amishare iam)")
     for column in ("role", "statements", "IAM actions"):
         table.add_column(column)
