@@ -74,11 +74,11 @@ def test_a_trigger_plans_the_family_and_slices_apply_it_until_it_converges(engin
     while answer["status"] == "paused":
         assert slices < 60, "the run does not end"
         time.sleep(min(answer["wake_in"] or 0.0, 1.0))  # the state machine's Wait state
-        answer = handle({"action": "slice", "run_id": planned["run_id"], "budget": 2.0, "iteration": slices}, settings)
+        answer = handle({"action": "slice", "run_id": planned["run_id"], "budget": 0.5, "iteration": slices}, settings)
         slices += 1
         assert answer["iteration"] == slices
     assert answer["status"] == "succeeded" and answer["run_id"] == planned["run_id"]
-    assert slices >= 2
+    assert slices >= 2  # slices of 0.5 s, copies of 0.8 s one after the other: never one slice
     assert plan_manifest(settings, ConvergeRequest(str(folder / "estate.toml"))).plan.actions == ()
     again = handle({"action": "plan", "manifest": str(folder / "estate.toml"), "trigger": "e-2"}, settings)
     assert again == {"status": "nothing-to-do", "run_id": None, "wake_in": None, "chunks": []}
