@@ -49,6 +49,7 @@ def main() -> None:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.support.engine_world import SOURCE, destinations, engine_world, publish
+    from tests.support.state_machines import history
 
     from amishare import api
     from amishare.sandbox import Sandbox
@@ -72,7 +73,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         wall = time.monotonic() - started
         calls = sb.calls()
         sfn = sb.session(SOURCE, regions[0]).client("stepfunctions")
-        parent = _history(sfn, execution["executionArn"])
+        parent = history(sfn, execution["executionArn"])
         runs = api.runs(engine.settings)
     by_action = collections.Counter(f"{c.service}:{c.action}" for c in calls)
     slices = by_action.get("lambda:Invoke", 0)
@@ -99,17 +100,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "api_calls": len(calls),
         "api_calls_by_action": dict(by_action.most_common(25)),
     }
-
-
-def _history(sfn: Any, arn: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {}
-    while True:
-        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs = {"nextToken": page["nextToken"]}
 
 
 if __name__ == "__main__":
