@@ -12,6 +12,7 @@ journal = "~/.local/state/amishare/journal.sqlite3"   # a relative path is relat
 max_parallel = 8                       # 1 to 512
 retry_mode = "standard"                # or "adaptive"
 endpoint_url = "http://127.0.0.1:4566" # a local AWS (optional)
+kms_request_quotas = { CreateGrant = 200 } # KMS quotas raised through Service Quotas (optional; paced to)
 
 [accounts.dev]
 id = "222222222222"
@@ -43,6 +44,7 @@ from amishare.errors import ConfigError
 from amishare.model import (
     ACCOUNT_ID,
     KEY_REF,
+    KMS_REQUEST_QUOTAS,
     ORG_ARN,
     OU_ARN,
     REGION,
@@ -68,6 +70,7 @@ DEFAULT_KEYS = {
     "max_parallel",
     "retry_mode",
     "endpoint_url",
+    "kms_request_quotas",
 }
 ACCOUNT_KEYS = {"id", "role", "external_id", "keys", "ssm_parameter", "launch_template"}
 ROLE_ARN_PREFIX = "arn:aws:iam::"
@@ -110,6 +113,7 @@ class Defaults:
     max_parallel: int = 8
     retry_mode: str = "standard"
     endpoint_url: str | None = None
+    kms_request_quotas: dict[str, float] = field(default_factory=dict)  # an account's raised KMS quotas
 
     def share_key_for(self, region: str) -> str | None:
         return self.share_keys.get(region, self.share_key)
@@ -308,6 +312,8 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
         raise ConfigError(f'{file}: [defaults] key_access = {value!r}: must be "policy" or "grant"')
     if key == "retry_mode" and value not in RETRY_MODES:
         raise ConfigError(f'{file}: [defaults] retry_mode = {value!r}: must be "standard" or "adaptive"')
+    if key == "kms_request_quotas":
+        return _kms_quotas(file, value)
     if key == "max_parallel":
         low, high = MAX_PARALLEL
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
@@ -325,6 +331,31 @@ def _default_value(file: Path, key: str, value: Any) -> Any:
     if key == "endpoint_url" and not text.startswith(("http://", "https://")):
         raise ConfigError(f"{file}: [defaults] endpoint_url = {text!r}: must start with http:// or https://")
     return text
+
+
+def _kms_quotas(file: Path, value: Any) -> dict[str, float]:
+    """``kms_request_quotas``: KMS operations amishare calls -> requests per second (a quota raised through Service
+    Quotas; amishare paces its calls to it instead of the default)."""
+    known = ", ".join(sorted(KMS_REQUEST_QUOTAS))
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"{file}: [defaults] kms_request_quotas = {value!r}: must be a table of KMS operation = requests per "
+            "second, e.g. kms_request_quotas = { CreateGrant = 200 }"
+        )
+    quotas: dict[str, float] = {}
+    for operation, rate in value.items():
+        if operation not in KMS_REQUEST_QUOTAS:
+            raise ConfigError(
+                f"{file}: [defaults] kms_request_quotas has {operation!r}, which is not a KMS operation amishare "
+                f"calls: use one of {known}"
+            )
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or rate < 1:
+            raise ConfigError(
+                f"{file}: [defaults] kms_request_quotas.{operation} = {rate!r}: must be the requests a second "
+                f"the account's quota allows (1 or more; KMS's default is {KMS_REQUEST_QUOTAS[operation]:g})"
+            )
+        quotas[operation] = float(rate)
+    return quotas
 
 
 def _accounts(file: Path, raw_accounts: Any) -> dict[str, AccountConfig]:

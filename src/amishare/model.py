@@ -51,6 +51,25 @@ def arn_account(ref: str) -> str | None:
     return parts[4] if ref.startswith("arn:") and len(parts) > 4 and parts[4] else None
 
 
+# KMS Developer Guide, "Request quotas" (requests per second, per account and region; throttling is charged to the
+# calling account; every one adjustable through Service Quotas): the defaults of the operations amishare calls, which
+# it paces its KMS calls to (aws/pacer.py); ``[defaults] kms_request_quotas`` names an account's raised ones.
+KMS_REQUEST_QUOTAS: dict[str, float] = {
+    "CreateGrant": 50,
+    "RevokeGrant": 50,
+    "RetireGrant": 50,
+    "ListGrants": 100,
+    "GetKeyPolicy": 1000,
+    "PutKeyPolicy": 15,
+    "ListKeyPolicies": 100,
+    "DescribeKey": 2000,
+    "ListAliases": 500,
+    "ListResourceTags": 2000,
+    "CreateAlias": 5,
+    "CreateKey": 5,
+    "TagResource": 10,
+}
+
 # Tags amishare puts on what it creates (never delete what amishare did not create: the tags prove it).
 TAG_SOURCE_IMAGE = "amishare:source-image"
 TAG_RUN = "amishare:run"

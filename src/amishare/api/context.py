@@ -97,6 +97,7 @@ def settings(flags: Flags | None = None, *, cwd: Path | None = None) -> Settings
             profile=profile,
             endpoint_url=endpoint,
             retry_mode=flags.retry_mode or defaults.retry_mode,
+            kms_quotas=tuple(sorted(defaults.kms_request_quotas.items())),
         ),
         key_access=access,
         journal_path=path,

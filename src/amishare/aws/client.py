@@ -17,7 +17,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -44,7 +44,13 @@ class Client:
     tells once it is known) in ``region``, with botocore's errors translated."""
 
     def __init__(
-        self, client: Any, region: str, account: str | None = None, *, caller: Callable[[], str | None] = _nobody
+        self,
+        client: Any,
+        region: str,
+        account: str | None = None,
+        *,
+        caller: Callable[[], str | None] = _nobody,
+        kms_quotas: Mapping[str, float] | None = None,
     ) -> None:
         self._client = client
         self._acting_as = account
@@ -53,6 +59,7 @@ class Client:
         self.meta = client.meta
         self.exceptions = client.exceptions
         self._kms = client.meta.service_model.service_name == "kms"
+        self._kms_quotas = kms_quotas  # the account's raised KMS quotas, else KMS's defaults
 
     @property
     def account(self) -> str | None:
@@ -64,7 +71,7 @@ class Client:
         """The block's AWS calls made as this client's account, their botocore errors translated (a KMS call paced to
         its request quota first: ``pacer.pace_kms``)."""
         if self._kms:
-            pace_kms(self.account, self.region, operation)
+            pace_kms(self.account, self.region, operation, self._kms_quotas)
         token = ACTING_AS.set(self._acting_as) if self._acting_as else None
         try:
             with aws_errors(operation, self.account, self.region):

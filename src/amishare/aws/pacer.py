@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+
+from amishare.model import KMS_REQUEST_QUOTAS
 
 # EC2 API Reference, "Request throttling": non-mutating actions share a bucket of 100 refilled at 20 a second.
 # A little under both, so that a clock that drifts from AWS's never meets the limit.
@@ -46,25 +48,10 @@ class Pacer:
             self._sleep(wait)
 
 
-# KMS Developer Guide, "Request quotas" (requests per second, per account and region; throttling is charged to the
-# calling account): the operations amishare calls. Each is counted by the second; a pacer of one token refilled at
-# 80% of (quota - 1) a second never lets more than the quota through in any second, with a fifth of the quota left
-# for the time a request takes from its token to AWS (threads, the GIL, the network: measured, 90% was not enough).
-KMS_QUOTAS: dict[str, float] = {
-    "CreateGrant": 50,
-    "RevokeGrant": 50,
-    "RetireGrant": 50,
-    "ListGrants": 100,
-    "GetKeyPolicy": 1000,
-    "PutKeyPolicy": 15,
-    "ListKeyPolicies": 100,
-    "DescribeKey": 2000,
-    "ListAliases": 500,
-    "ListResourceTags": 2000,
-    "CreateAlias": 5,
-    "CreateKey": 5,
-    "TagResource": 10,
-}
+# A pacer of one token refilled at 80% of (quota - 1) a second never lets more than the quota through in any second,
+# with a fifth of the quota left for the time a request takes from its token to AWS (threads, the GIL, the network:
+# measured, 90% was not enough). The quotas: ``model.KMS_REQUEST_QUOTAS``, or an account's raised ones.
+KMS_QUOTAS = KMS_REQUEST_QUOTAS
 
 
 class Pacers:
@@ -83,16 +70,19 @@ class Pacers:
             return found
 
 
-def kms_bucket(operation: str, share: float = 1.0) -> tuple[float, float] | None:
+def kms_bucket(
+    operation: str, share: float = 1.0, quotas: Mapping[str, float] | None = None
+) -> tuple[float, float] | None:
     """The (size, rate) of the pacer amishare takes a token from before the KMS call ``operation`` (None: none);
-    ``share``: the part of the quota this process may use (``share_kms_quota``)."""
-    quota = KMS_QUOTAS.get(operation)
+    ``share``: the part of the quota this process may use (``share_kms_quota``); ``quotas``: the account's own
+    where raised (``[defaults] kms_request_quotas``), else KMS's defaults."""
+    quota = (quotas or {}).get(operation, KMS_QUOTAS.get(operation))
     if quota is None:
         return None
     return 1.0, max(0.05, (quota - 1) * 0.8 * share)
 
 
-_KMS: dict[tuple[str, str, str], Pacer] = {}
+_KMS: dict[tuple[str, str, str, float], Pacer] = {}
 _KMS_LOCK = threading.Lock()
 _KMS_SHARE = [1.0]
 
@@ -109,14 +99,18 @@ def share_kms_quota(share: float) -> None:
             _KMS.clear()
 
 
-def pace_kms(account: str | None, region: str, operation: str) -> None:
+def pace_kms(
+    account: str | None, region: str, operation: str, quotas: Mapping[str, float] | None = None
+) -> None:
     """Wait, if need be, so that this process's calls of ``operation`` by ``account`` in ``region`` stay within KMS's
-    request quota (one pacer per account, region and operation, shared by every client of the process)."""
+    request quota, or the account's raised one in ``quotas`` (one pacer per account, region, operation and rate,
+    shared by every client of the process)."""
     with _KMS_LOCK:
-        bucket = kms_bucket(operation, _KMS_SHARE[0])
+        bucket = kms_bucket(operation, _KMS_SHARE[0], quotas)
         if bucket is None:
             return
-        pacer = _KMS.get((account or "", region, operation))
+        key = (account or "", region, operation, bucket[1])
+        pacer = _KMS.get(key)
         if pacer is None:
-            pacer = _KMS[(account or "", region, operation)] = Pacer(*bucket)
+            pacer = _KMS[key] = Pacer(*bucket)
     pacer.take()

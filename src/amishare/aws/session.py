@@ -40,6 +40,8 @@ class Connection:
     max_pool_connections: int = 50
     # fixed keys (access key id, secret) instead of boto3's chain: a local AWS's, given by the code that serves it
     credentials: tuple[str, str] | None = field(default=None, repr=False)
+    # KMS request quotas raised above KMS's defaults (operation, requests per second): KMS calls are paced to them
+    kms_quotas: tuple[tuple[str, float], ...] = ()
 
 
 # What amishare is doing when it calls AWS (an action kind, or "observe"): sent in the User-Agent as
@@ -224,10 +226,18 @@ class Sessions:
             )
         if own:
             found = Client(
-                self._shared_client(self._base, "caller", service, region), region, caller=self._known_caller
+                self._shared_client(self._base, "caller", service, region),
+                region,
+                caller=self._known_caller,
+                kms_quotas=dict(self.connection.kms_quotas),
             )
         else:
-            found = Client(self._shared_client(self._routed, "routed", service, region), region, str(account))
+            found = Client(
+                self._shared_client(self._routed, "routed", service, region),
+                region,
+                str(account),
+                kms_quotas=dict(self.connection.kms_quotas),
+            )
         with self._lock:
             return self._clients.setdefault(key, found)
 
