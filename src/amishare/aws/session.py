@@ -122,8 +122,7 @@ class Sessions:
         self.connection = connection
         self.session_name = session_name
         self._lock = threading.Lock()  # guards the dictionaries below, never held during a call
-        # One model loader for both sessions: loading the EC2 model costs ~0.2 s.
-        self._loader = botocore.loaders.create_loader()
+        self._loader = model_loader()
         base = botocore.session.Session(profile=connection.profile)
         base.register_component("data_loader", self._loader)
         if connection.credentials is not None:
@@ -252,6 +251,14 @@ class Sessions:
                 with self._lock:
                     self._botocore[key] = found
         return found
+
+
+@cache
+def model_loader() -> botocore.loaders.Loader:
+    """One botocore model loader per process, for every ``Sessions`` (both of its sessions): service models are
+    immutable, and loading the EC2 model costs ~0.2 s, which each ``Sessions`` a process makes (a command run by a
+    test, a warm Lambda's invocation) would otherwise pay again."""
+    return botocore.loaders.create_loader()
 
 
 @cache
