@@ -4,205 +4,28 @@ its Auto Scaling role granted the key) and breaks one thing, as a user would, th
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from amishare.cli.main import cli
 from amishare.policy import key_policy
-from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
-from amishare.sandbox.state import Transition
-from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls, share_by_hand
+from tests.support.doctor_worlds import (
+    ALL,
+    WORLDS,
+    Breaker,
+    World,
+    condition_of_another_region,
+    no_autoscaling_grant,
+    policy_without_target,
+    snapshot_unshared,
+    unshared,
+)
+from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, mutating_calls
 
-ADMIN = {
-    "Sid": "Admin",
-    "Effect": "Allow",
-    "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-    "Action": "kms:*",
-    "Resource": "*",
-}
-TARGET_ACCESS = key_policy.KeyAccess(accounts=frozenset({TARGET}), autoscaling=frozenset({TARGET}))
-
-
-def _policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": [ADMIN, *statements]})
-
-
-class World:
-    """A healthy world: OWNER's image on its share key, shared with TARGET through all three gates."""
-
-    def __init__(self, sb: Sandbox, aws: Clients, tmp_path: Path) -> None:
-        self.sb, self.aws, self.tmp_path = sb, aws, tmp_path
-        self.key = sb.create_key(
-            OWNER, REGION, alias="share", policy=json.loads(_policy(*key_policy.statements_for(REGION, TARGET_ACCESS)))
-        )
-        self.image = sb.seed_image(OWNER, REGION, "golden", volumes_gib=[8, 16], kms_key=self.key)
-        share_by_hand(aws(OWNER, "ec2"), self.image, TARGET)
-        sb.create_role(TARGET, "AmiCopyRole", trusted_account=OWNER)
-        self.dest_key = sb.create_key(TARGET, REGION, alias="mine")
-        aws(TARGET, "kms").create_grant(
-            KeyId=self.key,
-            GranteePrincipal=AUTOSCALING_ROLE.format(account=TARGET),
-            Operations=list(AUTOSCALING_GRANT_OPERATIONS),
-        )
-        (tmp_path / "amishare.toml").write_text(
-            f'[accounts.target]\nid = "{TARGET}"\nrole = "AmiCopyRole"\nkeys = {{ {REGION} = "alias/mine" }}\n'
-        )
-
-    @property
-    def owner(self) -> Any:
-        return self.aws(OWNER, "ec2")
-
-    def put_policy(self, *statements: dict[str, Any]) -> None:
-        self.aws(OWNER, "kms").put_key_policy(KeyId=self.key, PolicyName="default", Policy=_policy(*statements))
-
-    def snapshots(self) -> list[str]:
-        mappings = self.owner.describe_images(ImageIds=[self.image])["Images"][0]["BlockDeviceMappings"]
-        return [m["Ebs"]["SnapshotId"] for m in mappings]
-
-    def doctor(self, *args: str) -> tuple[int, dict[str, Any]]:
-        env: dict[str, Any] = {**self.sb.credentials(OWNER), "AWS_REGION": REGION}
-        env["AWS_ENDPOINT_URL"] = self.sb.endpoint_url
-        env["AMISHARE_JOURNAL"] = str(self.tmp_path / "journal.sqlite3")
-        result = CliRunner().invoke(
-            cli,
-            ["doctor", self.image, "--config", str(self.tmp_path / "amishare.toml"), *args, "--output", "json"],
-            env=env,
-        )
-        return result.exit_code, json.loads(result.output)
-
-
-def _scoped(via_region: str = REGION) -> dict[str, Any]:
-    statement = key_policy.statements_for(via_region, key_policy.KeyAccess(accounts=frozenset({TARGET})))[0]
-    return dict(statement)
-
-
-def _not_in_region(w: World) -> tuple[str, ...]:
-    return ("--region", REGION2)
-
-
-def _deregistered(w: World) -> None:
-    w.owner.deregister_image(ImageId=w.image)
-
-
-def _pending(w: World) -> None:
-    """Issue 19: a pending image (a copy still being made) was called DEREGISTERED."""
-    w.sb.world.images[w.image].transition = Transition(started=w.sb.world.clock(), duration=3600.0)
-
-
-def _failed(w: World) -> None:
-    w.sb.world.images[w.image].transition = Transition(started=w.sb.world.clock() - 60, duration=1.0, failure="bad")
-
-
-def _disabled(w: World) -> None:
-    w.owner.disable_image(ImageId=w.image)
-
-
-def _deprecated(w: World) -> None:
-    w.sb.world.images[w.image].deprecation_time = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-
-
-def _unshared(w: World) -> None:
-    w.owner.modify_image_attribute(ImageId=w.image, LaunchPermission={"Remove": [{"UserId": TARGET}]})
-
-
-def _snapshot_unshared(w: World) -> None:
-    w.owner.modify_snapshot_attribute(
-        SnapshotId=w.snapshots()[1], Attribute="createVolumePermission", OperationType="remove", UserIds=[TARGET]
-    )
-
-
-def _aws_managed(w: World) -> None:
-    w.image = w.sb.seed_image(OWNER, REGION, "default-key", volumes_gib=[8], kms_key="aws/ebs")
-
-
-def _policy_without_target(w: World) -> None:
-    w.put_policy()
-
-
-def _condition_of_another_region(w: World) -> None:
-    w.put_policy(_scoped(REGION2))
-
-
-def _explicit_deny(w: World) -> None:
-    deny = {
-        "Sid": "NoDecryptForTarget",
-        "Effect": "Deny",
-        "Principal": {"AWS": f"arn:aws:iam::{TARGET}:root"},
-        "Action": "kms:Decrypt",
-        "Resource": "*",
-    }
-    w.put_policy(*key_policy.statements_for(REGION, TARGET_ACCESS), deny)
-
-
-def _key_disabled(w: World) -> None:
-    w.aws(OWNER, "kms").disable_key(KeyId=w.key)
-
-
-def _dest_key_disabled(w: World) -> None:
-    w.aws(TARGET, "kms").disable_key(KeyId=w.dest_key)
-
-
-def _no_autoscaling_grant(w: World) -> None:
-    kms = w.aws(OWNER, "kms")
-    for grant in kms.list_grants(KeyId=w.key)["Grants"]:
-        kms.revoke_grant(KeyId=w.key, GrantId=grant["GrantId"])
-
-
-def _allowed_amis(w: World) -> None:
-    ec2 = w.aws(TARGET, "ec2")
-    ec2.replace_image_criteria_in_allowed_images_settings(ImageCriteria=[{"ImageProviders": ["123456789012"]}])
-    ec2.enable_allowed_images_settings(AllowedImagesSettingsState="enabled")
-
-
-def _deleted_role(w: World) -> None:
-    statement = _scoped()
-    statement["Principal"] = {"AWS": "AROAEXAMPLEDELETED123"}  # as AWS shows a deleted role
-    statement["Condition"] = {"StringEquals": {"kms:ViaService": f"ec2.{REGION}.amazonaws.com"}}
-    w.put_policy(statement)
-
-
-def _scp_denies_launch(w: World) -> tuple[str, ...]:
-    """An SCP of the target's organization: nothing the owner can read, and every gate it can is open."""
-    w.sb.create_organization(OWNER, {"workloads": [TARGET]})
-    org = w.aws(OWNER, "organizations")
-    content = json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "ec2:RunInstances", "Resource": "*"}]}
-    )
-    policy = org.create_policy(Content=content, Description="", Name="no-launch", Type="SERVICE_CONTROL_POLICY")
-    org.attach_policy(PolicyId=policy["Policy"]["PolicySummary"]["Id"], TargetId=TARGET)
-    return ("--probe",)  # the dry runs that find it
-
-
-Breaker = Callable[[World], Any]
-ALL = ("see", "launch", "copy", "autoscaling-launch")
-# (code, how to break the world, capabilities that fail, exit code with the default --need)
-WORLDS: list[tuple[str, Breaker, tuple[str, ...], int]] = [
-    ("NOT_IN_REGION", _not_in_region, ALL, 13),
-    ("DEREGISTERED", _deregistered, ALL, 13),
-    ("PENDING", _pending, ALL, 13),
-    ("NOT_AVAILABLE", _failed, ALL, 13),
-    ("DISABLED", _disabled, ALL, 13),
-    ("DEPRECATED", _deprecated, (), 0),
-    ("NO_LAUNCH_PERMISSION", _unshared, ALL, 13),
-    ("SNAPSHOT_NOT_SHARED", _snapshot_unshared, ("copy",), 13),
-    ("AWS_MANAGED_KEY", _aws_managed, ALL, 13),
-    ("KEY_POLICY_MISSING_ACCOUNT", _policy_without_target, ("launch", "copy", "autoscaling-launch"), 13),
-    ("KEY_CONDITION_MISMATCH", _condition_of_another_region, ("launch", "copy", "autoscaling-launch"), 13),
-    ("KEY_EXPLICIT_DENY", _explicit_deny, ("launch", "copy", "autoscaling-launch"), 13),
-    ("KEY_DISABLED", _key_disabled, ("launch", "copy", "autoscaling-launch"), 13),
-    ("DEST_KEY_UNUSABLE", _dest_key_disabled, ("copy",), 13),
-    ("AUTOSCALING_GRANT_MISSING", _no_autoscaling_grant, ("autoscaling-launch",), 0),
-    ("ALLOWED_AMIS_BLOCKS", _allowed_amis, ALL, 13),
-    ("ROLE_PRINCIPAL_ID", _deleted_role, ("launch", "copy", "autoscaling-launch"), 13),
-    ("NOT_VISIBLE_FROM_HERE", _scp_denies_launch, ("launch", "autoscaling-launch"), 13),
-]
 # Each world takes a second or more to build: the everyday loop (-m "not slow") builds one per gate, CI all.
 EVERYDAY_WORLDS = {
     "PENDING",
@@ -255,7 +78,7 @@ def test_every_code_has_a_world() -> None:
 
 @pytest.mark.slow
 def test_the_condition_mismatch_names_the_condition_and_not_in_region_names_the_region(world: World) -> None:
-    _condition_of_another_region(world)
+    condition_of_another_region(world)
     _, report = world.doctor("--account", TARGET)
     (cause,) = report["capabilities"]["launch"]["causes"]
     assert "kms:ViaService" in cause["detail"] and f"ec2.{REGION2}.amazonaws.com" in cause["detail"]
@@ -268,7 +91,7 @@ def test_the_condition_mismatch_names_the_condition_and_not_in_region_names_the_
 def test_the_verdicts_agree_with_what_the_target_can_really_do(sb: Sandbox, aws: Clients, world: World) -> None:
     """doctor says launch works and copy does not (a snapshot unshared): the target's real launch runs and its
     real copy is refused."""
-    _snapshot_unshared(world)
+    snapshot_unshared(world)
     _, report = world.doctor("--account", TARGET)
     assert report["capabilities"]["launch"]["ok"] and not report["capabilities"]["copy"]["ok"]
     ec2 = aws(TARGET, "ec2")
@@ -283,7 +106,7 @@ def test_the_verdicts_agree_with_what_the_target_can_really_do(sb: Sandbox, aws:
 
 @pytest.mark.slow
 def test_a_key_policy_failure_is_what_a_real_launch_meets(sb: Sandbox, aws: Clients, world: World) -> None:
-    _condition_of_another_region(world)
+    condition_of_another_region(world)
     _, report = world.doctor("--account", TARGET)
     assert not report["capabilities"]["launch"]["ok"]
     ec2 = aws(TARGET, "ec2")
@@ -293,7 +116,7 @@ def test_a_key_policy_failure_is_what_a_real_launch_meets(sb: Sandbox, aws: Clie
 
 
 def test_without_a_role_for_the_target_the_owners_view_still_diagnoses(world: World) -> None:
-    _unshared(world)
+    unshared(world)
     (world.tmp_path / "amishare.toml").write_text("")
     exit_code, report = world.doctor("--account", TARGET)
     assert exit_code == 13 and report["target_view"] is False
@@ -311,7 +134,7 @@ def test_a_role_that_cannot_be_assumed_is_named_and_the_owners_view_stands(world
 
 @pytest.mark.slow
 def test_need_selects_the_capabilities_that_decide_the_exit_code(world: World) -> None:
-    _snapshot_unshared(world)
+    snapshot_unshared(world)
     assert world.doctor("--account", TARGET, "--need", "launch")[0] == 0
     assert world.doctor("--account", TARGET, "--need", "launch,copy")[0] == 13
 
@@ -320,7 +143,7 @@ def test_need_selects_the_capabilities_that_decide_the_exit_code(world: World) -
 @pytest.mark.parametrize("granted", [True, False], ids=["granted", "no grant"])
 def test_the_autoscaling_verdict_is_what_a_real_group_meets(aws: Clients, world: World, granted: bool) -> None:
     if not granted:
-        _no_autoscaling_grant(world)
+        no_autoscaling_grant(world)
     _, report = world.doctor("--account", TARGET)
     asg = aws(TARGET, "autoscaling")
     asg.create_launch_configuration(LaunchConfigurationName="web", ImageId=world.image, InstanceType="t3.micro")
@@ -334,7 +157,7 @@ def test_the_autoscaling_verdict_is_what_a_real_group_meets(aws: Clients, world:
 
 @pytest.mark.slow
 def test_the_statement_doctor_prints_is_the_fix(world: World) -> None:
-    _policy_without_target(world)
+    policy_without_target(world)
     _, report = world.doctor("--account", TARGET)
     (cause,) = report["capabilities"]["launch"]["causes"]
     statement = json.loads(cause["fix"].split(": ", 1)[1])

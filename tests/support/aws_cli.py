@@ -5,7 +5,7 @@ show, without sending anything.
 ``file://`` parameters, then botocore's validation of the request it builds) and stops it at the moment it would
 send the request: a command that gets there parses, one that does not says why, in the AWS CLI's words.
 ``mention`` checks a command named in prose (``aws kms enable-key``, the arguments left out): its service and
-operation exist, and so does each option it names.
+operation exist, and so does each option it names. ``run`` runs one for real, on the local AWS.
 """
 
 from __future__ import annotations
@@ -40,19 +40,21 @@ def _stop(model: Any, **_: Any) -> None:
     raise _Sent(model.name)
 
 
+_EXAMPLE = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+}
+
+
 @contextlib.contextmanager
-def _isolated(cwd: Path) -> Iterator[None]:
-    """No profile, config or credentials of this machine; a region; ``cwd`` as the directory (``file://``)."""
+def _isolated(cwd: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """No profile, config or credentials of this machine; a region and credentials (``env``, default example
+    ones); ``cwd`` as the directory (``file://``)."""
     saved, here = dict(os.environ), Path.cwd()
     for name in [n for n in os.environ if n.startswith("AWS_") and n != "AWS_DATA_PATH"]:  # awscli's own data
         del os.environ[name]
-    os.environ.update(
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_ACCESS_KEY_ID="AKIAIOSFODNN7EXAMPLE",
-        AWS_SECRET_ACCESS_KEY="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    )
+    os.environ.update(AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, **(env or _EXAMPLE))
     os.chdir(cwd)
     try:
         yield
@@ -120,3 +122,27 @@ def _subcommands(command: Any) -> dict[str, Any] | None:
 def _arguments(command: Any) -> dict[str, Any]:
     table = getattr(command, "arg_table", None)
     return dict(table) if table else {}
+
+
+_RUNNERS: dict[str, Any] = {}  # access key id -> its AWS CLI: the AWS CLI keeps the credentials it first read
+
+
+def run(words: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
+    """Run ``aws WORDS`` for real with the environment ``env`` (credentials, ``AWS_ENDPOINT_URL``, the default
+    region) in ``cwd``: its exit code, standard output and standard error. No retry: a refusal is answered once."""
+    env = {"AWS_MAX_ATTEMPTS": "1", **env}
+    driver = _RUNNERS.get(env["AWS_ACCESS_KEY_ID"])
+    if driver is None:
+        driver, first = create_clidriver(), next(iter(_RUNNERS.values()), None)
+        if first is not None:  # the service models, loaded once (the EC2 model takes ~0.2 s)
+            driver.session.register_component("data_loader", first.session.get_component("data_loader"))
+        _RUNNERS[env["AWS_ACCESS_KEY_ID"]] = driver
+    for name in ("region", "profile"):  # what an earlier command's --region or --profile left on its session
+        driver.session.set_config_variable(name, None)
+    out, err = io.StringIO(), io.StringIO()
+    with _isolated(cwd, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = driver.main(list(words))
+        except SystemExit as exc:  # the AWS CLI's argument parser
+            code = exc.code if isinstance(exc.code, int) else 2
+    return code, out.getvalue(), err.getvalue()

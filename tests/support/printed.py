@@ -56,6 +56,18 @@ def commands_in(text: str) -> list[str]:
     return found
 
 
+def in_order(text: str) -> list[list[str]]:
+    """The ``aws`` and ``amishare`` commands of ``text`` in the order it prints them (a fix's steps), each as its
+    words."""
+    flat = re.sub(r"\\\n\s*", " ", text)
+    return [words for found in sorted(commands_in(text), key=flat.find) for words in commands(found)]
+
+
+def command_name(words: list[str]) -> str:
+    """What a command is, without its arguments: ``aws SERVICE OPERATION`` or ``amishare COMMAND``."""
+    return " ".join(words[:3] if words[0] == "aws" else words[:2])
+
+
 def commands(words: str) -> list[list[str]]:
     """The ``aws`` and ``amishare`` commands of a shell line (``a && b | c > file``), each as its words."""
     try:

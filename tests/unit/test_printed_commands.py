@@ -4,26 +4,21 @@ and every code of doctor's ``CODES`` and audit's ``CODES`` must be produced, so 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import shlex
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
 
 from amishare.checks.audit import CODES as AUDIT_CODES
-from amishare.checks.audit import AccountRegion, Allowlist, audit
-from amishare.checks.doctor import diagnose
 from amishare.checks.doctor.cause import CODES as DOCTOR_CODES
-from amishare.checks.doctor.facts import DoctorFacts, TargetView
 from amishare.checks.verify import verify
 from amishare.cli.main import COMMANDS, cli
-from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, MappingInfo, SnapshotInfo
-from amishare.policy.key_policy import KeyAccess, statements_for
+from amishare.model import ImageInfo, KeyInfo, MappingInfo, SnapshotInfo
+from tests.support.fix_texts import ADMIN, KEY, OWNER, REGION, A, B, C, audit_fixes, doctor_fixes, image_info, key_info
 from tests.support.printed import (
     ROOT,
     SYNOPSIS,
@@ -35,100 +30,10 @@ from tests.support.printed import (
 )
 from tests.support.printed import commands as shell_commands
 
-OWNER, A, B, C = "111111111111", "222222222222", "333333333333", "444444444444"
-REGION, OTHER_REGION = "us-east-1", "us-west-2"
-NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
-KEY = f"arn:aws:kms:{REGION}:{OWNER}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ADMIN = {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"}, "Action": "kms:*"}
 QUOTED = re.compile(r"`(amishare [^`]+)`")
 # the placeholders fix texts print, as values of the shape the command's arguments check
 PLACEHOLDERS = {"IMAGE": "ami-0123456789abcdef0", "COPY": "ami-0fedcba9876543210", "ACCOUNT": A, "OWNER": OWNER}
 ANY_COMMAND = re.compile(r"\bamishare (" + "|".join(re.escape(name) for name in COMMANDS) + r")\b")
-
-
-def _key(*statements: dict[str, Any], state: str = "Enabled", manager: str = "CUSTOMER") -> KeyInfo:
-    policy = {"Version": "2012-10-17", "Statement": [ADMIN, *statements]}
-    return KeyInfo(KEY, OWNER, REGION, manager, state=state, policy=policy)
-
-
-def _image(
-    key: str | None = KEY, launch: LaunchPermissions | None = None, shared: frozenset[str] = frozenset({A})
-) -> ImageInfo:
-    snapshot = SnapshotInfo("snap-0123456789abcdef0", 8, key, shared_with=shared)
-    launch = LaunchPermissions(accounts=frozenset({A})) if launch is None else launch
-    return ImageInfo("ami-0123456789abcdef0", "golden", OWNER, REGION, "available", (snapshot,), launch)
-
-
-def _facts(
-    image: ImageInfo | None = None, key: KeyInfo | None = None, state: str = "available", **extra: Any
-) -> DoctorFacts:
-    image = _image() if image is None and state == "available" else image
-    keys = {KEY: key if key is not None else _key(*statements_for(REGION, KeyAccess(accounts=frozenset({A}))))}
-    return DoctorFacts("ami-0123456789abcdef0", A, REGION, state, image, keys, **extra)
-
-
-DOCTOR_SCENARIOS: list[DoctorFacts] = [
-    _facts(state="missing", elsewhere=(OTHER_REGION,)),
-    _facts(state="missing"),
-    _facts(state="deregistered", image=_image()),
-    _facts(state="pending", image=_image()),
-    _facts(state="failed", image=_image()),
-    _facts(state="disabled", image=_image()),
-    _facts(key=_key(manager="AWS")),
-    _facts(deprecation_time="2026-01-01T00:00:00Z"),
-    _facts(image=_image(launch=LaunchPermissions(), shared=frozenset())),
-    _facts(key=_key()),
-    _facts(
-        key=_key(
-            {
-                "Sid": "OtherRegion",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-                "Action": ["kms:Decrypt", "kms:CreateGrant", "kms:DescribeKey", "kms:ReEncrypt*"],
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": f"ec2.{OTHER_REGION}.amazonaws.com"}},
-            }
-        )
-    ),
-    _facts(key=_key({"Sid": "NoOne", "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"})),
-    _facts(key=_key(state="Disabled")),
-    _facts(target=TargetView(sees_image=True, dest_key_ref="alias/mine")),
-    _facts(target=TargetView(sees_image=False, allowed_state="enabled", image_allowed=False)),
-    _facts(
-        key=_key({"Sid": "Gone", "Effect": "Allow", "Principal": {"AWS": "AROAABCDEFGHIJKLMNOP"}, "Action": "kms:*"})
-    ),
-    _facts(target=TargetView(sees_image=True, refused={"launch": "UnauthorizedOperation"})),
-]
-
-
-def _audit_fixes() -> Iterable[tuple[str, str]]:
-    public = SnapshotInfo("snap-000000000000000a1", 8, None, public=True)
-    encrypted = SnapshotInfo("snap-000000000000000b2", 8, KEY, shared_with=frozenset({B, C}))
-    unscoped = {"Sid": "Loose", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"}, "Action": "kms:*"}
-    images = (
-        ImageInfo(
-            "ami-000000000000000a1", "open", OWNER, REGION, "available", (public,), LaunchPermissions(public=True)
-        ),
-        ImageInfo(
-            "ami-000000000000000b2",
-            "shared",
-            OWNER,
-            REGION,
-            "available",
-            (encrypted,),
-            LaunchPermissions(accounts=frozenset({A, C})),
-        ),
-    )
-    read = AccountRegion(OWNER, REGION, images, (public, encrypted), {KEY: _key(unscoped)}, "unblocked")
-    for finding in audit([read], Allowlist(accounts=frozenset({A}))).findings:
-        yield finding.code, finding.fix
-
-
-def _doctor_fixes() -> Iterable[tuple[str, str]]:
-    for facts in DOCTOR_SCENARIOS:
-        for capability in diagnose(facts, NOW).capabilities.values():
-            for cause in capability.causes:
-                yield cause.code, cause.fix
 
 
 def _commands(fixes: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -167,14 +72,14 @@ def _manifest_texts() -> Iterable[tuple[str, str]]:
 
 
 def test_every_doctor_code_and_audit_code_is_produced() -> None:
-    assert {code for code, _ in _doctor_fixes()} == set(DOCTOR_CODES)
-    assert {code for code, _ in _audit_fixes()} == set(AUDIT_CODES)
+    assert {code for code, _ in doctor_fixes()} == set(DOCTOR_CODES)
+    assert {code for code, _ in audit_fixes()} == set(AUDIT_CODES)
     assert {code for code, _ in _verify_fixes()} == {"UNENCRYPTED", "AWS_MANAGED_KEY"}
 
 
 COMMANDS_PRINTED: list[tuple[str, str]] = sorted(
-    set(_commands(_doctor_fixes()))
-    | set(_commands(_audit_fixes()))
+    set(_commands(doctor_fixes()))
+    | set(_commands(audit_fixes()))
     | set(_commands(_verify_fixes()))
     | set(_commands(_manifest_texts()))
 )
@@ -223,7 +128,7 @@ def _cleanup_texts() -> Iterable[tuple[str, str]]:
         grants=(GrantInfo("g-0123456789abcdef", f"arn:aws:iam::{A}:root", ("Decrypt",), "by-hand"),),
     )  # fmt: skip
     where = AccountRegionFacts(OWNER, REGION, (), {KEY: key})
-    for text in still_admitted(where, _image()):
+    for text in still_admitted(where, image_info()):
         yield "CLEANUP_STILL_ADMITTED", text
 
 
@@ -233,7 +138,7 @@ def _refusal_texts() -> Iterable[tuple[str, str]]:
     from amishare.errors import PlanRefused
     from amishare.planners.share import usable_share_key
 
-    for key in (None, _key(state="Disabled")):
+    for key in (None, key_info(state="Disabled")):
         with pytest.raises(PlanRefused) as refused:
             usable_share_key(key, REGION, "ami-0123456789abcdef0")
         yield "SHARE_KEY", str(refused.value)
@@ -242,8 +147,8 @@ def _refusal_texts() -> Iterable[tuple[str, str]]:
 
 def _every_text() -> list[tuple[str, str]]:
     return [
-        *_doctor_fixes(),
-        *_audit_fixes(),
+        *doctor_fixes(),
+        *audit_fixes(),
         *_verify_fixes(),
         *_manifest_texts(),
         *_cleanup_texts(),

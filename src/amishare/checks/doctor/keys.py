@@ -37,13 +37,14 @@ def _one_key(facts: DoctorFacts, key: KeyInfo, operations: tuple[str, ...], use:
     if key.aws_managed:
         return []  # diagnose() stops at aws/ebs before judging keys
     if key.state != "Enabled":
-        return [
+        return [  # each command names the key's region: KMS finds no key of another region's ARN
             Cause(
                 "KEY_DISABLED",
                 f"key {key.display} is {key.state}",
-                f"aws kms enable-key --key-id {key.arn}"
+                f"aws kms enable-key --key-id {key.arn} --region {key.region}"
                 if key.state == "Disabled"
-                else f"aws kms cancel-key-deletion --key-id {key.arn}, then aws kms enable-key --key-id {key.arn}",
+                else f"aws kms cancel-key-deletion --key-id {key.arn} --region {key.region}, then "
+                f"aws kms enable-key --key-id {key.arn} --region {key.region}",
             )
         ]
     root = account_root(facts.account)

@@ -83,7 +83,8 @@ def deprecation(facts: DoctorFacts, now: dt.datetime) -> list[Cause]:
             "DEPRECATED",
             f"{facts.image_id} is deprecated since {facts.deprecation_time}: it still launches, but other accounts "
             "find it only by id (listings hide it)",
-            f"move to a current image, or aws ec2 disable-image-deprecation --image-id {facts.image_id}",
+            f"move to a current image, or aws ec2 disable-image-deprecation --image-id {facts.image_id} "
+            f"--region {facts.region}",
         )
     ]
 
