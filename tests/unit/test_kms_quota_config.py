@@ -40,6 +40,6 @@ def test_by_default_no_quota_is_raised() -> None:
     ],
 )
 def test_a_bad_quota_names_the_file_the_key_and_the_fix(value: Any, said: str) -> None:
-    with pytest.raises(ConfigError, match="amishare.toml: \\[defaults\\] kms_request_quotas") as caught:
+    with pytest.raises(ConfigError, match=r"amishare\.toml: \[defaults\] kms_request_quotas") as caught:
         config.parse({"defaults": {"kms_request_quotas": value}}, Path("amishare.toml"))
     assert said in str(caught.value)
