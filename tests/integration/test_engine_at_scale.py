@@ -31,7 +31,7 @@ def test_three_families_at_once_to_the_same_accounts_converge_like_apply(tmp_pat
         engine = sb.deploy_engine(tmp_path / "estate.toml", account=SOURCE, region=REGIONS[0], budget=30)
         for family in families:
             publish(sb, family, REGIONS[0])
-        executions = engine.wait(timeout=300)
+        executions = engine.wait(timeout=300, started=3)
         runs = api.runs(engine.settings)
         errors = {
             a.key: a.error for r in runs for a in api.run(engine.settings, r.run_id).actions if a.state != "succeeded"

@@ -55,7 +55,7 @@ def test_an_image_made_available_starts_one_run_for_the_family_that_selects_it(t
             Encrypted=True,
             KmsKeyId="alias/amishare-share",
         )["ImageId"]
-        (execution,) = engine.wait(timeout=60)  # the copy ends, its event is put at the bridge's next poll
+        (execution,) = engine.wait(timeout=60, started=1)  # the copy ends, its event is put at the bridge's poll
         (event,) = [e.document() for e in sb.events(OWNER, REGION) if e.detail["ImageId"] == image]
         assert event["detail"]["State"] == "available"
         sfn = sb.session(OWNER, REGION).client("stepfunctions")

@@ -53,7 +53,7 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
         sb.session(OWNER, REGION).client("ssm").put_parameter(
             Name="/golden/base", Value=image, Type="String", DataType="aws:ec2:image"
         )
-        executions = engine.wait(timeout=90)
+        executions = engine.wait(timeout=90, started=1)
         (event,) = [e.document() for e in sb.events(OWNER, REGION) if e.detail_type == "Parameter Store Change"]
         yield Published(sb, folder, engine, image, event, executions, api.runs(engine.settings))
 

@@ -51,7 +51,7 @@ def chapter(console: Console, sb: Any, world: story.DemoWorld, scratch: Path) ->
     sb.session(world.builder, world.region).client("ssm").put_parameter(
         Name=FAMILY_PARAMETER, Value=image, Type="String", DataType="aws:ec2:image", Overwrite=True
     )
-    executions = engine.wait(timeout=180)
+    executions = engine.wait(timeout=180, started=1)
     (trigger,) = engine.triggers()
     (event,) = [e for e in sb.events(world.builder, world.region) if e.event_id == trigger.event_id]
     say(

@@ -135,9 +135,10 @@ class EngineDeployment:
         found: list[dict[str, Any]] = sfn.list_executions(stateMachineArn=self.state_machine_arn)["executions"]
         return found
 
-    def wait(self, timeout: float = 60.0) -> list[dict[str, Any]]:
-        """The executions, once the triggers queue is empty and none of them runs; ``TimeoutError`` after
-        ``timeout`` seconds."""
+    def wait(self, timeout: float = 60.0, started: int = 0) -> list[dict[str, Any]]:
+        """The executions, once at least ``started`` have started, the triggers queue is empty and none of them
+        runs; ``TimeoutError`` after ``timeout`` seconds. (``started``: an event still to come, e.g. a copy's that
+        AWS puts when the copy ends, leaves the queue empty meanwhile.)"""
         sqs = self._client("sqs")
         names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
         deadline = time.monotonic() + timeout
@@ -145,7 +146,7 @@ class EngineDeployment:
             counts = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=names)["Attributes"]
             if not any(int(counts.get(n, 0)) for n in names):
                 found = self.executions()
-                if all(e["status"] != "RUNNING" for e in found):
+                if len(found) >= started and all(e["status"] != "RUNNING" for e in found):
                     return found
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the engine is still busy after {timeout} s")
