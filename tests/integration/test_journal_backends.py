@@ -272,3 +272,35 @@ def test_a_key_lock_whose_holder_died_is_taken_after_its_ttl(sb: Sandbox, builde
     now[0] += 31.0
     with alive.hold(key):
         pass
+
+
+def test_a_key_lock_held_by_a_process_of_this_host_that_is_gone_is_taken_at_once(
+    sb: Sandbox, builder: api.Settings
+) -> None:
+    """A command killed while it held the key's lock and run again on the same machine goes on at once (as it takes
+    over the run's lease), not after the lock's ttl; a holder on another machine, or alive here, keeps it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from amishare.aws.dynamodb_locks import DynamoKeyLocks
+
+    create_table(sb)
+    key = f"arn:aws:kms:{REGION}:{OWNER}:key/11111111-2222-3333-4444-555555555555"
+    client = builder.sessions().client("dynamodb", REGION)
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    now = [1000.0]
+    locks = DynamoKeyLocks(client, TABLE, ttl=30.0, clock=lambda: now[0])
+    host = socket.gethostname()
+    for holder, taken in [
+        (f"someone@another-host:{finished.pid}:1", False),  # another machine's: only its ttl lets go
+        (f"someone@{host}:{os.getpid()}:1", False),  # alive here
+        (f"someone@{host}:{finished.pid}:1", True),  # gone from this host
+    ]:
+        client.delete_item(TableName=TABLE, Key=locks._key(key))
+        assert locks._take(key, holder)
+        assert locks._take_from_the_dead(key, "me") is taken, holder
+        item = client.get_item(TableName=TABLE, Key=locks._key(key), ConsistentRead=True)["Item"]
+        assert item["holder"]["S"] == ("me" if taken else holder)

@@ -220,12 +220,14 @@ class DynamoLeases:
 class DynamoKeyLocks:
     """``KeyLocks`` shared by every runner of the journal's table: one key policy writer at a time, whatever
     machine it runs on. The lock is an item (``pk = "keylock#<key ARN>"``) put on condition that nobody holds it
-    or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go); waits back off, and each
-    wait is counted on the item (``waits``), so contention shows in the journal."""
+    or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go), or its holder is a process of
+    this host that is gone (a killed command run again takes the lock at once, as it takes the run's lease); waits
+    back off, and each wait is counted on the item (``waits``), so contention shows in the journal."""
 
     def __init__(self, client: Any, table: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.time) -> None:
         self.client, self.table, self.ttl, self.clock = client, table, ttl, clock
-        self.me = f"{current_user()}@{socket.gethostname()}:{os.getpid()}"
+        self.host = socket.gethostname()
+        self.me = f"{current_user()}@{self.host}:{os.getpid()}"
         self._local = threading.local()
 
     def _key(self, key_arn: str) -> dict[str, Any]:
@@ -236,7 +238,7 @@ class DynamoKeyLocks:
         """Hold the key's lock for the ``with`` block (waiting, with backoff, while another holds it)."""
         holder = f"{self.me}:{threading.get_ident()}"
         delay = 0.02
-        while not self._take(key_arn, holder):
+        while not self._take(key_arn, holder) and not self._take_from_the_dead(key_arn, holder):
             self._count_wait(key_arn)
             time.sleep(delay)
             delay = min(1.0, delay * 2)
@@ -261,6 +263,33 @@ class DynamoKeyLocks:
             )
         except AwsError as exc:
             if exc.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _take_from_the_dead(self, key_arn: str, holder: str) -> bool:
+        """Take the lock from a holder that is a process of this host no longer alive (its ``user@host:pid:thread``
+        read, then replaced on condition that it still holds the lock)."""
+        item = self.client.get_item(TableName=self.table, Key=self._key(key_arn), ConsistentRead=True).get("Item", {})
+        dead = item.get("holder", {}).get("S", "")
+        where, _, rest = dead.rpartition("@")[2].partition(":")
+        pid = rest.partition(":")[0]
+        if where != self.host or not pid.isdigit() or alive(int(pid)):
+            return False
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(key_arn),
+                UpdateExpression="SET holder = :me, expires = :until",
+                ConditionExpression="holder = :dead",
+                ExpressionAttributeValues={
+                    ":me": {"S": holder},
+                    ":until": {"N": repr(self.clock() + self.ttl)},
+                    ":dead": {"S": dead},
+                },
+            )
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":  # let go or taken meanwhile
                 return False
             raise
         return True
