@@ -5,7 +5,6 @@ first only when asked."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,54 +18,10 @@ from amishare.cli.main import cli
 from amishare.errors import UsageError
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
-from tests.support.key_policies import SCOPED, allow, policy_document
+from tests.support.cleanup_world import World, ago
+from tests.support.key_policies import policy_document
 from tests.support.terminal import at_the_prompt
 from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
-
-NOW = dt.datetime.now(dt.UTC)
-
-
-def _ago(days: int) -> dt.datetime:
-    return NOW - dt.timedelta(days=days)
-
-
-class World:
-    """Four images of one family, 200, 150 and 120 days old and a recent one; a role in TARGET."""
-
-    def __init__(self, sb: Sandbox, tmp_path: Path) -> None:
-        self.sb, self.tmp_path = sb, tmp_path
-        self.key = sb.create_key(OWNER, REGION, alias="golden", policy=policy_document())
-        self.old = [
-            sb.seed_image(
-                OWNER, REGION, f"golden-al2023-2026.0{n}.01", volumes_gib=[8, 16], kms_key=self.key, created=_ago(days)
-            )
-            for n, days in ((1, 200), (2, 150), (3, 120))
-        ]
-        self.recent = sb.seed_image(OWNER, REGION, "golden-al2023-2026.11.01", kms_key=self.key, created=_ago(10))
-        sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
-        (tmp_path / "amishare.toml").write_text(
-            f'[defaults]\nregion = "{REGION}"\nrole_name = "AmiShareRole"\nendpoint_url = "{sb.endpoint_url}"\n'
-            f'journal = "{tmp_path / "journal.sqlite3"}"\n'
-        )
-
-    @property
-    def ec2(self) -> Any:
-        return self.sb.session(OWNER, REGION).client("ec2")
-
-    def cleanup(self, **options: Any) -> api.Outcome:
-        options.setdefault("action", "deregister")
-        options.setdefault("name", "golden-*")
-        options.setdefault("older_than", "90d")
-        options.setdefault("unused_for", "30d")
-        dry_run = options.pop("dry_run", False)
-        return api.cleanup(api.settings(cwd=self.tmp_path), api.CleanupRequest(**options), dry_run=dry_run)
-
-    def left(self) -> set[str]:
-        return {i["ImageId"] for i in self.ec2.describe_images(Owners=["self"])["Images"]}
-
-    def snapshots(self, image: str) -> list[str]:
-        mappings = self.ec2.describe_images(ImageIds=[image])["Images"][0]["BlockDeviceMappings"]
-        return [m["Ebs"]["SnapshotId"] for m in mappings]
 
 
 @pytest.fixture
@@ -114,7 +69,7 @@ def _instance(w: World) -> str:
 def _stopped_instance(w: World) -> str:
     (instance,) = w.ec2.run_instances(ImageId=w.old[0], MinCount=1, MaxCount=1)["Instances"]
     w.ec2.stop_instances(InstanceIds=[instance["InstanceId"]])  # it keeps its volumes, and can start again
-    w.sb.world.images[w.old[0]].last_launched = _ago(60)  # launched long ago: only the instance keeps the image
+    w.sb.world.images[w.old[0]].last_launched = ago(60)  # launched long ago: only the instance keeps the image
     return f"ec2:Instance arn:aws:ec2:{REGION}:{OWNER}:instance/{instance['InstanceId']}"
 
 
@@ -154,7 +109,7 @@ def _backup(w: World) -> str:
         REGION,
         "golden-backup-2025.01.01",
         kms_key=None,
-        created=_ago(300),
+        created=ago(300),
         tags={"aws:backup:source-resource": "i-0123456789abcdef0"},
     )
     return "AWS Backup"
@@ -222,13 +177,8 @@ def test_include_shared_names_a_hand_written_statement_and_grant_that_still_admi
     """Issue 19: amishare never edits key statements it did not write, so after --include-shared revoked the share a
     hand-written statement (and a hand-made grant) still admitted the consumer, without a word; now each is named
     with its fix, and left as it was."""
-    hand = {**allow(condition=SCOPED), "Sid": "TeamAccess"}
+    hand, grant = world.admitted_by_hand()
     kms = world.sb.session(OWNER, REGION).client("kms")
-    kms.put_key_policy(KeyId=world.key, PolicyName="default", Policy=json.dumps(policy_document(hand)))
-    grant = kms.create_grant(
-        KeyId=world.key, GranteePrincipal=f"arn:aws:iam::{TARGET}:root", Operations=["Decrypt"], Name="by-hand"
-    )["GrantId"]
-    share_by_hand(world.ec2, world.old[0], TARGET)
     planned = world.cleanup(include_shared=True, dry_run=True)
     key_arn = kms.describe_key(KeyId=world.key)["KeyMetadata"]["Arn"]
     statement, granted = planned.plan.warnings
@@ -254,7 +204,7 @@ def test_a_share_with_amishare_s_own_statement_alone_warns_nothing(world: World)
 
 @pytest.mark.slow
 def test_keep_last_keeps_the_newest_of_each_family(world: World) -> None:
-    web = [world.sb.seed_image(OWNER, REGION, f"golden-web-{n}", kms_key=None, created=_ago(300 - n)) for n in range(3)]
+    web = [world.sb.seed_image(OWNER, REGION, f"golden-web-{n}", kms_key=None, created=ago(300 - n)) for n in range(3)]
     outcome = world.cleanup(older_than=None, keep_last=2)
     left = world.left()
     assert left == {world.recent, world.old[2], web[2], web[1]}
@@ -358,7 +308,7 @@ def test_the_source_of_a_shared_re_encrypted_copy_is_kept_until_the_copy_is_revo
     shared with two accounts; ``revoke`` of the image then failed "not found". The source is kept, and why is
     in the plan, while the copy is shared; once revoked, it goes."""
     sb.create_key(OWNER, REGION, alias="amishare-share", policy=policy_document())
-    source = sb.seed_image(OWNER, REGION, "golden-al2023-2025.01.01", kms_key="aws/ebs", created=_ago(300))
+    source = sb.seed_image(OWNER, REGION, "golden-al2023-2025.01.01", kms_key="aws/ebs", created=ago(300))
     settings = api.settings(cwd=world.tmp_path)
     shared = api.share(settings, api.ShareRequest(source, (TARGET, OTHER), reencrypt_key="alias/amishare-share"))
     assert shared.result is not None and shared.result.status == "succeeded", shared.result

@@ -1,5 +1,6 @@
-"""Every command a doctor cause or an audit finding prints as its fix runs on the local AWS, and fixes (issue 19:
-printed fixes that do not run; tests/unit/test_printed_commands.py parses them, this runs them).
+"""Every command a doctor cause, an audit finding or a verify finding prints as its fix, and every command
+cleanup's warning about key access it did not write prints, runs on the local AWS, and fixes (issue 19: printed
+fixes that do not run; tests/unit/test_printed_commands.py parses them, this runs them).
 
 Doctor: each world of tests/support/doctor_worlds.py is broken, doctor names the code, the commands of its fix
 run as printed, in the order printed (``aws ...`` through the AWS CLI, in this process, as the account the fix
@@ -7,15 +8,24 @@ names with "in account X", else as the owner who ran doctor; ``amishare ...`` th
 the world's folder, where its amishare.toml is), and doctor asked again names the code no more: the image is
 healthy. Where a fix offers alternatives, each runs in a world of its own. Audit: each code is planted in a region
 of its own, its findings' commands run as the account of the finding, and audit asked again finds it no more.
+Verify: each code whose fix prints a command is found on an image of its own, the fix's commands run, and the
+image they make (copy-image's copy, share's re-encrypted copy) passes ``verify --shareable --key`` the key the
+user filled in. Cleanup: in cleanup's world (tests/support/cleanup_world.py) a statement of someone's own and a
+grant made by hand still admit the consumer of a shared image; the AWS CLI commands of each warning
+``cleanup --include-shared`` prints run (between ``get-key-policy`` and ``put-key-policy`` the policy file is
+written as the warning says: the account taken out of the statement), and then the key admits the consumer no
+more: cleanup warns nothing, and the statement and the grant are gone.
 
 As in a user's shell: the AWS CLI and amishare default to a region where nothing lives (``ELSEWHERE``), so a
 printed command that does not name its region fails; a placeholder (``OWNER``, ``alias/YOUR-SHARE-KEY``,
-``COPY``, ``IMAGE``, ``ACCOUNT``) is filled in as the user would; ``--yes`` answers amishare's question (there is
-no terminal here). What cannot run here is in ``NOT_RUN`` with the reason, and every code whose fix prints a
-command is run or listed there, so a new code cannot slip through.
+``COPY``, ``IMAGE``, ``ACCOUNT``, ``REGION``, ``NAME``, ``KEY``) is filled in as the user would; ``--yes`` answers
+amishare's question (there is no terminal here). What cannot run here is in ``NOT_RUN`` (doctor) or
+``VERIFY_NOT_RUN`` (verify) with the reason, and every doctor, audit and verify code whose fix prints a command is
+run or listed there, so a new code cannot slip through.
 
 One sandbox for the module, no reset: each doctor world has a target account of its own and each audit code a
-region of its own, side by side; doctor and audit are read through one set of sessions (amishare's library)."""
+region of its own, side by side (verify reads its images by id, cleanup its golden-* family, in REGION); doctor,
+audit and verify are read through one set of sessions (amishare's library)."""
 
 from __future__ import annotations
 
@@ -36,13 +46,15 @@ from amishare import api
 from amishare import config as config_file
 from amishare.api.context import Settings
 from amishare.checks.doctor import Diagnosis
+from amishare.checks.verify import Verification
 from amishare.cli.main import cli
 from amishare.model import TAG_SOURCE_IMAGE
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.support import aws_cli
+from tests.support.cleanup_world import World as CleanupWorld
 from tests.support.doctor_worlds import WORLDS, Breaker, World
-from tests.support.fix_texts import audit_fixes, doctor_fixes
+from tests.support.fix_texts import audit_fixes, cleanup_texts, doctor_fixes, verify_fixes
 from tests.support.printed import command_name, in_order
 from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, share_by_hand
 
@@ -123,11 +135,15 @@ class Shell:
     def run_fix(self, fix: str, only: str | None = None) -> list[str]:
         """Run the commands of ``fix`` in the order printed (``only``: that alternative alone); their names."""
         named = re.search(r"\bin account (\d{12})\b", fix)
+        taken_out = re.search(r"\bwith (\d{12}) taken out of (\S+):", fix)  # the edit between get and put
         ran = []
         for printed in in_order(fix):
             if only is not None and command_name(printed) != only:
                 continue
             words = self.filled(printed)
+            if words[:3] == ["aws", "kms", "put-key-policy"]:
+                assert taken_out is not None, fix
+                self.edit_key_policy(words, *taken_out.groups())
             if words[0] == "aws":
                 self.aws(words, named.group(1) if named else self.caller)
             else:
@@ -143,6 +159,15 @@ class Shell:
         if words[:3] == ["aws", "ec2", "replace-image-criteria-in-allowed-images-settings"]:
             words += _criteria_kept(json.loads(self.printed[-1]))  # "followed by each criterion it had"
         return words
+
+    def edit_key_policy(self, words: list[str], account: str, sid: str) -> None:
+        """Write the file ``put-key-policy`` reads (``--policy file://...``) as a user does: the policy the
+        ``get-key-policy`` just before printed, with ``account`` taken out of statement ``sid``."""
+        policy = json.loads(json.loads(self.printed[-1])["Policy"])
+        edited = _taken_out(policy, account, sid)
+        assert edited != policy, f"{account} is in no statement {sid}: {policy}"
+        path = words[words.index("--policy") + 1].removeprefix("file://")
+        (self.folder / path).write_text(json.dumps(edited))
 
     def aws(self, words: list[str], account: str) -> None:
         env = {**self.sb.credentials(account), "AWS_DEFAULT_REGION": ELSEWHERE}
@@ -161,6 +186,21 @@ class Shell:
         done = CliRunner().invoke(cli, [*words[1:], *yes], env=env)
         assert done.exit_code == 0, f"{' '.join(words)}: exit {done.exit_code}: {done.output}{done.exception or ''}"
         self.printed.append(done.stdout)
+
+
+def _taken_out(policy: dict[str, Any], account: str, sid: str) -> dict[str, Any]:
+    """``policy`` with ``account``'s principals taken out of statement ``sid``; the statement gone when it names no
+    other principal."""
+    statements = []
+    for statement in policy["Statement"]:
+        if statement.get("Sid") != sid:
+            statements.append(statement)
+            continue
+        principals = statement["Principal"]["AWS"]
+        left = [p for p in ([principals] if isinstance(principals, str) else principals) if account not in p]
+        if left:
+            statements.append({**statement, "Principal": {"AWS": left}})
+    return {**policy, "Statement": statements}
 
 
 def _criteria_kept(settings: dict[str, Any]) -> list[str]:
@@ -434,3 +474,96 @@ def test_the_fix_audit_prints_runs_and_fixes(
             assert shell.run_fix(finding.fix, only), finding.fix
     left = [f for f in api.audit(owner, request).findings if f.code == code]
     assert left == [], left
+
+
+# ---------------------------------------------------------------------------------------------------- verify
+def _the_copy(shell: Shell, aws: Clients, image: str) -> str:
+    return shell.values["COPY"]  # the id copy-image printed
+
+
+def _the_reencrypted_copy(shell: Shell, aws: Clients, image: str) -> str:
+    tagged = [{"Name": f"tag:{TAG_SOURCE_IMAGE}", "Values": [image]}]
+    (copy,) = aws(OWNER, "ec2").describe_images(Owners=["self"], Filters=tagged)["Images"]
+    return str(copy["ImageId"])
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A verify code: the key of the image that shows it (None: unencrypted), the commands its fix prints (their
+    names, in order), and the image the fix makes, to verify in its place."""
+
+    key: str | None
+    printed: tuple[str, ...]
+    made: Callable[[Shell, Clients, str], str]
+
+
+VERIFIED = {
+    "UNENCRYPTED": Verified(None, ("aws ec2 copy-image",), _the_copy),
+    "AWS_MANAGED_KEY": Verified("aws/ebs", ("amishare share",), _the_reencrypted_copy),
+}
+# verify codes whose fix prints a command that cannot make an image that passes, and why (none: each one's does)
+VERIFY_NOT_RUN: dict[str, str] = {}
+
+
+def test_every_verify_code_with_a_command_is_run_or_said_why_not() -> None:
+    """Every verify code whose fix prints a command (verify's texts for every code) is run here, each of its
+    commands, or is in VERIFY_NOT_RUN with the reason."""
+    printed = _printed_by_code(verify_fixes())
+    assert set(VERIFIED).isdisjoint(VERIFY_NOT_RUN)
+    assert set(printed) == set(VERIFIED) | set(VERIFY_NOT_RUN)
+    for code, case in VERIFIED.items():
+        assert printed[code] == set(case.printed), code
+    assert all(VERIFY_NOT_RUN.values())
+
+
+def _verify(settings: Settings, image: str, key: str | None = None) -> Verification:
+    (verified,) = api.verify(settings, api.VerifyRequest((image,), key=key, shareable=True, region=REGION))
+    return verified
+
+
+@pytest.mark.slow  # ~0.1 s (copy-image) and ~1 s (amishare share waits 0.5 s to see its key policy edit hold)
+@pytest.mark.parametrize("code", list(VERIFIED))
+def test_the_fix_verify_prints_runs_and_the_image_it_makes_passes(
+    code: str, sb: Sandbox, aws: Clients, owner: Settings, tmp_path: Path
+) -> None:
+    """The image verify finds ``code`` on, the fix's commands run as printed (the share key, a customer managed
+    key, as the key a user fills in), and the image they make passes verify --shareable --key that key."""
+    case, name = VERIFIED[code], f"verify-{code.lower().replace('_', '-')}"
+    alias = f"alias/{name}"
+    sb.create_key(OWNER, REGION, alias=name)
+    image = sb.seed_image(OWNER, REGION, name, kms_key=case.key)
+    before = _verify(owner, image)
+    assert [f.code for f in before.findings] == [code], before.findings
+    (fix,) = {f.fix for f in before.findings}
+    assert tuple(command_name(words) for words in in_order(fix)) == case.printed, fix
+    values = {"IMAGE": image, "REGION": REGION, "NAME": f"{name}-encrypted", "KEY": alias, "ACCOUNT": TARGET}
+    shell = Shell(sb, OWNER, tmp_path, {**values, "alias/YOUR-SHARE-KEY": alias})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        assert tuple(shell.run_fix(fix)) == case.printed
+    made = case.made(shell, aws, image)
+    assert made != image
+    after = _verify(owner, made, key=alias)
+    assert after.ok, after.findings
+
+
+# --------------------------------------------------------------------------------------------------- cleanup
+@pytest.mark.slow  # ~1 s: two dry runs of cleanup, three AWS CLI commands
+def test_the_commands_cleanup_s_warning_prints_run_and_the_consumer_is_admitted_no_more(
+    sb: Sandbox, aws: Clients, owner: Settings, tmp_path: Path
+) -> None:
+    """cleanup --include-shared's world where a statement of someone's own and a grant made by hand still admit
+    the consumer (tests/integration/test_cleanup.py): the AWS CLI commands each warning prints run as printed (the
+    policy file written between get-key-policy and put-key-policy as the warning says), and then the key admits
+    the consumer no more: cleanup warns nothing, and neither the statement nor the grant is there."""
+    world = CleanupWorld(sb, tmp_path)  # its cleanup runs as OWNER: ``owner`` put OWNER's credentials in the env
+    hand, grant = world.admitted_by_hand()
+    warnings = world.cleanup(include_shared=True, dry_run=True).plan.warnings
+    ran = [Shell(sb, OWNER, tmp_path).run_fix(warning) for warning in warnings]
+    assert ran == [["aws kms get-key-policy", "aws kms put-key-policy"], ["aws kms revoke-grant"]], warnings
+    assert {name for names in ran for name in names} == _printed_by_code(cleanup_texts())["CLEANUP_STILL_ADMITTED"]
+    assert world.cleanup(include_shared=True, dry_run=True).plan.warnings == ()
+    kms = aws(OWNER, "kms")
+    policy = json.loads(kms.get_key_policy(KeyId=world.key, PolicyName="default")["Policy"])
+    assert hand["Sid"] not in {s.get("Sid") for s in policy["Statement"]} and TARGET not in json.dumps(policy)
+    assert grant not in {g["GrantId"] for g in kms.list_grants(KeyId=world.key)["Grants"]}

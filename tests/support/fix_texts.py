@@ -1,5 +1,6 @@
-"""The fix texts doctor and audit print, made for real by their pure checks: one scenario per doctor code and one
-audit estate that holds every finding code (tests/unit/test_printed_commands.py parses their commands;
+"""The fix texts doctor, audit and verify print, made for real by their pure checks: one scenario per doctor code,
+one audit estate that holds every finding code, one image that fails verify in every way; and cleanup's warning
+about key access it did not write (tests/unit/test_printed_commands.py parses their commands;
 tests/integration/test_printed_fixes_run.py runs them on the local AWS, and checks it covers every code with a
 command)."""
 
@@ -12,7 +13,8 @@ from typing import Any
 from amishare.checks.audit import AccountRegion, Allowlist, audit
 from amishare.checks.doctor import diagnose
 from amishare.checks.doctor.facts import DoctorFacts, TargetView
-from amishare.model import ImageInfo, KeyInfo, LaunchPermissions, SnapshotInfo
+from amishare.checks.verify import verify
+from amishare.model import GrantInfo, ImageInfo, KeyInfo, LaunchPermissions, MappingInfo, SnapshotInfo
 from amishare.policy.key_policy import KeyAccess, statements_for
 
 OWNER, A, B, C = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -114,3 +116,46 @@ def doctor_fixes() -> Iterable[tuple[str, str]]:
         for capability in diagnose(facts, NOW).capabilities.values():
             for cause in capability.causes:
                 yield cause.code, cause.fix
+
+
+def verify_fixes() -> Iterable[tuple[str, str]]:
+    """(code, fix) of every finding of an image that fails verify in every way (``--shareable``, ``--key`` another
+    key): an instance store volume, an unencrypted one, one on aws/ebs, one whose mapping and snapshot disagree."""
+    ebs = f"arn:aws:kms:{REGION}:{OWNER}:key/0000abcd-12ab-34cd-56ef-1234567890ab"
+    other = f"arn:aws:kms:{REGION}:{OWNER}:key/ffffabcd-12ab-34cd-56ef-1234567890ab"
+    snapshots = (
+        SnapshotInfo("snap-0123456789abcdef0", 8, None),
+        SnapshotInfo("snap-0fedcba9876543210", 8, ebs),
+        SnapshotInfo("snap-00000000000000001", 8, other),
+    )
+    volumes = (
+        MappingInfo("/dev/xvda", "snap-0123456789abcdef0", encrypted=False),
+        MappingInfo("/dev/xvdb", "snap-0fedcba9876543210", encrypted=True, key_arn=ebs),
+        MappingInfo("/dev/xvdc", "snap-00000000000000001", encrypted=True, key_arn=KEY),
+        MappingInfo("/dev/sdb", virtual_name="ephemeral0"),
+    )
+    image = ImageInfo("ami-0123456789abcdef0", "golden", OWNER, REGION, "available", snapshots, mappings=volumes)
+    keys = {ebs: KeyInfo(ebs, OWNER, REGION, "AWS", aliases=("alias/aws/ebs",)), KEY: key_info()}
+    for finding in verify(image, keys, expected=key_info(), shareable=True).findings:
+        yield finding.code, finding.fix
+
+
+def cleanup_texts() -> Iterable[tuple[str, str]]:
+    """cleanup --include-shared's warnings about a hand-written key statement and a grant that still admit a
+    consumer after the revocation (each names the AWS CLI commands that remove it)."""
+    from amishare.planners.cleanup import AccountRegionFacts, still_admitted
+
+    statement = {
+        "Sid": "HandWritten",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+        "Action": ["kms:Decrypt", "kms:CreateGrant", "kms:ReEncrypt*", "kms:DescribeKey"],
+        "Resource": "*",
+    }
+    key = KeyInfo(
+        KEY, OWNER, REGION, "CUSTOMER", policy={"Version": "2012-10-17", "Statement": [ADMIN, statement]},
+        grants=(GrantInfo("g-0123456789abcdef", f"arn:aws:iam::{A}:root", ("Decrypt",), "by-hand"),),
+    )  # fmt: skip
+    where = AccountRegionFacts(OWNER, REGION, (), {KEY: key})
+    for text in still_admitted(where, image_info()):
+        yield "CLEANUP_STILL_ADMITTED", text

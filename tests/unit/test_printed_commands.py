@@ -15,15 +15,27 @@ import pytest
 
 from amishare.checks.audit import CODES as AUDIT_CODES
 from amishare.checks.doctor.cause import CODES as DOCTOR_CODES
-from amishare.checks.verify import verify
+from amishare.checks.verify import CODES as VERIFY_CODES
 from amishare.cli.main import COMMANDS, cli
-from amishare.model import ImageInfo, KeyInfo, MappingInfo, SnapshotInfo
-from tests.support.fix_texts import ADMIN, KEY, OWNER, REGION, A, B, C, audit_fixes, doctor_fixes, image_info, key_info
+from tests.support.fix_texts import (
+    ADMIN,
+    OWNER,
+    REGION,
+    A,
+    B,
+    C,
+    audit_fixes,
+    cleanup_texts,
+    doctor_fixes,
+    key_info,
+    verify_fixes,
+)
 from tests.support.printed import (
     ROOT,
     SYNOPSIS,
     commands_in,
     doc_commands,
+    in_order,
     judge,
     mention,
     source_literals,
@@ -46,22 +58,6 @@ def _commands(fixes: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     return out
 
 
-def _verify_fixes() -> Iterable[tuple[str, str]]:
-    """verify's fixes of an unencrypted volume and of one on aws/ebs (the two that print commands)."""
-    ebs = KeyInfo(KEY, OWNER, REGION, "AWS", aliases=("alias/aws/ebs",))
-    volumes = (
-        MappingInfo("/dev/xvda", "snap-0123456789abcdef0", encrypted=False),
-        MappingInfo("/dev/xvdb", "snap-0fedcba9876543210", encrypted=True, key_arn=KEY),
-    )
-    snapshots = (
-        SnapshotInfo("snap-0123456789abcdef0", 8, None),
-        SnapshotInfo("snap-0fedcba9876543210", 8, KEY),
-    )
-    image = ImageInfo("ami-0123456789abcdef0", "golden", OWNER, REGION, "available", snapshots, mappings=volumes)
-    for finding in verify(image, {KEY: ebs}, shareable=True).findings:
-        yield finding.code, finding.fix
-
-
 def _manifest_texts() -> Iterable[tuple[str, str]]:
     """What drift prints when it finds something (the apply that fixes it)."""
     from amishare.planners.manifest.drift import Finding
@@ -74,13 +70,13 @@ def _manifest_texts() -> Iterable[tuple[str, str]]:
 def test_every_doctor_code_and_audit_code_is_produced() -> None:
     assert {code for code, _ in doctor_fixes()} == set(DOCTOR_CODES)
     assert {code for code, _ in audit_fixes()} == set(AUDIT_CODES)
-    assert {code for code, _ in _verify_fixes()} == {"UNENCRYPTED", "AWS_MANAGED_KEY"}
+    assert {code for code, _ in verify_fixes()} == set(VERIFY_CODES)
 
 
 COMMANDS_PRINTED: list[tuple[str, str]] = sorted(
     set(_commands(doctor_fixes()))
     | set(_commands(audit_fixes()))
-    | set(_commands(_verify_fixes()))
+    | set(_commands(verify_fixes()))
     | set(_commands(_manifest_texts()))
 )
 
@@ -106,30 +102,16 @@ def test_printed_commands_include_the_fixed_ones() -> None:
     assert "--reencrypt-key" in printed and "--grant-autoscaling" in printed
 
 
+def test_verify_s_commands_name_their_region() -> None:
+    """Issue 19: verify's `aws ec2 copy-image` and `amishare share` named no region: in a shell whose default region
+    is not the image's, the copy was made there (and failed: no such key) or the image was not found.
+    tests/integration/test_printed_fixes_run.py runs them."""
+    printed = [words for _, fix in verify_fixes() for words in in_order(fix)]
+    assert len(printed) == 2 and all("--region" in words for words in printed), printed
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Every command, aws ones included (the AWS CLI's own parser), wherever amishare prints it or its docs show it.
-
-
-def _cleanup_texts() -> Iterable[tuple[str, str]]:
-    """cleanup --include-shared: a hand-written key statement and grant that still admit a consumer (the warning
-    names the AWS CLI commands that remove them)."""
-    from amishare.model import GrantInfo
-    from amishare.planners.cleanup import AccountRegionFacts, still_admitted
-
-    statement = {
-        "Sid": "HandWritten",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
-        "Action": ["kms:Decrypt", "kms:CreateGrant", "kms:ReEncrypt*", "kms:DescribeKey"],
-        "Resource": "*",
-    }
-    key = KeyInfo(
-        KEY, OWNER, REGION, "CUSTOMER", policy={"Version": "2012-10-17", "Statement": [ADMIN, statement]},
-        grants=(GrantInfo("g-0123456789abcdef", f"arn:aws:iam::{A}:root", ("Decrypt",), "by-hand"),),
-    )  # fmt: skip
-    where = AccountRegionFacts(OWNER, REGION, (), {KEY: key})
-    for text in still_admitted(where, image_info()):
-        yield "CLEANUP_STILL_ADMITTED", text
 
 
 def _refusal_texts() -> Iterable[tuple[str, str]]:
@@ -149,9 +131,9 @@ def _every_text() -> list[tuple[str, str]]:
     return [
         *doctor_fixes(),
         *audit_fixes(),
-        *_verify_fixes(),
+        *verify_fixes(),
         *_manifest_texts(),
-        *_cleanup_texts(),
+        *cleanup_texts(),
         *_refusal_texts(),
     ]
 

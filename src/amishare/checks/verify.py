@@ -95,7 +95,8 @@ def _volume(
                 device,
                 f"{device} ({mapping.snapshot_id}) is not encrypted",
                 "copy the image encrypted, with a customer managed key, and use the copy: `aws ec2 copy-image "
-                "--source-image-id IMAGE --source-region REGION --name NAME --encrypted --kms-key-id KEY`",
+                "--source-image-id IMAGE --source-region REGION --name NAME --encrypted --kms-key-id KEY "
+                "--region REGION`",
             )
         )
         return found
@@ -107,7 +108,7 @@ def _volume(
                 device,
                 f"{device} ({mapping.snapshot_id}) is encrypted with aws/ebs, which can never be shared",
                 "re-encrypt it with a customer managed key: `amishare share IMAGE --to ACCOUNT --reencrypt-key "
-                "alias/YOUR-SHARE-KEY` shares a re-encrypted copy (or set share_key in amishare.toml)",
+                "alias/YOUR-SHARE-KEY --region REGION` shares a re-encrypted copy (or set share_key in amishare.toml)",
             )
         )
     if expected is not None and key_arn != expected.arn:
