@@ -197,7 +197,12 @@ def revoke_grant(kms: Any, key_arn: str, grant_id: str) -> bool:
     return True
 
 
-KEY_VERIFY_AFTER = 0.5  # seconds: longer than another writer's read-modify-write of the policy takes
+# The read-back waits for another writer's read-modify-write of the policy to land: that writer calls the same KMS
+# endpoint (GetKeyPolicy, then PutKeyPolicy) as this edit did, so its time is judged from this edit's own: four times
+# as long, within these bounds (seconds). On AWS an edit takes 0.1 to 0.3 s (a read-back after 0.4 to 1.2 s); on a
+# local AWS a few ms (after 0.1 s).
+KEY_VERIFY_AFTER = (0.1, 2.0)
+KEY_VERIFY_FACTOR = 4.0
 KEY_EDIT_ATTEMPTS = 5
 
 
@@ -217,22 +222,24 @@ def edit_key_access(
     edit: KeyEdit,
     *,
     locks: KeyLocks,
-    verify_after: float = KEY_VERIFY_AFTER,
+    verify_after: float | None = None,
 ) -> dict[str, Any]:
     """Apply ``edit`` to amishare's statements of the key policy, as ``who``, and make sure it holds.
 
     A key policy is one document: another writer (another run, another machine) that read it before this
     write and writes after it would drop this edit. So after writing, read it again ``verify_after`` seconds
-    later (longer than anyone's read-modify-write) and apply the edit again if it was lost, until a read
+    later (None: ``KEY_VERIFY_FACTOR`` times as long as this edit's own read-modify-write took, within
+    ``KEY_VERIFY_AFTER``: longer than another writer's) and apply the edit again if it was lost, until a read
     finds it in place. Returns ``{"key", "changed"}`` (and ``"rewritten"``: how often the edit was lost and
     made again); a policy that already says it is done."""
     changed = False
     for attempt in range(KEY_EDIT_ATTEMPTS):
-        if not _edit_once(sessions, who, edit, locks):
+        took = _edit_once(sessions, who, edit, locks)
+        if took is None:
             lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
             return {"key": edit.key_arn, "changed": changed, **({"rewritten": lost} if lost else {})}
         changed = True
-        time.sleep(verify_after)
+        time.sleep(verify_after if verify_after is not None else read_back_after(took))
     raise AwsError(
         f"key {edit.key_arn}: the policy lost amishare's edit {KEY_EDIT_ATTEMPTS} times in a row: something keeps "
         "rewriting it from an older copy; find that writer (CloudTrail: PutKeyPolicy), then resume",
@@ -242,15 +249,22 @@ def edit_key_access(
     )
 
 
-def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLocks) -> bool:
+def read_back_after(edit_seconds: float) -> float:
+    """How long after a key policy edit that took ``edit_seconds`` (its read and its write) to read it back."""
+    low, high = KEY_VERIFY_AFTER
+    return min(high, max(low, KEY_VERIFY_FACTOR * edit_seconds))
+
+
+def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLocks) -> float | None:
     """Read the key policy, apply the edit, write it back when it changed (one writer per key at a time:
-    ``locks``). Whether it wrote."""
+    ``locks``). How long the read and the write took (None: nothing to write)."""
     kms = sessions.client("kms", edit.region, who)
     with locks.hold(edit.key_arn):
+        started = time.monotonic()
         current = json.loads(kms.get_key_policy(KeyId=edit.key_arn, PolicyName="default")["Policy"])
         updated = key_policy.edited(current, edit.region, edit.add, edit.remove)
         if updated == current:
-            return False
+            return None
         try:
             text = key_policy.check_size(updated)
         except key_policy.KeyPolicyTooLarge as exc:
@@ -258,4 +272,4 @@ def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLoc
                 f"key {edit.key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=edit.region
             ) from exc
         kms.put_key_policy(KeyId=edit.key_arn, PolicyName="default", Policy=text)
-    return True
+        return time.monotonic() - started

@@ -1,0 +1,21 @@
+"""How long after a key policy edit amishare reads it back (aws/steps/revoker.py): four times as long as its own
+read-modify-write took (another writer's, against the same KMS endpoint, takes about as long), within bounds."""
+
+from __future__ import annotations
+
+import pytest
+
+from amishare.aws.steps.revoker import KEY_VERIFY_AFTER, read_back_after
+
+
+@pytest.mark.parametrize(
+    ("edit_seconds", "after"),
+    [
+        (0.004, KEY_VERIFY_AFTER[0]),  # a local AWS: the floor
+        (0.1, 0.4),  # AWS, in region
+        (0.3, 1.2),  # AWS, from afar
+        (5.0, KEY_VERIFY_AFTER[1]),  # a throttled or stalled edit: the ceiling
+    ],
+)
+def test_the_read_back_waits_four_times_the_edit_within_bounds(edit_seconds: float, after: float) -> None:
+    assert read_back_after(edit_seconds) == pytest.approx(after)
