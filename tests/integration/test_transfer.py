@@ -4,6 +4,7 @@ with copies that take time (docs/aws-facts.md sections 2 to 4)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -346,8 +347,11 @@ def test_customer_key_image_is_shared_as_it_is_in_its_own_region(fleet: Any) -> 
 
 @pytest.mark.slow
 def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """docs/aws-facts.md section 4: a destination already at its concurrent AMI copy limit gets its copy later."""
-    with Sandbox(copy_seconds_per_gib=0.1, ami_copy_limit=1) as sb:
+    """docs/aws-facts.md section 4: a destination already at its concurrent AMI copy limit gets its copy later.
+    The copy in flight takes 15 s on the sandbox's clock, moved on by 15 s once the transfer's copy was refused
+    (the transfer's retries wait on their own clock: 1 s, then doubling)."""
+    skipped = [0.0]
+    with Sandbox(copy_seconds_per_gib=0.1, ami_copy_limit=1, clock=lambda: time.monotonic() + skipped[0]) as sb:
         sb.reset()
         sb.create_key(OWNER, REGION, alias="amishare-share")
         sb.create_role(TARGET, "AmiShareRole", trusted_account=OWNER)
@@ -356,7 +360,6 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         busy = sb.seed_image(TARGET, REGION, "busy", volumes_gib=[150], kms_key=None)
         ec2 = sb.session(TARGET, REGION).client("ec2")
         ec2.copy_image(SourceImageId=busy, SourceRegion=REGION, Name="in-flight")  # 15 s: the limit is taken
-        # (long enough that the transfer's own copy meets it, however loaded the machine)
         (tmp_path / "amishare.toml").write_text(
             f'[defaults]\nregion = "{REGION}"\nshare_key = "alias/amishare-share"\nrole_name = "AmiShareRole"\n'
             f'endpoint_url = "{sb.endpoint_url}"\njournal = "{tmp_path / "j.sqlite3"}"\n'
@@ -364,10 +367,22 @@ def test_copies_wait_for_the_concurrent_copy_limit(tmp_path: Path, monkeypatch: 
         )
         for name, value in sb.credentials(OWNER).items():
             monkeypatch.setenv(name, value)
+
+        def refused() -> list[Any]:
+            return [c for c in sb.calls() if c.action == "CopyImage" and c.error == "ResourceLimitExceeded"]
+
+        def finish_the_busy_copy_once_refused() -> None:
+            deadline = time.monotonic() + 60
+            while not refused() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            skipped[0] += 15.0
+
+        mover = threading.Thread(target=finish_the_busy_copy_once_refused, daemon=True)
+        mover.start()
         result = _transfer(api.settings(cwd=tmp_path), image, OWNER, ["dev"]).result
+        mover.join(timeout=60)
         assert result is not None and result.status == "succeeded", [r.error for r in result.failures]
-        refused = [c for c in sb.calls() if c.action == "CopyImage" and c.error == "ResourceLimitExceeded"]
-        assert refused, "the first copy must have met the limit"
+        assert refused(), "the first copy must have met the limit"
         assert len(_owned(sb, TARGET, REGION, Filters=[{"Name": "tag:amishare:run", "Values": [result.run_id]}])) == 1
 
 
