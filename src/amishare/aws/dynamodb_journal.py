@@ -90,6 +90,7 @@ class DynamoJournal(RunLog):
         self._created: dict[str, str] = {}  # run -> created_at (its listing item's sort key)
         self._running: dict[str, set[str]] = {}  # run -> actions started and not finished in this process
         self._fence: dict[str, str] = {}  # run -> the lease this process writes it under (the run's or a phase's)
+        self._pending_read: dict[str, set[str]] = {}  # run -> its actions ``run`` last read pending, without error
         self._pending: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}  # (pk, sk) -> attributes to set
         self._order: list[tuple[str, str]] = []
         self._queue = threading.Lock()  # the pending writes
@@ -233,8 +234,10 @@ class DynamoJournal(RunLog):
         self._learn(run_id)
         if phase is None:
             self._status(run_id, "running", None)
+        already = self._pending_read.pop(run_id, set())  # read just before (api.resume): no write needed
         for key in keys:
-            self._action(run_id, key, {"state": _s("pending"), "error": _s(None)})
+            if key not in already:
+                self._action(run_id, key, {"state": _s("pending"), "error": _s(None)})
         self.flush()
 
     def revise(self, run_id: str, plan: Plan, superseded: tuple[str, ...]) -> None:
@@ -356,6 +359,7 @@ class DynamoJournal(RunLog):
             if i["sk"]["S"].startswith("action#")
         )
         self._positions[run_id] = {a.key: n for n, a in enumerate(actions)}
+        self._pending_read[run_id] = {a.key for a in actions if a.state == "pending" and a.error is None}
         self._created[run_id] = summary.created_at
         return RunRecord(**{**vars(summary), "plan": json.loads(plan_text or "{}"), "actions": actions})
 
