@@ -27,6 +27,7 @@ from amishare.sandbox.ec2.images.lifecycle import ImageLifecycleHandlers
 from amishare.sandbox.ec2.images.permissions import ImagePermissionHandlers
 from amishare.sandbox.ec2.instances import InstanceHandlers
 from amishare.sandbox.ec2.references import ReferenceHandlers
+from amishare.sandbox.ec2.regions import RegionHandlers
 from amishare.sandbox.ec2.snapshots import SnapshotHandlers
 from amishare.sandbox.ec2.templates import TemplateHandlers
 from amishare.sandbox.identity import StsHandlers, caller_for
@@ -106,6 +107,7 @@ class OverlayApp:
                 ImageLifecycleHandlers(world),
                 SnapshotHandlers(world),
                 AccountHandlers(world),
+                RegionHandlers(world),
                 AllowedImagesHandlers(world),
                 InstanceHandlers(world),
                 TemplateHandlers(world),
