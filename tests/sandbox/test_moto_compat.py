@@ -3,6 +3,7 @@ than silently changing behaviour. (The Step Functions hooks are exercised in tes
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -84,3 +85,18 @@ def test_event_hooks_read_moto_rules_and_targets_without_making_backends(sb: San
     moto_compat.send_to_target(queue, "hello")
     received = session.client("sqs").receive_message(QueueUrl=queue_url)["Messages"]
     assert [m["Body"] for m in received] == ["hello"]
+
+
+def test_the_inline_policy_of_a_role_cloudformation_made_is_read_as_json(sb: Sandbox) -> None:
+    """moto's CloudFormation keeps a role's inline policy as the template's dict (``Role.put_policy`` of the
+    ``PolicyDocument`` object: moto/iam/models.py), IAM's API as the JSON given: both are read as JSON."""
+    from moto.iam.models import iam_backends
+
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:*", "Resource": "*"}]}
+    sb.create_role("111111111111", "Made", trusted_account="111111111111")
+    iam_backends["111111111111"]["aws"].get_role("Made").put_policy("p", document)  # as a stack makes it
+    sb.session("111111111111").client("iam").put_role_policy(
+        RoleName="Made", PolicyName="q", PolicyDocument=json.dumps(document)
+    )
+    found = moto_compat.role_policies("111111111111", "Made")
+    assert [(name, json.loads(text)) for name, text in found] == [("p", document), ("q", document)]

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from amishare.policy.evaluate import Caller
 from amishare.sandbox import authz, events, functions, scp
@@ -220,6 +220,8 @@ class OverlayApp:
                 self._after(call, decoded)
                 return self._ok(service, action, result, start_response, call.request_id)
         environ["HTTP_" + moto_compat.ACCOUNT_HEADER.upper().replace("-", "_")] = caller.account
+        if service == "cloudformation":
+            _template_url_for_moto(environ)
 
         def recording_start(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             call.status = int(status.split(maxsplit=1)[0])
@@ -304,7 +306,8 @@ class OverlayApp:
             except json.JSONDecodeError as exc:
                 raise AwsFault("SerializationException", "The request body is not valid JSON") from exc
             return target.rsplit(".", 1)[-1], params
-        form = dict(parse_qsl(body.decode(), keep_blank_values=True))
+        # S3 (REST-XML) carries an object's bytes, whatever they are, in its body: they are moto's to read
+        form = {} if service == "s3" else dict(parse_qsl(body.decode(), keep_blank_values=True))
         form.update(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
         return form.get("Action", ""), form
 
@@ -340,6 +343,22 @@ class OverlayApp:
             [("Content-Type", ctype), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", request_id)],
         )
         return [payload]
+
+
+def _template_url_for_moto(environ: dict[str, Any]) -> None:
+    """A CloudFormation ``TemplateURL`` naming an object of the sandbox's own S3 by its path, as the AWS CLI's
+    ``cloudformation deploy --s3-bucket`` builds it from its S3 endpoint (``http://127.0.0.1:PORT/BUCKET/KEY``), is
+    given to moto with the host ``localhost``: moto takes a TemplateURL's bucket from its host name unless the URL
+    says localhost (docs/aws-facts.md section 8)."""
+    host = environ.get("HTTP_HOST", "")
+    form = parse_qsl(environ["wsgi.input"].getvalue().decode(), keep_blank_values=True)
+    if not host or not any(k == "TemplateURL" and urlsplit(v).netloc == host for k, v in form):
+        return
+    rewritten = [
+        (k, urlsplit(v)._replace(netloc="localhost").geturl() if k == "TemplateURL" else v) for k, v in form
+    ]
+    body = urlencode(rewritten).encode()
+    environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
 
 
 def _ours(action: str) -> bool:

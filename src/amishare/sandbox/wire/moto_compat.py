@@ -148,15 +148,15 @@ def published(topic_arn: str) -> list[dict[str, Any]]:
 
 
 def role_policies(account: str, role_name: str) -> list[tuple[str, str]]:
-    """The identity policies of an IAM role held by moto, as (name, document): inline, then attached managed
-    (default versions). Empty when the role does not exist."""
+    """The identity policies of an IAM role held by moto, as (name, JSON document): inline (a dict when moto's
+    CloudFormation made the role), then attached managed (default versions). Empty when the role does not exist."""
     from moto.iam.models import iam_backends
 
     try:
         role = iam_backends[account]["aws"].get_role(role_name)
     except Exception:  # moto raises its own IAMNotFoundException
         return []
-    documents = [(str(name), str(d)) for name, d in role.policies.items()]
+    documents = [(str(name), d if isinstance(d, str) else json.dumps(d)) for name, d in role.policies.items()]
     for arn, policy in role.managed_policies.items():
         documents += [(str(arn), str(v.document)) for v in policy.versions if v.is_default]
     return documents
