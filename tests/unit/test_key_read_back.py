@@ -12,7 +12,8 @@ from amishare.aws.steps.revoker import KEY_VERIFY_AFTER, read_back_after
     ("edit_seconds", "after"),
     [
         (0.004, KEY_VERIFY_AFTER[0]),  # a local AWS: the floor
-        (0.1, 0.4),  # AWS, in region
+        (0.1, KEY_VERIFY_AFTER[0]),  # AWS, in region
+        (0.2, 0.8),
         (0.3, 1.2),  # AWS, from afar
         (5.0, KEY_VERIFY_AFTER[1]),  # a throttled or stalled edit: the ceiling
     ],

@@ -199,9 +199,10 @@ def revoke_grant(kms: Any, key_arn: str, grant_id: str) -> bool:
 
 # The read-back waits for another writer's read-modify-write of the policy to land: that writer calls the same KMS
 # endpoint (GetKeyPolicy, then PutKeyPolicy) as this edit did, so its time is judged from this edit's own: four times
-# as long, within these bounds (seconds). On AWS an edit takes 0.1 to 0.3 s (a read-back after 0.4 to 1.2 s); on a
-# local AWS a few ms (after 0.1 s).
-KEY_VERIFY_AFTER = (0.1, 2.0)
+# as long, within these bounds (seconds). On AWS an edit takes 0.1 to 0.3 s (a read-back after 0.5 to 1.2 s); on a
+# local AWS a few ms (after 0.5 s: a floor of 0.1 s let two runs sharing a destination overwrite each other's
+# statement faster than either could see it hold, once in a CI run: see docs/concepts.md, concurrent runs).
+KEY_VERIFY_AFTER = (0.5, 2.0)
 KEY_VERIFY_FACTOR = 4.0
 KEY_EDIT_ATTEMPTS = 5
 
