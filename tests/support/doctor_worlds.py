@@ -18,15 +18,8 @@ from amishare.policy import key_policy
 from amishare.policy.access import AUTOSCALING_GRANT_OPERATIONS, AUTOSCALING_ROLE
 from amishare.sandbox import Sandbox
 from amishare.sandbox.state import Transition
+from tests.support import key_policies
 from tests.support.world import OWNER, REGION, REGION2, TARGET, Clients, share_by_hand
-
-ADMIN = {
-    "Sid": "Admin",
-    "Effect": "Allow",
-    "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
-    "Action": "kms:*",
-    "Resource": "*",
-}
 
 
 def access(target: str) -> key_policy.KeyAccess:
@@ -35,8 +28,8 @@ def access(target: str) -> key_policy.KeyAccess:
 
 
 def policy_document(*statements: dict[str, Any]) -> str:
-    """A key policy: OWNER's admin statement, then ``statements``."""
-    return json.dumps({"Version": "2012-10-17", "Statement": [ADMIN, *statements]})
+    """A key policy's text: OWNER's admin statement, then ``statements``."""
+    return json.dumps(key_policies.policy_document(*statements))
 
 
 class World:

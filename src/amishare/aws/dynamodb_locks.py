@@ -249,20 +249,26 @@ class DynamoKeyLocks:
 
     def _take(self, key_arn: str, holder: str) -> bool:
         now = self.clock()
+        condition = "attribute_not_exists(holder) OR expires < :now"
+        return self._claim(key_arn, holder, condition, {":now": {"N": repr(now)}}, now)
+
+    def _claim(self, key_arn: str, holder: str, condition: str, values: dict[str, Any], now: float) -> bool:
+        """Make ``holder`` the lock's holder for ``ttl`` seconds from ``now`` on ``condition`` (False: it did not
+        hold)."""
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(key_arn),
                 UpdateExpression="SET holder = :me, expires = :until",
-                ConditionExpression="attribute_not_exists(holder) OR expires < :now",
+                ConditionExpression=condition,
                 ExpressionAttributeValues={
                     ":me": {"S": holder},
                     ":until": {"N": repr(now + self.ttl)},
-                    ":now": {"N": repr(now)},
+                    **values,
                 },
             )
         except AwsError as exc:
-            if exc.code == "ConditionalCheckFailedException":
+            if exc.code == "ConditionalCheckFailedException":  # held by another, or let go or taken meanwhile
                 return False
             raise
         return True
@@ -276,23 +282,7 @@ class DynamoKeyLocks:
         pid = rest.partition(":")[0]
         if where != self.host or not pid.isdigit() or alive(int(pid)):
             return False
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=self._key(key_arn),
-                UpdateExpression="SET holder = :me, expires = :until",
-                ConditionExpression="holder = :dead",
-                ExpressionAttributeValues={
-                    ":me": {"S": holder},
-                    ":until": {"N": repr(self.clock() + self.ttl)},
-                    ":dead": {"S": dead},
-                },
-            )
-        except AwsError as exc:
-            if exc.code == "ConditionalCheckFailedException":  # let go or taken meanwhile
-                return False
-            raise
-        return True
+        return self._claim(key_arn, holder, "holder = :dead", {":dead": {"S": dead}}, self.clock())
 
     def _count_wait(self, key_arn: str) -> None:
         self.client.update_item(
