@@ -1,11 +1,11 @@
-"""How long after a key policy edit amishare reads it back (aws/steps/revoker.py): four times as long as its own
+"""How long after a key policy edit amishare reads it back (aws/steps/key_edits.py): four times as long as its own
 read-modify-write took (another writer's, against the same KMS endpoint, takes about as long), within bounds."""
 
 from __future__ import annotations
 
 import pytest
 
-from amishare.aws.steps.revoker import KEY_VERIFY_AFTER, read_back_after
+from amishare.aws.steps.key_edits import KEY_VERIFY_AFTER, read_back_after
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from amishare.engine.lease import (
     rivals,
     run_of_lease,
 )
+from amishare.engine.locks import KeyHold
 from amishare.errors import AwsError, JournalError, RunBusy
 
 FENCE_KEY = {"pk": {"S": "fence"}, "sk": {"S": "counter"}}  # the one counter every lease's token is drawn from
@@ -222,7 +223,8 @@ class DynamoKeyLocks:
     machine it runs on. The lock is an item (``pk = "keylock#<key ARN>"``) put on condition that nobody holds it
     or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go), or its holder is a process of
     this host that is gone (a killed command run again takes the lock at once, as it takes the run's lease); waits
-    back off, and each wait is counted on the item (``waits``), so contention shows in the journal."""
+    back off, and each wait is counted on the item (``waits``), so contention shows in the journal. The item also
+    keeps the digest of the policy amishare last wrote under the lock (``written``: engine/locks.py)."""
 
     def __init__(self, client: Any, table: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.time) -> None:
         self.client, self.table, self.ttl, self.clock = client, table, ttl, clock
@@ -234,29 +236,32 @@ class DynamoKeyLocks:
         return {"pk": {"S": f"keylock#{key_arn}"}, "sk": {"S": "lock"}}
 
     @contextlib.contextmanager
-    def hold(self, key_arn: str) -> Iterator[None]:
+    def hold(self, key_arn: str) -> Iterator[KeyHold]:
         """Hold the key's lock for the ``with`` block (waiting, with backoff, while another holds it)."""
         holder = f"{self.me}:{threading.get_ident()}"
         delay = 0.02
-        while not self._take(key_arn, holder) and not self._take_from_the_dead(key_arn, holder):
+        while (item := self._take(key_arn, holder) or self._take_from_the_dead(key_arn, holder)) is None:
             self._count_wait(key_arn)
             time.sleep(delay)
             delay = min(1.0, delay * 2)
+        held = KeyHold(item.get("written", {}).get("S"))
         try:
-            yield
+            yield held
         finally:
-            self._let_go(key_arn, holder)
+            self._let_go(key_arn, holder, held.wrote)
 
-    def _take(self, key_arn: str, holder: str) -> bool:
+    def _take(self, key_arn: str, holder: str) -> dict[str, Any] | None:
         now = self.clock()
         condition = "attribute_not_exists(holder) OR expires < :now"
         return self._claim(key_arn, holder, condition, {":now": {"N": repr(now)}}, now)
 
-    def _claim(self, key_arn: str, holder: str, condition: str, values: dict[str, Any], now: float) -> bool:
-        """Make ``holder`` the lock's holder for ``ttl`` seconds from ``now`` on ``condition`` (False: it did not
-        hold)."""
+    def _claim(
+        self, key_arn: str, holder: str, condition: str, values: dict[str, Any], now: float
+    ) -> dict[str, Any] | None:
+        """Make ``holder`` the lock's holder for ``ttl`` seconds from ``now`` on ``condition``: the lock's item
+        (None: it did not hold)."""
         try:
-            self.client.update_item(
+            answer = self.client.update_item(
                 TableName=self.table,
                 Key=self._key(key_arn),
                 UpdateExpression="SET holder = :me, expires = :until",
@@ -266,14 +271,15 @@ class DynamoKeyLocks:
                     ":until": {"N": repr(now + self.ttl)},
                     **values,
                 },
+                ReturnValues="ALL_NEW",
             )
         except AwsError as exc:
             if exc.code == "ConditionalCheckFailedException":  # held by another, or let go or taken meanwhile
-                return False
+                return None
             raise
-        return True
+        return dict(answer.get("Attributes", {}))
 
-    def _take_from_the_dead(self, key_arn: str, holder: str) -> bool:
+    def _take_from_the_dead(self, key_arn: str, holder: str) -> dict[str, Any] | None:
         """Take the lock from a holder that is a process of this host no longer alive (its ``user@host:pid:thread``
         read, then replaced on condition that it still holds the lock)."""
         item = self.client.get_item(TableName=self.table, Key=self._key(key_arn), ConsistentRead=True).get("Item", {})
@@ -281,7 +287,7 @@ class DynamoKeyLocks:
         where, _, rest = dead.rpartition("@")[2].partition(":")
         pid = rest.partition(":")[0]
         if where != self.host or not pid.isdigit() or alive(int(pid)):
-            return False
+            return None
         return self._claim(key_arn, holder, "holder = :dead", {":dead": {"S": dead}}, self.clock())
 
     def _count_wait(self, key_arn: str) -> None:
@@ -292,14 +298,16 @@ class DynamoKeyLocks:
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
 
-    def _let_go(self, key_arn: str, holder: str) -> None:
+    def _let_go(self, key_arn: str, holder: str, wrote: str | None) -> None:
+        """Let go of the lock, recording ``wrote`` (the digest of the policy written under it) when there is one."""
+        written = {":wrote": {"S": wrote}} if wrote else {}
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(key_arn),
-                UpdateExpression="REMOVE holder, expires",
+                UpdateExpression="REMOVE holder, expires" + (" SET written = :wrote" if wrote else ""),
                 ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": holder}},
+                ExpressionAttributeValues={":me": {"S": holder}, **written},
             )
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":  # expired and taken meanwhile: not ours any more

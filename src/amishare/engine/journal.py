@@ -25,7 +25,7 @@ from amishare.engine.action import Action
 from amishare.engine.executor import RunLog
 from amishare.engine.flusher import Flusher
 from amishare.engine.lease import Leases, phase_lease
-from amishare.engine.locks import LocalKeyLocks
+from amishare.engine.locks import FileKeyLocks
 from amishare.engine.partition import Phase
 from amishare.engine.plan import Plan
 from amishare.errors import JournalError
@@ -117,7 +117,8 @@ class Journal(RunLog):
                 "AMISHARE_JOURNAL to a writable file"
             ) from exc
         self.leases = Leases(self.path)  # one process at a time per run
-        self.key_locks = LocalKeyLocks()  # key policy edits: one writer per key in this process
+        # key policy edits: one writer per key among the processes of this machine that share the journal
+        self.key_locks = FileKeyLocks(self.path.with_name(self.path.name + ".keylocks"))
 
     def close(self) -> None:
         self._flusher.close()

@@ -1,24 +1,41 @@
-"""One writer at a time per KMS key policy: the ``KeyLocks`` interface and its in-process implementation.
+"""One writer at a time per KMS key policy: the ``KeyLocks`` interface and its local implementations.
 
 A key policy is one document, edited by read-modify-write (docs/aws-facts.md section 2): two writers that
-interleave lose an edit. Within one process, ``LocalKeyLocks`` serializes the runs' edits per key; runners on
-other machines share a lock through the journal's backend (the serverless engine's DynamoDB table), behind the
-same interface. Whatever the lock, the edit is read back after it was written (aws/steps/revoker.py), so a
-writer outside amishare cannot silently drop it either.
+interleave lose an edit. Within one process, ``LocalKeyLocks`` serializes the runs' edits per key; the processes
+of one machine that share a journal file share ``FileKeyLocks`` (a locked file per key beside the journal);
+runners on other machines share a lock through the journal's backend (the serverless engine's DynamoDB table),
+behind the same interface.
+
+Each lock also remembers what amishare last wrote to the key's policy under it (a digest: ``KeyHold``), so that an
+edit's read-back (aws/steps/key_edits.py) tells a policy as amishare's own later edit left it (made under the lock on
+top of this one: another run's, on purpose) from one a writer outside the lock wrote (from an older copy perhaps).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
+
+
+@dataclass
+class KeyHold:
+    """A key's lock, held: the digest of the policy amishare last wrote under it (None: none recorded), and
+    ``wrote`` set by the holder to the digest of the policy it writes (recorded when it lets go)."""
+
+    last_written: str | None = None
+    wrote: str | None = None
 
 
 class KeyLocks(Protocol):
     """Who may edit a key's policy now: ``hold(key_arn)`` is held for one read-modify-write."""
 
-    def hold(self, key_arn: str) -> contextlib.AbstractContextManager[None]:
+    def hold(self, key_arn: str) -> contextlib.AbstractContextManager[KeyHold]:
         """Wait for, then hold, the edit lock of ``key_arn`` for the ``with`` block."""
         ...
 
@@ -28,12 +45,49 @@ class LocalKeyLocks:
 
     def __init__(self) -> None:
         self._locks: dict[str, threading.Lock] = {}
+        self._written: dict[str, str] = {}
         self._guard = threading.Lock()
 
     @contextlib.contextmanager
-    def hold(self, key_arn: str) -> Iterator[None]:
+    def hold(self, key_arn: str) -> Iterator[KeyHold]:
         """Hold the key's lock for the ``with`` block."""
         with self._guard:
             lock = self._locks.setdefault(key_arn, threading.Lock())
         with lock:
-            yield
+            held = KeyHold(self._written.get(key_arn))
+            try:
+                yield held
+            finally:
+                if held.wrote is not None:
+                    self._written[key_arn] = held.wrote
+
+
+class FileKeyLocks:
+    """``KeyLocks`` shared by the processes of one machine: an exclusively locked file per key (``flock``) in
+    ``folder``, which keeps the digest amishare last wrote. The operating system lets go of a killed process's lock."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+        self._threads = LocalKeyLocks()  # this process's threads queue here, not on the file
+
+    def path(self, key_arn: str) -> Path:
+        """The lock file of ``key_arn``."""
+        return self.folder / f"{hashlib.sha256(key_arn.encode()).hexdigest()[:32]}.lock"
+
+    @contextlib.contextmanager
+    def hold(self, key_arn: str) -> Iterator[KeyHold]:
+        """Hold the key's lock for the ``with`` block (waiting while another process holds it)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._threads.hold(key_arn), open(self.path(key_arn), "a+", encoding="utf-8") as file:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            file.seek(0)
+            held = KeyHold(file.read().strip() or None)
+            try:
+                yield held
+            finally:
+                if held.wrote is not None:
+                    file.seek(0)
+                    file.truncate()
+                    file.write(held.wrote)
+                    file.flush()
+                fcntl.flock(file.fileno(), fcntl.LOCK_UN)

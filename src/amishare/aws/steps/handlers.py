@@ -17,8 +17,9 @@ from typing import Any, TypeVar
 from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.reads.convert import launch_template_ref, tags_of
 from amishare.aws.session import STEP, Sessions, as_step
+from amishare.aws.steps.key_edits import KeyEdit, edit_key_access
 from amishare.aws.steps.poller import ImagePoller, Poll
-from amishare.aws.steps.revoker import KeyEdit, Revoker, edit_key_access, revoke_grant, snapshot_permission_calls
+from amishare.aws.steps.revoker import Revoker, revoke_grant, snapshot_permission_calls
 from amishare.engine.action import Action, client_token
 from amishare.engine.kinds.cleanup import DeregisterImage, DisableImage
 from amishare.engine.kinds.copies import AwaitImage, CopyImage, DeleteStaging, StageImage

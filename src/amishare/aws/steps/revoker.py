@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from typing import Any
 
 from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
+from amishare.aws.steps.key_edits import KeyEdit, edit_key_access
 from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
 from amishare.engine.locks import KeyLocks
 from amishare.engine.plan import Plan
@@ -195,82 +194,3 @@ def revoke_grant(kms: Any, key_arn: str, grant_id: str) -> bool:
             raise
         return False
     return True
-
-
-# The read-back waits for another writer's read-modify-write of the policy to land: that writer calls the same KMS
-# endpoint (GetKeyPolicy, then PutKeyPolicy) as this edit did, so its time is judged from this edit's own: four times
-# as long, within these bounds (seconds). On AWS an edit takes 0.1 to 0.3 s (a read-back after 0.5 to 1.2 s); on a
-# local AWS a few ms (after 0.5 s: a floor of 0.1 s let two runs sharing a destination overwrite each other's
-# statement faster than either could see it hold, once in a CI run: see docs/concepts.md, concurrent runs).
-KEY_VERIFY_AFTER = (0.5, 2.0)
-KEY_VERIFY_FACTOR = 4.0
-KEY_EDIT_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class KeyEdit:
-    """An edit of amishare's statements in the policy of the key ``key_arn`` (of ``region``)."""
-
-    key_arn: str
-    region: str
-    add: key_policy.KeyAccess = key_policy.NO_ACCESS
-    remove: key_policy.KeyAccess = key_policy.NO_ACCESS
-
-
-def edit_key_access(
-    sessions: Sessions,
-    who: str | None,
-    edit: KeyEdit,
-    *,
-    locks: KeyLocks,
-    verify_after: float | None = None,
-) -> dict[str, Any]:
-    """Apply ``edit`` to amishare's statements of the key policy, as ``who``, and make sure it holds.
-
-    A key policy is one document: another writer (another run, another machine) that read it before this
-    write and writes after it would drop this edit. So after writing, read it again ``verify_after`` seconds
-    later (None: ``KEY_VERIFY_FACTOR`` times as long as this edit's own read-modify-write took, within
-    ``KEY_VERIFY_AFTER``: longer than another writer's) and apply the edit again if it was lost, until a read
-    finds it in place. Returns ``{"key", "changed"}`` (and ``"rewritten"``: how often the edit was lost and
-    made again); a policy that already says it is done."""
-    changed = False
-    for attempt in range(KEY_EDIT_ATTEMPTS):
-        took = _edit_once(sessions, who, edit, locks)
-        if took is None:
-            lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
-            return {"key": edit.key_arn, "changed": changed, **({"rewritten": lost} if lost else {})}
-        changed = True
-        time.sleep(verify_after if verify_after is not None else read_back_after(took))
-    raise AwsError(
-        f"key {edit.key_arn}: the policy lost amishare's edit {KEY_EDIT_ATTEMPTS} times in a row: something keeps "
-        "rewriting it from an older copy; find that writer (CloudTrail: PutKeyPolicy), then resume",
-        operation="PutKeyPolicy",
-        account=who,
-        region=edit.region,
-    )
-
-
-def read_back_after(edit_seconds: float) -> float:
-    """How long after a key policy edit that took ``edit_seconds`` (its read and its write) to read it back."""
-    low, high = KEY_VERIFY_AFTER
-    return min(high, max(low, KEY_VERIFY_FACTOR * edit_seconds))
-
-
-def _edit_once(sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLocks) -> float | None:
-    """Read the key policy, apply the edit, write it back when it changed (one writer per key at a time:
-    ``locks``). How long the read and the write took (None: nothing to write)."""
-    kms = sessions.client("kms", edit.region, who)
-    with locks.hold(edit.key_arn):
-        started = time.monotonic()
-        current = json.loads(kms.get_key_policy(KeyId=edit.key_arn, PolicyName="default")["Policy"])
-        updated = key_policy.edited(current, edit.region, edit.add, edit.remove)
-        if updated == current:
-            return None
-        try:
-            text = key_policy.check_size(updated)
-        except key_policy.KeyPolicyTooLarge as exc:
-            raise AwsError(
-                f"key {edit.key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=edit.region
-            ) from exc
-        kms.put_key_policy(KeyId=edit.key_arn, PolicyName="default", Policy=text)
-        return time.monotonic() - started

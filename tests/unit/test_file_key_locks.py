@@ -1,0 +1,84 @@
+"""The key lock the processes of one machine share through their journal's folder (engine/locks.py
+``FileKeyLocks``): another process waits while one holds it, a holder killed with SIGKILL lets go at once, and
+what a holder wrote is what the next one reads."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from amishare.engine.locks import FileKeyLocks
+
+KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
+
+HOLDER = """
+import sys, time
+from amishare.engine.locks import FileKeyLocks
+with FileKeyLocks(sys.argv[1]).hold(sys.argv[2]) as held:
+    held.wrote = "written-by-the-other-process"
+    print("held", flush=True)
+    time.sleep(float(sys.argv[3]))
+"""
+
+
+def _holder(folder: Path, seconds: float) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder), KEY, str(seconds)], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process
+
+
+def _taken_within(locks: FileKeyLocks, seconds: float) -> str | bool | None:
+    """What the holder before recorded, once this process holds the lock (False: not held within ``seconds``)."""
+    got: list[str | None] = []
+
+    def take() -> None:
+        with locks.hold(KEY) as held:
+            got.append(held.last_written)
+
+    thread = threading.Thread(target=take, daemon=True)
+    thread.start()
+    thread.join(timeout=seconds)
+    return got[0] if got else False
+
+
+def test_another_process_waits_while_one_holds_the_lock_and_reads_what_it_wrote(tmp_path: Path) -> None:
+    holder = _holder(tmp_path, 1.0)
+    started = time.monotonic()
+    assert _taken_within(FileKeyLocks(tmp_path), 10) == "written-by-the-other-process"
+    assert time.monotonic() - started > 0.5  # it waited for the holder to let go
+    holder.wait(timeout=10)
+
+
+def test_a_holder_killed_with_sigkill_lets_go_at_once(tmp_path: Path) -> None:
+    holder = _holder(tmp_path, 60.0)
+    locks = FileKeyLocks(tmp_path)
+    assert _taken_within(locks, 0.3) is False  # held by the living process
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=10)
+    assert _taken_within(locks, 5) is None  # killed before letting go: nothing recorded, the lock free
+
+
+def test_the_threads_of_one_process_take_turns_and_other_keys_are_free(tmp_path: Path) -> None:
+    locks = FileKeyLocks(tmp_path)
+    inside: list[str] = []
+    overlaps: list[tuple[str, str]] = []
+
+    def edit(key: str, name: str) -> None:
+        with locks.hold(key):
+            overlaps.extend((name, other) for other in inside if other.split(":")[0] == key)
+            inside.append(f"{key}:{name}")
+            time.sleep(0.01)
+            inside.remove(f"{key}:{name}")
+
+    threads = [threading.Thread(target=edit, args=(k, str(n))) for n in range(4) for k in ("key-a", "key-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
