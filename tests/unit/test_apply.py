@@ -366,31 +366,6 @@ def test_a_phase_whose_earlier_phase_has_not_finished_is_refused_before_anything
     assert steps.passes == []
 
 
-def test_local_key_locks_let_one_writer_per_key_at_a_time() -> None:
-    import threading
-    import time
-
-    from amishare.engine.locks import LocalKeyLocks
-
-    locks = LocalKeyLocks()
-    inside: list[str] = []
-    overlaps: list[tuple[str, str]] = []
-
-    def edit(key: str, name: str) -> None:
-        with locks.hold(key):
-            overlaps.extend((name, other) for other in inside if other.split(":")[0] == key)
-            inside.append(f"{key}:{name}")
-            time.sleep(0.01)
-            inside.remove(f"{key}:{name}")
-
-    threads = [threading.Thread(target=edit, args=(k, str(n))) for n in range(4) for k in ("key-a", "key-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert overlaps == []  # never two writers of one key at once (two keys may be edited together)
-
-
 @pytest.mark.parametrize("close_after", [0.0, 0.01, 0.05, 0.15])
 def test_a_journal_writer_closed_at_any_moment_stops_at_once(close_after: float) -> None:
     """Closed while it waits, gathers a batch or writes one, the background writer stops without waiting out its

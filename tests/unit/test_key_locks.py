@@ -1,6 +1,7 @@
-"""The key lock the processes of one machine share through their journal's folder (engine/locks.py
-``FileKeyLocks``): another process waits while one holds it, a holder killed with SIGKILL lets go at once, and
-what a holder wrote is what the next one reads."""
+"""The local key locks (engine/locks.py): the threads of one process take turns per key (``LocalKeyLocks``,
+``FileKeyLocks``); the processes of one machine share ``FileKeyLocks`` through their journal's folder: another
+process waits while one holds it, a holder killed with SIGKILL lets go at once, and what a holder wrote is what the
+next one reads."""
 
 from __future__ import annotations
 
@@ -11,13 +12,17 @@ import threading
 import time
 from pathlib import Path
 
-from amishare.engine.locks import FileKeyLocks
+import pytest
+
+from amishare.engine.locks import FileKeyLocks, KeyLocks, LocalKeyLocks
 
 KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
 
 HOLDER = """
 import sys, time
-from amishare.engine.locks import FileKeyLocks
+import pytest
+
+from amishare.engine.locks import FileKeyLocks, KeyLocks, LocalKeyLocks
 with FileKeyLocks(sys.argv[1]).hold(sys.argv[2]) as held:
     held.wrote = "written-by-the-other-process"
     print("held", flush=True)
@@ -64,8 +69,9 @@ def test_a_holder_killed_with_sigkill_lets_go_at_once(tmp_path: Path) -> None:
     assert _taken_within(locks, 5) is None  # killed before letting go: nothing recorded, the lock free
 
 
-def test_the_threads_of_one_process_take_turns_and_other_keys_are_free(tmp_path: Path) -> None:
-    locks = FileKeyLocks(tmp_path)
+@pytest.mark.parametrize("kind", ["process", "file"])
+def test_the_threads_of_one_process_take_turns_and_other_keys_are_free(kind: str, tmp_path: Path) -> None:
+    locks: KeyLocks = LocalKeyLocks() if kind == "process" else FileKeyLocks(tmp_path)
     inside: list[str] = []
     overlaps: list[tuple[str, str]] = []
 
@@ -81,4 +87,18 @@ def test_the_threads_of_one_process_take_turns_and_other_keys_are_free(tmp_path:
         thread.start()
     for thread in threads:
         thread.join()
-    assert overlaps == []
+    assert overlaps == []  # never two writers of one key at once (two keys may be edited together)
+
+
+@pytest.mark.parametrize("kind", ["process", "file"])
+def test_what_a_holder_wrote_is_what_the_next_holder_reads(kind: str, tmp_path: Path) -> None:
+    locks: KeyLocks = LocalKeyLocks() if kind == "process" else FileKeyLocks(tmp_path)
+    with locks.hold(KEY) as held:
+        assert held.last_written is None
+        held.wrote = "digest-1"
+    with locks.hold(KEY) as held:
+        assert held.last_written == "digest-1"  # a holder that writes nothing leaves the record as it was
+    with locks.hold(KEY) as held:
+        assert held.last_written == "digest-1"
+    with locks.hold("another-key") as held:
+        assert held.last_written is None
