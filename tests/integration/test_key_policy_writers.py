@@ -94,7 +94,7 @@ def test_a_revocation_another_run_undid_under_the_shared_lock_is_left_to_it(
     _wait_for_writes(sb, 1)
     shared = edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[1], verify_after=0.05)
     assert shared == {"key": key, "changed": True}
-    assert revoked.result(timeout=30) == {"key": key, "changed": True, "left": [TARGET]}
+    assert revoked.result(timeout=30) == {"key": key, "changed": True, "left": TARGET}
     assert TARGET in _granted(sb, key)
     assert _writes(sb) == 2
 
@@ -115,7 +115,7 @@ def test_a_revocation_a_run_of_another_journal_undid_is_made_again_once_then_lef
     share = KeyEdit(key, REGION, add=ACCESS)
     shared = edit_key_access(sessions, None, share, locks=another, verify_after=0.8, confirm_after=1.5)
     assert shared == {"key": key, "changed": True, "rewritten": 1}
-    assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1, "left": [TARGET]}
+    assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1, "left": TARGET}
     assert TARGET in _granted(sb, key)
     assert _writes(sb) == 4
 

@@ -559,3 +559,38 @@ def test_key_access_by_grant_leaves_the_policy_alone_and_no_grant_behind(fleet: 
     assert len(_owned(sb, TARGET, REGION)) == 1 and len(_owned(sb, OTHER, REGION)) == 1
     with pytest.raises(UsageError, match="Auto Scaling statement lives in the key policy"):
         _transfer(settings, image, OWNER, ["dev"], key_access="grant", keep_share=True, grant_autoscaling=True)
+
+
+def test_a_revocation_another_run_undoes_on_purpose_is_left_to_it_and_says_so(
+    fleet: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the transfer's revocation of dev reads its key policy edit back, another run of the same journal
+    (sharing its key lock) shares the key with dev again: the revocation leaves dev's key access to that run,
+    and the run's record says so on the step (aws/steps/key_edits.py)."""
+    from amishare.aws.steps import key_edits
+    from amishare.engine.locks import FileKeyLocks
+
+    sb, image, settings = fleet
+    monkeypatch.setattr(key_edits, "KEY_VERIFY_AFTER", (2.0, 2.0))  # read back 2 s after each write
+    key = sb.session(OWNER, REGION).client("kms").describe_key(KeyId="alias/amishare-share")["KeyMetadata"]["Arn"]
+    ran: list[api.Outcome] = []
+    transfer = threading.Thread(target=lambda: ran.append(_transfer(settings, image, OWNER, ["dev"], regions=[REGION])))
+    transfer.start()
+    deadline = time.monotonic() + 60
+    while len([c for c in sb.calls() if c.action == "PutKeyPolicy" and c.status < 300]) < 2:  # the share, the revoke
+        assert time.monotonic() < deadline and transfer.is_alive(), "the transfer wrote its key policy twice"
+        time.sleep(0.01)
+    other_run = FileKeyLocks(Path(settings.config.path).parent / "journal.sqlite3.keylocks")
+    share = key_edits.KeyEdit(key, REGION, add=key_policy.KeyAccess(accounts=frozenset({TARGET})))
+    key_edits.edit_key_access(settings.sessions(), None, share, locks=other_run, verify_after=0.0)
+    transfer.join(timeout=60)
+    (outcome,) = ran
+    assert outcome.result is not None
+    (record,) = api.runs(settings)
+    revoked = next(a for a in api.run(settings, record.run_id).actions if a.kind == "RevokeDestination")
+    assert revoked.state == "succeeded"
+    assert revoked.output["key_access"].startswith("left: another writer granted it again")
+    policy = json.loads(
+        sb.session(OWNER, REGION).client("kms").get_key_policy(KeyId=key, PolicyName="default")["Policy"]
+    )
+    assert TARGET in key_policy.granted(policy).accounts  # the other run's, to close

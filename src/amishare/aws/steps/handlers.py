@@ -433,12 +433,15 @@ def revoke_destination(steps: AwsSteps, action: RevokeDestination, context: Step
     if not context.state.get("requested"):
         steps.revoker.request(action, steps.who(action), context.run_id)
         return InProgress(None, {"requested": True})
-    settled, error = steps.revoker.outcome(action.key)
+    settled, error, key_left = steps.revoker.outcome(action.key)
     if not settled:
         return InProgress(None, {"requested": True})
     if error is not None:
         return Failed(error)
-    return Done({"image_id": action.image, "revoked": action.target})
+    done = {"image_id": action.image, "revoked": action.target}
+    if key_left:
+        done["key_access"] = "left: another writer granted it again meanwhile (a run that still needs it closes it)"
+    return Done(done)
 
 
 # -------------------------------------------------------------------------- distribution

@@ -79,7 +79,7 @@ def edit_key_access(
     are the module's). Read back ``verify_after`` seconds after each write (None: ``KEY_VERIFY_FACTOR`` times as long
     as the write's own read-modify-write took, within ``KEY_VERIFY_AFTER``), ``confirm_after`` seconds after added
     access was made again. Returns ``{"key", "changed"}``, and ``"rewritten"`` (how often the edit was lost and made
-    again) and ``"left"`` (removed access another writer keeps granting) when there are any."""
+    again) and ``"left"`` (removed access another writer keeps granting, comma-separated) when there are any."""
     changed = False
     removed_again = 0
     for attempt in range(KEY_EDIT_ATTEMPTS):
@@ -88,7 +88,7 @@ def edit_key_access(
             lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
             extra: dict[str, Any] = {"rewritten": lost} if lost else {}
             if done.left:
-                extra["left"] = _names(done.left)
+                extra["left"] = ", ".join(_names(done.left))  # a string: `amishare runs show` prints it
             return {"key": edit.key_arn, "changed": changed, **extra}
         changed = True
         removed_again += done.removed_again

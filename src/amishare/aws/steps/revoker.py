@@ -48,7 +48,8 @@ class Revoker:
         self._queues: dict[Batch, _Queue] = {}
         self._expected: dict[Batch, set[str]] = {}
         self._batch_of: dict[str, Batch] = {}  # step key -> its batch, as the plan names it
-        self._outcomes: dict[str, str | None] = {}  # step key -> None (revoked) or the error
+        # step key -> (None (revoked) or the error, whether another writer keeps granting its key access)
+        self._outcomes: dict[str, tuple[str | None, bool]] = {}
         self._timers: Timers | None = None
 
     def bind(self, timers: Timers, plan: Plan, finished: set[str]) -> None:
@@ -59,12 +60,13 @@ class Revoker:
                 self._batch_of[action.key] = action.batch()
                 self._expected.setdefault(action.batch(), set()).add(action.key)
 
-    def outcome(self, key: str) -> tuple[bool, str | None]:
-        """(settled, error) of the revocation requested by step ``key``."""
+    def outcome(self, key: str) -> tuple[bool, str | None, bool]:
+        """(settled, error, key access left) of the revocation requested by step ``key``: left, when its account's
+        key access was granted again by another writer meanwhile (aws/steps/key_edits.py: another run that needs it)."""
         with self._lock:
             if key in self._outcomes:
-                return True, self._outcomes.pop(key)
-        return False, None
+                return True, *self._outcomes.pop(key)
+        return False, None, False
 
     def request(self, action: RevokeDestination, who: str | None, run_id: str) -> None:
         """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker.
@@ -119,10 +121,11 @@ class Revoker:
             )
         failures = [f.exception() for f in (gates, access, grants) if f is not None and f.exception() is not None]
         error = str(failures[0]) if failures else None
+        left = set(access.result().get("left", "").split(", ")) if access and not failures else set()
         assert self._timers is not None
         with self._lock:
-            for key in queue.requests:
-                self._outcomes[key] = error
+            for key, action in queue.requests.items():
+                self._outcomes[key] = (error, action.target in left)
         for key in queue.requests:
             self._timers.wake(key)
 
