@@ -253,10 +253,19 @@ class Case:
     breaker: Breaker | None = None  # default: the code's world in WORLDS
     before: Callable[[World, Clock], None] | None = None
     fixed: Callable[[World, Diagnosis, Clients], None] = _healthy
+    fills_the_key: bool = True  # the user fills in alias/YOUR-SHARE-KEY (False: the fix names the key itself)
 
     @property
     def runs(self) -> tuple[str, ...]:
         return (self.only,) if self.only else self.printed
+
+
+def _aws_managed_and_a_share_key(w: World) -> tuple[str, ...] | None:
+    """AWS_MANAGED_KEY's world, with amishare.toml naming the share key: doctor prints the share with the image,
+    the account and the region, nothing to fill in."""
+    config = w.tmp_path / "amishare.toml"
+    config.write_text(f'[defaults]\nshare_key = "{w.alias}"\n' + config.read_text())
+    return BREAKERS["AWS_MANAGED_KEY"](w)
 
 
 SHARE = ("amishare share",)
@@ -268,6 +277,7 @@ CASES = [
     Case("NO_LAUNCH_PERMISSION", SHARE),
     Case("SNAPSHOT_NOT_SHARED", SHARE),
     Case("AWS_MANAGED_KEY", SHARE),
+    Case("AWS_MANAGED_KEY", SHARE, label="share-key", breaker=_aws_managed_and_a_share_key, fills_the_key=False),
     Case("KEY_POLICY_MISSING_ACCOUNT", SHARE),
     Case("KEY_CONDITION_MISMATCH", SHARE),
     Case("KEY_DISABLED", ("aws kms enable-key",)),
@@ -330,7 +340,9 @@ def test_the_fix_doctor_prints_runs_and_fixes(
     assert tuple(command_name(words) for words in in_order(fix)) == case.printed, fix
     if case.before is not None:
         case.before(w, clock)
-    shell = Shell(sb, OWNER, tmp_path, {"OWNER": OWNER, "alias/YOUR-SHARE-KEY": w.alias})
+    shell = Shell(
+        sb, OWNER, tmp_path, {"OWNER": OWNER, **({"alias/YOUR-SHARE-KEY": w.alias} if case.fills_the_key else {})}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)  # amishare reads ./amishare.toml
         assert tuple(shell.run_fix(fix, case.only)) == case.runs
@@ -489,20 +501,26 @@ def _the_reencrypted_copy(shell: Shell, aws: Clients, image: str) -> str:
 
 @dataclass(frozen=True)
 class Verified:
-    """A verify code: the key of the image that shows it (None: unencrypted), the commands its fix prints (their
-    names, in order), and the image the fix makes, to verify in its place."""
+    """A verify code: the key of the image that shows it (None: unencrypted; "other": another customer managed
+    key), whether verify is asked for the share key (``--key``), the commands its fix prints (their names, in
+    order), and the image the fix makes, to verify in its place."""
 
     key: str | None
+    with_key: bool
     printed: tuple[str, ...]
     made: Callable[[Shell, Clients, str], str]
 
 
 VERIFIED = {
-    "UNENCRYPTED": Verified(None, ("aws ec2 copy-image",), _the_copy),
-    "AWS_MANAGED_KEY": Verified("aws/ebs", ("amishare share",), _the_reencrypted_copy),
+    "UNENCRYPTED": Verified(None, False, ("aws ec2 copy-image",), _the_copy),
+    "AWS_MANAGED_KEY": Verified("aws/ebs", False, ("amishare share",), _the_reencrypted_copy),
+    "WRONG_KEY": Verified("other", True, ("aws ec2 copy-image",), _the_copy),
 }
-# verify codes whose fix prints a command that cannot make an image that passes, and why (none: each one's does)
-VERIFY_NOT_RUN: dict[str, str] = {}
+# verify codes whose fix prints a command that is not run here, and why
+VERIFY_NOT_RUN: dict[str, str] = {
+    "SNAPSHOT_MISMATCH": "EC2 (and the sandbox) derives an image's mappings from its snapshots: no image can show "
+    "it; its command is WRONG_KEY's copy-image, run above",
+}
 
 
 def test_every_verify_code_with_a_command_is_run_or_said_why_not() -> None:
@@ -526,24 +544,28 @@ def _verify(settings: Settings, image: str, key: str | None = None) -> Verificat
 def test_the_fix_verify_prints_runs_and_the_image_it_makes_passes(
     code: str, sb: Sandbox, aws: Clients, owner: Settings, tmp_path: Path
 ) -> None:
-    """The image verify finds ``code`` on, the fix's commands run as printed (the share key, a customer managed
-    key, as the key a user fills in), and the image they make passes verify --shareable --key that key."""
+    """The image verify finds ``code`` on, with amishare.toml's share key (a customer managed key): the fix's
+    commands run as printed, with the image's id, region and name and the share key in them (only the account to
+    share with filled in, as a user does), and the image they make passes verify --shareable --key that key."""
     case, name = VERIFIED[code], f"verify-{code.lower().replace('_', '-')}"
     alias = f"alias/{name}"
     sb.create_key(OWNER, REGION, alias=name)
-    image = sb.seed_image(OWNER, REGION, name, kms_key=case.key)
-    before = _verify(owner, image)
+    other = sb.create_key(OWNER, REGION, alias=f"{name}-other")
+    image = sb.seed_image(OWNER, REGION, name, kms_key=other if case.key == "other" else case.key)
+    (tmp_path / "amishare.toml").write_text(f'[defaults]\nshare_key = "{alias}"\n')
+    flags = api.Flags(region=REGION, endpoint_url=sb.endpoint_url, journal_path=tmp_path / "journal.sqlite3")
+    settings = api.settings(flags, cwd=tmp_path)
+    before = _verify(settings, image, key=alias if case.with_key else None)
     assert [f.code for f in before.findings] == [code], before.findings
     (fix,) = {f.fix for f in before.findings}
     assert tuple(command_name(words) for words in in_order(fix)) == case.printed, fix
-    values = {"IMAGE": image, "REGION": REGION, "NAME": f"{name}-encrypted", "KEY": alias, "ACCOUNT": TARGET}
-    shell = Shell(sb, OWNER, tmp_path, {**values, "alias/YOUR-SHARE-KEY": alias})
+    shell = Shell(sb, OWNER, tmp_path, {"ACCOUNT": TARGET})
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(tmp_path)
         assert tuple(shell.run_fix(fix)) == case.printed
     made = case.made(shell, aws, image)
     assert made != image
-    after = _verify(owner, made, key=alias)
+    after = _verify(settings, made, key=alias)
     assert after.ok, after.findings
 
 

@@ -56,6 +56,7 @@ DOCTOR_SCENARIOS: list[DoctorFacts] = [
     doctor_facts(state="failed", image=image_info()),
     doctor_facts(state="disabled", image=image_info()),
     doctor_facts(key=key_info(manager="AWS")),
+    doctor_facts(key=key_info(manager="AWS"), share_key="alias/amishare-share"),  # amishare.toml's share_key
     doctor_facts(deprecation_time="2026-01-01T00:00:00Z"),
     doctor_facts(image=image_info(launch=LaunchPermissions(), shared=frozenset())),
     doctor_facts(key=key_info()),
@@ -118,9 +119,13 @@ def doctor_fixes() -> Iterable[tuple[str, str]]:
                 yield cause.code, cause.fix
 
 
-def verify_fixes() -> Iterable[tuple[str, str]]:
+EXPECTED_KEY = key_info()  # verify --key: another key than the image's
+
+
+def verify_fixes(expected: KeyInfo | None = EXPECTED_KEY, share_key: str | None = None) -> Iterable[tuple[str, str]]:
     """(code, fix) of every finding of an image that fails verify in every way (``--shareable``, ``--key`` another
-    key): an instance store volume, an unencrypted one, one on aws/ebs, one whose mapping and snapshot disagree."""
+    key: ``expected``; the configured ``share_key``): an instance store volume, an unencrypted one, one on aws/ebs,
+    one whose mapping and snapshot disagree."""
     ebs = f"arn:aws:kms:{REGION}:{OWNER}:key/0000abcd-12ab-34cd-56ef-1234567890ab"
     other = f"arn:aws:kms:{REGION}:{OWNER}:key/ffffabcd-12ab-34cd-56ef-1234567890ab"
     snapshots = (
@@ -136,7 +141,7 @@ def verify_fixes() -> Iterable[tuple[str, str]]:
     )
     image = ImageInfo("ami-0123456789abcdef0", "golden", OWNER, REGION, "available", snapshots, mappings=volumes)
     keys = {ebs: KeyInfo(ebs, OWNER, REGION, "AWS", aliases=("alias/aws/ebs",)), KEY: key_info()}
-    for finding in verify(image, keys, expected=key_info(), shareable=True).findings:
+    for finding in verify(image, keys, expected=expected, shareable=True, share_key=share_key).findings:
         yield finding.code, finding.fix
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
@@ -109,3 +110,15 @@ def test_an_unencrypted_share_names_whom_it_is_shared_with() -> None:
     assert f"`amishare revoke ami-0123456789abcdef0 --from {A},{B},public --region {REGION}`" in shared_image.fix
     assert shared_snapshot.principal == A and f"shared with {A} and not encrypted" in shared_snapshot.detail
     assert shared_snapshot.fix.endswith(f"--operation-type remove --region {REGION} --user-ids {A}")
+
+
+def test_the_copy_an_unencrypted_share_s_fix_names_is_quoted_for_a_shell() -> None:
+    """An AMI name may hold spaces and parentheses (EC2 allows them): the printed copy-image quotes the copy's name,
+    so a shell passes it as one word."""
+    snapshot = SnapshotInfo("snap-0123456789abcdef0", 8, None, shared_with=frozenset({A}))
+    launch = LaunchPermissions(accounts=frozenset({A}))
+    image = ImageInfo("ami-0123456789abcdef0", "golden (2026) v1", OWNER, REGION, "available", (snapshot,), launch)
+    read = AccountRegion(OWNER, REGION, (image,), (snapshot,), {}, "block-new-sharing")
+    (fix,) = {f.fix for f in audit([read], Allowlist()).findings if f.code == "UNENCRYPTED_SHARED" and not f.resource}
+    words = shlex.split(fix[fix.index("aws ec2 copy-image") : fix.index("), share the copy")])
+    assert words[words.index("--name") + 1] == "golden (2026) v1-encrypted"

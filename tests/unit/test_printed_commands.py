@@ -106,8 +106,35 @@ def test_verify_s_commands_name_their_region() -> None:
     """Issue 19: verify's `aws ec2 copy-image` and `amishare share` named no region: in a shell whose default region
     is not the image's, the copy was made there (and failed: no such key) or the image was not found.
     tests/integration/test_printed_fixes_run.py runs them."""
-    printed = [words for _, fix in verify_fixes() for words in in_order(fix)]
-    assert len(printed) == 2 and all("--region" in words for words in printed), printed
+    printed = {code: in_order(fix) for code, fix in verify_fixes()}
+    assert {code for code, commands in printed.items() if commands} == set(VERIFY_CODES) - {"NOT_EBS"}
+    assert all("--region" in words for commands in printed.values() for words in commands), printed
+
+
+def test_doctor_s_re_encryption_names_the_configured_share_key_and_leaves_nothing_to_fill_in() -> None:
+    fixes = {fix for code, fix in doctor_fixes() if code == "AWS_MANAGED_KEY"}  # each capability's cause: one text
+    configured = [fix for fix in fixes if "alias/amishare-share" in fix]
+    assert len(fixes) == 2 and len(configured) == 1
+    (words,) = in_order(configured[0])
+    assert words == ["amishare", "share", "ami-0123456789abcdef0", "--to", A, "--region", REGION]
+    assert "YOUR" not in configured[0]
+
+
+def test_verify_s_commands_name_the_image_and_the_key_or_say_what_to_fill_in() -> None:
+    """verify printed IMAGE, REGION, NAME and KEY for the user to fill in: its commands name the image, its region,
+    a name for the copy and the key (--key, else the share key); only the account to share with is the user's, and
+    a key verify cannot know is a placeholder the text explains."""
+    for key, share_key in ((key_info(), None), (None, "alias/amishare-share"), (None, None)):
+        for code, fix in verify_fixes(expected=key, share_key=share_key):
+            for words in in_order(fix):
+                assert "ami-0123456789abcdef0" in words and REGION in words, fix
+                placeholders = {w for w in words if re.fullmatch(r"[A-Z_]{3,}|alias/YOUR-[A-Z-]+", w)}
+                wanted = {"alias/YOUR-KEY"} if key is None and share_key is None else set()
+                assert placeholders == wanted | ({"ACCOUNT"} if code == "AWS_MANAGED_KEY" else set()), fix
+                if wanted:
+                    assert "alias/YOUR-KEY: a customer managed key of yours; --key or share_key fills it in" in fix
+                chosen = key.arn if key is not None else share_key
+                assert chosen is None or chosen in words, fix
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -162,17 +189,20 @@ FIXES = sorted({(code, " ".join(words)): (code, words) for text_code, text in _e
 def test_the_fixes_print_aws_commands_too() -> None:
     """The texts above hold AWS CLI commands for every kind of fix that is not amishare's to make."""
     printed = [" ".join(words) for _, words in FIXES if words[0] == "aws"]
-    assert all(any(p.startswith(command) for p in printed) for command in (
-        "aws ec2 enable-image",
-        "aws ec2 wait image-available",
-        "aws kms create-grant",
-        "aws kms put-key-policy",
-        "aws kms revoke-grant",
-        "aws kms create-alias",
-        "aws dynamodb create-table",
-        "aws ec2 modify-snapshot-attribute",
-        "aws ec2 replace-image-criteria-in-allowed-images-settings",
-    )), printed
+    assert all(
+        any(p.startswith(command) for p in printed)
+        for command in (
+            "aws ec2 enable-image",
+            "aws ec2 wait image-available",
+            "aws kms create-grant",
+            "aws kms put-key-policy",
+            "aws kms revoke-grant",
+            "aws kms create-alias",
+            "aws dynamodb create-table",
+            "aws ec2 modify-snapshot-attribute",
+            "aws ec2 replace-image-criteria-in-allowed-images-settings",
+        )
+    ), printed
 
 
 @pytest.mark.parametrize(("code", "words"), FIXES, ids=[f"{c}:{' '.join(w)[:60]}" for c, w in FIXES])

@@ -44,7 +44,11 @@ def verify(settings: Settings, request: VerifyRequest) -> list[verification.Veri
     images, keys, expected = observe_images(
         settings.sessions(), where, tuple(request.images), wanted, expected_key=request.key
     )
-    return [verification.verify(i, keys, expected=expected, shareable=request.shareable) for i in images]
+    share_key = settings.config.defaults.share_key_for(where)  # what the fixes encrypt with when --key is not given
+    return [
+        verification.verify(i, keys, expected=expected, shareable=request.shareable, share_key=share_key)
+        for i in images
+    ]
 
 
 def shared_with_me(settings: Settings, *, region: str | None = None) -> tuple[str, list[consumer_view.SharedImage]]:
@@ -90,7 +94,7 @@ def doctor(settings: Settings, request: DoctorRequest) -> diagnosis.Diagnosis:
     facts = observe_doctor(
         settings.sessions(), request.image, where, DoctorTarget(target.value, role, key, request.probe)
     )
-    return diagnosis.diagnose(facts, now_utc())
+    return diagnosis.diagnose(replace(facts, share_key=settings.config.defaults.share_key_for(where)), now_utc())
 
 
 def audit(settings: Settings, request: AuditRequest, *, on_progress: Progress | None = None) -> auditing.AuditReport:

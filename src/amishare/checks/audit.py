@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from amishare.checks import gates
+from amishare.checks.verify import encrypted_copy_name
 from amishare.model import (
     ACCOUNT_ID,
     ImageInfo,
@@ -291,7 +292,7 @@ def _unencrypted_image(read: AccountRegion, image: ImageInfo, holders: list[str]
     named = ",".join(h for h in holders if h != "public")
     copy = (
         f"encrypt a copy (aws ec2 copy-image --source-image-id {iid} --source-region {region} --region {region} "
-        f"--name {image.name}-encrypted --encrypted --kms-key-id alias/YOUR-SHARE-KEY), share the copy "
+        f"--name {encrypted_copy_name(image.name)} --encrypted --kms-key-id alias/YOUR-SHARE-KEY), share the copy "
         f"(`amishare share COPY --to {named} --region {region}`), then "
     )
     emit(

@@ -13,6 +13,7 @@ a stable code (documented in docs/concepts.md):
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 from amishare.model import ImageInfo, KeyInfo, MappingInfo, SnapshotInfo
@@ -43,10 +44,59 @@ class Verification:
         return not self.findings
 
 
+UNKNOWN_KEY = "alias/YOUR-KEY"
+MAX_NAME = 128  # an AMI name's length (EC2 API Reference, CopyImage: Name)
+
+
+def encrypted_copy_name(name: str) -> str:
+    """The name a printed copy-image gives the encrypted copy of an image named ``name``, quoted for a shell."""
+    suffix = "-encrypted"
+    return shlex.quote(name[: MAX_NAME - len(suffix)] + suffix)
+
+
+@dataclass(frozen=True)
+class _Fixes:
+    """The commands verify's findings print, with the image's own id, region and name, and the customer managed
+    key to encrypt with (``--key``, else the configured share key; None: unknown, a placeholder said so)."""
+
+    image: ImageInfo
+    key: str | None
+
+    def _key(self) -> str:
+        return self.key or UNKNOWN_KEY
+
+    def _placeholder(self) -> str:
+        return "" if self.key else f" ({UNKNOWN_KEY}: a customer managed key of yours; --key or share_key fills it in)"
+
+    def copy(self, why: str) -> str:
+        """``why``, then the AWS CLI command that copies the image encrypted with the key."""
+        region = self.image.region
+        return (
+            f"{why}: `aws ec2 copy-image --source-image-id {self.image.image_id} --source-region {region} "
+            f"--name {encrypted_copy_name(self.image.name)} --encrypted --kms-key-id {self._key()} --region {region}`"
+            f"{self._placeholder()}"
+        )
+
+    def reencrypt(self) -> str:
+        """The amishare command that shares a copy re-encrypted with the key."""
+        return (
+            f"re-encrypt it with a customer managed key: `amishare share {self.image.image_id} --to ACCOUNT "
+            f"--reencrypt-key {self._key()} --region {self.image.region}` shares a copy re-encrypted with it with "
+            f"ACCOUNT, the account you share with{self._placeholder()}"
+        )
+
+
 def verify(
-    image: ImageInfo, keys: dict[str, KeyInfo], *, expected: KeyInfo | None = None, shareable: bool = False
+    image: ImageInfo,
+    keys: dict[str, KeyInfo],
+    *,
+    expected: KeyInfo | None = None,
+    shareable: bool = False,
+    share_key: str | None = None,
 ) -> Verification:
-    """Check every block device mapping of ``image`` (``keys``: the keys its snapshots use, by ARN)."""
+    """Check every block device mapping of ``image`` (``keys``: the keys its snapshots use, by ARN; ``share_key``:
+    the configured key of the image's region, which the fixes encrypt with when no key is ``expected``)."""
+    fixes = _Fixes(image, expected.arn if expected is not None else share_key)
     snapshots = {s.snapshot_id: s for s in image.snapshots}
     findings: list[Finding] = []
     for mapping in image.mappings:
@@ -61,7 +111,7 @@ def verify(
                     )
                 )
             continue
-        findings += _volume(mapping, snapshots.get(mapping.snapshot_id), keys, expected, shareable)
+        findings += _volume(mapping, snapshots.get(mapping.snapshot_id), keys, expected, shareable, fixes)
     return Verification(image, tuple(findings), expected.arn if expected else None)
 
 
@@ -71,6 +121,7 @@ def _volume(
     keys: dict[str, KeyInfo],
     expected: KeyInfo | None,
     shareable: bool,
+    fixes: _Fixes,
 ) -> list[Finding]:
     key_arn = snapshot.key_arn if snapshot is not None else (mapping.key_arn if mapping.encrypted else None)
     device = mapping.device
@@ -85,7 +136,7 @@ def _volume(
                 device,
                 f"{device}: the image says encrypted={mapping.encrypted} key={mapping.key_arn}, its snapshot "
                 f"{snapshot.snapshot_id} says key={snapshot.key_arn}",
-                "copy the image (CopyImage with Encrypted and KmsKeyId) to get a consistent one",
+                fixes.copy("copy the image to get a consistent one"),
             )
         )
     if key_arn is None:
@@ -94,9 +145,7 @@ def _volume(
                 "UNENCRYPTED",
                 device,
                 f"{device} ({mapping.snapshot_id}) is not encrypted",
-                "copy the image encrypted, with a customer managed key, and use the copy: `aws ec2 copy-image "
-                "--source-image-id IMAGE --source-region REGION --name NAME --encrypted --kms-key-id KEY "
-                "--region REGION`",
+                fixes.copy("copy the image encrypted, with a customer managed key, and use the copy"),
             )
         )
         return found
@@ -107,8 +156,7 @@ def _volume(
                 "AWS_MANAGED_KEY",
                 device,
                 f"{device} ({mapping.snapshot_id}) is encrypted with aws/ebs, which can never be shared",
-                "re-encrypt it with a customer managed key: `amishare share IMAGE --to ACCOUNT --reencrypt-key "
-                "alias/YOUR-SHARE-KEY --region REGION` shares a re-encrypted copy (or set share_key in amishare.toml)",
+                fixes.reencrypt(),
             )
         )
     if expected is not None and key_arn != expected.arn:
@@ -118,7 +166,7 @@ def _volume(
                 "WRONG_KEY",
                 device,
                 f"{device} ({mapping.snapshot_id}) is encrypted with {shown}, not {expected.display}",
-                f"copy the image with --kms-key-id {expected.arn}",
+                fixes.copy(f"copy the image encrypted with {expected.display} and use the copy"),
             )
         )
     return found

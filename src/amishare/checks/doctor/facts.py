@@ -45,6 +45,7 @@ class DoctorFacts:
     target_note: str = "no role is configured for the account"  # why there is no target view, when none
     # the aws/ebs image asked about, when ``image_id`` is its re-encrypted copy (what share, revoke and show act on)
     source_image: str = ""
+    share_key: str | None = None  # amishare.toml's share key of the region: what `amishare share` re-encrypts with
 
 
 def time_of(value: str) -> dt.datetime:

@@ -123,13 +123,15 @@ def aws_managed(facts: DoctorFacts, image: ImageInfo) -> Cause | None:
     for arn in image.key_arns:
         key = facts.keys.get(arn)
         if key is not None and key.aws_managed:
+            share = f"amishare share {facts.image_id} --to {facts.account} --region {facts.region}"
             return Cause(
                 "AWS_MANAGED_KEY",
                 f"{facts.image_id} is encrypted with the AWS managed key aws/ebs: AWS refuses to share it (launch "
                 "or snapshot permission) and no other account can use the key",
-                f"re-encrypt with a customer managed key and share the copy: `amishare share {facts.image_id} "
-                f"--to {facts.account} --region {facts.region} --reencrypt-key alias/YOUR-SHARE-KEY` (or set "
-                "share_key in amishare.toml and leave out --reencrypt-key)",
+                f"share a copy re-encrypted with {facts.share_key} (amishare.toml's share_key): `{share}`"
+                if facts.share_key
+                else f"re-encrypt with a customer managed key and share the copy: `{share} --reencrypt-key "
+                "alias/YOUR-SHARE-KEY` (or set share_key in amishare.toml and leave out --reencrypt-key)",
             )
     return None
 
