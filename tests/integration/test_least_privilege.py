@@ -105,7 +105,7 @@ def _flows(sb: Sandbox, settings: api.Settings) -> None:
         deregistration_protection=True,
         tags=("team=platform",),
     )
-    _ok(api.transfer(settings, request))
+    _ok(api.transfer(settings, request, hooks=api.Hooks(progress=True)))  # copies' progress: their snapshots read
     # a customer managed source key, staged into another region (its key is read to re-encrypt it)
     _ok(api.transfer(settings, api.TransferRequest(app, ("dev",), source=OWNER, regions=(REGION, REGION2))))
     _failed_copy_made_again(sb, settings)

@@ -104,7 +104,8 @@ class AwaitImage(Action):
     kind: ClassVar[ActionKind] = ActionKind.AWAIT_IMAGE
     symbol: ClassVar[str] = "…"
     waits: ClassVar[bool] = True
-    needs: ClassVar[tuple[Permission, ...]] = (permission("ec2:DescribeImages"),)
+    # DescribeSnapshots: a copy's progress while someone watches it (amishare's progress display; skipped if refused)
+    needs: ClassVar[tuple[Permission, ...]] = (permission("ec2:DescribeImages"), permission("ec2:DescribeSnapshots"))
 
     def describe(self) -> str:
         return f"wait for {self.label or self.image}"
