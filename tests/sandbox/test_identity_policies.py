@@ -82,6 +82,19 @@ def test_rule_resources_are_matched_and_a_deny_wins(enforced: Sandbox) -> None:
     )
 
 
+def test_rule_a_consumer_leaving_a_share_is_authorized_on_the_shared_image(enforced: Sandbox) -> None:
+    """CancelImageLaunchPermission is authorized against the image (another account's) it names (Service
+    Authorization Reference, Amazon EC2: resource type image)."""
+    shared = enforced.seed_image(OWNER, REGION, "shared", kms_key=None)
+    other = enforced.seed_image(OWNER, REGION, "other", kms_key=None)
+    for image in (shared, other):
+        share_by_hand(enforced.session(OWNER, REGION).client("ec2"), image, TARGET)
+    _allow(enforced, {"Action": "ec2:CancelImageLaunchPermission", "Resource": f"arn:aws:ec2:{REGION}::image/{shared}"})
+    ec2 = _as_role(enforced, "ec2")
+    assert error_of(ec2.cancel_image_launch_permission, ImageId=other)["Code"] == "UnauthorizedOperation"
+    assert ec2.cancel_image_launch_permission(ImageId=shared)["Return"] is True
+
+
 def test_rule_copy_image_is_authorized_on_the_source_image_and_its_snapshots(enforced: Sandbox) -> None:
     source = enforced.seed_image(OWNER, REGION, "shared", kms_key=None)
     share_by_hand(enforced.session(OWNER, REGION).client("ec2"), source, TARGET)

@@ -223,10 +223,10 @@ COMMAND_READS["init"] = {
     "auditor": (_read("kms:ListAliases"),),
 }
 # leave-share runs as the consumer's own credentials (the source role's place: the caller). Its one change is a call
-# of its own, not an action kind (api/leaving.py), so its permission is listed here with its read; on "*", as the
-# sandbox authorizes it (not among the calls it authorizes against an image ARN).
+# of its own, not an action kind (api/leaving.py), so its permission is listed here with its read; on images (the
+# Service Authorization Reference authorizes it against the image it names, as the sandbox does).
 COMMAND_READS["leave-share"] = {
-    "source": (_read("ec2:DescribeImages"), _read("ec2:CancelImageLaunchPermission")),
+    "source": (_read("ec2:DescribeImages"), _read("ec2:CancelImageLaunchPermission", Resource.IMAGE)),
 }
 COMMAND_KINDS["apply"] = {
     role: tuple(dict.fromkeys(k for c in ("share", "revoke", "transfer") for k in COMMAND_KINDS[c].get(role, ())))

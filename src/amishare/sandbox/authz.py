@@ -54,6 +54,7 @@ _IMAGE_ID_ACTIONS = {
     "DisableImage",
     "EnableImage",
     "ResetImageAttribute",
+    "CancelImageLaunchPermission",  # Service Authorization Reference: on the image (its keys: ec2:ImageID, ec2:Owner)
 }
 _SNAPSHOT_ID_ACTIONS = {
     "DescribeSnapshotAttribute",
