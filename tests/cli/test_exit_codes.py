@@ -21,6 +21,7 @@ from amishare import errors
 from amishare.cli.main import cli
 from amishare.engine.lease import Leases
 from amishare.sandbox import Sandbox
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.terminal import at_the_prompt
 from tests.support.world import OTHER, OWNER, REGION, TARGET, mutating_calls, share_by_hand
 
@@ -160,18 +161,9 @@ def _audit_findings(w: World) -> tuple[int, str]:
     return w.run("audit", "--fail-on", "high")
 
 
-MANIFEST = f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}"]
-[[image]]
-family = "base"
-select = {{ ssm_parameter = "/golden/base" }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "share"
-"""
+MANIFEST = build_manifest(
+    family("base", {"ssm_parameter": "/golden/base"}, distribute([TARGET])), source=OWNER, regions=[REGION]
+)
 
 
 def _manifest(w: World) -> str:
@@ -248,9 +240,7 @@ def test_every_documented_exit_code_has_a_case_and_every_case_is_documented() ->
 
 
 def test_every_exit_code_amishare_raises_is_documented() -> None:
-    raised = {
-        c.exit_code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.AmiShareError)
-    }
+    raised = {c.exit_code for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.AmiShareError)}
     constants = {v for k, v in vars(errors).items() if k.startswith("EXIT_") and isinstance(v, int)}
     assert raised | constants <= set(documented_codes())
 

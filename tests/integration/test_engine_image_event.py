@@ -13,26 +13,15 @@ import pytest
 from amishare import api
 from amishare.api.converge import ConvergeRequest, plan_manifest
 from amishare.sandbox import Sandbox
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.world import OWNER, REGION, TARGET, seed_destinations
 
-MANIFEST = f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}"]
-[[image]]
-family = "app"
-select = {{ name = "app-*" }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "share"
-[[image]]
-family = "web"
-select = {{ tags = {{ role = "web" }} }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "share"
-"""
+MANIFEST = build_manifest(
+    family("app", {"name": "app-*"}, distribute([TARGET])),
+    family("web", {"tags": {"role": "web"}}, distribute([TARGET])),
+    source=OWNER,
+    regions=[REGION],
+)
 
 
 @pytest.mark.slow  # ~5 s on 2 shared cores

@@ -19,26 +19,15 @@ from amishare.generate import engine_template
 from amishare.planners.manifest import parse_manifest
 from amishare.sandbox import Sandbox
 from tests.integration.test_journal_backends import URL, create_table
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.world import OWNER, REGION, TARGET, two_destinations
 
-MANIFEST = f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}"]
-[[image]]
-family = "al2023-base"
-select = {{ ssm_parameter = "/golden/al2023/latest" }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "transfer"
-[[image]]
-family = "win2022"
-select = {{ name = "golden-win2022-*" }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "share"
-"""
+MANIFEST = build_manifest(
+    family("al2023-base", {"ssm_parameter": "/golden/al2023/latest"}, distribute([TARGET], "transfer")),
+    family("win2022", {"name": "golden-win2022-*"}, distribute([TARGET])),
+    source=OWNER,
+    regions=[REGION],
+)
 
 
 def _queue(sb: Sandbox, name: str) -> tuple[str, str]:

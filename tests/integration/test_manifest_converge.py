@@ -16,6 +16,7 @@ from amishare import api
 from amishare.api.converge import ConvergeRequest, apply_manifest, plan_manifest
 from amishare.errors import PlanRefused
 from amishare.sandbox import Sandbox
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, mutating_calls, seed_destinations, share_by_hand
 
 PROD1, PROD2, PROD3, OUTSIDER = "555555555555", "666666666666", "777777777777", "888888888888"
@@ -294,24 +295,14 @@ def test_one_family_shared_and_another_transferred_to_the_same_account_on_one_ke
     sb.session(OWNER, REGION).client("ssm").put_parameter(
         Name="/golden/app/latest", Value=app, Type="String", DataType="aws:ec2:image"
     )
-    manifest.write_text(f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}", "{REGION2}"]
-[[image]]
-family = "base"
-select = {{ ssm_parameter = "{PARAMETER}" }}
-  [[image.distribute]]
-  to = ["dev"]
-  mode = "share"
-[[image]]
-family = "app"
-select = {{ ssm_parameter = "/golden/app/latest" }}
-  [[image.distribute]]
-  to = ["dev"]
-  mode = "transfer"
-""")
+    manifest.write_text(
+        build_manifest(
+            family("base", {"ssm_parameter": PARAMETER}, distribute(["dev"])),
+            family("app", {"ssm_parameter": "/golden/app/latest"}, distribute(["dev"], "transfer")),
+            source=OWNER,
+            regions=[REGION, REGION2],
+        )
+    )
     request = ConvergeRequest(str(manifest))
     _, outcome = apply_manifest(settings, request)
     assert outcome.result is not None and outcome.result.status == "succeeded"

@@ -19,24 +19,19 @@ from amishare.api.runner import handle
 from amishare.errors import UsageError
 from amishare.sandbox import Sandbox
 from tests.integration.test_journal_backends import URL, create_table
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.world import OTHER, OWNER, REGION, REGION2, TARGET, two_destinations
 
-MANIFEST = f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}", "{REGION2}"]
-[[image]]
-family = "base"
-select = {{ ssm_parameter = "/golden/base" }}
-  [[image.distribute]]
-  to = ["{TARGET}"]
-  mode = "share"
-  [[image.distribute]]
-  to = ["{OTHER}"]
-  mode = "transfer"
-  ssm_parameter = "/platform/base"
-"""
+MANIFEST = build_manifest(
+    family(
+        "base",
+        {"ssm_parameter": "/golden/base"},
+        distribute([TARGET]),
+        distribute([OTHER], "transfer", ssm_parameter="/platform/base"),
+    ),
+    source=OWNER,
+    regions=[REGION, REGION2],
+)
 
 
 @pytest.fixture

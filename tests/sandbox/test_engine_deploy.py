@@ -17,27 +17,15 @@ import pytest
 from amishare.errors import SandboxError
 from amishare.generate.engine_asl import definition
 from amishare.sandbox import Sandbox
+from tests.support.manifests import build_manifest, distribute, family
 from tests.support.state_machines import wait_for_execution
 from tests.support.world import OWNER, REGION
 
-APP_FAMILY = '[[image]]\nfamily = "app"'
-MANIFEST = f"""\
-version = 1
-[defaults]
-source = "{OWNER}"
-regions = ["{REGION}"]
-[[image]]
-family = "base"
-select = {{ ssm_parameter = "/golden/base" }}
-  [[image.distribute]]
-  to = ["222222222222"]
-  mode = "share"
-{APP_FAMILY}
-select = {{ name = "app-*" }}
-  [[image.distribute]]
-  to = ["222222222222"]
-  mode = "share"
-"""
+BASE = family("base", {"ssm_parameter": "/golden/base"}, distribute(["222222222222"]))
+MANIFEST_OF_BASE = build_manifest(BASE, source=OWNER, regions=[REGION])
+MANIFEST = build_manifest(
+    BASE, family("app", {"name": "app-*"}, distribute(["222222222222"])), source=OWNER, regions=[REGION]
+)
 
 
 @pytest.fixture
@@ -105,7 +93,7 @@ def test_the_engine_is_deployed_as_aws_describes_it(sb: Sandbox, manifest: Path)
 
 @pytest.mark.slow  # ~1.5 s: moto's executor behind the sandbox, one execution
 def test_an_hour_waited_by_the_state_machine_passes_on_the_sandboxs_clock(sb: Sandbox, manifest: Path) -> None:
-    manifest.write_text(MANIFEST.partition(APP_FAMILY)[0])  # no family selected by name: no rule on the copy's event
+    manifest.write_text(MANIFEST_OF_BASE)  # no family selected by name: no rule on the copy's event
     ec2 = sb.session(OWNER, REGION).client("ec2")
     image = sb.seed_image(OWNER, REGION, "base-1", volumes_gib=[8])
     sb.settings.copy_seconds_per_gib = 225.0  # 8 GiB: half an hour

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from amishare.sandbox import Sandbox
+from tests.support.manifests import build_manifest, distribute, family
 
 SOURCE = "111111111111"
 TABLE = "amishare-engine"
@@ -31,14 +32,8 @@ def engine_world(sb: Sandbox, folder: Path, accounts: list[str], regions: list[s
         '[transfer]\ndest_key = "alias/mine"\n'
     )
     names = [f"family-{n}" for n in range(families)]
-    to = ", ".join(f'"{a}"' for a in accounts)
-    images = "".join(
-        f'[[image]]\nfamily = "{name}"\nselect = {{ ssm_parameter = "/golden/{name}" }}\n'
-        f'  [[image.distribute]]\n  to = [{to}]\n  mode = "transfer"\n'
-        for name in names
-    )
-    where = ", ".join(f'"{r}"' for r in regions)
-    (folder / "estate.toml").write_text(f'version = 1\n[defaults]\nsource = "{SOURCE}"\nregions = [{where}]\n{images}')
+    estate = [family(n, {"ssm_parameter": f"/golden/{n}"}, distribute(accounts, "transfer")) for n in names]
+    (folder / "estate.toml").write_text(build_manifest(*estate, source=SOURCE, regions=regions))
     return names
 
 

@@ -1,8 +1,11 @@
 """The manifest of issue 17's example (its OU ARN's organization id made valid: o- and 10 to 32 characters) and
-an amishare.toml that names its accounts, for the manifest's unit and command-line tests."""
+an amishare.toml that names its accounts, for the manifest's unit and command-line tests; and a builder of the
+smaller manifests other tests write (``build_manifest``, ``family``, ``distribute``)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from amishare import config
@@ -57,3 +60,40 @@ def example_config() -> config.Config:
     import tomllib
 
     return config.parse(tomllib.loads(CONFIG), Path("amishare.toml"))
+
+
+# ------------------------------------------------------------------------------------------------ a manifest built
+# The manifests of the engine's, the runner's and the command line's tests differ only in their families: built here
+# from the parts that differ, in the manifest's own layout (docs/manifest.md).
+def toml_value(value: object) -> str:
+    """``value`` (a string, a number, a boolean, a list or a table of them) as a TOML inline value."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)  # a TOML basic string: JSON's escapes are TOML's
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"no TOML for {value!r}")
+
+
+def distribute(to: Iterable[str], mode: str = "share", **settings: object) -> str:
+    """One ``[[image.distribute]]`` of a family: its targets, its mode, and any other setting of it."""
+    lines = ["  [[image.distribute]]", f"  to = {toml_value(list(to))}", f'  mode = "{mode}"']
+    return "\n".join(lines + [f"  {key} = {toml_value(value)}" for key, value in settings.items()])
+
+
+def family(name: str, select: dict[str, object], *distributions: str, **settings: object) -> str:
+    """One ``[[image]]``: its name, how its version is selected, its settings, then its distributions."""
+    lines = ["[[image]]", f'family = "{name}"', f"select = {toml_value(select)}"]
+    lines += [f"{key} = {toml_value(value)}" for key, value in settings.items()]
+    return "\n".join(lines + list(distributions))
+
+
+def build_manifest(*families: str, source: str, regions: Iterable[str], tail: str = "") -> str:
+    """A manifest of ``families``, with its defaults (and ``tail``: tables after the families)."""
+    head = f'version = 1\n[defaults]\nsource = "{source}"\nregions = {toml_value(list(regions))}\n'
+    return head + "\n".join(families) + "\n" + tail
