@@ -28,7 +28,9 @@ from amishare.errors import AwsError
 from amishare.policy import key_policy
 from amishare.sandbox import Sandbox
 from tests.integration.test_journal_backends import TABLE, create_table
-from tests.support.world import OWNER, REGION, TARGET
+from tests.support.world import OTHER, OWNER, REGION, TARGET
+
+pytestmark = pytest.mark.slow  # each case waits out read-backs of 0.05 to 2.5 s
 
 ACCESS = key_policy.KeyAccess(accounts=frozenset({TARGET}))
 
@@ -102,22 +104,71 @@ def test_a_revocation_another_run_undid_under_the_shared_lock_is_left_to_it(
 def test_a_revocation_a_run_of_another_journal_undid_is_made_again_once_then_left(
     sb: Sandbox, builder: api.Settings, tmp_path: Path
 ) -> None:
-    """Without a shared lock, A cannot tell B's share from an older copy written back: it revokes again once; B
-    makes its access again and reads it back after KEY_CONFIRM_AFTER (here 1.5 s), after A's one more try; A, finding
-    it back again, leaves it to B. The access ends open, for B."""
+    """Without a shared lock, A cannot tell B's share from an older copy written back: it revokes again once (its
+    read-back after 1 s); B, reading back after 1.5 s, makes its access again and reads it back after
+    KEY_CONFIRM_AFTER (here 2.5 s), after A's next read (2 s), where A, finding it back again, leaves it to the
+    writer outside its lock. The access ends open, for B."""
     one, another = _locks("journals", sb, builder, tmp_path)
     key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
     edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=one, verify_after=0.0)
     sb.clear_calls()
     revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=one, verify_after=0.5))
+    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=one, verify_after=1.0))
     _wait_for_writes(sb, 1)
     share = KeyEdit(key, REGION, add=ACCESS)
-    shared = edit_key_access(sessions, None, share, locks=another, verify_after=0.8, confirm_after=1.5)
+    shared = edit_key_access(sessions, None, share, locks=another, verify_after=1.5, confirm_after=2.5)
     assert shared == {"key": key, "changed": True, "rewritten": 1}
-    assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1, "left": TARGET}
+    assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1, "left_to_outside": TARGET}
     assert TARGET in _granted(sb, key)
     assert _writes(sb) == 4
+
+
+def test_a_revocation_restored_and_carried_on_by_another_run_s_edit_is_made_again(
+    sb: Sandbox, builder: api.Settings, locks: tuple[KeyLocks, KeyLocks]
+) -> None:
+    """A revokes TARGET; an outside writer writes back an older copy that grants it; then B, under the lock, shares
+    another account, its write carrying TARGET on. The policy is amishare's latest write, but no edit under the lock
+    granted TARGET since A's removal (the ledger): A takes it away again; B's account stays."""
+    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
+    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
+    older = _policy(sb, key)
+    sb.clear_calls()
+    revoke = KeyEdit(key, REGION, remove=ACCESS)
+    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
+    _wait_for_writes(sb, 1)
+    _kms(sb).put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(older))  # the stale writer
+    other = KeyEdit(key, REGION, add=key_policy.KeyAccess(accounts=frozenset({OTHER})))
+    assert edit_key_access(sessions, None, other, locks=locks[1], verify_after=0.05) == {"key": key, "changed": True}
+    assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1}
+    assert _granted(sb, key) == {OTHER}
+
+
+def test_a_revocation_another_run_undid_stays_left_to_it_whatever_else_changes(
+    sb: Sandbox, builder: api.Settings, locks: tuple[KeyLocks, KeyLocks]
+) -> None:
+    """A revokes TARGET; B shares it again under the lock; then someone adds a statement of their own. The policy
+    is no longer amishare's latest write, but the ledger says B granted TARGET on purpose: A leaves it to B."""
+    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
+    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
+    sb.clear_calls()
+    revoke = KeyEdit(key, REGION, remove=ACCESS)
+    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
+    _wait_for_writes(sb, 1)
+    share = KeyEdit(key, REGION, add=ACCESS)
+    assert edit_key_access(sessions, None, share, locks=locks[1], verify_after=0.05) == {"key": key, "changed": True}
+    theirs = _policy(sb, key)
+    theirs["Statement"].append(
+        {
+            "Sid": "Audit",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OWNER}:root"},
+            "Action": "kms:Describe*",
+            "Resource": "*",
+        }
+    )
+    _kms(sb).put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(theirs))
+    assert revoked.result(timeout=30) == {"key": key, "changed": True, "left": TARGET}
+    assert TARGET in _granted(sb, key)
 
 
 def test_an_add_dropped_by_a_writer_outside_the_lock_is_made_again(

@@ -24,7 +24,7 @@ import pytest
 
 from amishare.engine.locks import FileKeyLocks, KeyLocks, LocalKeyLocks
 with FileKeyLocks(sys.argv[1]).hold(sys.argv[2]) as held:
-    held.wrote = "written-by-the-other-process"
+    held.record = "recorded-by-the-other-process"
     print("held", flush=True)
     time.sleep(float(sys.argv[3]))
 """
@@ -44,7 +44,7 @@ def _taken_within(locks: FileKeyLocks, seconds: float) -> str | bool | None:
 
     def take() -> None:
         with locks.hold(KEY) as held:
-            got.append(held.last_written)
+            got.append(held.recorded)
 
     thread = threading.Thread(target=take, daemon=True)
     thread.start()
@@ -55,7 +55,7 @@ def _taken_within(locks: FileKeyLocks, seconds: float) -> str | bool | None:
 def test_another_process_waits_while_one_holds_the_lock_and_reads_what_it_wrote(tmp_path: Path) -> None:
     holder = _holder(tmp_path, 1.0)
     started = time.monotonic()
-    assert _taken_within(FileKeyLocks(tmp_path), 10) == "written-by-the-other-process"
+    assert _taken_within(FileKeyLocks(tmp_path), 10) == "recorded-by-the-other-process"
     assert time.monotonic() - started > 0.5  # it waited for the holder to let go
     holder.wait(timeout=10)
 
@@ -91,14 +91,14 @@ def test_the_threads_of_one_process_take_turns_and_other_keys_are_free(kind: str
 
 
 @pytest.mark.parametrize("kind", ["process", "file"])
-def test_what_a_holder_wrote_is_what_the_next_holder_reads(kind: str, tmp_path: Path) -> None:
+def test_what_a_holder_records_is_what_the_next_holder_reads(kind: str, tmp_path: Path) -> None:
     locks: KeyLocks = LocalKeyLocks() if kind == "process" else FileKeyLocks(tmp_path)
     with locks.hold(KEY) as held:
-        assert held.last_written is None
-        held.wrote = "digest-1"
+        assert held.recorded is None
+        held.record = "ledger-1"
     with locks.hold(KEY) as held:
-        assert held.last_written == "digest-1"  # a holder that writes nothing leaves the record as it was
+        assert held.recorded == "ledger-1"  # a holder that records nothing leaves the record as it was
     with locks.hold(KEY) as held:
-        assert held.last_written == "digest-1"
+        assert held.recorded == "ledger-1"
     with locks.hold("another-key") as held:
-        assert held.last_written is None
+        assert held.recorded is None

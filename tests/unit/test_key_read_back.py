@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from amishare.aws.steps.key_edits import KEY_VERIFY_AFTER, read_back_after
+from amishare.aws.steps.revoker import LEFT_TO_A_RUN, LEFT_TO_OUTSIDE, left_open
 
 
 @pytest.mark.parametrize(
@@ -20,3 +21,20 @@ from amishare.aws.steps.key_edits import KEY_VERIFY_AFTER, read_back_after
 )
 def test_the_read_back_waits_four_times_the_edit_within_bounds(edit_seconds: float, after: float) -> None:
     assert read_back_after(edit_seconds) == pytest.approx(after)
+
+
+@pytest.mark.parametrize(
+    ("edited", "left"),
+    [
+        ({"key": "k", "changed": True}, {}),
+        ({"key": "k", "changed": True, "left": "111111111111"}, {"111111111111": LEFT_TO_A_RUN}),
+        (
+            {"key": "k", "changed": True, "left": "111111111111, 222222222222", "left_to_outside": "333333333333"},
+            {"111111111111": LEFT_TO_A_RUN, "222222222222": LEFT_TO_A_RUN, "333333333333": LEFT_TO_OUTSIDE},
+        ),
+    ],
+)
+def test_a_revocation_reads_which_accounts_its_key_edit_left_open_and_why(
+    edited: dict[str, object], left: dict[str, str]
+) -> None:
+    assert left_open(edited) == left

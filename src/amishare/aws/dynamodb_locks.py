@@ -224,7 +224,7 @@ class DynamoKeyLocks:
     or its holder's lease on it expired (``ttl`` seconds: a writer that died lets go), or its holder is a process of
     this host that is gone (a killed command run again takes the lock at once, as it takes the run's lease); waits
     back off, and each wait is counted on the item (``waits``), so contention shows in the journal. The item also
-    keeps the digest of the policy amishare last wrote under the lock (``written``: engine/locks.py)."""
+    keeps the lock's record (``record``: engine/locks.py, the key's ledger)."""
 
     def __init__(self, client: Any, table: str, *, ttl: float = 30.0, clock: Callable[[], float] = time.time) -> None:
         self.client, self.table, self.ttl, self.clock = client, table, ttl, clock
@@ -244,11 +244,11 @@ class DynamoKeyLocks:
             self._count_wait(key_arn)
             time.sleep(delay)
             delay = min(1.0, delay * 2)
-        held = KeyHold(item.get("written", {}).get("S"))
+        held = KeyHold(item.get("record", {}).get("S"))
         try:
             yield held
         finally:
-            self._let_go(key_arn, holder, held.wrote)
+            self._let_go(key_arn, holder, held.record)
 
     def _take(self, key_arn: str, holder: str) -> dict[str, Any] | None:
         now = self.clock()
@@ -298,16 +298,19 @@ class DynamoKeyLocks:
             ExpressionAttributeValues={":one": {"N": "1"}},
         )
 
-    def _let_go(self, key_arn: str, holder: str, wrote: str | None) -> None:
-        """Let go of the lock, recording ``wrote`` (the digest of the policy written under it) when there is one."""
-        written = {":wrote": {"S": wrote}} if wrote else {}
+    def _let_go(self, key_arn: str, holder: str, record: str | None) -> None:
+        """Let go of the lock, leaving ``record`` on it when there is one. A holder whose lock expired and was taken
+        meanwhile leaves nothing (the one that took it read the record before): its next read-back may take an
+        access it granted for an outside writer's, and remove it once more (aws/steps/key_edits.py)."""
+        kept = {":record": {"S": record}} if record is not None else {}
         try:
             self.client.update_item(
                 TableName=self.table,
                 Key=self._key(key_arn),
-                UpdateExpression="REMOVE holder, expires" + (" SET written = :wrote" if wrote else ""),
+                UpdateExpression="REMOVE holder, expires" + (" SET #record = :record" if kept else ""),
                 ConditionExpression="holder = :me",
-                ExpressionAttributeValues={":me": {"S": holder}, **written},
+                ExpressionAttributeValues={":me": {"S": holder}, **kept},
+                **({"ExpressionAttributeNames": {"#record": "record"}} if kept else {}),
             )
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":  # expired and taken meanwhile: not ours any more

@@ -6,9 +6,9 @@ of one machine that share a journal file share ``FileKeyLocks`` (a locked file p
 runners on other machines share a lock through the journal's backend (the serverless engine's DynamoDB table),
 behind the same interface.
 
-Each lock also remembers what amishare last wrote to the key's policy under it (a digest: ``KeyHold``), so that an
-edit's read-back (aws/steps/key_edits.py) tells a policy as amishare's own later edit left it (made under the lock on
-top of this one: another run's, on purpose) from one a writer outside the lock wrote (from an older copy perhaps).
+Each lock also keeps a record its holders read and rewrite (``KeyHold``): the key's ledger, the access amishare's
+edits under the lock mean to grant (aws/steps/key_edits.py), so that an edit's read-back tells access another run
+granted again on purpose from access a writer outside the lock restored (from an older copy perhaps).
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ from typing import Protocol
 
 @dataclass
 class KeyHold:
-    """A key's lock, held: the digest of the policy amishare last wrote under it (None: none recorded), and
-    ``wrote`` set by the holder to the digest of the policy it writes (recorded when it lets go)."""
+    """A key's lock, held: the record its last holder left (``recorded``; None: none), and ``record``, set by this
+    holder to what it leaves (kept when it lets go; None: the record stays as it is)."""
 
-    last_written: str | None = None
-    wrote: str | None = None
+    recorded: str | None = None
+    record: str | None = None
 
 
 class KeyLocks(Protocol):
@@ -45,7 +45,7 @@ class LocalKeyLocks:
 
     def __init__(self) -> None:
         self._locks: dict[str, threading.Lock] = {}
-        self._written: dict[str, str] = {}
+        self._records: dict[str, str] = {}
         self._guard = threading.Lock()
 
     @contextlib.contextmanager
@@ -54,17 +54,17 @@ class LocalKeyLocks:
         with self._guard:
             lock = self._locks.setdefault(key_arn, threading.Lock())
         with lock:
-            held = KeyHold(self._written.get(key_arn))
+            held = KeyHold(self._records.get(key_arn))
             try:
                 yield held
             finally:
-                if held.wrote is not None:
-                    self._written[key_arn] = held.wrote
+                if held.record is not None:
+                    self._records[key_arn] = held.record
 
 
 class FileKeyLocks:
     """``KeyLocks`` shared by the processes of one machine: an exclusively locked file per key (``flock``) in
-    ``folder``, which keeps the digest amishare last wrote. The operating system lets go of a killed process's lock."""
+    ``folder``, which keeps the record. The operating system lets go of a killed process's lock."""
 
     def __init__(self, folder: Path | str) -> None:
         self.folder = Path(folder)
@@ -81,13 +81,13 @@ class FileKeyLocks:
         with self._threads.hold(key_arn), open(self.path(key_arn), "a+", encoding="utf-8") as file:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX)
             file.seek(0)
-            held = KeyHold(file.read().strip() or None)
+            held = KeyHold(file.read() or None)
             try:
                 yield held
             finally:
-                if held.wrote is not None:
+                if held.record is not None:
                     file.seek(0)
                     file.truncate()
-                    file.write(held.wrote)
+                    file.write(held.record)
                     file.flush()
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)

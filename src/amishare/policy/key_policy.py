@@ -17,7 +17,6 @@ image, never ``kms:*`` nor key administration.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -221,11 +220,6 @@ def _rebuilt(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str
 def compact(policy: dict[str, Any]) -> str:
     """``policy`` without any whitespace: the smallest document KMS accepts for it (KMS counts every byte)."""
     return json.dumps(policy, separators=(",", ":"))
-
-
-def digest(policy: dict[str, Any]) -> str:
-    """A fingerprint of ``policy``'s content (whatever its layout): how a key lock remembers what amishare wrote."""
-    return hashlib.sha256(json.dumps(policy, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def render(policy: dict[str, Any]) -> str:

@@ -438,10 +438,7 @@ def revoke_destination(steps: AwsSteps, action: RevokeDestination, context: Step
         return InProgress(None, {"requested": True})
     if error is not None:
         return Failed(error)
-    done = {"image_id": action.image, "revoked": action.target}
-    if key_left:
-        done["key_access"] = "left: another writer granted it again meanwhile (a run that still needs it closes it)"
-    return Done(done)
+    return Done({"image_id": action.image, "revoked": action.target, **({"key_access": key_left} if key_left else {})})
 
 
 # -------------------------------------------------------------------------- distribution

@@ -4,19 +4,22 @@ A key policy is one document, changed by read-modify-write (GetKeyPolicy, then P
 conditional write: docs/aws-facts.md section 2). amishare's own writers take turns under a key lock
 (engine/locks.py); a writer outside it (another tool, a run of another journal) that read the policy before an
 edit and writes after it drops the edit. So every edit is read back a moment later and what was lost is made
-again, by these rules:
+again. The lock keeps the key's **ledger**: the access amishare's edits under it mean to grant (each edit adds its
+additions and takes out its removals, whether or not the policy changed), which tells access another run granted on
+purpose from access a writer restored. The rules:
 
 - access the edit **adds** is made again whoever took it away: the run that added it still needs it (its copies
   have not started) and closes it itself once they are done; after making it again, the next read waits
   ``KEY_CONFIRM_AFTER``, longer than any other writer's read-back, so a writer that takes it away once more is seen;
-- access the edit **removed** and found back is taken away again only when an outside writer restored it from an
-  older copy: not when the policy is what amishare last wrote under the lock (another run, which still needs that
-  access, added it on top of this removal: it closes it itself), and not more than ``REMOVE_AGAIN`` times (a writer
-  that keeps granting it without amishare's lock is such a run of another journal, or someone who means it); the
-  account is then ``left``, noted in the step's result.
+- access the edit **removed** and found back is left when the ledger grants it (another run under the lock added
+  it since, on purpose, and closes it itself: ``left``); else it was restored by a writer outside the lock (an
+  older copy written back, by a tool or by a run of another journal, perhaps carried on by a later edit of
+  amishare's) and is taken away again, up to ``REMOVE_AGAIN`` times: a writer that keeps granting it without the
+  lock is a run of another journal that needs it, or someone who means it, and it is left to them
+  (``left_to_outside``). Both are noted in the step's result.
 
 Two runs that want one account's access opposite ways (one's revocation, the other's share) so end with the access
-open until the later run closes it, where each used to undo the other's edit until both failed.
+open until the later run closes it, where each used to undo the other's edit until one failed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from amishare.aws.session import Sessions
-from amishare.engine.locks import KeyLocks
+from amishare.engine import codec
+from amishare.engine.locks import KeyHold, KeyLocks
 from amishare.errors import AwsError
 from amishare.policy import key_policy
 
@@ -58,12 +62,14 @@ class KeyEdit:
 @dataclass(frozen=True)
 class _Pass:
     """One read-modify-write of an edit: how long it took (None: nothing to write), whether it made added access
-    again, whether it took removed access away again, and what removed access the policy grants (after it)."""
+    again, whether it took removed access away again, and the removed access the policy still grants after it:
+    granted by the ledger (``left``), or by a writer outside the lock (``left_to_outside``)."""
 
     took: float | None
     added_again: bool = False
     removed_again: bool = False
     left: key_policy.KeyAccess = key_policy.NO_ACCESS
+    left_to_outside: key_policy.KeyAccess = key_policy.NO_ACCESS
 
 
 def edit_key_access(
@@ -87,8 +93,9 @@ def edit_key_access(
         if done.took is None:
             lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
             extra: dict[str, Any] = {"rewritten": lost} if lost else {}
-            if done.left:
-                extra["left"] = ", ".join(_names(done.left))  # a string: `amishare runs show` prints it
+            for name, access in (("left", done.left), ("left_to_outside", done.left_to_outside)):
+                if access:
+                    extra[name] = ", ".join(_names(access))  # a string: `amishare runs show` prints it
             return {"key": edit.key_arn, "changed": changed, **extra}
         changed = True
         removed_again += done.removed_again
@@ -113,17 +120,20 @@ def _edit_once(
     sessions: Sessions, who: str | None, edit: KeyEdit, locks: KeyLocks, attempt: int, *, may_remove_again: bool
 ) -> _Pass:
     """Read the key policy, make what is still to make of the edit (attempt 0: all of it), write it back when it
-    changed: one writer per key at a time (``locks``), which remembers what amishare wrote last."""
+    changed, and keep the ledger: one writer per key at a time (``locks``)."""
     kms = sessions.client("kms", edit.region, who)
     with locks.hold(edit.key_arn) as held:
         started = time.monotonic()
         current = json.loads(kms.get_key_policy(KeyId=edit.key_arn, PolicyName="default")["Policy"])
-        granted = key_policy.granted(current)
-        outside = held.last_written != key_policy.digest(current)  # not as amishare's last writer left it
-        remove = edit.remove if attempt == 0 or (outside and may_remove_again) else key_policy.NO_ACCESS
+        granted, ledger = key_policy.granted(current), _ledger(held)
+        back = granted & edit.remove
+        restored = back - ledger  # granted again by no edit under the lock
+        remove = edit.remove if attempt == 0 else (restored if may_remove_again else key_policy.NO_ACCESS)
+        meant = (ledger | edit.add) - remove  # the ledger once this pass's edit holds
         updated = key_policy.edited(current, edit.region, edit.add, remove)
-        if updated == current:
-            return _Pass(None, left=granted & edit.remove)
+        if key_policy.granted(updated) == granted:  # in place already (a rewrite would only reorder statements)
+            _keep_ledger(held, ledger, meant)
+            return _Pass(None, left=back & ledger, left_to_outside=back - ledger)
         try:
             text = key_policy.check_size(updated)
         except key_policy.KeyPolicyTooLarge as exc:
@@ -131,13 +141,27 @@ def _edit_once(
                 f"key {edit.key_arn}: {exc}", operation="PutKeyPolicy", account=who, region=edit.region
             ) from exc
         kms.put_key_policy(KeyId=edit.key_arn, PolicyName="default", Policy=text)
-        held.wrote = key_policy.digest(updated)
+        _keep_ledger(held, ledger, meant)
         again = attempt > 0
         return _Pass(
             time.monotonic() - started,
             added_again=again and bool(edit.add - granted),
             removed_again=again and bool(granted & remove),
         )
+
+
+def _ledger(held: KeyHold) -> key_policy.KeyAccess:
+    """The access amishare's edits under the lock mean to grant, as its record says (none recorded: none)."""
+    if not held.recorded:
+        return key_policy.NO_ACCESS
+    access: key_policy.KeyAccess = codec.decode(key_policy.KeyAccess, json.loads(held.recorded))
+    return access
+
+
+def _keep_ledger(held: KeyHold, before: key_policy.KeyAccess, after: key_policy.KeyAccess) -> None:
+    """Leave ``after`` as the lock's record when it changed (written when the lock is let go)."""
+    if after != before:
+        held.record = json.dumps(codec.encode(after), sort_keys=True, separators=(",", ":"))
 
 
 def _names(access: key_policy.KeyAccess) -> list[str]:

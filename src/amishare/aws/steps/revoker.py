@@ -48,8 +48,8 @@ class Revoker:
         self._queues: dict[Batch, _Queue] = {}
         self._expected: dict[Batch, set[str]] = {}
         self._batch_of: dict[str, Batch] = {}  # step key -> its batch, as the plan names it
-        # step key -> (None (revoked) or the error, whether another writer keeps granting its key access)
-        self._outcomes: dict[str, tuple[str | None, bool]] = {}
+        # step key -> (None (revoked) or the error, why its account's key access was left open, if it was)
+        self._outcomes: dict[str, tuple[str | None, str | None]] = {}
         self._timers: Timers | None = None
 
     def bind(self, timers: Timers, plan: Plan, finished: set[str]) -> None:
@@ -60,13 +60,13 @@ class Revoker:
                 self._batch_of[action.key] = action.batch()
                 self._expected.setdefault(action.batch(), set()).add(action.key)
 
-    def outcome(self, key: str) -> tuple[bool, str | None, bool]:
-        """(settled, error, key access left) of the revocation requested by step ``key``: left, when its account's
-        key access was granted again by another writer meanwhile (aws/steps/key_edits.py: another run that needs it)."""
+    def outcome(self, key: str) -> tuple[bool, str | None, str | None]:
+        """(settled, error, key access left) of the revocation requested by step ``key``: why its account's key
+        access was left open, when another writer granted it again meanwhile (aws/steps/key_edits.py)."""
         with self._lock:
             if key in self._outcomes:
                 return True, *self._outcomes.pop(key)
-        return False, None, False
+        return False, None, None
 
     def request(self, action: RevokeDestination, who: str | None, run_id: str) -> None:
         """Queue ``action``'s revocation (idempotent); the batch is flushed on a worker.
@@ -121,11 +121,11 @@ class Revoker:
             )
         failures = [f.exception() for f in (gates, access, grants) if f is not None and f.exception() is not None]
         error = str(failures[0]) if failures else None
-        left = set(access.result().get("left", "").split(", ")) if access and not failures else set()
+        left = left_open(access.result()) if access and not failures else {}
         assert self._timers is not None
         with self._lock:
             for key, action in queue.requests.items():
-                self._outcomes[key] = (error, action.target in left)
+                self._outcomes[key] = (error, left.get(action.target))
         for key in queue.requests:
             self._timers.wake(key)
 
@@ -170,6 +170,19 @@ class Revoker:
             # docs/aws-facts.md section 3): nobody can use it any more (its key access still goes)
             if exc.code not in IMAGE_GONE | {"InvalidSnapshot.NotFound"}:
                 raise
+
+
+LEFT_TO_A_RUN = "left: another run granted it again meanwhile, and closes it when its copies are done"
+LEFT_TO_OUTSIDE = (
+    "left: a writer outside amishare's key lock keeps granting it (a run of another journal, or someone who means "
+    "it): see who in CloudTrail (PutKeyPolicy)"
+)
+
+
+def left_open(edited: dict[str, Any]) -> dict[str, str]:
+    """The accounts a key edit's result says were left open (``left``, ``left_to_outside``), each with why."""
+    reasons = {"left": LEFT_TO_A_RUN, "left_to_outside": LEFT_TO_OUTSIDE}
+    return {name: why for field, why in reasons.items() for name in str(edited.get(field, "")).split(", ") if name}
 
 
 def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], operation: str) -> list[Callable[[], Any]]:
