@@ -88,12 +88,7 @@ def test_a_revocation_another_run_undid_under_the_shared_lock_is_left_to_it(
 ) -> None:
     """Run A revokes TARGET; within A's read-back, run B shares TARGET (B's copies need it). The policy is as
     amishare's lock saw B write it: A leaves TARGET (noted) for B to close; two writes in all."""
-    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
-    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
-    sb.clear_calls()
-    revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
-    _wait_for_writes(sb, 1)
+    key, sessions, _, revoked = _revoking(sb, builder, locks[0], verify_after=1.0)
     shared = edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[1], verify_after=0.05)
     assert shared == {"key": key, "changed": True}
     assert revoked.result(timeout=30) == {"key": key, "changed": True, "left": TARGET}
@@ -109,12 +104,7 @@ def test_a_revocation_a_run_of_another_journal_undid_is_made_again_once_then_lef
     KEY_CONFIRM_AFTER (here 2.5 s), after A's next read (2 s), where A, finding it back again, leaves it to the
     writer outside its lock. The access ends open, for B."""
     one, another = _locks("journals", sb, builder, tmp_path)
-    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
-    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=one, verify_after=0.0)
-    sb.clear_calls()
-    revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=one, verify_after=1.0))
-    _wait_for_writes(sb, 1)
+    key, sessions, _, revoked = _revoking(sb, builder, one, verify_after=1.0)
     share = KeyEdit(key, REGION, add=ACCESS)
     shared = edit_key_access(sessions, None, share, locks=another, verify_after=1.5, confirm_after=2.5)
     assert shared == {"key": key, "changed": True, "rewritten": 1}
@@ -129,13 +119,7 @@ def test_a_revocation_restored_and_carried_on_by_another_run_s_edit_is_made_agai
     """A revokes TARGET; an outside writer writes back an older copy that grants it; then B, under the lock, shares
     another account, its write carrying TARGET on. The policy is amishare's latest write, but no edit under the lock
     granted TARGET since A's removal (the ledger): A takes it away again; B's account stays."""
-    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
-    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
-    older = _policy(sb, key)
-    sb.clear_calls()
-    revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
-    _wait_for_writes(sb, 1)
+    key, sessions, older, revoked = _revoking(sb, builder, locks[0], verify_after=1.0)
     _kms(sb).put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(older))  # the stale writer
     other = KeyEdit(key, REGION, add=key_policy.KeyAccess(accounts=frozenset({OTHER})))
     assert edit_key_access(sessions, None, other, locks=locks[1], verify_after=0.05) == {"key": key, "changed": True}
@@ -148,12 +132,7 @@ def test_a_revocation_another_run_undid_stays_left_to_it_whatever_else_changes(
 ) -> None:
     """A revokes TARGET; B shares it again under the lock; then someone adds a statement of their own. The policy
     is no longer amishare's latest write, but the ledger says B granted TARGET on purpose: A leaves it to B."""
-    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
-    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
-    sb.clear_calls()
-    revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
-    _wait_for_writes(sb, 1)
+    key, sessions, _, revoked = _revoking(sb, builder, locks[0], verify_after=1.0)
     share = KeyEdit(key, REGION, add=ACCESS)
     assert edit_key_access(sessions, None, share, locks=locks[1], verify_after=0.05) == {"key": key, "changed": True}
     theirs = _policy(sb, key)
@@ -195,13 +174,7 @@ def test_a_removal_undone_by_a_writer_outside_the_lock_is_made_again(
 ) -> None:
     """An older copy written back after a revocation grants TARGET again: the read-back takes it away again (no
     leak)."""
-    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
-    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks[0], verify_after=0.0)
-    older = _policy(sb, key)
-    sb.clear_calls()
-    revoke = KeyEdit(key, REGION, remove=ACCESS)
-    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks[0], verify_after=1.0))
-    _wait_for_writes(sb, 1)
+    key, _, older, revoked = _revoking(sb, builder, locks[0], verify_after=1.0)
     _kms(sb).put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(older))  # the stale writer
     assert revoked.result(timeout=30) == {"key": key, "changed": True, "rewritten": 1}
     assert TARGET not in _granted(sb, key)
@@ -230,6 +203,21 @@ def test_an_edit_a_writer_outside_the_lock_keeps_dropping_fails_naming_the_fix(
     finally:
         stop.set()
         writer.join()
+
+
+def _revoking(
+    sb: Sandbox, builder: api.Settings, locks: KeyLocks, verify_after: float
+) -> tuple[str, Any, dict[str, Any], Future[dict[str, Any]]]:
+    """A key whose policy grants TARGET (through ``locks``), and run A revoking it in a thread, once its write is in:
+    the key, the sessions, the policy before the revocation, and A's result to come."""
+    key, sessions = sb.create_key(OWNER, REGION), builder.sessions()
+    edit_key_access(sessions, None, KeyEdit(key, REGION, add=ACCESS), locks=locks, verify_after=0.0)
+    older = _policy(sb, key)
+    sb.clear_calls()
+    revoke = KeyEdit(key, REGION, remove=ACCESS)
+    revoked = _in_thread(lambda: edit_key_access(sessions, None, revoke, locks=locks, verify_after=verify_after))
+    _wait_for_writes(sb, 1)
+    return key, sessions, older, revoked
 
 
 def _in_thread(call: Callable[[], dict[str, Any]]) -> Future[dict[str, Any]]:
