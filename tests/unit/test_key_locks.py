@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from amishare.engine.locks import FileKeyLocks, KeyLocks, LocalKeyLocks
+from amishare.errors import JournalError
 
 KEY = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
 
@@ -23,6 +24,7 @@ import sys, time
 import pytest
 
 from amishare.engine.locks import FileKeyLocks, KeyLocks, LocalKeyLocks
+from amishare.errors import JournalError
 with FileKeyLocks(sys.argv[1]).hold(sys.argv[2]) as held:
     held.record = "recorded-by-the-other-process"
     print("held", flush=True)
@@ -101,4 +103,21 @@ def test_what_a_holder_records_is_what_the_next_holder_reads(kind: str, tmp_path
     with locks.hold(KEY) as held:
         assert held.recorded == "ledger-1"
     with locks.hold("another-key") as held:
+        assert held.recorded is None
+
+
+def test_a_lock_held_past_its_patience_fails_the_edit_naming_the_file(tmp_path: Path) -> None:
+    """A holder that is stopped (Ctrl-Z) keeps its lock: the next edit fails after ``patience``, not never."""
+    holder = _holder(tmp_path, 60.0)
+    locks = FileKeyLocks(tmp_path, patience=0.3)
+    try:
+        with (
+            pytest.raises(JournalError, match=f"{locks.path(KEY)}.*held by another amishare process for 0 s"),
+            locks.hold(KEY),
+        ):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    with locks.hold(KEY) as held:  # nothing is left held in this process (the killed holder recorded nothing)
         assert held.recorded is None

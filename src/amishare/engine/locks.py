@@ -17,10 +17,15 @@ import contextlib
 import fcntl
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from amishare.errors import JournalError
+
+FILE_LOCK_PATIENCE = 120.0  # seconds another process may hold a key's file lock (an edit takes a second or so)
 
 
 @dataclass
@@ -64,10 +69,13 @@ class LocalKeyLocks:
 
 class FileKeyLocks:
     """``KeyLocks`` shared by the processes of one machine: an exclusively locked file per key (``flock``) in
-    ``folder``, which keeps the record. The operating system lets go of a killed process's lock."""
+    ``folder``, which keeps the record. The operating system lets go of a killed process's lock; one held longer
+    than ``patience`` seconds (an edit takes a second or so: its holder is stopped, Ctrl-Z) fails the edit, naming
+    the file, instead of waiting for ever."""
 
-    def __init__(self, folder: Path | str) -> None:
+    def __init__(self, folder: Path | str, *, patience: float = FILE_LOCK_PATIENCE) -> None:
         self.folder = Path(folder)
+        self.patience = patience
         self._threads = LocalKeyLocks()  # this process's threads queue here, not on the file
 
     def path(self, key_arn: str) -> Path:
@@ -79,7 +87,7 @@ class FileKeyLocks:
         """Hold the key's lock for the ``with`` block (waiting while another process holds it)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._threads.hold(key_arn), open(self.path(key_arn), "a+", encoding="utf-8") as file:
-            fcntl.flock(file.fileno(), fcntl.LOCK_EX)
+            self._take(file.fileno(), key_arn)
             file.seek(0)
             held = KeyHold(file.read() or None)
             try:
@@ -91,3 +99,20 @@ class FileKeyLocks:
                     file.write(held.record)
                     file.flush()
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
+
+    def _take(self, fd: int, key_arn: str) -> None:
+        """Lock ``fd`` exclusively, asking again with backoff while another process holds it, for ``patience``."""
+        deadline, delay = time.monotonic() + self.patience, 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise JournalError(
+                        f"the key lock of {key_arn} ({self.path(key_arn)}) has been held by another amishare process "
+                        f"for {self.patience:.0f} s: one that is stopped (Ctrl-Z) holds it; let it go on (fg) or end "
+                        "it, then resume"
+                    ) from None
+                time.sleep(delay)
+                delay = min(0.2, delay * 2)
