@@ -131,7 +131,7 @@ def _edit_once(
         remove = edit.remove if attempt == 0 else (restored if may_remove_again else key_policy.NO_ACCESS)
         meant = (ledger | edit.add) - remove  # the ledger once this pass's edit holds
         updated = key_policy.edited(current, edit.region, edit.add, remove)
-        if key_policy.granted(updated) == granted:  # in place already (a rewrite would only reorder statements)
+        if _same(updated, current):  # in place already (a rewrite would at most reorder statements)
             _keep_ledger(held, ledger, meant)
             return _Pass(None, left=back & ledger, left_to_outside=back - ledger)
         try:
@@ -148,6 +148,18 @@ def _edit_once(
             added_again=again and bool(edit.add - granted),
             removed_again=again and bool(granted & remove),
         )
+
+
+def _same(policy: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two key policies say the same, whatever the order of their statements."""
+
+    def canonical(document: dict[str, Any]) -> tuple[str, list[str]]:
+        statements = document.get("Statement", [])
+        rest = {k: v for k, v in document.items() if k != "Statement"}
+        listed = statements if isinstance(statements, list) else [statements]
+        return json.dumps(rest, sort_keys=True), sorted(json.dumps(s, sort_keys=True) for s in listed)
+
+    return canonical(policy) == canonical(other)
 
 
 def _ledger(held: KeyHold) -> key_policy.KeyAccess:
