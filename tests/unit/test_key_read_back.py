@@ -38,3 +38,22 @@ def test_a_revocation_reads_which_accounts_its_key_edit_left_open_and_why(
     edited: dict[str, object], left: dict[str, str]
 ) -> None:
     assert left_open(edited) == left
+
+
+@pytest.mark.parametrize(
+    ("recorded", "accounts"),
+    [
+        (None, set()),
+        ("", set()),
+        ("3f2a9c", set()),
+        ("[1]", set()),
+        ('{"accounts": ["111111111111"]}', {"111111111111"}),
+    ],
+)
+def test_a_key_lock_s_record_reads_as_a_ledger_or_as_none(recorded: str | None, accounts: set[str]) -> None:
+    """The ledger a key lock keeps (aws/steps/key_edits.py): a record that is not one (an older amishare's, a file
+    edited by hand) counts as none, and the next edit records one, rather than failing every edit of the key."""
+    from amishare.aws.steps.key_edits import _ledger
+    from amishare.engine.locks import KeyHold
+
+    assert _ledger(KeyHold(recorded)).accounts == accounts

@@ -163,10 +163,14 @@ def _same(policy: dict[str, Any], other: dict[str, Any]) -> bool:
 
 
 def _ledger(held: KeyHold) -> key_policy.KeyAccess:
-    """The access amishare's edits under the lock mean to grant, as its record says (none recorded: none)."""
+    """The access amishare's edits under the lock mean to grant, as its record says (none recorded, or a record
+    that is not a ledger: none; the next edit records one)."""
     if not held.recorded:
         return key_policy.NO_ACCESS
-    access: key_policy.KeyAccess = codec.decode(key_policy.KeyAccess, json.loads(held.recorded))
+    try:
+        access: key_policy.KeyAccess = codec.decode(key_policy.KeyAccess, json.loads(held.recorded))
+    except (ValueError, TypeError, AttributeError):
+        return key_policy.NO_ACCESS
     return access
 
 
