@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -69,9 +70,9 @@ class LocalKeyLocks:
 
 class FileKeyLocks:
     """``KeyLocks`` shared by the processes of one machine: an exclusively locked file per key (``flock``) in
-    ``folder``, which keeps the record. The operating system lets go of a killed process's lock; one held longer
-    than ``patience`` seconds (an edit takes a second or so: its holder is stopped, Ctrl-Z) fails the edit, naming
-    the file, instead of waiting for ever."""
+    ``folder``, and beside it the record (replaced whole: a process killed while writing it leaves the old one). The
+    operating system lets go of a killed process's lock; one held longer than ``patience`` seconds (an edit takes a
+    second or so: its holder is stopped, Ctrl-Z) fails the edit, naming the file, instead of waiting for ever."""
 
     def __init__(self, folder: Path | str, *, patience: float = FILE_LOCK_PATIENCE) -> None:
         self.folder = Path(folder)
@@ -86,18 +87,17 @@ class FileKeyLocks:
     def hold(self, key_arn: str) -> Iterator[KeyHold]:
         """Hold the key's lock for the ``with`` block (waiting while another process holds it)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        with self._threads.hold(key_arn), open(self.path(key_arn), "a+", encoding="utf-8") as file:
+        record = self.path(key_arn).with_suffix(".record")
+        with self._threads.hold(key_arn), open(self.path(key_arn), "a", encoding="utf-8") as file:
             self._take(file.fileno(), key_arn)
-            file.seek(0)
-            held = KeyHold(file.read() or None)
             try:
+                held = KeyHold(record.read_text(encoding="utf-8") if record.exists() else None)
                 yield held
+                if held.record is not None:  # whole or not at all: a new file put in the old one's place
+                    fresh = record.with_suffix(f".{os.getpid()}.{threading.get_ident()}")
+                    fresh.write_text(held.record, encoding="utf-8")
+                    os.replace(fresh, record)
             finally:
-                if held.record is not None:
-                    file.seek(0)
-                    file.truncate()
-                    file.write(held.record)
-                    file.flush()
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
     def _take(self, fd: int, key_arn: str) -> None:
