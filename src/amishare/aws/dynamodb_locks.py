@@ -299,9 +299,11 @@ class DynamoKeyLocks:
         )
 
     def _let_go(self, key_arn: str, holder: str, record: str | None) -> None:
-        """Let go of the lock, leaving ``record`` on it when there is one. A holder whose lock expired and was taken
-        meanwhile leaves nothing (the one that took it read the record before): its next read-back may take an
-        access it granted for an outside writer's, and remove it once more (aws/steps/key_edits.py)."""
+        """Let go of the lock, leaving ``record`` on it when there is one. A holder whose lock expired (``ttl``: an
+        edit held it 30 s) and was taken meanwhile leaves nothing, as the one that took it read the record before:
+        the ledger then misses that holder's edit, and a later read-back may judge that access wrongly (an addition
+        taken for an outside writer's and removed once more; a removal's access still counted as granted on purpose
+        and left: aws/steps/key_edits.py)."""
         kept = {":record": {"S": record}} if record is not None else {}
         try:
             self.client.update_item(
