@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from amishare.aws.steps.key_edits import KEY_VERIFY_AFTER, read_back_after
-from amishare.aws.steps.revoker import LEFT_TO_A_RUN, LEFT_TO_OUTSIDE, left_open
+from amishare.aws.steps.key_edits import KEY_VERIFY_AFTER, left_open, read_back_after
 
 
 @pytest.mark.parametrize(
@@ -27,10 +26,10 @@ def test_the_read_back_waits_four_times_the_edit_within_bounds(edit_seconds: flo
     ("edited", "left"),
     [
         ({"key": "k", "changed": True}, {}),
-        ({"key": "k", "changed": True, "left": "111111111111"}, {"111111111111": LEFT_TO_A_RUN}),
+        ({"key": "k", "changed": True, "left": "111111111111"}, {"111111111111": "left"}),
         (
             {"key": "k", "changed": True, "left": "111111111111, 222222222222", "left_to_outside": "333333333333"},
-            {"111111111111": LEFT_TO_A_RUN, "222222222222": LEFT_TO_A_RUN, "333333333333": LEFT_TO_OUTSIDE},
+            {"111111111111": "left", "222222222222": "left", "333333333333": "left_to_outside"},
         ),
     ],
 )

@@ -169,3 +169,37 @@ def test_the_size_is_measured_on_the_document_sent(count: int) -> None:
     else:
         sent = key_policy.check_size(policy)
         assert len(sent.encode()) <= key_policy.MAX_POLICY_BYTES and json.loads(sent) == policy
+
+
+@pytest.mark.parametrize(
+    ("add", "remove"),
+    [
+        (KeyAccess(accounts=frozenset({"222222222222"})), key_policy.NO_ACCESS),  # granted already
+        (key_policy.NO_ACCESS, KeyAccess(accounts=frozenset({"444444444444"}))),  # not granted: nothing to take
+        (key_policy.NO_ACCESS, key_policy.NO_ACCESS),
+    ],
+)
+def test_an_edit_that_changes_no_access_leaves_the_policy_as_it_is_whatever_its_statements_order(
+    add: KeyAccess, remove: KeyAccess
+) -> None:
+    """A policy whose owner appended a statement after amishare's: an edit already in place is no change (the plan
+    has no key policy edit and the step writes nothing), not amishare's statements moved to the end, which a plan
+    would show again on every run."""
+    mine = key_policy.statements_for(REGION, KeyAccess(accounts=frozenset({"222222222222"})))
+    theirs = {
+        "Sid": "Audit",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::111111111111:root"},
+        "Action": "kms:Describe*",
+        "Resource": "*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [*mine, theirs]}
+    assert key_policy.edited(policy, REGION, add, remove) == policy
+
+
+def test_an_edit_that_rescopes_amishare_s_statement_to_the_region_is_a_change() -> None:
+    """The same accounts, but amishare's statement scoped to another region's EC2: the edit writes it anew."""
+    access = KeyAccess(accounts=frozenset({"222222222222"}))
+    policy = {"Version": "2012-10-17", "Statement": key_policy.statements_for("eu-west-1", access)}
+    edited = key_policy.edited(policy, REGION, access, key_policy.NO_ACCESS)
+    assert edited != policy and edited["Statement"] == key_policy.statements_for(REGION, access)

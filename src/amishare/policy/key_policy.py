@@ -213,8 +213,15 @@ def _rebuilt(policy: dict[str, Any], region: str, access: KeyAccess) -> dict[str
     mine = statements_for(region, access)
     if not mine and not any(is_amishare(s) for s in _statements(policy)):
         return result  # nothing of amishare's before or after: the policy is returned as it was
-    result["Statement"] = copy.deepcopy(others) + mine
+    rebuilt = copy.deepcopy(others) + mine
+    if _canonical(rebuilt) != _canonical(_statements(policy)):  # else the same statements, maybe in another order
+        result["Statement"] = rebuilt  # (kept as they are: a rewrite would say nothing new)
     return result
+
+
+def _canonical(statements: list[Any]) -> list[str]:
+    """``statements`` as a sorted list of their JSON texts: two lists saying the same in any order are equal."""
+    return sorted(json.dumps(s, sort_keys=True) for s in statements)
 
 
 def compact(policy: dict[str, Any]) -> str:

@@ -47,6 +47,7 @@ KEY_EDIT_ATTEMPTS = 5
 # removal (at most KEY_VERIFY_AFTER[1] after its write, plus its own read and write) lands before this read.
 KEY_CONFIRM_AFTER = 2 * KEY_VERIFY_AFTER[1]
 REMOVE_AGAIN = 1
+LEFT_FIELDS = ("left", "left_to_outside")  # an edit's result: removed access left to another run, to another writer
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def edit_key_access(
         if done.took is None:
             lost = max(0, attempt - 1)  # times another writer dropped the edit and it was applied again
             extra: dict[str, Any] = {"rewritten": lost} if lost else {}
-            for name, access in (("left", done.left), ("left_to_outside", done.left_to_outside)):
+            for name, access in zip(LEFT_FIELDS, (done.left, done.left_to_outside), strict=True):
                 if access:
                     extra[name] = ", ".join(_names(access))  # a string: `amishare runs show` prints it
             return {"key": edit.key_arn, "changed": changed, **extra}
@@ -131,7 +132,7 @@ def _edit_once(
         remove = edit.remove if attempt == 0 else (restored if may_remove_again else key_policy.NO_ACCESS)
         meant = (ledger | edit.add) - remove  # the ledger once this pass's edit holds
         updated = key_policy.edited(current, edit.region, edit.add, remove)
-        if _same(updated, current):  # in place already (a rewrite would at most reorder statements)
+        if updated == current:
             _keep_ledger(held, ledger, meant)
             return _Pass(None, left=back & ledger, left_to_outside=back - ledger)
         try:
@@ -150,18 +151,6 @@ def _edit_once(
         )
 
 
-def _same(policy: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether two key policies say the same, whatever the order of their statements."""
-
-    def canonical(document: dict[str, Any]) -> tuple[str, list[str]]:
-        statements = document.get("Statement", [])
-        rest = {k: v for k, v in document.items() if k != "Statement"}
-        listed = statements if isinstance(statements, list) else [statements]
-        return json.dumps(rest, sort_keys=True), sorted(json.dumps(s, sort_keys=True) for s in listed)
-
-    return canonical(policy) == canonical(other)
-
-
 def _ledger(held: KeyHold) -> key_policy.KeyAccess:
     """The access amishare's edits under the lock mean to grant, as its record says (none recorded, or a record
     that is not a ledger: none; the next edit records one)."""
@@ -178,6 +167,12 @@ def _keep_ledger(held: KeyHold, before: key_policy.KeyAccess, after: key_policy.
     """Leave ``after`` as the lock's record when it changed (written when the lock is let go)."""
     if after != before:
         held.record = json.dumps(codec.encode(after), sort_keys=True, separators=(",", ":"))
+
+
+def left_open(edited: dict[str, Any]) -> dict[str, str]:
+    """The accounts (organizations, OUs) an edit's result says were left open, each with the field that says so
+    (``left``, ``left_to_outside``)."""
+    return {name: field for field in LEFT_FIELDS for name in str(edited.get(field, "")).split(", ") if name}
 
 
 def _names(access: key_policy.KeyAccess) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from amishare.aws.errors import IMAGE_GONE
 from amishare.aws.session import Sessions, as_step
-from amishare.aws.steps.key_edits import KeyEdit, edit_key_access
+from amishare.aws.steps.key_edits import KeyEdit, edit_key_access, left_open
 from amishare.engine.kinds.gates import MAX_SNAPSHOT_CHANGES, RevokeDestination, SnapshotChange
 from amishare.engine.locks import KeyLocks
 from amishare.engine.plan import Plan
@@ -121,7 +121,7 @@ class Revoker:
             )
         failures = [f.exception() for f in (gates, access, grants) if f is not None and f.exception() is not None]
         error = str(failures[0]) if failures else None
-        left = left_open(access.result()) if access and not failures else {}
+        left = {a: WHY_LEFT[f] for a, f in left_open(access.result()).items()} if access and not failures else {}
         assert self._timers is not None
         with self._lock:
             for key, action in queue.requests.items():
@@ -177,12 +177,7 @@ LEFT_TO_OUTSIDE = (
     "left: a writer outside amishare's key lock keeps granting it (a run of another journal, or someone who means "
     "it): see who in CloudTrail (PutKeyPolicy)"
 )
-
-
-def left_open(edited: dict[str, Any]) -> dict[str, str]:
-    """The accounts a key edit's result says were left open (``left``, ``left_to_outside``), each with why."""
-    reasons = {"left": LEFT_TO_A_RUN, "left_to_outside": LEFT_TO_OUTSIDE}
-    return {name: why for field, why in reasons.items() for name in str(edited.get(field, "")).split(", ") if name}
+WHY_LEFT = {"left": LEFT_TO_A_RUN, "left_to_outside": LEFT_TO_OUTSIDE}  # by the key edit's result field
 
 
 def snapshot_permission_calls(ec2: Any, changes: Iterable[SnapshotChange], operation: str) -> list[Callable[[], Any]]:
